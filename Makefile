@@ -1,0 +1,40 @@
+# The two commands of the README:
+#   make run   bootstrap .venv and start Regelmotor on its embedded defaults
+#   make test  bootstrap .venv and run the whole test suite (ruff, mypy, pytest)
+
+# durable_rules does not load on Python 3.13: pick 3.11 or 3.12.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
+	  v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	  case "$$v" in 3.11|3.12) echo $$p; break;; esac; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not load on 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/regelmotor serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check services tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
