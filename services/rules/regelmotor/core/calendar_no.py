@@ -1,0 +1,58 @@
+"""Norwegian calendar arithmetic: public holidays, working days, ages, Oslo dates.
+
+Working days (virkedager) are Monday to Friday minus Norwegian public holidays (Helsedirektoratet's
+priority guides, ch. 4.1). Holidays come from the pinned `holidays` package, always with
+``include_sundays=False``: older releases counted every Sunday as a holiday by default.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+@lru_cache(maxsize=512)
+def public_holidays(year: int) -> frozenset[date]:
+    """Norway's public holidays (helligdager and offentlige høytidsdager) in `year`."""
+    return frozenset(holidays.Norway(years=year, include_sundays=False).keys())
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in public_holidays(day.year)
+
+
+def add_working_days(start: date, count: int) -> date:
+    """The `count`-th working day after `start`; `start` itself is never counted.
+
+    `count` must be zero or more; zero gives `start` back unchanged.
+    """
+    if count < 0:
+        raise ValueError(f"working days to add must be zero or more, got {count}")
+    day = start
+    remaining = count
+    while remaining > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return day
+
+
+def age_on(birth: date, on: date) -> int:
+    """Completed years on `on`. The age increases on the birthday; a 29 February birthday is
+    reached on 1 March in years without a leap day."""
+    if on < birth:
+        raise ValueError(f"date {on.isoformat()} is before the birth date {birth.isoformat()}")
+    before_birthday = (on.month, on.day) < (birth.month, birth.day)
+    return on.year - birth.year - int(before_birthday)
+
+
+def oslo_date(moment: datetime) -> date:
+    """The calendar date of an aware datetime in Europe/Oslo."""
+    if moment.tzinfo is None:
+        raise ValueError("a datetime without a UTC offset has no calendar date in Oslo")
+    return moment.astimezone(OSLO).date()

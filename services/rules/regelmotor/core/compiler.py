@@ -1,0 +1,313 @@
+"""Compile a ruleset into durable_rules ruleset definitions.
+
+Every rule condition is decided by durable_rules, twice over:
+- each rule's whole condition is one engine rule (`r<n>`), with negation pushed down to the atoms
+  and absent values (JSON null) handled explicitly, so "not (x > 5)" holds when x is absent;
+- each distinct atomic condition is also its own engine rule (`c<n>`), so the explanation can say
+  which conditions held and which did not ("why not").
+The evaluator checks on every evaluation that the engine's verdict on each rule equals the boolean
+combination of the engine's verdicts on its atoms; a disagreement is an engine failure.
+
+Rules that read outcomes of other rules run in later *rounds*: outcomes of a round are combined
+(exceptions and combine policies applied) before the next round's facts are asserted. Each round
+is split into *partitions* of a bounded number of engine rules, because durable_rules fails when
+about 60 alpha nodes match one fact (error 303) and hangs when ~512 rules test one field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expressions import And, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, atoms
+from .model import Rule, Ruleset
+from .types import encode_for_engine
+
+ALWAYS_RULE = "always"
+PRESENT_MARKER = "_r"
+MAX_RULES_PER_PARTITION = 40
+MAX_TESTS_PER_PARTITION = 160
+MAX_TESTS_PER_FIELD = 256
+MAX_NAMES_PER_FACT = 200
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_ENGINE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
+
+JsonCond = dict[str, Any]
+
+
+class CompileError(ValueError):
+    """The ruleset is valid but exceeds what durable_rules can run safely."""
+
+
+@dataclass(frozen=True)
+class Atom:
+    id: str
+    expr: Expr
+    text: str
+    reads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    engine_id: str
+    round: int
+
+
+@dataclass
+class Partition:
+    engine_name: str
+    definition: dict[str, Any]
+    tests: int
+
+
+@dataclass
+class Round:
+    index: int
+    rules: list[CompiledRule] = field(default_factory=list)
+    atoms: dict[str, Atom] = field(default_factory=dict)  # atom text -> atom
+    reads: set[str] = field(default_factory=set)
+    partitions: list[Partition] = field(default_factory=list)
+
+
+@dataclass
+class CompiledRuleset:
+    ruleset: Ruleset
+    rounds: list[Round]
+    derived_level: dict[str, int]  # derived value -> first round that may read it
+    outcome_round: dict[str, int]  # outcome -> round after which it is final (-1: no rule sets it)
+
+    def atom_for(self, round_index: int, expr: Expr) -> Atom:
+        return self.rounds[round_index].atoms[str(expr)]
+
+
+def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
+    levels = _Levels(ruleset)
+    rounds: dict[int, Round] = {}
+    for rule in ruleset.rules:
+        index = levels.rule_round(rule.id)
+        target = rounds.setdefault(index, Round(index))
+        target.rules.append(CompiledRule(rule, f"r{ruleset.rules.index(rule)}", index))
+    ordered = [rounds[i] for i in sorted(rounds)]
+    # Renumber densely so round k runs k-th.
+    remap = {r.index: i for i, r in enumerate(ordered)}
+    atom_counter = 0
+    for round_ in ordered:
+        round_.index = remap[round_.index]
+        round_.rules = [CompiledRule(c.rule, c.engine_id, round_.index) for c in round_.rules]
+        for compiled in round_.rules:
+            round_.reads |= compiled.rule.condition.names()
+            for atom in atoms(compiled.rule.condition):
+                text = str(atom)
+                if text not in round_.atoms:
+                    round_.atoms[text] = Atom(f"c{atom_counter}", atom, text, tuple(sorted(atom.names())))
+                    atom_counter += 1
+        if len(round_.reads) > MAX_NAMES_PER_FACT:
+            raise CompileError(f"round {round_.index} reads {len(round_.reads)} names; the engine takes about 250")
+        round_.partitions = _partition(ruleset, round_)
+    outcome_round = {name: remap.get(levels.outcome_final_round(name), -1) for name in ruleset.outcomes}
+    derived_level = {name: _dense(levels.available(name), remap) for name in ruleset.derived}
+    return CompiledRuleset(ruleset, ordered, derived_level, outcome_round)
+
+
+def _dense(level: int, remap: dict[int, int]) -> int:
+    later = [dense for raw, dense in remap.items() if raw >= level]
+    return min(later) if later else len(remap)
+
+
+class _Levels:
+    """When each name becomes available: facts at once, outcomes after the round of their last rule."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.setters: dict[str, list[Rule]] = {}
+        for rule in ruleset.rules:
+            for name in rule.effects:
+                self.setters.setdefault(name, []).append(rule)
+        self.exceptions: dict[str, list[Rule]] = {}
+        for rule in ruleset.rules:
+            if rule.unntak_fra:
+                self.exceptions.setdefault(rule.unntak_fra, []).append(rule)
+        self._avail: dict[str, int] = {}
+        self._round: dict[str, int] = {}
+
+    def available(self, name: str) -> int:
+        if name in self._avail:
+            return self._avail[name]
+        level = 0
+        if name in self.ruleset.derived:
+            level = max((self.available(n) for n in self.ruleset.derived[name].reads), default=0)
+        elif name in self.ruleset.outcomes and name in self.setters:
+            level = self.outcome_final_round(name) + 1
+        self._avail[name] = level
+        return level
+
+    def outcome_final_round(self, name: str) -> int:
+        return max((self.rule_round(r.id) for r in self.setters.get(name, [])), default=-1)
+
+    def rule_round(self, rule_id: str) -> int:
+        if rule_id in self._round:
+            if self._round[rule_id] < 0:
+                raise CompileError(
+                    f"rule {rule_id!r} and its exceptions read an outcome that they set themselves"
+                )
+            return self._round[rule_id]
+        # An exception and its base are resolved together, so they share a round.
+        family = self._family(rule_id)
+        for member in family:
+            self._round[member] = -1  # in progress
+        level = 0
+        for member in family:
+            rule = self.ruleset.rule(member)
+            reads = rule.condition.names() | {e.name for e in rule.effects.values() if isinstance(e, Name)}
+            level = max([level, *(self.available(n) for n in reads)])
+        for member in family:
+            self._round[member] = level
+        return level
+
+    def _family(self, rule_id: str) -> list[str]:
+        root = rule_id
+        while self.ruleset.rule(root).unntak_fra:
+            root = self.ruleset.rule(root).unntak_fra or root
+        found: list[str] = []
+        stack = [root]
+        while stack:
+            current = stack.pop()
+            found.append(current)
+            stack.extend(r.id for r in self.exceptions.get(current, []))
+        return found
+
+
+# --- condition translation ---------------------------------------------------------------------
+
+
+def to_engine(expr: Expr, negated: bool = False) -> JsonCond:
+    """The durable_rules expression for `expr` (or its negation), over a fact where absent is null."""
+    if isinstance(expr, Not):
+        return to_engine(expr.item, not negated)
+    if isinstance(expr, (And, Or)):
+        parts = [to_engine(item, negated) for item in expr.items]
+        conjunctive = isinstance(expr, And) != negated
+        return {"$and": parts} if conjunctive else {"$or": parts}
+    if isinstance(expr, Present):
+        name = expr.target.name
+        return {name: None} if negated else {"$neq": {name: None}}
+    if isinstance(expr, Name):
+        return _either({expr.name: None}, {expr.name: False}) if negated else {expr.name: True}
+    if isinstance(expr, Literal) and isinstance(expr.value, bool):
+        holds = expr.value != negated
+        return {PRESENT_MARKER: 1} if holds else {PRESENT_MARKER: 0}
+    if isinstance(expr, Compare):
+        return _compare(expr, negated)
+    raise CompileError(f"not a condition: {expr}")
+
+
+def _either(*parts: JsonCond) -> JsonCond:
+    return {"$or": list(parts)}
+
+
+def _both(*parts: JsonCond) -> JsonCond:
+    return parts[0] if len(parts) == 1 else {"$and": list(parts)}
+
+
+def _compare(cmp: Compare, negated: bool) -> JsonCond:
+    if cmp.op in ("in", "not in"):
+        return _membership(cmp, negated != (cmp.op == "not in"))
+    left, right, op = cmp.left, cmp.right, cmp.op
+    if isinstance(left, Literal):
+        left, right, op = right, left, _FLIP[op]
+    assert isinstance(left, Name)
+    names = [left.name] + ([right.name] if isinstance(right, Name) else [])
+    operand: Any = {"$m": right.name} if isinstance(right, Name) else encode_for_engine(_literal(right))
+    if negated:
+        test = _test(left.name, _NEGATE[op], operand)
+        return _either(*({n: None} for n in names), test)
+    guards = [{"$neq": {n: None}} for n in names if op in ("!=",) or isinstance(right, Name)]
+    return _both(*guards, _test(left.name, op, operand))
+
+
+def _test(name: str, op: str, operand: Any) -> JsonCond:
+    if op == "==":
+        return {name: operand}
+    return {_ENGINE_OP[op]: {name: operand}}
+
+
+def _literal(expr: Expr) -> Any:
+    assert isinstance(expr, Literal)
+    return expr.value
+
+
+def _membership(cmp: Compare, negated: bool) -> JsonCond:
+    left, right = cmp.left, cmp.right
+    if isinstance(right, ListLiteral):
+        assert isinstance(left, Name)
+        values = [encode_for_engine(item.value) for item in right.items]
+        if negated:
+            return _either({left.name: None}, _both(*({"$neq": {left.name: v}} for v in values)))
+        return _either(*({left.name: v} for v in values)) if len(values) > 1 else {left.name: values[0]}
+    assert isinstance(right, Name) and isinstance(left, Literal)
+    value = encode_for_engine(left.value)
+    if negated:
+        # Empty lists are encoded as null, because `$iall` never matches an empty array.
+        return _either({right.name: None}, {"$iall": {right.name: {"$neq": {"$i": value}}}})
+    return {"$iany": {right.name: {"$i": value}}}
+
+
+def count_tests(cond: Any) -> int:
+    """Leaf tests in an engine condition: a proxy for the alpha nodes it creates."""
+    if isinstance(cond, dict):
+        total = 0
+        for key, value in cond.items():
+            if key in ("$and", "$or"):
+                total += sum(count_tests(v) for v in value)
+            else:
+                total += 1
+        return total
+    return 1
+
+
+def _fields(cond: Any, out: dict[str, int]) -> None:
+    if isinstance(cond, dict):
+        for key, value in cond.items():
+            if key in ("$and", "$or"):
+                for item in value:
+                    _fields(item, out)
+            elif key.startswith("$"):
+                for name in value:
+                    out[name] = out.get(name, 0) + 1
+            else:
+                out[key] = out.get(key, 0) + 1
+
+
+def _partition(ruleset: Ruleset, round_: Round) -> list[Partition]:
+    entries: list[tuple[str, JsonCond]] = [(a.id, to_engine(a.expr)) for a in round_.atoms.values()]
+    entries += [(c.engine_id, to_engine(c.rule.condition)) for c in round_.rules]
+    partitions: list[Partition] = []
+    current: dict[str, Any] = {}
+    tests = 0
+    for engine_id, cond in entries:
+        weight = count_tests(cond)
+        if current and (len(current) >= MAX_RULES_PER_PARTITION or tests + weight > MAX_TESTS_PER_PARTITION):
+            partitions.append(_finish(ruleset, round_.index, len(partitions), current, tests))
+            current, tests = {}, 0
+        current[engine_id] = {"all": [{"m": cond}]}
+        tests += weight
+    if current:
+        partitions.append(_finish(ruleset, round_.index, len(partitions), current, tests))
+    return partitions
+
+
+def _finish(ruleset: Ruleset, round_index: int, number: int, rules: dict[str, Any], tests: int) -> Partition:
+    per_field: dict[str, int] = {}
+    for rule in rules.values():
+        _fields(rule["all"][0]["m"], per_field)
+    for name, count in per_field.items():
+        if count > MAX_TESTS_PER_FIELD:
+            raise CompileError(f"{count} tests of {name!r} in one engine ruleset; durable_rules hangs near 512")
+    # A rule that always matches: an unmatched fact cannot be deleted safely in durable_rules.
+    definition = {ALWAYS_RULE: {"all": [{"m": {"$ex": {PRESENT_MARKER: 1}}}]}, **rules}
+    # The content hash is part of the name: a registered durable_rules name can never be replaced.
+    name = f"{ruleset.key}#{ruleset.sha256[:12]}/{round_index}.{number}"
+    return Partition(name, definition, tests)

@@ -1,0 +1,149 @@
+"""The decision and its explanation tree: what hospital systems receive and auditors read.
+
+All values in a decision are plain JSON (ISO dates, decimals as text), so a decision serialises,
+stores and compares without custom encoders. `content_sha256` covers everything except the
+decision id, so a replay of the same facts on the same ruleset version gives the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HjemmelRef:
+    id: str
+    kilde: str
+    sitat: str  # a readable citation, e.g. "pasient- og brukerrettighetsloven § 2-2 1. ledd"
+    paragraf: str | None
+    ledd: int | None
+    punktum: int | None
+    bokstav: str | None
+    i_kraft: str | None
+    url: str | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class ConditionTrace:
+    """One atomic condition of a rule, as decided by the engine, with the values it read."""
+
+    condition: str
+    held: bool
+    reads: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExceptionTrace:
+    rule_id: str
+    held: bool  # the exception's condition held, so it overrode this rule
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    id: str
+    title: str
+    hjemmel: list[HjemmelRef]
+    condition: str
+    fired: bool  # the rule's whole condition held (decided by the engine)
+    applied: bool  # fired and not overridden by an exception
+    result: dict[str, Any]  # the outcome values it gives (when applied) or would give
+    conditions: list[ConditionTrace]
+    unntak_fra: str | None = None
+    exceptions: list[ExceptionTrace] = field(default_factory=list)
+    overridden_by: list[str] = field(default_factory=list)
+    manuell_vurdering: str | None = None
+    begrunnelse: str | None = None
+    round: int = 0
+
+
+@dataclass(frozen=True)
+class DerivedTrace:
+    name: str
+    expression: str
+    inputs: dict[str, Any]
+    value: Any
+
+
+@dataclass(frozen=True)
+class ParameterTrace:
+    name: str
+    on: str
+    gyldig_fra: str
+    value: Any
+    unit: str
+
+
+@dataclass(frozen=True)
+class OutcomeTrace:
+    name: str
+    value: Any
+    combine: str
+    from_rules: list[str]  # applied rules that gave a value; empty means the default was used
+
+
+@dataclass(frozen=True)
+class ManualReview:
+    rule_id: str
+    begrunnelse: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    rules: list[RuleTrace]
+    derived: list[DerivedTrace]
+    parameters: list[ParameterTrace]
+    outcomes: list[OutcomeTrace]
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision_id: str
+    ruleset: str
+    version: str
+    ruleset_sha256: str
+    engine_version: str
+    as_of: str
+    selected_by: str  # the fact that selected the version, or "as_of"
+    selection_date: str
+    facts: dict[str, Any]  # the validated facts with defaults, as used
+    outcome: dict[str, Any]
+    manuell_vurdering: list[ManualReview]
+    explanation: Explanation
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def fired_rules(self) -> list[str]:
+        return [r.id for r in self.explanation.rules if r.fired]
+
+    @property
+    def applied_rules(self) -> list[str]:
+        return [r.id for r in self.explanation.rules if r.applied]
+
+    @property
+    def content_sha256(self) -> str:
+        body = self.to_dict()
+        body.pop("decision_id")
+        text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def decision_from_dict(data: dict[str, Any]) -> Decision:
+    """Rebuild a decision from `to_dict()` output (e.g. read back from a log)."""
+    exp = data["explanation"]
+    rules = [
+        RuleTrace(**{**r, "hjemmel": [HjemmelRef(**h) for h in r["hjemmel"]],
+                     "conditions": [ConditionTrace(**c) for c in r["conditions"]],
+                     "exceptions": [ExceptionTrace(**e) for e in r["exceptions"]]})
+        for r in exp["rules"]
+    ]
+    explanation = Explanation(rules, [DerivedTrace(**d) for d in exp["derived"]],
+                              [ParameterTrace(**p) for p in exp["parameters"]],
+                              [OutcomeTrace(**o) for o in exp["outcomes"]])
+    return Decision(**{**data, "explanation": explanation,
+                       "manuell_vurdering": [ManualReview(**m) for m in data["manuell_vurdering"]]})

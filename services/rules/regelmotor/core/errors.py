@@ -1,0 +1,104 @@
+"""Errors the engine library raises. Each carries what a caller needs to act on it.
+
+The gRPC layer maps them to status codes: InvalidFacts → INVALID_ARGUMENT, RulesetNotFound and
+VersionNotFound → NOT_FOUND, NoVersionInForce and ParameterValueMissing → FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class RegelmotorError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a ruleset file, placed so a policy author can find it."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class RulesetInvalid(RegelmotorError):
+    """A ruleset file (or a set of versions) has one or more errors."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad input fact: its path (``individuelle_forhold[2]``) and why it was refused."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class InvalidFacts(RegelmotorError):
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        super().__init__("invalid facts: " + "; ".join(str(v) for v in violations))
+
+
+class RulesetNotFound(RegelmotorError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"no ruleset named {name!r}; known rulesets: {', '.join(known) or 'none'}")
+
+
+class VersionNotFound(RegelmotorError):
+    def __init__(self, name: str, version: str, known: list[str]) -> None:
+        self.name = name
+        self.version = version
+        self.known = known
+        super().__init__(f"ruleset {name!r} has no version {version!r}; versions: {', '.join(known)}")
+
+
+class NoVersionInForce(RegelmotorError):
+    def __init__(self, name: str, selecting_fact: str, on: date, periods: list[str]) -> None:
+        self.name = name
+        self.selecting_fact = selecting_fact
+        self.on = on
+        super().__init__(
+            f"no version of {name!r} is in force on {on.isoformat()} (selected by {selecting_fact}); "
+            f"versions cover: {'; '.join(periods)}"
+        )
+
+
+class ParameterValueMissing(RegelmotorError):
+    def __init__(self, parameter: str, on: date) -> None:
+        self.parameter = parameter
+        self.on = on
+        super().__init__(f"parameter {parameter!r} has no value for {on.isoformat()}")
+
+
+@dataclass
+class Conflict:
+    outcome: str
+    values: dict[str, object] = field(default_factory=dict)  # rule id -> value
+
+
+class OutcomeConflict(RegelmotorError):
+    """Two rules gave different values where the outcome's combine policy does not allow it."""
+
+    def __init__(self, conflict: Conflict, policy: str) -> None:
+        self.conflict = conflict
+        parts = ", ".join(f"{rule} gives {value!r}" for rule, value in conflict.values.items())
+        super().__init__(f"conflicting values for outcome {conflict.outcome!r} under policy {policy}: {parts}")
+
+
+class EngineFailure(RegelmotorError):
+    """durable_rules failed or disagreed with the compiled explanation: never the caller's fault."""

@@ -1,0 +1,234 @@
+"""Evaluate facts against one compiled ruleset version and explain the result.
+
+One way through: validated facts → derived values → durable_rules (round by round) → exceptions
+and combine policies → outcome → explanation. Nothing here reads the clock: `as_of` is an input.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from . import engine
+from .combine import Contribution, combine
+from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
+from .decision import (
+    ConditionTrace,
+    Decision,
+    DerivedTrace,
+    ExceptionTrace,
+    Explanation,
+    HjemmelRef,
+    ManualReview,
+    OutcomeTrace,
+    ParameterTrace,
+    RuleTrace,
+)
+from .errors import EngineFailure, FieldViolation, InvalidFacts
+from .expressions import And, Call, Expr, ListLiteral, Literal, Name, Not, Or
+from .model import Derived, Rule, Ruleset
+from .schema import FactValidator
+from .types import encode_for_engine, to_json_value
+from .vocabulary import DATA_NAME_ARGS, FUNCTIONS, CallContext
+
+ENGINE_NAME = "regelmotor"
+
+
+def engine_version() -> str:
+    from regelmotor import __version__
+
+    return f"{ENGINE_NAME} {__version__} (durable_rules {engine.DURABLE_RULES_VERSION})"
+
+
+class Evaluator:
+    """A compiled, engine-registered ruleset version, ready to evaluate from any thread."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.compiled: CompiledRuleset = compile_ruleset(ruleset)
+        self.validator = FactValidator(ruleset.facts)
+        for round_ in self.compiled.rounds:
+            for partition in round_.partitions:
+                engine.register(partition.engine_name, partition.definition)
+        self._hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
+        self._engine_version = engine_version()
+
+    def validate(self, raw_facts: Any) -> dict[str, Any]:
+        return self.validator.validate(raw_facts)
+
+    def evaluate(self, raw_facts: Any, as_of: date, *, decision_id: str | None = None,
+                 selected_by: str = "as_of", selection_date: date | None = None) -> Decision:
+        facts = self.validator.validate(raw_facts)
+        run = _Run(self, facts, as_of)
+        run.execute()
+        return run.decision(decision_id or str(uuid.uuid4()), selected_by, selection_date or as_of)
+
+
+class _Run:
+    """The state of one evaluation."""
+
+    def __init__(self, evaluator: Evaluator, facts: dict[str, Any], as_of: date) -> None:
+        self.evaluator = evaluator
+        self.ruleset = evaluator.ruleset
+        self.compiled = evaluator.compiled
+        self.facts = facts
+        self.as_of = as_of
+        self.values: dict[str, Any] = {**facts, "as_of": as_of}
+        self.context = CallContext(self.ruleset.parameters, self.ruleset.tables)
+        self.derived_traces: dict[str, DerivedTrace] = {}
+        self.atom_held: dict[tuple[int, str], bool] = {}
+        self.rule_fired: dict[str, bool] = {}
+        self.applied: dict[str, bool] = {}
+        self.outcome_traces: dict[str, OutcomeTrace] = {}
+
+    def execute(self) -> None:
+        for name, final_round in self.compiled.outcome_round.items():
+            if final_round < 0:
+                self._finalise_outcome(name)
+        for round_ in self.compiled.rounds:
+            self._derive_up_to(round_.index)
+            self._run_round(round_)
+        self._derive_up_to(len(self.compiled.rounds) + 1)
+
+    # --- derived values ----------------------------------------------------------------------
+
+    def _derive_up_to(self, round_index: int) -> None:
+        for name, derived in self.ruleset.derived.items():
+            if name not in self.derived_traces and self.compiled.derived_level[name] <= round_index:
+                self._derive(derived)
+
+    def _derive(self, derived: Derived) -> None:
+        try:
+            value = self._compute(derived.expr)
+        except ValueError as exc:
+            inputs = ", ".join(derived.reads) or derived.name
+            raise InvalidFacts([FieldViolation(inputs, f"{derived.name} = {derived.text}: {exc}")]) from None
+        self.values[derived.name] = value
+        inputs = {n: to_json_value(self.values.get(n)) for n in derived.reads}
+        self.derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
+
+    def _compute(self, expr: Expr) -> Any:
+        if isinstance(expr, Name):
+            return self.values.get(expr.name)
+        if isinstance(expr, Literal):
+            return expr.value
+        if isinstance(expr, ListLiteral):
+            return [item.value for item in expr.items]
+        if isinstance(expr, Call):
+            function = FUNCTIONS[expr.func]
+            data_args = DATA_NAME_ARGS.get(expr.func, ())
+            args = [
+                a.value if i in data_args and isinstance(a, Literal) else self._compute(a)
+                for i, a in enumerate(expr.args)
+            ]
+            value_args = [a for i, a in enumerate(args) if i not in data_args]
+            if function.nulls_propagate and any(a is None for a in value_args):
+                return None
+            return function.impl(self.context, *args)
+        raise EngineFailure(f"a derived value cannot be {expr}")
+
+    # --- engine rounds -----------------------------------------------------------------------
+
+    def _run_round(self, round_: Round) -> None:
+        fact: dict[str, Any] = {name: encode_for_engine(self.values.get(name)) for name in round_.reads}
+        fact[PRESENT_MARKER] = 1
+        fired = engine.fire([p.engine_name for p in round_.partitions], fact)
+        for atom in round_.atoms.values():
+            self.atom_held[(round_.index, atom.text)] = atom.id in fired
+        for compiled in round_.rules:
+            held = compiled.engine_id in fired
+            expected = self._combine_atoms(round_.index, compiled.rule.condition)
+            if held != expected:
+                raise EngineFailure(
+                    f"durable_rules decided rule {compiled.rule.id!r} {held} but its conditions give {expected}"
+                )
+            self.rule_fired[compiled.rule.id] = held
+        self._resolve_exceptions(round_.rules)
+        for name, final_round in self.compiled.outcome_round.items():
+            if final_round == round_.index:
+                self._finalise_outcome(name)
+
+    def _combine_atoms(self, round_index: int, expr: Expr) -> bool:
+        """Cross-check only: the engine's verdicts on the atoms, joined by the rule's and/or/not."""
+        if isinstance(expr, And):
+            return all(self._combine_atoms(round_index, e) for e in expr.items)
+        if isinstance(expr, Or):
+            return any(self._combine_atoms(round_index, e) for e in expr.items)
+        if isinstance(expr, Not):
+            return not self._combine_atoms(round_index, expr.item)
+        return self.atom_held[(round_index, str(expr))]
+
+    def _resolve_exceptions(self, rules: list[CompiledRule]) -> None:
+        # An exception overrides its base whenever its own condition holds (Catala-style default
+        # logic): the base rule then gives nothing, whatever the order of the rules in the file.
+        for compiled in rules:
+            rule = compiled.rule
+            overriding = [e.id for e in self._exceptions_to(rule.id) if self.rule_fired.get(e.id)]
+            self.applied[rule.id] = self.rule_fired[rule.id] and not overriding
+
+    def _exceptions_to(self, rule_id: str) -> list[Rule]:
+        return [r for r in self.ruleset.rules if r.unntak_fra == rule_id]
+
+    def _finalise_outcome(self, name: str) -> None:
+        spec = self.ruleset.outcomes[name]
+        contributions = [
+            Contribution(rule.id, self._effect_value(rule.effects[name]), rule.prioritet)
+            for rule in self.ruleset.rules
+            if name in rule.effects and self.applied.get(rule.id)
+        ]
+        value, deciding = combine(spec, contributions)
+        self.values[name] = value
+        self.outcome_traces[name] = OutcomeTrace(name, to_json_value(value), spec.combine.value, deciding)
+
+    def _effect_value(self, expr: Expr) -> Any:
+        return self.values.get(expr.name) if isinstance(expr, Name) else self._compute(expr)
+
+    # --- the decision ------------------------------------------------------------------------
+
+    def decision(self, decision_id: str, selected_by: str, selection_date: date) -> Decision:
+        rules = [self._rule_trace(c) for round_ in self.compiled.rounds for c in round_.rules]
+        rules.sort(key=lambda t: [r.id for r in self.ruleset.rules].index(t.id))
+        parameters = [
+            ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
+            for p in self.context.parameter_reads
+        ]
+        explanation = Explanation(rules, list(self.derived_traces.values()), parameters,
+                                  [self.outcome_traces[n] for n in self.ruleset.outcomes])
+        outcome = {n: to_json_value(self.values[n]) for n in self.ruleset.outcomes}
+        manual = [ManualReview(r.id, r.manuell_vurdering) for r in self.ruleset.rules
+                  if r.manuell_vurdering and self.applied.get(r.id)]
+        meta = self.ruleset.meta
+        return Decision(decision_id, meta.name, meta.version, self.ruleset.sha256, self.evaluator._engine_version,
+                        self.as_of.isoformat(), selected_by, selection_date.isoformat(),
+                        {k: to_json_value(v) for k, v in self.facts.items()}, outcome, manual, explanation)
+
+    def _rule_trace(self, compiled: CompiledRule) -> RuleTrace:
+        rule = compiled.rule
+        conditions: list[ConditionTrace] = []
+        seen: set[str] = set()
+        for atom in self._atoms(compiled):
+            if atom.text in seen:
+                continue
+            seen.add(atom.text)
+            reads = {n: to_json_value(self.values.get(n)) for n in atom.reads}
+            conditions.append(ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)], reads))
+        exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
+        result = {field: to_json_value(self._effect_value(expr)) for field, expr in rule.effects.items()}
+        return RuleTrace(
+            rule.id, rule.title, [self.evaluator._hjemler[h] for h in rule.hjemmel], rule.condition_text,
+            self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,
+            [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering, rule.begrunnelse, compiled.round,
+        )
+
+    def _atoms(self, compiled: CompiledRule) -> list[Atom]:
+        from .expressions import atoms
+
+        round_ = self.compiled.rounds[compiled.round]
+        return [round_.atoms[str(a)] for a in atoms(compiled.rule.condition)]
+
+
+def _hjemmel_ref(ruleset: Ruleset, hid: str) -> HjemmelRef:
+    h = ruleset.hjemler[hid]
+    return HjemmelRef(h.id, h.kilde, h.cite(), h.paragraf, h.ledd, h.punktum, h.bokstav,
+                      h.i_kraft.isoformat() if h.i_kraft else None, h.url, h.verified)

@@ -1,0 +1,198 @@
+"""The parsed, validated form of a ruleset version: plain immutable dataclasses.
+
+Everything here has passed the loader's checks; the compiler and evaluator trust it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from .errors import ParameterValueMissing
+from .expressions import Expr
+from .types import ValueType
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class Combine(StrEnum):
+    """How the values that several fired rules give one outcome field are combined."""
+
+    UNIQUE = "unique"  # all fired rules must agree; disagreement is a conflict
+    PRIORITY = "priority"  # the highest `prioritet` wins; a tie with different values is a conflict
+    ANY = "any"  # bool: true if any fired rule says true
+    ALL = "all"  # bool: true only if every fired rule says true
+    MIN = "min"
+    MAX = "max"
+    COLLECT = "collect"  # list of the values, in rule order, without duplicates
+
+
+@dataclass(frozen=True)
+class Hjemmel:
+    """A structured legal reference, pinned to the version of the text it cites."""
+
+    id: str
+    kilde: str  # e.g. LOV-1999-07-02-63, FOR-2000-12-01-1208, or a white paper
+    navn: str | None = None
+    paragraf: str | None = None
+    ledd: int | None = None
+    punktum: int | None = None
+    bokstav: str | None = None
+    i_kraft: date | None = None
+    url: str | None = None
+    verified: bool = False
+    merknad: str | None = None
+
+    def cite(self) -> str:
+        parts = [self.navn or self.kilde]
+        if self.paragraf:
+            parts.append(f"§ {self.paragraf}")
+        if self.ledd:
+            parts.append(f"{self.ledd}. ledd")
+        if self.punktum:
+            parts.append(f"{self.punktum}. punktum")
+        if self.bokstav:
+            parts.append(f"bokstav {self.bokstav}")
+        text = " ".join(parts)
+        return text if self.verified else text + " (ikke verifisert)"
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: ValueType
+    required: bool
+    default: Any
+    description: str
+    minimum: Any = None
+    maximum: Any = None
+    pattern: str | None = None
+    values_from_table: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ParameterValue:
+    gyldig_fra: date
+    value: Any  # None: explicitly no value from this date (a declared gap)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: ValueType
+    unit: str
+    description: str
+    source: str
+    values: tuple[ParameterValue, ...]  # sorted by gyldig_fra
+    hjemmel: tuple[str, ...] = ()
+
+    def value_on(self, day: date) -> ParameterValue:
+        """The value in force on `day`; a missing value is an error, never a default."""
+        found: ParameterValue | None = None
+        for candidate in self.values:
+            if candidate.gyldig_fra <= day:
+                found = candidate
+            else:
+                break
+        if found is None or found.value is None:
+            raise ParameterValueMissing(self.name, day)
+        return found
+
+
+@dataclass(frozen=True)
+class Table:
+    """A data table keyed by one column, e.g. the prioriteringsveileder rows."""
+
+    name: str
+    key: str
+    columns: dict[str, ValueType]
+    rows: dict[str, dict[str, Any]]  # key -> row (every column present; None where empty)
+    description: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    expr: Expr
+    text: str
+    type: ValueType
+    description: str
+    reads: tuple[str, ...]  # names of facts, derived values and outcomes it reads
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    hjemmel: tuple[str, ...]
+    condition: Expr
+    condition_text: str
+    effects: dict[str, Expr]  # outcome field -> literal or name
+    unntak_fra: str | None = None
+    prioritet: int = 0
+    manuell_vurdering: str | None = None  # a reason: firing means manual review is needed
+    begrunnelse: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    name: str
+    type: ValueType
+    default: Any
+    combine: Combine
+    description: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Metadata:
+    name: str
+    version: str
+    title: str
+    status: Status
+    gyldig_fra: date
+    gyldig_til: date | None  # inclusive; None: open-ended
+    selected_by: str | None  # a date fact; None: the evaluation's as_of
+    allow_gap_before: bool = False
+    description: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    meta: Metadata
+    hjemler: dict[str, Hjemmel]
+    facts: dict[str, FactSpec]
+    parameters: dict[str, Parameter]
+    tables: dict[str, Table]
+    derived: dict[str, Derived]  # in evaluation order (dependencies first)
+    rules: tuple[Rule, ...]
+    outcomes: dict[str, OutcomeSpec]
+    sha256: str
+    source_path: str
+    canonical: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.meta.name}@{self.meta.version}"
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def in_force_on(self, day: date) -> bool:
+        if day < self.meta.gyldig_fra:
+            return False
+        return self.meta.gyldig_til is None or day <= self.meta.gyldig_til
