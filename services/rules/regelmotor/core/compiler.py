@@ -78,6 +78,7 @@ class CompiledRuleset:
     rounds: list[Round]
     derived_level: dict[str, int]  # derived value -> first round that may read it
     outcome_round: dict[str, int]  # outcome -> round after which it is final (-1: no rule sets it)
+    constraints: Round = field(default_factory=lambda: Round(-1))  # input checks, run before round 0
 
     def atom_for(self, round_index: int, expr: Expr) -> Atom:
         return self.rounds[round_index].atoms[str(expr)]
@@ -109,7 +110,17 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
         round_.partitions = _partition(ruleset, round_)
     outcome_round = {name: remap.get(levels.outcome_final_round(name), -1) for name in ruleset.outcomes}
     derived_level = {name: _dense(levels.available(name), remap) for name in ruleset.derived}
-    return CompiledRuleset(ruleset, ordered, derived_level, outcome_round)
+    return CompiledRuleset(ruleset, ordered, derived_level, outcome_round, _constraint_round(ruleset))
+
+
+def _constraint_round(ruleset: Ruleset) -> Round:
+    checks = Round(-1)
+    entries: list[tuple[str, JsonCond]] = []
+    for index, constraint in enumerate(ruleset.constraints):
+        checks.reads |= constraint.condition.names()
+        entries.append((f"v{index}", to_engine(constraint.condition)))
+    checks.partitions = _pack(ruleset, "v", entries)
+    return checks
 
 
 def _dense(level: int, remap: dict[int, int]) -> int:
@@ -284,22 +295,26 @@ def _fields(cond: Any, out: dict[str, int]) -> None:
 def _partition(ruleset: Ruleset, round_: Round) -> list[Partition]:
     entries: list[tuple[str, JsonCond]] = [(a.id, to_engine(a.expr)) for a in round_.atoms.values()]
     entries += [(c.engine_id, to_engine(c.rule.condition)) for c in round_.rules]
+    return _pack(ruleset, str(round_.index), entries)
+
+
+def _pack(ruleset: Ruleset, label: str, entries: list[tuple[str, JsonCond]]) -> list[Partition]:
     partitions: list[Partition] = []
     current: dict[str, Any] = {}
     tests = 0
     for engine_id, cond in entries:
         weight = count_tests(cond)
         if current and (len(current) >= MAX_RULES_PER_PARTITION or tests + weight > MAX_TESTS_PER_PARTITION):
-            partitions.append(_finish(ruleset, round_.index, len(partitions), current, tests))
+            partitions.append(_finish(ruleset, label, len(partitions), current, tests))
             current, tests = {}, 0
         current[engine_id] = {"all": [{"m": cond}]}
         tests += weight
     if current:
-        partitions.append(_finish(ruleset, round_.index, len(partitions), current, tests))
+        partitions.append(_finish(ruleset, label, len(partitions), current, tests))
     return partitions
 
 
-def _finish(ruleset: Ruleset, round_index: int, number: int, rules: dict[str, Any], tests: int) -> Partition:
+def _finish(ruleset: Ruleset, label: str, number: int, rules: dict[str, Any], tests: int) -> Partition:
     per_field: dict[str, int] = {}
     for rule in rules.values():
         _fields(rule["all"][0]["m"], per_field)
@@ -309,5 +324,5 @@ def _finish(ruleset: Ruleset, round_index: int, number: int, rules: dict[str, An
     # A rule that always matches: an unmatched fact cannot be deleted safely in durable_rules.
     definition = {ALWAYS_RULE: {"all": [{"m": {"$ex": {PRESENT_MARKER: 1}}}]}, **rules}
     # The content hash is part of the name: a registered durable_rules name can never be replaced.
-    name = f"{ruleset.key}#{ruleset.sha256[:12]}/{round_index}.{number}"
+    name = f"{ruleset.key}#{ruleset.sha256[:12]}/{label}.{number}"
     return Partition(name, definition, tests)

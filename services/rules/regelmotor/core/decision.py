@@ -34,6 +34,7 @@ class ConditionTrace:
     condition: str
     held: bool
     reads: dict[str, Any]
+    negated: bool = False  # the rule needs this condition NOT to hold (it stands under a `not`)
 
 
 @dataclass(frozen=True)

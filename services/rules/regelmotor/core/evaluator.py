@@ -12,7 +12,7 @@ from typing import Any
 
 from . import engine
 from .combine import Contribution, combine
-from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
+from .compiler import PRESENT_MARKER, CompiledRule, CompiledRuleset, Round, compile_ruleset
 from .decision import (
     ConditionTrace,
     Decision,
@@ -26,7 +26,7 @@ from .decision import (
     RuleTrace,
 )
 from .errors import EngineFailure, FieldViolation, InvalidFacts
-from .expressions import And, Call, Expr, ListLiteral, Literal, Name, Not, Or
+from .expressions import And, Call, Expr, ListLiteral, Literal, Name, Not, Or, atoms_with_polarity
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
@@ -48,7 +48,7 @@ class Evaluator:
         self.ruleset = ruleset
         self.compiled: CompiledRuleset = compile_ruleset(ruleset)
         self.validator = FactValidator(ruleset.facts)
-        for round_ in self.compiled.rounds:
+        for round_ in [self.compiled.constraints, *self.compiled.rounds]:
             for partition in round_.partitions:
                 engine.register(partition.engine_name, partition.definition)
         self._hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
@@ -86,6 +86,8 @@ class _Run:
         for name, final_round in self.compiled.outcome_round.items():
             if final_round < 0:
                 self._finalise_outcome(name)
+        self._derive_up_to(0)
+        self._check_constraints()
         for round_ in self.compiled.rounds:
             self._derive_up_to(round_.index)
             self._run_round(round_)
@@ -128,12 +130,28 @@ class _Run:
             return function.impl(self.context, *args)
         raise EngineFailure(f"a derived value cannot be {expr}")
 
+    def _check_constraints(self) -> None:
+        checks = self.compiled.constraints
+        if not checks.partitions:
+            return
+        fired = engine.fire([p.engine_name for p in checks.partitions], self._engine_fact(checks))
+        violations = [
+            FieldViolation(c.field, c.message)
+            for index, c in enumerate(self.ruleset.constraints)
+            if f"v{index}" in fired
+        ]
+        if violations:
+            raise InvalidFacts(violations)
+
+    def _engine_fact(self, round_: Round) -> dict[str, Any]:
+        fact: dict[str, Any] = {name: encode_for_engine(self.values.get(name)) for name in round_.reads}
+        fact[PRESENT_MARKER] = 1
+        return fact
+
     # --- engine rounds -----------------------------------------------------------------------
 
     def _run_round(self, round_: Round) -> None:
-        fact: dict[str, Any] = {name: encode_for_engine(self.values.get(name)) for name in round_.reads}
-        fact[PRESENT_MARKER] = 1
-        fired = engine.fire([p.engine_name for p in round_.partitions], fact)
+        fired = engine.fire([p.engine_name for p in round_.partitions], self._engine_fact(round_))
         for atom in round_.atoms.values():
             self.atom_held[(round_.index, atom.text)] = atom.id in fired
         for compiled in round_.rules:
@@ -195,7 +213,7 @@ class _Run:
         ]
         explanation = Explanation(rules, list(self.derived_traces.values()), parameters,
                                   [self.outcome_traces[n] for n in self.ruleset.outcomes])
-        outcome = {n: to_json_value(self.values[n]) for n in self.ruleset.outcomes}
+        outcome = {n: to_json_value(self.values[n]) for n, spec in self.ruleset.outcomes.items() if not spec.internal}
         manual = [ManualReview(r.id, r.manuell_vurdering) for r in self.ruleset.rules
                   if r.manuell_vurdering and self.applied.get(r.id)]
         meta = self.ruleset.meta
@@ -206,13 +224,16 @@ class _Run:
     def _rule_trace(self, compiled: CompiledRule) -> RuleTrace:
         rule = compiled.rule
         conditions: list[ConditionTrace] = []
-        seen: set[str] = set()
-        for atom in self._atoms(compiled):
-            if atom.text in seen:
+        seen: set[tuple[str, bool]] = set()
+        round_atoms = self.compiled.rounds[compiled.round].atoms
+        for expr, negated in atoms_with_polarity(compiled.rule.condition):
+            atom = round_atoms[str(expr)]
+            if (atom.text, negated) in seen:
                 continue
-            seen.add(atom.text)
+            seen.add((atom.text, negated))
             reads = {n: to_json_value(self.values.get(n)) for n in atom.reads}
-            conditions.append(ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)], reads))
+            conditions.append(
+                ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)], reads, negated))
         exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
         result = {field: to_json_value(self._effect_value(expr)) for field, expr in rule.effects.items()}
         return RuleTrace(
@@ -220,12 +241,6 @@ class _Run:
             self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,
             [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering, rule.begrunnelse, compiled.round,
         )
-
-    def _atoms(self, compiled: CompiledRule) -> list[Atom]:
-        from .expressions import atoms
-
-        round_ = self.compiled.rounds[compiled.round]
-        return [round_.atoms[str(a)] for a in atoms(compiled.rule.condition)]
 
 
 def _hjemmel_ref(ruleset: Ruleset, hid: str) -> HjemmelRef:

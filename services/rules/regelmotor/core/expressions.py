@@ -254,6 +254,18 @@ def _date_literal(func: str, args: tuple[Expr, ...], line: int, col: int) -> Lit
     return Literal(col, line, moment)
 
 
+def atoms_with_polarity(expr: Expr, negated: bool = False) -> list[tuple[Expr, bool]]:
+    """The atomic conditions with whether each stands under an odd number of `not`s."""
+    if isinstance(expr, (And, Or)):
+        out: list[tuple[Expr, bool]] = []
+        for item in expr.items:
+            out.extend(atoms_with_polarity(item, negated))
+        return out
+    if isinstance(expr, Not):
+        return atoms_with_polarity(expr.item, not negated)
+    return [(expr, negated)]
+
+
 def atoms(expr: Expr) -> list[Expr]:
     """The atomic conditions of a boolean expression, left to right."""
     if isinstance(expr, (And, Or)):

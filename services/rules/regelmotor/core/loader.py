@@ -18,6 +18,7 @@ from .errors import Diagnostic, RulesetInvalid
 from .hashing import canonical_sha256
 from .model import (
     Combine,
+    Constraint,
     Derived,
     FactSpec,
     Hjemmel,
@@ -35,6 +36,7 @@ from .types import BOOL, DATE, DATETIME, DECIMAL, INT, STRING, Kind, ValueType, 
 from .yamlsource import Located, Path as YPath, YamlProblem, load_located
 
 BUILTIN_NAMES = {"as_of": NameInfo(DATE, "builtin")}
+_RESERVED = {"sid", "id", "as_of"}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
@@ -43,7 +45,7 @@ _SCALAR_TYPES = {"bool": BOOL, "int": INT, "decimal": DECIMAL, "string": STRING,
                  "datetime": DATETIME}
 _TOP_KEYS = {"name", "version", "title", "description", "status", "gyldig_fra", "gyldig_til", "selected_by",
              "allow_gap_before", "notes", "hjemler", "facts", "parameters", "tables", "derived", "rules",
-             "outcomes"}
+             "outcomes", "constraints"}
 
 
 class _Reporter:
@@ -110,13 +112,14 @@ class _Builder:
         self._outcomes_declared()
         derived = self._derived()
         rules = self._rules()
+        constraints = self._constraints(derived)
         self._cycles(derived, rules)
         if self.report.diagnostics or meta is None:
             raise RulesetInvalid(self.report.diagnostics)
         ordered = _order_derived(derived)
         sha, canonical = canonical_sha256(self.doc)
         return Ruleset(meta, self.hjemler, self.facts, self.parameters, self.tables, ordered, tuple(rules),
-                       self.outcomes, sha, self.path, canonical)
+                       self.outcomes, tuple(constraints), sha, self.path, canonical)
 
     # --- metadata ---------------------------------------------------------------------------------
 
@@ -150,7 +153,9 @@ class _Builder:
             return None
         return Metadata(name, version, str(doc["title"]), Status(status), gyldig_fra, gyldig_til,
                         doc.get("selected_by"), bool(doc.get("allow_gap_before", False)),
-                        str(doc.get("description", "")), tuple(notes))
+                        str(doc.get("description", "")), tuple(notes),
+                        {k: self.report.located.where((k,))[0] for k in ("name", "version", "gyldig_fra",
+                                                                       "gyldig_til", "selected_by", "status")})
 
     def _date(self, where: YPath, value: Any) -> date | None:
         if isinstance(value, date) and not isinstance(value, datetime):
@@ -173,6 +178,9 @@ class _Builder:
         return value
 
     def _ident(self, where: YPath, name: str, what: str) -> bool:
+        if name in _RESERVED:
+            self.err(where, f"{what} name {name!r} is reserved by the engine")
+            return False
         if not _IDENT.match(name):
             self.err(where, f"{what} name {name!r} must be lower-case ASCII letters, digits and '_' (æ→ae, ø→o, å→a)")
             return False
@@ -441,7 +449,7 @@ class _Builder:
             default_raw = spec.get("default", [] if vtype.kind is Kind.LIST else None)
             _, default = self._value((*where, "default"), default_raw, vtype, "default")
             self.outcomes[name] = OutcomeSpec(name, vtype, default, combine, str(spec.get("description", "")),
-                                              self.report.located.where(where)[0])
+                                              self.report.located.where(where)[0], bool(spec.get("internal", False)))
             self.names[name] = NameInfo(vtype, "outcome")
 
     # --- derived values -------------------------------------------------------------------------
@@ -534,8 +542,8 @@ class _Builder:
             reason = spec.get("manuell_vurdering")
             if reason is not None and (not isinstance(reason, str) or not reason.strip()):
                 self.err((*where, "manuell_vurdering"), "manuell_vurdering must be a reason (text)")
-            if not effects and reason is None:
-                self.err(where, f"rule {rule_id!r} has no effect: give `then` or `manuell_vurdering`")
+            if not effects and reason is None and not spec.get("begrunnelse"):
+                self.err(where, f"rule {rule_id!r} has no effect: give `then`, `manuell_vurdering` or `begrunnelse`")
             prioritet = spec.get("prioritet", 0)
             if not isinstance(prioritet, int):
                 self.err((*where, "prioritet"), "prioritet must be a whole number")
@@ -551,6 +559,38 @@ class _Builder:
             elif base is not None and base == spec.get("id"):
                 self.err(("rules", index, "unntak_fra"), "a rule cannot be an exception to itself")
         return rules
+
+    def _constraints(self, derived: dict[str, Derived]) -> list[Constraint]:
+        raw = self.doc.get("constraints") or []
+        if not isinstance(raw, list):
+            self.err(("constraints",), "constraints must be a list")
+            return []
+        out: list[Constraint] = []
+        for index, spec in enumerate(raw):
+            where: YPath = ("constraints", index)
+            if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) for k in ("id", "when", "field",
+                                                                                           "message")):
+                self.err(where, "a constraint needs `id`, `when` (the condition that makes the input invalid), "
+                                "`field` (the fact to name) and `message`")
+                continue
+            if spec["field"] not in self.facts:
+                self.err((*where, "field"), f"constraint field {spec['field']!r} is not a fact")
+            condition = self._parse((*where, "when"), spec["when"])
+            if condition is None:
+                continue
+            try:
+                TypeChecker(self.names, self).check_condition(condition)
+            except ExpressionTypeError as exc:
+                self._expr_error((*where, "when"), spec["when"], exc)
+                continue
+            for name in condition.names():
+                info = self.names.get(name)
+                reads_outcome = info is not None and info.kind == "outcome"
+                if reads_outcome or (name in derived and _reads_outcomes(name, derived, self.outcomes)):
+                    self.err((*where, "when"), f"a constraint checks input only; {name!r} depends on rule outcomes")
+            out.append(Constraint(spec["id"], condition, " ".join(spec["when"].split()), spec["field"],
+                                  spec["message"], self.report.located.where(where)[0]))
+        return out
 
     def _effects(self, where: YPath, rule_id: str, raw: Any) -> dict[str, ex.Expr]:
         effects: dict[str, ex.Expr] = {}
@@ -600,6 +640,13 @@ class _Builder:
             first = cycle[0]
             where: YPath = ("derived", first) if first in derived else ("outcomes", first)
             self.err(where, "cycle between derived values and outcomes: " + " → ".join(cycle))
+
+
+def _reads_outcomes(name: str, derived: dict[str, Derived], outcomes: dict[str, OutcomeSpec]) -> bool:
+    item = derived.get(name)
+    if item is None:
+        return name in outcomes
+    return any(_reads_outcomes(dep, derived, outcomes) for dep in item.reads if dep != name)
 
 
 def _opt_str(value: Any) -> str | None:

@@ -152,6 +152,19 @@ class OutcomeSpec:
     combine: Combine
     description: str
     line: int = 0
+    internal: bool = False  # an intermediate result: explained, but not part of the public outcome
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A check across input facts that schema types cannot express; when it holds, the input is refused."""
+
+    id: str
+    condition: Expr
+    condition_text: str
+    field: str  # the fact to name in the error
+    message: str
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,7 @@ class Metadata:
     allow_gap_before: bool = False
     description: str = ""
     notes: tuple[str, ...] = ()
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line in the file
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,7 @@ class Ruleset:
     derived: dict[str, Derived]  # in evaluation order (dependencies first)
     rules: tuple[Rule, ...]
     outcomes: dict[str, OutcomeSpec]
+    constraints: tuple[Constraint, ...]
     sha256: str
     source_path: str
     canonical: dict[str, Any] = field(repr=False, default_factory=dict)

@@ -22,7 +22,7 @@ from .types import Kind, ValueType
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _strict_date(value: Any) -> date:
+def strict_date(value: Any) -> date:
     if isinstance(value, datetime):
         raise ValueError("expected a date (YYYY-MM-DD), got a datetime")
     if isinstance(value, date):
@@ -104,7 +104,7 @@ def _annotation(vtype: ValueType, spec: FactSpec | None) -> Any:
         Kind.INT: (int, _strict_int),
         Kind.DECIMAL: (Decimal, _strict_decimal),
         Kind.STRING: (str, _strict_str),
-        Kind.DATE: (date, _strict_date),
+        Kind.DATE: (date, strict_date),
         Kind.DATETIME: (datetime, _strict_datetime),
     }
     if kind in simple:

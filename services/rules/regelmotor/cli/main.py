@@ -1,0 +1,192 @@
+"""The `regelmotor` command: tools for ruleset authors, evaluation from the shell, and the service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.cases import load_cases, run_case
+from regelmotor.core.diff import diff_rulesets
+from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.loader import load_ruleset_file
+from regelmotor.core.model import Status
+from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
+
+from .render import render_decision
+
+
+def default_rulesets_dir() -> Path:
+    """REGELMOTOR_RULESETS, else the rulesets bundled at the root of the source tree."""
+    configured = os.environ.get("REGELMOTOR_RULESETS")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[4] / "rulesets"
+
+
+def _repository(path: Path) -> RulesetRepository:
+    return RulesetRepository.load(path, include_drafts=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.is_dir():
+        repo = _repository(path)
+        count = sum(len(v) for v in repo.versions.values())
+        print(f"ok: {count} ruleset version(s) in {path}")
+    else:
+        ruleset = load_ruleset_file(path)
+        print(f"ok: {ruleset.key} sha256 {ruleset.sha256}")
+    return 0
+
+
+def _cases_path(version_file: str) -> Path:
+    return Path(version_file[: -len(".yaml")] + CASES_SUFFIX)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    target = Path(args.path) if args.path else default_rulesets_dir()
+    # A single version file (or its cases file) runs just that version's cases.
+    only = target.resolve() if target.is_file() else None
+    repo = _repository(target.parent.parent if only else target)
+    motor = Regelmotor(repo)
+    total = failed = 0
+    for name in repo.names():
+        for ruleset in repo.all_versions(name):
+            cases_path = _cases_path(ruleset.source_path)
+            if only and only not in (Path(ruleset.source_path).resolve(), cases_path.resolve()):
+                continue
+            if not cases_path.exists():
+                print(f"{ruleset.key}: no cases file ({cases_path.name})")
+                continue
+            for case in load_cases(cases_path, ruleset):
+                total += 1
+                result = run_case(motor, ruleset, case)
+                if result.passed:
+                    continue
+                failed += 1
+                print(f"FAIL {ruleset.key} {cases_path}:{case.line} {case.name}")
+                for failure in result.failures:
+                    print(f"    {failure}")
+                if result.decision is not None:
+                    print(f"    fired: {', '.join(result.decision.fired_rules) or '(none)'}; "
+                          f"applied: {', '.join(result.decision.applied_rules) or '(none)'}")
+    print(f"{total - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    result = diff_rulesets(load_ruleset_file(args.a), load_ruleset_file(args.b))
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(result.lines()))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    ruleset = load_ruleset_file(path)
+    if ruleset.meta.status is not Status.PUBLISHED:
+        print(f"{ruleset.key} has status {ruleset.meta.status.value}; set `status: published` first", file=sys.stderr)
+        return 1
+    root = path.parent.parent
+    published = read_published(root)
+    recorded = published.get(ruleset.key)
+    if recorded == ruleset.sha256:
+        print(f"{ruleset.key} is already published with sha256 {ruleset.sha256}")
+        return 0
+    if recorded is not None:
+        print(f"{ruleset.key} was published with another content; make a new version", file=sys.stderr)
+        return 1
+    with (root / PUBLISHED_FILE).open("a", encoding="utf-8") as out:
+        out.write(f"{ruleset.meta.name} {ruleset.meta.version} {ruleset.sha256}\n")
+    print(f"published {ruleset.key} sha256 {ruleset.sha256}")
+    return 0
+
+
+def _read_facts(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    from regelmotor.core.types import to_json_value
+
+    return to_json_value(data)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    motor = Regelmotor(RulesetRepository.load(args.rulesets or default_rulesets_dir(),
+                                              include_drafts=args.drafts))
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    decision = motor.evaluate(args.ruleset, _read_facts(args.facts), as_of=as_of, version=args.version)
+    if args.json:
+        print(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_decision(decision))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from regelmotor.demo import run_demo
+
+    return run_demo(args.rulesets or default_rulesets_dir())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regelmotor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ruleset = sub.add_parser("ruleset", help="tools for ruleset authors").add_subparsers(dest="action", required=True)
+    p = ruleset.add_parser("validate", help="check a ruleset file, or a directory of rulesets")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_validate)
+    p = ruleset.add_parser("test", help="run the test cases beside each ruleset version")
+    p.add_argument("path", nargs="?", help="a rulesets directory or one version file (default: bundled)")
+    p.set_defaults(func=cmd_test)
+    p = ruleset.add_parser("diff", help="what changed between two ruleset versions")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+    p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("evaluate", help="evaluate facts and print the explained decision")
+    p.add_argument("--ruleset", required=True)
+    p.add_argument("--facts", required=True, help="a YAML or JSON file of facts, or - for standard input")
+    p.add_argument("--as-of", help="evaluation date YYYY-MM-DD (default: today in Europe/Oslo)")
+    p.add_argument("--version", help="pin a version instead of selecting the one in force")
+    p.add_argument("--rulesets", help="rulesets directory (default: REGELMOTOR_RULESETS or the bundled ones)")
+    p.add_argument("--drafts", action="store_true", help="let draft versions be selected")
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="start Regelmotor on its embedded defaults")
+    p.add_argument("--rulesets")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RulesetInvalid as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        return 1
+    except RegelmotorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

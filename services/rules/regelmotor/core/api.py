@@ -1,0 +1,77 @@
+"""The facade callers use: pick the version in force, evaluate, explain.
+
+`as_of` defaults to today's date in Europe/Oslo here, at the edge, and the date used is recorded in
+the decision; rule evaluation itself never reads the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from .calendar_no import OSLO
+from .decision import Decision
+from .errors import FieldViolation, InvalidFacts
+from .evaluator import Evaluator
+from .model import Ruleset
+from .repository import RulesetRepository
+from .schema import strict_date
+
+
+def today_in_oslo() -> date:
+    return datetime.now(OSLO).date()
+
+
+class Regelmotor:
+    """Evaluates facts against the rulesets of one repository. Safe to share between threads."""
+
+    def __init__(self, repository: RulesetRepository) -> None:
+        self.repository = repository
+        self._evaluators: dict[tuple[str, str], Evaluator] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_directory(cls, root: str | Path, *, include_drafts: bool = False) -> Regelmotor:
+        return cls(RulesetRepository.load(root, include_drafts=include_drafts))
+
+    def evaluator(self, ruleset: Ruleset) -> Evaluator:
+        key = (ruleset.key, ruleset.sha256)
+        found = self._evaluators.get(key)
+        if found is None:
+            with self._lock:
+                found = self._evaluators.get(key)
+                if found is None:
+                    found = Evaluator(ruleset)
+                    self._evaluators[key] = found
+        return found
+
+    def warm_up(self) -> None:
+        """Compile and register every version now, so the first request pays nothing extra."""
+        for name in self.repository.names():
+            for ruleset in self.repository.all_versions(name):
+                self.evaluator(ruleset)
+
+    def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None) -> tuple[Ruleset, str, date]:
+        """The version to use, the fact that selected it ("as_of" if none) and the selecting date."""
+        selecting = self.repository.selecting_fact(name)
+        selection_date = as_of
+        if selecting is not None:
+            raw = facts.get(selecting) if isinstance(facts, dict) else None
+            if raw is None:
+                raise InvalidFacts([FieldViolation(selecting, "required fact is missing (it selects the version)")])
+            try:
+                selection_date = strict_date(raw)
+            except ValueError as exc:
+                raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
+        if version is not None:
+            return self.repository.get(name, version), selecting or "as_of", selection_date
+        return self.repository.select(name, selection_date), selecting or "as_of", selection_date
+
+    def evaluate(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None,
+                 decision_id: str | None = None) -> Decision:
+        used_as_of = as_of or today_in_oslo()
+        ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version)
+        return self.evaluator(ruleset).evaluate(facts, used_as_of, decision_id=decision_id,
+                                                selected_by=selected_by, selection_date=selection_date)

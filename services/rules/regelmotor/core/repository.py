@@ -1,0 +1,181 @@
+"""The set of ruleset versions on disk, checked as a whole, and selection of the version in force.
+
+Layout: ``<root>/<name>/<version>.yaml`` per version, with its test cases in
+``<root>/<name>/<version>.cases.yaml``, and ``<root>/published.txt`` recording the sha256 of every
+published version (a published version's content never changes).
+
+A version governs from its `gyldig_fra` to its `gyldig_til` (inclusive) or, when that is not given,
+until the day before the next version starts. Overlaps are errors; a gap between versions is an
+error unless the later version declares `allow_gap_before: true`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from .errors import Diagnostic, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound
+from .loader import load_ruleset_file
+from .model import Ruleset, Status
+
+CASES_SUFFIX = ".cases.yaml"
+PUBLISHED_FILE = "published.txt"
+
+
+def ruleset_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*/*.yaml") if not p.name.endswith(CASES_SUFFIX))
+
+
+def read_published(root: Path) -> dict[str, str]:
+    """`name@version` -> sha256 from the publication record."""
+    record = root / PUBLISHED_FILE
+    published: dict[str, str] = {}
+    if record.exists():
+        for line in record.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith("#"):
+                published[f"{parts[0]}@{parts[1]}"] = parts[2]
+    return published
+
+
+@dataclass(frozen=True)
+class Period:
+    ruleset: Ruleset
+    start: date
+    end: date | None  # inclusive; None: open-ended
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def describe(self) -> str:
+        end = self.end.isoformat() if self.end else "…"
+        return f"{self.ruleset.meta.version}: {self.start.isoformat()} – {end}"
+
+
+@dataclass
+class RulesetRepository:
+    versions: dict[str, dict[str, Ruleset]] = field(default_factory=dict)  # name -> version -> ruleset
+    include_drafts: bool = False
+
+    @classmethod
+    def load(cls, root: str | Path, *, include_drafts: bool = False) -> RulesetRepository:
+        """Load and check every version under `root`; all problems are reported together."""
+        base = Path(root)
+        diagnostics: list[Diagnostic] = []
+        repo = cls(include_drafts=include_drafts)
+        published = read_published(base)
+        for path in ruleset_files(base):
+            try:
+                ruleset = load_ruleset_file(path)
+            except RulesetInvalid as exc:
+                diagnostics.extend(exc.diagnostics)
+                continue
+            problem = _placement_problem(path, ruleset) or _publication_problem(ruleset, published)
+            if problem:
+                diagnostics.append(Diagnostic(str(path), ruleset.meta.lines.get("version", 1), 1, problem))
+                continue
+            repo.versions.setdefault(ruleset.meta.name, {})[ruleset.meta.version] = ruleset
+        for name in repo.versions:
+            diagnostics.extend(repo._timeline_problems(name))
+        if diagnostics:
+            raise RulesetInvalid(diagnostics)
+        return repo
+
+    def add(self, ruleset: Ruleset) -> None:
+        self.versions.setdefault(ruleset.meta.name, {})[ruleset.meta.version] = ruleset
+        problems = self._timeline_problems(ruleset.meta.name)
+        if problems:
+            del self.versions[ruleset.meta.name][ruleset.meta.version]
+            raise RulesetInvalid(problems)
+
+    def names(self) -> list[str]:
+        return sorted(self.versions)
+
+    def all_versions(self, name: str) -> list[Ruleset]:
+        if name not in self.versions:
+            raise RulesetNotFound(name, self.names())
+        return sorted(self.versions[name].values(), key=lambda r: r.meta.gyldig_fra)
+
+    def get(self, name: str, version: str) -> Ruleset:
+        versions = self.versions.get(name)
+        if versions is None:
+            raise RulesetNotFound(name, self.names())
+        if version not in versions:
+            raise VersionNotFound(name, version, sorted(versions))
+        return versions[version]
+
+    def periods(self, name: str, *, include_drafts: bool | None = None) -> list[Period]:
+        drafts = self.include_drafts if include_drafts is None else include_drafts
+        selectable = [r for r in self.all_versions(name) if drafts or r.meta.status is Status.PUBLISHED]
+        periods: list[Period] = []
+        for index, ruleset in enumerate(selectable):
+            end = ruleset.meta.gyldig_til
+            if end is None and index + 1 < len(selectable):
+                end = selectable[index + 1].meta.gyldig_fra - timedelta(days=1)
+            periods.append(Period(ruleset, ruleset.meta.gyldig_fra, end))
+        return periods
+
+    def selecting_fact(self, name: str) -> str | None:
+        return self.all_versions(name)[0].meta.selected_by
+
+    def select(self, name: str, day: date) -> Ruleset:
+        """The single version in force on `day` (by its selecting fact, else as_of)."""
+        periods = self.periods(name)
+        for period in periods:
+            if period.covers(day):
+                return period.ruleset
+        raise NoVersionInForce(name, self.selecting_fact(name) or "as_of", day, [p.describe() for p in periods])
+
+    def _timeline_problems(self, name: str) -> list[Diagnostic]:
+        problems: list[Diagnostic] = []
+        versions = self.all_versions(name)
+        selectors = {r.meta.selected_by for r in versions}
+        if len(selectors) > 1:
+            first = versions[0]
+            problems.append(Diagnostic(first.source_path, first.meta.lines.get("selected_by", 1), 1,
+                                       f"versions of {name!r} select by different facts: {sorted(map(str, selectors))}"))
+        for drafts in (False, True):
+            periods = self.periods(name, include_drafts=drafts)
+            for earlier, later in zip(periods, periods[1:], strict=False):
+                problems.extend(_pair_problems(earlier, later))
+        unique: dict[tuple[int, str], Diagnostic] = {(d.line, d.file + d.message): d for d in problems}
+        return list(unique.values())
+
+
+def _pair_problems(earlier: Period, later: Period) -> list[Diagnostic]:
+    a, b = earlier.ruleset, later.ruleset
+    if a.meta.gyldig_fra == b.meta.gyldig_fra:
+        return [Diagnostic(b.source_path, b.meta.lines.get("gyldig_fra", 1), 1,
+                           f"version {b.meta.version} starts on the same day as {a.meta.version} "
+                           f"({b.meta.gyldig_fra.isoformat()}): the periods overlap")]
+    end = earlier.end
+    if end is not None and end >= later.start:
+        return [Diagnostic(a.source_path, a.meta.lines.get("gyldig_til", 1), 1,
+                           f"version {a.meta.version} runs to {end.isoformat()}, overlapping version "
+                           f"{b.meta.version} from {later.start.isoformat()}")]
+    if end is not None and end + timedelta(days=1) < later.start and not b.meta.allow_gap_before:
+        return [Diagnostic(b.source_path, b.meta.lines.get("gyldig_fra", 1), 1,
+                           f"gap: no version of {b.meta.name!r} governs {(end + timedelta(days=1)).isoformat()} – "
+                           f"{(later.start - timedelta(days=1)).isoformat()}; declare `allow_gap_before: true` "
+                           "if that is intended")]
+    return []
+
+
+def _placement_problem(path: Path, ruleset: Ruleset) -> str | None:
+    expected = (ruleset.meta.name, f"{ruleset.meta.version}.yaml")
+    if (path.parent.name, path.name) != expected:
+        return (f"file must be at <rulesets>/{expected[0]}/{expected[1]} for ruleset {ruleset.meta.name!r} "
+                f"version {ruleset.meta.version!r}")
+    return None
+
+
+def _publication_problem(ruleset: Ruleset, published: dict[str, str]) -> str | None:
+    recorded = published.get(ruleset.key)
+    if recorded is not None and recorded != ruleset.sha256:
+        return (f"{ruleset.key} was published with sha256 {recorded[:16]}…, but this file's content has "
+                f"sha256 {ruleset.sha256[:16]}…: a published version never changes; make a new version")
+    if recorded is None and ruleset.meta.status is Status.PUBLISHED:
+        return (f"{ruleset.key} says status: published but is not in {PUBLISHED_FILE}; "
+                "record it with `regelmotor ruleset publish`")
+    return None
