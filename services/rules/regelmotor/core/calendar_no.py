@@ -26,6 +26,7 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in public_holidays(day.year)
 
 
+@lru_cache(maxsize=65536)
 def add_working_days(start: date, count: int) -> date:
     """The `count`-th working day after `start`; `start` itself is never counted.
 

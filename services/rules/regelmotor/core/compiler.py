@@ -21,7 +21,7 @@ from typing import Any
 
 from .expressions import And, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, atoms
 from .model import Rule, Ruleset
-from .types import encode_for_engine
+from .types import Kind, encode_for_engine
 
 ALWAYS_RULE = "always"
 PRESENT_MARKER = "_r"
@@ -118,7 +118,7 @@ def _constraint_round(ruleset: Ruleset) -> Round:
     entries: list[tuple[str, JsonCond]] = []
     for index, constraint in enumerate(ruleset.constraints):
         checks.reads |= constraint.condition.names()
-        entries.append((f"v{index}", to_engine(constraint.condition)))
+        entries.append((f"v{index}", to_engine(constraint.condition, list_names(ruleset))))
     checks.partitions = _pack(ruleset, "v", entries)
     return checks
 
@@ -194,17 +194,29 @@ class _Levels:
 # --- condition translation ---------------------------------------------------------------------
 
 
-def to_engine(expr: Expr, negated: bool = False) -> JsonCond:
-    """The durable_rules expression for `expr` (or its negation), over a fact where absent is null."""
+def list_names(ruleset: Ruleset) -> frozenset[str]:
+    typed = [*ruleset.facts.values(), *ruleset.derived.values(), *ruleset.outcomes.values()]
+    return frozenset(item.name for item in typed if item.type.kind is Kind.LIST)
+
+
+def to_engine(expr: Expr, lists: frozenset[str] = frozenset(), negated: bool = False) -> JsonCond:
+    """The durable_rules expression for `expr` (or its negation), over a fact where absent is null.
+
+    `lists` names the list-valued names: an empty list is encoded as null, and a non-empty one is
+    recognised by having an item (durable_rules' `$neq null` never matches an array)."""
     if isinstance(expr, Not):
-        return to_engine(expr.item, not negated)
+        return to_engine(expr.item, lists, not negated)
     if isinstance(expr, (And, Or)):
-        parts = [to_engine(item, negated) for item in expr.items]
+        parts = [to_engine(item, lists, negated) for item in expr.items]
         conjunctive = isinstance(expr, And) != negated
         return {"$and": parts} if conjunctive else {"$or": parts}
     if isinstance(expr, Present):
         name = expr.target.name
-        return {name: None} if negated else {"$neq": {name: None}}
+        if negated:
+            return {name: None}
+        if name in lists:
+            return {"$iany": {name: {"$neq": {"$i": None}}}}
+        return {"$neq": {name: None}}
     if isinstance(expr, Name):
         return _either({expr.name: None}, {expr.name: False}) if negated else {expr.name: True}
     if isinstance(expr, Literal) and isinstance(expr.value, bool):
@@ -293,8 +305,9 @@ def _fields(cond: Any, out: dict[str, int]) -> None:
 
 
 def _partition(ruleset: Ruleset, round_: Round) -> list[Partition]:
-    entries: list[tuple[str, JsonCond]] = [(a.id, to_engine(a.expr)) for a in round_.atoms.values()]
-    entries += [(c.engine_id, to_engine(c.rule.condition)) for c in round_.rules]
+    lists = list_names(ruleset)
+    entries: list[tuple[str, JsonCond]] = [(a.id, to_engine(a.expr, lists)) for a in round_.atoms.values()]
+    entries += [(c.engine_id, to_engine(c.rule.condition, lists)) for c in round_.rules]
     return _pack(ruleset, str(round_.index), entries)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import engine
 from .combine import Contribution, combine
-from .compiler import PRESENT_MARKER, CompiledRule, CompiledRuleset, Round, compile_ruleset
+from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
 from .decision import (
     ConditionTrace,
     Decision,
@@ -33,6 +33,7 @@ from .types import encode_for_engine, to_json_value
 from .vocabulary import DATA_NAME_ARGS, FUNCTIONS, CallContext
 
 ENGINE_NAME = "regelmotor"
+_MISSING = object()
 
 
 def engine_version() -> str:
@@ -53,6 +54,29 @@ class Evaluator:
                 engine.register(partition.engine_name, partition.definition)
         self._hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
         self._engine_version = engine_version()
+        # Static shape of the explanation, worked out once so each evaluation only fills in values.
+        self.setters: dict[str, list[Rule]] = {name: [] for name in ruleset.outcomes}
+        self.exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
+        for rule in ruleset.rules:
+            for name in rule.effects:
+                self.setters[name].append(rule)
+            if rule.unntak_fra:
+                self.exceptions[rule.unntak_fra].append(rule)
+        self.conditions: dict[str, list[tuple[Atom, bool]]] = {}
+        self.compiled_rules: list[CompiledRule] = []
+        for round_ in self.compiled.rounds:
+            self.compiled_rules.extend(round_.rules)
+            for compiled in round_.rules:
+                seen: set[tuple[str, bool]] = set()
+                entries: list[tuple[Atom, bool]] = []
+                for expr, negated in atoms_with_polarity(compiled.rule.condition):
+                    key = (str(expr), negated)
+                    if key not in seen:
+                        seen.add(key)
+                        entries.append((round_.atoms[key[0]], negated))
+                self.conditions[compiled.rule.id] = entries
+        order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
+        self.compiled_rules.sort(key=lambda c: order[c.rule.id])
 
     def validate(self, raw_facts: Any) -> dict[str, Any]:
         return self.validator.validate(raw_facts)
@@ -81,6 +105,13 @@ class _Run:
         self.rule_fired: dict[str, bool] = {}
         self.applied: dict[str, bool] = {}
         self.outcome_traces: dict[str, OutcomeTrace] = {}
+        self._json: dict[str, Any] = {}  # JSON form of each value, made once: values never change once set
+
+    def json_of(self, name: str) -> Any:
+        found = self._json.get(name, _MISSING)
+        if found is _MISSING:
+            found = self._json[name] = to_json_value(self.values.get(name))
+        return found
 
     def execute(self) -> None:
         for name, final_round in self.compiled.outcome_round.items():
@@ -107,7 +138,7 @@ class _Run:
             inputs = ", ".join(derived.reads) or derived.name
             raise InvalidFacts([FieldViolation(inputs, f"{derived.name} = {derived.text}: {exc}")]) from None
         self.values[derived.name] = value
-        inputs = {n: to_json_value(self.values.get(n)) for n in derived.reads}
+        inputs = {n: self.json_of(n) for n in derived.reads}
         self.derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
 
     def _compute(self, expr: Expr) -> Any:
@@ -186,18 +217,18 @@ class _Run:
             self.applied[rule.id] = self.rule_fired[rule.id] and not overriding
 
     def _exceptions_to(self, rule_id: str) -> list[Rule]:
-        return [r for r in self.ruleset.rules if r.unntak_fra == rule_id]
+        return self.evaluator.exceptions[rule_id]
 
     def _finalise_outcome(self, name: str) -> None:
         spec = self.ruleset.outcomes[name]
         contributions = [
             Contribution(rule.id, self._effect_value(rule.effects[name]), rule.prioritet)
-            for rule in self.ruleset.rules
-            if name in rule.effects and self.applied.get(rule.id)
+            for rule in self.evaluator.setters[name]
+            if self.applied.get(rule.id)
         ]
         value, deciding = combine(spec, contributions)
         self.values[name] = value
-        self.outcome_traces[name] = OutcomeTrace(name, to_json_value(value), spec.combine.value, deciding)
+        self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding)
 
     def _effect_value(self, expr: Expr) -> Any:
         return self.values.get(expr.name) if isinstance(expr, Name) else self._compute(expr)
@@ -205,37 +236,31 @@ class _Run:
     # --- the decision ------------------------------------------------------------------------
 
     def decision(self, decision_id: str, selected_by: str, selection_date: date) -> Decision:
-        rules = [self._rule_trace(c) for round_ in self.compiled.rounds for c in round_.rules]
-        rules.sort(key=lambda t: [r.id for r in self.ruleset.rules].index(t.id))
+        rules = [self._rule_trace(c) for c in self.evaluator.compiled_rules]
         parameters = [
             ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
             for p in self.context.parameter_reads
         ]
         explanation = Explanation(rules, list(self.derived_traces.values()), parameters,
                                   [self.outcome_traces[n] for n in self.ruleset.outcomes])
-        outcome = {n: to_json_value(self.values[n]) for n, spec in self.ruleset.outcomes.items() if not spec.internal}
+        outcome = {n: self.json_of(n) for n, spec in self.ruleset.outcomes.items() if not spec.internal}
         manual = [ManualReview(r.id, r.manuell_vurdering) for r in self.ruleset.rules
                   if r.manuell_vurdering and self.applied.get(r.id)]
         meta = self.ruleset.meta
         return Decision(decision_id, meta.name, meta.version, self.ruleset.sha256, self.evaluator._engine_version,
                         self.as_of.isoformat(), selected_by, selection_date.isoformat(),
-                        {k: to_json_value(v) for k, v in self.facts.items()}, outcome, manual, explanation)
+                        {k: self.json_of(k) for k in self.facts}, outcome, manual, explanation)
 
     def _rule_trace(self, compiled: CompiledRule) -> RuleTrace:
         rule = compiled.rule
-        conditions: list[ConditionTrace] = []
-        seen: set[tuple[str, bool]] = set()
-        round_atoms = self.compiled.rounds[compiled.round].atoms
-        for expr, negated in atoms_with_polarity(compiled.rule.condition):
-            atom = round_atoms[str(expr)]
-            if (atom.text, negated) in seen:
-                continue
-            seen.add((atom.text, negated))
-            reads = {n: to_json_value(self.values.get(n)) for n in atom.reads}
-            conditions.append(
-                ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)], reads, negated))
+        conditions = [
+            ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)],
+                           {n: self.json_of(n) for n in atom.reads}, negated)
+            for atom, negated in self.evaluator.conditions[rule.id]
+        ]
         exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
-        result = {field: to_json_value(self._effect_value(expr)) for field, expr in rule.effects.items()}
+        result = {field: self.json_of(expr.name) if isinstance(expr, Name) else to_json_value(self._effect_value(expr))
+                  for field, expr in rule.effects.items()}
         return RuleTrace(
             rule.id, rule.title, [self.evaluator._hjemler[h] for h in rule.hjemmel], rule.condition_text,
             self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,

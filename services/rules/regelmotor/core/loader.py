@@ -542,7 +542,7 @@ class _Builder:
             reason = spec.get("manuell_vurdering")
             if reason is not None and (not isinstance(reason, str) or not reason.strip()):
                 self.err((*where, "manuell_vurdering"), "manuell_vurdering must be a reason (text)")
-            if not effects and reason is None and not spec.get("begrunnelse"):
+            if not spec.get("then") and reason is None and not spec.get("begrunnelse"):
                 self.err(where, f"rule {rule_id!r} has no effect: give `then`, `manuell_vurdering` or `begrunnelse`")
             prioritet = spec.get("prioritet", 0)
             if not isinstance(prioritet, int):

@@ -140,6 +140,12 @@ class TypeChecker:
                 raise ExpressionTypeError(
                     f"{cmp}: compare with null is not allowed; use present(x) or not present(x)", cmp
                 )
+            if isinstance(side, Call):
+                raise ExpressionTypeError(
+                    f"function calls are not allowed in a condition ({side}); define a derived value and "
+                    "compare that",
+                    cmp,
+                )
             if not isinstance(side, (Name, Literal)):
                 raise ExpressionTypeError(f"{cmp}: each side must be a name or a literal", cmp)
         if isinstance(left, Literal) and isinstance(right, Literal):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -129,8 +129,9 @@ def _days_between(ctx: CallContext, start: date, end: date) -> int:
 
 
 def _hours_between(ctx: CallContext, start: datetime, end: datetime) -> Decimal:
-    # Elapsed real time: aware datetimes subtract across a daylight-saving change correctly.
-    seconds = Decimal(int((end - start).total_seconds()))
+    # Elapsed real time. Python subtracts two datetimes that share a tzinfo as wall-clock times, so
+    # both are moved to UTC first: a daylight-saving change then counts, whatever zone they carry.
+    seconds = Decimal(int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()))
     return seconds / Decimal(3600)
 
 

@@ -1,0 +1,262 @@
+"""What conditions mean, as decided by durable_rules: absent values, negation, lists, dates, rounds.
+
+The property test at the end compares the engine's verdict on random conditions and random facts
+with a reference reading of the documented semantics, written here for the test only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from regelmotor.core.errors import InvalidFacts
+from regelmotor.core.evaluator import Evaluator
+
+AS_OF = date(2026, 1, 1)
+
+FACTS = """\
+facts:
+  n: {type: int}
+  m: {type: int}
+  d: {type: date}
+  e: {type: date}
+  t: {type: datetime}
+  x: {type: decimal}
+  f: {type: enum, values: [a, b, c]}
+  s: {type: string}
+  flag: {type: bool}
+  items: {type: list, items: {type: enum, values: [a, b, c]}}
+"""
+
+
+def one_rule(condition: str) -> str:
+    return FACTS + f"""\
+rules:
+  - id: r
+    title: r
+    hjemmel: h1
+    when: "{condition}"
+    then: {{ok: true}}
+outcomes:
+  ok: {{type: bool, default: false, combine: any}}
+"""
+
+
+CASES: list[tuple[str, dict[str, Any], bool]] = [
+    ("n > 5", {"n": 6}, True),
+    ("n > 5", {"n": 5}, False),
+    ("n > 5", {}, False),
+    ("not (n > 5)", {}, True),
+    ("not (n > 5)", {"n": 3}, True),
+    ("n != 5", {}, False),
+    ("not (n != 5)", {}, True),
+    ("n == 5", {"n": 5}, True),
+    ("n < m", {"n": 1, "m": 2}, True),
+    ("n < m", {"n": 1}, False),
+    ("not (n < m)", {"n": 1}, True),
+    ("n >= m", {"n": 2, "m": 2}, True),
+    ("present(n)", {"n": 0}, True),
+    ("present(n)", {}, False),
+    ("not present(n)", {}, True),
+    ("f in ['a', 'b']", {"f": "b"}, True),
+    ("f in ['a', 'b']", {"f": "c"}, False),
+    ("f not in ['a', 'b']", {"f": "c"}, True),
+    ("f not in ['a', 'b']", {}, True),
+    ("f in ['a', 'b']", {}, False),
+    ("'a' in items", {"items": ["b", "a"]}, True),
+    ("'a' in items", {"items": ["b"]}, False),
+    ("'a' in items", {}, False),
+    ("'a' not in items", {"items": []}, True),
+    ("'a' not in items", {"items": ["c"]}, True),
+    ("'a' not in items", {"items": ["a", "c"]}, False),
+    ("present(items)", {"items": []}, False),
+    ("present(items)", {"items": ["a"]}, True),
+    ("d > date('2024-06-30')", {"d": "2024-07-01"}, True),
+    ("d > date('2024-06-30')", {"d": "2024-06-30"}, False),
+    ("d <= e", {"d": "2024-12-31", "e": "2025-01-01"}, True),
+    ("d <= e", {"d": "2025-01-02", "e": "2025-01-01"}, False),
+    ("t >= datetime('2025-03-04T13:05:00+01:00')", {"t": "2025-03-04T12:05:00+00:00"}, True),
+    ("t >= datetime('2025-03-04T13:05:00+01:00')", {"t": "2025-03-04T12:04:59+00:00"}, False),
+    ("x > 24", {"x": 24.0167}, True),
+    ("x <= 24", {"x": 24}, True),
+    ("flag", {"flag": True}, True),
+    ("flag", {}, False),
+    ("not flag", {}, True),
+    ("not flag", {"flag": False}, True),
+    ("not flag", {"flag": True}, False),
+    ("s == 'F32.2'", {"s": "F32.2"}, True),
+    ("s == 'F32.2'", {"s": "f32.2"}, False),
+    ("(n > 1 or m > 1) and not (f == 'a')", {"m": 2, "f": "b"}, True),
+    ("(n > 1 or m > 1) and not (f == 'a')", {"m": 2, "f": "a"}, False),
+    ("1 < n < 3", {"n": 2}, True),
+    ("1 < n < 3", {"n": 3}, False),
+    ("true", {}, True),
+    ("false", {}, False),
+]
+
+
+@pytest.mark.parametrize(("condition", "facts", "held"), CASES)
+def test_condition_meaning(make_evaluator: Callable[..., Evaluator], condition: str, facts: dict[str, Any],
+                           held: bool) -> None:
+    decision = make_evaluator(one_rule(condition)).evaluate(facts, AS_OF)
+    assert decision.outcome["ok"] is held
+    assert decision.explanation.rules[0].fired is held
+
+
+def test_condition_trace_shows_values_read_and_polarity(make_evaluator: Callable[..., Evaluator]) -> None:
+    decision = make_evaluator(one_rule("n > 5 and not present(d)")).evaluate({"n": 7}, AS_OF)
+    first, second = decision.explanation.rules[0].conditions
+    assert (first.condition, first.held, first.reads, first.negated) == ("n > 5", True, {"n": 7}, False)
+    assert (second.condition, second.held, second.reads, second.negated) == ("present(d)", False, {"d": None}, True)
+
+
+def test_many_firing_rules_are_split_across_engine_rulesets(make_evaluator: Callable[..., Evaluator]) -> None:
+    # durable_rules fails with error 303 when about 60 rules match one fact; 150 must still work.
+    rules = "".join(
+        f"  - {{id: r{i}, title: r{i}, hjemmel: h1, when: 'n > {i}', then: {{hits: r{i}}}}}\n" for i in range(150)
+    )
+    body = "facts:\n  n: {type: int}\nrules:\n" + rules + (
+        "outcomes:\n  hits: {type: list, items: {type: string}, combine: collect}\n")
+    evaluator = make_evaluator(body)
+    assert len(evaluator.compiled.rounds[0].partitions) > 2
+    decision = evaluator.evaluate({"n": 1000}, AS_OF)
+    assert decision.outcome["hits"] == [f"r{i}" for i in range(150)]
+    assert evaluator.evaluate({"n": 10}, AS_OF).outcome["hits"] == [f"r{i}" for i in range(10)]
+
+
+ROUNDS = """\
+facts:
+  start: {type: date, required: true}
+  uker: {type: int}
+derived:
+  frist_dato: add_weeks(start, uker)
+  frist_pluss: add_days(frist, 1)
+rules:
+  - id: frist
+    title: frist
+    hjemmel: h1
+    when: present(uker)
+    then: {frist: =frist_dato}
+  - id: sen
+    title: sen
+    hjemmel: h1
+    when: present(frist) and frist > date('2026-06-01')
+    then: {sen: true}
+outcomes:
+  frist: {type: date}
+  sen: {type: bool, default: false, combine: any}
+  dagen_etter: {type: date, internal: true}
+"""
+
+
+def test_rules_reading_outcomes_run_in_a_later_round(make_evaluator: Callable[..., Evaluator]) -> None:
+    evaluator = make_evaluator(ROUNDS)
+    assert [len(r.rules) for r in evaluator.compiled.rounds] == [1, 1]
+    decision = evaluator.evaluate({"start": "2026-05-01", "uker": 6}, AS_OF)
+    assert decision.outcome == {"frist": "2026-06-12", "sen": True}
+    derived = {d.name: d.value for d in decision.explanation.derived}
+    assert derived["frist_pluss"] == "2026-06-13"
+    assert "dagen_etter" not in decision.outcome  # internal outcomes are explained, not returned
+    assert evaluator.evaluate({"start": "2026-05-01"}, AS_OF).outcome == {"frist": None, "sen": False}
+
+
+CONSTRAINT = FACTS + """\
+constraints:
+  - id: m-krever-n
+    when: present(m) and not present(n)
+    field: n
+    message: n is required when m is given
+rules:
+  - {id: r, title: r, hjemmel: h1, when: 'true', then: {ok: true}}
+outcomes:
+  ok: {type: bool, default: false, combine: any}
+"""
+
+
+def test_constraints_refuse_input_with_field_and_message(make_evaluator: Callable[..., Evaluator]) -> None:
+    evaluator = make_evaluator(CONSTRAINT)
+    with pytest.raises(InvalidFacts) as caught:
+        evaluator.evaluate({"m": 1}, AS_OF)
+    assert [(v.field, v.reason) for v in caught.value.violations] == [("n", "n is required when m is given")]
+    assert evaluator.evaluate({"m": 1, "n": 2}, AS_OF).outcome == {"ok": True}
+
+
+# --- property: the engine agrees with the documented semantics on random conditions ------------
+
+INT_NAMES = ["n", "m"]
+ops = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+atom = st.one_of(
+    st.builds(lambda a, o, v: (f"{a} {o} {v}", ("cmp", a, o, v)), st.sampled_from(INT_NAMES), ops,
+              st.integers(-3, 3)),
+    st.builds(lambda o: (f"n {o} m", ("cmp2", "n", o, "m")), ops),
+    st.builds(lambda a: (f"present({a})", ("present", a)), st.sampled_from([*INT_NAMES, "f", "items"])),
+    st.builds(lambda v: (f"f in {v!r}", ("in", "f", v)), st.lists(st.sampled_from("abc"), min_size=1, max_size=3)),
+    st.builds(lambda v: (f"'{v}' in items", ("member", v)), st.sampled_from("abc")),
+    st.just(("flag", ("flag",))),
+)
+
+
+def combine(children: Any) -> Any:
+    return st.one_of(
+        st.builds(lambda a, b: (f"({a[0]}) and ({b[0]})", ("and", a[1], b[1])), children, children),
+        st.builds(lambda a, b: (f"({a[0]}) or ({b[0]})", ("or", a[1], b[1])), children, children),
+        st.builds(lambda a: (f"not ({a[0]})", ("not", a[1])), children),
+    )
+
+
+conditions = st.recursive(atom, combine, max_leaves=6)
+facts_strategy = st.fixed_dictionaries(
+    {},
+    optional={"n": st.integers(-3, 3), "m": st.integers(-3, 3), "f": st.sampled_from("abc"),
+              "items": st.lists(st.sampled_from("abc"), max_size=3), "flag": st.booleans()},
+)
+
+_PY_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+def reference(tree: Any, facts: dict[str, Any]) -> bool:
+    """The documented meaning: a comparison with an absent value does not hold."""
+    kind = tree[0]
+    if kind == "and":
+        return reference(tree[1], facts) and reference(tree[2], facts)
+    if kind == "or":
+        return reference(tree[1], facts) or reference(tree[2], facts)
+    if kind == "not":
+        return not reference(tree[1], facts)
+    if kind == "cmp":
+        value = facts.get(tree[1])
+        return value is not None and _PY_OPS[tree[2]](value, tree[3])
+    if kind == "cmp2":
+        a, b = facts.get("n"), facts.get("m")
+        return a is not None and b is not None and _PY_OPS[tree[2]](a, b)
+    if kind == "present":
+        value = facts.get(tree[1])
+        return value is not None and value != []
+    if kind == "in":
+        return facts.get("f") in tree[2]
+    if kind == "member":
+        return tree[1] in (facts.get("items") or [])
+    return facts.get("flag") is True
+
+
+_evaluators: dict[str, Evaluator] = {}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(condition=conditions, facts=facts_strategy)
+def test_engine_agrees_with_reference_semantics(make_evaluator: Callable[..., Evaluator], condition: Any,
+                                                facts: dict[str, Any]) -> None:
+    text, tree = condition
+    evaluator = _evaluators.get(text)
+    if evaluator is None:
+        evaluator = _evaluators[text] = make_evaluator(one_rule(text.replace('"', "'")))
+    decision = evaluator.evaluate(facts, AS_OF)
+    assert decision.explanation.rules[0].fired is reference(tree, facts), (text, facts)
