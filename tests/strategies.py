@@ -1,0 +1,62 @@
+"""Hypothesis strategies that produce facts satisfying a ruleset version's declared schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import strategies as st
+
+from regelmotor.core.model import FactSpec, Ruleset
+from regelmotor.core.types import Kind, ValueType
+
+_OFFSETS = [timezone(timedelta(hours=h)) for h in (0, 1, 2)] + [UTC]
+
+
+def _scalar(vtype: ValueType, spec: FactSpec) -> st.SearchStrategy[Any]:
+    kind = vtype.kind
+    if kind is Kind.BOOL:
+        return st.booleans()
+    if kind is Kind.INT:
+        low = spec.minimum if spec.minimum is not None else -1000
+        high = spec.maximum if spec.maximum is not None else 1000
+        return st.integers(low, high)
+    if kind is Kind.DECIMAL:
+        low = float(spec.minimum) if spec.minimum is not None else -1e6
+        high = float(spec.maximum) if spec.maximum is not None else 1e6
+        return st.floats(low, high, allow_nan=False, allow_infinity=False)
+    if kind is Kind.ENUM:
+        return st.sampled_from(vtype.values)
+    if kind is Kind.STRING:
+        if spec.pattern:
+            return st.from_regex(spec.pattern, fullmatch=True)
+        return st.text(max_size=20)
+    if kind is Kind.DATE:
+        low = spec.minimum if isinstance(spec.minimum, date) else date(1900, 1, 1)
+        high = spec.maximum if isinstance(spec.maximum, date) else date(2100, 12, 31)
+        return st.dates(low, high).map(date.isoformat)
+    if kind is Kind.DATETIME:
+        return st.builds(
+            lambda moment, zone: moment.replace(tzinfo=zone).isoformat(),
+            st.datetimes(datetime(1990, 1, 1), datetime(2060, 1, 1)).map(lambda d: d.replace(microsecond=0)),
+            st.sampled_from(_OFFSETS),
+        )
+    raise AssertionError(f"no strategy for {vtype}")
+
+
+def _value(spec: FactSpec) -> st.SearchStrategy[Any]:
+    if spec.type.kind is Kind.LIST:
+        assert spec.type.item is not None
+        return st.lists(_scalar(spec.type.item, spec), max_size=5)
+    return _scalar(spec.type, spec)
+
+
+def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
+              ) -> st.SearchStrategy[dict[str, Any]]:
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for name, spec in ruleset.facts.items():
+        chosen = overrides or {}
+        strategy = chosen[name] if name in chosen else _value(spec)
+        (required if spec.required else optional)[name] = strategy
+    return st.fixed_dictionaries(required, optional=optional)
