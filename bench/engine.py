@@ -66,11 +66,11 @@ def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> li
         captured.append((names, dict(fact)))
         return original(names, fact)
 
-    engine.fire = capture  # type: ignore[assignment]
+    engine.fire = capture
     try:
         run.execute()
     finally:
-        engine.fire = original  # type: ignore[assignment]
+        engine.fire = original
     return captured
 
 
@@ -112,8 +112,8 @@ def bench_version(motor: Regelmotor, host: _QuietHost, name: str, version: str, 
         index[0] += 1
 
     decision_rate, decision_us = _rate(decide, seconds)
-    host_rate, host_us = _rate(raw_host, seconds)
-    c_rate, c_us = _rate(raw_c, seconds)
+    _, host_us = _rate(raw_host, seconds)
+    _, c_us = _rate(raw_c, seconds)
     partitions = sum(len(r.partitions) for r in evaluator.compiled.rounds)
     engine_rules = sum(len(p.definition) for r in evaluator.compiled.rounds for p in r.partitions)
     return {

@@ -49,7 +49,7 @@ def test_many_threads_get_the_same_answers_as_one(motor: Regelmotor) -> None:
                 for index in range(thread, len(inputs), 8):
                     decision = motor.evaluate("vurderingsfrist", inputs[index], as_of=AS_OF)
                     results[(index, round_)] = decision.content_sha256
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]

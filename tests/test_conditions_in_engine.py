@@ -260,3 +260,10 @@ def test_engine_agrees_with_reference_semantics(make_evaluator: Callable[..., Ev
         evaluator = _evaluators[text] = make_evaluator(one_rule(text.replace('"', "'")))
     decision = evaluator.evaluate(facts, AS_OF)
     assert decision.explanation.rules[0].fired is reference(tree, facts), (text, facts)
+
+
+def test_constraint_message_can_show_values(make_evaluator: Callable[..., Evaluator]) -> None:
+    evaluator = make_evaluator(CONSTRAINT.replace("n is required when m is given", "n is required when m is {m}"))
+    with pytest.raises(InvalidFacts) as caught:
+        evaluator.evaluate({"m": 7}, AS_OF)
+    assert caught.value.violations[0].reason == "n is required when m is 7"

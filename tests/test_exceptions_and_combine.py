@@ -132,7 +132,8 @@ def test_unique_conflict_is_an_error_naming_rules_and_values(make_evaluator: Cal
 
 
 def test_priority_tie_with_different_values_is_a_conflict(make_evaluator: Callable[..., Evaluator]) -> None:
-    evaluator = make_evaluator(COMBINE.replace("then: {enig: 2,", "then: {enig: 1,").replace("prioritet: 2", "prioritet: 0"))
+    body = COMBINE.replace("then: {enig: 2,", "then: {enig: 1,").replace("prioritet: 2", "prioritet: 0")
+    evaluator = make_evaluator(body)
     with pytest.raises(OutcomeConflict) as caught:
         evaluator.evaluate({"a": True, "b": True}, AS_OF)
     assert "'prio'" in str(caught.value) and "under policy priority" in str(caught.value)

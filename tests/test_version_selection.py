@@ -9,7 +9,13 @@ import pytest
 
 from regelmotor.cli.main import main
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.errors import InvalidFacts, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound
+from regelmotor.core.errors import (
+    InvalidFacts,
+    NoVersionInForce,
+    RulesetInvalid,
+    RulesetNotFound,
+    VersionNotFound,
+)
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.repository import PUBLISHED_FILE, RulesetRepository
 

@@ -32,8 +32,11 @@ def default_rulesets_dir() -> Path:
     return Path(__file__).resolve().parents[4] / "rulesets"
 
 
-def _repository(path: Path) -> RulesetRepository:
-    return RulesetRepository.load(path, include_drafts=True)
+def _repository(path: Path, only: set[str] | None = None) -> RulesetRepository:
+    """The rulesets under `path`: a rulesets root (`<root>/<name>/<version>.yaml`) or one ruleset's folder."""
+    if only is None and path.is_dir() and any(p for p in path.glob("*.yaml")) and not any(path.glob("*/*.yaml")):
+        return RulesetRepository.load(path.parent, include_drafts=True, only={path.name})
+    return RulesetRepository.load(path, include_drafts=True, only=only)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -56,7 +59,11 @@ def cmd_test(args: argparse.Namespace) -> int:
     target = Path(args.path) if args.path else default_rulesets_dir()
     # A single version file (or its cases file) runs just that version's cases.
     only = target.resolve() if target.is_file() else None
-    repo = _repository(target.parent.parent if only else target)
+    # One version file loads just its own ruleset's versions, so another broken ruleset cannot block it.
+    repo = _repository(target.parent.parent, {target.parent.name}) if only else _repository(target)
+    if not repo.versions:
+        print(f"no ruleset versions found under {target}", file=sys.stderr)
+        return 1
     motor = Regelmotor(repo)
     total = failed = 0
     for name in repo.names():

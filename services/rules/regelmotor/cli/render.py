@@ -46,8 +46,10 @@ def render_decision(decision: Decision) -> str:
         if rule.fired and rule.result:
             gives = ", ".join(f"{k}={_value(v)}" for k, v in rule.result.items())
             lines.append(f"      {'gir' if rule.applied else 'ville gitt'}: {gives}")
-        if rule.manuell_vurdering:
+        if rule.manuell_vurdering and rule.applied:
             lines.append(f"      manuell vurdering: {rule.manuell_vurdering}")
+        if rule.begrunnelse and rule.fired:
+            lines.append(f"      begrunnelse: {rule.begrunnelse}")
     if decision.explanation.derived:
         lines += ["", "Avledede verdier"]
         for d in decision.explanation.derived:

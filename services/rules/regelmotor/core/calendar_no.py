@@ -19,7 +19,8 @@ OSLO = ZoneInfo("Europe/Oslo")
 @lru_cache(maxsize=512)
 def public_holidays(year: int) -> frozenset[date]:
     """Norway's public holidays (helligdager and offentlige høytidsdager) in `year`."""
-    return frozenset(holidays.Norway(years=year, include_sundays=False).keys())
+    calendar = holidays.country_holidays("NO", years=year, include_sundays=False)
+    return frozenset(calendar.keys())
 
 
 def is_working_day(day: date) -> bool:

@@ -134,7 +134,8 @@ def run_case(motor: Regelmotor, ruleset: Ruleset, case: Case) -> CaseResult:
         if fired != case.fired:
             missing = sorted(case.fired - fired)
             extra = sorted(fired - case.fired)
-            result.failures.append(f"fired rules differ: expected but not fired {missing}, fired but not expected {extra}")
+            result.failures.append(
+                f"fired rules differ: expected but not fired {missing}, fired but not expected {extra}")
     return result
 
 

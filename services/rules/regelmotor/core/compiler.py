@@ -21,7 +21,7 @@ from typing import Any
 
 from .expressions import And, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, atoms
 from .model import Rule, Ruleset
-from .types import Kind, encode_for_engine
+from .types import Kind, ValueType, encode_for_engine
 
 ALWAYS_RULE = "always"
 PRESENT_MARKER = "_r"
@@ -195,8 +195,10 @@ class _Levels:
 
 
 def list_names(ruleset: Ruleset) -> frozenset[str]:
-    typed = [*ruleset.facts.values(), *ruleset.derived.values(), *ruleset.outcomes.values()]
-    return frozenset(item.name for item in typed if item.type.kind is Kind.LIST)
+    typed: dict[str, ValueType] = {name: f.type for name, f in ruleset.facts.items()}
+    typed.update({name: d.type for name, d in ruleset.derived.items()})
+    typed.update({name: o.type for name, o in ruleset.outcomes.items()})
+    return frozenset(name for name, vtype in typed.items() if vtype.kind is Kind.LIST)
 
 
 def to_engine(expr: Expr, lists: frozenset[str] = frozenset(), negated: bool = False) -> JsonCond:

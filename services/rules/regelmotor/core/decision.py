@@ -18,6 +18,7 @@ class HjemmelRef:
     id: str
     kilde: str
     sitat: str  # a readable citation, e.g. "pasient- og brukerrettighetsloven § 2-2 1. ledd"
+    kapittel: str | None
     paragraf: str | None
     ledd: int | None
     punktum: int | None

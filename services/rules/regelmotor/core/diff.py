@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Rule, Ruleset
+from .model import FactSpec, Rule, Ruleset
 from .types import to_json_value
 
 
@@ -22,17 +22,20 @@ class RulesetDiff:
     derived: list[str] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
+    hjemler: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not any([self.metadata, self.rules_added, self.rules_removed, self.rules_changed, self.parameters,
-                        self.facts, self.derived, self.outcomes, self.tables])
+                        self.facts, self.derived, self.outcomes, self.tables, self.hjemler, self.constraints])
 
     def lines(self) -> list[str]:
         out = [f"--- {self.a}", f"+++ {self.b}"]
         for title, items in (("metadata", self.metadata), ("facts (input schema)", self.facts),
                              ("parameters", self.parameters), ("tables", self.tables),
-                             ("derived values", self.derived), ("outcomes", self.outcomes)):
+                             ("derived values", self.derived), ("outcomes", self.outcomes),
+                             ("hjemler", self.hjemler), ("constraints", self.constraints)):
             if items:
                 out.append(f"{title}:")
                 out.extend(f"  {item}" for item in items)
@@ -63,6 +66,16 @@ def _compare_maps(kind: str, a: dict[str, Any], b: dict[str, Any], describe: Any
     return out
 
 
+def _describe_fact(f: FactSpec) -> str:
+    parts = [str(f.type)]
+    if f.required:
+        parts.append("required")
+    for label, value in (("default", f.default), ("min", f.minimum), ("max", f.maximum), ("pattern", f.pattern)):
+        if value not in (None, []):
+            parts.append(f"{label} {to_json_value(value)}")
+    return " ".join(parts)
+
+
 def _rule_changes(a: Rule, b: Rule) -> list[str]:
     changes: list[str] = []
     if a.condition_text != b.condition_text:
@@ -71,7 +84,7 @@ def _rule_changes(a: Rule, b: Rule) -> list[str]:
     effects_b = {k: str(v) for k, v in b.effects.items()}
     if effects_a != effects_b:
         changes.append(f"then: {effects_a} → {effects_b}")
-    for attr in ("title", "hjemmel", "unntak_fra", "prioritet", "manuell_vurdering"):
+    for attr in ("title", "hjemmel", "unntak_fra", "prioritet", "manuell_vurdering", "begrunnelse"):
         if getattr(a, attr) != getattr(b, attr):
             changes.append(f"{attr}: {getattr(a, attr)!r} → {getattr(b, attr)!r}")
     return changes
@@ -87,19 +100,32 @@ def diff_rulesets(a: Ruleset, b: Ruleset) -> RulesetDiff:
     rules_b = {r.id: r for r in b.rules}
     result.rules_added = [r for r in rules_b if r not in rules_a]
     result.rules_removed = [r for r in rules_a if r not in rules_b]
+    common_a = [r for r in rules_a if r in rules_b]
+    common_b = [r for r in rules_b if r in rules_a]
+    if common_a != common_b:
+        # Order matters: `collect` outcomes list values in rule order.
+        result.metadata.append(f"rule order: {', '.join(common_a)} → {', '.join(common_b)}")
     for rule_id in rules_a.keys() & rules_b.keys():
         changes = _rule_changes(rules_a[rule_id], rules_b[rule_id])
         if changes:
             result.rules_changed[rule_id] = changes
-    result.facts = _compare_maps("fact", a.facts, b.facts,
-                                 lambda f: f"{f.type}{' required' if f.required else ''}"
-                                           f"{'' if f.default in (None, []) else f' default {f.default}'}"
-                                           f"{'' if f.minimum is None else f' min {f.minimum}'}"
-                                           f"{'' if f.maximum is None else f' max {f.maximum}'}")
+    result.facts = _compare_maps("fact", a.facts, b.facts, _describe_fact)
     result.parameters = _compare_maps(
         "parameter", a.parameters, b.parameters,
         lambda p: ", ".join(f"{v.gyldig_fra.isoformat()}: {to_json_value(v.value)}" for v in p.values) + f" {p.unit}")
-    result.tables = _compare_maps("table", a.tables, b.tables, lambda t: to_json_value(t.rows))
+    for name in sorted(set(a.tables) | set(b.tables)):
+        if name not in a.tables or name not in b.tables:
+            result.tables.append(f"{'+' if name in b.tables else '-'} table {name}")
+            continue
+        rows_a, rows_b = a.tables[name].rows, b.tables[name].rows
+        result.tables += _compare_maps(f"{name} row", rows_a, rows_b, lambda row: to_json_value(row))
+        if a.tables[name].columns != b.tables[name].columns:
+            result.tables.append(f"~ table {name} columns changed")
+    result.hjemler = _compare_maps("hjemmel", a.hjemler, b.hjemler,
+                                   lambda h: f"{h.cite()} i_kraft {h.i_kraft} url {h.url}")
+    result.constraints = _compare_maps("constraint", {c.id: c for c in a.constraints},
+                                       {c.id: c for c in b.constraints},
+                                       lambda c: f"when {c.condition_text} → {c.field}: {c.message}")
     result.derived = _compare_maps("derived", a.derived, b.derived, lambda d: d.text)
     result.outcomes = _compare_maps("outcome", a.outcomes, b.outcomes,
                                     lambda o: f"{o.type} combine {o.combine.value} default {to_json_value(o.default)}")

@@ -135,8 +135,11 @@ class _Run:
         try:
             value = self._compute(derived.expr)
         except ValueError as exc:
-            inputs = ", ".join(derived.reads) or derived.name
-            raise InvalidFacts([FieldViolation(inputs, f"{derived.name} = {derived.text}: {exc}")]) from None
+            # A function refuses inputs that contradict each other (a birth date after the date asked
+            # about): name the facts involved, the first as the field.
+            facts = [n for n in derived.reads if n in self.ruleset.facts] or [derived.name]
+            reason = f"{exc} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
+            raise InvalidFacts([FieldViolation(facts[0], reason)]) from None
         self.values[derived.name] = value
         inputs = {n: self.json_of(n) for n in derived.reads}
         self.derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
@@ -167,7 +170,7 @@ class _Run:
             return
         fired = engine.fire([p.engine_name for p in checks.partitions], self._engine_fact(checks))
         violations = [
-            FieldViolation(c.field, c.message)
+            FieldViolation(c.field, c.message.format_map(_Placeholders(self)))
             for index, c in enumerate(self.ruleset.constraints)
             if f"v{index}" in fired
         ]
@@ -268,7 +271,21 @@ class _Run:
         )
 
 
+class _Placeholders(dict[str, str]):
+    """`{name}` in a constraint message shows that fact's or derived value's value."""
+
+    def __init__(self, run: _Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def __missing__(self, key: str) -> str:
+        if key in self.run.values:
+            value = self.run.json_of(key)
+            return "null" if value is None else str(value)
+        return "{" + key + "}"
+
+
 def _hjemmel_ref(ruleset: Ruleset, hid: str) -> HjemmelRef:
     h = ruleset.hjemler[hid]
-    return HjemmelRef(h.id, h.kilde, h.cite(), h.paragraf, h.ledd, h.punktum, h.bokstav,
+    return HjemmelRef(h.id, h.kilde, h.cite(), h.kapittel, h.paragraf, h.ledd, h.punktum, h.bokstav,
                       h.i_kraft.isoformat() if h.i_kraft else None, h.url, h.verified)

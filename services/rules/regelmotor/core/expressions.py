@@ -199,10 +199,11 @@ def _convert(node: ast.expr) -> Expr:
             return Literal(col, line, node.value)
         raise ExpressionSyntaxError(f"unsupported literal {node.value!r}", line, col)
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_convert(e) for e in node.elts]
-        if not all(isinstance(i, Literal) for i in items):
+        elements = [_convert(e) for e in node.elts]
+        literals = tuple(e for e in elements if isinstance(e, Literal))
+        if len(literals) != len(elements):
             raise ExpressionSyntaxError("a list may only hold literal values", line, col)
-        return ListLiteral(col, line, tuple(i for i in items if isinstance(i, Literal)))
+        return ListLiteral(col, line, literals)
     if isinstance(node, ast.Call):
         return _convert_call(node, line, col)
     raise ExpressionSyntaxError(

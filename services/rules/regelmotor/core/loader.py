@@ -33,7 +33,8 @@ from .model import (
 )
 from .typecheck import ExpressionTypeError, NameInfo, TypeChecker, literal_type
 from .types import BOOL, DATE, DATETIME, DECIMAL, INT, STRING, Kind, ValueType, list_of
-from .yamlsource import Located, Path as YPath, YamlProblem, load_located
+from .yamlsource import Located, YamlProblem, load_located
+from .yamlsource import Path as YPath
 
 BUILTIN_NAMES = {"as_of": NameInfo(DATE, "builtin")}
 _RESERVED = {"sid", "id", "as_of"}
@@ -192,7 +193,7 @@ class _Builder:
     # --- hjemler --------------------------------------------------------------------------------
 
     def _hjemler(self) -> None:
-        allowed = {"kilde", "navn", "paragraf", "ledd", "punktum", "bokstav", "i_kraft", "url", "verified",
+        allowed = {"kilde", "navn", "kapittel", "paragraf", "ledd", "punktum", "bokstav", "i_kraft", "url", "verified",
                    "merknad"}
         for hid, spec in self._mapping(("hjemler",), self.doc.get("hjemler"), "hjemler").items():
             where = ("hjemler", hid)
@@ -216,7 +217,8 @@ class _Builder:
                 self.err((*where, "ledd"), "ledd must be a whole number")
                 ledd = None
             self.hjemler[hid] = Hjemmel(
-                hid, kilde, spec.get("navn"), _opt_str(spec.get("paragraf")), ledd, spec.get("punktum"),
+                hid, kilde, spec.get("navn"), _opt_str(spec.get("kapittel")), _opt_str(spec.get("paragraf")), ledd,
+                spec.get("punktum"),
                 _opt_str(spec.get("bokstav")), i_kraft, spec.get("url"), bool(spec.get("verified")),
                 spec.get("merknad"),
             )
@@ -707,4 +709,4 @@ def _order_derived(derived: dict[str, Derived]) -> dict[str, Derived]:
     return ordered
 
 
-__all__ = ["load_ruleset_file", "load_ruleset_text", "literal_type"]
+__all__ = ["literal_type", "load_ruleset_file", "load_ruleset_text"]

@@ -39,6 +39,7 @@ class Hjemmel:
     id: str
     kilde: str  # e.g. LOV-1999-07-02-63, FOR-2000-12-01-1208, or a white paper
     navn: str | None = None
+    kapittel: str | None = None
     paragraf: str | None = None
     ledd: int | None = None
     punktum: int | None = None
@@ -50,6 +51,8 @@ class Hjemmel:
 
     def cite(self) -> str:
         parts = [self.navn or self.kilde]
+        if self.kapittel:
+            parts.append(f"kap. {self.kapittel}")
         if self.paragraf:
             parts.append(f"§ {self.paragraf}")
         if self.ledd:

@@ -11,6 +11,7 @@ error unless the later version declares `allow_gap_before: true`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,13 +60,17 @@ class RulesetRepository:
     include_drafts: bool = False
 
     @classmethod
-    def load(cls, root: str | Path, *, include_drafts: bool = False) -> RulesetRepository:
-        """Load and check every version under `root`; all problems are reported together."""
+    def load(cls, root: str | Path, *, include_drafts: bool = False,
+             only: set[str] | None = None) -> RulesetRepository:
+        """Load and check every version under `root` (or of the rulesets named in `only`); all problems
+        are reported together."""
         base = Path(root)
         diagnostics: list[Diagnostic] = []
         repo = cls(include_drafts=include_drafts)
         published = read_published(base)
         for path in ruleset_files(base):
+            if only is not None and path.parent.name not in only:
+                continue
             try:
                 ruleset = load_ruleset_file(path)
             except RulesetInvalid as exc:
@@ -125,7 +130,11 @@ class RulesetRepository:
         for period in periods:
             if period.covers(day):
                 return period.ruleset
-        raise NoVersionInForce(name, self.selecting_fact(name) or "as_of", day, [p.describe() for p in periods])
+        described = [p.describe() for p in periods]
+        drafts = [r.meta.version for r in self.all_versions(name) if r.meta.status is Status.DRAFT]
+        if drafts and not self.include_drafts:
+            described.append(f"draft versions {', '.join(drafts)} are not selected by date (pin them, or allow drafts)")
+        raise NoVersionInForce(name, self.selecting_fact(name) or "as_of", day, described or ["no published version"])
 
     def _timeline_problems(self, name: str) -> list[Diagnostic]:
         problems: list[Diagnostic] = []
@@ -133,11 +142,11 @@ class RulesetRepository:
         selectors = {r.meta.selected_by for r in versions}
         if len(selectors) > 1:
             first = versions[0]
-            problems.append(Diagnostic(first.source_path, first.meta.lines.get("selected_by", 1), 1,
-                                       f"versions of {name!r} select by different facts: {sorted(map(str, selectors))}"))
+            message = f"versions of {name!r} select by different facts: {sorted(map(str, selectors))}"
+            problems.append(Diagnostic(first.source_path, first.meta.lines.get("selected_by", 1), 1, message))
         for drafts in (False, True):
             periods = self.periods(name, include_drafts=drafts)
-            for earlier, later in zip(periods, periods[1:], strict=False):
+            for earlier, later in itertools.pairwise(periods):
                 problems.extend(_pair_problems(earlier, later))
         unique: dict[tuple[int, str], Diagnostic] = {(d.line, d.file + d.message): d for d in problems}
         return list(unique.values())

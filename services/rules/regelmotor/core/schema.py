@@ -164,7 +164,10 @@ def _violation(error: Any) -> FieldViolation:
         else:
             path += ("." if path else "") + str(part)
     message = error["msg"]
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        message = f"{error.get('input')!r} does not have the required form (pattern {pattern})"
+    elif error["type"] == "extra_forbidden":
         message = "unknown fact: this ruleset version does not declare it"
     elif error["type"] == "missing":
         message = "required fact is missing"

@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .expressions import And, Call, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, render_literal
+from .expressions import (
+    And,
+    Call,
+    Compare,
+    Expr,
+    ListLiteral,
+    Literal,
+    Name,
+    Not,
+    Or,
+    Present,
+    render_literal,
+)
 from .types import BOOL, DATE, DATETIME, DECIMAL, INT, NULL, STRING, Kind, ValueType, list_of
 from .vocabulary import DATA_NAME_ARGS, FUNCTIONS, Arg, Scope, SignatureError
 
