@@ -113,3 +113,20 @@ def test_console_script_is_installed_and_runs() -> None:
 def test_documentation_example_is_the_tested_fixture() -> None:
     doc = (ROOT / "docs" / "ruleset-format.md").read_text(encoding="utf-8")
     assert EXAMPLE.read_text(encoding="utf-8").rstrip() in doc
+
+
+def test_diff_reports_rule_order_patterns_and_hjemler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    blocks = text.split("  - id: ")
+    # Swap the first two rules: order decides `collect` outcomes, so it is a change of meaning.
+    swapped = "  - id: ".join([blocks[0], blocks[2], blocks[1], *blocks[3:]])
+    swapped = swapped.replace("verified: true\n  prioritering-2:", "verified: false\n  prioritering-2:")
+    swapped = swapped.replace("  vurdert_dato: {type: date}\n", "  vurdert_dato: {type: date}\n  kode: {type: string, pattern: '^[A-Z]$'}\n")
+    changed = tmp_path / "b.yaml"
+    changed.write_text(swapped, encoding="utf-8")
+    assert main(["ruleset", "diff", str(EXAMPLE), str(changed)]) == 0
+    out = capsys.readouterr().out
+    assert "rule order: vurderingsfrist, vurderingsfrist-brutt" in out
+    assert "~ hjemmel pbrl-2-2" in out and "(ikke verifisert)" in out
+    assert "+ fact kode: string pattern ^[A-Z]$" in out
+    assert "no differences in meaning" not in out

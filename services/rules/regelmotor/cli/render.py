@@ -23,7 +23,8 @@ def render_decision(decision: Decision) -> str:
     ]
     for trace in decision.explanation.outcomes:
         source = ", ".join(trace.from_rules) if trace.from_rules else "standardverdi"
-        lines.append(f"  {trace.name} = {_value(trace.value)}   ({trace.combine}; fra {source})")
+        internal = ", mellomresultat" if trace.internal else ""
+        lines.append(f"  {trace.name} = {_value(trace.value)}   ({trace.combine}; fra {source}{internal})")
     for review in decision.manuell_vurdering:
         lines.append(f"  ! manuell vurdering ({review.rule_id}): {review.begrunnelse}")
     lines += ["", "Regler"]

@@ -85,6 +85,7 @@ class OutcomeTrace:
     value: Any
     combine: str
     from_rules: list[str]  # applied rules that gave a value; empty means the default was used
+    internal: bool = False  # an intermediate result, not part of the public outcome
 
 
 @dataclass(frozen=True)

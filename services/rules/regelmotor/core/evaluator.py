@@ -231,7 +231,8 @@ class _Run:
         ]
         value, deciding = combine(spec, contributions)
         self.values[name] = value
-        self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding)
+        self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
+                                                 spec.internal)
 
     def _effect_value(self, expr: Expr) -> Any:
         return self.values.get(expr.name) if isinstance(expr, Name) else self._compute(expr)
