@@ -3,9 +3,7 @@
 #   make test  bootstrap .venv and run the whole test suite (ruff, mypy, pytest)
 
 # durable_rules does not load on Python 3.13: pick 3.11 or 3.12.
-PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
-	  v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
-	  case "$$v" in 3.11|3.12) echo $$p; break;; esac; done)
+PYTHON ?= $(or $(firstword $(shell command -v python3.11 python3.12 2>/dev/null)),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +11,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required (durable_rules does not load on 3.13)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' || \
+	  { echo "Python 3.11 or 3.12 is required (durable_rules does not load on 3.13); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
