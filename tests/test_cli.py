@@ -121,7 +121,8 @@ def test_diff_reports_rule_order_patterns_and_hjemler(tmp_path: Path, capsys: py
     # Swap the first two rules: order decides `collect` outcomes, so it is a change of meaning.
     swapped = "  - id: ".join([blocks[0], blocks[2], blocks[1], *blocks[3:]])
     swapped = swapped.replace("verified: true\n  prioritering-2:", "verified: false\n  prioritering-2:")
-    swapped = swapped.replace("  vurdert_dato: {type: date}\n", "  vurdert_dato: {type: date}\n  kode: {type: string, pattern: '^[A-Z]$'}\n")
+    new_fact = "  kode: {type: string, pattern: '^[A-Z]$'}\n"
+    swapped = swapped.replace("  vurdert_dato: {type: date}\n", "  vurdert_dato: {type: date}\n" + new_fact)
     changed = tmp_path / "b.yaml"
     changed.write_text(swapped, encoding="utf-8")
     assert main(["ruleset", "diff", str(EXAMPLE), str(changed)]) == 0
