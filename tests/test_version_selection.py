@@ -194,3 +194,16 @@ def test_file_must_sit_at_name_and_version(tmp_path: Path) -> None:
     with pytest.raises(RulesetInvalid) as caught:
         RulesetRepository.load(tmp_path)
     assert "file must be at <rulesets>/frist/1.yaml" in str(caught.value)
+
+
+def test_cases_may_share_facts_with_yaml_merge_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_version(tmp_path, "1", "2020-01-01", status="draft")
+    (tmp_path / "frist" / "1.cases.yaml").write_text(
+        "base: &base {mottatt: 2020-02-01}\n"
+        "cases:\n"
+        "  - {name: a, as_of: 2021-01-01, facts: {<<: *base}, expect: {regime: '1'}}\n"
+        "  - {name: b, as_of: 2021-01-01, facts: {<<: *base, mottatt: 2019-01-01},\n"
+        "     expect_error: {type: NoVersionInForce, contains: 2019-01-01}, expect_version: '1'}\n",
+        encoding="utf-8")
+    assert main(["ruleset", "test", str(path)]) == 0
+    assert "2 passed, 0 failed" in capsys.readouterr().out

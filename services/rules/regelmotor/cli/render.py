@@ -34,7 +34,7 @@ def render_decision(decision: Decision) -> str:
                                                  else "ikke oppfylt")
         lines.append(f"  {mark} {rule.id}: {rule.title}  [{state}]")
         for ref in rule.hjemmel:
-            lines.append(f"      hjemmel: {ref.sitat}")
+            lines.append(f"      hjemmel: {ref.sitat}" + (f" — {ref.merknad}" if ref.merknad else ""))
         if rule.unntak_fra:
             lines.append(f"      unntak fra: {rule.unntak_fra}")
         for cond in rule.conditions:

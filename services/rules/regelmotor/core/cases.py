@@ -95,10 +95,15 @@ def load_cases(path: str | Path, ruleset: Ruleset | None = None) -> list[Case]:
         cases.append(Case(raw["name"], located.where(where)[0], as_of, _as_json(facts), expect,
                           frozenset(fired) if fired is not None else None,
                           str(raw["expect_version"]) if raw.get("expect_version") else None,
-                          raw.get("expect_error")))
+                          _expect_error(raw.get("expect_error"))))
     if problems:
         raise RulesetInvalid(problems)
     return cases
+
+
+def _expect_error(raw: Any) -> dict[str, str] | None:
+    # An unquoted date or number in `contains` is meant as text.
+    return None if raw is None else {str(k): str(to_json_value(v)) for k, v in raw.items()}
 
 
 def _as_json(facts: Any) -> Any:

@@ -26,6 +26,7 @@ class HjemmelRef:
     i_kraft: str | None
     url: str | None
     verified: bool
+    merknad: str | None = None  # e.g. why the reference is not verified
 
 
 @dataclass(frozen=True)

@@ -79,10 +79,11 @@ class NoVersionInForce(RegelmotorError):
 
 
 class ParameterValueMissing(RegelmotorError):
-    def __init__(self, parameter: str, on: date) -> None:
+    def __init__(self, parameter: str, on: date, note: str | None = None) -> None:
         self.parameter = parameter
         self.on = on
-        super().__init__(f"parameter {parameter!r} has no value for {on.isoformat()}")
+        self.note = note
+        super().__init__(f"parameter {parameter!r} has no value for {on.isoformat()}" + (f" ({note})" if note else ""))
 
 
 @dataclass

@@ -289,4 +289,4 @@ class _Placeholders(dict[str, str]):
 def _hjemmel_ref(ruleset: Ruleset, hid: str) -> HjemmelRef:
     h = ruleset.hjemler[hid]
     return HjemmelRef(h.id, h.kilde, h.cite(), h.kapittel, h.paragraf, h.ledd, h.punktum, h.bokstav,
-                      h.i_kraft.isoformat() if h.i_kraft else None, h.url, h.verified)
+                      h.i_kraft.isoformat() if h.i_kraft else None, h.url, h.verified, h.merknad)

@@ -105,7 +105,7 @@ class Parameter:
             else:
                 break
         if found is None or found.value is None:
-            raise ParameterValueMissing(self.name, day)
+            raise ParameterValueMissing(self.name, day, found.note if found else None)
         return found
 
 

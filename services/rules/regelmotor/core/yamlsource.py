@@ -61,14 +61,21 @@ def load_located(text: str) -> Located:
 def _build(node: yaml.Node, path: Path, positions: dict[Path, tuple[int, int]]) -> Any:
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        # YAML merge keys (`<<: *base`) let cases share facts; the mapping's own keys override them.
+        _constructor.flatten_mapping(node)
+        merged = len(node.value) - own
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = _scalar(key_node)
             if not isinstance(key, (str, int, date)):
                 raise YamlProblem("mapping keys must be plain text", *_pos(key_node))
             text_key = key.isoformat() if isinstance(key, date) else str(key)
-            if text_key in out:
-                raise YamlProblem(f"duplicate key {text_key!r}", *_pos(key_node))
+            if index >= merged:
+                if text_key in own_keys:
+                    raise YamlProblem(f"duplicate key {text_key!r}", *_pos(key_node))
+                own_keys.add(text_key)
             out[text_key] = _build(value_node, (*path, text_key), positions)
         return out
     if isinstance(node, yaml.SequenceNode):
