@@ -120,6 +120,23 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doc(args: argparse.Namespace) -> int:
+    from .document import stale_documents, write_documents
+
+    root = Path(args.path) if args.path else default_rulesets_dir()
+    out_dir = Path(args.out) if args.out else root.parent / "docs" / "rulesets"
+    if args.check:
+        stale = stale_documents(root, out_dir)
+        for path in stale:
+            print(f"out of date: {out_dir / path}", file=sys.stderr)
+        if stale:
+            print("run `regelmotor ruleset doc` and commit the result", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write_documents(root, out_dir):
+        print(f"wrote {path}")
+    return 0
+
+
 def _read_facts(path: str) -> Any:
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
@@ -162,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)
+    p = ruleset.add_parser("doc", help="write a Markdown document per ruleset version (docs/rulesets/)")
+    p.add_argument("path", nargs="?", help="rulesets directory (default: the bundled ones)")
+    p.add_argument("--out", help="output directory (default: docs/rulesets beside the rulesets directory)")
+    p.add_argument("--check", action="store_true", help="only check that the committed documents are current")
+    p.set_defaults(func=cmd_doc)
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)

@@ -1,0 +1,104 @@
+"""The three shipped rulesets: their contract (fact and outcome names hospital systems rely on), every
+test case written beside them, and their generated documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regelmotor.cli.document import stale_documents
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.cases import Case, load_cases, run_case
+from regelmotor.core.model import Ruleset
+from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
+from tests.conftest import BUNDLED_RULESETS, ROOT
+
+MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
+
+CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
+    "rett-til-helsehjelp": (
+        {"ansiennitetsdato", "fodselsdato", "fagomrade", "forventet_nytte", "kostnad_rimelig", "tilstand",
+         "tilstand_avklart", "individuelle_forhold", "klinisk_frist_uker", "mistanke_alvorlig_sykdom",
+         "psykisk_lidelse_eller_rus", "vurdert_dato", "helsehjelp_startet_dato", "pasient_avtalt_ikke_varsle_helfo",
+         "vurderingsdato"},
+        {"rett_til_nodvendig_helsehjelp", "vurderingsfrist", "vurderingsfrist_brutt", "rask_vurdering",
+         "veiledende_frist_uker", "frist_start_helsehjelp", "frist_gjelder", "frist_kilde", "fristbrudd",
+         "varsle_helfo", "utfall"},
+        {"2015.11": "2015-11-01", "2024.07": "2024-07-01"},
+    ),
+    "utskrivningsklar": (
+        {"sektor", "innlagt", "forventet_behov_kommunale_tjenester", "varsel_innlagt",
+         "problemstillinger_innleggelse_avklart", "ovrige_problemstillinger_avklart",
+         "uavklarte_problemstillinger_begrunnet", "funksjonsniva_vurdert", "lege_vurdert_utskrivningsklar",
+         "samarbeidsmote_innkalt", "videre_oppfolging_avklart", "utskrivningsklar_dato", "melding_utskrivningsklar",
+         "kommune_svar", "kommune_klar_dato", "reinnlagt_dato", "utskrevet_dato", "beregn_til_dato",
+         "bostedskommune", "oppholdskommune"},
+        {"utskrivningsklar", "mangler", "varsel_innlagt_rettidig", "betalingsplikt", "betalingsplikt_fra",
+         "betalingsplikt_til", "betalingsdogn", "belop", "betalende_kommune", "utfall"},
+        {"2012.1": "2012-01-01", "2019.1": "2019-01-01"},
+    ),
+    "prioriterte-pasientgrupper": (
+        {"fodselsdato", "diagnoser", "funksjonsniva", "clinical_frailty_scale",
+         "behov_omfattende_langvarige_tjenester", "gravid", "fodsel_dato"},
+        {"grupper", "store_og_sammensatte_behov"},
+        {"2020.1": "2020-01-01", "2024.1": "2024-03-01"},
+    ),
+}
+
+
+def _versions() -> list[Ruleset]:
+    return [r for name in MOTOR.repository.names() for r in MOTOR.repository.all_versions(name)]
+
+
+def _cases() -> list[tuple[Ruleset, Case]]:
+    found: list[tuple[Ruleset, Case]] = []
+    for ruleset in _versions():
+        cases_path = Path(ruleset.source_path[: -len(".yaml")] + CASES_SUFFIX)
+        found.extend((ruleset, case) for case in load_cases(cases_path, ruleset))
+    return found
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_contract_names_and_versions(name: str) -> None:
+    facts, outcomes, versions = CONTRACT[name]
+    shipped = MOTOR.repository.all_versions(name)
+    assert {r.meta.version: r.meta.gyldig_fra.isoformat() for r in shipped} == versions
+    for ruleset in shipped:
+        assert set(ruleset.facts) == facts, ruleset.key
+        public = {o for o, spec in ruleset.outcomes.items() if not spec.internal}
+        assert public == outcomes, ruleset.key
+
+
+@pytest.mark.parametrize("ruleset", _versions(), ids=lambda r: r.key)
+def test_each_version_has_30_cases_and_every_rule_a_hjemmel(ruleset: Ruleset) -> None:
+    cases_path = Path(ruleset.source_path[: -len(".yaml")] + CASES_SUFFIX)
+    assert len(load_cases(cases_path, ruleset)) >= 30
+    for rule in ruleset.rules:
+        assert rule.hjemmel, rule.id
+
+
+@pytest.mark.parametrize(("ruleset", "case"), CASES, ids=[f"{r.key}: {c.name}" for r, c in CASES])
+def test_case(ruleset: Ruleset, case: Case) -> None:
+    result = run_case(MOTOR, ruleset, case)
+    assert result.passed, "\n".join(result.failures)
+
+
+def test_committed_ruleset_documents_are_current() -> None:
+    stale = stale_documents(BUNDLED_RULESETS, ROOT / "docs" / "rulesets")
+    assert stale == [], f"out of date: {stale}; run `regelmotor ruleset doc` and commit"
+
+
+def test_a_changed_ruleset_makes_its_document_stale(tmp_path: Path) -> None:
+    import shutil
+
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(BUNDLED_RULESETS, rulesets)
+    shutil.copytree(ROOT / "docs" / "rulesets", tmp_path / "docs")
+    path = rulesets / "utskrivningsklar" / "2019.1.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("value: 5981", "value: 5982"), encoding="utf-8")
+    (rulesets / "published.txt").unlink(missing_ok=True)
+    assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2019.1.md")]
