@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean protos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' || \
@@ -37,3 +37,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the Python stubs from protos/ (committed; tests/test_api_contract.py checks they match).
+protos: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=services/rules --pyi_out=services/rules \
+	  --grpc_python_out=services/rules protos/regelmotor/v1/*.proto

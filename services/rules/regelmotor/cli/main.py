@@ -158,9 +158,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from regelmotor.demo import run_demo
+    from regelmotor.server.app import serve
+    from regelmotor.server.config import Settings
+    from regelmotor.server.telemetry import setup_logging
 
-    return run_demo(args.rulesets or default_rulesets_dir())
+    overrides: dict[str, Any] = {}
+    for key in ("host", "port", "workers", "rulesets"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.drafts:
+        overrides["allow_drafts"] = True
+    settings = Settings(**overrides)
+    setup_logging(settings.log_level)
+    return serve(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,8 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("serve", help="start Regelmotor on its embedded defaults")
-    p.add_argument("--rulesets")
+    p = sub.add_parser("serve", help="start the gRPC service (settings: docs/configuration.md)")
+    p.add_argument("--rulesets", help="rulesets directory (REGELMOTOR_RULESETS)")
+    p.add_argument("--host", help="address to listen on (REGELMOTOR_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (REGELMOTOR_PORT, default 50051)")
+    p.add_argument("--workers", type=int, help="engine worker processes (REGELMOTOR_WORKERS, default: cores)")
+    p.add_argument("--drafts", action="store_true", help="let draft versions be selected (REGELMOTOR_ALLOW_DRAFTS)")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -48,20 +48,25 @@ class CaseResult:
 
 def load_cases(path: str | Path, ruleset: Ruleset | None = None) -> list[Case]:
     file = Path(path)
+    return parse_cases(file.read_text(encoding="utf-8"), str(file), ruleset)
+
+
+def parse_cases(text: str, file: str = "<cases>", ruleset: Ruleset | None = None) -> list[Case]:
+    """Cases from YAML text; problems are reported with `file`, line and column."""
     try:
-        located = load_located(file.read_text(encoding="utf-8"))
+        located = load_located(text)
     except YamlProblem as exc:
-        raise RulesetInvalid([Diagnostic(str(file), exc.line, exc.column, str(exc))]) from None
+        raise RulesetInvalid([Diagnostic(file, exc.line, exc.column, str(exc))]) from None
     data = located.data
     problems: list[Diagnostic] = []
 
     def problem(where: tuple[str | int, ...], message: str) -> None:
         line, col = located.where(where)
-        problems.append(Diagnostic(str(file), line, col, message))
+        problems.append(Diagnostic(file, line, col, message))
 
     raw_cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(raw_cases, list):
-        raise RulesetInvalid([Diagnostic(str(file), 1, 1, "a cases file needs `cases`: a list")])
+        raise RulesetInvalid([Diagnostic(file, 1, 1, "a cases file needs `cases`: a list")])
     cases: list[Case] = []
     names: set[str] = set()
     for index, raw in enumerate(raw_cases):

@@ -1,0 +1,1 @@
+"""The gRPC service: a thin layer over regelmotor.core."""

@@ -1,0 +1,126 @@
+"""Assemble and run the gRPC server.
+
+One front process holds the gRPC server and a pool of engine worker processes (default: one per
+core). Calls on one channel are spread over every worker, so a hospital integration engine that
+opens a single channel still uses every core. Health turns SERVING once the rulesets are loaded and
+the workers are ready; on SIGTERM it turns NOT_SERVING first, then in-flight calls get a grace
+period to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry import metrics, trace
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.repository import RulesetRepository
+from regelmotor.v1 import decision_pb2, ruleset_pb2, ruleset_pb2_grpc
+
+from .config import Settings
+from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
+from .telemetry import Telemetry, meter_provider, tracer_provider
+from .workers import WorkerPool
+
+log = logging.getLogger("regelmotor.server")
+SERVICES = (DECISION_SERVICE, RULESET_SERVICE)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    settings: Settings
+    pool: WorkerPool | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    def stop(self, grace: float | None = None) -> None:
+        """Drain: health NOT_SERVING first, then let in-flight calls finish within the grace period."""
+        if self.stopped.is_set():
+            return
+        self.health.enter_graceful_shutdown()
+        done = self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        done.wait()
+        if self.pool is not None:
+            self.pool.close()
+        self.stopped.set()
+        log.info("stopped", extra={"address": self.address})
+
+
+def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
+          meters: metrics.MeterProvider | None = None) -> RunningServer:
+    """Load the rulesets, start the workers and the server; return once it is SERVING."""
+    telemetry = Telemetry.create(tracers or tracer_provider(), meters or meter_provider())
+    repository = RulesetRepository.load(settings.rulesets, include_drafts=settings.allow_drafts)
+    motor = Regelmotor(repository)
+    pool: WorkerPool | None = None
+    engine: Engine
+    if settings.workers > 0:
+        pool = WorkerPool(settings.workers, {"rulesets": str(settings.rulesets), "allow_drafts": settings.allow_drafts})
+        engine = pool
+    else:
+        motor.warm_up()
+        engine = InlineEngine(motor, telemetry)
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_response_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="regelmotor-rpc"),
+                         options=options, maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    decisions = DecisionServicer(engine, telemetry, settings.max_evaluation_seconds, settings.stream_batch,
+                                 max(1, settings.workers))
+    server.add_generic_rpc_handlers((decisions.handler(),))
+    ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        RulesetServicer(motor, engine, telemetry, settings.max_evaluation_seconds), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True,
+                                            experimental_thread_pool=ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [*SERVICES, health.SERVICE_NAME]
+    if settings.reflection:
+        # Importing the generated modules registers their descriptors for reflection.
+        assert decision_pb2.DESCRIPTOR and ruleset_pb2.DESCRIPTOR
+        names.append(reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+    for service in (*SERVICES, ""):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
+    server.start()
+    for service in (*SERVICES, ""):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningServer(server, port, health_servicer, settings, pool)
+    versions = sum(len(v) for v in repository.versions.values())
+    log.info("serving", extra={"address": running.address, "workers": settings.workers, "rulesets": versions,
+                               "allow_drafts": settings.allow_drafts})
+    return running
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then drain."""
+    running = start(settings)
+    print(f"Regelmotor is serving gRPC on {running.address} "
+          f"({settings.workers} engine worker(s), rulesets from {settings.rulesets})", flush=True)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("draining", extra={"signal": signal.Signals(signum).name, "grace_seconds": settings.grace_seconds})
+        threading.Thread(target=running.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    running.stopped.wait()
+    return 0

@@ -1,0 +1,154 @@
+"""The work of one request, as done inside an engine worker (or inline when there are no workers).
+
+It takes the request's wire bytes and gives back the response's wire bytes, so the gRPC front
+process only moves bytes and never parses facts or builds explanations: one channel can keep every
+worker busy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from google.protobuf.message import DecodeError
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
+from regelmotor.core.loader import load_ruleset_text
+from regelmotor.core.repository import RulesetRepository
+from regelmotor.v1 import decision_pb2 as pb
+from regelmotor.v1 import ruleset_pb2 as rpb
+
+from .convert import decision_to_proto, struct_to_dict
+from .errors import bad_request, error_result
+
+_propagator = TraceContextTextMapPropagator()
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the front may log and measure about an evaluation: ids and codes, never facts."""
+
+    code: int
+    ruleset: str = ""
+    version: str = ""
+    utfall: str = ""
+    decision_id: str = ""
+    request_id: str = ""
+    trace_id: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    summary: Summary
+    decision: bytes | None = None  # a serialised Decision
+    error: bytes | None = None  # a serialised ErrorResult
+
+
+class _BadRequest(Exception):
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        super().__init__("bad request")
+        self.violations = violations
+
+
+def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
+    try:
+        request = pb.EvaluateRequest.FromString(request_bytes)
+    except DecodeError:
+        raise _BadRequest([FieldViolation("request", "not a valid EvaluateRequest message")]) from None
+    problems: list[FieldViolation] = []
+    if not request.ruleset:
+        problems.append(FieldViolation("ruleset", "required: the name of a ruleset"))
+    as_of: date | None = None
+    if request.as_of:
+        try:
+            as_of = date.fromisoformat(request.as_of)
+            if len(request.as_of) != 10:
+                raise ValueError
+        except ValueError:
+            problems.append(FieldViolation("as_of", f"{request.as_of!r} is not a date YYYY-MM-DD"))
+    if len(request.request_id) > 200:
+        problems.append(FieldViolation("request_id", "at most 200 characters"))
+    if problems:
+        raise _BadRequest(problems)
+    return request, as_of
+
+
+class EvaluationHandler:
+    def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None) -> None:
+        self.motor = motor
+        self.tracer = tracer or trace.get_tracer("regelmotor.engine")
+
+    def evaluate(self, request_bytes: bytes, traceparent: str | None = None) -> Reply:
+        context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
+        with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            request_id = ""
+            try:
+                request, as_of = _parse(request_bytes)
+                request_id = request.request_id
+                span.set_attribute("regelmotor.ruleset", request.ruleset)
+                facts = struct_to_dict(request.facts)
+                decision = self.motor.evaluate(request.ruleset, facts, as_of=as_of,
+                                               version=request.version or None, decision_id=str(uuid.uuid4()))
+            except _BadRequest as exc:
+                return self._error(bad_request(exc.violations), span, trace_id, request_id)
+            except RegelmotorError as exc:
+                return self._error(error_result(exc), span, trace_id, request_id)
+            except Exception as exc:
+                span.record_exception(exc)
+                return self._error(error_result(exc), span, trace_id, request_id)
+            utfall = decision.outcome.get("utfall")
+            summary = Summary(0, decision.ruleset, decision.version, str(utfall) if utfall is not None else "",
+                              decision.decision_id, request_id, trace_id)
+            span.set_attribute("regelmotor.version", decision.version)
+            span.set_attribute("regelmotor.decision_id", decision.decision_id)
+            if summary.utfall:
+                span.set_attribute("regelmotor.utfall", summary.utfall)
+            message = decision_to_proto(decision, request_id=request_id, trace_id=trace_id)
+            return Reply(summary, decision=message.SerializeToString())
+
+    def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
+        span.set_attribute("rpc.grpc.status_code", error.code)
+        return Reply(Summary(error.code, trace_id=trace_id, request_id=request_id), error=error.SerializeToString())
+
+    def evaluate_batch(self, items: list[tuple[int, bytes]],
+                       traceparent: str | None = None) -> list[tuple[bytes, Summary]]:
+        """EvaluateStreamResponse bytes for each (index, request bytes), in order."""
+        out: list[tuple[bytes, Summary]] = []
+        for index, request_bytes in items:
+            reply = self.evaluate(request_bytes, traceparent)
+            response = pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id)
+            if reply.decision is not None:
+                response.decision.ParseFromString(reply.decision)
+            else:
+                assert reply.error is not None
+                response.error.ParseFromString(reply.error)
+            out.append((response.SerializeToString(), reply.summary))
+        return out
+
+    def test_ruleset(self, request_bytes: bytes) -> bytes:
+        request = rpb.TestRulesetRequest.FromString(request_bytes)
+        response = rpb.TestRulesetResponse()
+        try:
+            ruleset = load_ruleset_text(request.source, "source")
+            repository = RulesetRepository(include_drafts=True)
+            repository.add(ruleset)
+            motor = Regelmotor(repository)
+            cases = parse_cases(request.cases, "cases", ruleset)
+        except RulesetInvalid as exc:
+            response.diagnostics.extend(rpb.Diagnostic(line=d.line, column=d.column, message=d.message)
+                                        for d in exc.diagnostics)
+            return response.SerializeToString()
+        for case in cases:
+            result = run_case(motor, ruleset, case)
+            response.results.append(rpb.CaseResult(
+                name=case.name, line=case.line, passed=result.passed, failures=result.failures,
+                fired=result.decision.fired_rules if result.decision else []))
+        response.passed = sum(1 for r in response.results if r.passed)
+        response.failed = len(response.results) - response.passed
+        return response.SerializeToString()

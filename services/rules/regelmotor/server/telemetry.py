@@ -1,0 +1,114 @@
+"""OpenTelemetry traces and metrics, and structured JSON logs.
+
+Spans carry ids and codes only (ruleset, version, decision id, utfall), never facts or personal
+data. Export is off unless the standard `OTEL_*` variables ask for OTLP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pythonjsonlogger.json import JsonFormatter
+
+SERVICE_NAME = "regelmotor"
+_propagator = TraceContextTextMapPropagator()
+
+
+def otlp_wanted(signal: str) -> bool:
+    """Whether the standard OTEL_* variables ask for OTLP export of `signal` (traces or metrics)."""
+    exporter = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
+    if "otlp" in exporter:
+        return True
+    if exporter == "none":
+        return False
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"))
+
+
+def tracer_provider(extra: SpanProcessor | None = None) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME",
+                                                                                         SERVICE_NAME)}))
+    if otlp_wanted("traces"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if extra is not None:
+        provider.add_span_processor(extra)
+    return provider
+
+
+def meter_provider(reader: MetricReader | None = None) -> MeterProvider:
+    readers: list[MetricReader] = []
+    if otlp_wanted("metrics"):
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    if reader is not None:
+        readers.append(reader)
+    return MeterProvider(metric_readers=readers)
+
+
+@dataclass
+class Telemetry:
+    tracer: trace.Tracer
+    evaluations: metrics.Counter
+    errors: metrics.Counter
+    latency: metrics.Histogram
+
+    @classmethod
+    def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
+        meter = meters.get_meter("regelmotor")
+        return cls(
+            tracer=tracers.get_tracer("regelmotor.server"),
+            evaluations=meter.create_counter("regelmotor.evaluations", unit="{evaluation}",
+                                             description="Evaluations answered, by ruleset and status code"),
+            errors=meter.create_counter("regelmotor.errors", unit="{error}",
+                                        description="Calls answered with an error, by method and status code"),
+            latency=meter.create_histogram("regelmotor.evaluation.duration", unit="s",
+                                           description="Evaluation latency as seen by the server, by ruleset"),
+        )
+
+    @contextmanager
+    def rpc_span(self, method: str, context: grpc.ServicerContext) -> Iterator[trace.Span]:
+        """A SERVER span for one call, continuing the caller's W3C `traceparent` if it sent one."""
+        carrier = {key: value for key, value in context.invocation_metadata() if key in ("traceparent", "tracestate")}
+        parent = _propagator.extract(carrier) if carrier else None
+        service, _, name = method.rpartition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service.strip("/"), "rpc.method": name}
+        with self.tracer.start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER,
+                                               attributes=attributes) as span:
+            yield span
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, otel_context.get_current())
+    return carrier.get("traceparent")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def log_fields(**fields: Any) -> dict[str, Any]:
+    return {"extra": {k: v for k, v in fields.items() if v not in (None, "")}}

@@ -1,0 +1,90 @@
+"""Run the real service as a child process for tests: `regelmotor serve` on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import ROOT
+
+_ADDRESS = re.compile(r"serving gRPC on (\S+) ")
+
+
+class ServerProcess:
+    def __init__(self, *, workers: int = 2, drafts: bool = True, rulesets: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        args = [sys.executable, "-m", "regelmotor.cli.main", "serve", "--port", "0", "--workers", str(workers)]
+        if drafts:
+            args.append("--drafts")
+        if rulesets is not None:
+            args += ["--rulesets", str(rulesets)]
+        environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'services' / 'rules'}{os.pathsep}{ROOT}",
+                       **(env or {})}
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=environment, cwd=ROOT)
+        self.address = self._await_address()
+        self.wait_serving()
+
+    def _await_address(self, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                continue
+            found = _ADDRESS.search(line)
+            if found:
+                return found.group(1)
+        raise RuntimeError("server did not start in time")
+
+    def wait_serving(self, timeout: float = 60.0) -> None:
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError("server never became SERVING")
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
+        return [int(p) for p in out.stdout.split()]
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def logs(self) -> str:
+        self.terminate()
+        return self.process.stderr.read() if self.process.stderr else ""
+
+
+@contextmanager
+def running_server(**kwargs: object) -> Iterator[ServerProcess]:
+    server = ServerProcess(**kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.terminate()
