@@ -326,3 +326,15 @@ def test_oslo_date_of_an_oslo_local_time_is_its_own_date() -> None:
 def test_oslo_date_refuses_a_naive_datetime() -> None:
     with pytest.raises(ValueError, match="UTC offset"):
         oslo_date(datetime(2024, 10, 26, 23, 30))
+
+
+def test_months_on_counts_completed_months() -> None:
+    from regelmotor.core.calendar_no import months_on
+
+    assert months_on(date(2026, 2, 10), date(2026, 5, 9)) == 2
+    assert months_on(date(2026, 2, 10), date(2026, 5, 10)) == 3
+    assert months_on(date(2026, 1, 31), date(2026, 2, 28)) == 0
+    assert months_on(date(2026, 1, 31), date(2026, 3, 1)) == 1
+    assert months_on(date(2025, 12, 15), date(2026, 1, 15)) == 1
+    with pytest.raises(ValueError):
+        months_on(date(2026, 1, 2), date(2026, 1, 1))

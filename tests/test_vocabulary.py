@@ -113,6 +113,7 @@ def test_vocabulary_contains_exactly_the_documented_functions() -> None:
     # If a function is added or removed, this file must cover it: update the list and add tests.
     assert set(FUNCTIONS) == {
         "age_on",
+        "months_on",
         "add_days",
         "add_weeks",
         "add_working_days",
@@ -744,3 +745,8 @@ def test_parameter_sum_days_before_the_first_value_is_an_error() -> None:
 def test_parameter_sum_days_after_the_gap_uses_the_resumed_value() -> None:
     assert call("parameter_sum_days", "dagsats", date(2014, 1, 1), date(2014, 1, 4)) == 3 * 4200
 
+
+
+def test_months_on_through_the_vocabulary() -> None:
+    assert call("months_on", date(2026, 2, 10), date(2026, 3, 30)) == 1
+    assert call("months_on", date(2025, 12, 29), date(2026, 3, 30)) == 3

@@ -53,6 +53,17 @@ def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - int(before_birthday)
 
 
+def months_on(birth: date, on: date) -> int:
+    """Completed months of age on `on`. A month is complete on the same day-of-month as the birth, or
+    on the first day after a shorter month's end (born 31 January: one month old on 1 March)."""
+    if on < birth:
+        raise ValueError(f"date {on.isoformat()} is before the birth date {birth.isoformat()}")
+    months = (on.year - birth.year) * 12 + on.month - birth.month
+    if on.day < birth.day:
+        months -= 1
+    return months
+
+
 def oslo_date(moment: datetime) -> date:
     """The calendar date of an aware datetime in Europe/Oslo."""
     if moment.tzinfo is None:

@@ -112,6 +112,10 @@ def _age_on(ctx: CallContext, birth: date, on: date) -> int:
     return calendar_no.age_on(birth, on)
 
 
+def _months_on(ctx: CallContext, birth: date, on: date) -> int:
+    return calendar_no.months_on(birth, on)
+
+
 def _add_days(ctx: CallContext, start: date, days: int) -> date:
     return start + timedelta(days=days)
 
@@ -360,6 +364,9 @@ FUNCTIONS: dict[str, Function] = {
         Function("age_on", "age_on(fodselsdato, dato) -> int",
                  "Completed years on a date; the age increases on the birthday (29 February: on 1 March "
                  "in other years).", _fixed(INT, _D, _D, name="age_on"), _age_on),
+        Function("months_on", "months_on(fodselsdato, dato) -> int",
+                 "Completed months of age on a date (for rules such as «under 3 måneder»).",
+                 _fixed(INT, _D, _D, name="months_on"), _months_on),
         Function("add_days", "add_days(dato, n) -> date", "Calendar days added (n may be negative).",
                  _fixed(DATE, _D, _I, name="add_days"), _add_days),
         Function("add_weeks", "add_weeks(dato, n) -> date",
