@@ -131,3 +131,12 @@ def test_diff_reports_rule_order_patterns_and_hjemler(tmp_path: Path, capsys: py
     assert "~ hjemmel pbrl-2-2" in out and "(ikke verifisert)" in out
     assert "+ fact kode: string pattern ^[A-Z]$" in out
     assert "no differences in meaning" not in out
+
+
+def test_evaluate_reports_an_impossible_date_in_a_yaml_facts_file(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("ansiennitetsdato: 2020-03-02\nfodselsdato: 2025-02-30\n", encoding="utf-8")
+    code = main(["evaluate", "--rulesets", str(FIXTURES / "rulesets"), "--ruleset", "vurderingsfrist",
+                 "--facts", str(facts), "--as-of", "2020-04-01"])
+    assert code == 1 and "impossible date '2025-02-30'" in capsys.readouterr().err

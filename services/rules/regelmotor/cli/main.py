@@ -11,8 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import load_cases, run_case
 from regelmotor.core.diff import diff_rulesets
@@ -138,11 +136,15 @@ def cmd_doc(args: argparse.Namespace) -> int:
 
 
 def _read_facts(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    from regelmotor.core.errors import Diagnostic
     from regelmotor.core.types import to_json_value
+    from regelmotor.core.yamlsource import YamlProblem, load_located
 
-    return to_json_value(data)
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        return to_json_value(load_located(text).data)
+    except YamlProblem as exc:  # e.g. an impossible date such as 2025-02-30
+        raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

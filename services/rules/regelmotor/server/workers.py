@@ -15,6 +15,7 @@ import multiprocessing
 import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -81,6 +82,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._closed = False
         self.restarts = 0
+        self.calls_by_worker: Counter[int] = Counter()  # worker number -> calls answered
         starting = [self._spawn() for _ in range(size)]
         for worker in starting:
             self._await_ready(worker)
@@ -145,6 +147,7 @@ class WorkerPool:
         except (EOFError, OSError) as exc:
             self._replace(worker, f"crashed: {type(exc).__name__}")
             raise WorkerCrashed("the engine worker stopped while evaluating; the call is safe to retry") from None
+        self.calls_by_worker[worker.number] += 1
         self._idle.put(worker)
         return answer
 
