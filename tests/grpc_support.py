@@ -40,7 +40,7 @@ def request(facts: dict[str, Any] | None = None, **fields: str) -> pb.EvaluateRe
 
 def details(error: grpc.RpcError) -> dict[str, Any]:
     """The rich error details of a failed call, unpacked by type name."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "the error carries no google.rpc.Status"
     found: dict[str, Any] = {}
     for detail in status.details:

@@ -56,6 +56,15 @@ class Regelmotor:
     def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None) -> tuple[Ruleset, str, date]:
         """The version to use, the fact that selected it ("as_of" if none) and the selecting date."""
         selecting = self.repository.selecting_fact(name)
+        if version is not None:
+            # A pinned version needs no selection; its schema check reports a missing or bad fact.
+            pinned = self.repository.get(name, version)
+            raw = facts.get(selecting) if selecting and isinstance(facts, dict) else None
+            try:
+                selection_date = strict_date(raw) if raw is not None else as_of
+            except ValueError:
+                selection_date = as_of
+            return pinned, selecting or "as_of", selection_date
         selection_date = as_of
         if selecting is not None:
             raw = facts.get(selecting) if isinstance(facts, dict) else None
@@ -65,8 +74,6 @@ class Regelmotor:
                 selection_date = strict_date(raw)
             except ValueError as exc:
                 raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
-        if version is not None:
-            return self.repository.get(name, version), selecting or "as_of", selection_date
         return self.repository.select(name, selection_date), selecting or "as_of", selection_date
 
     def evaluate(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None,

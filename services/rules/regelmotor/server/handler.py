@@ -92,7 +92,11 @@ class EvaluationHandler:
                 request, as_of = _parse(request_bytes)
                 request_id = request.request_id
                 span.set_attribute("regelmotor.ruleset", request.ruleset)
-                facts = struct_to_dict(request.facts)
+                try:
+                    facts = struct_to_dict(request.facts)
+                except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
+                    problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
+                    raise _BadRequest([problem]) from None
                 decision = self.motor.evaluate(request.ruleset, facts, as_of=as_of,
                                                version=request.version or None, decision_id=str(uuid.uuid4()))
             except _BadRequest as exc:
