@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/regelmotor serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff check services clients tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -70,7 +70,8 @@ def requests(draw: st.DrawFn) -> bytes:
 @given(payload=requests())
 def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningServer, payload: bytes) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
-        call = channel.unary_unary("/regelmotor.v1.DecisionService/Evaluate")
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/regelmotor.v1.DecisionService/Evaluate")
         try:
             answer = call(payload, timeout=30)
             assert pb.Decision.FromString(answer).decision_id
@@ -82,11 +83,13 @@ def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningSe
 
 def test_oversized_and_stream_garbage_leave_the_server_healthy(fuzz_server: RunningServer) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
-        call = channel.unary_unary("/regelmotor.v1.DecisionService/Evaluate")
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/regelmotor.v1.DecisionService/Evaluate")
         with pytest.raises(grpc.RpcError) as caught:
             call(b"\x0a" + b"\xff" * (6 * 1024 * 1024), timeout=30)
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        stream = channel.stream_stream("/regelmotor.v1.DecisionService/EvaluateStream")
+        stream: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+            "/regelmotor.v1.DecisionService/EvaluateStream")
         answers = [pb.EvaluateStreamResponse.FromString(a)
                    for a in stream(iter([b"\xff\xff", request().SerializeToString(), b""]), timeout=30)]
         assert [a.WhichOneof("result") for a in answers] == ["error", "decision", "error"]

@@ -1,0 +1,43 @@
+"""`regelmotor-client`: call a running Regelmotor from the shell and print the decision as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .client import DecisionError, RegelmotorClient
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__)
+    parser.add_argument("--address", default="127.0.0.1:50051")
+    sub = parser.add_subparsers(dest="command", required=True)
+    evaluate = sub.add_parser("evaluate", help="evaluate facts and print the decision as JSON")
+    evaluate.add_argument("--ruleset", required=True)
+    evaluate.add_argument("--facts", required=True, help="a JSON or YAML file of facts, or - for standard input")
+    evaluate.add_argument("--as-of")
+    evaluate.add_argument("--version")
+    evaluate.add_argument("--request-id")
+    evaluate.add_argument("--outcome-only", action="store_true", help="print only the outcome")
+    args = parser.parse_args(argv)
+    text = sys.stdin.read() if args.facts == "-" else Path(args.facts).read_text(encoding="utf-8")
+    facts = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    with RegelmotorClient(args.address) as client:
+        try:
+            decision = client.evaluate(args.ruleset, facts, as_of=args.as_of, version=args.version,
+                                       request_id=args.request_id)
+        except DecisionError as error:
+            print(json.dumps({"code": error.code, "message": error.message,
+                              "field_violations": error.field_violations, "reason": error.reason},
+                             ensure_ascii=False, indent=2), file=sys.stderr)
+            return 1
+    print(json.dumps(decision["outcome"] if args.outcome_only else decision, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The Python client and the README's example call, against a real server."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from regelmotor.server.app import RunningServer
+from regelmotor_client import DecisionError, RegelmotorClient
+from regelmotor_client.__main__ import main
+from tests.conftest import ROOT
+from tests.grpc_support import VALID_FACTS, server_in_process
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with server_in_process(workers=0) as (running, _, _):
+        yield running
+
+
+def _readme_outcome() -> dict[str, object]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r'"outcome": (\{.*?\n  \})', readme, re.S)
+    assert block, "the README shows the example's outcome"
+    return dict(json.loads(block.group(1)))
+
+
+def test_readme_example_call_returns_the_decision_shown(server: RunningServer,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--address", f"127.0.0.1:{server.port}", "evaluate", "--ruleset", "rett-til-helsehjelp",
+                 "--facts", str(ROOT / "docs" / "examples" / "henvisning.json"), "--as-of", "2026-04-20",
+                 "--request-id", "eksempel-1"])
+    decision = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert decision["outcome"] == _readme_outcome()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f'"ruleset_sha256": "{decision["ruleset_sha256"]}"' in readme
+    assert decision["request_id"] == "eksempel-1" and decision["version"] == "2024.07"
+
+
+def test_client_raises_with_field_violations(server: RunningServer) -> None:
+    with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
+        with pytest.raises(DecisionError) as caught:
+            client.evaluate("rett-til-helsehjelp", {**VALID_FACTS, "klinisk_frist_uker": 105}, as_of="2026-04-20")
+        assert caught.value.code == "INVALID_ARGUMENT"
+        assert "klinisk_frist_uker" in caught.value.field_violations
+        results = list(client.evaluate_many([
+            {"ruleset": "rett-til-helsehjelp", "facts": VALID_FACTS, "as_of": "2026-04-20"},
+            {"ruleset": "nope", "facts": {}},
+        ]))
+    assert results[0]["decision"]["outcome"]["veiledende_frist_uker"] == 4
+    assert results[1]["error"]["code"] == 5

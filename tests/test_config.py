@@ -1,0 +1,43 @@
+"""Settings come from flags, then REGELMOTOR_* variables, then the TOML file in REGELMOTOR_CONFIG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from regelmotor.server.config import Settings
+from tests.conftest import BUNDLED_RULESETS
+
+
+def test_embedded_defaults() -> None:
+    settings = Settings()
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 50051, os.cpu_count())
+    assert settings.rulesets == BUNDLED_RULESETS and settings.allow_drafts is False
+
+
+def test_environment_then_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "regelmotor.toml"
+    config.write_text('port = 6000\nworkers = 3\ngrace_seconds = 20\n', encoding="utf-8")
+    monkeypatch.setenv("REGELMOTOR_CONFIG", str(config))
+    monkeypatch.setenv("REGELMOTOR_PORT", "7000")
+    monkeypatch.setenv("REGELMOTOR_ALLOW_DRAFTS", "true")
+    settings = Settings()
+    assert (settings.port, settings.workers, settings.grace_seconds, settings.allow_drafts) == (7000, 3, 20.0, True)
+    assert Settings(port=8000).port == 8000
+
+
+def test_bad_settings_are_refused_with_the_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGELMOTOR_WORKERS", "-1")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "workers" in str(caught.value)
+    monkeypatch.delenv("REGELMOTOR_WORKERS")
+    config = tmp_path / "bad.toml"
+    config.write_text('prot = 1\n', encoding="utf-8")
+    monkeypatch.setenv("REGELMOTOR_CONFIG", str(config))
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "prot" in str(caught.value)
