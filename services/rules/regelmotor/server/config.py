@@ -18,21 +18,21 @@ def bundled_rulesets() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGELMOTOR_", extra="forbid")
 
-    host: str = Field("127.0.0.1", description="address to listen on")
-    port: int = Field(50051, ge=0, le=65535, description="port to listen on (0: any free port)")
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=50051, ge=0, le=65535, description="port to listen on (0: any free port)")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=64,
                          description="engine worker processes (0: evaluate inside the server process)")
     rulesets: Path = Field(default_factory=bundled_rulesets, description="rulesets directory")
-    allow_drafts: bool = Field(False, description="let draft versions be selected by date")
-    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request accepted")
-    max_response_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest response sent")
-    grace_seconds: float = Field(10.0, ge=0, description="time in-flight calls get to finish on SIGTERM")
-    max_evaluation_seconds: float = Field(30.0, gt=0, description="longest an engine worker may take")
-    max_concurrent_rpcs: int = Field(256, ge=1, description="calls beyond this get RESOURCE_EXHAUSTED")
-    threads: int = Field(32, ge=1, description="server threads handling calls")
-    stream_batch: int = Field(32, ge=1, le=1024, description="stream requests sent to a worker at once")
-    reflection: bool = Field(True, description="serve gRPC server reflection")
-    log_level: str = Field("INFO", description="logging level")
+    allow_drafts: bool = Field(default=False, description="let draft versions be selected by date")
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="largest request accepted")
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest response sent")
+    grace_seconds: float = Field(default=10.0, ge=0, description="time in-flight calls get to finish on SIGTERM")
+    max_evaluation_seconds: float = Field(default=30.0, gt=0, description="longest an engine worker may take")
+    max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls beyond this get RESOURCE_EXHAUSTED")
+    threads: int = Field(default=32, ge=1, description="server threads handling calls")
+    stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
+    reflection: bool = Field(default=True, description="serve gRPC server reflection")
+    log_level: str = Field(default="INFO", description="logging level")
 
     @classmethod
     def settings_customise_sources(
