@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +34,16 @@ class ServerProcess:
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)
         self.address = self._await_address()
+        # Read stderr continuously: the server logs a line per call, and a full pipe would block it.
+        self._stderr: list[str] = []
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
         self.wait_serving()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._stderr.append(line)
 
     def _await_address(self, timeout: float = 120.0) -> str:
         deadline = time.monotonic() + timeout
@@ -42,7 +52,8 @@ class ServerProcess:
             line = self.process.stdout.readline()
             if not line:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                    error = self.process.stderr.read() if self.process.stderr else ""
+                    raise RuntimeError(f"server exited: {error}")
                 continue
             found = _ADDRESS.search(line)
             if found:
@@ -78,7 +89,8 @@ class ServerProcess:
 
     def logs(self) -> str:
         self.terminate()
-        return self.process.stderr.read() if self.process.stderr else ""
+        self._drain.join(5)
+        return "".join(self._stderr)
 
 
 @contextmanager

@@ -99,6 +99,17 @@ def test_a_changed_ruleset_makes_its_document_stale(tmp_path: Path) -> None:
     shutil.copytree(BUNDLED_RULESETS, rulesets)
     shutil.copytree(ROOT / "docs" / "rulesets", tmp_path / "docs")
     path = rulesets / "utskrivningsklar" / "2019.1.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("value: 5981", "value: 5982"), encoding="utf-8")
-    (rulesets / "published.txt").unlink(missing_ok=True)
+    # A correction is a new draft; the published record no longer names that version.
+    path.write_text(path.read_text(encoding="utf-8").replace("value: 5981", "value: 5982")
+                    .replace("status: published", "status: draft"), encoding="utf-8")
+    record = rulesets / "published.txt"
+    record.write_text("".join(line for line in record.read_text(encoding="utf-8").splitlines(keepends=True)
+                              if not line.startswith("utskrivningsklar 2019.1 ")), encoding="utf-8")
     assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2019.1.md")]
+
+
+def test_every_shipped_version_is_published_and_recorded() -> None:
+    published = (BUNDLED_RULESETS / "published.txt").read_text(encoding="utf-8").split()
+    for ruleset in _versions():
+        assert ruleset.meta.status.value == "published", ruleset.key
+        assert ruleset.sha256 in published, ruleset.key

@@ -7,7 +7,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 from regelmotor.core.decision import Decision as CoreDecision
-from regelmotor.core.decision import HjemmelRef
+from regelmotor.core.decision import HjemmelRef, RuleTrace
 from regelmotor.v1 import decision_pb2 as pb
 
 
@@ -19,7 +19,16 @@ def to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
 
 def to_value(value: Any) -> struct_pb2.Value:
     message = struct_pb2.Value()
-    json_format.ParseDict(value, message)
+    if value is None:
+        message.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(value, bool):
+        message.bool_value = value
+    elif isinstance(value, (int, float)):
+        message.number_value = value
+    elif isinstance(value, str):
+        message.string_value = value
+    else:
+        json_format.ParseDict(value, message)
     return message
 
 
@@ -34,21 +43,40 @@ def _hjemmel(ref: HjemmelRef) -> pb.Hjemmel:
                       verified=ref.verified, merknad=ref.merknad or "")
 
 
+# The parts of a rule's trace that never change for one ruleset version, built once and copied:
+# building protobuf messages field by field is the costly part of answering.
+_templates: dict[tuple[str, str], pb.RuleTrace] = {}
+
+
+def _template(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
+    key = (sha256, rule.id)
+    found = _templates.get(key)
+    if found is None:
+        found = _templates[key] = pb.RuleTrace(
+            id=rule.id, title=rule.title, hjemmel=[_hjemmel(h) for h in rule.hjemmel], condition=rule.condition,
+            unntak_fra=rule.unntak_fra or "", manuell_vurdering=rule.manuell_vurdering or "",
+            begrunnelse=rule.begrunnelse or "", round=rule.round)
+    return found
+
+
+def _rule(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
+    message = pb.RuleTrace()
+    message.CopyFrom(_template(sha256, rule))
+    message.fired = rule.fired
+    message.applied = rule.applied
+    message.result.update(rule.result)
+    for condition in rule.conditions:
+        added = message.conditions.add(condition=condition.condition, held=condition.held, negated=condition.negated)
+        added.reads.update(condition.reads)
+    for exception in rule.exceptions:
+        message.exceptions.add(rule_id=exception.rule_id, held=exception.held)
+    message.overridden_by.extend(rule.overridden_by)
+    return message
+
+
 def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id: str = "") -> pb.Decision:
     exp = decision.explanation
-    rules = [
-        pb.RuleTrace(
-            id=r.id, title=r.title, hjemmel=[_hjemmel(h) for h in r.hjemmel], condition=r.condition,
-            fired=r.fired, applied=r.applied, result=to_struct(r.result),
-            conditions=[pb.ConditionTrace(condition=c.condition, held=c.held, reads=to_struct(c.reads),
-                                          negated=c.negated) for c in r.conditions],
-            unntak_fra=r.unntak_fra or "",
-            exceptions=[pb.ExceptionTrace(rule_id=e.rule_id, held=e.held) for e in r.exceptions],
-            overridden_by=r.overridden_by, manuell_vurdering=r.manuell_vurdering or "",
-            begrunnelse=r.begrunnelse or "", round=r.round,
-        )
-        for r in exp.rules
-    ]
+    rules = [_rule(decision.ruleset_sha256, r) for r in exp.rules]
     explanation = pb.Explanation(
         rules=rules,
         derived=[pb.DerivedTrace(name=d.name, expression=d.expression, inputs=to_struct(d.inputs),
@@ -65,5 +93,5 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
         facts=to_struct(decision.facts), outcome=to_struct(decision.outcome),
         manuell_vurdering=[pb.ManualReview(rule_id=m.rule_id, begrunnelse=m.begrunnelse)
                            for m in decision.manuell_vurdering],
-        explanation=explanation, trace_id=trace_id, content_sha256=decision.content_sha256,
+        explanation=explanation, trace_id=trace_id,
     )

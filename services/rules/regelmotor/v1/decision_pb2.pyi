@@ -23,7 +23,7 @@ class EvaluateRequest(_message.Message):
     def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id", "content_sha256")
+    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
@@ -38,7 +38,6 @@ class Decision(_message.Message):
     MANUELL_VURDERING_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
-    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     ruleset: str
@@ -53,8 +52,7 @@ class Decision(_message.Message):
     manuell_vurdering: _containers.RepeatedCompositeFieldContainer[ManualReview]
     explanation: Explanation
     trace_id: str
-    content_sha256: str
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ..., content_sha256: _Optional[str] = ...) -> None: ...
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class ManualReview(_message.Message):
     __slots__ = ("rule_id", "begrunnelse")
