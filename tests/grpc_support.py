@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -60,10 +62,12 @@ def server_in_process(workers: int = 0, **overrides: Any) -> Iterator[tuple[Runn
     tracers = TracerProvider()
     tracers.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
-    settings = Settings(port=0, workers=workers, rulesets=BUNDLED_RULESETS, allow_drafts=True, grace_seconds=1,
-                        **overrides)
-    running = start(settings, tracers=tracers, meters=MeterProvider(metric_readers=[reader]))
-    try:
-        yield running, spans, reader
-    finally:
-        running.stop(grace=1)
+    with tempfile.TemporaryDirectory(prefix="regelmotor-test-") as data_dir:
+        values: dict[str, Any] = {"data_dir": Path(data_dir), **overrides}
+        settings = Settings(port=0, workers=workers, rulesets=BUNDLED_RULESETS, allow_drafts=True, grace_seconds=1,
+                            **values)
+        running = start(settings, tracers=tracers, meters=MeterProvider(metric_readers=[reader]))
+        try:
+            yield running, spans, reader
+        finally:
+            running.stop(grace=1)

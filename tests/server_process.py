@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,8 +30,10 @@ class ServerProcess:
             args.append("--drafts")
         if rulesets is not None:
             args += ["--rulesets", str(rulesets)]
+        self._data_dir = tempfile.TemporaryDirectory(prefix="regelmotor-server-")
+        self.data_dir = Path(self._data_dir.name)
         environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'services' / 'rules'}{os.pathsep}{ROOT}",
-                       **(env or {})}
+                       "REGELMOTOR_DATA_DIR": str(self.data_dir), **(env or {})}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)
         self.address = self._await_address()
@@ -100,3 +103,4 @@ def running_server(**kwargs: object) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.terminate()
+        server._data_dir.cleanup()

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     threads: int = Field(default=32, ge=1, description="server threads handling calls")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
+    data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")
+    decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
+    pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
+                                      "file in data_dir, made on first start)")
     log_level: str = Field(default="INFO", description="logging level")
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
@@ -25,6 +26,8 @@ from regelmotor.v1 import ruleset_pb2 as rpb
 
 from .convert import decision_to_proto, struct_to_dict
 from .errors import bad_request, error_result
+from .identity import InvalidIdentityNumber, Pseudonymiser
+from .identity import validate as validate_identity
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -47,6 +50,8 @@ class Reply:
     summary: Summary
     decision: bytes | None = None  # a serialised Decision
     error: bytes | None = None  # a serialised ErrorResult
+    record: dict[str, Any] | None = None  # the decision as JSON, for the decision log
+    subject: str | None = None  # the pseudonym of the national identity number, if one was given
 
 
 class _BadRequest(Exception):
@@ -79,9 +84,12 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
 
 
 class EvaluationHandler:
-    def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None) -> None:
+    def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
+                 pseudonymiser: Pseudonymiser | None = None, records: bool = False) -> None:
         self.motor = motor
         self.tracer = tracer or trace.get_tracer("regelmotor.engine")
+        self.pseudonymiser = pseudonymiser
+        self.records = records  # also return each decision as JSON, for the decision log
 
     def evaluate(self, request_bytes: bytes, traceparent: str | None = None) -> Reply:
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
@@ -91,6 +99,7 @@ class EvaluationHandler:
             try:
                 request, as_of = _parse(request_bytes)
                 request_id = request.request_id
+                subject = self._subject(request.national_id)
                 span.set_attribute("regelmotor.ruleset", request.ruleset)
                 try:
                     facts = struct_to_dict(request.facts)
@@ -114,26 +123,27 @@ class EvaluationHandler:
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
             message = decision_to_proto(decision, request_id=request_id, trace_id=trace_id)
-            return Reply(summary, decision=message.SerializeToString())
+            record = decision.to_dict() if self.records else None
+            return Reply(summary, decision=message.SerializeToString(), record=record, subject=subject)
+
+    def _subject(self, national_id: str) -> str | None:
+        if not national_id:
+            return None
+        try:
+            validate_identity(national_id)
+        except InvalidIdentityNumber as exc:
+            raise _BadRequest([FieldViolation("national_id", str(exc))]) from None
+        if self.pseudonymiser is None:
+            return None
+        return self.pseudonymiser.pseudonym(national_id)
 
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)
         return Reply(Summary(error.code, trace_id=trace_id, request_id=request_id), error=error.SerializeToString())
 
-    def evaluate_batch(self, items: list[tuple[int, bytes]],
-                       traceparent: str | None = None) -> list[tuple[bytes, Summary]]:
-        """EvaluateStreamResponse bytes for each (index, request bytes), in order."""
-        out: list[tuple[bytes, Summary]] = []
-        for index, request_bytes in items:
-            reply = self.evaluate(request_bytes, traceparent)
-            response = pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id)
-            if reply.decision is not None:
-                response.decision.ParseFromString(reply.decision)
-            else:
-                assert reply.error is not None
-                response.error.ParseFromString(reply.error)
-            out.append((response.SerializeToString(), reply.summary))
-        return out
+    def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None) -> list[Reply]:
+        """One reply per (index, request bytes), in order."""
+        return [self.evaluate(request_bytes, traceparent) for _, request_bytes in items]
 
     def test_ruleset(self, request_bytes: bytes) -> bytes:
         request = rpb.TestRulesetRequest.FromString(request_bytes)

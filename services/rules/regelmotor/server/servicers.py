@@ -26,7 +26,9 @@ from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
 from .convert import to_struct
 from .errors import deadline_exceeded, error_result, to_status, unavailable
 from .handler import EvaluationHandler, Reply, Summary
+from .identity import Pseudonymiser
 from .json_schema import input_schema, outcome_schema
+from .recording import Recorder, caller_of, stream_item
 from .telemetry import Telemetry, current_traceparent
 from .workers import NoWorker, WorkerCrashed, WorkerTimeout
 
@@ -43,8 +45,9 @@ class Engine(Protocol):
 class InlineEngine:
     """Evaluates inside the server process (workers = 0): for tests and small deployments."""
 
-    def __init__(self, motor: Regelmotor, telemetry: Telemetry) -> None:
-        self.handler = EvaluationHandler(motor, telemetry.tracer)
+    def __init__(self, motor: Regelmotor, telemetry: Telemetry, pseudonymiser: Pseudonymiser | None = None,
+                 records: bool = False) -> None:
+        self.handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records)
 
     def call(self, message: tuple[Any, ...], timeout: float | None) -> Any:
         kind = message[0]
@@ -61,8 +64,10 @@ def _time_left(context: grpc.ServicerContext, cap: float) -> float:
 
 
 class DecisionServicer:
-    def __init__(self, engine: Engine, telemetry: Telemetry, max_seconds: float, batch: int, parallel: int) -> None:
+    def __init__(self, engine: Engine, telemetry: Telemetry, max_seconds: float, batch: int, parallel: int,
+                 recorder: Recorder | None = None) -> None:
         self.engine = engine
+        self.recorder = recorder
         self.telemetry = telemetry
         self.max_seconds = max_seconds
         self.batch = batch
@@ -102,11 +107,27 @@ class DecisionServicer:
                 self._finish(span, Summary(failure.code), started)
                 context.abort_with_status(rpc_status.to_status(to_status(failure)))
             assert isinstance(reply, Reply)
+            if reply.error is None:
+                answer, failure = self._recorded(reply, caller_of(context))
+                if failure is not None:
+                    self._finish(span, Summary(failure.code), started)
+                    context.abort_with_status(rpc_status.to_status(to_status(failure)))
+                self._finish(span, reply.summary, started)
+                return answer
             self._finish(span, reply.summary, started)
-            if reply.error is not None:
-                context.abort_with_status(rpc_status.to_status(to_status(pb.ErrorResult.FromString(reply.error))))
-            assert reply.decision is not None
-            return reply.decision
+            context.abort_with_status(rpc_status.to_status(to_status(pb.ErrorResult.FromString(reply.error))))
+            raise AssertionError("abort_with_status raises")
+
+    def _recorded(self, reply: Reply, caller: str) -> tuple[bytes, pb.ErrorResult | None]:
+        """The answer for a decision: stored first when the log is on (never answered unstored)."""
+        assert reply.decision is not None
+        if self.recorder is None:
+            return reply.decision, None
+        try:
+            return self.recorder.record(reply, caller), None
+        except Exception:
+            log.exception("decision log write failed")
+            return b"", unavailable("the decision could not be recorded, so it is not answered; retry")
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
@@ -143,14 +164,23 @@ class DecisionServicer:
 
     def _results(self, indexes: list[int], future: Future[Any], context: grpc.ServicerContext) -> Iterator[bytes]:
         started = time.perf_counter()
-        answers, failure = future.result()
+        replies, failure = future.result()
         if failure is not None:
             for index in indexes:  # every item of a lost batch gets the same retryable error
                 yield pb.EvaluateStreamResponse(index=index, error=failure).SerializeToString()
             return
-        for response, summary in answers:
-            self._record(summary, started)
-            yield response
+        caller = caller_of(context)
+        for index, reply in zip(indexes, replies, strict=True):
+            self._record(reply.summary, started)
+            if reply.error is not None:
+                yield stream_item(index, reply.summary.request_id, error=reply.error)
+                continue
+            answer, problem = self._recorded(reply, caller)
+            if problem is not None:
+                yield pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id,
+                                                error=problem).SerializeToString()
+            else:
+                yield stream_item(index, reply.summary.request_id, decision=answer)
 
 
 def _code(code: int) -> tuple[int, str]:

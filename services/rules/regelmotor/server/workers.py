@@ -41,12 +41,14 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     from regelmotor.core.repository import RulesetRepository
 
     from .handler import EvaluationHandler
+    from .identity import Pseudonymiser
     from .telemetry import tracer_provider
 
     tracer = tracer_provider().get_tracer("regelmotor.engine")
     motor = Regelmotor(RulesetRepository.load(settings["rulesets"], include_drafts=settings["allow_drafts"]))
     motor.warm_up()
-    handler = EvaluationHandler(motor, tracer)
+    key = settings.get("pseudonym_key")
+    handler = EvaluationHandler(motor, tracer, Pseudonymiser(key) if key else None, bool(settings.get("records")))
     conn.send(("ready",))
     while True:
         try:

@@ -9,18 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id")
+    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id", "national_id")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NATIONAL_ID_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     version: str
     as_of: str
     facts: _struct_pb2.Struct
     request_id: str
-    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    national_id: str
+    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., national_id: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
     __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id")

@@ -1,0 +1,185 @@
+"""AuditService: find, read, replay and verify recorded decisions. Every call is itself recorded in the
+log's access log (who, when, what was read), as Normen requires for health records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import json_format, timestamp_pb2
+from grpc_status import rpc_status
+
+from regelmotor.core.errors import FieldViolation
+from regelmotor.store.base import DecisionLog, ListFilter
+from regelmotor.store.record import StoredRecord
+from regelmotor.v1 import audit_pb2 as apb
+from regelmotor.v1 import audit_pb2_grpc as apb_grpc
+from regelmotor.v1 import decision_pb2 as pb
+
+from .convert import to_struct, to_value
+from .errors import bad_request, to_status
+from .handler import Reply
+from .identity import InvalidIdentityNumber, Pseudonymiser
+from .recording import caller_of
+from .servicers import Engine
+from .telemetry import Telemetry
+
+_T = TypeVar("_T")
+_IGNORED_IN_REPLAY = {"decision_id"}
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def summary(record: StoredRecord) -> apb.DecisionSummary:
+    return apb.DecisionSummary(
+        seq=record.seq, decision_id=record.decision_id, recorded_at=_timestamp(record.recorded_at),
+        caller=record.caller, request_id=record.request_id, ruleset=record.ruleset, version=record.version,
+        as_of=record.as_of, outcome=to_struct(record.outcome), subject=record.subject or "", hash=record.hash)
+
+
+def differences(recorded: Any, replayed: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Field-by-field differences between two JSON values (paths like `outcome.frist` or `rules[3].fired`)."""
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(recorded) | set(replayed)):
+            if not path and key in _IGNORED_IN_REPLAY:
+                continue
+            found += differences(recorded.get(key), replayed.get(key), f"{path}.{key}" if path else key)
+        return found
+    if isinstance(recorded, list) and isinstance(replayed, list) and len(recorded) == len(replayed):
+        found = []
+        for index, (a, b) in enumerate(zip(recorded, replayed, strict=True)):
+            found += differences(a, b, f"{path}[{index}]")
+        return found
+    return [] if recorded == replayed else [(path, recorded, replayed)]
+
+
+class AuditServicer(apb_grpc.AuditServiceServicer):
+    def __init__(self, log: DecisionLog, engine: Engine, pseudonymiser: Pseudonymiser, telemetry: Telemetry,
+                 max_seconds: float) -> None:
+        self.log = log
+        self.engine = engine
+        self.pseudonymiser = pseudonymiser
+        self.telemetry = telemetry
+        self.max_seconds = max_seconds
+
+    def _call(self, name: str, context: grpc.ServicerContext, detail: dict[str, Any], work: Callable[[], _T]) -> _T:
+        with self.telemetry.rpc_span(f"/regelmotor.v1.AuditService/{name}", context):
+            # The read is logged before it is answered: no unlogged read of health records.
+            self.log.log_access(caller_of(context), name, detail)
+            return work()
+
+    def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+        context.abort(code, message)
+
+    def _filter(self, message: apb.DecisionFilter, context: grpc.ServicerContext) -> tuple[ListFilter, dict[str, Any]]:
+        subject = None
+        if message.national_id:
+            try:
+                subject = self.pseudonymiser.pseudonym(message.national_id)
+            except InvalidIdentityNumber as exc:
+                error = bad_request([FieldViolation("filter.national_id", str(exc))])
+                context.abort_with_status(rpc_status.to_status(to_status(error)))
+        if message.outcome_field and not message.HasField("outcome_value"):
+            error = bad_request([FieldViolation("filter.outcome_value", "required with outcome_field")])
+            context.abort_with_status(rpc_status.to_status(to_status(error)))
+        outcome_value = json_format.MessageToDict(message.outcome_value) if message.HasField("outcome_value") else None
+        filters = ListFilter(
+            recorded_from=message.recorded_from.ToDatetime(UTC) if message.HasField("recorded_from") else None,
+            recorded_to=message.recorded_to.ToDatetime(UTC) if message.HasField("recorded_to") else None,
+            ruleset=message.ruleset or None, version=message.version or None,
+            outcome_field=message.outcome_field or None, outcome_value=outcome_value,
+            subject=subject, caller=message.caller or None)
+        # What was asked, for the access log: the pseudonym, never the number.
+        detail = {k: v for k, v in {"ruleset": message.ruleset, "version": message.version,
+                                    "outcome_field": message.outcome_field, "outcome_value": outcome_value,
+                                    "subject": subject, "caller": message.caller}.items() if v}
+        return filters, detail
+
+    def ListDecisions(self, request: apb.ListDecisionsRequest,
+                      context: grpc.ServicerContext) -> apb.ListDecisionsResponse:
+        filters, detail = self._filter(request.filter, context)
+        size = request.page_size or 50
+        if not 0 < size <= 500:
+            context.abort_with_status(rpc_status.to_status(to_status(
+                bad_request([FieldViolation("page_size", "between 1 and 500")]))))
+
+        def work() -> apb.ListDecisionsResponse:
+            try:
+                records, cursor = self.log.list(filters, request.page_token or None, size)
+            except ValueError:
+                context.abort_with_status(rpc_status.to_status(to_status(
+                    bad_request([FieldViolation("page_token", "not a token from this service")]))))
+                raise
+            return apb.ListDecisionsResponse(decisions=[summary(r) for r in records], next_page_token=cursor or "")
+
+        return self._call("ListDecisions", context, {**detail, "page_token": request.page_token}, work)
+
+    def GetDecision(self, request: apb.GetDecisionRequest, context: grpc.ServicerContext) -> apb.GetDecisionResponse:
+        def work() -> apb.GetDecisionResponse:
+            record = self.log.get(request.decision_id)
+            if record is None:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id!r}")
+                raise AssertionError("abort raises")
+            return apb.GetDecisionResponse(
+                summary=summary(record), decision=pb.Decision.FromString(record.response),
+                facts=to_struct(record.facts), prev_hash=record.prev_hash, ruleset_sha256=record.ruleset_sha256,
+                engine_version=record.engine_version, trace_id=record.trace_id)
+
+        return self._call("GetDecision", context, {"decision_id": request.decision_id}, work)
+
+    def ReplayDecision(self, request: apb.ReplayDecisionRequest,
+                       context: grpc.ServicerContext) -> apb.ReplayDecisionResponse:
+        def work() -> apb.ReplayDecisionResponse:
+            record = self.log.get(request.decision_id)
+            if record is None:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id!r}")
+                raise AssertionError("abort raises")
+            replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
+                                        facts=to_struct(record.facts))
+            reply = self.engine.call(("evaluate", replay.SerializeToString(), None), self.max_seconds)
+            assert isinstance(reply, Reply)
+            if reply.record is None:
+                error = pb.ErrorResult.FromString(reply.error or b"")
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
+                raise AssertionError("abort raises")
+            found = differences(record.decision, reply.record)
+            return apb.ReplayDecisionResponse(
+                identical=not found, version=record.version, ruleset_sha256=reply.record["ruleset_sha256"],
+                differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
+                             for p, a, b in found])
+
+        return self._call("ReplayDecision", context, {"decision_id": request.decision_id}, work)
+
+    def VerifyLog(self, request: apb.VerifyLogRequest, context: grpc.ServicerContext) -> apb.VerifyLogResponse:
+        def work() -> apb.VerifyLogResponse:
+            result = self.log.verify()
+            response = apb.VerifyLogResponse(ok=result.ok, checked=result.checked)
+            problem = result.first_problem
+            if problem is not None:
+                response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",
+                                                                 kind=problem.kind, message=problem.message))
+            return response
+
+        return self._call("VerifyLog", context, {}, work)
+
+    def ExportDecisions(self, request: apb.ExportDecisionsRequest,
+                        context: grpc.ServicerContext) -> Iterator[apb.ExportDecisionsResponse]:
+        filters, detail = self._filter(request.filter, context)
+
+        def work() -> Iterator[apb.ExportDecisionsResponse]:
+            for record in self.log.iterate(filters):
+                line = {"seq": record.seq, "decision_id": record.decision_id,
+                        "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
+                        "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
+                        "prev_hash": record.prev_hash, "decision": record.decision}
+                yield apb.ExportDecisionsResponse(json_line=json.dumps(line, ensure_ascii=False, sort_keys=True))
+
+        return self._call("ExportDecisions", context, detail, work)

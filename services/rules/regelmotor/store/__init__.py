@@ -1,0 +1,59 @@
+"""The decision log: a durable, tamper-evident, append-only store of every answered decision.
+
+    from regelmotor.store import open_log, GroupCommitter
+    log = open_log("var/decisions.db")              # or "sqlite:///abs/path.db", or "postgresql://…"
+    committer = GroupCommitter(log)
+    stored = committer.submit(record)               # returns once committed
+
+Modules: `record` (DecisionRecord, StoredRecord), `chain` (hashing and verification), `base` (the
+DecisionLog interface and ListFilter), `sqlite` and `postgres` (the backends), `migrations` (versioned
+schemas), `group` (group commit). PostgreSQL needs psycopg 3, imported only when a DSN is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import DecisionLog, ListFilter, RecordRejected
+from .chain import Problem, VerifyResult
+from .group import GroupCommitter
+from .record import DecisionRecord, StoredRecord
+
+__all__ = ["DecisionLog", "DecisionRecord", "GroupCommitter", "ListFilter", "Problem", "RecordRejected",
+           "StoredRecord", "VerifyResult", "open_log", "sqlite_path"]
+
+DEFAULT_FILE = "decisions.db"
+
+
+def sqlite_path(url_or_path: str | os.PathLike[str]) -> Path:
+    """The file a SQLite location names: ``sqlite:///abs/file.db`` (like file:/// URLs, three slashes
+    and an absolute path), ``sqlite:relative/file.db``, or a plain path; a directory means
+    ``decisions.db`` inside it."""
+    text = os.fspath(url_or_path)
+    if text.startswith("sqlite:"):
+        text = text[len("sqlite:"):]
+        if text.startswith("//"):
+            text = text[2:]
+    if not text or text == ":memory:":
+        raise ValueError(f"the SQLite decision log needs a file, not {os.fspath(url_or_path)!r}")
+    path = Path(text)
+    return path / DEFAULT_FILE if path.is_dir() else path
+
+
+def open_log(url_or_path: str | os.PathLike[str], **options: Any) -> DecisionLog:
+    """Open (creating and migrating as needed) the decision log at a location: ``postgresql://…`` or
+    ``postgres://…`` for PostgreSQL, ``sqlite:…`` or a plain path for SQLite (see `sqlite_path`).
+    `options` go to the backend (SQLite: busy_timeout; PostgreSQL: pool_size, connect_timeout)."""
+    text = os.fspath(url_or_path)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresDecisionLog
+
+        return PostgresDecisionLog(text, **options)
+    if "://" in text and not text.startswith("sqlite:"):
+        raise ValueError(f"unsupported decision log location {text.split('://', 1)[0]}://…: "
+                         "use a path, sqlite:///path or postgresql://…")
+    from .sqlite import SQLiteDecisionLog
+
+    return SQLiteDecisionLog(sqlite_path(text), **options)

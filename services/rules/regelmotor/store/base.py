@@ -1,0 +1,262 @@
+"""The decision log's interface, shared by the SQLite and PostgreSQL backends.
+
+Guarantees of every backend:
+
+* `append` stores its records in one transaction, in order, each at the next seq (gap-free, even with
+  concurrent appenders in other threads or processes), linked into the hash chain (`regelmotor.store.chain`).
+  When `append` returns, the records are committed durably.
+* Idempotency: a record whose request_id is not empty and whose (caller, request_id) is already stored is
+  not stored again - the stored record is returned in its place (also within one `append` call).
+* The decisions table and the access log are append-only: the schema refuses UPDATE and DELETE (a guard
+  against mistakes; someone with DDL rights can still tamper, which `verify` then reports).
+* Reads are not logged by the library itself: the caller of a read (the AuditService) knows who reads and
+  calls `log_access` before answering.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
+from .record import DecisionRecord, StoredRecord
+
+MAX_PAGE = 1000
+
+
+class RecordRejected(ValueError):
+    """A record that cannot be stored whatever the state of the database: not plain JSON, or a decision_id
+    that is already taken. The other records of a group commit are not affected by it."""
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which records to list. Unset (None) fields do not filter; set ones must all match.
+
+    recorded_from is inclusive, recorded_to exclusive (both timezone-aware). outcome_field names a top-level
+    key of the outcome; the record matches when outcome[outcome_field] equals outcome_value as JSON values
+    (numbers compare by value, so 3 matches 3.0; true does not match 1). An outcome_value of None matches
+    null or a missing key."""
+
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+    ruleset: str | None = None
+    version: str | None = None
+    outcome_field: str | None = None
+    outcome_value: Any = None
+    subject: str | None = None
+    caller: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("recorded_from", "recorded_to"):
+            moment = getattr(self, name)
+            if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
+                raise ValueError(f"ListFilter.{name} must be timezone-aware")
+        if self.outcome_field is not None:
+            if not self.outcome_field or '"' in self.outcome_field or "\\" in self.outcome_field:
+                raise ValueError(f"ListFilter.outcome_field {self.outcome_field!r} is not a usable key")
+            value = self.outcome_value
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("ListFilter.outcome_value must be finite")
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"ListFilter.outcome_value is not JSON: {exc}") from None
+
+
+def encode_cursor(before_seq: int) -> str:
+    """An opaque page token: the next page holds the records before this seq (newest first)."""
+    text = json.dumps({"v": 1, "before": before_seq}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The seq a page token stands for; ValueError when it is not a token made by `encode_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        before = data["before"]
+        if data.get("v") != 1 or not isinstance(before, int) or isinstance(before, bool) or before < 1:
+            raise ValueError
+        return before
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, AttributeError):
+        raise ValueError("not a page token of this decision log") from None
+
+
+def check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+
+
+def page(rows: builtins.list[StoredRecord], limit: int) -> tuple[builtins.list[StoredRecord], str | None]:
+    """A page from up to limit + 1 rows read newest first: the rows, and the token for the next page."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1].seq)
+    return rows, None
+
+
+class DecisionLog(ABC):
+    """A durable, tamper-evident, append-only log of decisions (see the module docstring)."""
+
+    migrated: builtins.list[int]  # the schema migrations that opening this log applied (usually none)
+
+    @abstractmethod
+    def append(self, records: builtins.list[DecisionRecord]) -> builtins.list[StoredRecord]:
+        """Store the records in one transaction and return them as stored, in the same order. A record whose
+        (caller, request_id) is already stored (request_id not empty) comes back as the stored one instead.
+        Raises RecordRejected when a record cannot be stored (then nothing of the call is stored)."""
+
+    @abstractmethod
+    def find_by_request(self, caller: str, request_id: str) -> StoredRecord | None:
+        """The record stored for this caller's request_id (None for an empty request_id)."""
+
+    @abstractmethod
+    def get(self, decision_id: str) -> StoredRecord | None:
+        """The record of a decision, or None."""
+
+    @abstractmethod
+    def list(self, filters: ListFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[StoredRecord], str | None]:
+        """One page of matching records, newest (highest seq) first, and the token for the next page (None on
+        the last page). Raises ValueError for a token not made by this log or a limit outside 1..1000."""
+
+    @abstractmethod
+    def iterate(self, filters: ListFilter) -> Iterator[StoredRecord]:
+        """Every matching record, oldest (lowest seq) first, from one consistent snapshot (for exports).
+        Close the iterator (or exhaust it) to release its connection."""
+
+    @abstractmethod
+    def verify(self) -> VerifyResult:
+        """Verify the whole chain against the chain head, from one consistent snapshot."""
+
+    @abstractmethod
+    def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
+        """Append to the access log: who read, what (action and detail), and when (now, UTC)."""
+
+    @abstractmethod
+    def access_log(self) -> builtins.list[dict[str, Any]]:
+        """The access log, oldest first: dicts with id, at (aware datetime, UTC), who, action, detail."""
+
+    @abstractmethod
+    def schema_versions(self) -> builtins.list[int]:
+        """The schema migrations applied to this store, in order."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store's connections. Further calls fail."""
+
+    def __enter__(self) -> DecisionLog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+RequestKey = tuple[str, str]
+
+
+def request_keys(records: builtins.list[DecisionRecord]) -> builtins.list[RequestKey]:
+    """The distinct (caller, request_id) keys of a batch that take part in idempotency, in order."""
+    keys: dict[RequestKey, None] = {}
+    for record in records:
+        if record.request_id:
+            keys[(record.caller, record.request_id)] = None
+    return builtins.list(keys)
+
+
+def prepare(records: builtins.list[DecisionRecord]) -> builtins.list[dict[str, str]]:
+    """The canonical JSON parts of each record, made before any transaction starts; RecordRejected when a
+    record cannot be represented."""
+    prepared = []
+    for record in records:
+        if not isinstance(record, DecisionRecord):
+            raise RecordRejected(f"not a DecisionRecord: {type(record).__name__}")
+        try:
+            prepared.append(content_parts(record))
+        except (TypeError, ValueError) as exc:
+            raise RecordRejected(f"decision {record.decision_id}: not plain JSON ({exc})") from exc
+    return prepared
+
+
+@dataclass
+class Assigned:
+    """The outcome of chaining a batch: rows to insert, what to return for each record, the new head."""
+
+    inserts: builtins.list[tuple[StoredRecord, dict[str, str]]]
+    results: builtins.list[StoredRecord]
+    head: ChainHead
+
+
+def assign(records: builtins.list[DecisionRecord], parts: builtins.list[dict[str, str]], head: ChainHead,
+           existing: dict[RequestKey, StoredRecord]) -> Assigned:
+    """Give each new record the next seq after `head` and link it; a record whose request key is in
+    `existing` (stored before, or earlier in this batch) gets the stored record instead."""
+    inserts: builtins.list[tuple[StoredRecord, dict[str, str]]] = []
+    results: builtins.list[StoredRecord] = []
+    seq, prev_hash = head.seq, head.hash
+    for record, record_parts in zip(records, parts, strict=True):
+        key = (record.caller, record.request_id)
+        if record.request_id and key in existing:
+            results.append(existing[key])
+            continue
+        seq += 1
+        stored, record_parts = link(record, seq, prev_hash, record_parts)
+        prev_hash = stored.hash
+        inserts.append((stored, record_parts))
+        results.append(stored)
+        if record.request_id:
+            existing[key] = stored
+    return Assigned(inserts, results, ChainHead(seq, prev_hash))
+
+
+def outcome_json(value: Any) -> str:
+    """The canonical JSON text of an outcome filter value."""
+    return canonical_json(value)
+
+
+COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
+           "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id", "prev_hash",
+           "hash")
+
+
+class CorruptRecord(RuntimeError):
+    """A stored row that does not make a record (it was edited outside the library)."""
+
+    def __init__(self, seq: Any, decision_id: Any, reason: str) -> None:
+        super().__init__(f"the stored row at seq {seq} (decision {decision_id}) is unreadable: {reason}")
+        self.seq = seq
+        self.decision_id = decision_id if isinstance(decision_id, str) else None
+        self.reason = reason
+
+
+def record_from_row(row: tuple[Any, ...]) -> StoredRecord:
+    """A StoredRecord from a row of COLUMNS (JSON columns as text; recorded_at as text or datetime)."""
+    values = dict(zip(COLUMNS, row, strict=True))
+    try:
+        moment = values["recorded_at"]
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        response = values["response"]
+        if not isinstance(response, (bytes, bytearray, memoryview)):
+            raise TypeError(f"response is {type(response).__name__}, not bytes")
+        return StoredRecord(
+            decision_id=values["decision_id"], recorded_at=moment, caller=values["caller"],
+            request_id=values["request_id"], ruleset=values["ruleset"], version=values["version"],
+            ruleset_sha256=values["ruleset_sha256"], engine_version=values["engine_version"],
+            as_of=values["as_of"], subject=values["subject"], facts=json.loads(values["facts"]),
+            outcome=json.loads(values["outcome"]), decision=json.loads(values["decision"]),
+            response=bytes(response), trace_id=values["trace_id"], seq=int(values["seq"]),
+            prev_hash=str(values["prev_hash"]), hash=str(values["hash"]))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CorruptRecord(values["seq"], values["decision_id"], str(exc)) from exc

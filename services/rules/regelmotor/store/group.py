@@ -1,0 +1,153 @@
+"""Group commit: many threads submit one record each; one background thread stores everything pending in
+one transaction and then wakes each submitter with its stored record.
+
+While one transaction commits (and fsyncs), new submissions queue up and go into the next one, so the
+number of commits per second stays bounded by the disk while throughput grows with concurrency. `submit`
+returns only after the transaction holding its record has committed: a caller that answers with the
+returned record never answers before its decision is stored.
+
+Failures: when the transaction fails, every submitter of that group gets the exception. When it failed
+because of one record (`RecordRejected`: not plain JSON, or a decision_id already stored), the group is
+retried one record per transaction, so only the offending submitter sees the error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from types import TracebackType
+
+from .base import DecisionLog, RecordRejected
+from .record import DecisionRecord, StoredRecord
+
+
+class _Pending:
+    __slots__ = ("done", "error", "record", "result")
+
+    def __init__(self, record: DecisionRecord) -> None:
+        self.record = record
+        self.done = threading.Event()
+        self.result: StoredRecord | None = None
+        self.error: BaseException | None = None
+
+    def finish(self, result: StoredRecord) -> None:
+        self.result = result
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+
+class GroupCommitter:
+    """Appends submitted records to `log` in groups (see the module docstring).
+
+    max_batch bounds the records per transaction. linger (seconds, default 0) lets the committer wait
+    that long for more submissions before it commits a group that is not full; with 0 it commits at once,
+    and groups form naturally while the previous commit is under way."""
+
+    def __init__(self, log: DecisionLog, *, max_batch: int = 256, linger: float = 0.0) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
+        self.log = log
+        self.max_batch = max_batch
+        self.linger = linger
+        self._cond = threading.Condition()
+        self._queue: deque[_Pending] = deque()
+        self._closed = False
+        self._transactions = 0
+        self._records = 0
+        self._thread = threading.Thread(target=self._run, name="decision-log-group-commit", daemon=True)
+        self._thread.start()
+
+    @property
+    def transactions(self) -> int:
+        """Transactions committed so far."""
+        with self._cond:
+            return self._transactions
+
+    @property
+    def records(self) -> int:
+        """Submissions answered from committed transactions so far."""
+        with self._cond:
+            return self._records
+
+    def submit(self, record: DecisionRecord, timeout: float | None = None) -> StoredRecord:
+        """Store `record` and return it as stored (or the record already stored for its caller and
+        request_id). Blocks until committed. On timeout raises TimeoutError - the record may still be
+        committed later, so the caller must not assume it was not."""
+        pending = _Pending(record)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._queue.append(pending)
+            self._cond.notify_all()
+        if not pending.done.wait(timeout):
+            raise TimeoutError(f"decision {record.decision_id} was not committed within {timeout} s")
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking submissions, commit those already taken, and stop the background thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> GroupCommitter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None  # closed and drained
+            if self.linger > 0:
+                deadline = time.monotonic() + self.linger
+                while len(self._queue) < self.max_batch and not self._closed:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+            return [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))]
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # never leave a submitter waiting
+                for pending in batch:
+                    if not pending.done.is_set():
+                        pending.fail(exc)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            stored = self.log.append([pending.record for pending in batch])
+            if len(stored) != len(batch):
+                raise RuntimeError(f"the decision log returned {len(stored)} records for {len(batch)}")
+        except RecordRejected as exc:
+            if len(batch) == 1:
+                batch[0].fail(exc)
+            else:
+                for pending in batch:
+                    self._commit([pending])
+            return
+        except BaseException as exc:
+            for pending in batch:
+                pending.fail(exc)
+            return
+        with self._cond:
+            self._transactions += 1
+            self._records += len(batch)
+        for pending, result in zip(batch, stored, strict=True):
+            pending.finish(result)

@@ -1,0 +1,189 @@
+"""Versioned schema migrations for both backends, applied when a log is opened.
+
+Each backend has its own list of migrations numbered 1, 2, 3, …; the table ``schema_version`` records
+which have been applied (version, description, applied_at). Opening a log applies the missing ones in
+order, each in the same transaction as its ``schema_version`` row, under a lock (SQLite: ``BEGIN
+IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock per schema), so two processes starting at
+once apply each migration exactly once. A store whose schema is newer than this code is refused.
+
+Migrations are never edited once released: a change to the schema is a new migration at the end. The SQL
+lives here (not in .sql files) so that it ships inside the Python package without package-data settings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .chain import GENESIS
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+class SchemaError(RuntimeError):
+    """The store's schema cannot be used by this code (for instance: it is newer)."""
+
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "decisions, chain head and access log", (
+        """CREATE TABLE decisions (
+            seq INTEGER PRIMARY KEY,
+            decision_id TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            ruleset TEXT NOT NULL,
+            version TEXT NOT NULL,
+            ruleset_sha256 TEXT NOT NULL,
+            engine_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            subject TEXT,
+            facts TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            response BLOB NOT NULL,
+            trace_id TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX decisions_request ON decisions (caller, request_id) WHERE request_id <> ''",
+        "CREATE UNIQUE INDEX decisions_decision_id ON decisions (decision_id)",
+        "CREATE INDEX decisions_recorded_at ON decisions (recorded_at)",
+        "CREATE INDEX decisions_ruleset_version ON decisions (ruleset, version)",
+        "CREATE INDEX decisions_subject ON decisions (subject) WHERE subject IS NOT NULL",
+        "CREATE INDEX decisions_caller ON decisions (caller, seq)",
+        "CREATE TABLE chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)",
+        f"INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",
+        """CREATE TABLE access_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
+        """CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END""",
+        """CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log
+           BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END""",
+        """CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log
+           BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END""",
+    )),
+)
+
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "decisions, chain head and access log", (
+        """CREATE TABLE decisions (
+            seq bigint PRIMARY KEY,
+            decision_id text NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            caller text NOT NULL,
+            request_id text NOT NULL,
+            ruleset text NOT NULL,
+            version text NOT NULL,
+            ruleset_sha256 text NOT NULL,
+            engine_version text NOT NULL,
+            as_of text NOT NULL,
+            subject text,
+            facts json NOT NULL,
+            outcome json NOT NULL,
+            decision json NOT NULL,
+            response bytea NOT NULL,
+            trace_id text NOT NULL,
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        )""",
+        # json (not jsonb) keeps the stored text exactly as hashed.
+        "CREATE UNIQUE INDEX decisions_request ON decisions (caller, request_id) WHERE request_id <> ''",
+        "CREATE UNIQUE INDEX decisions_decision_id ON decisions (decision_id)",
+        "CREATE INDEX decisions_recorded_at ON decisions (recorded_at)",
+        "CREATE INDEX decisions_ruleset_version ON decisions (ruleset, version)",
+        "CREATE INDEX decisions_subject ON decisions (subject) WHERE subject IS NOT NULL",
+        "CREATE INDEX decisions_caller ON decisions (caller, seq)",
+        "CREATE TABLE chain_head (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL)",
+        f"INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",
+        """CREATE TABLE access_log (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            who text NOT NULL,
+            action text NOT NULL,
+            detail json NOT NULL
+        )""",
+        """CREATE FUNCTION regelmotor_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'the table % is append-only', TG_TABLE_NAME; END $$""",
+        """CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON decisions
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER decisions_no_truncate BEFORE TRUNCATE ON decisions
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+    )),
+)
+
+# pg_advisory_xact_lock(int, int): this class id ("REGE") and a hash of the schema.
+_PG_LOCK_CLASS = 0x52454745
+
+
+def pending(applied: Sequence[int], migrations: Sequence[Migration]) -> list[Migration]:
+    """The migrations still to apply, given the versions already applied (in order)."""
+    known = [m.version for m in migrations]
+    if known != list(range(1, len(known) + 1)):
+        raise ValueError(f"migrations must be numbered 1, 2, 3, …; got {known}")
+    if list(applied) != list(range(1, len(applied) + 1)):
+        raise SchemaError(f"the store's schema_version table is damaged: versions {list(applied)}")
+    if len(applied) > len(known):
+        raise SchemaError(f"the store's schema is version {len(applied)}, newer than this code knows "
+                          f"({len(known)}): upgrade regelmotor")
+    return list(migrations[len(applied):])
+
+
+def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQLITE_MIGRATIONS) -> list[int]:
+    """Apply the missing migrations (conn must be in autocommit mode: isolation_level None). Returns the
+    versions applied now."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                 "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        applied = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        todo = pending(applied, migrations)
+        for migration in todo:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                         (migration.version, migration.description, datetime.now(UTC).isoformat()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return [m.version for m in todo]
+
+
+def apply_postgres(conn: psycopg.Connection[Any], migrations: Sequence[Migration] = POSTGRES_MIGRATIONS) -> list[int]:
+    """Apply the missing migrations (conn in autocommit mode). Returns the versions applied now."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
+                     (_PG_LOCK_CLASS,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                     "(version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)")
+        applied = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        todo = pending(applied, migrations)
+        for migration in todo:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (%s, %s, now())",
+                         (migration.version, migration.description))
+    return [m.version for m in todo]

@@ -1,0 +1,289 @@
+"""The PostgreSQL decision log (psycopg 3), chosen by a DSN such as
+``postgresql://regelmotor@db.example:5432/regelmotor``. The tables live in the DSN's schema (its
+``search_path``, e.g. ``?options=-csearch_path%3Daudit``).
+
+* Appenders serialise on the chain head: every append locks the single ``chain_head`` row with ``SELECT …
+  FOR UPDATE`` before it reads the head, checks idempotency and inserts, and moves the head in the same
+  transaction. Appenders in other threads, other log instances and other processes therefore queue on that
+  row lock: seq stays gap-free and the chain linear. (A rolled-back append leaves no gap: seq is not a
+  database sequence.)
+* A commit in PostgreSQL is durable when it returns (with the server's default ``synchronous_commit``).
+* A small pool of connections (autocommit, explicit transactions) makes the log safe to share between
+  threads. `iterate` and `verify` read one REPEATABLE READ snapshot through a server-side cursor, holding a
+  pool connection until the iterator is exhausted or closed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+
+from .base import (
+    COLUMNS,
+    Assigned,
+    CorruptRecord,
+    DecisionLog,
+    ListFilter,
+    RecordRejected,
+    RequestKey,
+    assign,
+    check_limit,
+    decode_cursor,
+    page,
+    prepare,
+    record_from_row,
+    request_keys,
+)
+from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
+from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
+from .record import DecisionRecord, StoredRecord
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+_READ_COLUMNS = ", ".join(f"{c}::text" if c in ("facts", "outcome", "decision") else c for c in COLUMNS)
+_SELECT = f"SELECT {_READ_COLUMNS} FROM decisions"
+_INSERT = (f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ("
+           + ", ".join("%s::json" if c in ("facts", "outcome", "decision") else "%s" for c in COLUMNS) + ")")
+_FETCH = 500
+
+
+class _Pool:
+    """A few connections, handed out one caller at a time; a broken connection is dropped, not reused."""
+
+    def __init__(self, dsn: str, size: int, connect_timeout: float) -> None:
+        self.dsn = dsn
+        self.size = size
+        self.options: dict[str, Any] = {}
+        given = conninfo_to_dict(dsn)
+        if "connect_timeout" not in given:
+            self.options["connect_timeout"] = max(1, round(connect_timeout))
+        if "application_name" not in given:
+            self.options["application_name"] = "regelmotor-decision-log"
+        self.idle: builtins.list[Connection] = []
+        self.count = 0
+        self.closed = False
+        self.cond = threading.Condition()
+
+    def _open(self) -> Connection:
+        return psycopg.connect(self.dsn, autocommit=True, **self.options)
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self.cond:
+            while True:
+                if self.closed:
+                    raise RuntimeError("the decision log is closed")
+                if self.idle:
+                    conn: Connection | None = self.idle.pop()
+                    break
+                if self.count < self.size:
+                    conn = None
+                    self.count += 1
+                    break
+                self.cond.wait()
+        if conn is None:
+            try:
+                conn = self._open()
+            except BaseException:
+                with self.cond:
+                    self.count -= 1
+                    self.cond.notify()
+                raise
+        try:
+            yield conn
+        finally:
+            reusable = (not conn.closed and not conn.broken
+                        and conn.info.transaction_status == TransactionStatus.IDLE)
+            with self.cond:
+                keep = reusable and not self.closed
+                if keep:
+                    self.idle.append(conn)
+                else:
+                    self.count -= 1
+                self.cond.notify()
+            if not keep:
+                conn.close()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            idle, self.idle = self.idle, []
+            self.count -= len(idle)
+            self.cond.notify_all()
+        for conn in idle:
+            conn.close()
+
+
+class PostgresDecisionLog(DecisionLog):
+    def __init__(self, dsn: str, *, migrations: Sequence[Migration] = POSTGRES_MIGRATIONS, pool_size: int = 8,
+                 connect_timeout: float = 10.0) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self._pool = _Pool(dsn, pool_size, connect_timeout)
+        try:
+            with self._pool.connection() as conn:
+                self.migrated = apply_postgres(conn, migrations)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def append(self, records: builtins.list[DecisionRecord]) -> builtins.list[StoredRecord]:
+        records = builtins.list(records)
+        if not records:
+            return []
+        parts = prepare(records)
+        keys = request_keys(records)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE").fetchone()
+                assert row is not None, "the chain head row is missing"
+                assigned = assign(records, parts, ChainHead(int(row[0]), str(row[1])), self._existing(conn, keys))
+                self._insert(conn, assigned)
+        except pg_errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "decisions_decision_id":
+                raise RecordRejected(f"a decision_id of this batch is already stored ({exc})") from exc
+            raise
+        return assigned.results
+
+    @staticmethod
+    def _existing(conn: Connection, keys: builtins.list[RequestKey]) -> dict[RequestKey, StoredRecord]:
+        if not keys:
+            return {}
+        rows = conn.execute(
+            f"{_SELECT} WHERE request_id <> '' AND (caller, request_id) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([caller for caller, _ in keys], [request_id for _, request_id in keys])).fetchall()
+        found = [record_from_row(row) for row in rows]
+        return {(r.caller, r.request_id): r for r in found}
+
+    @staticmethod
+    def _insert(conn: Connection, assigned: Assigned) -> None:
+        if not assigned.inserts:
+            return
+        with conn.cursor() as cursor:
+            cursor.executemany(_INSERT, [
+                (s.seq, s.decision_id, s.recorded_at, s.caller, s.request_id, s.ruleset, s.version,
+                 s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"], p["decision"],
+                 s.response, s.trace_id, s.prev_hash, s.hash)
+                for s, p in assigned.inserts])
+        conn.execute("UPDATE chain_head SET seq = %s, hash = %s WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
+        text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
+        with self._pool.connection() as conn:
+            conn.execute("INSERT INTO access_log (at, who, action, detail) VALUES (%s, %s, %s, %s::json)",
+                         (datetime.now(UTC), who, action, text))
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> StoredRecord | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"{_SELECT} WHERE {where}", params).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def find_by_request(self, caller: str, request_id: str) -> StoredRecord | None:
+        if not request_id:
+            return None
+        return self._one("caller = %s AND request_id = %s AND request_id <> ''", (caller, request_id))
+
+    def get(self, decision_id: str) -> StoredRecord | None:
+        return self._one("decision_id = %s", (decision_id,))
+
+    def list(self, filters: ListFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[StoredRecord], str | None]:
+        check_limit(limit)
+        before = decode_cursor(cursor) if cursor else None
+        where, params = _where(filters, before)
+        with self._pool.connection() as conn:
+            rows = conn.execute(f"{_SELECT}{where} ORDER BY seq DESC LIMIT %s", (*params, limit + 1)).fetchall()
+        return page([record_from_row(row) for row in rows], limit)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    def iterate(self, filters: ListFilter) -> Iterator[StoredRecord]:
+        where, params = _where(filters, None)
+        if self._pool.closed:
+            raise RuntimeError("the decision log is closed")
+        return self._iterate(f"{_SELECT}{where} ORDER BY seq", params)
+
+    def _iterate(self, query: str, params: builtins.list[Any]) -> Iterator[StoredRecord]:
+        with self._snapshot() as conn, conn.cursor(name="regelmotor_iterate") as cursor:
+            cursor.itersize = _FETCH
+            cursor.execute(query, params)
+            for row in cursor:
+                yield record_from_row(row)
+
+    def verify(self) -> VerifyResult:
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            assert row is not None, "the chain head row is missing"
+            with conn.cursor(name="regelmotor_verify") as cursor:
+                cursor.itersize = _FETCH
+                cursor.execute(f"{_SELECT} ORDER BY seq")
+                return verify(_items(cursor), ChainHead(int(row[0]), str(row[1])))
+
+    def access_log(self) -> builtins.list[dict[str, Any]]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT id, at, who, action, detail::text FROM access_log ORDER BY id").fetchall()
+        return [{"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail)}
+                for id_, at, who, action, detail in rows]
+
+    def schema_versions(self) -> builtins.list[int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        return [int(row[0]) for row in rows]
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _items(cursor: psycopg.ServerCursor[tuple[Any, ...]]) -> Iterator[Item]:
+    for row in cursor:
+        try:
+            yield record_from_row(row)
+        except CorruptRecord as exc:
+            yield Unreadable(int(row[0]), exc.decision_id, exc.reason)
+
+
+def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[Any]]:
+    clauses: builtins.list[str] = []
+    params: builtins.list[Any] = []
+    if before is not None:
+        clauses.append("seq < %s")
+        params.append(before)
+    if filters.recorded_from is not None:
+        clauses.append("recorded_at >= %s")
+        params.append(filters.recorded_from)
+    if filters.recorded_to is not None:
+        clauses.append("recorded_at < %s")
+        params.append(filters.recorded_to)
+    for name in ("ruleset", "version", "subject", "caller"):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(f"{name} = %s")
+            params.append(value)
+    if filters.outcome_field is not None:
+        if filters.outcome_value is None:
+            clauses.append("((outcome::jsonb -> %s::text) IS NULL OR (outcome::jsonb -> %s::text) = 'null'::jsonb)")
+            params += [filters.outcome_field, filters.outcome_field]
+        else:
+            # jsonb equality: numbers by value, true is not 1, objects regardless of key order.
+            clauses.append("(outcome::jsonb -> %s::text) = %s::jsonb")
+            params += [filters.outcome_field, canonical_json(filters.outcome_value)]
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -1,0 +1,88 @@
+"""What the decision log stores: one record per answered decision, and the record as stored (with its
+place in the hash chain).
+
+The JSON fields (facts, outcome, decision) must hold plain JSON (dicts with string keys, lists, strings,
+numbers, booleans, null), as the decisions of `regelmotor.core` do: they are stored as canonical JSON and
+read back with `json.loads`, so for plain JSON the record `append` returns equals the one `get` returns
+later (a tuple would come back as a list). Values JSON cannot hold (dates, NaN) are refused at append.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+_AS_OF = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TEXT_FIELDS = ("decision_id", "caller", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version",
+                "as_of", "trace_id")
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    decision_id: str
+    recorded_at: datetime  # timezone-aware; normalised to UTC
+    caller: str  # the calling system, as it identified itself
+    request_id: str  # "" when the caller sent none (then no idempotency)
+    ruleset: str
+    version: str
+    ruleset_sha256: str
+    engine_version: str
+    as_of: str  # YYYY-MM-DD
+    subject: str | None  # HMAC pseudonym of the patient's identity number, made by the caller of the library
+    facts: dict[str, Any]
+    outcome: dict[str, Any]
+    decision: dict[str, Any]  # the full decision JSON, explanation included
+    response: bytes  # the serialised gRPC Decision, returned again on an idempotent retry
+    trace_id: str
+
+    def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"DecisionRecord.{name} must be a str, not {type(getattr(self, name)).__name__}")
+        if not self.decision_id:
+            raise ValueError("DecisionRecord.decision_id must not be empty")
+        if not isinstance(self.recorded_at, datetime):
+            raise TypeError("DecisionRecord.recorded_at must be a datetime")
+        if self.recorded_at.tzinfo is None or self.recorded_at.utcoffset() is None:
+            raise ValueError("DecisionRecord.recorded_at must be timezone-aware")
+        if self.recorded_at.tzinfo is not UTC:
+            object.__setattr__(self, "recorded_at", self.recorded_at.astimezone(UTC))
+        if not _AS_OF.fullmatch(self.as_of):
+            raise ValueError(f"DecisionRecord.as_of must be YYYY-MM-DD, not {self.as_of!r}")
+        try:
+            date.fromisoformat(self.as_of)
+        except ValueError:
+            raise ValueError(f"DecisionRecord.as_of is not a date: {self.as_of!r}") from None
+        if self.subject is not None and not isinstance(self.subject, str):
+            raise TypeError("DecisionRecord.subject must be a str or None")
+        for name in ("facts", "outcome", "decision"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"DecisionRecord.{name} must be a dict")
+        if isinstance(self.response, (bytearray, memoryview)):
+            object.__setattr__(self, "response", bytes(self.response))
+        elif not isinstance(self.response, bytes):
+            raise TypeError("DecisionRecord.response must be bytes")
+
+    def field_values(self) -> dict[str, Any]:
+        """The record's own fields (not the chain fields of a StoredRecord), by name."""
+        return {f.name: getattr(self, f.name) for f in fields(DecisionRecord)}
+
+
+@dataclass(frozen=True)
+class StoredRecord(DecisionRecord):
+    """A record as stored: with its position in the log and its links in the hash chain."""
+
+    seq: int  # 1, 2, 3, … without gaps
+    prev_hash: str  # the hash of record seq - 1 (64 zeros for seq 1)
+    hash: str  # sha256 over prev_hash and the canonical JSON of this record (see regelmotor.store.chain)
+
+    @classmethod
+    def of(cls, record: DecisionRecord, seq: int, prev_hash: str, hash: str) -> StoredRecord:
+        return cls(**record.field_values(), seq=seq, prev_hash=prev_hash, hash=hash)
+
+    @property
+    def record(self) -> DecisionRecord:
+        """The plain record, without the chain fields."""
+        return DecisionRecord(**self.field_values())

@@ -1,0 +1,285 @@
+"""The SQLite decision log: the embedded default, one file under the data directory.
+
+* WAL mode with ``synchronous=FULL``: a commit is fsynced before `append` returns, so an acknowledged
+  decision survives a crash of the process or the machine; readers never block the writer.
+* Safe to share between threads: one writer connection guarded by a lock, and reader connections
+  handed out one thread at a time, so a slow audit query never delays the recording of decisions.
+  Appends run in ``BEGIN IMMEDIATE`` transactions, which also serialises appenders in other processes on
+  the same file: seq stays gap-free and the chain linear.
+* `iterate` and `verify` read inside one read transaction (one WAL snapshot), so a long export neither
+  blocks appends nor sees half of one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .base import (
+    COLUMNS,
+    Assigned,
+    CorruptRecord,
+    DecisionLog,
+    ListFilter,
+    RecordRejected,
+    RequestKey,
+    assign,
+    check_limit,
+    decode_cursor,
+    page,
+    prepare,
+    record_from_row,
+    request_keys,
+)
+from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, timestamp_text, verify
+from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
+from .record import DecisionRecord, StoredRecord
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
+_INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_FETCH = 500
+_INT64 = 2**63
+
+
+class SQLiteDecisionLog(DecisionLog):
+    def __init__(self, path: str | Path, *, migrations: Sequence[Migration] = SQLITE_MIGRATIONS,
+                 busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
+            raise ValueError(f"the SQLite decision log needs a file path, not {str(path)!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._readers_lock = threading.Lock()
+        self._idle_readers: builtins.list[sqlite3.Connection] = []
+        conn = self._connect()
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise SchemaError(f"SQLite refused WAL mode for {self.path} (journal_mode is {mode})")
+            self.migrated = apply_sqlite(conn, migrations)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the decision log is closed")
+        return self._conn
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reading, used by one thread at a time and kept for the next read."""
+        with self._readers_lock:
+            self._writer()  # fails when closed
+            conn = self._idle_readers.pop() if self._idle_readers else None
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=ON")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            with self._readers_lock:
+                keep = self._conn is not None
+                if keep:
+                    self._idle_readers.append(conn)
+            if not keep:
+                conn.close()
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def append(self, records: builtins.list[DecisionRecord]) -> builtins.list[StoredRecord]:
+        records = builtins.list(records)
+        if not records:
+            return []
+        parts = prepare(records)
+        keys = request_keys(records)
+        with self._lock:
+            conn = self._writer()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
+                assigned = assign(records, parts, head, self._existing(conn, keys))
+                self._insert(conn, assigned)
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self._rollback(conn)
+                if "decision_id" in str(exc):
+                    raise RecordRejected(f"a decision_id of this batch is already stored ({exc})") from exc
+                raise
+            except BaseException:
+                self._rollback(conn)
+                raise
+        return assigned.results
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, keys: builtins.list[RequestKey]) -> dict[RequestKey, StoredRecord]:
+        found: dict[RequestKey, StoredRecord] = {}
+        for caller, request_id in keys:
+            row = conn.execute(f"{_SELECT} WHERE caller = ? AND request_id = ? AND request_id <> ''",
+                               (caller, request_id)).fetchone()
+            if row is not None:
+                found[(caller, request_id)] = record_from_row(row)
+        return found
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, assigned: Assigned) -> None:
+        if not assigned.inserts:
+            return
+        conn.executemany(_INSERT, [
+            (s.seq, s.decision_id, timestamp_text(s.recorded_at), s.caller, s.request_id, s.ruleset, s.version,
+             s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"], p["decision"],
+             s.response, s.trace_id, s.prev_hash, s.hash)
+            for s, p in assigned.inserts])
+        conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
+        text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
+        with self._lock:
+            self._writer().execute("INSERT INTO access_log (at, who, action, detail) VALUES (?, ?, ?, ?)",
+                                   (timestamp_text(datetime.now(UTC)), who, action, text))
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> StoredRecord | None:
+        with self._reader() as conn:
+            row = conn.execute(f"{_SELECT} WHERE {where}", params).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def find_by_request(self, caller: str, request_id: str) -> StoredRecord | None:
+        if not request_id:
+            return None
+        return self._one("caller = ? AND request_id = ? AND request_id <> ''", (caller, request_id))
+
+    def get(self, decision_id: str) -> StoredRecord | None:
+        return self._one("decision_id = ?", (decision_id,))
+
+    def list(self, filters: ListFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[StoredRecord], str | None]:
+        check_limit(limit)
+        before = decode_cursor(cursor) if cursor else None
+        where, params = _where(filters, before)
+        with self._reader() as conn:
+            rows = conn.execute(f"{_SELECT}{where} ORDER BY seq DESC LIMIT ?", (*params, limit + 1)).fetchall()
+        return page([record_from_row(row) for row in rows], limit)
+
+    def iterate(self, filters: ListFilter) -> Iterator[StoredRecord]:
+        where, params = _where(filters, None)
+        self._writer()  # fails now (not at the first next()) when the log is closed
+        return self._iterate(f"{_SELECT}{where} ORDER BY seq", params)
+
+    def _iterate(self, query: str, params: builtins.list[Any]) -> Iterator[StoredRecord]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            cursor = conn.execute(query, params)
+            try:
+                while rows := cursor.fetchmany(_FETCH):
+                    for row in rows:
+                        yield record_from_row(row)
+            finally:
+                cursor.close()
+
+    def verify(self) -> VerifyResult:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
+            cursor = conn.execute(f"{_SELECT} ORDER BY seq")
+            try:
+                return verify(_items(cursor), head)
+            finally:
+                cursor.close()
+
+    def access_log(self) -> builtins.list[dict[str, Any]]:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT id, at, who, action, detail FROM access_log ORDER BY id").fetchall()
+        return [{"id": id_, "at": datetime.fromisoformat(at), "who": who, "action": action,
+                 "detail": json.loads(detail)} for id_, at, who, action, detail in rows]
+
+    def schema_versions(self) -> builtins.list[int]:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        return [int(row[0]) for row in rows]
+
+    def close(self) -> None:
+        """Close the writer and the idle readers; a reader in use (an open iterator) closes when done."""
+        with self._lock, self._readers_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            idle, self._idle_readers = self._idle_readers, []
+        for conn in idle:
+            conn.close()
+
+
+def _items(cursor: sqlite3.Cursor) -> Iterator[Item]:
+    while rows := cursor.fetchmany(_FETCH):
+        for row in rows:
+            try:
+                yield record_from_row(row)
+            except CorruptRecord as exc:
+                yield Unreadable(int(row[0]), exc.decision_id, exc.reason)
+
+
+def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[Any]]:
+    clauses: builtins.list[str] = []
+    params: builtins.list[Any] = []
+    if before is not None:
+        clauses.append("seq < ?")
+        params.append(before)
+    if filters.recorded_from is not None:
+        clauses.append("recorded_at >= ?")
+        params.append(timestamp_text(filters.recorded_from))
+    if filters.recorded_to is not None:
+        clauses.append("recorded_at < ?")
+        params.append(timestamp_text(filters.recorded_to))
+    for name in ("ruleset", "version", "subject", "caller"):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append(f"{name} = ?")
+            params.append(value)
+    if filters.outcome_field is not None:
+        clause, values = _outcome_clause(f'$."{filters.outcome_field}"', filters.outcome_value)
+        clauses.append(clause)
+        params += values
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _outcome_clause(path: str, value: Any) -> tuple[str, builtins.list[Any]]:
+    """outcome[field] = value as JSON values, with SQLite's JSON functions (json_type tells the JSON type,
+    so true is not 1 and "1" is not 1; numbers compare by value)."""
+    if value is None:
+        return "(json_type(outcome, ?) IS NULL OR json_type(outcome, ?) = 'null')", [path, path]
+    if isinstance(value, bool):
+        return "json_type(outcome, ?) = ?", [path, "true" if value else "false"]
+    if isinstance(value, (int, float)):
+        number: int | float = value if not isinstance(value, int) or -_INT64 <= value < _INT64 else float(value)
+        return "(json_type(outcome, ?) IN ('integer', 'real') AND json_extract(outcome, ?) = ?)", [path, path, number]
+    if isinstance(value, str):
+        return "(json_type(outcome, ?) = 'text' AND json_extract(outcome, ?) = ?)", [path, path, value]
+    # Objects and arrays: the stored text is canonical JSON, and json_extract returns it unchanged.
+    return ("(json_type(outcome, ?) IN ('object', 'array') AND json_extract(outcome, ?) = ?)",
+            [path, path, canonical_json(value)])

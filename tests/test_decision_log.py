@@ -1,0 +1,824 @@
+"""The decision log library (regelmotor.store): one suite, run against SQLite and PostgreSQL.
+
+PostgreSQL: REGELMOTOR_TEST_POSTGRES_DSN (default postgresql://postgres@127.0.0.1:5432/test); every test gets
+a schema of its own, dropped afterwards. When the server cannot be reached the PostgreSQL cases are skipped -
+except when the environment variable CI is set, where they fail.
+
+The tamper tests edit the database directly with SQL, as an intruder with database rights would (first
+lifting the append-only guard), and check that verify() names the first damaged record and the kind of
+damage.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+import pytest
+
+from regelmotor.store import (
+    DecisionLog,
+    DecisionRecord,
+    GroupCommitter,
+    ListFilter,
+    RecordRejected,
+    StoredRecord,
+    open_log,
+    sqlite_path,
+)
+from regelmotor.store.base import decode_cursor, encode_cursor
+from regelmotor.store.chain import (
+    GENESIS,
+    ChainHead,
+    Item,
+    Unreadable,
+    VerifyResult,
+    canonical_json,
+    content_parts,
+    link,
+    record_hash,
+    timestamp_text,
+    verify,
+)
+from regelmotor.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, Migration, SchemaError
+from regelmotor.store.sqlite import SQLiteDecisionLog
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - psycopg is a dependency; without it only SQLite is tested
+    psycopg = None  # type: ignore[assignment]
+
+POSTGRES_DSN = os.environ.get("REGELMOTOR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
+PAYLOAD = ("decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
+           "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id")
+JSON_COLUMNS = ("facts", "outcome", "decision")
+
+
+def make_record(n: int = 0, **fields: Any) -> DecisionRecord:
+    values: dict[str, Any] = {
+        "decision_id": f"d-{uuid.uuid4()}", "recorded_at": T0 + timedelta(minutes=n), "caller": "dips",
+        "request_id": f"req-{uuid.uuid4().hex}", "ruleset": "rett-til-helsehjelp", "version": "2024.07",
+        "ruleset_sha256": hashlib.sha256(b"ruleset").hexdigest(), "engine_version": "0.1.0", "as_of": "2025-01-31",
+        "subject": None,
+        "facts": {"alder": 40 + n, "diagnose": "K35", "merknad": "Ærlig, østlig, på Åsen"},
+        "outcome": {"utfall": "rett", "frist": "2025-02-28", "poeng": n},
+        "decision": {"decision_id": "x", "explanation": {"rules": [{"id": "r1", "fired": True, "reads": [1, 2.5]}]}},
+        "response": f"response-{n}".encode() + b"\x00\xff", "trace_id": f"{n:032x}",
+    }
+    values.update(fields)
+    return DecisionRecord(**values)
+
+
+# -- backends -------------------------------------------------------------------------------------------
+
+
+def _require_postgres() -> None:
+    reason = ""
+    if psycopg is None:
+        reason = "psycopg is not installed"
+    else:
+        try:
+            with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
+                return
+        except psycopg.OperationalError as exc:
+            reason = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the PostgreSQL backend must be tested)")
+    pytest.skip(reason)
+
+
+@dataclass
+class Backend:
+    """A fresh, empty store, and direct SQL access to it (placeholders written as `?`)."""
+
+    kind: str
+    url: str
+    path: Path | None = None
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        return SQLITE_MIGRATIONS if self.kind == "sqlite" else POSTGRES_MIGRATIONS
+
+    def open(self, **options: Any) -> DecisionLog:
+        return open_log(self.url, **options)
+
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.kind == "sqlite":
+            assert self.path is not None
+            with closing(sqlite3.connect(self.path, isolation_level=None)) as conn:
+                return conn.execute(statement, tuple(params)).fetchall()
+        with psycopg.connect(self.url, autocommit=True) as pg:
+            cursor = pg.execute(statement.replace("?", "%s"), tuple(params))
+            return cursor.fetchall() if cursor.description else []
+
+    def unguard(self) -> None:
+        """Lift the append-only guard, as an intruder with DDL rights can."""
+        if self.kind == "sqlite":
+            for trigger in ("decisions_no_update", "decisions_no_delete"):
+                self.sql(f"DROP TRIGGER {trigger}")
+        else:
+            self.sql("ALTER TABLE decisions DISABLE TRIGGER USER")
+
+    def row(self, seq: int) -> dict[str, Any]:
+        cast_ = "" if self.kind == "sqlite" else "::text"
+        columns = ", ".join(f"{c}{cast_}" if c in JSON_COLUMNS else c for c in PAYLOAD)
+        rows = self.sql(f"SELECT {columns} FROM decisions WHERE seq = ?", (seq,))
+        return dict(zip(PAYLOAD, rows[0], strict=True))
+
+    def write_row(self, seq: int, values: dict[str, Any]) -> None:
+        cast_ = "" if self.kind == "sqlite" else "::json"
+        sets = ", ".join(f"{c} = ?{cast_}" if c in JSON_COLUMNS else f"{c} = ?" for c in values)
+        self.sql(f"UPDATE decisions SET {sets} WHERE seq = ?", (*values.values(), seq))
+
+    def insert(self, stored: StoredRecord) -> None:
+        """Insert a row as the library would, but behind its back."""
+        parts = content_parts(stored)
+        cast_ = "" if self.kind == "sqlite" else "::json"
+        recorded: Any = timestamp_text(stored.recorded_at) if self.kind == "sqlite" else stored.recorded_at
+        values: dict[str, Any] = {
+            "seq": stored.seq, "decision_id": stored.decision_id, "recorded_at": recorded, "caller": stored.caller,
+            "request_id": stored.request_id, "ruleset": stored.ruleset, "version": stored.version,
+            "ruleset_sha256": stored.ruleset_sha256, "engine_version": stored.engine_version, "as_of": stored.as_of,
+            "subject": stored.subject, "facts": parts["facts"], "outcome": parts["outcome"],
+            "decision": parts["decision"], "response": stored.response, "trace_id": stored.trace_id,
+            "prev_hash": stored.prev_hash, "hash": stored.hash}
+        marks = ", ".join(f"?{cast_}" if c in JSON_COLUMNS else "?" for c in values)
+        self.sql(f"INSERT INTO decisions ({', '.join(values)}) VALUES ({marks})", tuple(values.values()))
+
+    def renumber(self, from_seq: int, delta: int) -> None:
+        """Shift seq of every row at or after from_seq by delta (in two steps: seq is unique)."""
+        self.sql("UPDATE decisions SET seq = -seq WHERE seq >= ?", (from_seq,))
+        self.sql("UPDATE decisions SET seq = -seq + ? WHERE seq < 0", (delta,))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        path = tmp_path / "data" / "decisions.db"
+        yield Backend("sqlite", f"sqlite://{path}", path)
+        return
+    _require_postgres()
+    schema = f"rm_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES_DSN else "?"
+    try:
+        yield Backend("postgres", f"{POSTGRES_DSN}{separator}options={quote(f'-csearch_path={schema}', safe='')}")
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def log(backend: Backend) -> Iterator[DecisionLog]:
+    opened = backend.open()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def all_records(log: DecisionLog, filters: ListFilter | None = None) -> list[StoredRecord]:
+    records, cursor = log.list(filters or ListFilter(), None, 1000)
+    assert cursor is None
+    return records
+
+
+# -- append, get, find_by_request -------------------------------------------------------------------
+
+
+def test_append_get_and_find_by_request(log: DecisionLog) -> None:
+    oslo = timezone(timedelta(hours=1))
+    first, second = make_record(1, subject="a" * 64), make_record(2, recorded_at=datetime(2025, 2, 1, 9, tzinfo=oslo))
+    stored = log.append([first, second])
+    assert [s.seq for s in stored] == [1, 2]
+    assert stored[0].prev_hash == GENESIS and stored[1].prev_hash == stored[0].hash
+    assert all(len(s.hash) == 64 and s.hash == record_hash(s.prev_hash, s, s.seq) for s in stored)
+    assert stored[0].record == first and stored[1].record == second
+
+    got = log.get(first.decision_id)
+    assert got is not None and got == stored[0]
+    assert got.response == first.response and got.facts == first.facts and got.subject == "a" * 64
+    assert got.recorded_at == first.recorded_at and got.recorded_at.tzinfo is UTC
+    again = log.get(second.decision_id)
+    assert again is not None and again.recorded_at == datetime(2025, 2, 1, 8, tzinfo=UTC)
+    assert log.find_by_request("dips", second.request_id) == stored[1]
+    assert log.find_by_request("other", second.request_id) is None
+    assert log.find_by_request("dips", "") is None
+    assert log.get("no-such-decision") is None
+    assert log.append([]) == []
+
+
+def test_records_are_validated_and_json_must_be_plain(log: DecisionLog) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        make_record(recorded_at=datetime(2025, 1, 1, 12))
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        make_record(as_of="31.01.2025")
+    with pytest.raises(ValueError, match="not a date"):
+        make_record(as_of="2025-02-30")
+    good = make_record(1)
+    with pytest.raises(RecordRejected, match="plain JSON"):
+        log.append([good, make_record(2, facts={"dato": date(2025, 1, 1)})])
+    with pytest.raises(RecordRejected, match="plain JSON"):
+        log.append([make_record(3, outcome={"x": float("nan")})])
+    assert all_records(log) == []  # nothing of a rejected call is stored
+    log.append([good])
+    with pytest.raises(RecordRejected, match="decision_id"):
+        log.append([make_record(4), make_record(5, decision_id=good.decision_id)])
+    assert [r.decision_id for r in all_records(log)] == [good.decision_id]
+    assert log.verify().ok
+
+
+# -- idempotency ----------------------------------------------------------------------------------------
+
+
+def test_same_caller_and_request_id_is_stored_once(log: DecisionLog) -> None:
+    first = log.append([make_record(1, request_id="retry-1")])[0]
+    again = log.append([make_record(2, request_id="retry-1", outcome={"utfall": "ikke_rett"})])[0]
+    assert again == first and again.response == first.response
+    assert [r.seq for r in all_records(log)] == [1]
+
+    other_caller = log.append([make_record(3, caller="dips-b", request_id="retry-1")])[0]
+    assert other_caller.seq == 2 and other_caller.decision_id != first.decision_id
+    assert log.find_by_request("dips", "retry-1") == first
+    assert log.find_by_request("dips-b", "retry-1") == other_caller
+
+    # No request_id, no idempotency.
+    unnamed = log.append([make_record(4, request_id=""), make_record(5, request_id="")])
+    assert [r.seq for r in unnamed] == [3, 4]
+
+    # Within one batch, and mixed with a retry of an earlier one.
+    batch = log.append([make_record(6, request_id="in-batch"), make_record(7, request_id="in-batch"),
+                        make_record(8, request_id="retry-1")])
+    assert batch[0].seq == 5 and batch[1] == batch[0] and batch[2] == first
+    assert len(all_records(log)) == 5
+    assert log.verify() == VerifyResult(ok=True, checked=5)
+
+
+# -- listing --------------------------------------------------------------------------------------------
+
+
+def _dataset(log: DecisionLog) -> list[StoredRecord]:
+    records = []
+    for i in range(10):
+        outcome: dict[str, Any] = {"utfall": "rett" if i % 2 == 0 else "ikke_rett", "poeng": i, "flagg": i == 3,
+                                   "detalj": {"a": i % 2, "b": [1, 2]}}
+        if i != 4:
+            outcome["frist"] = None if i == 5 else f"2025-02-{10 + i}"
+        records.append(make_record(
+            i, recorded_at=T0 + timedelta(hours=i), ruleset="A" if i % 2 == 0 else "B", version="1" if i < 5 else "2",
+            caller="c1" if i % 3 == 0 else "c2", subject="s-even" if i % 2 == 0 else None, outcome=outcome))
+    return log.append(records)
+
+
+def test_list_filters_each_field(log: DecisionLog) -> None:
+    stored = _dataset(log)
+
+    def listed(**filters: Any) -> list[int]:
+        return [r.seq for r in all_records(log, ListFilter(**filters))]
+
+    def expected(keep: Callable[[int], bool]) -> list[int]:
+        return [s.seq for i, s in reversed(list(enumerate(stored))) if keep(i)]
+
+    assert listed() == expected(lambda i: True) == list(range(10, 0, -1))  # newest first
+    assert listed(recorded_from=T0 + timedelta(hours=3)) == expected(lambda i: i >= 3)
+    assert listed(recorded_to=T0 + timedelta(hours=3)) == expected(lambda i: i < 3)
+    oslo = timezone(timedelta(hours=1))
+    assert listed(recorded_from=datetime(2025, 1, 31, 15, 0, tzinfo=oslo),
+                  recorded_to=T0 + timedelta(hours=6)) == expected(lambda i: 2 <= i < 6)
+    assert listed(ruleset="A") == expected(lambda i: i % 2 == 0)
+    assert listed(version="2") == expected(lambda i: i >= 5)
+    assert listed(ruleset="B", version="1") == expected(lambda i: i in (1, 3))
+    assert listed(caller="c1") == expected(lambda i: i % 3 == 0)
+    assert listed(subject="s-even") == expected(lambda i: i % 2 == 0)
+    assert listed(subject="nobody") == []
+    assert listed(outcome_field="utfall", outcome_value="rett") == expected(lambda i: i % 2 == 0)
+    assert listed(outcome_field="poeng", outcome_value=3) == expected(lambda i: i == 3)
+    assert listed(outcome_field="poeng", outcome_value=3.0) == expected(lambda i: i == 3)  # numbers by value
+    assert listed(outcome_field="poeng", outcome_value="3") == []  # a string is not a number
+    assert listed(outcome_field="flagg", outcome_value=True) == expected(lambda i: i == 3)
+    assert listed(outcome_field="poeng", outcome_value=True) == []  # true is not 1
+    assert listed(outcome_field="flagg", outcome_value=1) == []
+    assert listed(outcome_field="frist", outcome_value=None) == expected(lambda i: i in (4, 5))  # null or missing
+    assert listed(outcome_field="frist", outcome_value="2025-02-16") == expected(lambda i: i == 6)
+    assert listed(outcome_field="detalj", outcome_value={"b": [1, 2], "a": 1}) == expected(lambda i: i % 2 == 1)
+    assert listed(outcome_field="detalj", outcome_value={"a": 1}) == []
+    assert listed(outcome_field="ukjent", outcome_value="x") == []
+    assert listed(ruleset="A", caller="c2", outcome_field="utfall", outcome_value="rett") == expected(
+        lambda i: i % 2 == 0 and i % 3 != 0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ListFilter(recorded_from=datetime(2025, 1, 1))
+    with pytest.raises(ValueError, match="not JSON"):
+        ListFilter(outcome_field="x", outcome_value=object())
+
+
+def _pages(log: DecisionLog, filters: ListFilter, limit: int) -> tuple[list[StoredRecord], list[int]]:
+    seen: list[StoredRecord] = []
+    sizes: list[int] = []
+    cursor: str | None = None
+    while True:
+        records, cursor = log.list(filters, cursor, limit)
+        seen += records
+        sizes.append(len(records))
+        if cursor is None:
+            return seen, sizes
+        assert not cursor.isdigit()  # opaque
+
+
+def test_cursor_pagination_has_no_duplicates_or_gaps(log: DecisionLog) -> None:
+    stored = log.append([make_record(i, caller="c1" if i % 2 else "c2") for i in range(23)])
+    seen, sizes = _pages(log, ListFilter(), 5)
+    assert sizes == [5, 5, 5, 5, 3]
+    assert [r.seq for r in seen] == list(range(23, 0, -1))
+    assert seen == sorted(stored, key=lambda r: -r.seq)
+
+    seen, sizes = _pages(log, ListFilter(caller="c2"), 4)  # 12 records: the last page is full, no empty page
+    assert sizes == [4, 4, 4] and [r.seq for r in seen] == [s.seq for s in reversed(stored) if s.caller == "c2"]
+
+    # Appends between pages neither repeat nor hide the records being paged through.
+    first, cursor = log.list(ListFilter(), None, 10)
+    log.append([make_record(100 + i) for i in range(5)])
+    rest: list[StoredRecord] = []
+    while cursor is not None:
+        page, cursor = log.list(ListFilter(), cursor, 10)
+        rest += page
+    assert [r.seq for r in first + rest] == list(range(23, 0, -1))
+
+    for bad in ("not-a-token", encode_cursor(5)[:-2], base64.urlsafe_b64encode(b'{"v":1,"before":-1}').decode()):
+        with pytest.raises(ValueError, match="page token"):
+            log.list(ListFilter(), bad, 5)
+    assert decode_cursor(encode_cursor(17)) == 17
+    for limit in (0, -1, 1001):
+        with pytest.raises(ValueError, match="limit"):
+            log.list(ListFilter(), None, limit)
+
+
+def test_iterate_exports_oldest_first_and_filters(log: DecisionLog) -> None:
+    stored = _dataset(log)
+    assert list(log.iterate(ListFilter())) == stored
+    assert [r.seq for r in log.iterate(ListFilter(ruleset="B", outcome_field="poeng", outcome_value=7))] == [8]
+    assert list(log.iterate(ListFilter(caller="nobody"))) == []
+    # An iterator given up early releases its snapshot: appending still works, and a new export sees it.
+    partial = log.iterate(ListFilter())
+    assert next(partial).seq == 1
+    close = getattr(partial, "close", None)
+    assert close is not None
+    close()
+    log.append([make_record(99)])
+    assert len(list(log.iterate(ListFilter()))) == 11
+
+
+# -- concurrency ----------------------------------------------------------------------------------------
+
+
+def _append_in_process(url: str, prefix: str, count: int) -> list[int]:
+    log = open_log(url)
+    try:
+        return [log.append([make_record(i, caller=prefix)])[0].seq for i in range(count)]
+    finally:
+        log.close()
+
+
+def test_concurrent_appenders_keep_seq_gap_free_and_the_chain_linear(backend: Backend) -> None:
+    logs = [backend.open(), backend.open()]  # two instances: as separate as two processes to the database
+    threads, per_thread = 8, 15
+    barrier = threading.Barrier(threads)
+    results: dict[int, list[StoredRecord]] = {}
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        target = logs[index % 2]
+        mine: list[StoredRecord] = []
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                batch = [make_record(i, caller=f"t{index}") for _ in range(1 + (i + index) % 3)]
+                mine += target.append(batch)
+        except BaseException as exc:
+            errors.append(exc)
+        results[index] = mine
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    try:
+        assert errors == []
+        total = sum(len(r) for r in results.values())
+        seqs = sorted(s.seq for r in results.values() for s in r)
+        assert seqs == list(range(1, total + 1))
+        for mine in results.values():
+            assert [s.seq for s in mine] == sorted(s.seq for s in mine)  # each thread's appends in order
+        assert logs[0].verify() == VerifyResult(ok=True, checked=total)
+        assert logs[1].verify().ok
+    finally:
+        for opened in logs:
+            opened.close()
+
+
+def test_appenders_in_separate_processes(backend: Backend) -> None:
+    setup = backend.open()  # created and migrated before the processes race
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        runs = pool.starmap(_append_in_process, [(backend.url, f"p{i}", 12) for i in range(3)])
+    try:
+        seqs = sorted(seq for run in runs for seq in run)
+        assert seqs == list(range(1, 37))
+        assert setup.verify() == VerifyResult(ok=True, checked=36)
+    finally:
+        setup.close()
+
+
+# -- verify and tampering ------------------------------------------------------------------------------
+
+
+def test_verify_is_ok_on_a_clean_log(log: DecisionLog) -> None:
+    assert log.verify() == VerifyResult(ok=True, checked=0)
+    log.append([make_record(i) for i in range(7)])
+    log.append([make_record(8)])
+    assert log.verify() == VerifyResult(ok=True, checked=8, first_problem=None)
+
+
+@pytest.fixture
+def chained(backend: Backend, log: DecisionLog) -> list[StoredRecord]:
+    """Six records, stored; the append-only guard lifted so that the test can tamper."""
+    stored = log.append([make_record(i) for i in range(6)])
+    backend.unguard()
+    return stored
+
+
+def _problem(log: DecisionLog) -> tuple[str, int, str | None, int]:
+    result = log.verify()
+    assert not result.ok and result.first_problem is not None
+    problem = result.first_problem
+    assert problem.message
+    return problem.kind, problem.seq, problem.decision_id, result.checked
+
+
+def test_the_append_only_guard_refuses_updates_and_deletes(backend: Backend, log: DecisionLog) -> None:
+    log.append([make_record(1)])
+    log.log_access("revisor", "GetDecision", {})
+    refused: tuple[type[BaseException], ...] = (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
+    for statement in ("UPDATE decisions SET caller = 'x'", "DELETE FROM decisions", "UPDATE access_log SET who = 'x'",
+                      "DELETE FROM access_log"):
+        with pytest.raises(refused, match="append-only"):
+            backend.sql(statement)
+    assert log.verify().ok and len(log.access_log()) == 1
+
+
+def test_tamper_altered_outcome(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    backend.sql("UPDATE decisions SET outcome = ? WHERE seq = 3", ('{"utfall":"ikke_rett"}',))
+    assert _problem(log) == ("altered", 3, chained[2].decision_id, 2)
+
+
+def test_tamper_altered_with_a_recomputed_hash(backend: Backend, log: DecisionLog,
+                                               chained: list[StoredRecord]) -> None:
+    forged = replace(chained[2], outcome={"utfall": "ikke_rett"})
+    digest = record_hash(forged.prev_hash, forged, 3)
+    backend.write_row(3, {"outcome": canonical_json(forged.outcome)})
+    backend.sql("UPDATE decisions SET hash = ? WHERE seq = 3", (digest,))
+    assert _problem(log) == ("altered", 3, chained[2].decision_id, 2)
+
+
+def test_tamper_altered_newest_record_with_a_recomputed_hash(backend: Backend, log: DecisionLog,
+                                                             chained: list[StoredRecord]) -> None:
+    forged = replace(chained[5], outcome={"utfall": "ikke_rett"})
+    backend.write_row(6, {"outcome": canonical_json(forged.outcome)})
+    backend.sql("UPDATE decisions SET hash = ? WHERE seq = 6", (record_hash(forged.prev_hash, forged, 6),))
+    assert _problem(log) == ("altered", 6, chained[5].decision_id, 5)
+
+
+def test_tamper_unreadable_row_is_reported_not_raised(backend: Backend, log: DecisionLog,
+                                                      chained: list[StoredRecord]) -> None:
+    backend.sql("UPDATE decisions SET as_of = 'last tuesday' WHERE seq = 4")
+    assert _problem(log) == ("altered", 4, chained[3].decision_id, 3)
+
+
+def test_tamper_removed_row(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    backend.sql("DELETE FROM decisions WHERE seq = 3")
+    assert _problem(log) == ("removed", 3, None, 2)
+
+
+def test_tamper_removed_newest_row(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    backend.sql("DELETE FROM decisions WHERE seq = 6")
+    assert _problem(log) == ("removed", 6, None, 5)
+
+
+def test_tamper_removed_and_renumbered(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    backend.sql("DELETE FROM decisions WHERE seq = 3")
+    backend.renumber(4, -1)
+    assert _problem(log) == ("removed", 3, None, 2)
+
+
+def test_tamper_inserted_forged_row_at_the_end(backend: Backend, log: DecisionLog,
+                                               chained: list[StoredRecord]) -> None:
+    forged, _ = link(make_record(50, caller="forger"), 7, chained[-1].hash)  # a perfectly linked forgery
+    backend.insert(forged)
+    assert _problem(log) == ("inserted", 7, forged.decision_id, 6)
+
+
+def test_tamper_inserted_forged_row_in_the_middle(backend: Backend, log: DecisionLog,
+                                                  chained: list[StoredRecord]) -> None:
+    backend.renumber(3, +1)
+    forged, _ = link(make_record(50, caller="forger"), 3, chained[1].hash)
+    backend.insert(forged)
+    assert _problem(log) == ("inserted", 3, forged.decision_id, 2)
+
+
+def test_tamper_inserted_row_whose_link_matches_no_predecessor(backend: Backend, log: DecisionLog,
+                                                               chained: list[StoredRecord]) -> None:
+    backend.renumber(3, +1)
+    forged, _ = link(make_record(50, caller="forger"), 3, "e" * 64)
+    backend.insert(forged)
+    assert _problem(log) == ("inserted", 3, forged.decision_id, 2)
+
+
+def _swap_rows(backend: Backend, a: int, b: int) -> None:
+    """Exchange every column of two rows except seq (the rows trade places)."""
+    backend.sql("UPDATE decisions SET seq = -1 WHERE seq = ?", (a,))
+    backend.sql("UPDATE decisions SET seq = ? WHERE seq = ?", (a, b))
+    backend.sql("UPDATE decisions SET seq = ? WHERE seq = -1", (b,))
+
+
+def test_tamper_two_rows_swapped(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    _swap_rows(backend, 3, 4)
+    kind, seq, decision_id, checked = _problem(log)
+    assert (kind, seq, decision_id, checked) == ("reordered", 3, chained[3].decision_id, 2)
+
+
+def test_tamper_two_distant_rows_swapped(backend: Backend, log: DecisionLog, chained: list[StoredRecord]) -> None:
+    _swap_rows(backend, 2, 5)
+    assert _problem(log) == ("reordered", 2, chained[4].decision_id, 1)
+
+
+def test_tamper_contents_swapped_chain_columns_kept(backend: Backend, log: DecisionLog,
+                                                   chained: list[StoredRecord]) -> None:
+    third, fourth = backend.row(3), backend.row(4)
+    unique = {"decision_id": "placeholder", "request_id": "placeholder"}  # both are unique columns
+    backend.write_row(3, {**fourth, **unique})
+    backend.write_row(4, third)
+    backend.write_row(3, {name: fourth[name] for name in unique})
+    assert _problem(log) == ("reordered", 3, chained[3].decision_id, 2)
+
+
+# -- the chain, without a database ----------------------------------------------------------------------
+
+
+def _chain(count: int) -> list[StoredRecord]:
+    records: list[StoredRecord] = []
+    for i in range(count):
+        stored, _ = link(make_record(i), i + 1, records[-1].hash if records else GENESIS)
+        records.append(stored)
+    return records
+
+
+def test_the_hash_is_sha256_over_prev_hash_and_canonical_json_with_seq() -> None:
+    record = make_record(3, subject="p" * 64)
+    fields = {**record.field_values(), "seq": 7, "recorded_at": "2025-01-31T12:03:00.000000+00:00",
+              "response": base64.b64encode(record.response).decode()}
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert record_hash("ab" * 32, record, 7) == hashlib.sha256(("ab" * 32 + text).encode()).hexdigest()
+
+
+def _kind(records: Sequence[Item], head: ChainHead | None = None) -> tuple[str, int, str | None, int]:
+    result = verify(records, head)
+    assert result.first_problem is not None
+    p = result.first_problem
+    return p.kind, p.seq, p.decision_id, result.checked
+
+
+def test_chain_verify_rules_on_lists() -> None:
+    c = _chain(6)
+    head = ChainHead(6, c[-1].hash)
+    assert verify(c, head) == VerifyResult(ok=True, checked=6)
+    assert verify([], ChainHead(0, GENESIS)).ok
+    # A duplicated seq: the copy the chain does not continue from is the inserted one.
+    dup, _ = link(make_record(9), 3, c[1].hash)
+    assert _kind([*c[:3], dup, *c[3:]], head) == ("inserted", 3, dup.decision_id, 3)
+    assert _kind([*c[:2], dup, *c[2:]], head) == ("inserted", 3, dup.decision_id, 2)
+    # Not in seq order.
+    assert _kind([c[0], c[2], c[1], *c[3:]], head)[0] == "removed"  # seq 2 missing where expected
+    assert _kind([c[0], c[1], c[0]], None) == ("reordered", 1, c[0].decision_id, 2)
+    # Without the head, a cut tail cannot be seen; with it, it is.
+    assert verify(c[:4]).ok
+    assert _kind(c[:4], head) == ("removed", 5, None, 4)
+    # A row that is not a record.
+    assert _kind([*c[:2], Unreadable(3, "d-x", "bad JSON"), *c[3:]], head) == ("altered", 3, "d-x", 2)
+    # Verifying reads lazily.
+    assert verify(iter(c), head).ok
+
+
+def test_the_window_bounds_the_search_for_a_swapped_partner() -> None:
+    c = _chain(8)
+    swapped = [*c]
+    swapped[1], swapped[6] = (replace(c[6], seq=2), replace(c[1], seq=7))
+    assert _kind(swapped)[0] == "reordered"
+    result = verify(swapped, window=2)
+    assert result.first_problem is not None and result.first_problem.kind == "altered"
+
+
+# -- migrations -----------------------------------------------------------------------------------------
+
+
+def test_migrations_are_applied_once_and_reopening_works(backend: Backend) -> None:
+    first = backend.open()
+    assert first.migrated == [1] and first.schema_versions() == [1]
+    stored = first.append([make_record(1)])
+    first.close()
+
+    again = backend.open()
+    assert again.migrated == [] and again.schema_versions() == [1]
+    assert again.get(stored[0].decision_id) == stored[0]
+    assert again.append([make_record(2)])[0].seq == 2 and again.verify().ok
+    again.close()
+
+    extra = Migration(2, "a table of its own", ("CREATE TABLE extra_table (x INTEGER)",))  # fails when run twice
+    upgraded = backend.open(migrations=(*backend.migrations, extra))
+    assert upgraded.migrated == [2] and upgraded.schema_versions() == [1, 2]
+    upgraded.close()
+    reopened = backend.open(migrations=(*backend.migrations, extra))
+    assert reopened.migrated == [] and reopened.schema_versions() == [1, 2]
+    reopened.close()
+    assert backend.sql("SELECT count(*) FROM schema_version") == [(2,)]
+
+    with pytest.raises(SchemaError, match="newer than this code"):
+        backend.open()
+    with pytest.raises(ValueError, match="numbered"):
+        backend.open(migrations=(extra,))
+
+
+def test_concurrent_first_opens_migrate_once(backend: Backend) -> None:
+    opened: list[DecisionLog] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_it() -> None:
+        try:
+            barrier.wait()
+            opened.append(backend.open())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == [] and len(opened) == 4
+        assert sorted(len(o.migrated) for o in opened) == [0, 0, 0, 1]
+        assert opened[0].schema_versions() == [1]
+    finally:
+        for o in opened:
+            o.close()
+
+
+# -- the access log -------------------------------------------------------------------------------------
+
+
+def test_access_log_appends_who_when_what(log: DecisionLog) -> None:
+    before = datetime.now(UTC)
+    log.log_access("revisor-kari", "GetDecision", {"decision_id": "d-1"})
+    log.log_access("revisor-ola", "ListDecisions", {"ruleset": "A", "since": datetime(2025, 1, 1, tzinfo=UTC)})
+    entries = log.access_log()
+    assert [(e["who"], e["action"]) for e in entries] == [("revisor-kari", "GetDecision"),
+                                                          ("revisor-ola", "ListDecisions")]
+    assert entries[0]["detail"] == {"decision_id": "d-1"}
+    assert entries[1]["detail"]["since"].startswith("2025-01-01")  # not JSON: stored as text, not refused
+    assert all(before - timedelta(seconds=5) <= e["at"] <= datetime.now(UTC) for e in entries)
+    assert entries[0]["id"] < entries[1]["id"]
+
+
+# -- group commit ---------------------------------------------------------------------------------------
+
+
+def _submit_all(committer: GroupCommitter, records: list[DecisionRecord]) -> list[StoredRecord | BaseException]:
+    results: list[StoredRecord | BaseException | None] = [None] * len(records)
+    barrier = threading.Barrier(len(records))
+
+    def work(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = committer.submit(records[index], timeout=60)
+        except BaseException as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(records))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r is not None for r in results)
+    return cast(list[StoredRecord | BaseException], results)
+
+
+def test_group_commit_stores_many_submissions_in_fewer_transactions(backend: Backend, log: DecisionLog) -> None:
+    records = [make_record(i) for i in range(60)]
+    with GroupCommitter(log, linger=0.05) as committer:
+        results = _submit_all(committer, records)
+        assert all(isinstance(r, StoredRecord) for r in results)
+        stored = cast(list[StoredRecord], results)
+        assert [s.decision_id for s in stored] == [r.decision_id for r in records]  # each gets its own
+        assert sorted(s.seq for s in stored) == list(range(1, 61))
+        assert committer.records == 60 and 1 <= committer.transactions < 60
+    # Committed before answered: a separate instance sees every returned record.
+    other = backend.open()
+    try:
+        assert all(other.get(s.decision_id) == s for s in stored)
+    finally:
+        other.close()
+    assert log.verify() == VerifyResult(ok=True, checked=60)
+
+
+class _SlowLog:
+    """Only append, slowed down: submissions pile up while a transaction is under way."""
+
+    def __init__(self, log: DecisionLog) -> None:
+        self.log = log
+        self.batches: list[int] = []
+
+    def append(self, records: list[DecisionRecord]) -> list[StoredRecord]:
+        self.batches.append(len(records))
+        time.sleep(0.05)
+        return self.log.append(records)
+
+
+def test_groups_form_while_a_commit_is_under_way(log: DecisionLog) -> None:
+    slow = _SlowLog(log)
+    with GroupCommitter(cast(DecisionLog, slow)) as committer:
+        results = _submit_all(committer, [make_record(i) for i in range(40)])
+    assert all(isinstance(r, StoredRecord) for r in results)
+    assert sum(slow.batches) == 40 and len(slow.batches) < 40 and max(slow.batches) > 1
+
+
+def test_group_commit_isolates_a_rejected_record_and_dedupes_retries(log: DecisionLog) -> None:
+    taken = log.append([make_record(0)])[0]
+    records = [make_record(i, request_id="same") if i < 5 else make_record(i) for i in range(1, 20)]
+    records[9] = make_record(10, decision_id=taken.decision_id)  # a decision_id already stored
+    with GroupCommitter(log, linger=0.05) as committer:
+        results = _submit_all(committer, records)
+    assert isinstance(results[9], RecordRejected)
+    good = [r for i, r in enumerate(results) if i != 9]
+    assert all(isinstance(r, StoredRecord) for r in good)
+    same = {cast(StoredRecord, r).seq for r in results[:4]}
+    assert len(same) == 1  # one stored record for the retried request_id, returned to all four
+    assert len(all_records(log)) == 1 + 1 + 14
+    assert log.verify().ok
+
+
+def test_group_commit_failures_reach_the_submitter_and_close_is_final(backend: Backend) -> None:
+    log = backend.open()
+    committer = GroupCommitter(log)
+    assert committer.submit(make_record(1)).seq == 1
+    log.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        committer.submit(make_record(2), timeout=30)
+    committer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        committer.submit(make_record(3))
+
+
+# -- SQLite specifics and locations ---------------------------------------------------------------------
+
+
+def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "d.db")
+    assert isinstance(log, SQLiteDecisionLog)
+    try:
+        assert log._writer().execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert log._writer().execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    finally:
+        log.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        log.get("x")
+
+
+def test_locations(tmp_path: Path) -> None:
+    assert sqlite_path("sqlite:///var/lib/regelmotor/decisions.db") == Path("/var/lib/regelmotor/decisions.db")
+    assert sqlite_path("sqlite:data/decisions.db") == Path("data/decisions.db")
+    assert sqlite_path(str(tmp_path)) == tmp_path / "decisions.db"
+    assert sqlite_path(tmp_path / "x.db") == tmp_path / "x.db"
+    for bad in (":memory:", "sqlite://", ""):
+        with pytest.raises(ValueError):
+            sqlite_path(bad)
+    with pytest.raises(ValueError, match="unsupported"):
+        open_log("mysql://db/regelmotor")
+    log = open_log(f"sqlite://{tmp_path}/nested/dir/log.db")
+    log.close()
+    assert (tmp_path / "nested" / "dir" / "log.db").exists()

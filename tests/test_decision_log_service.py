@@ -1,0 +1,219 @@
+"""The decision log behind the service: recorded before answered, idempotent retries, pseudonymised
+identity numbers, the AuditService, and crash safety — over real channels."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format, struct_pb2
+
+from regelmotor.server.app import RunningServer
+from regelmotor.v1 import audit_pb2 as apb
+from regelmotor.v1 import audit_pb2_grpc as apb_grpc
+from regelmotor.v1 import decision_pb2 as pb
+from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from tests.grpc_support import details, request, server_in_process
+from tests.server_process import running_server
+from tests.test_identity import make_number
+
+NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
+OTHER_ID = next(n for i in range(1000) if (n := make_number("111170", i)))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with server_in_process(workers=2) as (running, _, _):
+        yield running
+
+
+def _channel(server: RunningServer) -> grpc.Channel:
+    return grpc.insecure_channel(f"127.0.0.1:{server.port}")
+
+
+def _evaluate(server: RunningServer, caller: str = "dips-a", **fields: str) -> pb.Decision:
+    with _channel(server) as channel:
+        answer: pb.Decision = pb_grpc.DecisionServiceStub(channel).Evaluate(
+            request(None, **fields), metadata=[("regelmotor-caller", caller)], timeout=30)
+        return answer
+
+
+def test_every_answered_decision_is_already_recorded(server: RunningServer) -> None:
+    assert server.log is not None
+    decision = _evaluate(server, request_id="rec-1")
+    stored = server.log.get(decision.decision_id)
+    assert stored is not None and stored.caller == "dips-a" and stored.request_id == "rec-1"
+    assert pb.Decision.FromString(stored.response) == decision
+    assert stored.ruleset_sha256 == decision.ruleset_sha256 and stored.trace_id == decision.trace_id
+    assert stored.outcome["utfall"] == "rett" and stored.decision["explanation"]["rules"]
+
+
+def test_a_retried_request_id_returns_the_stored_decision(server: RunningServer) -> None:
+    assert server.log is not None
+    first = _evaluate(server, request_id="retry-7")
+    again = _evaluate(server, request_id="retry-7")
+    other_caller = _evaluate(server, caller="dips-b", request_id="retry-7")
+    assert again == first
+    assert other_caller.decision_id != first.decision_id
+    assert server.log.find_by_request("dips-a", "retry-7").decision_id == first.decision_id  # type: ignore[union-attr]
+
+
+def test_identity_number_is_validated_and_only_a_pseudonym_is_stored(server: RunningServer) -> None:
+    assert server.log is not None
+    with pytest.raises(grpc.RpcError) as caught:
+        _evaluate(server, national_id="12345678901")
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == ["national_id"]
+    decision = _evaluate(server, national_id=NATIONAL_ID, request_id="pid-1")
+    stored = server.log.get(decision.decision_id)
+    assert stored is not None and stored.subject and len(stored.subject) == 64
+    assert NATIONAL_ID not in str(stored.decision) and NATIONAL_ID not in stored.subject
+    assert "national_id" not in json_format.MessageToDict(decision.facts)
+
+
+def test_the_raw_number_is_in_no_database_file_and_no_log_line(tmp_path: Path) -> None:
+    with running_server(workers=1) as process:
+        with grpc.insecure_channel(process.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            for index in range(5):
+                stub.Evaluate(request(None, national_id=NATIONAL_ID, request_id=f"scan-{index}"), timeout=30)
+            audit = apb_grpc.AuditServiceStub(channel)
+            listed = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id=NATIONAL_ID)),
+                                         timeout=30)
+            assert len(listed.decisions) == 5
+        logs = process.logs()
+        files = [p for p in process.data_dir.rglob("*") if p.is_file()]
+        assert any(p.name.startswith("decisions.db") for p in files)
+        for path in files:
+            assert NATIONAL_ID.encode() not in path.read_bytes(), path
+        assert NATIONAL_ID not in logs and "scan-0" in logs
+
+
+def _audit(server: RunningServer) -> tuple[grpc.Channel, apb_grpc.AuditServiceStub]:
+    channel = _channel(server)
+    return channel, apb_grpc.AuditServiceStub(channel)
+
+
+def test_list_filters_and_pages(server: RunningServer) -> None:
+    marker = f"list-{time.time_ns()}"
+    ids = [_evaluate(server, caller=marker, request_id=f"{marker}-{i}").decision_id for i in range(7)]
+    _evaluate(server, caller=marker, ruleset="rett-til-helsehjelp", request_id=f"{marker}-x",
+              national_id=OTHER_ID)
+    channel, audit = _audit(server)
+    with channel:
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(caller=marker),
+                                                                page_size=3, page_token=token), timeout=10)
+            seen += [d.decision_id for d in page.decisions]
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(seen) == 8 and len(set(seen)) == 8 and set(ids) <= set(seen)
+        by_number = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            caller=marker, national_id=OTHER_ID)), timeout=10)
+        assert [d.request_id for d in by_number.decisions] == [f"{marker}-x"]
+        value = struct_pb2.Value(string_value="rett")
+        by_outcome = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            caller=marker, outcome_field="utfall", outcome_value=value)), timeout=10)
+        assert len(by_outcome.decisions) == 8
+        none = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            caller=marker, outcome_field="utfall", outcome_value=struct_pb2.Value(string_value="ikke_rett"))),
+            timeout=10)
+        assert list(none.decisions) == []
+        with pytest.raises(grpc.RpcError) as caught:
+            audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id="1")), timeout=10)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer) -> None:
+    assert server.log is not None
+    decision = _evaluate(server, caller="auditee", request_id="audit-1")
+    channel, audit = _audit(server)
+    with channel:
+        meta = [("regelmotor-caller", "revisor-kari")]
+        got = audit.GetDecision(apb.GetDecisionRequest(decision_id=decision.decision_id), metadata=meta, timeout=10)
+        assert got.decision == decision and got.summary.caller == "auditee" and len(got.summary.hash) == 64
+        replay = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=decision.decision_id), metadata=meta,
+                                      timeout=30)
+        assert replay.identical and list(replay.differences) == [] and replay.version == "2024.07"
+        verified = audit.VerifyLog(apb.VerifyLogRequest(), metadata=meta, timeout=30)
+        assert verified.ok and verified.checked >= 1
+        lines = list(audit.ExportDecisions(apb.ExportDecisionsRequest(filter=apb.DecisionFilter(caller="auditee")),
+                                           metadata=meta, timeout=30))
+        assert len(lines) == 1 and decision.decision_id in lines[0].json_line
+        with pytest.raises(grpc.RpcError) as caught:
+            audit.GetDecision(apb.GetDecisionRequest(decision_id="nope"), metadata=meta, timeout=10)
+        assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    reads = [entry for entry in server.log.access_log() if entry["who"] == "revisor-kari"]
+    assert [entry["action"] for entry in reads] == ["GetDecision", "ReplayDecision", "VerifyLog", "ExportDecisions",
+                                                    "GetDecision"]
+    assert reads[0]["detail"]["decision_id"] == decision.decision_id
+
+
+def test_stream_items_are_recorded_too(server: RunningServer) -> None:
+    assert server.log is not None
+    with _channel(server) as channel:
+        results = list(pb_grpc.DecisionServiceStub(channel).EvaluateStream(
+            iter([request(None, request_id=f"s-{i}") for i in range(5)]), metadata=[("regelmotor-caller", "batch")],
+            timeout=30))
+    for result in results:
+        assert server.log.get(result.decision.decision_id) is not None
+
+
+def test_replay_reports_differences_field_by_field() -> None:
+    from regelmotor.server.audit import differences
+
+    recorded = {"decision_id": "a", "outcome": {"frist": "2026-04-27", "utfall": "rett"},
+                "explanation": {"rules": [{"fired": True}, {"fired": False}]}}
+    replayed = {"decision_id": "b", "outcome": {"frist": "2026-04-28", "utfall": "rett"},
+                "explanation": {"rules": [{"fired": True}, {"fired": True}]}}
+    assert differences(recorded, replayed) == [("explanation.rules[1].fired", False, True),
+                                               ("outcome.frist", "2026-04-27", "2026-04-28")]
+
+
+def test_sigkill_under_load_loses_no_acknowledged_decision(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"REGELMOTOR_DATA_DIR": str(data_dir), "REGELMOTOR_PSEUDONYM_KEY": "ab" * 32}
+    acknowledged: list[str] = []
+    with running_server(workers=2, env=env) as process:
+        stop = threading.Event()
+
+        def load(worker: int) -> None:
+            with grpc.insecure_channel(process.address) as channel:
+                stub = pb_grpc.DecisionServiceStub(channel)
+                index = 0
+                while not stop.is_set():
+                    index += 1
+                    try:
+                        answer = stub.Evaluate(request(None, request_id=f"k{worker}-{index}"), timeout=10)
+                        acknowledged.append(answer.decision_id)
+                    except grpc.RpcError:
+                        return  # the server is gone
+
+        threads = [threading.Thread(target=load, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(2.5)
+        os.kill(process.process.pid, signal.SIGKILL)  # no drain, no goodbye
+        process.process.wait(10)
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+    assert len(acknowledged) > 20
+    with running_server(workers=1, env=env) as restarted, grpc.insecure_channel(restarted.address) as channel:
+        audit = apb_grpc.AuditServiceStub(channel)
+        for decision_id in acknowledged:
+            audit.GetDecision(apb.GetDecisionRequest(decision_id=decision_id), timeout=10)
+        verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=60)
+        assert verified.ok and verified.checked >= len(acknowledged)
+    with sqlite3.connect(data_dir / "decisions.db") as db:
+        assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] >= len(acknowledged)
