@@ -217,3 +217,61 @@ def test_sigkill_under_load_loses_no_acknowledged_decision(tmp_path: Path) -> No
         assert verified.ok and verified.checked >= len(acknowledged)
     with sqlite3.connect(data_dir / "decisions.db") as db:
         assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] >= len(acknowledged)
+
+
+def test_the_service_records_in_postgresql_when_given_a_dsn() -> None:
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    name = f"regelmotor_service_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be reachable at 127.0.0.1:5432 in CI")
+        pytest.skip("PostgreSQL is not running on this machine")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        with server_in_process(workers=0, decision_log=dsn) as (server, _, _):
+            first = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
+            again = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
+            with _channel(server) as channel:
+                audit = apb_grpc.AuditServiceStub(channel)
+                got = audit.GetDecision(apb.GetDecisionRequest(decision_id=first.decision_id), timeout=10)
+                verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
+        assert again == first and got.decision == first and len(got.summary.subject) == 64
+        assert verified.ok and verified.checked == 1
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_list_by_ruleset_version_and_time_range(server: RunningServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from google.protobuf import timestamp_pb2
+
+    marker = f"range-{time.time_ns()}"
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    recorded = _evaluate(server, caller=marker, request_id=f"{marker}-1")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
+        value = timestamp_pb2.Timestamp()
+        value.FromDatetime(moment)
+        return value
+
+    channel, audit = _audit(server)
+    with channel:
+        def ids(**fields: object) -> list[str]:
+            query = apb.DecisionFilter(caller=marker, **fields)  # type: ignore[arg-type]
+            return [d.decision_id for d in audit.ListDecisions(apb.ListDecisionsRequest(filter=query),
+                                                               timeout=10).decisions]
+
+        assert ids(ruleset="rett-til-helsehjelp", version="2024.07") == [recorded.decision_id]
+        assert ids(ruleset="utskrivningsklar") == []
+        assert ids(version="2015.11") == []
+        assert ids(recorded_from=stamp(before), recorded_to=stamp(after)) == [recorded.decision_id]
+        assert ids(recorded_from=stamp(after)) == []
