@@ -275,3 +275,14 @@ def test_list_by_ruleset_version_and_time_range(server: RunningServer) -> None:
         assert ids(version="2015.11") == []
         assert ids(recorded_from=stamp(before), recorded_to=stamp(after)) == [recorded.decision_id]
         assert ids(recorded_from=stamp(after)) == []
+
+
+def test_a_decision_that_cannot_be_stored_is_not_answered() -> None:
+    with server_in_process(workers=0) as (server, _, _):
+        assert server.log is not None
+        _evaluate(server, request_id="before")
+        server.log.close()  # the store goes away under the running service
+        with pytest.raises(grpc.RpcError) as caught:
+            _evaluate(server, request_id="after")
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "not answered" in (caught.value.details() or "")
