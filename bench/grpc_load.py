@@ -499,7 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine load before start: {idle_load:.0f}% of one core busy", flush=True)
     if idle_load > 20:
         print("  WARNING: the machine is not idle; the figures below share its cores with that load", flush=True)
-    with running_server(workers=args.workers, rulesets=args.rulesets) as server:
+    # The API stack alone: the decision log's cost is measured by bench/decision_log_load.py.
+    with running_server(workers=args.workers, rulesets=args.rulesets,
+                        env={"REGELMOTOR_DECISION_LOG": "off"}) as server:
         log = [0, 0]
         threading.Thread(target=_drain, args=(server.process.stderr, log), daemon=True).start()
         requests = check_requests(server.address, requests)
