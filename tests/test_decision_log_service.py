@@ -52,7 +52,8 @@ def test_every_answered_decision_is_already_recorded(server: RunningServer) -> N
     assert stored is not None and stored.caller == "dips-a" and stored.request_id == "rec-1"
     assert pb.Decision.FromString(stored.response) == decision
     assert stored.ruleset_sha256 == decision.ruleset_sha256 and stored.trace_id == decision.trace_id
-    assert stored.outcome["utfall"] == "rett" and stored.decision["explanation"]["rules"]
+    assert stored.outcome["utfall"] == "rett" and stored.decision["applied_rules"]
+    assert pb.Decision.FromString(stored.response).explanation.rules  # the explanation, stored once
 
 
 def test_a_retried_request_id_returns_the_stored_decision(server: RunningServer) -> None:

@@ -28,7 +28,13 @@ from .servicers import Engine
 from .telemetry import Telemetry
 
 _T = TypeVar("_T")
-_IGNORED_IN_REPLAY = {"decision_id"}
+# A replay is a new evaluation: it has its own id and trace, and no caller request.
+_IGNORED_IN_REPLAY = {"decision_id", "trace_id", "request_id"}
+
+
+def decision_json(response: bytes) -> dict[str, Any]:
+    """A recorded decision (its answered protobuf bytes) as JSON, field names as in the .proto."""
+    return json_format.MessageToDict(pb.Decision.FromString(response), preserving_proto_field_name=True)
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -146,13 +152,14 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                                         facts=to_struct(record.facts))
             reply = self.engine.call(("evaluate", replay.SerializeToString(), None), self.max_seconds)
             assert isinstance(reply, Reply)
-            if reply.record is None:
+            if reply.decision is None:
                 error = pb.ErrorResult.FromString(reply.error or b"")
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
                 raise AssertionError("abort raises")
-            found = differences(record.decision, reply.record)
+            replayed = decision_json(reply.decision)
+            found = differences(decision_json(record.response), replayed)
             return apb.ReplayDecisionResponse(
-                identical=not found, version=record.version, ruleset_sha256=reply.record["ruleset_sha256"],
+                identical=not found, version=record.version, ruleset_sha256=replayed["ruleset_sha256"],
                 differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
                              for p, a, b in found])
 
@@ -179,7 +186,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 line = {"seq": record.seq, "decision_id": record.decision_id,
                         "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
                         "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
-                        "prev_hash": record.prev_hash, "decision": record.decision}
+                        "prev_hash": record.prev_hash, "decision": decision_json(record.response)}
                 yield apb.ExportDecisionsResponse(json_line=json.dumps(line, ensure_ascii=False, sort_keys=True))
 
         return self._call("ExportDecisions", context, detail, work)

@@ -18,6 +18,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.decision import Decision as CoreDecision
 from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository
@@ -50,7 +51,9 @@ class Reply:
     summary: Summary
     decision: bytes | None = None  # a serialised Decision
     error: bytes | None = None  # a serialised ErrorResult
-    record: dict[str, Any] | None = None  # the decision as JSON, for the decision log
+    # The decision's provenance, facts and outcome as JSON, for the decision log. The explanation is not
+    # repeated here: the log keeps it once, in the `decision` bytes answered to the caller.
+    record: dict[str, Any] | None = None
     subject: str | None = None  # the pseudonym of the national identity number, if one was given
 
 
@@ -81,6 +84,18 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     if problems:
         raise _BadRequest(problems)
     return request, as_of
+
+
+def _record(decision: CoreDecision) -> dict[str, Any]:
+    return {
+        "decision_id": decision.decision_id, "ruleset": decision.ruleset, "version": decision.version,
+        "ruleset_sha256": decision.ruleset_sha256, "engine_version": decision.engine_version,
+        "as_of": decision.as_of, "selected_by": decision.selected_by, "selection_date": decision.selection_date,
+        "facts": decision.facts, "outcome": decision.outcome,
+        "manuell_vurdering": [{"rule_id": m.rule_id, "begrunnelse": m.begrunnelse}
+                              for m in decision.manuell_vurdering],
+        "applied_rules": decision.applied_rules,
+    }
 
 
 class EvaluationHandler:
@@ -123,7 +138,7 @@ class EvaluationHandler:
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
             message = decision_to_proto(decision, request_id=request_id, trace_id=trace_id)
-            record = decision.to_dict() if self.records else None
+            record = _record(decision) if self.records else None
             return Reply(summary, decision=message.SerializeToString(), record=record, subject=subject)
 
     def _subject(self, national_id: str) -> str | None:
