@@ -287,3 +287,30 @@ def test_a_decision_that_cannot_be_stored_is_not_answered() -> None:
             _evaluate(server, request_id="after")
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
         assert "not answered" in (caught.value.details() or "")
+
+
+def test_a_record_altered_in_the_database_shows_in_verify_and_replay() -> None:
+    with server_in_process(workers=0) as (server, _, _):
+        first = _evaluate(server, request_id="t-1")
+        target = _evaluate(server, request_id="t-2")
+        _evaluate(server, request_id="t-3")
+        stored = server.log.get(target.decision_id) if server.log else None
+        assert stored is not None
+        forged = pb.Decision.FromString(stored.response)
+        forged.outcome.fields["frist_start_helsehjelp"].string_value = "2099-01-01"
+        database = server.settings.data_dir / "decisions.db"
+        with sqlite3.connect(database) as db:  # an intruder with write access, past the append-only trigger
+            db.execute("DROP TRIGGER decisions_no_update")
+            db.execute("UPDATE decisions SET response = ? WHERE decision_id = ?",
+                       (forged.SerializeToString(), target.decision_id))
+        channel, audit = _audit(server)
+        with channel:
+            verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
+            replay = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=target.decision_id), timeout=30)
+            untouched = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=first.decision_id), timeout=30)
+    assert not verified.ok and verified.first_problem.kind == "altered"
+    assert verified.first_problem.decision_id == target.decision_id
+    assert not replay.identical
+    [difference] = [d for d in replay.differences if d.path == "outcome.frist_start_helsehjelp"]
+    assert difference.recorded.string_value == "2099-01-01" and difference.replayed.string_value == "2026-04-27"
+    assert untouched.identical
