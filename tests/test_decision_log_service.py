@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from regelmotor.server.app import RunningServer
+from regelmotor.server.packing import pack_response, unpack_response
 from regelmotor.v1 import audit_pb2 as apb
 from regelmotor.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor.v1 import decision_pb2 as pb
@@ -50,10 +51,10 @@ def test_every_answered_decision_is_already_recorded(server: RunningServer) -> N
     decision = _evaluate(server, request_id="rec-1")
     stored = server.log.get(decision.decision_id)
     assert stored is not None and stored.caller == "dips-a" and stored.request_id == "rec-1"
-    assert pb.Decision.FromString(stored.response) == decision
+    assert pb.Decision.FromString(unpack_response(stored.response)) == decision
     assert stored.ruleset_sha256 == decision.ruleset_sha256 and stored.trace_id == decision.trace_id
     assert stored.outcome["utfall"] == "rett" and stored.decision["applied_rules"]
-    assert pb.Decision.FromString(stored.response).explanation.rules  # the explanation, stored once
+    assert pb.Decision.FromString(unpack_response(stored.response)).explanation.rules  # stored once
 
 
 def test_a_retried_request_id_returns_the_stored_decision(server: RunningServer) -> None:
@@ -296,13 +297,13 @@ def test_a_record_altered_in_the_database_shows_in_verify_and_replay() -> None:
         _evaluate(server, request_id="t-3")
         stored = server.log.get(target.decision_id) if server.log else None
         assert stored is not None
-        forged = pb.Decision.FromString(stored.response)
+        forged = pb.Decision.FromString(unpack_response(stored.response))
         forged.outcome.fields["frist_start_helsehjelp"].string_value = "2099-01-01"
         database = server.settings.data_dir / "decisions.db"
         with sqlite3.connect(database) as db:  # an intruder with write access, past the append-only trigger
             db.execute("DROP TRIGGER decisions_no_update")
             db.execute("UPDATE decisions SET response = ? WHERE decision_id = ?",
-                       (forged.SerializeToString(), target.decision_id))
+                       (pack_response(forged.SerializeToString()), target.decision_id))
         channel, audit = _audit(server)
         with channel:
             verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)

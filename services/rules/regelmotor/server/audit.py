@@ -23,6 +23,7 @@ from .convert import to_struct, to_value
 from .errors import bad_request, to_status
 from .handler import Reply
 from .identity import InvalidIdentityNumber, Pseudonymiser
+from .packing import unpack_response
 from .recording import caller_of
 from .servicers import Engine
 from .telemetry import Telemetry
@@ -32,9 +33,9 @@ _T = TypeVar("_T")
 _IGNORED_IN_REPLAY = {"decision_id", "trace_id", "request_id"}
 
 
-def decision_json(response: bytes) -> dict[str, Any]:
-    """A recorded decision (its answered protobuf bytes) as JSON, field names as in the .proto."""
-    return json_format.MessageToDict(pb.Decision.FromString(response), preserving_proto_field_name=True)
+def decision_json(decision: bytes) -> dict[str, Any]:
+    """Decision protobuf bytes as JSON, field names as in the .proto."""
+    return json_format.MessageToDict(pb.Decision.FromString(decision), preserving_proto_field_name=True)
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -135,7 +136,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id!r}")
                 raise AssertionError("abort raises")
             return apb.GetDecisionResponse(
-                summary=summary(record), decision=pb.Decision.FromString(record.response),
+                summary=summary(record), decision=pb.Decision.FromString(unpack_response(record.response)),
                 facts=to_struct(record.facts), prev_hash=record.prev_hash, ruleset_sha256=record.ruleset_sha256,
                 engine_version=record.engine_version, trace_id=record.trace_id)
 
@@ -157,7 +158,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
                 raise AssertionError("abort raises")
             replayed = decision_json(reply.decision)
-            found = differences(decision_json(record.response), replayed)
+            found = differences(decision_json(unpack_response(record.response)), replayed)
             return apb.ReplayDecisionResponse(
                 identical=not found, version=record.version, ruleset_sha256=replayed["ruleset_sha256"],
                 differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
@@ -186,7 +187,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 line = {"seq": record.seq, "decision_id": record.decision_id,
                         "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
                         "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
-                        "prev_hash": record.prev_hash, "decision": decision_json(record.response)}
+                        "prev_hash": record.prev_hash, "decision": decision_json(unpack_response(record.response))}
                 yield apb.ExportDecisionsResponse(json_line=json.dumps(line, ensure_ascii=False, sort_keys=True))
 
         return self._call("ExportDecisions", context, detail, work)

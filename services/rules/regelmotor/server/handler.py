@@ -29,6 +29,7 @@ from .convert import decision_to_proto, struct_to_dict
 from .errors import bad_request, error_result
 from .identity import InvalidIdentityNumber, Pseudonymiser
 from .identity import validate as validate_identity
+from .packing import pack_response
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -54,6 +55,7 @@ class Reply:
     # The decision's provenance, facts and outcome as JSON, for the decision log. The explanation is not
     # repeated here: the log keeps it once, in the `decision` bytes answered to the caller.
     record: dict[str, Any] | None = None
+    stored: bytes | None = None  # the Decision bytes compressed for the log (packed in the worker, in parallel)
     subject: str | None = None  # the pseudonym of the national identity number, if one was given
 
 
@@ -138,8 +140,11 @@ class EvaluationHandler:
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
             message = decision_to_proto(decision, request_id=request_id, trace_id=trace_id)
-            record = _record(decision) if self.records else None
-            return Reply(summary, decision=message.SerializeToString(), record=record, subject=subject)
+            answer = message.SerializeToString()
+            if not self.records:
+                return Reply(summary, decision=answer, subject=subject)
+            return Reply(summary, decision=answer, record=_record(decision), stored=pack_response(answer),
+                         subject=subject)
 
     def _subject(self, national_id: str) -> str | None:
         if not national_id:

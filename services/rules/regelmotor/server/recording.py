@@ -10,6 +10,7 @@ from regelmotor.store.group import GroupCommitter
 from regelmotor.store.record import DecisionRecord
 
 from .handler import Reply
+from .packing import unpack_response
 
 CALLER_METADATA = "regelmotor-caller"
 
@@ -30,15 +31,17 @@ class Recorder:
         """Store the decision and return the bytes to answer with: the stored ones when the caller has
         sent this request_id before (a retry gets the same decision, and no second record)."""
         decision = reply.record
-        assert decision is not None and reply.decision is not None
+        assert decision is not None and reply.stored is not None and reply.decision is not None
         record = DecisionRecord(
             decision_id=decision["decision_id"], recorded_at=datetime.now(UTC), caller=caller,
             request_id=reply.summary.request_id, ruleset=decision["ruleset"], version=decision["version"],
             ruleset_sha256=decision["ruleset_sha256"], engine_version=decision["engine_version"],
             as_of=decision["as_of"], subject=reply.subject, facts=decision["facts"], outcome=decision["outcome"],
-            decision=decision, response=reply.decision, trace_id=reply.summary.trace_id,
+            decision=decision, response=reply.stored, trace_id=reply.summary.trace_id,
         )
-        return self.committer.submit(record).response
+        stored = self.committer.submit(record)
+        # A retried request_id gets the decision stored the first time, unpacked; a new one its own answer.
+        return reply.decision if stored.decision_id == record.decision_id else unpack_response(stored.response)
 
 
 def stream_item(index: int, request_id: str, decision: bytes | None = None, error: bytes | None = None) -> bytes:
