@@ -49,10 +49,6 @@ def register(name: str, definition: dict[str, Any]) -> None:
         _handles[name] = (handle, text)
 
 
-def is_registered(name: str) -> bool:
-    return name in _handles
-
-
 def fire(names: list[str], fact: dict[str, Any]) -> set[str]:
     """Assert `fact` into each engine ruleset in `names` and return the names of the rules that fired.
 

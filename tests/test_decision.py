@@ -1,0 +1,30 @@
+"""A decision as plain JSON: it round-trips, and its content hash ignores only the decision id."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.decision import decision_from_dict
+from tests.conftest import FIXTURES
+
+FACTS = {"ansiennitetsdato": "2020-03-02", "fodselsdato": "2000-01-01", "fagomrade": "tsb",
+         "forventet_nytte": True, "kostnad_rimelig": True, "klinisk_frist_uker": 20}
+
+
+def test_decision_round_trips_through_json() -> None:
+    motor = Regelmotor.from_directory(FIXTURES / "rulesets")
+    decision = motor.evaluate("vurderingsfrist", FACTS, as_of=date(2020, 4, 1))
+    text = json.dumps(decision.to_dict(), ensure_ascii=False)
+    again = decision_from_dict(json.loads(text))
+    assert again == decision and again.content_sha256 == decision.content_sha256
+
+
+def test_content_hash_ignores_the_decision_id_and_nothing_else() -> None:
+    motor = Regelmotor.from_directory(FIXTURES / "rulesets")
+    first = motor.evaluate("vurderingsfrist", FACTS, as_of=date(2020, 4, 1))
+    second = motor.evaluate("vurderingsfrist", FACTS, as_of=date(2020, 4, 1))
+    later = motor.evaluate("vurderingsfrist", FACTS, as_of=date(2020, 4, 2))
+    assert first.decision_id != second.decision_id and first.content_sha256 == second.content_sha256
+    assert later.content_sha256 != first.content_sha256
