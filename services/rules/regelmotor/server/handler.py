@@ -25,11 +25,12 @@ from regelmotor.core.repository import RulesetRepository
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import ruleset_pb2 as rpb
 
-from .convert import decision_to_proto, struct_to_dict
+from .convert import struct_to_dict
 from .errors import bad_request, error_result
 from .identity import InvalidIdentityNumber, Pseudonymiser
 from .identity import validate as validate_identity
 from .packing import pack_response
+from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -139,8 +140,7 @@ class EvaluationHandler:
             span.set_attribute("regelmotor.decision_id", decision.decision_id)
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
-            message = decision_to_proto(decision, request_id=request_id, trace_id=trace_id)
-            answer = message.SerializeToString()
+            answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
             if not self.records:
                 return Reply(summary, decision=answer, subject=subject)
             return Reply(summary, decision=answer, record=_record(decision), stored=pack_response(answer),

@@ -1,0 +1,110 @@
+"""The Decision as written straight to wire bytes (regelmotor.server.wire) is the Decision the protobuf
+library builds (regelmotor.server.convert.decision_to_proto): on every bundled test case, on random facts
+for every shipped version, and on random JSON values."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from google.protobuf import struct_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.cases import load_cases
+from regelmotor.core.decision import Decision
+from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
+from regelmotor.core.model import Ruleset
+from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
+from regelmotor.server import wire
+from regelmotor.server.convert import decision_to_proto, to_value
+from regelmotor.v1 import decision_pb2 as pb
+from tests.conftest import BUNDLED_RULESETS
+from tests.strategies import facts_for
+
+MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
+VERSIONS = [r for name in MOTOR.repository.names() for r in MOTOR.repository.all_versions(name)]
+
+
+def _assert_same(decision: Decision) -> None:
+    reference = decision_to_proto(decision, request_id="req-1", trace_id="ab" * 16)
+    written = pb.Decision.FromString(wire.decision_bytes(decision, request_id="req-1", trace_id="ab" * 16))
+    assert written == reference
+    # Equal messages serialise alike, so what is stored and hashed does not depend on the encoder.
+    assert written.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
+
+
+def _case_decisions(ruleset: Ruleset) -> list[Decision]:
+    path = BUNDLED_RULESETS / ruleset.meta.name / f"{ruleset.meta.version}{CASES_SUFFIX}"
+    decisions = []
+    for case in load_cases(path, ruleset):
+        if case.expect_error is None:
+            decisions.append(MOTOR.evaluate(ruleset.meta.name, case.facts, as_of=case.as_of,
+                                            version=ruleset.meta.version))
+    return decisions
+
+
+@pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])
+def test_every_bundled_case_is_written_as_the_protobuf_library_builds_it(ruleset: Ruleset) -> None:
+    decisions = _case_decisions(ruleset)
+    assert decisions
+    for decision in decisions:
+        _assert_same(decision)
+
+
+@pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])
+def test_random_facts_are_written_as_the_protobuf_library_builds_them(ruleset: Ruleset) -> None:
+    end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
+    dates = st.dates(ruleset.meta.gyldig_fra, end)
+    overrides: dict[str, st.SearchStrategy[Any]] = {}
+    if ruleset.meta.selected_by:
+        overrides[ruleset.meta.selected_by] = dates.map(date.isoformat)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(facts=facts_for(ruleset, overrides), as_of=dates)
+    def check(facts: dict[str, Any], as_of: date) -> None:
+        try:
+            decision = MOTOR.evaluate(ruleset.meta.name, facts, as_of=as_of, version=ruleset.meta.version)
+        except (InvalidFacts, ParameterValueMissing):
+            return
+        _assert_same(decision)
+
+    check()
+
+
+_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20) | st.floats(
+    allow_nan=False, allow_infinity=False)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+    st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.dictionaries(st.text(max_size=10), _json, max_size=6))
+def test_struct_bytes_equal_the_library_struct(values: dict[str, Any]) -> None:
+    expected = struct_pb2.Struct()
+    expected.update(values)
+    assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
+    # Twice: the second time the map entries come from the encoder's cache.
+    assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json)
+def test_value_bytes_equal_the_library_value(value: Any) -> None:
+    assert struct_pb2.Value.FromString(wire.value_bytes(value)) == to_value(value)
+
+
+def test_long_fields_get_multi_byte_lengths() -> None:
+    text = "å" * 20_000  # 40 000 bytes: past the table of short lengths
+    parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"merknad": text, "n": -0.0, "big": 2**60}))
+    assert parsed["merknad"] == text
+    assert math.copysign(1, parsed["n"]) == -1
+    assert parsed["big"] == float(2**60)
+
+
+def test_a_value_json_cannot_hold_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a JSON value"):
+        wire.value_bytes(date(2026, 1, 1))
