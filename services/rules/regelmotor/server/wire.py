@@ -20,7 +20,15 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import Descriptor
 
-from regelmotor.core.decision import ConditionTrace, Decision, ExceptionTrace, RuleTrace
+from regelmotor.core.decision import (
+    ConditionTrace,
+    Decision,
+    DerivedTrace,
+    ExceptionTrace,
+    OutcomeTrace,
+    ParameterTrace,
+    RuleTrace,
+)
 from regelmotor.v1 import decision_pb2 as pb
 
 from .convert import _template
@@ -211,19 +219,28 @@ _OUTCOME_FROM_RULES = _tag(_OT, "from_rules", _LENGTH)
 _OUTCOME_INTERNAL = _tag(_OT, "internal", _VARINT) + b"\x01"
 
 
+def _derived(d: DerivedTrace) -> bytes:
+    return (_text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.expression)
+            + _field(_DERIVED_INPUTS, struct_bytes(d.inputs)) + _field(_DERIVED_VALUE, value_bytes(d.value)))
+
+
+def _parameter(p: ParameterTrace) -> bytes:
+    return (_text(_PARAMETER_NAME, p.name) + _text(_PARAMETER_ON, p.on) + _text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra)
+            + _field(_PARAMETER_VALUE, value_bytes(p.value)) + _text(_PARAMETER_UNIT, p.unit))
+
+
+def _outcome(o: OutcomeTrace) -> bytes:
+    return (_text(_OUTCOME_NAME, o.name) + _field(_OUTCOME_VALUE, value_bytes(o.value))
+            + _text(_OUTCOME_COMBINE, o.combine) + b"".join([_text(_OUTCOME_FROM_RULES, r) for r in o.from_rules])
+            + (_OUTCOME_INTERNAL if o.internal else b""))
+
+
 def explanation_bytes(decision: Decision) -> bytes:
     exp = decision.explanation
     parts = [_field(_EXPLANATION_RULE, rule_bytes(decision.ruleset_sha256, r)) for r in exp.rules]
-    parts.extend([_field(_EXPLANATION_DERIVED, _text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.expression)
-                         + _field(_DERIVED_INPUTS, struct_bytes(d.inputs))
-                         + _field(_DERIVED_VALUE, value_bytes(d.value))) for d in exp.derived])
-    parts.extend([_field(_EXPLANATION_PARAMETER, _text(_PARAMETER_NAME, p.name) + _text(_PARAMETER_ON, p.on)
-                         + _text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra) + _field(_PARAMETER_VALUE, value_bytes(p.value))
-                         + _text(_PARAMETER_UNIT, p.unit)) for p in exp.parameters])
-    parts.extend([_field(_EXPLANATION_OUTCOME, _text(_OUTCOME_NAME, o.name) + _field(_OUTCOME_VALUE, value_bytes(o.value))
-                         + _text(_OUTCOME_COMBINE, o.combine)
-                         + b"".join([_text(_OUTCOME_FROM_RULES, r) for r in o.from_rules])
-                         + (_OUTCOME_INTERNAL if o.internal else b"")) for o in exp.outcomes])
+    parts.extend([_field(_EXPLANATION_DERIVED, _derived(d)) for d in exp.derived])
+    parts.extend([_field(_EXPLANATION_PARAMETER, _parameter(p)) for p in exp.parameters])
+    parts.extend([_field(_EXPLANATION_OUTCOME, _outcome(o)) for o in exp.outcomes])
     return b"".join(parts)
 
 
@@ -248,9 +265,11 @@ def decision_bytes(decision: Decision, *, request_id: str = "", trace_id: str = 
         _text(text["ruleset_sha256"], decision.ruleset_sha256), _text(text["engine_version"], decision.engine_version),
         _text(text["as_of"], decision.as_of), _text(text["selected_by"], decision.selected_by),
         _text(text["selection_date"], decision.selection_date),
-        _field(_DECISION_FACTS, struct_bytes(decision.facts)), _field(_DECISION_OUTCOME, struct_bytes(decision.outcome)),
+        _field(_DECISION_FACTS, struct_bytes(decision.facts)),
+        _field(_DECISION_OUTCOME, struct_bytes(decision.outcome)),
     ]
-    parts.extend([_field(_DECISION_MANUAL, _text(_MANUAL_RULE, m.rule_id) + _text(_MANUAL_BEGRUNNELSE, m.begrunnelse))
+    parts.extend([_field(_DECISION_MANUAL, _text(_MANUAL_RULE, m.rule_id) + _text(_MANUAL_BEGRUNNELSE,
+                                                                                    m.begrunnelse))
                   for m in decision.manuell_vurdering])
     parts.append(_field(_DECISION_EXPLANATION, explanation_bytes(decision)))
     parts.append(_text(text["trace_id"], trace_id))
