@@ -18,7 +18,6 @@ import struct
 from typing import Any
 
 from google.protobuf import struct_pb2
-from google.protobuf.descriptor import Descriptor
 
 from regelmotor.core.decision import (
     ConditionTrace,
@@ -39,7 +38,8 @@ _LENGTH = 2
 _pack_double = struct.Struct("<d").pack
 
 
-def _tag(descriptor: Descriptor, name: str, wire_type: int) -> bytes:
+def _tag(descriptor: Any, name: str, wire_type: int) -> bytes:
+    # Any: the stubs type message descriptors as a union of the upb and the pure-Python classes.
     return _varint((descriptor.fields_by_name[name].number << 3) | wire_type)
 
 
