@@ -97,6 +97,12 @@ def test_value_bytes_equal_the_library_value(value: Any) -> None:
     assert struct_pb2.Value.FromString(wire.value_bytes(value)) == to_value(value)
 
 
+def test_negative_zero_keeps_its_sign_after_zero_was_written() -> None:
+    wire.struct_bytes({"x": 0.0})
+    parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"x": -0.0}))
+    assert math.copysign(1, float(parsed["x"])) == -1  # type: ignore[arg-type]
+
+
 def test_long_fields_get_multi_byte_lengths() -> None:
     text = "å" * 20_000  # 40 000 bytes: past the table of short lengths
     parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"merknad": text, "n": -0.0, "big": 2**60}))

@@ -112,7 +112,8 @@ def value_bytes(value: Any) -> bytes:
 
 
 def _entry(key: str, value: Any) -> bytes:
-    scalar = value is None or isinstance(value, (str, int, float))
+    # Floats are left out: 0.0 and -0.0 are equal keys but different bytes.
+    scalar = value is None or isinstance(value, (str, int))  # bool is an int
     if scalar:
         cache_key = (key, type(value), value)
         found = _ENTRY_CACHE.get(cache_key)
