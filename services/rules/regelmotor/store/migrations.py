@@ -154,10 +154,12 @@ def pending(applied: Sequence[int], migrations: Sequence[Migration]) -> list[Mig
 def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQLITE_MIGRATIONS) -> list[int]:
     """Apply the missing migrations (conn must be in autocommit mode: isolation_level None). Returns the
     versions applied now."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                 "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    # Inside BEGIN IMMEDIATE, so concurrent first opens wait for each other (busy timeout) instead of
+    # one of them failing on a lock upgrade.
     conn.execute("BEGIN IMMEDIATE")
     try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                     "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
         applied = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         todo = pending(applied, migrations)
         for migration in todo:

@@ -16,6 +16,7 @@ import builtins
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,8 +63,8 @@ class SQLiteDecisionLog(DecisionLog):
         self._idle_readers: builtins.list[sqlite3.Connection] = []
         conn = self._connect()
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
+            mode = self._enable_wal(conn)
+            if mode.lower() != "wal":
                 raise SchemaError(f"SQLite refused WAL mode for {self.path} (journal_mode is {mode})")
             self.migrated = apply_sqlite(conn, migrations)
         except BaseException:
@@ -78,6 +79,19 @@ class SQLiteDecisionLog(DecisionLog):
                                check_same_thread=False)
         conn.execute("PRAGMA synchronous=FULL")
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch to WAL and return the journal mode now in force. Switching takes an exclusive lock and
+        SQLite answers "database is locked" at once, without the busy timeout, while another connection
+        opens the same new file; so retry here, within the same timeout."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def _writer(self) -> sqlite3.Connection:
         if self._conn is None:
