@@ -1,18 +1,46 @@
-"""How an answered Decision is kept in the decision log: zlib-compressed protobuf bytes.
+"""How an answered Decision is kept in the decision log: compressed protobuf bytes.
 
-The explanation makes a Decision about 30 kB of protobuf that compresses to about 6 kB; compressing it in
-the engine workers (in parallel) keeps the single writer's work and the log's size small. The hash
-chain covers the stored (compressed) bytes, so any change to them is detected.
+The explanation makes a Decision about 25 kB of protobuf that compresses to about 5 kB; compressing it in
+the engine workers (in parallel) keeps the single writer's work and the log's size small. Zstandard at
+level 1 does it in about a third of the time zlib at level 1 took (75 µs against 200 µs per decision,
+`bench`-style loop over the bundled cases) and a little smaller. Records written before the switch hold
+zlib streams; both are read, told apart by their first bytes (a zstd frame starts with its magic
+number, a zlib stream never does). The hash chain covers the stored (compressed) bytes, so any change to
+them is detected.
 """
 
 from __future__ import annotations
 
+import threading
 import zlib
+
+import zstandard
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_LEVEL = 1
+# zstd (de)compressor objects are not safe for concurrent use: one per thread.
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+    if found is None:
+        found = _local.compressor = zstandard.ZstdCompressor(level=_LEVEL)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
 
 
 def pack_response(decision: bytes) -> bytes:
-    return zlib.compress(decision, 1)
+    return _compressor().compress(decision)
 
 
 def unpack_response(stored: bytes) -> bytes:
-    return zlib.decompress(stored)
+    if stored.startswith(_ZSTD_MAGIC):
+        return _decompressor().decompress(stored)
+    return zlib.decompress(stored)  # written before the log used zstd
