@@ -49,6 +49,7 @@ from regelmotor.store.chain import (
     VerifyResult,
     canonical_json,
     content_parts,
+    large_parts,
     link,
     record_hash,
     timestamp_text,
@@ -392,6 +393,34 @@ def _append_in_process(url: str, prefix: str, count: int) -> list[int]:
         return [log.append([make_record(i, caller=prefix)])[0].seq for i in range(count)]
     finally:
         log.close()
+
+
+def _encoded(record: DecisionRecord) -> DecisionRecord:
+    """The same record with its large fields' text made beforehand, as an engine worker hands it over."""
+    parts = large_parts(record.facts, record.outcome, record.decision, record.response)
+    return replace(record, encoded=parts)
+
+
+def test_a_record_with_its_text_made_beforehand_is_stored_and_hashed_alike(log: DecisionLog) -> None:
+    plain = make_record(1)
+    stored_plain = log.append([plain])[0]
+    # The same content at the next seq, once made by the log and once handed over: the same hash.
+    twin = replace(plain, decision_id=f"d-{uuid.uuid4()}", request_id=f"req-{uuid.uuid4().hex}")
+    expected_hash = record_hash(stored_plain.hash, twin, stored_plain.seq + 1)
+    stored = log.append([_encoded(twin)])[0]
+    assert stored.hash == expected_hash
+    assert content_parts(_encoded(twin)) == content_parts(twin)
+    got = log.get(twin.decision_id)
+    assert got is not None and got.record == twin and got.encoded is None
+    assert log.verify().ok
+
+
+def test_encoded_text_must_name_every_large_field() -> None:
+    record = make_record()
+    with pytest.raises(ValueError, match="encoded must map"):
+        replace(record, encoded={"facts": "{}"})
+    with pytest.raises(ValueError, match="encoded must map"):
+        replace(record, encoded={"facts": "{}", "outcome": "{}", "decision": "{}", "response": b""})  # type: ignore[dict-item]
 
 
 def test_concurrent_appenders_keep_seq_gap_free_and_the_chain_linear(backend: Backend) -> None:

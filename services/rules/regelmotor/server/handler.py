@@ -22,6 +22,7 @@ from regelmotor.core.decision import Decision as CoreDecision
 from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository
+from regelmotor.store.chain import large_parts
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import ruleset_pb2 as rpb
 
@@ -57,6 +58,9 @@ class Reply:
     # repeated here: the log keeps it once, in the `decision` bytes answered to the caller.
     record: dict[str, Any] | None = None
     stored: bytes | None = None  # the Decision bytes compressed for the log (packed in the worker, in parallel)
+    # The canonical text of the record's large fields (regelmotor.store.chain.large_parts), made here in
+    # parallel rather than by the log's single writer in the front process.
+    encoded: dict[str, str] | None = None
     subject: str | None = None  # the pseudonym of the national identity number, if one was given
 
 
@@ -143,8 +147,13 @@ class EvaluationHandler:
             answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
             if not self.records:
                 return Reply(summary, decision=answer, subject=subject)
-            return Reply(summary, decision=answer, record=_record(decision), stored=pack_response(answer),
-                         subject=subject)
+            record = _record(decision)
+            stored = pack_response(answer)
+            try:
+                encoded: dict[str, str] | None = large_parts(decision.facts, decision.outcome, record, stored)
+            except (TypeError, ValueError):
+                encoded = None  # not plain JSON: the log refuses the record itself, with its own reason
+            return Reply(summary, decision=answer, record=record, stored=stored, subject=subject, encoded=encoded)
 
     def _subject(self, national_id: str) -> str | None:
         if not national_id:

@@ -37,7 +37,7 @@ class Recorder:
             request_id=reply.summary.request_id, ruleset=decision["ruleset"], version=decision["version"],
             ruleset_sha256=decision["ruleset_sha256"], engine_version=decision["engine_version"],
             as_of=decision["as_of"], subject=reply.subject, facts=decision["facts"], outcome=decision["outcome"],
-            decision=decision, response=reply.stored, trace_id=reply.summary.trace_id,
+            decision=decision, response=reply.stored, trace_id=reply.summary.trace_id, encoded=reply.encoded,
         )
         stored = self.committer.submit(record)
         # A retried request_id gets the decision stored the first time, unpacked; a new one its own answer.

@@ -131,10 +131,26 @@ def timestamp_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def large_parts(facts: dict[str, Any], outcome: dict[str, Any], decision: dict[str, Any],
+                response: bytes) -> dict[str, str]:
+    """The canonical text of a record's large fields (the three JSON fields and the response), exactly as
+    `content_parts` makes them. A producer that can make them elsewhere (the engine workers do, in
+    parallel) hands them over in `DecisionRecord.encoded`, so the log's single writer need not.
+
+    Raises TypeError or ValueError when a JSON field holds something JSON cannot represent."""
+    return {
+        "facts": canonical_json(facts),
+        "outcome": canonical_json(outcome),
+        "decision": canonical_json(decision),
+        "response": encode_basestring(base64.b64encode(response).decode("ascii")),
+    }
+
+
 def content_parts(record: DecisionRecord) -> dict[str, str]:
     """The canonical JSON text of each field of the record (what is hashed, and what is stored as JSON).
 
     Raises TypeError or ValueError when a JSON field holds something JSON cannot represent."""
+    large = record.encoded or large_parts(record.facts, record.outcome, record.decision, record.response)
     # encode_basestring is what json.dumps(text, ensure_ascii=False) uses for a str, without its overhead.
     return {
         "decision_id": encode_basestring(record.decision_id),
@@ -147,11 +163,8 @@ def content_parts(record: DecisionRecord) -> dict[str, str]:
         "engine_version": encode_basestring(record.engine_version),
         "as_of": encode_basestring(record.as_of),
         "subject": "null" if record.subject is None else encode_basestring(record.subject),
-        "facts": canonical_json(record.facts),
-        "outcome": canonical_json(record.outcome),
-        "decision": canonical_json(record.decision),
-        "response": encode_basestring(base64.b64encode(record.response).decode("ascii")),
         "trace_id": encode_basestring(record.trace_id),
+        **large,
     }
 
 

@@ -10,13 +10,16 @@ later (a tuple would come back as a list). Values JSON cannot hold (dates, NaN) 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
 _AS_OF = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TEXT_FIELDS = ("decision_id", "caller", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version",
                 "as_of", "trace_id")
+# The fields whose canonical text is large enough to be worth making outside the log's writer.
+LARGE_FIELDS = ("facts", "outcome", "decision", "response")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class DecisionRecord:
     decision: dict[str, Any]  # the full decision JSON, explanation included
     response: bytes  # the serialised gRPC Decision, returned again on an idempotent retry
     trace_id: str
+    # The canonical text of facts, outcome, decision and response (`chain.large_parts`), when the producer
+    # has already made it from these very values; None lets the log make it. Not part of the record's
+    # identity: it is how the record is written, not what it says.
+    encoded: Mapping[str, str] | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
         for name in _TEXT_FIELDS:
@@ -60,14 +67,17 @@ class DecisionRecord:
         for name in ("facts", "outcome", "decision"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"DecisionRecord.{name} must be a dict")
+        if self.encoded is not None and (sorted(self.encoded) != sorted(LARGE_FIELDS)
+                                         or not all(isinstance(v, str) for v in self.encoded.values())):
+            raise ValueError(f"DecisionRecord.encoded must map {', '.join(LARGE_FIELDS)} to their text")
         if isinstance(self.response, (bytearray, memoryview)):
             object.__setattr__(self, "response", bytes(self.response))
         elif not isinstance(self.response, bytes):
             raise TypeError("DecisionRecord.response must be bytes")
 
     def field_values(self) -> dict[str, Any]:
-        """The record's own fields (not the chain fields of a StoredRecord), by name."""
-        return {f.name: getattr(self, f.name) for f in fields(DecisionRecord)}
+        """The record's own fields (not the chain fields of a StoredRecord, nor `encoded`), by name."""
+        return {f.name: getattr(self, f.name) for f in fields(DecisionRecord) if f.name != "encoded"}
 
 
 @dataclass(frozen=True)
