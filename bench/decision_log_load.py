@@ -4,16 +4,17 @@ Not a test: it prints figures. Run from the repository root:
 
     PYTHONPATH=services/rules:clients/python:. python bench/decision_log_load.py [--seconds S] [--json FILE]
 
-For each decision log in turn (`REGELMOTOR_DECISION_LOG` = "off", "sqlite" - the default, a WAL file in
-the server's temporary data directory - and a DSN of a fresh PostgreSQL database made for that server
-and dropped after it), one real server is started as a child process (`tests/server_process.py`:
-`regelmotor serve --port 0 --drafts --workers 2`), warmed up by sending every request once, measured
-with unary `DecisionService.Evaluate` at each concurrency (calls in flight, spread over client
-processes), and stopped. The client processes, the request set, the measuring window and the CPU
-sampling are those of `bench/grpc_load.py` (imported, not copied); see its docstring. This is done in
-`--rounds` rounds (default 2), every other one in reverse order (off, sqlite, postgresql, then postgresql,
-sqlite, off), so a slow drift of the machine's speed weighs on every log alike; the headline figures are
-the means over the rounds, and each PostgreSQL run gets a database of its own.
+One real server is started per decision log, each as a child process (`tests/server_process.py`:
+`regelmotor serve --port 0 --drafts --workers 2`) with `REGELMOTOR_DECISION_LOG` = "off", "sqlite" (the
+default: a WAL file in the server's temporary data directory) or the DSN of a fresh PostgreSQL database
+made for the run and dropped after it, and warmed up by sending every request once. All of them stay up
+for the whole run and are measured in turn, interleaved: in each of `--rounds` rounds (default 3) every
+log is measured with unary `DecisionService.Evaluate` at each concurrency (calls in flight, spread over
+client processes), the order of the logs turning by one each round. This machine's speed drifts by up to
+a third within a minute, so measuring the logs a few seconds apart, again and again, and comparing
+within each round is what keeps the drift out of the ratios; the headline figures are the means over
+the rounds. The client processes, the request set, the measuring window and the CPU sampling are those
+of `bench/grpc_load.py` (imported, not copied); see its docstring. A server waiting for its turn is idle.
 
 Every call carries a request_id of its own (a random prefix per client process and a counter): the log
 is idempotent per caller and request_id, and a repeated id would be answered from the stored record
@@ -172,22 +173,34 @@ def postgres_commits(dsn: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# One server per decision log and round
+# One server per decision log, measured round after round
 
 
 @dataclass
 class BackendRun:
+    """One log's figures in one round."""
+
     backend: str
     round: int
     unary: list[load.UnaryResult] = field(default_factory=list)
+    sent: int = 0  # calls made by the load clients in this round
+
+    def rate(self, concurrency: int) -> float | None:
+        return next((r.calls_per_s for r in self.unary if r.concurrency == concurrency), None)
+
+
+@dataclass
+class LogCheck:
+    """One log over the whole run: what was sent to its server, and what its log holds afterwards."""
+
+    backend: str
     checked_requests: int = 0  # the warm-up pass: every request once, through the generated stubs
-    sent: int = 0  # calls made by the load clients
+    sent: int = 0  # calls made by the load clients, all rounds
     records: int | None = None  # VerifyLog `checked` after the load
     chain_ok: bool | None = None
     db_cpu_ms_per_record: float | None = None
     db_transactions: int | None = None
     bytes_per_record: float | None = None  # growth of the log on disk over the load, per load call
-    seconds: float = 0.0
 
     @property
     def expected_records(self) -> int:
@@ -197,8 +210,16 @@ class BackendRun:
     def all_logged(self) -> bool | None:
         return None if self.records is None else self.records == self.expected_records
 
-    def rate(self, concurrency: int) -> float | None:
-        return next((r.calls_per_s for r in self.unary if r.concurrency == concurrency), None)
+
+@dataclass
+class _Started:
+    check: LogCheck
+    setting: str
+    server: Any
+    payloads: list[bytes]
+    db_cpu: float = 0.0
+    db_transactions: int = 0
+    size: int = 0
 
 
 def verify_log(address: str) -> tuple[int, bool]:
@@ -215,48 +236,75 @@ def verify_log(address: str) -> tuple[int, bool]:
     return int(reply.checked), bool(reply.ok)
 
 
-def run_backend(backend: str, number: int, requests: load.Requests, args: argparse.Namespace) -> BackendRun:
-    """Start a server with this decision log, warm it up, measure each concurrency, check the log, stop."""
-    run = BackendRun(backend, number)
-    began = time.monotonic()
-    with ExitStack() as stack:
-        setting = backend
-        if backend == "postgresql":
-            setting = stack.enter_context(postgres_database(args.postgres, f"regelmotor_bench_{os.getpid()}_{number}"))
-        _measure(run, setting, requests, args)
-    run.seconds = round(time.monotonic() - began, 1)
+def start_server(backend: str, requests: load.Requests, args: argparse.Namespace, stack: ExitStack) -> _Started:
+    """Start a server with this decision log (closed with `stack`) and warm it up."""
+    from tests.server_process import running_server
+
+    setting = backend
+    if backend == "postgresql":
+        setting = stack.enter_context(postgres_database(args.postgres, f"regelmotor_bench_{os.getpid()}"))
+    server = stack.enter_context(running_server(workers=args.workers, env={"REGELMOTOR_DECISION_LOG": setting}))
+    checked = load.check_requests(server.address, requests)  # the warm-up: each request once
+    started = _Started(LogCheck(backend, checked_requests=len(checked.evaluate)), setting, server, checked.evaluate)
+    print(f"  {backend:<10} serving on {server.address}, warmed up with {len(checked.evaluate)} calls", flush=True)
+    return started
+
+
+def measure(started: _Started, number: int, args: argparse.Namespace) -> BackendRun:
+    context = multiprocessing.get_context("spawn")
+    run = BackendRun(started.check.backend, number)
+    for concurrency in args.concurrency:
+        sent = context.Value("q", 0)
+        result = load.measure_unary(started.server, "evaluate", UniqueRequests(started.payloads, sent), "processes",
+                                    concurrency, args.client_processes, args.warmup, args.seconds)
+        run.sent += int(sent.value)
+        run.unary.append(result)
+        print(f"  round {number} {run.backend:<10} {concurrency:>3} in flight {result.calls_per_s:>6.0f} calls/s"
+              f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  sent "
+              f"{sent.value}  CPU% front/workers/clients/other {load._cpu(result.cpu_percent)}", flush=True)
+    started.check.sent += run.sent
     return run
 
 
-def _measure(run: BackendRun, setting: str, requests: load.Requests, args: argparse.Namespace) -> None:
-    from tests.server_process import running_server
+def begin_counting(started: _Started) -> None:
+    backend, setting = started.check.backend, started.setting
+    if backend == "postgresql":
+        started.db_cpu = postgres_cpu_seconds()
+        started.db_transactions = postgres_commits(setting)
+    if backend != "off":
+        started.size = log_size(backend, setting, started.server.data_dir)
 
-    context = multiprocessing.get_context("spawn")
-    postgres = run.backend == "postgresql"
-    with running_server(workers=args.workers, env={"REGELMOTOR_DECISION_LOG": setting}) as server:
-        checked = load.check_requests(server.address, requests)  # the warm-up: each request once
-        run.checked_requests = len(checked.evaluate)  # those answered with a decision, so recorded
-        db_cpu = postgres_cpu_seconds() if postgres else 0.0
-        db_transactions = postgres_commits(setting) if postgres else 0
-        size = log_size(run.backend, setting, server.data_dir) if run.backend != "off" else 0
-        for concurrency in args.concurrency:
-            sent = context.Value("q", 0)
-            result = load.measure_unary(server, "evaluate", UniqueRequests(checked.evaluate, sent), "processes",
-                                        concurrency, args.client_processes, args.warmup, args.seconds)
-            run.sent += int(sent.value)
-            run.unary.append(result)
-            print(f"  round {run.round} {run.backend:<10} {concurrency:>3} in flight {result.calls_per_s:>6.0f} calls/s"
-                  f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  sent "
-                  f"{sent.value}  CPU% front/workers/clients/other {load._cpu(result.cpu_percent)}", flush=True)
-        if postgres:
-            run.db_cpu_ms_per_record = round(1000 * (postgres_cpu_seconds() - db_cpu) / max(1, run.sent), 3)
-            run.db_transactions = postgres_commits(setting) - db_transactions - 1  # not this query's own
-        if run.backend != "off":
-            run.bytes_per_record = (log_size(run.backend, setting, server.data_dir) - size) / max(1, run.sent)
-            run.records, run.chain_ok = verify_log(server.address)
-            print(f"  round {run.round} {run.backend:<10} records {run.records} (expected {run.expected_records}: "
-                  f"{run.checked_requests} warm-up + {run.sent} load calls), chain verifies: {run.chain_ok}",
-                  flush=True)
+
+def finish(started: _Started) -> None:
+    """After the last round: how the log grew, and whether it holds every call with an intact chain."""
+    check, setting = started.check, started.setting
+    if check.backend == "postgresql":
+        # postgres_cpu_seconds counts every PostgreSQL process; only this log's server writes to PostgreSQL.
+        check.db_cpu_ms_per_record = round(1000 * (postgres_cpu_seconds() - started.db_cpu) / max(1, check.sent), 3)
+        check.db_transactions = postgres_commits(setting) - started.db_transactions - 1  # not this query's own
+    if check.backend != "off":
+        check.bytes_per_record = (log_size(check.backend, setting, started.server.data_dir) - started.size) / max(
+            1, check.sent)
+        check.records, check.chain_ok = verify_log(started.server.address)
+        print(f"  {check.backend:<10} records {check.records} (expected {check.expected_records}: "
+              f"{check.checked_requests} warm-up + {check.sent} load calls), chain verifies: {check.chain_ok}",
+              flush=True)
+
+
+def run_all(backends: list[str], requests: load.Requests, args: argparse.Namespace
+            ) -> tuple[list[BackendRun], list[LogCheck]]:
+    runs: list[BackendRun] = []
+    with ExitStack() as stack:
+        started = [start_server(backend, requests, args, stack) for backend in backends]
+        for one in started:
+            begin_counting(one)
+        for number in range(1, args.rounds + 1):
+            turn = (number - 1) % len(started)
+            for one in started[turn:] + started[:turn]:  # each log goes first in its turn
+                runs.append(measure(one, number, args))
+        for one in started:
+            finish(one)
+    return runs, [one.check for one in started]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,21 +360,22 @@ def detail_table(runs: list[BackendRun]) -> list[str]:
     return lines
 
 
-def records_table(runs: list[BackendRun]) -> list[str]:
-    lines = ["| round | decision log | calls sent (warm-up + load) | records (VerifyLog checked) | every call logged "
-             "| chain verifies | log growth per record | CPU ms per call: front + workers + clients "
+def records_table(runs: list[BackendRun], checks: list[LogCheck]) -> list[str]:
+    lines = ["| decision log | calls sent (warm-up + load) | records (VerifyLog checked) | every call logged "
+             "| chain verifies | log growth per record | CPU ms per call: front + workers + clients (all rounds) "
              "| PostgreSQL CPU ms per record | records per PostgreSQL transaction |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for run in runs:
-        cost = load.cpu_per_call([(r.cpu_percent, r.calls_per_s) for r in run.unary])
+             "|---|---|---|---|---|---|---|---|---|"]
+    for check in checks:
+        results = [(r.cpu_percent, r.calls_per_s) for run in runs if run.backend == check.backend for r in run.unary]
+        cost = load.cpu_per_call(results)
         cpu = f"{cost['front']:.2f} + {cost['workers']:.2f} + {cost['clients']:.2f} = {sum(cost.values()):.2f}"
-        db_cpu = "–" if run.db_cpu_ms_per_record is None else f"{run.db_cpu_ms_per_record:.2f}"
-        group = "–" if not run.db_transactions else f"{run.sent / run.db_transactions:.1f}"
-        logged = "–" if run.all_logged is None else ("yes" if run.all_logged else "NO")
-        chain = "–" if run.chain_ok is None else ("yes" if run.chain_ok else "NO")
-        records = "–" if run.records is None else str(run.records)
-        size = "–" if run.bytes_per_record is None else f"{run.bytes_per_record / 1000:.0f} kB"
-        lines.append(f"| {run.round} | {run.backend} | {run.checked_requests} + {run.sent} | {records} | {logged} | "
+        db_cpu = "–" if check.db_cpu_ms_per_record is None else f"{check.db_cpu_ms_per_record:.2f}"
+        group = "–" if not check.db_transactions else f"{check.sent / check.db_transactions:.1f}"
+        logged = "–" if check.all_logged is None else ("yes" if check.all_logged else "NO")
+        chain = "–" if check.chain_ok is None else ("yes" if check.chain_ok else "NO")
+        records = "–" if check.records is None else str(check.records)
+        size = "–" if check.bytes_per_record is None else f"{check.bytes_per_record / 1000:.0f} kB"
+        lines.append(f"| {check.backend} | {check.checked_requests} + {check.sent} | {records} | {logged} | "
                      f"{chain} | {size} | {cpu} | {db_cpu} | {group} |")
     return lines
 
@@ -348,8 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client-processes", type=int, default=2, help="load client processes (default 2)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="decision logs to measure (default off,sqlite,postgresql)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="rounds over the decision logs, every other one in reverse order (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over the decision logs, the order turning by one each round (default 3)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",
                         help="PostgreSQL server to make the bench databases on (default %(default)s)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
@@ -371,10 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if idle_load > 20:
         print("  WARNING: the machine is not idle; the figures below share its cores with that load", flush=True)
 
-    runs: list[BackendRun] = []
-    for number in range(1, args.rounds + 1):
-        for backend in backends if number % 2 else reversed(backends):  # drift cancels out over a pair
-            runs.append(run_backend(backend, number, requests, args))
+    runs, checks = run_all(backends, requests, args)
 
     summary_lines, summary = summary_table(runs, args.concurrency)
     print()
@@ -382,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(detail_table(runs)))
     print()
-    print("\n".join(records_table(runs)))
+    print("\n".join(records_table(runs, checks)))
     print()
     for backend in ("sqlite", "postgresql"):
         values = [summary[key]["ratio_to_off"] for key in summary
@@ -391,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             goal = f"; goal >= {GOAL}: {'met' if min(values) >= GOAL else 'NOT met'}" if backend == "sqlite" else ""
             print(f"{backend}/off (means over rounds): {', '.join(f'{v:.2f}' for v in values)} at "
                   f"{', '.join(map(str, args.concurrency))} in flight{goal}")
-    unlogged = [f"{run.backend} round {run.round}" for run in runs if run.all_logged is False or run.chain_ok is False]
+    unlogged = [check.backend for check in checks if check.all_logged is False or check.chain_ok is False]
     if unlogged:
         print(f"WARNING: not every call was logged, or the chain did not verify: {', '.join(unlogged)}")
     print(f"total {time.monotonic() - began:.0f} s")
@@ -400,8 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
                         "date": date.today().isoformat(), "load_before_start_percent": idle_load},
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "runs": [{**asdict(run), "expected_records": run.expected_records, "all_logged": run.all_logged}
-                     for run in runs],
+            "runs": [asdict(run) for run in runs],
+            "logs": [{**asdict(check), "expected_records": check.expected_records, "all_logged": check.all_logged}
+                     for check in checks],
             "summary": summary,
         }
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
