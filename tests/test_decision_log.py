@@ -799,10 +799,9 @@ def test_groups_form_while_a_commit_is_under_way(log: DecisionLog) -> None:
 def test_a_submission_that_times_out_says_so_and_is_still_committed(log: DecisionLog) -> None:
     slow = _SlowLog(log)
     record = make_record(1)
-    with GroupCommitter(cast(DecisionLog, slow)) as committer:
-        # The slow log takes 50 ms to commit: a 10 ms wait ends first.
-        with pytest.raises(TimeoutError, match=record.decision_id):
-            committer.submit(record, timeout=0.01)
+    # The slow log takes 50 ms to commit: a 10 ms wait ends first.
+    with GroupCommitter(cast(DecisionLog, slow)) as committer, pytest.raises(TimeoutError, match=record.decision_id):
+        committer.submit(record, timeout=0.01)
     # close() committed what had been taken: the caller was told only that it cannot know yet.
     assert log.get(record.decision_id) is not None
 
