@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from . import engine
+from .closures import ValueOf, VerdictOf, value_of, verdict_of
 from .combine import Contribution, combine
 from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
 from .decision import (
@@ -26,11 +27,11 @@ from .decision import (
     RuleTrace,
 )
 from .errors import EngineFailure, FieldViolation, InvalidFacts
-from .expressions import And, Call, Expr, ListLiteral, Literal, Name, Not, Or, atoms_with_polarity
+from .expressions import Name, atoms_with_polarity
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
-from .vocabulary import DATA_NAME_ARGS, FUNCTIONS, CallContext
+from .vocabulary import CallContext
 
 ENGINE_NAME = "regelmotor"
 _MISSING = object()
@@ -77,6 +78,10 @@ class Evaluator:
                 self.conditions[compiled.rule.id] = entries
         order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
         self.compiled_rules.sort(key=lambda c: order[c.rule.id])
+        self.derive: dict[str, ValueOf] = {name: value_of(d.expr) for name, d in ruleset.derived.items()}
+        self.verdicts: dict[str, VerdictOf] = {rule.id: verdict_of(rule.condition) for rule in ruleset.rules}
+        self.effects: dict[str, dict[str, ValueOf]] = {
+            rule.id: {field: value_of(expr) for field, expr in rule.effects.items()} for rule in ruleset.rules}
 
     def validate(self, raw_facts: Any) -> dict[str, Any]:
         return self.validator.validate(raw_facts)
@@ -101,7 +106,7 @@ class _Run:
         self.values: dict[str, Any] = {**facts, "as_of": as_of}
         self.context = CallContext(self.ruleset.parameters, self.ruleset.tables)
         self.derived_traces: dict[str, DerivedTrace] = {}
-        self.atom_held: dict[tuple[int, str], bool] = {}
+        self.held: dict[int, dict[str, bool]] = {}  # round -> atom text -> the engine's verdict
         self.rule_fired: dict[str, bool] = {}
         self.applied: dict[str, bool] = {}
         self.outcome_traces: dict[str, OutcomeTrace] = {}
@@ -133,7 +138,7 @@ class _Run:
 
     def _derive(self, derived: Derived) -> None:
         try:
-            value = self._compute(derived.expr)
+            value = self.evaluator.derive[derived.name](self.values, self.context)
         except ValueError as exc:
             # A function refuses inputs that contradict each other (a birth date after the date asked
             # about): name the facts involved, the first as the field.
@@ -143,26 +148,6 @@ class _Run:
         self.values[derived.name] = value
         inputs = {n: self.json_of(n) for n in derived.reads}
         self.derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
-
-    def _compute(self, expr: Expr) -> Any:
-        if isinstance(expr, Name):
-            return self.values.get(expr.name)
-        if isinstance(expr, Literal):
-            return expr.value
-        if isinstance(expr, ListLiteral):
-            return [item.value for item in expr.items]
-        if isinstance(expr, Call):
-            function = FUNCTIONS[expr.func]
-            data_args = DATA_NAME_ARGS.get(expr.func, ())
-            args = [
-                a.value if i in data_args and isinstance(a, Literal) else self._compute(a)
-                for i, a in enumerate(expr.args)
-            ]
-            value_args = [a for i, a in enumerate(args) if i not in data_args]
-            if function.nulls_propagate and any(a is None for a in value_args):
-                return None
-            return function.impl(self.context, *args)
-        raise EngineFailure(f"a derived value cannot be {expr}")
 
     def _check_constraints(self) -> None:
         checks = self.compiled.constraints
@@ -186,11 +171,11 @@ class _Run:
 
     def _run_round(self, round_: Round) -> None:
         fired = engine.fire([p.engine_name for p in round_.partitions], self._engine_fact(round_))
-        for atom in round_.atoms.values():
-            self.atom_held[(round_.index, atom.text)] = atom.id in fired
+        atoms = self.held[round_.index] = {text: atom.id in fired for text, atom in round_.atoms.items()}
+        verdicts = self.evaluator.verdicts
         for compiled in round_.rules:
             held = compiled.engine_id in fired
-            expected = self._combine_atoms(round_.index, compiled.rule.condition)
+            expected = verdicts[compiled.rule.id](atoms)
             if held != expected:
                 raise EngineFailure(
                     f"durable_rules decided rule {compiled.rule.id!r} {held} but its conditions give {expected}"
@@ -200,16 +185,6 @@ class _Run:
         for name, final_round in self.compiled.outcome_round.items():
             if final_round == round_.index:
                 self._finalise_outcome(name)
-
-    def _combine_atoms(self, round_index: int, expr: Expr) -> bool:
-        """Cross-check only: the engine's verdicts on the atoms, joined by the rule's and/or/not."""
-        if isinstance(expr, And):
-            return all(self._combine_atoms(round_index, e) for e in expr.items)
-        if isinstance(expr, Or):
-            return any(self._combine_atoms(round_index, e) for e in expr.items)
-        if isinstance(expr, Not):
-            return not self._combine_atoms(round_index, expr.item)
-        return self.atom_held[(round_index, str(expr))]
 
     def _resolve_exceptions(self, rules: list[CompiledRule]) -> None:
         # An exception overrides its base whenever its own condition holds (Catala-style default
@@ -224,8 +199,9 @@ class _Run:
 
     def _finalise_outcome(self, name: str) -> None:
         spec = self.ruleset.outcomes[name]
+        effects = self.evaluator.effects
         contributions = [
-            Contribution(rule.id, self._effect_value(rule.effects[name]), rule.prioritet)
+            Contribution(rule.id, effects[rule.id][name](self.values, self.context), rule.prioritet)
             for rule in self.evaluator.setters[name]
             if self.applied.get(rule.id)
         ]
@@ -233,9 +209,6 @@ class _Run:
         self.values[name] = value
         self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
                                                  spec.internal)
-
-    def _effect_value(self, expr: Expr) -> Any:
-        return self.values.get(expr.name) if isinstance(expr, Name) else self._compute(expr)
 
     # --- the decision ------------------------------------------------------------------------
 
@@ -257,13 +230,14 @@ class _Run:
 
     def _rule_trace(self, compiled: CompiledRule) -> RuleTrace:
         rule = compiled.rule
-        conditions = [
-            ConditionTrace(atom.text, self.atom_held[(compiled.round, atom.text)],
-                           {n: self.json_of(n) for n in atom.reads}, negated)
-            for atom, negated in self.evaluator.conditions[rule.id]
-        ]
+        held = self.held[compiled.round]
+        json_of = self.json_of
+        conditions = [ConditionTrace(atom.text, held[atom.text], {n: json_of(n) for n in atom.reads}, negated)
+                      for atom, negated in self.evaluator.conditions[rule.id]]
         exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
-        result = {field: self.json_of(expr.name) if isinstance(expr, Name) else to_json_value(self._effect_value(expr))
+        effects = self.evaluator.effects[rule.id]
+        result = {field: json_of(expr.name) if isinstance(expr, Name)
+                  else to_json_value(effects[field](self.values, self.context))
                   for field, expr in rule.effects.items()}
         return RuleTrace(
             rule.id, rule.title, [self.evaluator._hjemler[h] for h in rule.hjemmel], rule.condition_text,

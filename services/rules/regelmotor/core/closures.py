@@ -1,0 +1,75 @@
+"""Expressions turned into Python closures once per ruleset version, so evaluation does not walk the
+expression tree (and format its atoms as text) on every call.
+
+Two kinds:
+- `value_of(expr)`: a derived value's or an effect's expression, computed from the values known so far
+  (the same rules as before: a vocabulary call with a null value argument is null when the function
+  says nulls propagate; a data-name argument is passed as written);
+- `verdict_of(expr)`: a rule's condition joined from the engine's verdicts on its atoms, for the
+  cross-check that the engine's verdict on the whole rule agrees with them. The atoms themselves are
+  decided by durable_rules; this only combines them with the rule's and/or/not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import EngineFailure
+from .expressions import And, Call, Expr, ListLiteral, Literal, Name, Not, Or
+from .vocabulary import DATA_NAME_ARGS, FUNCTIONS, CallContext
+
+ValueOf = Callable[[Mapping[str, Any], CallContext], Any]
+VerdictOf = Callable[[Mapping[str, bool]], bool]
+
+
+def value_of(expr: Expr) -> ValueOf:
+    if isinstance(expr, Name):
+        name = expr.name
+        return lambda values, _context: values.get(name)
+    if isinstance(expr, Literal):
+        constant = expr.value
+        return lambda _values, _context: constant
+    if isinstance(expr, ListLiteral):
+        items = [item.value for item in expr.items]
+        return lambda _values, _context: list(items)  # a fresh list: a function may keep what it is given
+    if isinstance(expr, Call):
+        return _call(expr)
+
+    def refuse(_values: Mapping[str, Any], _context: CallContext) -> Any:
+        raise EngineFailure(f"a derived value cannot be {expr}")
+
+    return refuse
+
+
+def _call(expr: Call) -> ValueOf:
+    function = FUNCTIONS[expr.func]
+    data_args = DATA_NAME_ARGS.get(expr.func, ())
+    arguments = [value_of(argument) for argument in expr.args]  # a data name is a Literal: passed as written
+    value_positions = [i for i in range(len(expr.args)) if i not in data_args]
+    implementation = function.impl
+    if not function.nulls_propagate:
+        return lambda values, context: implementation(context, *[a(values, context) for a in arguments])
+
+    def call(values: Mapping[str, Any], context: CallContext) -> Any:
+        computed = [a(values, context) for a in arguments]
+        for position in value_positions:
+            if computed[position] is None:
+                return None
+        return implementation(context, *computed)
+
+    return call
+
+
+def verdict_of(expr: Expr) -> VerdictOf:
+    if isinstance(expr, And):
+        parts = [verdict_of(item) for item in expr.items]
+        return lambda held: all(part(held) for part in parts)
+    if isinstance(expr, Or):
+        parts = [verdict_of(item) for item in expr.items]
+        return lambda held: any(part(held) for part in parts)
+    if isinstance(expr, Not):
+        inner = verdict_of(expr.item)
+        return lambda held: not inner(held)
+    text = str(expr)  # an atom: the engine's verdict on it, by its text
+    return lambda held: held[text]
