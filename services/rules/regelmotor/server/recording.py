@@ -11,6 +11,9 @@ from regelmotor.store.record import DecisionRecord
 
 from .handler import Reply
 from .packing import unpack_response
+from .wire import STREAM_DECISION_TAG as _DECISION_FIELD
+from .wire import STREAM_ERROR_TAG as _ERROR_FIELD
+from .wire import length_delimited
 
 CALLER_METADATA = "regelmotor-caller"
 
@@ -52,17 +55,4 @@ def stream_item(index: int, request_id: str, decision: bytes | None = None, erro
     head = pb.EvaluateStreamResponse(index=index, request_id=request_id).SerializeToString()
     body = decision if decision is not None else error
     assert body is not None
-    tag = b"\x1a" if decision is not None else b"\x22"  # field 3 (decision) or 4 (error), length-delimited
-    return head + tag + _varint(len(body)) + body
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
+    return head + length_delimited(_DECISION_FIELD if decision is not None else _ERROR_FIELD, body)

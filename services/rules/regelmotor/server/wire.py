@@ -65,6 +65,9 @@ def _field(tag: bytes, body: bytes) -> bytes:
     return tag + (_SHORT_VARINTS[size] if size < _SHORT else _varint(size)) + body
 
 
+length_delimited = _field
+
+
 def _text(tag: bytes, value: str | None) -> bytes:
     # proto3 leaves an empty string out; so does the reference encoder.
     return _field(tag, value.encode("utf-8")) if value else b""
@@ -253,6 +256,8 @@ _DECISION_OUTCOME = _tag(_D, "outcome", _LENGTH)
 _DECISION_MANUAL = _tag(_D, "manuell_vurdering", _LENGTH)
 _DECISION_EXPLANATION = _tag(_D, "explanation", _LENGTH)
 _MANUAL_RULE = _tag(_M, "rule_id", _LENGTH)
+STREAM_DECISION_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "decision", _LENGTH)
+STREAM_ERROR_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "error", _LENGTH)
 _MANUAL_BEGRUNNELSE = _tag(_M, "begrunnelse", _LENGTH)
 
 
