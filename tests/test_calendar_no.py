@@ -8,6 +8,9 @@ Christmas Eve and New Year's Eve are ordinary working days. "+N working days fro
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
 
@@ -20,6 +23,7 @@ from regelmotor.core.calendar_no import (
     oslo_date,
     public_holidays,
 )
+from tests.conftest import BUNDLED_RULESETS, ROOT
 
 # --- public_holidays ----------------------------------------------------------------------------
 
@@ -338,3 +342,15 @@ def test_months_on_counts_completed_months() -> None:
     assert months_on(date(2025, 12, 15), date(2026, 1, 15)) == 1
     with pytest.raises(ValueError):
         months_on(date(2026, 1, 2), date(2026, 1, 1))
+
+
+def test_warm_up_loads_the_holiday_calendar_so_no_request_pays_for_its_import() -> None:
+    # In a fresh interpreter: this test process may have loaded the calendar already.
+    code = ("import sys; from regelmotor.core.api import Regelmotor; "
+            "from regelmotor.core.repository import RulesetRepository; "
+            f"motor = Regelmotor(RulesetRepository.load({str(BUNDLED_RULESETS)!r}, include_drafts=True)); "
+            "before = 'holidays.countries.norway' in sys.modules; motor.warm_up(); "
+            "print(before, 'holidays.countries.norway' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "services" / "rules")})
+    assert out.stdout.split() == ["False", "True"]
