@@ -114,3 +114,19 @@ def test_long_fields_get_multi_byte_lengths() -> None:
 def test_a_value_json_cannot_hold_is_refused() -> None:
     with pytest.raises(TypeError, match="not a JSON value"):
         wire.value_bytes(date(2026, 1, 1))
+
+
+def test_cached_conditions_keep_held_and_value_types_apart() -> None:
+    from regelmotor.core.decision import ConditionTrace
+
+    def parsed(condition: ConditionTrace) -> pb.ConditionTrace:
+        encoded = wire._condition(condition)
+        return pb.RuleTrace.FromString(encoded).conditions[0]
+
+    seen = [parsed(ConditionTrace("alder >= 18", held, {"alder": value})) for held in (True, False)
+            for value in (1, True, 1.0, "1", None)]
+    assert [c.held for c in seen] == [True] * 5 + [False] * 5
+    kinds = [c.reads.fields["alder"].WhichOneof("kind") for c in seen[:5]]
+    assert kinds == ["number_value", "bool_value", "number_value", "string_value", "null_value"]
+    again = parsed(ConditionTrace("alder >= 18", True, {"alder": True}))
+    assert again == seen[1]

@@ -173,15 +173,36 @@ def _static_rule(sha256: str, rule: RuleTrace) -> bytes:
     return found
 
 
+# Whole encoded conditions, by (text, negated, held, the values read): most conditions read one or two
+# facts whose values recur from one decision to the next. Bounded like the entry cache; a condition that
+# read a list or an object is not cached (its values are not hashable).
+_ConditionKey = tuple[str, bool, bool, tuple[tuple[str, type, Any], ...]]
+_CONDITION_CACHE: dict[_ConditionKey, bytes] = {}
+_CONDITION_CACHE_LIMIT = 50_000
+
+
 def _condition(condition: ConditionTrace) -> bytes:
+    reads = condition.reads
+    cache_key: _ConditionKey | None = None
+    if all(value is None or isinstance(value, (str, int)) for value in reads.values()):
+        cache_key = (condition.condition, condition.negated, condition.held,
+                     tuple([(name, type(value), value) for name, value in reads.items()]))
+        found = _CONDITION_CACHE.get(cache_key)
+        if found is not None:
+            return found
     key = (condition.condition, condition.negated)
     static = _static_conditions.get(key)
     if static is None:
         static = _static_conditions[key] = (_text(_CONDITION_TEXT, condition.condition)
                                             + (_CONDITION_NEGATED if condition.negated else b""))
     held = _CONDITION_HELD if condition.held else b""
-    reads = _field(_CONDITION_READS, struct_bytes(condition.reads)) if condition.reads else b""
-    return _field(_RULE_CONDITION, static + held + reads)
+    read = _field(_CONDITION_READS, struct_bytes(reads)) if reads else b""
+    encoded = _field(_RULE_CONDITION, static + held + read)
+    if cache_key is not None:
+        if len(_CONDITION_CACHE) >= _CONDITION_CACHE_LIMIT:
+            _CONDITION_CACHE.clear()
+        _CONDITION_CACHE[cache_key] = encoded
+    return encoded
 
 
 def _exception(exception: ExceptionTrace) -> bytes:
