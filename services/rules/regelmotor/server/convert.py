@@ -48,7 +48,8 @@ def _hjemmel(ref: HjemmelRef) -> pb.Hjemmel:
 _templates: dict[tuple[str, str], pb.RuleTrace] = {}
 
 
-def _template(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
+def rule_template(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
+    """The fields of a rule's trace that one ruleset version fixes (id, title, hjemmel, ...), built once."""
     key = (sha256, rule.id)
     found = _templates.get(key)
     if found is None:
@@ -61,7 +62,7 @@ def _template(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
 
 def _rule(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
     message = pb.RuleTrace()
-    message.CopyFrom(_template(sha256, rule))
+    message.CopyFrom(rule_template(sha256, rule))
     message.fired = rule.fired
     message.applied = rule.applied
     message.result.update(rule.result)

@@ -30,7 +30,7 @@ from regelmotor.core.decision import (
 )
 from regelmotor.v1 import decision_pb2 as pb
 
-from .convert import _template
+from .convert import rule_template
 
 _VARINT = 0
 _FIXED64 = 1
@@ -89,10 +89,21 @@ _STRUCT = _tag(_V, "struct_value", _LENGTH)
 _LIST = _tag(_V, "list_value", _LENGTH)
 _LIST_VALUES = _tag(_L, "values", _LENGTH)
 
+# Caches of encoded parts hold at most this many entries and are emptied when full, so unusual values
+# cannot grow them without end.
+_CACHE_LIMIT = 50_000
+
+
+def _remember(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = encoded
+    return encoded
+
+
 # Encoded scalar map entries, by (key, type, value): the same few names and values recur in every
-# decision (booleans, dates, codes). Bounded, so unusual values cannot grow it without end.
+# decision (booleans, dates, codes).
 _ENTRY_CACHE: dict[tuple[str, type, Any], bytes] = {}
-_ENTRY_CACHE_LIMIT = 50_000
 
 
 def value_bytes(value: Any) -> bytes:
@@ -124,11 +135,7 @@ def _entry(key: str, value: Any) -> bytes:
             return found
     body = _field(_ENTRY_KEY, key.encode("utf-8")) + _field(_ENTRY_VALUE, value_bytes(value))
     encoded = _field(_STRUCT_FIELDS, body)
-    if scalar:
-        if len(_ENTRY_CACHE) >= _ENTRY_CACHE_LIMIT:
-            _ENTRY_CACHE.clear()
-        _ENTRY_CACHE[cache_key] = encoded
-    return encoded
+    return _remember(_ENTRY_CACHE, cache_key, encoded) if scalar else encoded
 
 
 def struct_bytes(values: dict[str, Any]) -> bytes:
@@ -169,16 +176,15 @@ def _static_rule(sha256: str, rule: RuleTrace) -> bytes:
     key = (sha256, rule.id)
     found = _static_rules.get(key)
     if found is None:
-        found = _static_rules[key] = _template(sha256, rule).SerializeToString()
+        found = _static_rules[key] = rule_template(sha256, rule).SerializeToString()
     return found
 
 
 # Whole encoded conditions, by (text, negated, held, the values read): most conditions read one or two
-# facts whose values recur from one decision to the next. Bounded like the entry cache; a condition that
-# read a list or an object is not cached (its values are not hashable).
+# facts whose values recur from one decision to the next. A condition that read a list or an object is
+# not cached (its values are not hashable).
 _ConditionKey = tuple[str, bool, bool, tuple[tuple[str, type, Any], ...]]
 _CONDITION_CACHE: dict[_ConditionKey, bytes] = {}
-_CONDITION_CACHE_LIMIT = 50_000
 
 
 def _condition(condition: ConditionTrace) -> bytes:
@@ -198,11 +204,7 @@ def _condition(condition: ConditionTrace) -> bytes:
     held = _CONDITION_HELD if condition.held else b""
     read = _field(_CONDITION_READS, struct_bytes(reads)) if reads else b""
     encoded = _field(_RULE_CONDITION, static + held + read)
-    if cache_key is not None:
-        if len(_CONDITION_CACHE) >= _CONDITION_CACHE_LIMIT:
-            _CONDITION_CACHE.clear()
-        _CONDITION_CACHE[cache_key] = encoded
-    return encoded
+    return _remember(_CONDITION_CACHE, cache_key, encoded) if cache_key is not None else encoded
 
 
 def _exception(exception: ExceptionTrace) -> bytes:
