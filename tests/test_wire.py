@@ -135,7 +135,7 @@ def test_cached_conditions_keep_held_and_value_types_apart() -> None:
 def test_the_caches_of_encoded_parts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wire, "_CACHE_LIMIT", 3)
     for n in range(10):
-        values = {"n": n, "tekst": f"verdi-{n}"}
+        values: dict[str, Any] = {"n": n, "tekst": f"verdi-{n}"}
         expected = struct_pb2.Struct()
         expected.update(values)
         assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
