@@ -12,6 +12,7 @@ damage.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -40,7 +41,7 @@ from regelmotor.store import (
     open_log,
     sqlite_path,
 )
-from regelmotor.store.base import decode_cursor, encode_cursor
+from regelmotor.store.base import append_each, decode_cursor, encode_cursor
 from regelmotor.store.chain import (
     GENESIS,
     ChainHead,
@@ -833,6 +834,20 @@ def test_group_commit_failures_reach_the_submitter_and_close_is_final(backend: B
         committer.submit(make_record(3))
 
 
+def test_append_each_fails_only_the_refused_record_or_all_when_the_store_fails(backend: Backend) -> None:
+    log = backend.open()
+    taken = log.append([make_record(0)])[0]
+    records = [make_record(1), make_record(2, decision_id=taken.decision_id), make_record(3)]
+    results = append_each(log, records)
+    assert isinstance(results[1], RecordRejected)
+    assert [cast(StoredRecord, r).decision_id for r in (results[0], results[2])] == [records[0].decision_id,
+                                                                                     records[2].decision_id]
+    assert log.verify() == VerifyResult(ok=True, checked=3)
+    log.close()
+    failed = append_each(log, [make_record(4), make_record(5)])
+    assert all(isinstance(r, RuntimeError) and "closed" in str(r) for r in failed) and len(failed) == 2
+
+
 # -- SQLite specifics and locations ---------------------------------------------------------------------
 
 
@@ -877,6 +892,26 @@ def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
         log.close()
     with pytest.raises(RuntimeError, match="closed"):
         log.get("x")
+
+
+def test_sqlite_writers_in_any_process_queue_on_the_lock_file(tmp_path: Path) -> None:
+    # The engine workers each append on their own connection; they wait for one another on an flock of
+    # <file>.lock (woken by the kernel) rather than in SQLite's sleeping busy handler.
+    log = SQLiteDecisionLog(tmp_path / "d.db")
+    try:
+        holder = os.open(tmp_path / "d.db.lock", os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)  # as another process's writer would
+        appended: list[StoredRecord] = []
+        writer = threading.Thread(target=lambda: appended.extend(log.append([make_record(1)])))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and appended == []  # waiting for the lock, not failing
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        writer.join(30)
+        assert len(appended) == 1 and log.verify() == VerifyResult(ok=True, checked=1)
+    finally:
+        log.close()
 
 
 def test_locations(tmp_path: Path) -> None:

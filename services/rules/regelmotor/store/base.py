@@ -163,6 +163,23 @@ class DecisionLog(ABC):
         self.close()
 
 
+def append_each(log: DecisionLog, records: builtins.list[DecisionRecord]) -> builtins.list[StoredRecord | Exception]:
+    """Append `records` in one transaction and return, for each, the record as stored or the error that kept it
+    out. When the transaction fails because of one record (`RecordRejected`), they are appended one per
+    transaction, so only the offending ones fail; any other failure fails them all."""
+    try:
+        stored = log.append(records)
+    except RecordRejected as exc:
+        if len(records) == 1:
+            return [exc]
+        return [result for record in records for result in append_each(log, [record])]
+    except Exception as exc:
+        return [exc] * len(records)
+    if len(stored) != len(records):
+        return [RuntimeError(f"the decision log returned {len(stored)} records for {len(records)}")] * len(records)
+    return builtins.list(stored)
+
+
 RequestKey = tuple[str, str]
 
 

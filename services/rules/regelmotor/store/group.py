@@ -18,7 +18,7 @@ import time
 from collections import deque
 from types import TracebackType
 
-from .base import DecisionLog, RecordRejected
+from .base import DecisionLog, append_each
 from .record import DecisionRecord, StoredRecord
 
 
@@ -78,7 +78,7 @@ class GroupCommitter:
 
     @property
     def transactions(self) -> int:
-        """Transactions committed so far."""
+        """Groups committed so far (a group whose records had to be appended one by one counts once)."""
         with self._cond:
             return self._transactions
 
@@ -144,23 +144,13 @@ class GroupCommitter:
                         pending.fail(exc)
 
     def _commit(self, batch: list[_Pending]) -> None:
-        try:
-            stored = self.log.append([pending.record for pending in batch])
-            if len(stored) != len(batch):
-                raise RuntimeError(f"the decision log returned {len(stored)} records for {len(batch)}")
-        except RecordRejected as exc:
-            if len(batch) == 1:
-                batch[0].fail(exc)
-            else:
-                for pending in batch:
-                    self._commit([pending])
-            return
-        except BaseException as exc:
-            for pending in batch:
-                pending.fail(exc)
-            return
+        results = append_each(self.log, [pending.record for pending in batch])
+        stored = sum(1 for result in results if isinstance(result, StoredRecord))
         with self._cond:
-            self._transactions += 1
-            self._records += len(batch)
-        for pending, result in zip(batch, stored, strict=True):
-            pending.finish(result)
+            self._transactions += 1 if stored else 0
+            self._records += stored
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, StoredRecord):
+                pending.finish(result)
+            else:
+                pending.fail(result)

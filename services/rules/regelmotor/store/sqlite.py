@@ -6,6 +6,11 @@
   handed out one thread at a time, so a slow audit query never delays the recording of decisions.
   Appends run in ``BEGIN IMMEDIATE`` transactions, which also serialises appenders in other processes on
   the same file: seq stays gap-free and the chain linear.
+* Writers in several processes (the engine workers each append their own decisions) queue on an
+  exclusive `flock` of ``<file>.lock`` around each write transaction. SQLite's own lock would also keep
+  them apart, but its busy handler waits by sleeping (1, 2, 5, 10 ms, ...), which under steady load adds
+  milliseconds to a commit that takes a fraction of one; the kernel wakes a flock waiter at once, and drops
+  the lock of a process that dies.
 * `iterate` and `verify` read inside one read transaction (one WAL snapshot), so a long export neither
   blocks appends nor sees half of one.
 """
@@ -13,7 +18,9 @@
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -61,6 +68,7 @@ class SQLiteDecisionLog(DecisionLog):
         self._conn: sqlite3.Connection | None = None
         self._readers_lock = threading.Lock()
         self._idle_readers: builtins.list[sqlite3.Connection] = []
+        self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         conn = self._connect()
         try:
             mode = self._enable_wal(conn)
@@ -69,6 +77,7 @@ class SQLiteDecisionLog(DecisionLog):
             self.migrated = apply_sqlite(conn, migrations)
         except BaseException:
             conn.close()
+            os.close(self._lock_file)
             raise
         self._conn = conn
 
@@ -99,6 +108,17 @@ class SQLiteDecisionLog(DecisionLog):
         return self._conn
 
     @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The writer connection, held by this thread and, across processes, by this log alone."""
+        with self._lock:
+            conn = self._writer()
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # releases the GIL while it waits
+            try:
+                yield conn
+            finally:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
         """A connection for reading, used by one thread at a time and kept for the next read."""
         with self._readers_lock:
@@ -127,8 +147,7 @@ class SQLiteDecisionLog(DecisionLog):
             return []
         parts = prepare(records)
         keys = request_keys(records)
-        with self._lock:
-            conn = self._writer()
+        with self._writing() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
@@ -173,8 +192,8 @@ class SQLiteDecisionLog(DecisionLog):
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
-        with self._lock:
-            self._writer().execute("INSERT INTO access_log (at, who, action, detail) VALUES (?, ?, ?, ?)",
+        with self._writing() as conn:
+            conn.execute("INSERT INTO access_log (at, who, action, detail) VALUES (?, ?, ?, ?)",
                                    (timestamp_text(datetime.now(UTC)), who, action, text))
 
     # -- reading -------------------------------------------------------------------------------------
@@ -244,6 +263,7 @@ class SQLiteDecisionLog(DecisionLog):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+                os.close(self._lock_file)
             idle, self._idle_readers = self._idle_readers, []
         for conn in idle:
             conn.close()
