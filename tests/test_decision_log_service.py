@@ -144,9 +144,11 @@ def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer
         meta = [("regelmotor-caller", "revisor-kari")]
         got = audit.GetDecision(apb.GetDecisionRequest(decision_id=decision.decision_id), metadata=meta, timeout=10)
         assert got.decision == decision and got.summary.caller == "auditee" and len(got.summary.hash) == 64
+        records_before = server.log.verify().checked
         replay = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=decision.decision_id), metadata=meta,
                                       timeout=30)
         assert replay.identical and list(replay.differences) == [] and replay.version == "2024.07"
+        assert server.log.verify().checked == records_before  # a replay is not a new decision
         verified = audit.VerifyLog(apb.VerifyLogRequest(), metadata=meta, timeout=30)
         assert verified.ok and verified.checked >= 1
         lines = list(audit.ExportDecisions(apb.ExportDecisionsRequest(filter=apb.DecisionFilter(caller="auditee")),

@@ -1,23 +1,36 @@
-"""What an engine worker hands the decision log along with each decision: the record's large fields
-already in their canonical text, equal to what the log would make itself, and the compressed answer."""
+"""How an engine worker takes part in the decision log.
+
+A SQLite log: the worker stores each decision itself, before it answers (`EvaluationHandler(log=...)`).
+A PostgreSQL log: the worker hands each decision back with its record's large fields already in their
+canonical text, equal to what the log would make itself, for the front's group committer to store."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.handler import EvaluationHandler
+from regelmotor.server.identity import Pseudonymiser
 from regelmotor.server.packing import unpack_response
-from regelmotor.store.chain import canonical_json, large_parts
+from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
+from regelmotor.store.record import DecisionRecord, StoredRecord
+from regelmotor.store.sqlite import SQLiteDecisionLog
+from regelmotor.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import request
+from tests.test_identity import make_number
 
 MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
+NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
 
 
 def test_the_worker_hands_over_the_canonical_text_the_log_would_make() -> None:
-    reply = EvaluationHandler(MOTOR, records=True).evaluate(request().SerializeToString())
+    reply = EvaluationHandler(MOTOR, records=True).evaluate(request().SerializeToString(), caller="dips")
     assert reply.record is not None and reply.stored is not None and reply.encoded is not None
     assert reply.encoded == large_parts(reply.record["facts"], reply.record["outcome"], reply.record,
                                         reply.stored)
@@ -26,6 +39,87 @@ def test_the_worker_hands_over_the_canonical_text_the_log_would_make() -> None:
     assert unpack_response(reply.stored) == reply.decision
 
 
-def test_without_a_log_the_worker_makes_no_record() -> None:
-    reply = EvaluationHandler(MOTOR, records=False).evaluate(request().SerializeToString())
-    assert reply.decision and reply.record is None and reply.encoded is None and reply.stored is None
+def test_without_a_log_or_a_caller_the_worker_makes_no_record() -> None:
+    for handler, caller in ((EvaluationHandler(MOTOR, records=False), "dips"),
+                            (EvaluationHandler(MOTOR, records=True), None)):
+        reply = handler.evaluate(request().SerializeToString(), caller=caller)
+        assert reply.decision and reply.record is None and reply.encoded is None and reply.stored is None
+
+
+class CountingLog(SQLiteDecisionLog):
+    """The real SQLite log, counting its appends (one append is one transaction)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.appends: list[int] = []
+
+    def append(self, records: list[DecisionRecord]) -> list[StoredRecord]:
+        self.appends.append(len(records))
+        return super().append(records)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[CountingLog]:
+    opened = CountingLog(tmp_path / "decisions.db")
+    yield opened
+    opened.close()
+
+
+def _handler(log: SQLiteDecisionLog) -> EvaluationHandler:
+    return EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), log=log)
+
+
+def test_a_worker_with_a_log_stores_the_decision_before_it_answers(log: CountingLog) -> None:
+    reply = _handler(log).evaluate(request(request_id="w-1", national_id=NATIONAL_ID).SerializeToString(),
+                                   caller="dips-a")
+    assert reply.error is None and reply.decision is not None and reply.record is None  # nothing for the front
+    answered = pb.Decision.FromString(reply.decision)
+    stored = log.get(answered.decision_id)
+    assert stored is not None and unpack_response(stored.response) == reply.decision
+    assert (stored.caller, stored.request_id, stored.trace_id) == ("dips-a", "w-1", answered.trace_id)
+    assert stored.subject == Pseudonymiser(b"k" * 32).pseudonym(NATIONAL_ID)
+    assert stored.decision["applied_rules"] and stored.outcome == stored.decision["outcome"]
+    assert log.verify() == VerifyResult(ok=True, checked=1)
+
+
+def test_a_retried_request_id_gets_the_first_decision_and_no_second_record(log: CountingLog) -> None:
+    handler = _handler(log)
+    first = handler.evaluate(request(request_id="w-2").SerializeToString(), caller="dips-a")
+    again = handler.evaluate(request(request_id="w-2").SerializeToString(), caller="dips-a")
+    other = handler.evaluate(request(request_id="w-2").SerializeToString(), caller="dips-b")  # another caller
+    assert again.decision == first.decision and again.summary.decision_id == first.summary.decision_id
+    assert other.decision != first.decision
+    assert log.verify() == VerifyResult(ok=True, checked=2)
+
+
+def test_a_replay_has_no_caller_and_is_not_recorded(log: CountingLog) -> None:
+    reply = _handler(log).evaluate(request(request_id="w-3").SerializeToString(), caller=None)
+    assert reply.decision is not None and log.get(pb.Decision.FromString(reply.decision).decision_id) is None
+    assert log.verify() == VerifyResult(ok=True, checked=0)
+
+
+def test_a_batch_is_stored_in_one_transaction_and_its_bad_items_are_not(log: CountingLog) -> None:
+    items = [(i, request(request_id=f"b-{i}").SerializeToString()) for i in range(5)]
+    items.insert(2, (9, request(ruleset="").SerializeToString()))  # INVALID_ARGUMENT: nothing to store
+    replies = _handler(log).evaluate_batch(items, caller="batch")
+    assert [r.error is None for r in replies] == [True, True, False, True, True, True]
+    assert log.appends == [5]
+    for reply in replies:
+        if reply.decision is not None:
+            assert log.get(pb.Decision.FromString(reply.decision).decision_id) is not None
+    assert log.verify() == VerifyResult(ok=True, checked=5)
+
+
+def test_a_decision_the_log_cannot_store_is_not_answered(log: CountingLog) -> None:
+    handler = _handler(log)
+    log.close()
+    reply = handler.evaluate(request(request_id="w-4").SerializeToString(), caller="dips-a")
+    assert reply.decision is None and reply.error is not None
+    error = pb.ErrorResult.FromString(reply.error)
+    assert error.code == 14 and "not answered" in error.message  # UNAVAILABLE: safe to retry
+    assert b"DECISION_NOT_RECORDED" in reply.error
+
+
+def test_a_handler_either_stores_or_hands_back(log: CountingLog) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        EvaluationHandler(MOTOR, records=True, log=log)

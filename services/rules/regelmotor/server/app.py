@@ -26,6 +26,7 @@ from regelmotor.core.repository import RulesetRepository
 from regelmotor.store import open_log
 from regelmotor.store.base import DecisionLog
 from regelmotor.store.group import GroupCommitter
+from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
 from .audit import AuditServicer
@@ -81,17 +82,23 @@ def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
     motor = Regelmotor(repository)
     key = load_key(settings.pseudonym_key, settings.data_dir / "pseudonym.key")
     pseudonymiser = Pseudonymiser(key)
-    decision_log = open_decision_log(settings)
-    committer = GroupCommitter(decision_log) if decision_log is not None else None
+    decision_log = open_decision_log(settings)  # created and migrated here, before any worker opens it
+    # Who appends (see regelmotor.server.handler): a SQLite log is appended to by the engine workers, each
+    # on its own connection, before they reply; a PostgreSQL log by the front's group committer.
+    engine_records = isinstance(decision_log, SQLiteDecisionLog)
+    committer = GroupCommitter(decision_log) if decision_log is not None and not engine_records else None
     pool: WorkerPool | None = None
     engine: Engine
     if settings.workers > 0:
-        pool = WorkerPool(settings.workers, {"rulesets": str(settings.rulesets), "allow_drafts": settings.allow_drafts,
-                                             "pseudonym_key": key, "records": decision_log is not None})
+        pool = WorkerPool(settings.workers, {
+            "rulesets": str(settings.rulesets), "allow_drafts": settings.allow_drafts, "pseudonym_key": key,
+            "log_level": settings.log_level, "records": committer is not None,
+            "decision_log": str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None})
         engine = pool
     else:
         motor.warm_up()
-        engine = InlineEngine(motor, telemetry, pseudonymiser, records=decision_log is not None)
+        engine = InlineEngine(motor, telemetry, pseudonymiser, records=committer is not None,
+                              log=decision_log if engine_records else None)
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_response_bytes),

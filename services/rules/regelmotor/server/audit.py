@@ -151,7 +151,8 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 raise AssertionError("abort raises")
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
                                         facts=to_struct(record.facts))
-            reply = self.engine.call(("evaluate", replay.SerializeToString(), None), self.max_seconds)
+            reply = self.engine.call(("evaluate", replay.SerializeToString(), None, None),  # no caller: not recorded
+                                    self.max_seconds)
             assert isinstance(reply, Reply)
             if reply.decision is None:
                 error = pb.ErrorResult.FromString(reply.error or b"")

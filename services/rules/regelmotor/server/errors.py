@@ -79,11 +79,16 @@ def error_result(exc: Exception) -> pb.ErrorResult:
     return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error")
 
 
-def unavailable(message: str) -> pb.ErrorResult:
-    info = error_details_pb2.ErrorInfo(reason="WORKER_UNAVAILABLE", domain=DOMAIN)
+def unavailable(message: str, reason: str = "WORKER_UNAVAILABLE") -> pb.ErrorResult:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
     retry = error_details_pb2.RetryInfo()
     retry.retry_delay.FromMilliseconds(200)
     return pb.ErrorResult(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(info), _pack(retry)])
+
+
+def not_recorded() -> pb.ErrorResult:
+    """The answer to a decision that the decision log could not store: it is not answered (and safe to retry)."""
+    return unavailable("the decision could not be recorded, so it is not answered; retry", "DECISION_NOT_RECORDED")
 
 
 def deadline_exceeded(message: str) -> pb.ErrorResult:

@@ -3,13 +3,20 @@
 It takes the request's wire bytes and gives back the response's wire bytes, so the gRPC front
 process only moves bytes and never parses facts or builds explanations: one channel can keep every
 worker busy.
+
+Recording: with a `log` (a SQLite decision log, which each worker opens itself) the handler stores every
+decision before it answers, so the front never touches the log on the way. With `records` it instead hands
+each decision back with its record, for the front to store (a PostgreSQL log: the front's group committer
+puts concurrent decisions from every worker into one transaction, and PostgreSQL charges per transaction).
+A decision is recorded only when it has a caller: a replay (caller None) never is.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -22,18 +29,21 @@ from regelmotor.core.decision import Decision as CoreDecision
 from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository
+from regelmotor.store.base import DecisionLog, append_each
 from regelmotor.store.chain import large_parts
+from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import ruleset_pb2 as rpb
 
 from .convert import struct_to_dict
-from .errors import bad_request, error_result
+from .errors import bad_request, error_result, not_recorded
 from .identity import InvalidIdentityNumber, Pseudonymiser
 from .identity import validate as validate_identity
-from .packing import pack_response
+from .packing import pack_response, unpack_response
 from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
+log = logging.getLogger("regelmotor.engine")
 
 
 @dataclass(frozen=True)
@@ -52,10 +62,11 @@ class Summary:
 @dataclass(frozen=True)
 class Reply:
     summary: Summary
-    decision: bytes | None = None  # a serialised Decision
+    decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
     error: bytes | None = None  # a serialised ErrorResult
-    # The decision's provenance, facts and outcome as JSON, for the decision log. The explanation is not
-    # repeated here: the log keeps it once, in the `decision` bytes answered to the caller.
+    # The rest only when the front stores the decision (`EvaluationHandler.records`). The decision's
+    # provenance, facts and outcome as JSON, for the decision log; the explanation is not repeated here:
+    # the log keeps it once, in the `decision` bytes answered to the caller.
     record: dict[str, Any] | None = None
     stored: bytes | None = None  # the Decision bytes compressed for the log (packed in the worker, in parallel)
     # The canonical text of the record's large fields (regelmotor.store.chain.large_parts), made here in
@@ -107,13 +118,48 @@ def _record(decision: CoreDecision) -> dict[str, Any]:
 
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
-                 pseudonymiser: Pseudonymiser | None = None, records: bool = False) -> None:
+                 pseudonymiser: Pseudonymiser | None = None, records: bool = False,
+                 log: DecisionLog | None = None) -> None:
+        if records and log is not None:
+            raise ValueError("a handler either stores its decisions (log) or hands them back (records), not both")
         self.motor = motor
         self.tracer = tracer or trace.get_tracer("regelmotor.engine")
         self.pseudonymiser = pseudonymiser
-        self.records = records  # also return each decision as JSON, for the decision log
+        self.records = records  # hand each decision back with its record, for the front to store
+        self.log = log  # store each decision here before answering
 
-    def evaluate(self, request_bytes: bytes, traceparent: str | None = None) -> Reply:
+    def evaluate(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Reply:
+        """Evaluate one request. `caller` (the calling system) is given when the decision is to be recorded."""
+        return self.evaluate_batch([(0, request_bytes)], traceparent, caller)[0]
+
+    def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None,
+                       caller: str | None = None) -> list[Reply]:
+        """One reply per (index, request bytes), in order; with a log, all recorded in one transaction."""
+        decided = [self._decide(request_bytes, traceparent, caller) for _, request_bytes in items]
+        pending = [(index, record) for index, (_, record) in enumerate(decided) if record is not None]
+        replies = [reply for reply, _ in decided]
+        if self.log is None or not pending:
+            return replies
+        results = append_each(self.log, [record for _, record in pending])
+        for (index, record), result in zip(pending, results, strict=True):
+            replies[index] = self._recorded(replies[index], record, result)
+        return replies
+
+    @staticmethod
+    def _recorded(reply: Reply, record: DecisionRecord, result: StoredRecord | Exception) -> Reply:
+        if not isinstance(result, StoredRecord):
+            log.error("decision log write failed", exc_info=result)
+            failure = not_recorded()
+            return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id),
+                         error=failure.SerializeToString())
+        if result.decision_id == record.decision_id:
+            return reply
+        # A retried request_id: the decision stored the first time, and no second record.
+        return Reply(replace(reply.summary, decision_id=result.decision_id), decision=unpack_response(result.response))
+
+    def _decide(self, request_bytes: bytes, traceparent: str | None,
+                caller: str | None) -> tuple[Reply, DecisionRecord | None]:
+        """The reply to one request, and the record to store before answering it (with a log and a caller)."""
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -131,12 +177,12 @@ class EvaluationHandler:
                 decision = self.motor.evaluate(request.ruleset, facts, as_of=as_of,
                                                version=request.version or None, decision_id=str(uuid.uuid4()))
             except _BadRequest as exc:
-                return self._error(bad_request(exc.violations), span, trace_id, request_id)
+                return self._error(bad_request(exc.violations), span, trace_id, request_id), None
             except RegelmotorError as exc:
-                return self._error(error_result(exc), span, trace_id, request_id)
+                return self._error(error_result(exc), span, trace_id, request_id), None
             except Exception as exc:
                 span.record_exception(exc)
-                return self._error(error_result(exc), span, trace_id, request_id)
+                return self._error(error_result(exc), span, trace_id, request_id), None
             utfall = decision.outcome.get("utfall")
             summary = Summary(0, decision.ruleset, decision.version, str(utfall) if utfall is not None else "",
                               decision.decision_id, request_id, trace_id)
@@ -145,15 +191,28 @@ class EvaluationHandler:
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
             answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
-            if not self.records:
-                return Reply(summary, decision=answer, subject=subject)
+            if caller is None or not (self.records or self.log is not None):
+                return Reply(summary, decision=answer, subject=subject), None
             record = _record(decision)
             stored = pack_response(answer)
+            if self.log is not None:
+                try:
+                    return Reply(summary, decision=answer), DecisionRecord(
+                        decision_id=decision.decision_id, recorded_at=datetime.now(UTC), caller=caller,
+                        request_id=request_id, ruleset=decision.ruleset, version=decision.version,
+                        ruleset_sha256=decision.ruleset_sha256, engine_version=decision.engine_version,
+                        as_of=decision.as_of, subject=subject, facts=decision.facts, outcome=decision.outcome,
+                        decision=record, response=stored, trace_id=trace_id)
+                except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
+                    span.record_exception(exc)
+                    log.error("decision cannot be recorded", exc_info=exc)
+                    return self._error(not_recorded(), span, trace_id, request_id), None
             try:
                 encoded: dict[str, str] | None = large_parts(decision.facts, decision.outcome, record, stored)
             except (TypeError, ValueError):
                 encoded = None  # not plain JSON: the log refuses the record itself, with its own reason
-            return Reply(summary, decision=answer, record=record, stored=stored, subject=subject, encoded=encoded)
+            return Reply(summary, decision=answer, record=record, stored=stored, subject=subject,
+                         encoded=encoded), None
 
     def _subject(self, national_id: str) -> str | None:
         if not national_id:
@@ -169,10 +228,6 @@ class EvaluationHandler:
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)
         return Reply(Summary(error.code, trace_id=trace_id, request_id=request_id), error=error.SerializeToString())
-
-    def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None) -> list[Reply]:
-        """One reply per (index, request bytes), in order."""
-        return [self.evaluate(request_bytes, traceparent) for _, request_bytes in items]
 
     def test_ruleset(self, request_bytes: bytes) -> bytes:
         request = rpb.TestRulesetRequest.FromString(request_bytes)

@@ -19,12 +19,13 @@ from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
+from regelmotor.store.base import DecisionLog
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import ruleset_pb2 as rpb
 from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import deadline_exceeded, error_result, to_status, unavailable
+from .errors import deadline_exceeded, error_result, not_recorded, to_status, unavailable
 from .handler import EvaluationHandler, Reply, Summary
 from .identity import Pseudonymiser
 from .json_schema import input_schema, outcome_schema
@@ -46,15 +47,15 @@ class InlineEngine:
     """Evaluates inside the server process (workers = 0): for tests and small deployments."""
 
     def __init__(self, motor: Regelmotor, telemetry: Telemetry, pseudonymiser: Pseudonymiser | None = None,
-                 records: bool = False) -> None:
-        self.handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records)
+                 records: bool = False, log: DecisionLog | None = None) -> None:
+        self.handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records, log)
 
     def call(self, message: tuple[Any, ...], timeout: float | None) -> Any:
         kind = message[0]
         if kind == "evaluate":
-            return self.handler.evaluate(message[1], message[2])
+            return self.handler.evaluate(*message[1:])
         if kind == "batch":
-            return self.handler.evaluate_batch(message[1], message[2])
+            return self.handler.evaluate_batch(*message[1:])
         return self.handler.test_ruleset(message[1])
 
 
@@ -101,7 +102,7 @@ class DecisionServicer:
     def evaluate(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         started = time.perf_counter()
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/Evaluate", context) as span:
-            reply, failure = self._engine_call(("evaluate", request, current_traceparent()),
+            reply, failure = self._engine_call(("evaluate", request, current_traceparent(), caller_of(context)),
                                                _time_left(context, self.max_seconds))
             if failure is not None:
                 self._finish(span, Summary(failure.code), started)
@@ -119,7 +120,8 @@ class DecisionServicer:
             raise AssertionError("abort_with_status raises")
 
     def _recorded(self, reply: Reply, caller: str) -> tuple[bytes, pb.ErrorResult | None]:
-        """The answer for a decision: stored first when the log is on (never answered unstored)."""
+        """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
+        the engine workers keep it, they have stored the decision before replying."""
         assert reply.decision is not None
         if self.recorder is None:
             return reply.decision, None
@@ -127,7 +129,7 @@ class DecisionServicer:
             return self.recorder.record(reply, caller), None
         except Exception:
             log.exception("decision log write failed")
-            return b"", unavailable("the decision could not be recorded, so it is not answered; retry")
+            return b"", not_recorded()
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
@@ -144,6 +146,7 @@ class DecisionServicer:
     def evaluate_stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/EvaluateStream", context):
             traceparent = current_traceparent()
+            caller = caller_of(context)
             inbox: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=4 * self.batch * self.parallel)
             reader = threading.Thread(target=_read_all, args=(requests, inbox), daemon=True)
             reader.start()
@@ -158,7 +161,7 @@ class DecisionServicer:
                 if batch is None:
                     finished = True
                 elif batch:
-                    future = self._executor.submit(self._engine_call, ("batch", batch, traceparent),
+                    future = self._executor.submit(self._engine_call, ("batch", batch, traceparent, caller),
                                                    _time_left(context, self.max_seconds))
                     pending.append(([index for index, _ in batch], future))
 

@@ -36,34 +36,46 @@ class NoWorker(Exception):
 
 
 def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
-    """Entry point of a worker process: load rulesets, then answer requests until told to stop."""
+    """Entry point of a worker process: load rulesets, then answer requests until told to stop.
+
+    With `settings["decision_log"]` (the location of a SQLite log) the worker opens the log itself and
+    records each decision before answering it."""
     from regelmotor.core.api import Regelmotor
     from regelmotor.core.repository import RulesetRepository
+    from regelmotor.store import open_log
 
     from .handler import EvaluationHandler
     from .identity import Pseudonymiser
-    from .telemetry import tracer_provider
+    from .telemetry import setup_logging, tracer_provider
 
+    setup_logging(settings.get("log_level", "INFO"))
     tracer = tracer_provider().get_tracer("regelmotor.engine")
     motor = Regelmotor(RulesetRepository.load(settings["rulesets"], include_drafts=settings["allow_drafts"]))
     motor.warm_up()
     key = settings.get("pseudonym_key")
-    handler = EvaluationHandler(motor, tracer, Pseudonymiser(key) if key else None, bool(settings.get("records")))
+    location = settings.get("decision_log")
+    decision_log = open_log(location) if location else None
+    handler = EvaluationHandler(motor, tracer, Pseudonymiser(key) if key else None, bool(settings.get("records")),
+                                decision_log)
     conn.send(("ready",))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        kind = message[0]
-        if kind == "stop":
-            return
-        if kind == "evaluate":
-            conn.send(handler.evaluate(message[1], message[2]))
-        elif kind == "batch":
-            conn.send(handler.evaluate_batch(message[1], message[2]))
-        elif kind == "test":
-            conn.send(handler.test_ruleset(message[1]))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, KeyboardInterrupt):
+                return
+            kind = message[0]
+            if kind == "stop":
+                return
+            if kind == "evaluate":  # ("evaluate", request bytes, traceparent, caller or None)
+                conn.send(handler.evaluate(*message[1:]))
+            elif kind == "batch":  # ("batch", [(index, request bytes)], traceparent, caller or None)
+                conn.send(handler.evaluate_batch(*message[1:]))
+            elif kind == "test":
+                conn.send(handler.test_ruleset(message[1]))
+    finally:
+        if decision_log is not None:
+            decision_log.close()
 
 
 @dataclass
