@@ -914,6 +914,39 @@ def test_sqlite_writers_in_any_process_queue_on_the_lock_file(tmp_path: Path) ->
         log.close()
 
 
+def _die_while_writing(path: str, ready: Any) -> None:
+    log = SQLiteDecisionLog(path)
+    with log._writing() as conn:  # the flock held, a write transaction open, as in a worker's append
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE chain_head SET seq = seq WHERE id = 1")
+        ready.set()
+        time.sleep(600)  # killed here
+
+
+def test_a_writer_that_dies_mid_transaction_releases_the_log(tmp_path: Path) -> None:
+    # An engine worker killed while it appends (it overran its time) must not leave the others waiting.
+    path = tmp_path / "d.db"
+    log = SQLiteDecisionLog(path)
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    writer = context.Process(target=_die_while_writing, args=(str(path), ready))
+    writer.start()
+    try:
+        assert ready.wait(60)
+        writer.kill()
+        writer.join(30)
+        stored: list[StoredRecord] = []
+        appender = threading.Thread(target=lambda: stored.extend(log.append([make_record(1)])), daemon=True)
+        appender.start()
+        appender.join(60)
+        assert not appender.is_alive(), "the lock outlived the process that held it"
+        assert stored[0].seq == 1 and log.verify() == VerifyResult(ok=True, checked=1)
+        log.close()  # not in finally: after a failure above, close would wait for that appender
+    finally:
+        if writer.is_alive():
+            writer.kill()
+
+
 def test_locations(tmp_path: Path) -> None:
     assert sqlite_path("sqlite:///var/lib/regelmotor/decisions.db") == Path("/var/lib/regelmotor/decisions.db")
     assert sqlite_path("sqlite:data/decisions.db") == Path("data/decisions.db")
