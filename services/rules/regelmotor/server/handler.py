@@ -116,6 +116,27 @@ def _record(decision: CoreDecision) -> dict[str, Any]:
     }
 
 
+def _log_record(decision: CoreDecision, answer: bytes, caller: str, request_id: str, subject: str | None,
+                trace_id: str) -> DecisionRecord:
+    """The decision as the log stores it. Raises TypeError or ValueError for a record the log cannot hold."""
+    return DecisionRecord(
+        decision_id=decision.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
+        ruleset=decision.ruleset, version=decision.version, ruleset_sha256=decision.ruleset_sha256,
+        engine_version=decision.engine_version, as_of=decision.as_of, subject=subject, facts=decision.facts,
+        outcome=decision.outcome, decision=_record(decision), response=pack_response(answer), trace_id=trace_id)
+
+
+def _handed_back(summary: Summary, decision: CoreDecision, answer: bytes, subject: str | None) -> Reply:
+    """The reply with what the front needs to store the decision itself."""
+    record = _record(decision)
+    stored = pack_response(answer)
+    try:
+        encoded: dict[str, str] | None = large_parts(decision.facts, decision.outcome, record, stored)
+    except (TypeError, ValueError):
+        encoded = None  # not plain JSON: the log refuses the record itself, with its own reason
+    return Reply(summary, decision=answer, record=record, stored=stored, subject=subject, encoded=encoded)
+
+
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
                  pseudonymiser: Pseudonymiser | None = None, records: bool = False,
@@ -193,26 +214,15 @@ class EvaluationHandler:
             answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer, subject=subject), None
-            record = _record(decision)
-            stored = pack_response(answer)
-            if self.log is not None:
-                try:
-                    return Reply(summary, decision=answer), DecisionRecord(
-                        decision_id=decision.decision_id, recorded_at=datetime.now(UTC), caller=caller,
-                        request_id=request_id, ruleset=decision.ruleset, version=decision.version,
-                        ruleset_sha256=decision.ruleset_sha256, engine_version=decision.engine_version,
-                        as_of=decision.as_of, subject=subject, facts=decision.facts, outcome=decision.outcome,
-                        decision=record, response=stored, trace_id=trace_id)
-                except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
-                    span.record_exception(exc)
-                    log.error("decision cannot be recorded", exc_info=exc)
-                    return self._error(not_recorded(), span, trace_id, request_id), None
+            if self.log is None:
+                return _handed_back(summary, decision, answer, subject), None
             try:
-                encoded: dict[str, str] | None = large_parts(decision.facts, decision.outcome, record, stored)
-            except (TypeError, ValueError):
-                encoded = None  # not plain JSON: the log refuses the record itself, with its own reason
-            return Reply(summary, decision=answer, record=record, stored=stored, subject=subject,
-                         encoded=encoded), None
+                return Reply(summary, decision=answer), _log_record(
+                    decision, answer, caller, request_id, subject, trace_id)
+            except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
+                span.record_exception(exc)
+                log.error("decision cannot be recorded", exc_info=exc)
+                return self._error(not_recorded(), span, trace_id, request_id), None
 
     def _subject(self, national_id: str) -> str | None:
         if not national_id:
