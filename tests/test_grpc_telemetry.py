@@ -9,8 +9,11 @@ import logging
 import grpc
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from regelmotor.server.telemetry import setup_logging
+from regelmotor.server.telemetry import setup_logging, tracer_provider
 from regelmotor.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, request, server_in_process
 
@@ -77,3 +80,34 @@ def test_logs_are_json_lines_with_ids_and_no_facts(capfd: pytest.CaptureFixture[
     assert evaluate["decision_id"] == decision.decision_id and evaluate["code"] == "OK"
     assert evaluate["level"] == "INFO" and evaluate["trace_id"] == decision.trace_id
     assert "2004-05-02" not in json.dumps(lines)
+
+
+_OTEL_TRACE_VARIABLES = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                         "OTEL_TRACES_SAMPLER")
+
+
+def test_with_nowhere_to_export_spans_are_not_recorded_but_trace_ids_are_made_and_continued(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _OTEL_TRACE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    tracer = tracer_provider().get_tracer("test")
+    with tracer.start_as_current_span("root") as root:
+        assert not root.is_recording() and root.get_span_context().trace_id != 0
+    parent = TraceContextTextMapPropagator().extract({"traceparent": TRACEPARENT})
+    with tracer.start_as_current_span("child", context=parent) as child:
+        assert not child.is_recording() and format(child.get_span_context().trace_id, "032x") == CALLER_TRACE
+    exported = InMemorySpanExporter()
+    with tracer_provider(SimpleSpanProcessor(exported)).get_tracer("test").start_as_current_span("kept") as kept:
+        assert kept.is_recording()
+    assert [span.name for span in exported.get_finished_spans()] == ["kept"]
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")  # the standard variable still decides
+    with tracer_provider().get_tracer("test").start_as_current_span("asked") as asked:
+        assert asked.is_recording()
+
+
+def test_the_callers_trace_reaches_the_decision_through_an_engine_worker() -> None:
+    # The worker makes its tracer with tracer_provider(); nothing is exported from it here.
+    with server_in_process(workers=1) as (server, _, _), grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        decision = pb_grpc.DecisionServiceStub(channel).Evaluate(request(), metadata=[("traceparent", TRACEPARENT)],
+                                                                 timeout=30)
+    assert decision.trace_id == CALLER_TRACE
