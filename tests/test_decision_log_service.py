@@ -238,7 +238,7 @@ def test_the_service_records_in_postgresql_when_given_a_dsn() -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        with server_in_process(workers=0, decision_log=dsn) as (server, _, _):
+        with server_in_process(workers=1, decision_log=dsn) as (server, _, _):  # the record crosses the pipe
             first = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
             again = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
             with _channel(server) as channel:

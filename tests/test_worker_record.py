@@ -1,7 +1,7 @@
 """How an engine worker takes part in the decision log.
 
 A SQLite log: the worker stores each decision itself, before it answers (`EvaluationHandler(log=...)`).
-A PostgreSQL log: the worker hands each decision back with its record's large fields already in their
+A PostgreSQL log: the worker hands each decision back with its record, the large fields already in their
 canonical text, equal to what the log would make itself, for the front's group committer to store."""
 
 from __future__ import annotations
@@ -29,21 +29,26 @@ MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True)
 NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
 
 
-def test_the_worker_hands_over_the_canonical_text_the_log_would_make() -> None:
-    reply = EvaluationHandler(MOTOR, records=True).evaluate(request().SerializeToString(), caller="dips")
-    assert reply.record is not None and reply.stored is not None and reply.encoded is not None
-    assert reply.encoded == large_parts(reply.record["facts"], reply.record["outcome"], reply.record,
-                                        reply.stored)
-    assert json.loads(reply.encoded["decision"]) == reply.record
-    assert reply.encoded["facts"] == canonical_json(reply.record["facts"])
-    assert unpack_response(reply.stored) == reply.decision
+def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_make() -> None:
+    handler = EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), records=True)
+    reply = handler.evaluate(request(request_id="h-1", national_id=NATIONAL_ID).SerializeToString(), caller="dips")
+    record = reply.record
+    assert record is not None and record.encoded is not None and reply.decision is not None
+    assert record.encoded == large_parts(record.facts, record.outcome, record.decision, record.response)
+    assert json.loads(record.encoded["decision"]) == record.decision
+    assert record.encoded["facts"] == canonical_json(record.facts)
+    assert unpack_response(record.response) == reply.decision
+    answered = pb.Decision.FromString(reply.decision)
+    assert (record.decision_id, record.caller, record.request_id, record.trace_id) == (
+        answered.decision_id, "dips", "h-1", answered.trace_id)
+    assert record.subject == Pseudonymiser(b"k" * 32).pseudonym(NATIONAL_ID)
 
 
 def test_without_a_log_or_a_caller_the_worker_makes_no_record() -> None:
     for handler, caller in ((EvaluationHandler(MOTOR, records=False), "dips"),
                             (EvaluationHandler(MOTOR, records=True), None)):
         reply = handler.evaluate(request().SerializeToString(), caller=caller)
-        assert reply.decision and reply.record is None and reply.encoded is None and reply.stored is None
+        assert reply.decision and reply.record is None
 
 
 class CountingLog(SQLiteDecisionLog):

@@ -39,7 +39,7 @@ from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded
 from .identity import InvalidIdentityNumber, Pseudonymiser
 from .identity import validate as validate_identity
-from .packing import pack_response, unpack_response
+from .packing import answer_for, pack_response
 from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
@@ -64,15 +64,10 @@ class Reply:
     summary: Summary
     decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
     error: bytes | None = None  # a serialised ErrorResult
-    # The rest only when the front stores the decision (`EvaluationHandler.records`). The decision's
-    # provenance, facts and outcome as JSON, for the decision log; the explanation is not repeated here:
-    # the log keeps it once, in the `decision` bytes answered to the caller.
-    record: dict[str, Any] | None = None
-    stored: bytes | None = None  # the Decision bytes compressed for the log (packed in the worker, in parallel)
-    # The canonical text of the record's large fields (regelmotor.store.chain.large_parts), made here in
-    # parallel rather than by the log's single writer in the front process.
-    encoded: dict[str, str] | None = None
-    subject: str | None = None  # the pseudonym of the national identity number, if one was given
+    # Only when the front stores the decision (`EvaluationHandler.records`): the record to store, its large
+    # fields' canonical text already made here (`DecisionRecord.encoded`), in parallel rather than by the
+    # front's single log writer.
+    record: DecisionRecord | None = None
 
 
 class _BadRequest(Exception):
@@ -117,24 +112,17 @@ def _record(decision: CoreDecision) -> dict[str, Any]:
 
 
 def _log_record(decision: CoreDecision, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str) -> DecisionRecord:
-    """The decision as the log stores it. Raises TypeError or ValueError for a record the log cannot hold."""
+                trace_id: str, *, encode: bool) -> DecisionRecord:
+    """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
+    Raises TypeError or ValueError for a record the log cannot hold."""
+    record = _record(decision)
+    stored = pack_response(answer)
+    encoded = large_parts(decision.facts, decision.outcome, record, stored) if encode else None
     return DecisionRecord(
         decision_id=decision.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
         ruleset=decision.ruleset, version=decision.version, ruleset_sha256=decision.ruleset_sha256,
         engine_version=decision.engine_version, as_of=decision.as_of, subject=subject, facts=decision.facts,
-        outcome=decision.outcome, decision=_record(decision), response=pack_response(answer), trace_id=trace_id)
-
-
-def _handed_back(summary: Summary, decision: CoreDecision, answer: bytes, subject: str | None) -> Reply:
-    """The reply with what the front needs to store the decision itself."""
-    record = _record(decision)
-    stored = pack_response(answer)
-    try:
-        encoded: dict[str, str] | None = large_parts(decision.facts, decision.outcome, record, stored)
-    except (TypeError, ValueError):
-        encoded = None  # not plain JSON: the log refuses the record itself, with its own reason
-    return Reply(summary, decision=answer, record=record, stored=stored, subject=subject, encoded=encoded)
+        outcome=decision.outcome, decision=record, response=stored, trace_id=trace_id, encoded=encoded)
 
 
 class EvaluationHandler:
@@ -173,10 +161,10 @@ class EvaluationHandler:
             failure = not_recorded()
             return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id),
                          error=failure.SerializeToString())
-        if result.decision_id == record.decision_id:
-            return reply
-        # A retried request_id: the decision stored the first time, and no second record.
-        return Reply(replace(reply.summary, decision_id=result.decision_id), decision=unpack_response(result.response))
+        assert reply.decision is not None
+        # A retried request_id gets the decision stored the first time, and no second record.
+        answer = answer_for(record.decision_id, reply.decision, result.decision_id, result.response)
+        return Reply(replace(reply.summary, decision_id=result.decision_id), decision=answer)
 
     def _decide(self, request_bytes: bytes, traceparent: str | None,
                 caller: str | None) -> tuple[Reply, DecisionRecord | None]:
@@ -213,16 +201,17 @@ class EvaluationHandler:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
             answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
             if caller is None or not (self.records or self.log is not None):
-                return Reply(summary, decision=answer, subject=subject), None
-            if self.log is None:
-                return _handed_back(summary, decision, answer, subject), None
+                return Reply(summary, decision=answer), None
             try:
-                return Reply(summary, decision=answer), _log_record(
-                    decision, answer, caller, request_id, subject, trace_id)
+                record = _log_record(decision, answer, caller, request_id, subject, trace_id,
+                                     encode=self.log is None)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)
                 return self._error(not_recorded(), span, trace_id, request_id), None
+            if self.log is None:
+                return Reply(summary, decision=answer, record=record), None  # for the front to store
+            return Reply(summary, decision=answer), record
 
     def _subject(self, national_id: str) -> str | None:
         if not national_id:

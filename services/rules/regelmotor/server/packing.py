@@ -44,3 +44,9 @@ def unpack_response(stored: bytes) -> bytes:
     if stored.startswith(_ZSTD_MAGIC):
         return _decompressor().decompress(stored)
     return zlib.decompress(stored)  # written before the log used zstd
+
+
+def answer_for(decision_id: str, answer: bytes, stored_decision_id: str, stored_response: bytes) -> bytes:
+    """What to answer once the log has stored (or found) a decision: the fresh answer when the log stored
+    this very decision; the decision stored the first time when the request_id was a retry."""
+    return answer if stored_decision_id == decision_id else unpack_response(stored_response)

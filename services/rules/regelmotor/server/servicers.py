@@ -102,14 +102,15 @@ class DecisionServicer:
     def evaluate(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         started = time.perf_counter()
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/Evaluate", context) as span:
-            reply, failure = self._engine_call(("evaluate", request, current_traceparent(), caller_of(context)),
+            caller = caller_of(context)
+            reply, failure = self._engine_call(("evaluate", request, current_traceparent(), caller),
                                                _time_left(context, self.max_seconds))
             if failure is not None:
                 self._finish(span, Summary(failure.code), started)
                 context.abort_with_status(rpc_status.to_status(to_status(failure)))
             assert isinstance(reply, Reply)
             if reply.error is None:
-                answer, failure = self._recorded(reply, caller_of(context))
+                answer, failure = self._recorded(reply)
                 if failure is not None:
                     self._finish(span, Summary(failure.code), started)
                     context.abort_with_status(rpc_status.to_status(to_status(failure)))
@@ -119,14 +120,14 @@ class DecisionServicer:
             context.abort_with_status(rpc_status.to_status(to_status(pb.ErrorResult.FromString(reply.error))))
             raise AssertionError("abort_with_status raises")
 
-    def _recorded(self, reply: Reply, caller: str) -> tuple[bytes, pb.ErrorResult | None]:
+    def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None]:
         """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
         the engine workers keep it, they have stored the decision before replying."""
         assert reply.decision is not None
         if self.recorder is None:
             return reply.decision, None
         try:
-            return self.recorder.record(reply, caller), None
+            return self.recorder.record(reply), None
         except Exception:
             log.exception("decision log write failed")
             return b"", not_recorded()
@@ -172,13 +173,12 @@ class DecisionServicer:
             for index in indexes:  # every item of a lost batch gets the same retryable error
                 yield pb.EvaluateStreamResponse(index=index, error=failure).SerializeToString()
             return
-        caller = caller_of(context)
         for index, reply in zip(indexes, replies, strict=True):
             self._record(reply.summary, started)
             if reply.error is not None:
                 yield stream_item(index, reply.summary.request_id, error=reply.error)
                 continue
-            answer, problem = self._recorded(reply, caller)
+            answer, problem = self._recorded(reply)
             if problem is not None:
                 yield pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id,
                                                 error=problem).SerializeToString()
