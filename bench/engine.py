@@ -29,7 +29,7 @@ from durable import engine as durable_engine
 from regelmotor.core import engine
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import load_cases
-from regelmotor.core.evaluator import Evaluator, _Run
+from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def _rate(func: Callable[[], object], seconds: float) -> tuple[float, float]:
 
 def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> list[tuple[list[str], dict[str, Any]]]:
     """The encoded fact of each round for these facts, exactly as the evaluator asserts them."""
-    run = _Run(evaluator, evaluator.validate(facts), as_of)
+    run = Evaluation(evaluator, evaluator.validate(facts), as_of)
     captured: list[tuple[list[str], dict[str, Any]]] = []
     original = engine.fire
 

@@ -7,6 +7,7 @@ the decision; rule evaluation itself never reads the clock.
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from . import calendar_no
 from .calendar_no import OSLO
 from .decision import Decision
 from .errors import FieldViolation, InvalidFacts
-from .evaluator import Evaluator
+from .evaluator import Evaluation, Evaluator
 from .model import Ruleset
 from .repository import RulesetRepository
 from .schema import strict_date
@@ -80,9 +81,12 @@ class Regelmotor:
                 raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
         return self.repository.select(name, selection_date), selecting or "as_of", selection_date
 
-    def evaluate(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None,
-                 decision_id: str | None = None) -> Decision:
+    def run(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None) -> Evaluation:
+        """Evaluate without explaining yet: `Evaluation.decision()` gives the decision."""
         used_as_of = as_of or today_in_oslo()
         ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version)
-        return self.evaluator(ruleset).evaluate(facts, used_as_of, decision_id=decision_id,
-                                                selected_by=selected_by, selection_date=selection_date)
+        return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date)
+
+    def evaluate(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None,
+                 decision_id: str | None = None) -> Decision:
+        return self.run(name, facts, as_of=as_of, version=version).decision(decision_id or str(uuid.uuid4()))

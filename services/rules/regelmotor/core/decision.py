@@ -100,6 +100,25 @@ class ManualReview:
 
 
 @dataclass(frozen=True)
+class DecisionHead:
+    """A decision without its explanation: what a decision log stores and a summary shows about it. Its
+    fields are those of `Decision`, with the rules that applied in place of the explanation."""
+
+    decision_id: str
+    ruleset: str
+    version: str
+    ruleset_sha256: str
+    engine_version: str
+    as_of: str
+    selected_by: str
+    selection_date: str
+    facts: dict[str, Any]
+    outcome: dict[str, Any]
+    manuell_vurdering: list[ManualReview]
+    applied_rules: list[str]
+
+
+@dataclass(frozen=True)
 class Explanation:
     rules: list[RuleTrace]
     derived: list[DerivedTrace]

@@ -17,6 +17,7 @@ from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round
 from .decision import (
     ConditionTrace,
     Decision,
+    DecisionHead,
     DerivedTrace,
     ExceptionTrace,
     Explanation,
@@ -54,7 +55,7 @@ class Evaluator:
             for partition in round_.partitions:
                 engine.register(partition.engine_name, partition.definition)
         self._hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
-        self._engine_version = engine_version()
+        self.engine_version = engine_version()
         # Static shape of the explanation, worked out once so each evaluation only fills in values.
         self.setters: dict[str, list[Rule]] = {name: [] for name in ruleset.outcomes}
         self.exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
@@ -78,6 +79,18 @@ class Evaluator:
                 self.conditions[compiled.rule.id] = entries
         order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
         self.compiled_rules.sort(key=lambda c: order[c.rule.id])
+        # What each step of an evaluation derives and finalises: step 0 before the constraints, step i before
+        # round i, the last after every round. A derived value comes in the first step that allows its level.
+        steps = [0, *[round_.index for round_ in self.compiled.rounds], len(self.compiled.rounds) + 1]
+        self.derive_steps: list[list[Derived]] = [[] for _ in steps]
+        for name, derived in ruleset.derived.items():
+            level = self.compiled.derived_level[name]
+            step = next((i for i, limit in enumerate(steps) if level <= limit), None)
+            if step is not None:
+                self.derive_steps[step].append(derived)
+        self.finalised_after: dict[int, list[str]] = {}  # round index (-1: before any) -> outcomes it settles
+        for name, final_round in self.compiled.outcome_round.items():
+            self.finalised_after.setdefault(max(final_round, -1), []).append(name)
         self.derive: dict[str, ValueOf] = {name: value_of(d.expr) for name, d in ruleset.derived.items()}
         self.verdicts: dict[str, VerdictOf] = {rule.id: verdict_of(rule.condition) for rule in ruleset.rules}
         self.effects: dict[str, dict[str, ValueOf]] = {
@@ -86,19 +99,39 @@ class Evaluator:
     def validate(self, raw_facts: Any) -> dict[str, Any]:
         return self.validator.validate(raw_facts)
 
+    def run(self, raw_facts: Any, as_of: date, *, selected_by: str = "as_of",
+            selection_date: date | None = None) -> Evaluation:
+        """Validate the facts and evaluate every round; the result can then be explained."""
+        evaluation = Evaluation(self, self.validator.validate(raw_facts), as_of, selected_by, selection_date)
+        evaluation.execute()
+        return evaluation
+
     def evaluate(self, raw_facts: Any, as_of: date, *, decision_id: str | None = None,
                  selected_by: str = "as_of", selection_date: date | None = None) -> Decision:
-        facts = self.validator.validate(raw_facts)
-        run = _Run(self, facts, as_of)
-        run.execute()
-        return run.decision(decision_id or str(uuid.uuid4()), selected_by, selection_date or as_of)
+        evaluation = self.run(raw_facts, as_of, selected_by=selected_by, selection_date=selection_date)
+        return evaluation.decision(decision_id or str(uuid.uuid4()))
+
+    def static_trace(self, compiled: CompiledRule) -> RuleTrace:
+        """The fields of a rule's trace that this version fixes; what an evaluation adds is left empty."""
+        rule = compiled.rule
+        return RuleTrace(rule.id, rule.title, [self._hjemler[h] for h in rule.hjemmel], rule.condition_text,
+                         False, False, {}, [], rule.unntak_fra, [], [], rule.manuell_vurdering, rule.begrunnelse,
+                         compiled.round)
 
 
-class _Run:
-    """The state of one evaluation."""
+class Evaluation:
+    """One evaluation of validated facts: the values, the engine's verdicts and the outcome.
 
-    def __init__(self, evaluator: Evaluator, facts: dict[str, Any], as_of: date) -> None:
+    `decision()` explains it as a `Decision`. The state is public for encoders that write the explanation
+    straight to another form (the gRPC answer's wire bytes) from the same values: `held`, `rule_fired`,
+    `applied`, `json_of`, `effect_json`, `derived`, `parameters` and `outcomes`. Nothing changes it once
+    `execute()` has run."""
+
+    def __init__(self, evaluator: Evaluator, facts: dict[str, Any], as_of: date, selected_by: str = "as_of",
+                 selection_date: date | None = None) -> None:
         self.evaluator = evaluator
+        self.selected_by = selected_by
+        self.selection_date = selection_date or as_of
         self.ruleset = evaluator.ruleset
         self.compiled = evaluator.compiled
         self.facts = facts
@@ -111,6 +144,7 @@ class _Run:
         self.applied: dict[str, bool] = {}
         self.outcome_traces: dict[str, OutcomeTrace] = {}
         self._json: dict[str, Any] = {}  # JSON form of each value, made once: values never change once set
+        self._effects: dict[tuple[str, str], Any] = {}  # (rule id, field) -> JSON of what it gives or would give
 
     def json_of(self, name: str) -> Any:
         found = self._json.get(name, _MISSING)
@@ -119,22 +153,22 @@ class _Run:
         return found
 
     def execute(self) -> None:
-        for name, final_round in self.compiled.outcome_round.items():
-            if final_round < 0:
-                self._finalise_outcome(name)
-        self._derive_up_to(0)
+        evaluator = self.evaluator
+        for name in evaluator.finalised_after.get(-1, ()):
+            self._finalise_outcome(name)
+        steps = evaluator.derive_steps
+        self._derive_step(steps[0])
         self._check_constraints()
-        for round_ in self.compiled.rounds:
-            self._derive_up_to(round_.index)
+        for step, round_ in enumerate(self.compiled.rounds, start=1):
+            self._derive_step(steps[step])
             self._run_round(round_)
-        self._derive_up_to(len(self.compiled.rounds) + 1)
+        self._derive_step(steps[-1])
 
     # --- derived values ----------------------------------------------------------------------
 
-    def _derive_up_to(self, round_index: int) -> None:
-        for name, derived in self.ruleset.derived.items():
-            if name not in self.derived_traces and self.compiled.derived_level[name] <= round_index:
-                self._derive(derived)
+    def _derive_step(self, step: list[Derived]) -> None:
+        for derived in step:
+            self._derive(derived)
 
     def _derive(self, derived: Derived) -> None:
         try:
@@ -182,9 +216,8 @@ class _Run:
                 )
             self.rule_fired[compiled.rule.id] = held
         self._resolve_exceptions(round_.rules)
-        for name, final_round in self.compiled.outcome_round.items():
-            if final_round == round_.index:
-                self._finalise_outcome(name)
+        for name in self.evaluator.finalised_after.get(round_.index, ()):
+            self._finalise_outcome(name)
 
     def _resolve_exceptions(self, rules: list[CompiledRule]) -> None:
         # An exception overrides its base whenever its own condition holds (Catala-style default
@@ -210,35 +243,58 @@ class _Run:
         self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
                                                  spec.internal)
 
-    # --- the decision ------------------------------------------------------------------------
+    # --- the explanation ---------------------------------------------------------------------
 
-    def decision(self, decision_id: str, selected_by: str, selection_date: date) -> Decision:
-        rules = [self._rule_trace(c) for c in self.evaluator.compiled_rules]
-        parameters = [
-            ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
-            for p in self.context.parameter_reads
-        ]
-        explanation = Explanation(rules, list(self.derived_traces.values()), parameters,
-                                  [self.outcome_traces[n] for n in self.ruleset.outcomes])
+    def effect_json(self, rule: Rule, field: str) -> Any:
+        """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
+        key = (rule.id, field)
+        found = self._effects.get(key, _MISSING)
+        if found is _MISSING:
+            expr = rule.effects[field]
+            found = self._effects[key] = (
+                self.json_of(expr.name) if isinstance(expr, Name)
+                else to_json_value(self.evaluator.effects[rule.id][field](self.values, self.context)))
+        return found
+
+    @property
+    def derived(self) -> list[DerivedTrace]:
+        return list(self.derived_traces.values())
+
+    @property
+    def parameters(self) -> list[ParameterTrace]:
+        return [ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
+                for p in self.context.parameter_reads]
+
+    @property
+    def outcomes(self) -> list[OutcomeTrace]:
+        return [self.outcome_traces[n] for n in self.ruleset.outcomes]
+
+    def head(self, decision_id: str) -> DecisionHead:
         outcome = {n: self.json_of(n) for n, spec in self.ruleset.outcomes.items() if not spec.internal}
         manual = [ManualReview(r.id, r.manuell_vurdering) for r in self.ruleset.rules
                   if r.manuell_vurdering and self.applied.get(r.id)]
+        applied = [c.rule.id for c in self.evaluator.compiled_rules if self.applied[c.rule.id]]
         meta = self.ruleset.meta
-        return Decision(decision_id, meta.name, meta.version, self.ruleset.sha256, self.evaluator._engine_version,
-                        self.as_of.isoformat(), selected_by, selection_date.isoformat(),
-                        {k: self.json_of(k) for k in self.facts}, outcome, manual, explanation)
+        return DecisionHead(decision_id, meta.name, meta.version, self.ruleset.sha256, self.evaluator.engine_version,
+                            self.as_of.isoformat(), self.selected_by, self.selection_date.isoformat(),
+                            {k: self.json_of(k) for k in self.facts}, outcome, manual, applied)
 
-    def _rule_trace(self, compiled: CompiledRule) -> RuleTrace:
+    def decision(self, decision_id: str) -> Decision:
+        head = self.head(decision_id)
+        rules = [self.rule_trace(c) for c in self.evaluator.compiled_rules]
+        explanation = Explanation(rules, self.derived, self.parameters, self.outcomes)
+        return Decision(head.decision_id, head.ruleset, head.version, head.ruleset_sha256, head.engine_version,
+                        head.as_of, head.selected_by, head.selection_date, head.facts, head.outcome,
+                        head.manuell_vurdering, explanation)
+
+    def rule_trace(self, compiled: CompiledRule) -> RuleTrace:
         rule = compiled.rule
         held = self.held[compiled.round]
         json_of = self.json_of
         conditions = [ConditionTrace(atom.text, held[atom.text], {n: json_of(n) for n in atom.reads}, negated)
                       for atom, negated in self.evaluator.conditions[rule.id]]
         exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
-        effects = self.evaluator.effects[rule.id]
-        result = {field: json_of(expr.name) if isinstance(expr, Name)
-                  else to_json_value(effects[field](self.values, self.context))
-                  for field, expr in rule.effects.items()}
+        result = {field: self.effect_json(rule, field) for field in rule.effects}
         return RuleTrace(
             rule.id, rule.title, [self.evaluator._hjemler[h] for h in rule.hjemmel], rule.condition_text,
             self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,
@@ -249,7 +305,7 @@ class _Run:
 class _Placeholders(dict[str, str]):
     """`{name}` in a constraint message shows that fact's or derived value's value."""
 
-    def __init__(self, run: _Run) -> None:
+    def __init__(self, run: Evaluation) -> None:
         super().__init__()
         self.run = run
 

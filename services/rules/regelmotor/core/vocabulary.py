@@ -10,6 +10,7 @@ evaluation) and an implementation used by the evaluator. `docs/ruleset-format.md
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -202,13 +203,32 @@ def icd10_in_range(code: str, spec: str) -> bool:
     """Whether `code` lies in `spec`: a single code or category (``E11``, ``F32.2``) covers itself
     and its subcodes; a range of categories (``F20-F31``) covers every code whose first three
     characters lie in it; a range of subcodes (``F10.2-F19.2``) is not allowed (list them)."""
+    return _icd10_spec(spec).covers(code)
+
+
+@dataclass(frozen=True, slots=True)
+class _Icd10Spec:
+    low: str
+    subcodes: str  # the prefix of low's subcodes: "E11." for a category, "F32.2" for a subcode
+    high: str | None  # the last category of a range
+
+    def covers(self, code: str) -> bool:
+        if self.high is None:
+            return code == self.low or code.startswith(self.subcodes)
+        return self.low <= code[:3] <= self.high
+
+
+# Specs come from ruleset literals and tables, so there are few: each is parsed once, not per call (the
+# regular expression was most of the time of an icd10_classify over a table of ranges).
+@functools.lru_cache(maxsize=4096)
+def _icd10_spec(spec: str) -> _Icd10Spec:
     match = _ICD10_RANGE.match(spec)
     if not match:
         raise ValueError(f"not an ICD-10 code or range: {spec!r}")
     low, high = match.group(1), match.group(2)
     if high is None:
-        return code == low or code.startswith(low + ".") or (len(low) > 3 and code.startswith(low))
-    return low[:3] <= code[:3] <= high[:3]
+        return _Icd10Spec(low, low if len(low) > 3 else low + ".", None)
+    return _Icd10Spec(low[:3], "", high[:3])
 
 
 def validate_icd10_range(spec: str) -> str | None:

@@ -25,7 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import parse_cases, run_case
-from regelmotor.core.decision import Decision as CoreDecision
+from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository
@@ -99,7 +99,7 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     return request, as_of
 
 
-def _record(decision: CoreDecision) -> dict[str, Any]:
+def _record(decision: DecisionHead) -> dict[str, Any]:
     return {
         "decision_id": decision.decision_id, "ruleset": decision.ruleset, "version": decision.version,
         "ruleset_sha256": decision.ruleset_sha256, "engine_version": decision.engine_version,
@@ -111,7 +111,7 @@ def _record(decision: CoreDecision) -> dict[str, Any]:
     }
 
 
-def _log_record(decision: CoreDecision, answer: bytes, caller: str, request_id: str, subject: str | None,
+def _log_record(decision: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
                 trace_id: str, *, encode: bool) -> DecisionRecord:
     """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
@@ -183,8 +183,8 @@ class EvaluationHandler:
                 except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
-                decision = self.motor.evaluate(request.ruleset, facts, as_of=as_of,
-                                               version=request.version or None, decision_id=str(uuid.uuid4()))
+                evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None)
+                decision = evaluation.head(str(uuid.uuid4()))
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None
             except RegelmotorError as exc:
@@ -199,7 +199,7 @@ class EvaluationHandler:
             span.set_attribute("regelmotor.decision_id", decision.decision_id)
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
-            answer = decision_bytes(decision, request_id=request_id, trace_id=trace_id)
+            answer = decision_bytes(evaluation, decision, request_id=request_id, trace_id=trace_id)
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer), None
             try:

@@ -8,6 +8,10 @@ serialised once by the protobuf library and kept as bytes; each evaluation only 
 concatenation of its fields, in any order, and an embedded message is its bytes behind a tag and a
 length.
 
+The explanation is written from the `Evaluation` itself rather than from a `Decision`: building the
+trace dataclasses first and then encoding them cost about twice as much as writing the bytes straight
+from the evaluation's verdicts and values, each value and each shared condition encoded once.
+
 `decision_to_proto` stays the reference: `tests/test_wire.py` checks that the bytes made here parse to
 a message equal to it, on every bundled test case and on random JSON values.
 """
@@ -15,19 +19,14 @@ a message equal to it, on every bundled test case and on random JSON values.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import struct_pb2
 
-from regelmotor.core.decision import (
-    ConditionTrace,
-    Decision,
-    DerivedTrace,
-    ExceptionTrace,
-    OutcomeTrace,
-    ParameterTrace,
-    RuleTrace,
-)
+from regelmotor.core.decision import DecisionHead, DerivedTrace, OutcomeTrace, ParameterTrace
+from regelmotor.core.evaluator import Evaluation, Evaluator
+from regelmotor.core.model import Rule
 from regelmotor.v1 import decision_pb2 as pb
 
 from .convert import rule_template
@@ -166,64 +165,143 @@ _CONDITION_NEGATED = _tag(_C, "negated", _VARINT) + b"\x01"
 _EXCEPTION_RULE = _tag(_EX, "rule_id", _LENGTH)
 _EXCEPTION_HELD = _tag(_EX, "held", _VARINT) + b"\x01"
 
-# The unchanging part of each rule's trace (id, title, hjemmel, condition, ...) and of each condition,
-# serialised once per ruleset version.
-_static_rules: dict[tuple[str, str], bytes] = {}
-_static_conditions: dict[tuple[str, bool], bytes] = {}
+
+# --- what one ruleset version fixes, worked out once ---------------------------------------------
 
 
-def _static_rule(sha256: str, rule: RuleTrace) -> bytes:
-    key = (sha256, rule.id)
-    found = _static_rules.get(key)
+@dataclass(frozen=True, slots=True)
+class _ConditionPlan:
+    slot: int  # the same atom (round, text, polarity) in several rules shares a slot, so it is written once
+    round: int
+    text: str
+    reads: tuple[str, ...]
+    unheld: bytes  # the condition's text and polarity, encoded
+    held: bytes  # the same with held = true
+
+
+@dataclass(frozen=True, slots=True)
+class _ExceptionPlan:
+    rule_id: str
+    unheld: bytes  # the ExceptionTrace field with held = false
+    held: bytes  # ... with held = true
+    overriding: bytes  # the rule's overridden_by entry, when it held
+
+
+@dataclass(frozen=True, slots=True)
+class _RulePlan:
+    rule: Rule
+    static: bytes  # id, title, hjemmel, condition, unntak_fra, ... (`convert.rule_template`)
+    fields: tuple[str, ...]  # the outcomes it sets
+    conditions: tuple[_ConditionPlan, ...]
+    exceptions: tuple[_ExceptionPlan, ...]  # the rules that are exceptions to it
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    rules: tuple[_RulePlan, ...]
+    slots: int
+    derived: dict[str, bytes]  # derived value -> its name and expression, encoded
+
+
+_plans: dict[tuple[str, str], _Plan] = {}
+
+
+def _plan(evaluator: Evaluator) -> _Plan:
+    ruleset = evaluator.ruleset
+    key = (ruleset.key, ruleset.sha256)
+    found = _plans.get(key)
     if found is None:
-        found = _static_rules[key] = rule_template(sha256, rule).SerializeToString()
+        found = _plans[key] = _make_plan(evaluator)
     return found
 
 
-# Whole encoded conditions, by (text, negated, held, the values read): most conditions read one or two
-# facts whose values recur from one decision to the next. A condition that read a list or an object is
-# not cached (its values are not hashable).
-_ConditionKey = tuple[str, bool, bool, tuple[tuple[str, type, Any], ...]]
-_CONDITION_CACHE: dict[_ConditionKey, bytes] = {}
+def _make_plan(evaluator: Evaluator) -> _Plan:
+    slots: dict[tuple[int, str, bool], int] = {}
+    rules = []
+    for compiled in evaluator.compiled_rules:
+        conditions = []
+        for atom, negated in evaluator.conditions[compiled.rule.id]:
+            slot = slots.setdefault((compiled.round, atom.text, negated), len(slots))
+            unheld = _text(_CONDITION_TEXT, atom.text) + (_CONDITION_NEGATED if negated else b"")
+            conditions.append(_ConditionPlan(slot, compiled.round, atom.text, tuple(atom.reads), unheld,
+                                             unheld + _CONDITION_HELD))
+        static = rule_template(evaluator.ruleset.sha256, evaluator.static_trace(compiled)).SerializeToString()
+        exceptions = tuple(
+            _ExceptionPlan(e.id, _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id)),
+                           _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id) + _EXCEPTION_HELD),
+                           _text(_RULE_OVERRIDDEN_BY, e.id))
+            for e in evaluator.exceptions[compiled.rule.id])
+        rules.append(_RulePlan(compiled.rule, static, tuple(compiled.rule.effects), tuple(conditions), exceptions))
+    derived = {name: _text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.text)
+               for name, d in evaluator.ruleset.derived.items()}
+    return _Plan(tuple(rules), len(slots), derived)
 
 
-def _condition(condition: ConditionTrace) -> bytes:
-    reads = condition.reads
-    cache_key: _ConditionKey | None = None
-    if all(value is None or isinstance(value, (str, int)) for value in reads.values()):
-        cache_key = (condition.condition, condition.negated, condition.held,
-                     tuple([(name, type(value), value) for name, value in reads.items()]))
-        found = _CONDITION_CACHE.get(cache_key)
-        if found is not None:
-            return found
-    key = (condition.condition, condition.negated)
-    static = _static_conditions.get(key)
-    if static is None:
-        static = _static_conditions[key] = (_text(_CONDITION_TEXT, condition.condition)
-                                            + (_CONDITION_NEGATED if condition.negated else b""))
-    held = _CONDITION_HELD if condition.held else b""
-    read = _field(_CONDITION_READS, struct_bytes(reads)) if reads else b""
-    encoded = _field(_RULE_CONDITION, static + held + read)
-    return _remember(_CONDITION_CACHE, cache_key, encoded) if cache_key is not None else encoded
+# --- one evaluation ------------------------------------------------------------------------------
 
 
-def _exception(exception: ExceptionTrace) -> bytes:
-    body = _text(_EXCEPTION_RULE, exception.rule_id) + (_EXCEPTION_HELD if exception.held else b"")
-    return _field(_RULE_EXCEPTION, body)
+class _Writer:
+    """Writes one evaluation's explanation. A value read by several conditions, derived values and the
+    facts is encoded once, and so is a condition that several rules share."""
 
+    def __init__(self, evaluation: Evaluation) -> None:
+        self.evaluation = evaluation
+        self.plan = _plan(evaluation.evaluator)
+        self._entries: dict[str, bytes] = {}  # name -> its map entry {name: value}
+        self._conditions: list[bytes | None] = [None] * self.plan.slots
 
-def rule_bytes(sha256: str, rule: RuleTrace) -> bytes:
-    parts = [_static_rule(sha256, rule)]
-    if rule.fired:
-        parts.append(_RULE_FIRED)
-    if rule.applied:
-        parts.append(_RULE_APPLIED)
-    if rule.result:
-        parts.append(_field(_RULE_RESULT, struct_bytes(rule.result)))
-    parts.extend([_condition(c) for c in rule.conditions])
-    parts.extend([_exception(e) for e in rule.exceptions])
-    parts.extend([_text(_RULE_OVERRIDDEN_BY, rule_id) for rule_id in rule.overridden_by])
-    return b"".join(parts)
+    def entry(self, name: str) -> bytes:
+        found = self._entries.get(name)
+        if found is None:
+            found = self._entries[name] = _entry(name, self.evaluation.json_of(name))
+        return found
+
+    def rule(self, plan: _RulePlan) -> bytes:
+        evaluation = self.evaluation
+        rule = plan.rule
+        fired = evaluation.rule_fired
+        parts = [plan.static]
+        if fired[rule.id]:
+            parts.append(_RULE_FIRED)
+        if evaluation.applied[rule.id]:
+            parts.append(_RULE_APPLIED)
+        if plan.fields:
+            result = b"".join([_entry(field, evaluation.effect_json(rule, field)) for field in plan.fields])
+            parts.append(_field(_RULE_RESULT, result))
+        held = evaluation.held
+        written = self._conditions
+        for condition in plan.conditions:
+            encoded = written[condition.slot]
+            if encoded is None:
+                body = condition.held if held[condition.round][condition.text] else condition.unheld
+                if condition.reads:
+                    body += _field(_CONDITION_READS, b"".join([self.entry(name) for name in condition.reads]))
+                encoded = written[condition.slot] = _field(_RULE_CONDITION, body)
+            parts.append(encoded)
+        if plan.exceptions:
+            overriding = []
+            for exception in plan.exceptions:
+                if fired.get(exception.rule_id):
+                    parts.append(exception.held)
+                    overriding.append(exception.overriding)
+                else:
+                    parts.append(exception.unheld)
+            parts.extend(overriding)
+        return b"".join(parts)
+
+    def derived(self, d: DerivedTrace) -> bytes:
+        # The inputs are the values as the evaluation holds them ({name: json_of(name)}).
+        inputs = b"".join([self.entry(name) for name in d.inputs])
+        value = _field(_DERIVED_VALUE, value_bytes(d.value))
+        return self.plan.derived[d.name] + _field(_DERIVED_INPUTS, inputs) + value
+
+    def explanation(self) -> bytes:
+        evaluation = self.evaluation
+        parts = [_field(_EXPLANATION_RULE, self.rule(plan)) for plan in self.plan.rules]
+        parts.extend([_field(_EXPLANATION_DERIVED, self.derived(d)) for d in evaluation.derived])
+        parts.extend([_field(_EXPLANATION_PARAMETER, _parameter(p)) for p in evaluation.parameters])
+        parts.extend([_field(_EXPLANATION_OUTCOME, _outcome(o)) for o in evaluation.outcomes])
+        return b"".join(parts)
 
 
 _EXPLANATION_RULE = _tag(_X, "rules", _LENGTH)
@@ -246,11 +324,6 @@ _OUTCOME_FROM_RULES = _tag(_OT, "from_rules", _LENGTH)
 _OUTCOME_INTERNAL = _tag(_OT, "internal", _VARINT) + b"\x01"
 
 
-def _derived(d: DerivedTrace) -> bytes:
-    return (_text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.expression)
-            + _field(_DERIVED_INPUTS, struct_bytes(d.inputs)) + _field(_DERIVED_VALUE, value_bytes(d.value)))
-
-
 def _parameter(p: ParameterTrace) -> bytes:
     return (_text(_PARAMETER_NAME, p.name) + _text(_PARAMETER_ON, p.on) + _text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra)
             + _field(_PARAMETER_VALUE, value_bytes(p.value)) + _text(_PARAMETER_UNIT, p.unit))
@@ -260,15 +333,6 @@ def _outcome(o: OutcomeTrace) -> bytes:
     return (_text(_OUTCOME_NAME, o.name) + _field(_OUTCOME_VALUE, value_bytes(o.value))
             + _text(_OUTCOME_COMBINE, o.combine) + b"".join([_text(_OUTCOME_FROM_RULES, r) for r in o.from_rules])
             + (_OUTCOME_INTERNAL if o.internal else b""))
-
-
-def explanation_bytes(decision: Decision) -> bytes:
-    exp = decision.explanation
-    parts = [_field(_EXPLANATION_RULE, rule_bytes(decision.ruleset_sha256, r)) for r in exp.rules]
-    parts.extend([_field(_EXPLANATION_DERIVED, _derived(d)) for d in exp.derived])
-    parts.extend([_field(_EXPLANATION_PARAMETER, _parameter(p)) for p in exp.parameters])
-    parts.extend([_field(_EXPLANATION_OUTCOME, _outcome(o)) for o in exp.outcomes])
-    return b"".join(parts)
 
 
 _DECISION_TEXT = {name: _tag(_D, name, _LENGTH) for name in (
@@ -284,22 +348,25 @@ STREAM_ERROR_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "error", _LENGTH)
 _MANUAL_BEGRUNNELSE = _tag(_M, "begrunnelse", _LENGTH)
 
 
-def decision_bytes(decision: Decision, *, request_id: str = "", trace_id: str = "") -> bytes:
-    """The serialised `regelmotor.v1.Decision`: what `decision_to_proto(...).SerializeToString()` gives,
-    up to the order of fields."""
+def decision_bytes(evaluation: Evaluation, head: DecisionHead, *, request_id: str = "", trace_id: str = "") -> bytes:
+    """The serialised `regelmotor.v1.Decision` of an evaluation whose head is `head` (`evaluation.head(...)`):
+    what `decision_to_proto(evaluation.decision(...)).SerializeToString()` gives, up to the order of fields,
+    without building the explanation's dataclasses first."""
+    writer = _Writer(evaluation)
     text = _DECISION_TEXT
     parts = [
-        _text(text["decision_id"], decision.decision_id), _text(text["request_id"], request_id),
-        _text(text["ruleset"], decision.ruleset), _text(text["version"], decision.version),
-        _text(text["ruleset_sha256"], decision.ruleset_sha256), _text(text["engine_version"], decision.engine_version),
-        _text(text["as_of"], decision.as_of), _text(text["selected_by"], decision.selected_by),
-        _text(text["selection_date"], decision.selection_date),
-        _field(_DECISION_FACTS, struct_bytes(decision.facts)),
-        _field(_DECISION_OUTCOME, struct_bytes(decision.outcome)),
+        _text(text["decision_id"], head.decision_id), _text(text["request_id"], request_id),
+        _text(text["ruleset"], head.ruleset), _text(text["version"], head.version),
+        _text(text["ruleset_sha256"], head.ruleset_sha256), _text(text["engine_version"], head.engine_version),
+        _text(text["as_of"], head.as_of), _text(text["selected_by"], head.selected_by),
+        _text(text["selection_date"], head.selection_date),
+        # The head's facts and outcome are the evaluation's values ({name: json_of(name)}).
+        _field(_DECISION_FACTS, b"".join([writer.entry(name) for name in head.facts])),
+        _field(_DECISION_OUTCOME, b"".join([writer.entry(name) for name in head.outcome])),
     ]
     parts.extend([_field(_DECISION_MANUAL, _text(_MANUAL_RULE, m.rule_id) + _text(_MANUAL_BEGRUNNELSE,
                                                                                     m.begrunnelse))
-                  for m in decision.manuell_vurdering])
-    parts.append(_field(_DECISION_EXPLANATION, explanation_bytes(decision)))
+                  for m in head.manuell_vurdering])
+    parts.append(_field(_DECISION_EXPLANATION, writer.explanation()))
     parts.append(_text(text["trace_id"], trace_id))
     return b"".join(parts)
