@@ -93,7 +93,7 @@ class DecisionServicer:
             return None, deadline_exceeded(str(exc))
 
     def _record(self, summary: Summary, started: float) -> None:
-        labels = {"ruleset": summary.ruleset or "unknown", "code": grpc.StatusCode(_code(summary.code)).name}
+        labels = {"ruleset": summary.ruleset or "unknown", "code": _status_name(summary.code)}
         self.telemetry.evaluations.add(1, labels)
         if summary.code:
             self.telemetry.errors.add(1, {"method": "Evaluate", "code": labels["code"]})
@@ -140,7 +140,7 @@ class DecisionServicer:
                 span.set_attribute(key, value)
         self._record(summary, started)
         log.info("evaluate", extra={k: v for k, v in {
-            "code": grpc.StatusCode(_code(summary.code)).name, "ruleset": summary.ruleset,
+            "code": _status_name(summary.code), "ruleset": summary.ruleset,
             "version": summary.version, "decision_id": summary.decision_id, "request_id": summary.request_id,
             "trace_id": summary.trace_id, "ms": round((time.perf_counter() - started) * 1000, 2)}.items() if v})
 
@@ -186,11 +186,12 @@ class DecisionServicer:
                 yield stream_item(index, reply.summary.request_id, decision=answer)
 
 
-def _code(code: int) -> tuple[int, str]:
-    for status in grpc.StatusCode:
-        if status.value[0] == code:
-            return status.value
-    return grpc.StatusCode.UNKNOWN.value
+_STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
+
+
+def _status_name(code: int) -> str:
+    """The name of a numeric gRPC status code (looked up once per call for metrics and the log line)."""
+    return _STATUS_NAMES.get(code, "UNKNOWN")
 
 
 def _read_all(requests: Iterator[bytes], inbox: queue.Queue[tuple[int, bytes] | None]) -> None:
@@ -245,7 +246,7 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
                 return work()
             except (RegelmotorError, WorkerCrashed, WorkerTimeout, NoWorker) as exc:
                 failure = error_result(exc) if isinstance(exc, RegelmotorError) else unavailable(str(exc))
-                self.telemetry.errors.add(1, {"method": name, "code": grpc.StatusCode(_code(failure.code)).name})
+                self.telemetry.errors.add(1, {"method": name, "code": _status_name(failure.code)})
                 context.abort_with_status(rpc_status.to_status(to_status(failure)))
                 raise AssertionError("abort_with_status raises") from exc
 
