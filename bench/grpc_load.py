@@ -427,6 +427,17 @@ def cpu_per_call(runs: Sequence[tuple[dict[str, float], float]]) -> dict[str, fl
             for group in ("front", "workers", "clients")}
 
 
+def cpu_ceilings(cost: dict[str, dict[str, float]]) -> dict[str, float]:
+    """What the two goal ratios come to when every kind of call saturates the same cores: a rate is then
+    cores / CPU per call, so a ratio of rates is the inverse ratio of CPU per call. A measured ratio can
+    exceed this only where a run leaves CPU idle (a GIL or a lock is its bound instead)."""
+    total = {name: sum(parts.values()) for name, parts in cost.items()}
+    evaluate = total["Evaluate"] or float("inf")
+    stream = total["stream decision"] or float("inf")
+    return {"evaluate_over_empty": round(total["empty"] / evaluate, 3),
+            "stream_over_unary": round(evaluate / stream, 3)}
+
+
 def _cpu(cpu: dict[str, float]) -> str:
     return "/".join(f"{cpu.get(group, 0):.0f}" for group in ("front", "workers", "clients", "other"))
 
@@ -556,6 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = sum(parts.values())
         print(f"  {name:<15} {parts['front']:.2f} + {parts['workers']:.2f} + {parts['clients']:.2f} = {total:.2f}"
               f"  -> at most ~{cores * 1000 / total:.0f}/s")
+    ceilings = cpu_ceilings(cost)
+    print("If the cores were the only bound (clients, front and workers all on them), the ratios could reach:")
+    print(f"  Evaluate/empty  {ceilings['evaluate_over_empty']:.2f}  (empty CPU per call / Evaluate CPU per call)")
+    print(f"  stream x unary  {ceilings['stream_over_unary']:.2f}  (Evaluate CPU per call / stream CPU per decision)")
     print(f"server log: {log_lines} lines, {log_bytes / 1e6:.1f} MB on stderr; total {time.monotonic() - began:.0f} s")
     if args.json:
         report = {
@@ -569,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "summary": {"best_unary_per_s": best_unary, "best_empty_per_s": best_empty,
                         "evaluate_over_empty": {f"{k[0]} {k[1]}": round(v, 3) for k, v in ratio_values.items()},
                         "best_stream_per_s": best_stream, "stream_over_best_unary": round(best_stream / best_unary, 3),
-                        "cpu_ms_per_call": cost},
+                        "cpu_ms_per_call": cost, "cpu_bound_ceilings": ceilings},
         }
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
