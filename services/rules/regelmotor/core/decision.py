@@ -100,25 +100,6 @@ class ManualReview:
 
 
 @dataclass(frozen=True)
-class DecisionHead:
-    """A decision without its explanation: what a decision log stores and a summary shows about it. Its
-    fields are those of `Decision`, with the rules that applied in place of the explanation."""
-
-    decision_id: str
-    ruleset: str
-    version: str
-    ruleset_sha256: str
-    engine_version: str
-    as_of: str
-    selected_by: str
-    selection_date: str
-    facts: dict[str, Any]
-    outcome: dict[str, Any]
-    manuell_vurdering: list[ManualReview]
-    applied_rules: list[str]
-
-
-@dataclass(frozen=True)
 class Explanation:
     rules: list[RuleTrace]
     derived: list[DerivedTrace]
@@ -127,7 +108,9 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class Decision:
+class DecisionBasis:
+    """What every decision says about itself, with or without its explanation."""
+
     decision_id: str
     ruleset: str
     version: str
@@ -139,6 +122,17 @@ class Decision:
     facts: dict[str, Any]  # the validated facts with defaults, as used
     outcome: dict[str, Any]
     manuell_vurdering: list[ManualReview]
+
+
+@dataclass(frozen=True)
+class DecisionHead(DecisionBasis):
+    """A decision without its explanation: what a decision log stores and a summary shows about it."""
+
+    applied_rules: list[str]
+
+
+@dataclass(frozen=True)
+class Decision(DecisionBasis):
     explanation: Explanation
 
     def to_dict(self) -> dict[str, Any]:
