@@ -99,30 +99,30 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     return request, as_of
 
 
-def _record(decision: DecisionHead) -> dict[str, Any]:
+def _record(head: DecisionHead) -> dict[str, Any]:
     return {
-        "decision_id": decision.decision_id, "ruleset": decision.ruleset, "version": decision.version,
-        "ruleset_sha256": decision.ruleset_sha256, "engine_version": decision.engine_version,
-        "as_of": decision.as_of, "selected_by": decision.selected_by, "selection_date": decision.selection_date,
-        "facts": decision.facts, "outcome": decision.outcome,
+        "decision_id": head.decision_id, "ruleset": head.ruleset, "version": head.version,
+        "ruleset_sha256": head.ruleset_sha256, "engine_version": head.engine_version,
+        "as_of": head.as_of, "selected_by": head.selected_by, "selection_date": head.selection_date,
+        "facts": head.facts, "outcome": head.outcome,
         "manuell_vurdering": [{"rule_id": m.rule_id, "begrunnelse": m.begrunnelse}
-                              for m in decision.manuell_vurdering],
-        "applied_rules": decision.applied_rules,
+                              for m in head.manuell_vurdering],
+        "applied_rules": head.applied_rules,
     }
 
 
-def _log_record(decision: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
+def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
                 trace_id: str, *, encode: bool) -> DecisionRecord:
     """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
-    record = _record(decision)
+    record = _record(head)
     stored = pack_response(answer)
-    encoded = large_parts(decision.facts, decision.outcome, record, stored) if encode else None
+    encoded = large_parts(head.facts, head.outcome, record, stored) if encode else None
     return DecisionRecord(
-        decision_id=decision.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
-        ruleset=decision.ruleset, version=decision.version, ruleset_sha256=decision.ruleset_sha256,
-        engine_version=decision.engine_version, as_of=decision.as_of, subject=subject, facts=decision.facts,
-        outcome=decision.outcome, decision=record, response=stored, trace_id=trace_id, encoded=encoded)
+        decision_id=head.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
+        ruleset=head.ruleset, version=head.version, ruleset_sha256=head.ruleset_sha256,
+        engine_version=head.engine_version, as_of=head.as_of, subject=subject, facts=head.facts,
+        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, encoded=encoded)
 
 
 class EvaluationHandler:
@@ -184,7 +184,7 @@ class EvaluationHandler:
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
                 evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None)
-                decision = evaluation.head(str(uuid.uuid4()))
+                head = evaluation.head(str(uuid.uuid4()))
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None
             except RegelmotorError as exc:
@@ -192,18 +192,18 @@ class EvaluationHandler:
             except Exception as exc:
                 span.record_exception(exc)
                 return self._error(error_result(exc), span, trace_id, request_id), None
-            utfall = decision.outcome.get("utfall")
-            summary = Summary(0, decision.ruleset, decision.version, str(utfall) if utfall is not None else "",
-                              decision.decision_id, request_id, trace_id)
-            span.set_attribute("regelmotor.version", decision.version)
-            span.set_attribute("regelmotor.decision_id", decision.decision_id)
+            utfall = head.outcome.get("utfall")
+            summary = Summary(0, head.ruleset, head.version, str(utfall) if utfall is not None else "",
+                              head.decision_id, request_id, trace_id)
+            span.set_attribute("regelmotor.version", head.version)
+            span.set_attribute("regelmotor.decision_id", head.decision_id)
             if summary.utfall:
                 span.set_attribute("regelmotor.utfall", summary.utfall)
-            answer = decision_bytes(evaluation, decision, request_id=request_id, trace_id=trace_id)
+            answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id)
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer), None
             try:
-                record = _log_record(decision, answer, caller, request_id, subject, trace_id,
+                record = _log_record(head, answer, caller, request_id, subject, trace_id,
                                      encode=self.log is None)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)

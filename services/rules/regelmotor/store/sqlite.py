@@ -194,7 +194,7 @@ class SQLiteDecisionLog(DecisionLog):
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
         with self._writing() as conn:
             conn.execute("INSERT INTO access_log (at, who, action, detail) VALUES (?, ?, ?, ?)",
-                                   (timestamp_text(datetime.now(UTC)), who, action, text))
+                         (timestamp_text(datetime.now(UTC)), who, action, text))
 
     # -- reading -------------------------------------------------------------------------------------
 
