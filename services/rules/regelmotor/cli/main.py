@@ -38,6 +38,7 @@ def _repository(path: Path, only: set[str] | None = None) -> RulesetRepository:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Loading reads, checks and compiles each version: what validates, the engine can run."""
     path = Path(args.path)
     if path.is_dir():
         repo = _repository(path)
@@ -136,14 +137,14 @@ def cmd_doc(args: argparse.Namespace) -> int:
 
 
 def _read_facts(path: str) -> Any:
-    from regelmotor.core.errors import Diagnostic
+    from regelmotor.core.errors import Diagnostic, SourceProblem
     from regelmotor.core.types import to_json_value
-    from regelmotor.core.yamlsource import YamlProblem, load_located
+    from regelmotor.core.yamlsource import MAX_SOURCE_CHARS, load_located, read_source
 
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     try:
+        text = sys.stdin.read(MAX_SOURCE_CHARS + 1) if path == "-" else read_source(Path(path))
         return to_json_value(load_located(text).data)
-    except YamlProblem as exc:  # e.g. an impossible date such as 2025-02-30
+    except SourceProblem as exc:  # e.g. an impossible date such as 2025-02-30
         raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
 
 

@@ -13,14 +13,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from . import shapes
 from .api import Regelmotor
 from .decision import Decision
-from .errors import Diagnostic, RegelmotorError, RulesetInvalid
+from .errors import Diagnostic, RegelmotorError, RulesetInvalid, SourceProblem
+from .literals import read_date
 from .model import Ruleset
 from .types import to_json_value
-from .yamlsource import YamlProblem, load_located
-
-_CASE_KEYS = {"name", "as_of", "facts", "expect", "fired", "expect_version", "expect_error"}
+from .yamlsource import Located, load_located, read_source
+from .yamlsource import Path as YPath
 
 
 @dataclass(frozen=True)
@@ -48,67 +49,99 @@ class CaseResult:
 
 def load_cases(path: str | Path, ruleset: Ruleset | None = None) -> list[Case]:
     file = Path(path)
-    return parse_cases(file.read_text(encoding="utf-8"), str(file), ruleset)
+    try:
+        text = read_source(file)
+    except SourceProblem as exc:
+        raise RulesetInvalid([Diagnostic(str(file), exc.line, exc.column, str(exc))]) from None
+    return parse_cases(text, str(file), ruleset)
 
 
 def parse_cases(text: str, file: str = "<cases>", ruleset: Ruleset | None = None) -> list[Case]:
-    """Cases from YAML text; problems are reported with `file`, line and column."""
+    """Cases from YAML text; problems are reported with `file`, line and column, and nothing but
+    RulesetInvalid is raised, whatever the text.
+
+    Cases may share facts through YAML anchors and merge keys (`<<: *base`); top-level keys other
+    than `cases` are left alone, so they can hold the anchored values."""
     try:
-        located = load_located(text)
-    except YamlProblem as exc:
+        located = load_located(text, allow_aliases=True)
+    except SourceProblem as exc:
         raise RulesetInvalid([Diagnostic(file, exc.line, exc.column, str(exc))]) from None
-    data = located.data
-    problems: list[Diagnostic] = []
+    reader = _CasesReader(file, located, ruleset)
+    try:
+        return reader.read()
+    except RulesetInvalid:
+        raise
+    except Exception as exc:
+        # A bug of ours: still a located answer, so a caller's TestRuleset is refused, not failed.
+        line, column = located.where(reader.current)
+        raise RulesetInvalid([Diagnostic(file, line, column, (
+            f"regelmotor could not check this case ({type(exc).__name__}); "
+            "this is a bug in regelmotor, please report it"))]) from exc
 
-    def problem(where: tuple[str | int, ...], message: str) -> None:
-        line, col = located.where(where)
-        problems.append(Diagnostic(file, line, col, message))
 
-    raw_cases = data.get("cases") if isinstance(data, dict) else None
-    if not isinstance(raw_cases, list):
-        raise RulesetInvalid([Diagnostic(file, 1, 1, "a cases file needs `cases`: a list")])
-    cases: list[Case] = []
-    names: set[str] = set()
-    for index, raw in enumerate(raw_cases):
-        where: tuple[str | int, ...] = ("cases", index)
-        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-            problem(where, "each case needs a `name`")
-            continue
-        unknown = set(raw) - _CASE_KEYS
-        if unknown:
-            problem(where, f"unknown keys {sorted(unknown)}; allowed: {sorted(_CASE_KEYS)}")
-        if raw["name"] in names:
-            problem(where, f"duplicate case name {raw['name']!r}")
-        names.add(raw["name"])
-        as_of = raw.get("as_of")
-        if not isinstance(as_of, date):
-            problem(where, "each case needs `as_of: YYYY-MM-DD`")
-            continue
-        expect = raw.get("expect") or {}
-        if ruleset is not None:
+class _CasesReader:
+    def __init__(self, file: str, located: Located, ruleset: Ruleset | None) -> None:
+        self.file = file
+        self.located = located
+        self.ruleset = ruleset
+        self.problems: list[Diagnostic] = []
+        self.current: YPath = ()
+
+    def problem(self, where: YPath, message: str) -> None:
+        line, col = self.located.where(where)
+        self.problems.append(Diagnostic(self.file, line, col, message))
+
+    def read(self) -> list[Case]:
+        data = self.located.data
+        raw_cases = data.get("cases") if isinstance(data, dict) else None
+        if not isinstance(raw_cases, list):
+            raise RulesetInvalid([Diagnostic(self.file, *self.located.where(("cases",)),
+                                             "a cases file needs `cases`: a list")])
+        cases: list[Case] = []
+        names: set[str] = set()
+        for index, raw in enumerate(raw_cases):
+            self.current = ("cases", index)
+            case = self._case(self.current, raw, names)
+            if case is not None:
+                cases.append(case)
+            if len(self.problems) >= 100:
+                break
+        if self.problems:
+            raise RulesetInvalid(self.problems)
+        return cases
+
+    def _case(self, where: YPath, raw: Any, names: set[str]) -> Case | None:
+        spec = shapes.check(raw, shapes.CASE, where, "", self.problem)
+        if spec is None or "name" not in spec or "as_of" not in spec:
+            return None
+        if spec["name"] in names:
+            self.problem(where, f"duplicate case name {spec['name']!r}")
+        names.add(spec["name"])
+        as_of = read_date(self.problem, (*where, "as_of"), spec["as_of"])
+        expect = spec.get("expect", {})
+        fired = spec.get("fired")
+        expect_error = self._expect_error((*where, "expect_error"), spec.get("expect_error"))
+        if self.ruleset is not None:
             for key in expect:
-                if key not in ruleset.outcomes:
-                    problem((*where, "expect", key), f"{key!r} is not an outcome of {ruleset.key}")
-        fired = raw.get("fired")
-        if fired is not None and ruleset is not None:
-            for rule_id in fired:
-                if not any(r.id == rule_id for r in ruleset.rules):
-                    problem((*where, "fired"), f"no rule {rule_id!r} in {ruleset.key}")
-        if not expect and raw.get("expect_error") is None:
-            problem(where, "a case needs `expect` (outcome fields) or `expect_error`")
-        facts = raw.get("facts") or {}
-        cases.append(Case(raw["name"], located.where(where)[0], as_of, _as_json(facts), expect,
-                          frozenset(fired) if fired is not None else None,
-                          str(raw["expect_version"]) if raw.get("expect_version") else None,
-                          _expect_error(raw.get("expect_error"))))
-    if problems:
-        raise RulesetInvalid(problems)
-    return cases
+                if key not in self.ruleset.outcomes:
+                    self.problem((*where, "expect", key), f"{key!r} is not an outcome of {self.ruleset.key}")
+            rule_ids = {r.id for r in self.ruleset.rules}
+            for rule_id in fired or ():
+                if rule_id not in rule_ids:
+                    self.problem((*where, "fired"), f"no rule {rule_id!r} in {self.ruleset.key}")
+        if not expect and "expect_error" not in spec:
+            self.problem(where, "a case needs `expect` (outcome fields) or `expect_error`")
+        if as_of is None:
+            return None
+        return Case(spec["name"], self.located.where(where)[0], as_of, _as_json(spec.get("facts", {})), expect,
+                    frozenset(fired) if fired is not None else None, spec.get("expect_version"), expect_error)
 
-
-def _expect_error(raw: Any) -> dict[str, str] | None:
-    # An unquoted date or number in `contains` is meant as text.
-    return None if raw is None else {str(k): str(to_json_value(v)) for k, v in raw.items()}
+    def _expect_error(self, where: YPath, raw: dict[str, Any] | None) -> dict[str, str] | None:
+        if raw is None:
+            return None
+        spec = shapes.check(raw, shapes.EXPECTED_ERROR, where, "", self.problem)
+        # An unquoted date or number in `contains` is meant as text.
+        return {key: str(to_json_value(value)) for key, value in (spec or {}).items()}
 
 
 def _as_json(facts: Any) -> Any:

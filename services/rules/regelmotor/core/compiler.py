@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import CompileError as CompileError  # raised here; re-exported for callers
 from .expressions import And, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, atoms
 from .model import Rule, Ruleset
 from .types import Kind, ValueType, encode_for_engine
@@ -29,16 +30,15 @@ MAX_RULES_PER_PARTITION = 40
 MAX_TESTS_PER_PARTITION = 160
 MAX_TESTS_PER_FIELD = 256
 MAX_NAMES_PER_FACT = 200
+# How many names may depend on one another in a chain (a derived value reading an outcome set by a
+# rule reading another derived value ...); real rulesets need a handful, and the walk is recursive.
+MAX_DEPENDENCY_DEPTH = 64
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 _ENGINE_OP = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 
 JsonCond = dict[str, Any]
-
-
-class CompileError(ValueError):
-    """The ruleset is valid but exceeds what durable_rules can run safely."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,10 @@ class CompiledRuleset:
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     levels = _Levels(ruleset)
     rounds: dict[int, Round] = {}
-    for rule in ruleset.rules:
+    for position, rule in enumerate(ruleset.rules):
         index = levels.rule_round(rule.id)
         target = rounds.setdefault(index, Round(index))
-        target.rules.append(CompiledRule(rule, f"r{ruleset.rules.index(rule)}", index))
+        target.rules.append(CompiledRule(rule, f"r{position}", index))
     ordered = [rounds[i] for i in sorted(rounds)]
     # Renumber densely so round k runs k-th.
     remap = {r.index: i for i, r in enumerate(ordered)}
@@ -106,7 +106,8 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
                     round_.atoms[text] = Atom(f"c{atom_counter}", atom, text, tuple(sorted(atom.names())))
                     atom_counter += 1
         if len(round_.reads) > MAX_NAMES_PER_FACT:
-            raise CompileError(f"round {round_.index} reads {len(round_.reads)} names; the engine takes about 250")
+            raise CompileError(f"the rules of round {round_.index} read {len(round_.reads)} names; the engine takes "
+                               f"at most {MAX_NAMES_PER_FACT} in one round", rule=round_.rules[0].rule.id)
         round_.partitions = _partition(ruleset, round_)
     outcome_round = {name: remap.get(levels.outcome_final_round(name), -1) for name in ruleset.outcomes}
     derived_level = {name: _dense(levels.available(name), remap) for name in ruleset.derived}
@@ -133,6 +134,8 @@ class _Levels:
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
+        self.rules = {rule.id: rule for rule in ruleset.rules}
+        self.depth = 0
         self.setters: dict[str, list[Rule]] = {}
         for rule in ruleset.rules:
             for name in rule.effects:
@@ -147,13 +150,21 @@ class _Levels:
     def available(self, name: str) -> int:
         if name in self._avail:
             return self._avail[name]
+        self._deeper(name=name)
         level = 0
         if name in self.ruleset.derived:
-            level = max((self.available(n) for n in self.ruleset.derived[name].reads), default=0)
+            level = max((self.available(n) for n in self.ruleset.derived[name].reads if n != name), default=0)
         elif name in self.ruleset.outcomes and name in self.setters:
             level = self.outcome_final_round(name) + 1
         self._avail[name] = level
+        self.depth -= 1
         return level
+
+    def _deeper(self, *, name: str | None = None, rule: str | None = None) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPENDENCY_DEPTH:
+            raise CompileError(f"names depend on one another more than {MAX_DEPENDENCY_DEPTH} levels deep",
+                               name=name, rule=rule)
 
     def outcome_final_round(self, name: str) -> int:
         return max((self.rule_round(r.id) for r in self.setters.get(name, [])), default=-1)
@@ -162,33 +173,39 @@ class _Levels:
         if rule_id in self._round:
             if self._round[rule_id] < 0:
                 raise CompileError(
-                    f"rule {rule_id!r} and its exceptions read an outcome that they set themselves"
-                )
+                    f"rule {rule_id!r} and its exceptions read an outcome that they set themselves", rule=rule_id)
             return self._round[rule_id]
+        self._deeper(rule=rule_id)
         # An exception and its base are resolved together, so they share a round.
         family = self._family(rule_id)
         for member in family:
             self._round[member] = -1  # in progress
         level = 0
         for member in family:
-            rule = self.ruleset.rule(member)
+            rule = self.rules[member]
             reads = rule.condition.names() | {e.name for e in rule.effects.values() if isinstance(e, Name)}
             level = max([level, *(self.available(n) for n in reads)])
         for member in family:
             self._round[member] = level
+        self.depth -= 1
         return level
 
     def _family(self, rule_id: str) -> list[str]:
+        """The rule's base (followed to the root), and every exception below that root."""
         root = rule_id
-        while self.ruleset.rule(root).unntak_fra:
-            root = self.ruleset.rule(root).unntak_fra or root
-        found: list[str] = []
+        seen = {root}
+        while (base := self.rules[root].unntak_fra) is not None:
+            if base in seen or base not in self.rules:  # the loader refuses both; never loop
+                raise CompileError(f"the exceptions of rule {rule_id!r} do not lead to a base rule", rule=rule_id)
+            seen.add(base)
+            root = base
+        found: dict[str, None] = {}  # ordered set
         stack = [root]
         while stack:
             current = stack.pop()
-            found.append(current)
-            stack.extend(r.id for r in self.exceptions.get(current, []))
-        return found
+            found[current] = None
+            stack.extend(r.id for r in self.exceptions.get(current, []) if r.id not in found)
+        return list(found)
 
 
 # --- condition translation ---------------------------------------------------------------------
@@ -335,7 +352,8 @@ def _finish(ruleset: Ruleset, label: str, number: int, rules: dict[str, Any], te
         _fields(rule["all"][0]["m"], per_field)
     for name, count in per_field.items():
         if count > MAX_TESTS_PER_FIELD:
-            raise CompileError(f"{count} tests of {name!r} in one engine ruleset; durable_rules hangs near 512")
+            raise CompileError(f"{count} tests of {name!r} in one engine ruleset (at most {MAX_TESTS_PER_FIELD}); "
+                               "durable_rules hangs near 512", name=name)
     # A rule that always matches: an unmatched fact cannot be deleted safely in durable_rules.
     definition = {ALWAYS_RULE: {"all": [{"m": {"$ex": {PRESENT_MARKER: 1}}}]}, **rules}
     # The content hash is part of the name: a registered durable_rules name can never be replaced.

@@ -1,7 +1,34 @@
 """Errors the engine library raises. Each carries what a caller needs to act on it.
 
-The gRPC layer maps them to status codes: InvalidFacts → INVALID_ARGUMENT, RulesetNotFound and
-VersionNotFound → NOT_FOUND, NoVersionInForce and ParameterValueMissing → FAILED_PRECONDITION.
+Every error the library raises on purpose is a kind of `RegelmotorError`; the boundaries map them
+(gRPC: regelmotor.server.errors.error_result; CLI: regelmotor.cli.main.main):
+
+    RegelmotorError                     gRPC                  CLI exit
+    ├── RulesetInvalid                  INVALID_ARGUMENT *    1, one `file:line:column: message` per line
+    │     a ruleset or cases source (or a set of versions) has problems: every Diagnostic has a line
+    │     and a column. load_ruleset_text / load_ruleset_file / parse_cases raise nothing else, for
+    │     any input text.
+    ├── SourceProblem                   (never escapes)       -
+    │     one located problem while reading a source (YAML limits, bad YAML); the readers turn it
+    │     into a RulesetInvalid diagnostic.
+    ├── CompileError                    (never escapes)       -
+    │     a valid ruleset that durable_rules cannot run safely; loading compiles, so the loader
+    │     reports it as a RulesetInvalid diagnostic at the rule or name concerned.
+    ├── InvalidFacts                    INVALID_ARGUMENT      2
+    ├── RulesetNotFound                 NOT_FOUND             2
+    ├── VersionNotFound                 NOT_FOUND             2
+    ├── NoVersionInForce                FAILED_PRECONDITION   2
+    ├── ParameterValueMissing           FAILED_PRECONDITION   2
+    ├── OutcomeConflict                 INTERNAL              2   (the ruleset's rules disagree)
+    └── EngineFailure                   INTERNAL              2   (durable_rules failed: never the caller's fault)
+
+    * ValidateRuleset and TestRuleset answer a RulesetInvalid inside their response (`diagnostics`),
+      DiffRulesets as INVALID_ARGUMENT with one BadRequest field violation `source:<line>:<column>`
+      per diagnostic.
+
+Inside the loader, ExpressionSyntaxError, ExpressionTypeError and SignatureError (ValueErrors of the
+expression modules) only carry a message to the loader, which turns each into a diagnostic. Anything
+else is a bug: the gRPC boundary answers INTERNAL without its text, the CLI shows a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +71,26 @@ class FieldViolation:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}"
+
+
+class SourceProblem(RegelmotorError):
+    """One problem at a place in a source text; the readers turn it into a RulesetInvalid diagnostic."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+class CompileError(RegelmotorError):
+    """A valid ruleset that exceeds what durable_rules can run safely.
+
+    `rule` (a rule id) or `name` (a fact, derived value or outcome) says where the loader places it."""
+
+    def __init__(self, message: str, *, rule: str | None = None, name: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.name = name
 
 
 class InvalidFacts(RegelmotorError):

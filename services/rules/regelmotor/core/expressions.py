@@ -9,6 +9,7 @@ nothing an author writes can run arbitrary code.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,11 @@ _AST_OPS: dict[type[ast.cmpop], str] = {
     ast.NotIn: "not in",
 }
 _KEYWORD_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+# Bounds on what one expression may be: the longest bundled one has under 300 characters and a few
+# levels; these keep parsing and every recursive walk over the tree far from Python's limits.
+MAX_EXPRESSION_CHARS = 4000
+MAX_EXPRESSION_DEPTH = 40
+MAX_INT = 2**63 - 1  # durable_rules compares 64-bit integers
 
 
 @dataclass(frozen=True)
@@ -166,14 +172,38 @@ class ExpressionSyntaxError(ValueError):
 
 def parse(text: str) -> Expr:
     """Parse expression text into the restricted syntax tree, or raise ExpressionSyntaxError."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionSyntaxError(f"the expression has {len(text):,} characters; at most {MAX_EXPRESSION_CHARS:,} "
+                                    "are allowed (move parts of it into derived values)")
     source = " ".join(text.split("\n")) if "\n" in text else text
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionSyntaxError(
-            f"cannot read expression {text.strip()!r}: {exc.msg}", 1, max((exc.offset or 1) - 1, 0)
+            f"cannot read expression {_clip(text.strip())!r}: {exc.msg}", 1, max((exc.offset or 1) - 1, 0)
         ) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionSyntaxError(f"the expression is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)") \
+            from None
+    if _depth(tree.body) > MAX_EXPRESSION_DEPTH:
+        raise ExpressionSyntaxError(f"the expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep")
     return _convert(tree.body)
+
+
+def _depth(root: ast.AST) -> int:
+    """The nesting depth of a syntax tree, found without recursion."""
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_EXPRESSION_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _convert(node: ast.expr) -> Expr:
@@ -195,9 +225,13 @@ def _convert(node: ast.expr) -> Expr:
             return Literal(col, line, _KEYWORD_LITERALS[node.id])
         return Name(col, line, node.id)
     if isinstance(node, ast.Constant):
+        if isinstance(node.value, int) and not isinstance(node.value, bool) and abs(node.value) > MAX_INT:
+            raise ExpressionSyntaxError(f"the number is too large (at most {MAX_INT})", line, col)
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise ExpressionSyntaxError("the number is too large", line, col)
         if isinstance(node.value, (bool, int, float, str)) or node.value is None:
             return Literal(col, line, node.value)
-        raise ExpressionSyntaxError(f"unsupported literal {node.value!r}", line, col)
+        raise ExpressionSyntaxError(f"unsupported literal {_clip(repr(node.value))}", line, col)
     if isinstance(node, (ast.List, ast.Tuple)):
         elements = [_convert(e) for e in node.elts]
         literals = tuple(e for e in elements if isinstance(e, Literal))
