@@ -227,3 +227,33 @@ def test_the_number_of_diagnostics_is_capped() -> None:
                     for i in range(150))
     found = diagnostics(ruleset_text(BODY.replace("rules:\n", "rules:\n" + rules)))
     assert len(found) == 101 and found[-1].message == "… and 50 more problems"
+
+
+def _alternatives_ruleset(condition: str, facts: str) -> str:
+    return ruleset_text(f"facts:\n{facts}rules:\n  - {{id: r1, title: t, hjemmel: h1, when: \"{condition}\", "
+                        "then: {ok: true}}\noutcomes:\n  ok: {type: bool, default: false, combine: any}\n")
+
+
+def test_a_condition_with_more_alternatives_than_the_engine_takes_is_invalid() -> None:
+    # durable_rules answered error 303 at evaluation when 64 alternatives held at once; it validated.
+    facts = "".join(f"  f{i}: {{type: bool}}\n" for i in range(90))
+    condition = " or ".join(f"({' or '.join(f'f{30 * g + i}' for i in range(30))})" for g in range(3))
+    (diagnostic,) = diagnostics(_alternatives_ruleset(condition, facts))
+    assert "the condition joins 90 alternatives with `or` that can hold at once" in diagnostic.message
+    assert "split it into several rules" in diagnostic.message
+
+
+def test_the_widest_accepted_conditions_run_in_the_engine() -> None:
+    from datetime import date
+
+    from regelmotor.core.api import Regelmotor
+    from regelmotor.core.repository import RulesetRepository
+
+    facts = "".join(f"  f{i}: {{type: bool, default: true}}\n" for i in range(60)) + "  kode: {type: string}\n"
+    widest = " or ".join(f"f{i}" for i in range(60))
+    codes = ", ".join(f"'k{i}'" for i in range(200))  # equality tests of one field: only one can hold
+    for condition in (widest, f"kode in [{codes}]"):
+        repository = RulesetRepository(include_drafts=True)
+        repository.add(load_ruleset_text(_alternatives_ruleset(condition, facts), "regler.yaml"))
+        decision = Regelmotor(repository).evaluate("test", {"kode": "k199"}, as_of=date(2021, 1, 1), version="1")
+        assert decision.outcome["ok"] is True

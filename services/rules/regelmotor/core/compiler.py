@@ -30,6 +30,8 @@ MAX_RULES_PER_PARTITION = 40
 MAX_TESTS_PER_PARTITION = 160
 MAX_TESTS_PER_FIELD = 256
 MAX_NAMES_PER_FACT = 200
+# durable_rules fails (error 303) when 64 alternatives of one engine rule's `$or` hold at once.
+MAX_ALTERNATIVES = 60
 # How many names may depend on one another in a chain (a derived value reading an outcome set by a
 # rule reading another derived value ...); real rulesets need a handful, and the walk is recursive.
 MAX_DEPENDENCY_DEPTH = 64
@@ -119,7 +121,7 @@ def _constraint_round(ruleset: Ruleset) -> Round:
     entries: list[tuple[str, JsonCond]] = []
     for index, constraint in enumerate(ruleset.constraints):
         checks.reads |= constraint.condition.names()
-        entries.append((f"v{index}", to_engine(constraint.condition, list_names(ruleset))))
+        entries.append((f"v{index}", _checked(to_engine(constraint.condition, list_names(ruleset)), constraint.id)))
     checks.partitions = _pack(ruleset, "v", entries)
     return checks
 
@@ -326,8 +328,40 @@ def _fields(cond: Any, out: dict[str, int]) -> None:
 def _partition(ruleset: Ruleset, round_: Round) -> list[Partition]:
     lists = list_names(ruleset)
     entries: list[tuple[str, JsonCond]] = [(a.id, to_engine(a.expr, lists)) for a in round_.atoms.values()]
-    entries += [(c.engine_id, to_engine(c.rule.condition, lists)) for c in round_.rules]
+    entries += [(c.engine_id, _checked(to_engine(c.rule.condition, lists), c.rule.id)) for c in round_.rules]
     return _pack(ruleset, str(round_.index), entries)
+
+
+def _checked(cond: JsonCond, owner: str) -> JsonCond:
+    count = alternatives(cond)
+    if count > MAX_ALTERNATIVES:
+        raise CompileError(f"the condition joins {count} alternatives with `or` that can hold at once; durable_rules "
+                           f"fails when 64 do (at most {MAX_ALTERNATIVES}): split it into several rules", rule=owner)
+    return cond
+
+
+def alternatives(cond: Any) -> int:
+    """How many alternatives of an engine condition's `$or`s can hold at once, at most.
+
+    Alternatives add up, also through nested `$or`s; of an `$and`, the widest part counts (the
+    engine does not multiply them out). Equality tests of one field count once: only one holds."""
+    if not isinstance(cond, dict):
+        return 1
+    if "$and" in cond:
+        return max((alternatives(part) for part in cond["$and"]), default=1)
+    if "$or" not in cond:
+        return 1
+    total = 0
+    fields: set[str] = set()
+    for part in cond["$or"]:
+        equality = isinstance(part, dict) and len(part) == 1 and not next(iter(part)).startswith("$")
+        field = next(iter(part)) if equality else None
+        if field is None or not isinstance(part[field], (str, int, float, bool, type(None))):
+            total += alternatives(part)
+        elif field not in fields:
+            fields.add(field)
+            total += 1
+    return total
 
 
 def _pack(ruleset: Ruleset, label: str, entries: list[tuple[str, JsonCond]]) -> list[Partition]:

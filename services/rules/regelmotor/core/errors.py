@@ -85,7 +85,8 @@ class SourceProblem(RegelmotorError):
 class CompileError(RegelmotorError):
     """A valid ruleset that exceeds what durable_rules can run safely.
 
-    `rule` (a rule id) or `name` (a fact, derived value or outcome) says where the loader places it."""
+    `rule` (a rule or constraint id) or `name` (a fact, derived value or outcome) says where the loader
+    places it."""
 
     def __init__(self, message: str, *, rule: str | None = None, name: str | None = None) -> None:
         super().__init__(message)

@@ -108,9 +108,10 @@ class _Builder:
     @staticmethod
     def _place(exc: CompileError, ruleset: Ruleset, doc: dict[str, Any]) -> YPath:
         if exc.rule is not None:
-            for index, spec in enumerate(doc.get("rules", [])):
-                if isinstance(spec, dict) and spec.get("id") == exc.rule:
-                    return ("rules", index)
+            for section in ("rules", "constraints"):
+                for index, spec in enumerate(doc.get(section, [])):
+                    if isinstance(spec, dict) and spec.get("id") == exc.rule:
+                        return (section, index)
         for section in ("facts", "derived", "outcomes"):
             if exc.name is not None and exc.name in doc.get(section, {}):
                 return (section, exc.name)
