@@ -4,11 +4,13 @@ original are empty exactly when the sha256 is the same."""
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
 from pathlib import Path
 
 from hypothesis import HealthCheck, assume, given, settings
 
+from regelmotor.cli.main import main
 from regelmotor.core.cases import parse_cases
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RulesetInvalid
@@ -50,8 +52,15 @@ def test_a_mutated_ruleset_is_accepted_or_refused_with_located_errors(source: tu
             ruleset = load_ruleset_text(text, "mutant.yaml")
         except RulesetInvalid as exc:
             _assert_located(exc, "mutant.yaml")
+            valid = False
         else:
             assert len(ruleset.sha256) == 64 and ruleset.rules
+            valid = True
+        # `regelmotor ruleset validate` runs the same loader and answers with its exit code.
+        with tempfile.TemporaryDirectory() as folder:
+            file = Path(folder) / "mutant.yaml"
+            file.write_text(text, encoding="utf-8")
+            assert main(["ruleset", "validate", str(file)]) == (0 if valid else 1)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
