@@ -62,18 +62,17 @@ def parse_cases(text: str, file: str = "<cases>", ruleset: Ruleset | None = None
 
     Cases may share facts through YAML anchors and merge keys (`<<: *base`); top-level keys other
     than `cases` are left alone, so they can hold the anchored values."""
+    reader: _CasesReader | None = None
     try:
-        located = load_located(text, allow_aliases=True)
-    except SourceProblem as exc:
-        raise RulesetInvalid([Diagnostic(file, exc.line, exc.column, str(exc))]) from None
-    reader = _CasesReader(file, located, ruleset)
-    try:
+        reader = _CasesReader(file, load_located(text, allow_aliases=True), ruleset)
         return reader.read()
     except RulesetInvalid:
         raise
+    except SourceProblem as exc:
+        raise RulesetInvalid([Diagnostic(file, exc.line, exc.column, str(exc))]) from None
     except Exception as exc:
         # A bug of ours: still a located answer, so a caller's TestRuleset is refused, not failed.
-        line, column = located.where(reader.current)
+        line, column = reader.located.where(reader.current) if reader else (1, 1)
         raise RulesetInvalid([Diagnostic(file, line, column, (
             f"regelmotor could not check this case ({type(exc).__name__}); "
             "this is a bug in regelmotor, please report it"))]) from exc

@@ -44,19 +44,18 @@ def load_ruleset_file(path: str | Path) -> Ruleset:
 
 
 def load_ruleset_text(text: str, path: str = "<ruleset>") -> Ruleset:
+    builder: _Builder | None = None
     try:
-        located = load_located(text, allow_aliases=False)
-    except SourceProblem as exc:
-        raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
-    builder = _Builder(path, located)
-    try:
+        builder = _Builder(path, load_located(text, allow_aliases=False))
         return builder.build()
     except RulesetInvalid:
         raise
+    except SourceProblem as exc:
+        raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
     except Exception as exc:
         # A bug of ours, not the author's: still answer with a place, so a caller's request is refused
         # (INVALID_ARGUMENT) instead of failing the process; the cause stays chained for the logs.
-        line, column = located.where(builder.section)
+        line, column = builder.located.where(builder.section) if builder else (1, 1)
         raise RulesetInvalid([Diagnostic(path, line, column, (
             f"regelmotor could not check this part of the source ({type(exc).__name__}); "
             "this is a bug in regelmotor, please report it"))]) from exc
