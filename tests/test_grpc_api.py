@@ -151,7 +151,7 @@ def test_one_channel_keeps_every_worker_busy() -> None:
             stub = decisions(channel)
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(lambda i: stub.Evaluate(request(request_id=str(i)), timeout=30), range(300)))
-        calls = dict(server.pool.calls_by_worker)
+        calls = dict(server.pool.stats.calls_by_worker)
     assert len(calls) == 2 and sum(calls.values()) == 300 and min(calls.values()) > 30, calls
 
 

@@ -160,8 +160,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from regelmotor.server.app import serve
     from regelmotor.server.config import Settings
+    from regelmotor.server.startup import from_validation
     from regelmotor.server.telemetry import setup_logging
 
     overrides: dict[str, Any] = {}
@@ -170,7 +173,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     if args.drafts:
         overrides["allow_drafts"] = True
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"regelmotor: cannot start: {from_validation(exc)}", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level)
     return serve(settings)
 

@@ -23,6 +23,8 @@ from regelmotor.core.errors import (
 )
 from regelmotor.v1 import decision_pb2 as pb
 
+from .pool import DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed
+
 DOMAIN = "regelmotor.no"
 
 
@@ -91,8 +93,40 @@ def not_recorded() -> pb.ErrorResult:
     return unavailable("the decision could not be recorded, so it is not answered; retry", "DECISION_NOT_RECORDED")
 
 
-def deadline_exceeded(message: str) -> pb.ErrorResult:
-    return pb.ErrorResult(code=code_pb2.DEADLINE_EXCEEDED, message=message)
+def deadline_exceeded(message: str, reason: str = "DEADLINE_EXCEEDED") -> pb.ErrorResult:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
+    return pb.ErrorResult(code=code_pb2.DEADLINE_EXCEEDED, message=message, details=[_pack(info)])
+
+
+def pool_failure(exc: PoolError) -> pb.ErrorResult:
+    """The status for a call the worker pool could not complete; the same for decision, ruleset and audit calls.
+
+    DEADLINE_EXCEEDED when time ran out (the caller's deadline, or the evaluation's own limit: reason
+    EVALUATION_TIME_LIMIT); UNAVAILABLE, safe to retry, when no worker could answer."""
+    if isinstance(exc, EvaluationTimeLimit):
+        return deadline_exceeded(str(exc), "EVALUATION_TIME_LIMIT")
+    if isinstance(exc, DeadlineExpired):
+        return deadline_exceeded(str(exc))
+    if isinstance(exc, WorkerCrashed):
+        return unavailable(str(exc), "WORKER_CRASHED")
+    if isinstance(exc, PoolClosed):
+        return unavailable(str(exc), "SHUTTING_DOWN")
+    return unavailable(str(exc), "NO_WORKER")
+
+
+def source_failure(exc: PoolError) -> pb.ErrorResult:
+    """The status when the sandbox could not finish with a caller's ruleset source: a source that crashes it or
+    overruns its time or memory is the source's problem (INVALID_ARGUMENT); the rest is as `pool_failure`."""
+    if isinstance(exc, (WorkerCrashed, EvaluationTimeLimit)):
+        return bad_request([FieldViolation("source", "could not be handled within the limits for a ruleset source "
+                                                     "(time or memory); make it smaller or simpler")])
+    return pool_failure(exc)
+
+
+def worker_failed(reason: str) -> pb.ErrorResult:
+    """A request a worker could not handle through a fault of ours (the reason is logged, not sent)."""
+    info = error_details_pb2.ErrorInfo(reason="WORKER_FAILED", domain=DOMAIN)
+    return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)])
 
 
 def to_status(error: pb.ErrorResult) -> status_pb2.Status:

@@ -24,16 +24,12 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.cases import parse_cases, run_case
 from regelmotor.core.decision import DecisionHead
-from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
-from regelmotor.core.loader import load_ruleset_text
-from regelmotor.core.repository import RulesetRepository
+from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.store.base import DecisionLog, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded
@@ -57,6 +53,7 @@ class Summary:
     decision_id: str = ""
     request_id: str = ""
     trace_id: str = ""
+    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
 
 
 @dataclass(frozen=True)
@@ -159,8 +156,8 @@ class EvaluationHandler:
         if not isinstance(result, StoredRecord):
             log.error("decision log write failed", exc_info=result)
             failure = not_recorded()
-            return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id),
-                         error=failure.SerializeToString())
+            return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id,
+                                 log_failed=True), error=failure.SerializeToString())
         assert reply.decision is not None
         # A retried request_id gets the decision stored the first time, and no second record.
         answer = answer_for(record.decision_id, reply.decision, result.decision_id, result.response)
@@ -227,25 +224,3 @@ class EvaluationHandler:
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)
         return Reply(Summary(error.code, trace_id=trace_id, request_id=request_id), error=error.SerializeToString())
-
-    def test_ruleset(self, request_bytes: bytes) -> bytes:
-        request = rpb.TestRulesetRequest.FromString(request_bytes)
-        response = rpb.TestRulesetResponse()
-        try:
-            ruleset = load_ruleset_text(request.source, "source")
-            repository = RulesetRepository(include_drafts=True)
-            repository.add(ruleset)
-            motor = Regelmotor(repository)
-            cases = parse_cases(request.cases, "cases", ruleset)
-        except RulesetInvalid as exc:
-            response.diagnostics.extend(rpb.Diagnostic(line=d.line, column=d.column, message=d.message)
-                                        for d in exc.diagnostics)
-            return response.SerializeToString()
-        for case in cases:
-            result = run_case(motor, ruleset, case)
-            response.results.append(rpb.CaseResult(
-                name=case.name, line=case.line, passed=result.passed, failures=result.failures,
-                fired=result.decision.fired_rules if result.decision else []))
-        response.passed = sum(1 for r in response.results if r.passed)
-        response.failed = len(response.results) - response.passed
-        return response.SerializeToString()

@@ -140,6 +140,11 @@ class DecisionLog(ABC):
         """Verify the whole chain against the chain head, from one consistent snapshot."""
 
     @abstractmethod
+    def probe(self) -> None:
+        """Raise when the log cannot take a record now: a decision row is inserted and rolled back, so locks,
+        triggers, constraints and a read-only store are all met as a real append would meet them."""
+
+    @abstractmethod
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         """Append to the access log: who read, what (action and detail), and when (now, UTC)."""
 
@@ -245,6 +250,16 @@ def outcome_json(value: Any) -> str:
 COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
            "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id", "prev_hash",
            "hash")
+
+
+# A row that `probe` inserts and rolls back: never committed, and seq 0 is before every record. Columns not
+# named here are nullable.
+_PROBE_VALUES: dict[str, Any] = {
+    "seq": 0, "decision_id": "probe", "recorded_at": "1970-01-01T00:00:00.000000+00:00", "caller": "probe",
+    "request_id": "", "ruleset": "probe", "version": "probe", "ruleset_sha256": "", "engine_version": "",
+    "as_of": "1970-01-01", "facts": "{}", "outcome": "{}", "decision": "{}", "response": b"", "trace_id": "",
+    "prev_hash": "", "hash": ""}
+PROBE_ROW = tuple(_PROBE_VALUES.get(column) for column in COLUMNS)
 
 
 class CorruptRecord(RuntimeError):

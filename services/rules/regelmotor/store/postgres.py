@@ -30,6 +30,7 @@ from psycopg.pq import TransactionStatus
 
 from .base import (
     COLUMNS,
+    PROBE_ROW,
     Assigned,
     CorruptRecord,
     DecisionLog,
@@ -179,6 +180,16 @@ class PostgresDecisionLog(DecisionLog):
                  s.response, s.trace_id, s.prev_hash, s.hash)
                 for s, p in assigned.inserts])
         conn.execute("UPDATE chain_head SET seq = %s, hash = %s WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def probe(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SET LOCAL lock_timeout = '5s'")
+                conn.execute("SELECT seq FROM chain_head WHERE id = 1 FOR UPDATE")
+                conn.execute(_INSERT, PROBE_ROW)
+            finally:
+                conn.execute("ROLLBACK")
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)

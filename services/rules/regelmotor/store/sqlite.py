@@ -32,6 +32,7 @@ from typing import Any
 
 from .base import (
     COLUMNS,
+    PROBE_ROW,
     Assigned,
     CorruptRecord,
     DecisionLog,
@@ -189,6 +190,14 @@ class SQLiteDecisionLog(DecisionLog):
              s.response, s.trace_id, s.prev_hash, s.hash)
             for s, p in assigned.inserts])
         conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def probe(self) -> None:
+        with self._writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INSERT, PROBE_ROW)
+            finally:
+                conn.execute("ROLLBACK")
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
