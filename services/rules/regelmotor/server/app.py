@@ -119,7 +119,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                                        1, {"condition": condition, "ok": str(ok).lower()}))
     sources = WorkerPool("sources", 1, WorkerConfig(role="sources", log_level=settings.log_level,
                                                    memory_limit_bytes=settings.source_memory_mb * 1024 * 1024),
-                         time_limit=settings.source_seconds, max_calls=settings.source_calls, lazy=True)
+                         time_limit=settings.source_seconds, max_wait=settings.max_queue_seconds,
+                         max_calls=settings.source_calls, lazy=True)
     pool: WorkerPool | None = None
     inline: InlineEngine | None = None
     engine: Engine
@@ -134,7 +135,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                 service_health.workers(ready)
 
             pool = WorkerPool("engine", settings.workers, config, time_limit=settings.max_evaluation_seconds,
-                              on_capacity=capacity)
+                              max_wait=settings.max_queue_seconds, on_capacity=capacity)
             try:
                 await pool.start()
             except RuntimeError as exc:

@@ -23,7 +23,7 @@ from regelmotor.core.errors import (
 )
 from regelmotor.v1 import decision_pb2 as pb
 
-from .pool import DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed
+from .pool import Busy, DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed
 
 DOMAIN = "regelmotor.no"
 
@@ -111,15 +111,17 @@ def pool_failure(exc: PoolError) -> pb.ErrorResult:
         return unavailable(str(exc), "WORKER_CRASHED")
     if isinstance(exc, PoolClosed):
         return unavailable(str(exc), "SHUTTING_DOWN")
+    if isinstance(exc, Busy):
+        return unavailable(str(exc), "WORKERS_BUSY")
     return unavailable(str(exc), "NO_WORKER")
 
 
 def source_failure(exc: PoolError) -> pb.ErrorResult:
-    """The status when the sandbox could not finish with a caller's ruleset source: a source that crashes it or
-    overruns its time or memory is the source's problem (INVALID_ARGUMENT); the rest is as `pool_failure`."""
-    if isinstance(exc, (WorkerCrashed, EvaluationTimeLimit)):
-        return bad_request([FieldViolation("source", "could not be handled within the limits for a ruleset source "
-                                                     "(time or memory); make it smaller or simpler")])
+    """The status when the sandbox could not finish with a caller's ruleset source: a source that crashes it
+    (its memory limit) is the source's problem (INVALID_ARGUMENT); a timeout is answered as for an evaluation."""
+    if isinstance(exc, WorkerCrashed):
+        return bad_request([FieldViolation("source", "could not be handled within the memory limit for a ruleset "
+                                                     "source; make it smaller or simpler")])
     return pool_failure(exc)
 
 

@@ -53,6 +53,10 @@ class DeadlineExpired(PoolError):
     """The caller's deadline passed while it waited for a worker or for the answer."""
 
 
+class Busy(PoolError):
+    """No worker became free within the pool's longest wait (the caller set a longer deadline, or none)."""
+
+
 class NoWorker(PoolError):
     """No worker is running or starting (every start failed; the pool keeps retrying)."""
 
@@ -83,13 +87,14 @@ class PoolStats:
 
 class WorkerPool:
     def __init__(self, name: str, size: int, config: WorkerConfig, *, time_limit: float,
-                 start_timeout: float = 120.0, max_calls: int | None = None, lazy: bool = False,
+                 max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None, lazy: bool = False,
                  on_capacity: Callable[[int], None] | None = None) -> None:
         self.name = name
         self.lazy = lazy  # start workers on first use, not in start()
         self.size = size
         self.config = config
         self.time_limit = time_limit
+        self.max_wait = max_wait  # longest a call waits for a free worker, whatever its own deadline
         self.start_timeout = start_timeout
         self.max_calls = max_calls
         self.on_capacity = on_capacity
@@ -100,6 +105,7 @@ class WorkerPool:
         self._idle: deque[_Worker] = deque()
         self._waiters: deque[asyncio.Future[_Worker]] = deque()
         self._failures = 0  # consecutive failed starts: the backoff grows with them
+        self._spawning = 0  # restarts past their backoff, starting a process now
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: asyncio.Event | None = None
@@ -140,15 +146,23 @@ class WorkerPool:
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=worker_main, args=(child, self.config), daemon=True,
+        # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
+        # the child's end of that pipe, so a child that dies while reading it would block start() for good once the
+        # data outgrows the pipe buffer (the ruleset snapshot does); the configuration follows on our own pipe.
+        process = self._context.Process(target=worker_main, args=(child,), daemon=True,
                                         name=f"regelmotor-{self.name}")
-        # Starting a spawned process writes its preparation data (the ruleset snapshot) to a pipe: off the loop.
         await loop.run_in_executor(None, process.start)
         child.close()
         worker = _Worker(next(self._numbers), process, parent)
         self._workers.add(worker)
-        loop.add_reader(parent.fileno(), self._on_readable, worker)
         worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
+        try:
+            await loop.run_in_executor(None, parent.send, self.config)
+        except (OSError, ValueError):
+            self._lost(worker, "exited while starting")
+            return
+        if worker.state == "starting":
+            loop.add_reader(parent.fileno(), self._on_readable, worker)
 
     def _schedule_restart(self) -> None:
         if self._closing or len(self._workers) + len(self._tasks) >= self.size:
@@ -158,6 +172,15 @@ class WorkerPool:
         task = asyncio.get_running_loop().create_task(self._restart_after(delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if delay and not self._workers and not self._spawning:
+            # Nothing will be ready before the backoff ends: the callers waiting now are told at once.
+            self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
+
+    def _fail_waiters(self, error: PoolError) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     async def _restart_after(self, delay: float) -> None:
         if delay:
@@ -167,12 +190,15 @@ class WorkerPool:
         if self._closing:
             return
         self.stats.restarts += 1
+        self._spawning += 1
         try:
             await self._spawn()
         except Exception as exc:  # e.g. no processes left: try again later
             log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
             self._failures += 1
             self._schedule_restart()
+        finally:
+            self._spawning -= 1
 
     def _start_overran(self, worker: _Worker) -> None:
         if worker.state == "starting":
@@ -275,7 +301,7 @@ class WorkerPool:
                 return
         self._idle.append(worker)
 
-    async def _acquire(self, deadline: float | None) -> _Worker:
+    async def _acquire(self, deadline: float | None, expiry: PoolError) -> _Worker:
         loop = asyncio.get_running_loop()
         while self._idle:
             worker = self._idle.popleft()
@@ -283,16 +309,18 @@ class WorkerPool:
                 return worker
         if self._closing:
             raise PoolClosed("the service is shutting down")
-        if not self._workers and not self._tasks:
-            if not self.lazy or self._failures:
-                raise NoWorker(self._last_failure or f"no {self.name} worker is running")
+        if not self._workers and not self._tasks and self.lazy:
             self._loop = loop
             await self._spawn()  # a lazy pool (sources) starts its worker on first use
+        elif not self._workers and not self._spawning:
+            # None running or starting, only restarts waiting out their backoff: say so now, so the caller can
+            # go to another instance, instead of waiting out its deadline.
+            raise NoWorker(self._last_failure or f"no {self.name} worker is running")
         waiter: asyncio.Future[_Worker] = loop.create_future()
         self._waiters.append(waiter)
         timer = None
         if deadline is not None:
-            timer = loop.call_at(deadline, _expire, waiter)
+            timer = loop.call_at(deadline, _expire, waiter, expiry)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -308,7 +336,12 @@ class WorkerPool:
         handle). Raises a PoolError when the call could not be completed."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + max(0.0, timeout)
-        worker = await self._acquire(deadline)
+        expiry: PoolError = DeadlineExpired("no worker became free before the deadline")
+        wait_until = deadline
+        if self.max_wait is not None and (deadline is None or loop.time() + self.max_wait < deadline):
+            wait_until = loop.time() + self.max_wait
+            expiry = Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later")
+        worker = await self._acquire(wait_until, expiry)
         answer: asyncio.Future[object] = loop.create_future()
         worker.answer = answer
         worker.state = "busy"
@@ -344,10 +377,7 @@ class WorkerPool:
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(PoolClosed("the service is shutting down"))
+        self._fail_waiters(PoolClosed("the service is shutting down"))
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while any(w.state == "busy" for w in self._workers) and loop.time() < end:
@@ -363,9 +393,9 @@ class WorkerPool:
             self._forget(worker)
 
 
-def _expire(waiter: asyncio.Future[_Worker]) -> None:
+def _expire(waiter: asyncio.Future[_Worker], error: PoolError) -> None:
     if not waiter.done():
-        waiter.set_exception(DeadlineExpired("no worker became free before the deadline"))
+        waiter.set_exception(error)
 
 
 def _reap(process: BaseProcess) -> None:

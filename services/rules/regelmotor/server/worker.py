@@ -41,10 +41,15 @@ class WorkerConfig:
     memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
 
 
-def worker_main(conn: Connection, config: WorkerConfig) -> None:
-    """Entry point of a worker process: prepare, say Ready, then answer requests until Stop or EOF."""
+def worker_main(conn: Connection) -> None:
+    """Entry point of a worker process: take the WorkerConfig (the first message), prepare, say Ready, then answer
+    requests until Stop or EOF."""
     from .telemetry import setup_logging
 
+    try:
+        config = conn.recv()
+    except (EOFError, KeyboardInterrupt):
+        return
     setup_logging(config.log_level)
     if config.memory_limit_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_limit_bytes, config.memory_limit_bytes))
