@@ -57,7 +57,7 @@ def _sum_points(reader: InMemoryMetricReader, name: str, **labels: str) -> float
             for metric in scope.metrics:
                 if metric.name == name:
                     for point in metric.data.data_points:
-                        if all(point.attributes.get(k) == v for k, v in labels.items()):
+                        if all((point.attributes or {}).get(k) == v for k, v in labels.items()):
                             total += float(point.value)  # type: ignore[union-attr]
     return total
 

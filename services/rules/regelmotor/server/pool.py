@@ -87,8 +87,8 @@ class PoolStats:
 
 class WorkerPool:
     def __init__(self, name: str, size: int, config: WorkerConfig, *, time_limit: float,
-                 max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None, lazy: bool = False,
-                 on_capacity: Callable[[int], None] | None = None) -> None:
+                 max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None,
+                 lazy: bool = False, on_capacity: Callable[[int], None] | None = None) -> None:
         self.name = name
         self.lazy = lazy  # start workers on first use, not in start()
         self.size = size
