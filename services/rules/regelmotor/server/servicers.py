@@ -25,7 +25,7 @@ from regelmotor.v1 import ruleset_pb2 as rpb
 from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import deadline_exceeded, error_result, not_recorded, to_status, unavailable
+from .errors import deadline_exceeded, error_result, recording_failure, to_status, unavailable
 from .handler import EvaluationHandler, Reply, Summary
 from .identity import Pseudonymiser
 from .json_schema import input_schema, outcome_schema
@@ -128,9 +128,8 @@ class DecisionServicer:
             return reply.decision, None
         try:
             return self.recorder.record(reply), None
-        except Exception:
-            log.exception("decision log write failed")
-            return b"", not_recorded()
+        except Exception as exc:
+            return b"", recording_failure(exc)
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
