@@ -6,6 +6,8 @@ faults (an engine disagreement, a ruleset whose rules conflict).
 
 from __future__ import annotations
 
+import logging
+
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
@@ -21,11 +23,13 @@ from regelmotor.core.errors import (
     RulesetNotFound,
     VersionNotFound,
 )
+from regelmotor.store.base import RequestIdConflict
 from regelmotor.v1 import decision_pb2 as pb
 
 from .pool import Busy, DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed
 
 DOMAIN = "regelmotor.no"
+log = logging.getLogger("regelmotor.server")
 
 
 def _pack(message: object) -> any_pb2.Any:
@@ -129,6 +133,24 @@ def worker_failed(reason: str) -> pb.ErrorResult:
     """A request a worker could not handle through a fault of ours (the reason is logged, not sent)."""
     info = error_details_pb2.ErrorInfo(reason="WORKER_FAILED", domain=DOMAIN)
     return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)])
+
+
+def request_id_reused(request_id: str) -> pb.ErrorResult:
+    """The answer to a request_id this caller already used for a different request. It names nothing of the
+    decision stored for it: that may be another patient's."""
+    info = error_details_pb2.ErrorInfo(reason="REQUEST_ID_REUSED", domain=DOMAIN, metadata={"request_id": request_id})
+    message = (f"request_id {request_id!r} was already used for a different request (another ruleset, version, "
+               "as_of, facts or national_id); send this request with a new request_id")
+    return pb.ErrorResult(code=code_pb2.ALREADY_EXISTS, message=message, details=[_pack(info)])
+
+
+def recording_failure(exc: BaseException) -> pb.ErrorResult:
+    """The answer to a decision the decision log did not store: REQUEST_ID_REUSED when the request_id was
+    already used for a different request (the caller's mistake), else DECISION_NOT_RECORDED (logged: ours)."""
+    if isinstance(exc, RequestIdConflict):
+        return request_id_reused(exc.request_id)
+    log.error("decision log write failed", exc_info=exc)
+    return not_recorded()
 
 
 def to_status(error: pb.ErrorResult) -> status_pb2.Status:

@@ -8,7 +8,9 @@ Recording: with a `log` (a SQLite decision log, which each worker opens itself) 
 decision before it answers, so the front never touches the log on the way. With `records` it instead hands
 each decision back with its record, for the front to store (a PostgreSQL log: the front's group committer
 puts concurrent decisions from every worker into one transaction, and PostgreSQL charges per transaction).
-A decision is recorded only when it has a caller: a replay (caller None) never is.
+A decision is recorded only when it has a caller: a replay (caller None) never is. A record with a request_id
+carries the request's fingerprint (regelmotor.server.fingerprint), so that the log answers a retry with the
+stored decision and refuses the request_id reused for another request (ALREADY_EXISTS, REQUEST_ID_REUSED).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, RegelmotorError
-from regelmotor.store.base import DecisionLog, append_each
+from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
-from .errors import bad_request, error_result, not_recorded
+from .errors import bad_request, error_result, not_recorded, recording_failure
+from .fingerprint import request_fingerprint
 from .identity import InvalidIdentityNumber, Pseudonymiser
 from .identity import validate as validate_identity
 from .packing import answer_for, pack_response
@@ -109,7 +112,7 @@ def _record(head: DecisionHead) -> dict[str, Any]:
 
 
 def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str, *, encode: bool) -> DecisionRecord:
+                trace_id: str, *, encode: bool, fingerprint: str | None) -> DecisionRecord:
     """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
     record = _record(head)
@@ -119,7 +122,8 @@ def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str,
         decision_id=head.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
         ruleset=head.ruleset, version=head.version, ruleset_sha256=head.ruleset_sha256,
         engine_version=head.engine_version, as_of=head.as_of, subject=subject, facts=head.facts,
-        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, encoded=encoded)
+        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, request_fingerprint=fingerprint,
+        encoded=encoded)
 
 
 class EvaluationHandler:
@@ -154,10 +158,10 @@ class EvaluationHandler:
     @staticmethod
     def _recorded(reply: Reply, record: DecisionRecord, result: StoredRecord | Exception) -> Reply:
         if not isinstance(result, StoredRecord):
-            log.error("decision log write failed", exc_info=result)
-            failure = not_recorded()
+            failure = recording_failure(result)
             return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id,
-                                 log_failed=True), error=failure.SerializeToString())
+                                 log_failed=not isinstance(result, RequestIdConflict)),
+                         error=failure.SerializeToString())
         assert reply.decision is not None
         # A retried request_id gets the decision stored the first time, and no second record.
         answer = answer_for(record.decision_id, reply.decision, result.decision_id, result.response)
@@ -200,8 +204,11 @@ class EvaluationHandler:
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer), None
             try:
+                # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
+                fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
+                                                  subject) if request_id else None
                 record = _log_record(head, answer, caller, request_id, subject, trace_id,
-                                     encode=self.log is None)
+                                     encode=self.log is None, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)

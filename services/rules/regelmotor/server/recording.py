@@ -30,7 +30,9 @@ class Recorder:
 
     async def record(self, reply: Reply) -> bytes:
         """Store the decision and return the bytes to answer with: the stored ones when the caller has
-        sent this request_id before (a retry gets the same decision, and no second record)."""
+        sent this request before under this request_id (a retry gets the same decision, and no second
+        record). Raises what the log raised - RequestIdConflict when the request_id was used for a different
+        request; `errors.recording_failure` says what to answer."""
         assert reply.record is not None and reply.decision is not None
         stored = await asyncio.wrap_future(self.committer.submit_future(reply.record))
         return answer_for(reply.record.decision_id, reply.decision, stored.decision_id, stored.response)

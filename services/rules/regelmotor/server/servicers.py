@@ -20,12 +20,13 @@ from grpc_status import rpc_status
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import RegelmotorError
 from regelmotor.core.model import Ruleset
+from regelmotor.store.base import RequestIdConflict
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import ruleset_pb2 as rpb
 from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import error_result, not_recorded, pool_failure, source_failure, to_status, worker_failed
+from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed
 from .handler import Reply, Summary
 from .json_schema import input_schema, outcome_schema
 from .pool import DeadlineExpired, PoolError
@@ -133,8 +134,8 @@ class DecisionServicer:
                     failure = pb.ErrorResult.FromString(reply.error)
                     summary = reply.summary
                 else:
-                    answer, failure = await self._recorded(reply)
-                    summary = reply.summary if failure is None else Summary(failure.code, log_failed=True)
+                    answer, failure, log_failed = await self._recorded(reply)
+                    summary = reply.summary if failure is None else Summary(failure.code, log_failed=log_failed)
             else:
                 summary = Summary(failure.code)
             self._finish(span, summary, started)
@@ -142,17 +143,16 @@ class DecisionServicer:
             await abort(context, failure)
         return answer
 
-    async def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None]:
+    async def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None, bool]:
         """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
-        the engine workers keep it, they have stored the decision before replying."""
+        the engine workers keep it, they have stored the decision before replying. The flag: the log failed."""
         assert reply.decision is not None
         if self.recorder is None or reply.record is None:
-            return reply.decision, None
+            return reply.decision, None, False
         try:
-            return await self.recorder.record(reply), None
-        except Exception:
-            log.exception("decision log write failed")
-            return b"", not_recorded()
+            return await self.recorder.record(reply), None, False
+        except Exception as exc:
+            return b"", recording_failure(exc), not isinstance(exc, RequestIdConflict)
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
@@ -207,8 +207,8 @@ class DecisionServicer:
                 self._measure(reply.summary, started)
                 out.append(stream_item(index, reply.summary.request_id, error=reply.error))
                 continue
-            answer, problem = await self._recorded(reply)
-            self._measure(reply.summary if problem is None else Summary(problem.code, log_failed=True), started)
+            answer, problem, log_failed = await self._recorded(reply)
+            self._measure(reply.summary if problem is None else Summary(problem.code, log_failed=log_failed), started)
             if problem is not None:
                 out.append(pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id,
                                                      error=problem).SerializeToString())

@@ -7,8 +7,9 @@ returns only after the transaction holding its record has committed: a caller th
 returned record never answers before its decision is stored.
 
 Failures: when the transaction fails, every submitter of that group gets the exception. When it failed
-because of one record (`RecordRejected`: not plain JSON, or a decision_id already stored), the group is
-retried one record per transaction, so only the offending submitter sees the error.
+because of one record (`RecordRejected`: not plain JSON, a decision_id already stored, or a request_id
+already stored for a different request), the group is retried one record per transaction, so only the
+offending submitter sees the error.
 """
 
 from __future__ import annotations

@@ -175,9 +175,9 @@ class PostgresDecisionLog(DecisionLog):
             return
         with conn.cursor() as cursor:
             cursor.executemany(_INSERT, [
-                (s.seq, s.decision_id, s.recorded_at, s.caller, s.request_id, s.ruleset, s.version,
-                 s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"], p["decision"],
-                 s.response, s.trace_id, s.prev_hash, s.hash)
+                (s.seq, s.decision_id, s.recorded_at, s.caller, s.request_id, s.request_fingerprint, s.ruleset,
+                 s.version, s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"],
+                 p["decision"], s.response, s.trace_id, s.prev_hash, s.hash)
                 for s, p in assigned.inserts])
         conn.execute("UPDATE chain_head SET seq = %s, hash = %s WHERE id = 1", (assigned.head.seq, assigned.head.hash))
 
