@@ -1,0 +1,166 @@
+import datetime
+
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from regelmotor_api.v1 import decision_pb2 as _decision_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DecisionFilter(_message.Message):
+    __slots__ = ("recorded_from", "recorded_to", "ruleset", "version", "outcome_field", "outcome_value", "national_id", "caller")
+    RECORDED_FROM_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_TO_FIELD_NUMBER: _ClassVar[int]
+    RULESET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NATIONAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    recorded_from: _timestamp_pb2.Timestamp
+    recorded_to: _timestamp_pb2.Timestamp
+    ruleset: str
+    version: str
+    outcome_field: str
+    outcome_value: _struct_pb2.Value
+    national_id: str
+    caller: str
+    def __init__(self, recorded_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., outcome_field: _Optional[str] = ..., outcome_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., national_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
+
+class ListDecisionsRequest(_message.Message):
+    __slots__ = ("filter", "page_size", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: DecisionFilter
+    page_size: int
+    page_token: str
+    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class DecisionSummary(_message.Message):
+    __slots__ = ("seq", "decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "as_of", "outcome", "subject", "hash")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RULESET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    decision_id: str
+    recorded_at: _timestamp_pb2.Timestamp
+    caller: str
+    request_id: str
+    ruleset: str
+    version: str
+    as_of: str
+    outcome: _struct_pb2.Struct
+    subject: str
+    hash: str
+    def __init__(self, seq: _Optional[int] = ..., decision_id: _Optional[str] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., subject: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class ListDecisionsResponse(_message.Message):
+    __slots__ = ("decisions", "next_page_token")
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[DecisionSummary]
+    next_page_token: str
+    def __init__(self, decisions: _Optional[_Iterable[_Union[DecisionSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetDecisionRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class GetDecisionResponse(_message.Message):
+    __slots__ = ("summary", "decision", "facts", "prev_hash", "ruleset_sha256", "engine_version", "trace_id")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    RULESET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    summary: DecisionSummary
+    decision: _decision_pb2.Decision
+    facts: _struct_pb2.Struct
+    prev_hash: str
+    ruleset_sha256: str
+    engine_version: str
+    trace_id: str
+    def __init__(self, summary: _Optional[_Union[DecisionSummary, _Mapping]] = ..., decision: _Optional[_Union[_decision_pb2.Decision, _Mapping]] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prev_hash: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ReplayDecisionRequest(_message.Message):
+    __slots__ = ("decision_id",)
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+
+class FieldDifference(_message.Message):
+    __slots__ = ("path", "recorded", "replayed")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    recorded: _struct_pb2.Value
+    replayed: _struct_pb2.Value
+    def __init__(self, path: _Optional[str] = ..., recorded: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., replayed: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class ReplayDecisionResponse(_message.Message):
+    __slots__ = ("identical", "differences", "version", "ruleset_sha256")
+    IDENTICAL_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RULESET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    identical: bool
+    differences: _containers.RepeatedCompositeFieldContainer[FieldDifference]
+    version: str
+    ruleset_sha256: str
+    def __init__(self, identical: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[FieldDifference, _Mapping]]] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ...) -> None: ...
+
+class VerifyLogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ChainProblem(_message.Message):
+    __slots__ = ("seq", "decision_id", "kind", "message")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    decision_id: str
+    kind: str
+    message: str
+    def __init__(self, seq: _Optional[int] = ..., decision_id: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class VerifyLogResponse(_message.Message):
+    __slots__ = ("ok", "checked", "first_problem")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    ok: bool
+    checked: int
+    first_problem: ChainProblem
+    def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ...) -> None: ...
+
+class ExportDecisionsRequest(_message.Message):
+    __slots__ = ("filter",)
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    filter: DecisionFilter
+    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ...) -> None: ...
+
+class ExportDecisionsResponse(_message.Message):
+    __slots__ = ("json_line",)
+    JSON_LINE_FIELD_NUMBER: _ClassVar[int]
+    json_line: str
+    def __init__(self, json_line: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,180 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ListRulesetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRulesetsResponse(_message.Message):
+    __slots__ = ("rulesets",)
+    RULESETS_FIELD_NUMBER: _ClassVar[int]
+    rulesets: _containers.RepeatedCompositeFieldContainer[RulesetSummary]
+    def __init__(self, rulesets: _Optional[_Iterable[_Union[RulesetSummary, _Mapping]]] = ...) -> None: ...
+
+class RulesetSummary(_message.Message):
+    __slots__ = ("name", "selected_by", "versions")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    selected_by: str
+    versions: _containers.RepeatedCompositeFieldContainer[VersionInfo]
+    def __init__(self, name: _Optional[str] = ..., selected_by: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
+
+class VersionInfo(_message.Message):
+    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    GYLDIG_FRA_FIELD_NUMBER: _ClassVar[int]
+    GYLDIG_TIL_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    title: str
+    status: str
+    gyldig_fra: str
+    gyldig_til: str
+    sha256: str
+    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class GetRulesetRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class GetRulesetResponse(_message.Message):
+    __slots__ = ("ruleset", "version", "input_schema", "outcome_schema", "source")
+    RULESET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ruleset: RulesetSummary
+    version: VersionInfo
+    input_schema: _struct_pb2.Struct
+    outcome_schema: _struct_pb2.Struct
+    source: str
+    def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class Diagnostic(_message.Message):
+    __slots__ = ("line", "column", "message")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    column: int
+    message: str
+    def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ValidateRulesetRequest(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    def __init__(self, source: _Optional[str] = ...) -> None: ...
+
+class ValidateRulesetResponse(_message.Message):
+    __slots__ = ("valid", "diagnostics", "name", "version", "sha256")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTICS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
+    name: str
+    version: str
+    sha256: str
+    def __init__(self, valid: _Optional[bool] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class TestRulesetRequest(_message.Message):
+    __slots__ = ("source", "cases")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    cases: str
+    def __init__(self, source: _Optional[str] = ..., cases: _Optional[str] = ...) -> None: ...
+
+class CaseResult(_message.Message):
+    __slots__ = ("name", "line", "passed", "failures", "fired")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    FIRED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    line: int
+    passed: bool
+    failures: _containers.RepeatedScalarFieldContainer[str]
+    fired: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., line: _Optional[int] = ..., passed: _Optional[bool] = ..., failures: _Optional[_Iterable[str]] = ..., fired: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TestRulesetResponse(_message.Message):
+    __slots__ = ("passed", "failed", "results", "diagnostics")
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTICS_FIELD_NUMBER: _ClassVar[int]
+    passed: int
+    failed: int
+    results: _containers.RepeatedCompositeFieldContainer[CaseResult]
+    diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
+    def __init__(self, passed: _Optional[int] = ..., failed: _Optional[int] = ..., results: _Optional[_Iterable[_Union[CaseResult, _Mapping]]] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ...) -> None: ...
+
+class DiffRulesetsRequest(_message.Message):
+    __slots__ = ("name", "version_a", "version_b", "source_a", "source_b")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_A_FIELD_NUMBER: _ClassVar[int]
+    VERSION_B_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_A_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_B_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version_a: str
+    version_b: str
+    source_a: str
+    source_b: str
+    def __init__(self, name: _Optional[str] = ..., version_a: _Optional[str] = ..., version_b: _Optional[str] = ..., source_a: _Optional[str] = ..., source_b: _Optional[str] = ...) -> None: ...
+
+class DiffRulesetsResponse(_message.Message):
+    __slots__ = ("metadata", "rules_added", "rules_removed", "rules_changed", "parameters", "facts", "derived", "outcomes", "tables", "hjemler", "constraints", "lines")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    RULES_ADDED_FIELD_NUMBER: _ClassVar[int]
+    RULES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    RULES_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    HJEMLER_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    metadata: _containers.RepeatedScalarFieldContainer[str]
+    rules_added: _containers.RepeatedScalarFieldContainer[str]
+    rules_removed: _containers.RepeatedScalarFieldContainer[str]
+    rules_changed: _containers.RepeatedCompositeFieldContainer[RuleChange]
+    parameters: _containers.RepeatedScalarFieldContainer[str]
+    facts: _containers.RepeatedScalarFieldContainer[str]
+    derived: _containers.RepeatedScalarFieldContainer[str]
+    outcomes: _containers.RepeatedScalarFieldContainer[str]
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    hjemler: _containers.RepeatedScalarFieldContainer[str]
+    constraints: _containers.RepeatedScalarFieldContainer[str]
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, metadata: _Optional[_Iterable[str]] = ..., rules_added: _Optional[_Iterable[str]] = ..., rules_removed: _Optional[_Iterable[str]] = ..., rules_changed: _Optional[_Iterable[_Union[RuleChange, _Mapping]]] = ..., parameters: _Optional[_Iterable[str]] = ..., facts: _Optional[_Iterable[str]] = ..., derived: _Optional[_Iterable[str]] = ..., outcomes: _Optional[_Iterable[str]] = ..., tables: _Optional[_Iterable[str]] = ..., hjemler: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[str]] = ..., lines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RuleChange(_message.Message):
+    __slots__ = ("rule_id", "changes")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    changes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rule_id: _Optional[str] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
