@@ -21,7 +21,7 @@ from regelmotor.core.errors import (
     RulesetNotFound,
     VersionNotFound,
 )
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 DOMAIN = "regelmotor.no"
 

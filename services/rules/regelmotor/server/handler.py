@@ -32,8 +32,8 @@ from regelmotor.core.repository import RulesetRepository
 from regelmotor.store.base import DecisionLog, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded

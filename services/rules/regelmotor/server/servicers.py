@@ -20,9 +20,9 @@ from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
 from regelmotor.store.base import DecisionLog
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
 from .errors import deadline_exceeded, error_result, not_recorded, to_status, unavailable
