@@ -27,27 +27,11 @@ from regelmotor.server.config import Settings
 from regelmotor_api.facts import MAX_DEPTH, MAX_FACTS_BYTES, FactsFileError, parse_facts, read_facts
 from regelmotor_client import RegelmotorClient
 from regelmotor_client.__main__ import main as client_main
+from tests.conftest import FIXTURES
 from tests.grpc_support import server_in_process
 
-# A discharge (utskrivningsklar) written as a person writes YAML: unquoted dates and datetimes, one
-# with a space instead of 'T', one in UTC ('Z'), one with a fraction of a second.
-UTSKRIVNINGSKLAR_YAML = """\
-utskrivningsklar_dato: 2024-03-04
-sektor: somatikk
-innlagt: 2024-02-26 14:00:00+01:00
-forventet_behov_kommunale_tjenester: true
-varsel_innlagt: 2024-02-27T08:00:00Z
-problemstillinger_innleggelse_avklart: true
-ovrige_problemstillinger_avklart: true
-uavklarte_problemstillinger_begrunnet: true
-funksjonsniva_vurdert: true
-lege_vurdert_utskrivningsklar: true
-melding_utskrivningsklar: 2024-03-04T11:00:00.250+01:00
-kommune_svar: kan_ikke_ta_imot
-kommune_klar_dato: 2024-03-08
-bostedskommune: "0301"
-oppholdskommune: "4601"
-"""
+# A discharge (utskrivningsklar) as a person writes YAML: unquoted dates and datetimes.
+UTSKRIVNINGSKLAR_YAML = (FIXTURES / "facts" / "utskrivningsklar.yaml").read_text(encoding="utf-8")
 UTSKRIVNINGSKLAR_API = {
     "utskrivningsklar_dato": "2024-03-04", "sektor": "somatikk", "innlagt": "2024-02-26T14:00:00+01:00",
     "forventet_behov_kommunale_tjenester": True, "varsel_innlagt": "2024-02-27T08:00:00+00:00",
@@ -57,7 +41,7 @@ UTSKRIVNINGSKLAR_API = {
     "kommune_svar": "kan_ikke_ta_imot", "kommune_klar_dato": "2024-03-08", "bostedskommune": "0301",
     "oppholdskommune": "4601",
 }
-# A referral with a list fact, in block and flow style.
+# A referral with a list fact.
 HENVISNING_YAML = """\
 ansiennitetsdato: 2026-03-30
 fodselsdato: 2004-05-02
@@ -188,7 +172,7 @@ def test_regelmotor_evaluate_refuses_a_datetime_without_offset_with_its_place(
                      encoding="utf-8")
     code = regelmotor_main(["evaluate", "--ruleset", "utskrivningsklar", "--facts", str(facts),
                             "--as-of", "2024-04-01"])
-    assert code == 1 and f"{facts}:3:10: innlagt: the datetime" in capsys.readouterr().err
+    assert code == 1 and f"{facts}:5:10: innlagt: the datetime" in capsys.readouterr().err
 
 
 # Nested facts of every kind YAML writes unquoted; safe_dump writes datetimes with a space, not 'T'.
