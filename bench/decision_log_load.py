@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:clients/python:. python bench/decision_log_load.py [--seconds S] [--json FILE]
+    PYTHONPATH=services/rules:protos/python:. python bench/decision_log_load.py [--seconds S] [--json FILE]
 
 One real server is started per decision log, each as a child process (`tests/server_process.py`:
 `regelmotor serve --port 0 --drafts --workers 2`) with `REGELMOTOR_DECISION_LOG` = "off", "sqlite" (the

@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:. python bench/grpc_load.py [--seconds S] [--workers N] [--json FILE]
+    PYTHONPATH=services/rules:protos/python:. python bench/grpc_load.py [--seconds S] [--workers N] [--json FILE]
 
 What it measures, all against one server started as a child process (`tests/server_process.py`:
 `regelmotor serve --port 0 --drafts` with the bundled rulesets, `--workers` engine processes):
