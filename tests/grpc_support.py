@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from regelmotor.server.app import RunningServer, start
 from regelmotor.server.config import Settings
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 
 VALID_FACTS: dict[str, Any] = {

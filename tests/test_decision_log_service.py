@@ -17,10 +17,10 @@ from google.protobuf import json_format, struct_pb2
 
 from regelmotor.server.app import RunningServer
 from regelmotor.server.packing import pack_response, unpack_response
-from regelmotor.v1 import audit_pb2 as apb
-from regelmotor.v1 import audit_pb2_grpc as apb_grpc
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import audit_pb2 as apb
+from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import details, request, server_in_process
 from tests.server_process import running_server
 from tests.test_identity import make_number

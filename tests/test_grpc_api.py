@@ -15,10 +15,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.app import RunningServer
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from tests.conftest import BUNDLED_RULESETS, FIXTURES
 from tests.grpc_support import VALID_FACTS, details, request, server_in_process
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from regelmotor.server.app import RunningServer
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, request, server_in_process, struct
 from tests.server_process import running_server
 

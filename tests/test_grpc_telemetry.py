@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from regelmotor.server.telemetry import setup_logging, tracer_provider
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, request, server_in_process
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -22,8 +22,8 @@ from google.rpc import code_pb2, error_details_pb2
 from regelmotor.server.app import RunningServer
 from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.store import ListFilter
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, details, request, server_in_process
 from tests.postgres_support import postgres_schema
 from tests.test_identity import make_number

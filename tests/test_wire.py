@@ -21,7 +21,7 @@ from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 from regelmotor.server import wire
 from regelmotor.server.convert import decision_to_proto, to_value
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 from tests.strategies import facts_for
 

@@ -23,10 +23,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from regelmotor.core.repository import read_published
 from regelmotor.server.protocol import Failed, Stop
 from regelmotor.server.worker import Worker, WorkerConfig
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import details, request, server_in_process
 from tests.server_process import running_server

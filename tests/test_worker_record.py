@@ -21,7 +21,7 @@ from regelmotor.server.packing import unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.store.sqlite import SQLiteDecisionLog
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import VALID_FACTS, request
 from tests.test_identity import make_number

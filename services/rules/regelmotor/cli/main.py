@@ -18,6 +18,7 @@ from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.model import Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
+from regelmotor_api.facts import FactsFileError, read_facts
 
 from .render import render_decision
 
@@ -135,23 +136,11 @@ def cmd_doc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_facts(path: str) -> Any:
-    from regelmotor.core.errors import Diagnostic
-    from regelmotor.core.types import to_json_value
-    from regelmotor.core.yamlsource import YamlProblem, load_located
-
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    try:
-        return to_json_value(load_located(text).data)
-    except YamlProblem as exc:  # e.g. an impossible date such as 2025-02-30
-        raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     motor = Regelmotor(RulesetRepository.load(args.rulesets or default_rulesets_dir(),
                                               include_drafts=args.drafts))
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
-    decision = motor.evaluate(args.ruleset, _read_facts(args.facts), as_of=as_of, version=args.version)
+    decision = motor.evaluate(args.ruleset, read_facts(args.facts), as_of=as_of, version=args.version)
     if args.json:
         print(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -234,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RulesetInvalid as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
+        return 1
+    except FactsFileError as exc:  # the facts file itself, before the ruleset's schema sees it
+        print(exc, file=sys.stderr)
         return 1
     except RegelmotorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -33,7 +33,7 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.store.base import DecisionLog
 from regelmotor.store.group import GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
-from regelmotor.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
+from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
 from . import startup
 from .audit import AuditServicer

@@ -16,9 +16,9 @@ from grpc_status import rpc_status
 from regelmotor.core.errors import FieldViolation
 from regelmotor.store.base import DecisionLog, ListFilter
 from regelmotor.store.record import StoredRecord
-from regelmotor.v1 import audit_pb2 as apb
-from regelmotor.v1 import audit_pb2_grpc as apb_grpc
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import audit_pb2 as apb
+from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import to_struct, to_value
 from .errors import bad_request, pool_failure, to_status

@@ -24,7 +24,7 @@ from regelmotor.core.errors import (
     VersionNotFound,
 )
 from regelmotor.store.base import RequestIdConflict
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .pool import Busy, DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed
 

@@ -31,7 +31,7 @@ from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure

@@ -41,7 +41,7 @@ class Recorder:
 def stream_item(index: int, request_id: str, decision: bytes | None = None, error: bytes | None = None) -> bytes:
     """An EvaluateStreamResponse built from already serialised parts: protobuf messages concatenate,
     so the decision bytes need not be parsed and serialised again."""
-    from regelmotor.v1 import decision_pb2 as pb
+    from regelmotor_api.v1 import decision_pb2 as pb
 
     head = pb.EvaluateStreamResponse(index=index, request_id=request_id).SerializeToString()
     body = decision if decision is not None else error

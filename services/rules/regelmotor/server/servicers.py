@@ -21,9 +21,9 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import RegelmotorError
 from regelmotor.core.model import Ruleset
 from regelmotor.store.base import RequestIdConflict
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
 from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed

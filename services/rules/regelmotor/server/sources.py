@@ -11,7 +11,7 @@ from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import RulesetRepository
-from regelmotor.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .errors import error_result
 from .protocol import SourceReply

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2
 from regelmotor.core.decision import DecisionHead, DerivedTrace, OutcomeTrace, ParameterTrace
 from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.model import Rule
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import rule_template
 
