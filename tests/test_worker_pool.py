@@ -290,3 +290,52 @@ def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recove
         with sqlite3.connect(database) as db:
             ids = {row[0] for row in db.execute("SELECT request_id FROM decisions")}
     assert ids == {"ok-1", "ok-2"}, "nothing refused was stored, nothing stored was lost"
+
+
+ALIAS_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_hostile_sources_are_handled_in_the_sandbox_never_in_the_front_or_the_engine_workers() -> None:
+    env = {"REGELMOTOR_SOURCE_SECONDS": "5", "REGELMOTOR_SOURCE_MEMORY_MB": "512"}
+    with running_server(workers=1, env=env) as server, grpc.insecure_channel(server.address) as channel:
+        engine_workers = sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid))
+        rulesets = rpb_grpc.RulesetServiceStub(channel)
+        front_before = _rss_kib(server.process.pid)
+        for _ in range(3):  # a retrying client
+            try:
+                answer = rulesets.ValidateRuleset(rpb.ValidateRulesetRequest(source=ALIAS_BOMB), timeout=60)
+                assert not answer.valid and answer.diagnostics
+            except grpc.RpcError as error:  # the sandbox hit its memory or time limit
+                if error.code() is grpc.StatusCode.INVALID_ARGUMENT:
+                    assert "memory limit" in details(error)["BadRequest"].field_violations[0].description
+                else:
+                    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED, error
+                    assert details(error)["ErrorInfo"].reason == "EVALUATION_TIME_LIMIT"
+        front_growth = _rss_kib(server.process.pid) - front_before
+        # A ruleset that loads but cannot be compiled, sent again and again to TestRuleset.
+        source = (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+        looping = source.replace("rules:\n", "rules:\n  - {id: loop-a, title: A, hjemmel: [pbrl-2-2], when: 'true', "
+                                 "begrunnelse: x, unntak_fra: loop-b}\n  - {id: loop-b, title: B, hjemmel: "
+                                 "[pbrl-2-2], when: 'true', begrunnelse: x, unntak_fra: loop-a}\n", 1)
+        for _ in range(3):
+            tested = rulesets.TestRuleset(rpb.TestRulesetRequest(source=looping, cases="cases: []"), timeout=60)
+            assert tested.diagnostics and not tested.results
+        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(request_id=""), timeout=30).version
+        assert sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid) and pid in engine_workers) \
+            == engine_workers, "no engine worker was touched"
+    assert front_growth < 50 * 1024, f"the front grew by {front_growth} KiB"

@@ -153,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from regelmotor.server.app import serve
     from regelmotor.server.config import Settings
-    from regelmotor.server.startup import from_validation
+    from regelmotor.server.startup import StartupError, from_validation, unknown_variables
     from regelmotor.server.telemetry import setup_logging
 
     overrides: dict[str, Any] = {}
@@ -163,9 +163,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.drafts:
         overrides["allow_drafts"] = True
     try:
+        unknown_variables(os.environ, Settings.model_fields)
         settings = Settings(**overrides)
     except ValidationError as exc:
         print(f"regelmotor: cannot start: {from_validation(exc)}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"regelmotor: cannot start: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
     return serve(settings)

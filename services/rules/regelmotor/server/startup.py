@@ -6,6 +6,7 @@ Every check here runs before anything listens, so a server either starts whole o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -41,6 +42,21 @@ def from_validation(error: ValidationError) -> StartupError:
     if first["type"] == "extra_forbidden":
         return StartupError(setting, "is not a setting", "see docs/configuration.md for the settings")
     return StartupError(setting, f"{first['msg']}{shown}", "see docs/configuration.md")
+
+
+# REGELMOTOR_* variables that are not settings of the server but are read elsewhere.
+_OTHER_VARIABLES = ("REGELMOTOR_CONFIG",)
+_OTHER_PREFIXES = ("REGELMOTOR_TEST_",)
+
+
+def unknown_variables(environment: Mapping[str, str], fields: Iterable[str]) -> None:
+    """A misspelt REGELMOTOR_* variable would silently leave its setting at the default: refuse it."""
+    known = {env_name(name) for name in fields}
+    for name in sorted(environment):
+        if (name.startswith("REGELMOTOR_") and name not in known and name not in _OTHER_VARIABLES
+                and not name.startswith(_OTHER_PREFIXES)):
+            raise StartupError(name[len("REGELMOTOR_"):].lower(), "is not a setting",
+                               "check its spelling against docs/configuration.md (it is not a setting)")
 
 
 def load_rulesets(root: Path, *, include_drafts: bool) -> tuple[RulesetSnapshot, RulesetRepository]:
