@@ -173,11 +173,13 @@ class Evaluation:
     def _derive(self, derived: Derived) -> None:
         try:
             value = self.evaluator.derive[derived.name](self.values, self.context)
-        except ValueError as exc:
+        except (ValueError, ArithmeticError) as exc:
             # A function refuses inputs that contradict each other (a birth date after the date asked
-            # about): name the facts involved, the first as the field.
+            # about), or its arithmetic leaves what a value can hold (a date past 9999, a decimal
+            # overflow): either way the facts did it, so name the facts involved, the first as the field.
             facts = [n for n in derived.reads if n in self.ruleset.facts] or [derived.name]
-            reason = f"{exc} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
+            problem = str(exc) if isinstance(exc, ValueError) else "the result is out of range"
+            reason = f"{problem} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
             raise InvalidFacts([FieldViolation(facts[0], reason)]) from None
         self.values[derived.name] = value
         inputs = {n: self.json_of(n) for n in derived.reads}
