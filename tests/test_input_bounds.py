@@ -14,6 +14,7 @@ import pytest
 
 from regelmotor.core import calendar_no
 from regelmotor.core.api import Regelmotor
+from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import InvalidFacts, RulesetInvalid
 from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.limits import (
@@ -296,3 +297,9 @@ def test_many_problems_are_reported_up_to_the_limit(validator: FactValidator) ->
         validator.validate({"koder": [1] * 100})
     assert len(caught.value.violations) == MAX_VIOLATIONS
     assert caught.value.violations[0].field == "koder[0]"
+
+
+def test_a_changed_size_limit_is_a_change_of_the_input_schema(bounded: Ruleset) -> None:
+    changed = load_ruleset_text(ruleset_text(FACTS.replace("max_items: 3", "max_items: 5")), "bounds.yaml")
+    assert diff_rulesets(bounded, changed).facts == [
+        "~ fact fa: list of int max_items 3 → list of int max_items 5"]
