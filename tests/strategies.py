@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -60,3 +62,17 @@ def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | N
         strategy = chosen[name] if name in chosen else _value(spec)
         (required if spec.required else optional)[name] = strategy
     return st.fixed_dictionaries(required, optional=optional)
+
+
+@functools.cache
+def non_ascii_digit_classes() -> tuple[str, ...]:
+    """The ten digits of every Unicode decimal digit class but ASCII's (Arabic-Indic, Devanagari, fullwidth,
+    mathematical bold, ...), each as the string '0123456789' written in that class."""
+    zeros = sorted({code - unicodedata.decimal(chr(code)) for code in range(0x110000)
+                    if unicodedata.category(chr(code)) == "Nd"})
+    return tuple("".join(chr(zero + d) for d in range(10)) for zero in zeros if zero != ord("0"))
+
+
+def in_digits(text: str, digits: str) -> str:
+    """`text` with its ASCII digits written in another digit class."""
+    return "".join(digits[int(c)] if c.isascii() and c.isdigit() else c for c in text)

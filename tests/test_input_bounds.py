@@ -4,7 +4,6 @@ echoes: every value outside them is refused as bad input naming the field, never
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -34,6 +33,7 @@ from regelmotor.core.schema import FactValidator
 from regelmotor.server.json_schema import input_schema
 from tests.conftest import BUNDLED_RULESETS, ruleset_text
 from tests.grpc_support import VALID_FACTS
+from tests.strategies import in_digits, non_ascii_digit_classes
 
 AS_OF = date(2026, 4, 20)
 
@@ -59,18 +59,6 @@ rules:
 outcomes:
   ok: {type: bool, default: false, combine: any}
 """
-
-
-def digit_classes() -> list[str]:
-    """The ten digits of every Unicode decimal digit class except ASCII (Arabic-Indic, Devanagari, fullwidth,
-    mathematical bold, ...), each as a string '0123456789' in that script."""
-    zeros = sorted({code - unicodedata.decimal(chr(code)) for code in range(0x110000)
-                    if unicodedata.category(chr(code)) == "Nd"})
-    return ["".join(chr(zero + d) for d in range(10)) for zero in zeros if zero != ord("0")]
-
-
-def in_digits(text: str, digits: str) -> str:
-    return "".join(digits[int(c)] if c.isdigit() and c.isascii() else c for c in text)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +105,7 @@ def test_a_datetime_outside_the_range_is_refused_even_with_an_extreme_offset(val
 
 def test_dates_and_datetimes_in_any_non_ascii_digits_are_refused(validator: FactValidator,
                                                                   motor: Regelmotor) -> None:
-    classes = digit_classes()
+    classes = non_ascii_digit_classes()
     assert len(classes) > 50  # Arabic-Indic, Devanagari, ..., fullwidth, mathematical digits
     for digits in classes:
         day = in_digits("2026-04-20", digits)
