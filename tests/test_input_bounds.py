@@ -291,3 +291,18 @@ def test_a_changed_size_limit_is_a_change_of_the_input_schema(bounded: Ruleset) 
     changed = load_ruleset_text(ruleset_text(FACTS.replace("max_items: 3", "max_items: 5")), "bounds.yaml")
     assert diff_rulesets(bounded, changed).facts == [
         "~ fact fa: list of int max_items 3 → list of int max_items 5"]
+
+
+def test_a_constraint_message_shows_a_fact_shortened(make_evaluator: Callable[..., Evaluator]) -> None:
+    evaluator = make_evaluator("""\
+facts:
+  kode: {type: string}
+constraints:
+  - {id: c, when: present(kode), field: kode, message: "koden {kode} er ikke tillatt"}
+rules:
+  - {id: r, title: r, hjemmel: h1, when: 'true', then: {ok: true}}
+outcomes:
+  ok: {type: bool, default: false, combine: any}
+""")
+    reason = refused(lambda: evaluator.evaluate({"kode": "k" * DEFAULT_MAX_LENGTH}, AS_OF))["kode"]
+    assert reason == "koden " + "k" * (ECHO_CHARS - 1) + "… er ikke tillatt"

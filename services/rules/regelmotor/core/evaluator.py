@@ -29,6 +29,7 @@ from .decision import (
 )
 from .errors import EngineFailure, FieldViolation, InvalidFacts
 from .expressions import Name, atoms_with_polarity
+from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
@@ -314,7 +315,7 @@ class _Placeholders(dict[str, str]):
     def __missing__(self, key: str) -> str:
         if key in self.run.values:
             value = self.run.json_of(key)
-            return "null" if value is None else str(value)
+            return "null" if value is None else shown_text(str(value))  # input: shown shortened
         return "{" + key + "}"
 
 

@@ -83,6 +83,11 @@ def shown(value: Any) -> str:
     return _cut(_short.repr(value), ECHO_CHARS)
 
 
+def shown_text(text: str) -> str:
+    """Input text placed into a message as it is (a constraint's `{name}`): cut to ECHO_CHARS."""
+    return _cut(text, ECHO_CHARS)
+
+
 def shown_field(path: str) -> str:
     """A field path as an error shows it: cut to FIELD_CHARS, since an unknown fact's name is input."""
     return _cut(path, FIELD_CHARS)
