@@ -71,7 +71,11 @@ def test_bad_facts_are_invalid_argument_with_field_violations(channel: grpc.Chan
 
 
 @pytest.mark.parametrize(("fields", "field"), [({"ruleset": ""}, "ruleset"), ({"as_of": "2026-02-30"}, "as_of"),
-                                               ({"as_of": "20260101"}, "as_of")])
+                                               ({"as_of": "20260101"}, "as_of"), ({"as_of": "9999-12-31"}, "as_of"),
+                                               ({"as_of": "0001-01-01"}, "as_of"),
+                                               ({"as_of": "٢٠٢٦-٠٤-٢٠"}, "as_of"),
+                                               ({"ruleset": "x" * 10_000}, "ruleset"),
+                                               ({"version": "x" * 10_000}, "version")])
 def test_bad_request_fields_are_invalid_argument(channel: grpc.Channel, fields: dict[str, str], field: str) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         decisions(channel).Evaluate(request(None, **fields), timeout=30)

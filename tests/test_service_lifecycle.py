@@ -144,7 +144,8 @@ def test_calls_after_the_drain_delay_are_refused_and_in_flight_ones_finish() -> 
         time.sleep(1.0)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(1.5)  # past the drain delay: new calls are refused
-        with grpc.insecure_channel(server.address) as fresh, pytest.raises(grpc.RpcError, match="UNAVAILABLE") as caught:
+        with grpc.insecure_channel(server.address) as fresh, \
+                pytest.raises(grpc.RpcError, match="UNAVAILABLE") as caught:
             pb_grpc.DecisionServiceStub(fresh).Evaluate(request(request_id=""), timeout=5)
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
         release.set()

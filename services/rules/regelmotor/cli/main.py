@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +138,8 @@ def cmd_doc(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     motor = Regelmotor(RulesetRepository.load(args.rulesets or default_rulesets_dir(),
                                               include_drafts=args.drafts))
-    as_of = date.fromisoformat(args.as_of) if args.as_of else None
-    decision = motor.evaluate(args.ruleset, read_facts(args.facts), as_of=as_of, version=args.version)
+    # The text goes to the engine as it is, which checks it like any `as_of` (an error names the field).
+    decision = motor.evaluate(args.ruleset, read_facts(args.facts), as_of=args.as_of, version=args.version)
     if args.json:
         print(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
     else:

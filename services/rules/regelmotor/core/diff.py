@@ -70,7 +70,8 @@ def _describe_fact(f: FactSpec) -> str:
     parts = [str(f.type)]
     if f.required:
         parts.append("required")
-    for label, value in (("default", f.default), ("min", f.minimum), ("max", f.maximum), ("pattern", f.pattern)):
+    for label, value in (("default", f.default), ("min", f.minimum), ("max", f.maximum), ("pattern", f.pattern),
+                         ("max_items", f.max_items), ("max_length", f.max_length)):
         if value not in (None, []):
             parts.append(f"{label} {to_json_value(value)}")
     return " ".join(parts)

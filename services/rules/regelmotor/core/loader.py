@@ -16,6 +16,7 @@ from typing import Any
 from . import expressions as ex
 from .errors import Diagnostic, RulesetInvalid
 from .hashing import canonical_sha256
+from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING
 from .model import (
     Combine,
     Constraint,
@@ -348,7 +349,7 @@ class _Builder:
 
     def _facts(self) -> None:
         allowed = {"type", "values", "values_from", "items", "required", "default", "description", "min", "max",
-                   "pattern"}
+                   "pattern", "max_items", "max_length"}
         for name, spec in self._mapping(("facts",), self.doc.get("facts"), "facts").items():
             where: YPath = ("facts", name)
             if not isinstance(spec, dict):
@@ -380,15 +381,33 @@ class _Builder:
                     re.compile(pattern)
                 except re.error as exc:
                     self.err((*where, "pattern"), f"pattern is not a regular expression: {exc}")
+            max_items = self._size_limit(where, spec, "max_items", vtype.kind is Kind.LIST, MAX_ITEMS_CEILING)
+            texts = vtype.item if vtype.kind is Kind.LIST else vtype
+            max_length = self._size_limit(where, spec, "max_length", texts is not None and texts.kind is Kind.STRING,
+                                          MAX_LENGTH_CEILING)
             self.facts[name] = FactSpec(name, vtype, bool(required), default, str(spec.get("description", "")),
                                         bounds[0], bounds[1], pattern, spec.get("values_from"),
-                                        self.report.located.where(where)[0])
+                                        self.report.located.where(where)[0], max_items, max_length)
             self.names[name] = NameInfo(vtype, "fact")
         selected_by = self.doc.get("selected_by")
         if selected_by is not None:
             fact = self.facts.get(selected_by)
             if fact is None or fact.type.kind is not Kind.DATE or not fact.required:
                 self.err(("selected_by",), f"selected_by must name a required date fact, not {selected_by!r}")
+
+    def _size_limit(self, where: YPath, spec: dict[str, Any], key: str, applies: bool, ceiling: int) -> int | None:
+        """A fact's declared `max_items` or `max_length`: a whole number from 1 up to the engine's ceiling."""
+        value = spec.get(key)
+        if value is None:
+            return None
+        if not applies:
+            what = "a list fact" if key == "max_items" else "a string fact or a list of strings"
+            self.err((*where, key), f"{key} is only for {what}")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+            self.err((*where, key), f"{key} must be a whole number from 1 to {ceiling}, got {value!r}")
+            return None
+        return value
 
     # --- parameters -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from regelmotor.core.errors import (
     RulesetNotFound,
     VersionNotFound,
 )
+from regelmotor.core.limits import MAX_VIOLATIONS
 from regelmotor.store.base import RequestIdConflict
 from regelmotor_api.v1 import decision_pb2 as pb
 
@@ -38,37 +39,70 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+# A status travels in the trailers, which gRPC limits to 8 KiB in all: the message (percent-encoded, so up
+# to three times its UTF-8 size) and the whole google.rpc.Status again (base64, four thirds of its size). These
+# caps keep any bad request's status near 4 KiB on the wire, whatever the request echoed.
+MESSAGE_BYTES = 400
+FIELD_BYTES = 120
+DESCRIPTION_BYTES = 400
+VIOLATION_BYTES = 2400  # all fields and descriptions together
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` UTF-8 bytes, cut at a character and marked with '…'."""
+    encoded = text.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
 def bad_request(violations: list[FieldViolation], message: str | None = None) -> pb.ErrorResult:
+    """INVALID_ARGUMENT with a BadRequest of at most MAX_VIOLATIONS violations in a bounded number of bytes,
+    the last one saying how many more there were."""
+    shown: list[FieldViolation] = []
+    budget = VIOLATION_BYTES
+    for violation in violations[:MAX_VIOLATIONS]:
+        cut = FieldViolation(_cut(violation.field, FIELD_BYTES), _cut(violation.reason, DESCRIPTION_BYTES))
+        size = len(cut.field.encode()) + len(cut.reason.encode())
+        if size > budget or (len(shown) == MAX_VIOLATIONS - 1 and len(violations) > MAX_VIOLATIONS):
+            break
+        shown.append(cut)
+        budget -= size
+    if len(shown) < len(violations):
+        shown.append(FieldViolation("", f"and {len(violations) - len(shown)} more"))
     details = error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.reason) for v in violations
+        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.reason) for v in shown
     ])
-    text = message or "invalid request: " + "; ".join(f"{v.field}: {v.reason}" for v in violations)
-    return pb.ErrorResult(code=code_pb2.INVALID_ARGUMENT, message=text, details=[_pack(details)])
+    text = message or "invalid request: " + "; ".join(f"{v.field}: {v.reason}" if v.field else v.reason
+                                                      for v in shown)
+    return pb.ErrorResult(code=code_pb2.INVALID_ARGUMENT, message=_cut(text, MESSAGE_BYTES), details=[_pack(details)])
 
 
 def error_result(exc: Exception) -> pb.ErrorResult:
     """The status for a library error (or any other exception: INTERNAL, without its text)."""
     if isinstance(exc, InvalidFacts):
         return bad_request(exc.violations)
+    text = _cut(str(exc), MESSAGE_BYTES)  # library messages name what was asked for: bounded like the rest
     if isinstance(exc, (RulesetNotFound, VersionNotFound)):
         kind = "ruleset" if isinstance(exc, RulesetNotFound) else "ruleset version"
         name = exc.name if isinstance(exc, RulesetNotFound) else f"{exc.name}@{exc.version}"
-        info = error_details_pb2.ResourceInfo(resource_type=kind, resource_name=name, description=str(exc))
-        return pb.ErrorResult(code=code_pb2.NOT_FOUND, message=str(exc), details=[_pack(info)])
+        info = error_details_pb2.ResourceInfo(resource_type=kind, resource_name=_cut(name, FIELD_BYTES),
+                                                   description=text)
+        return pb.ErrorResult(code=code_pb2.NOT_FOUND, message=text, details=[_pack(info)])
     if isinstance(exc, NoVersionInForce):
         failure = error_details_pb2.PreconditionFailure(violations=[error_details_pb2.PreconditionFailure.Violation(
             type="VERSION_IN_FORCE", subject=f"{exc.name}:{exc.selecting_fact}={exc.on.isoformat()}",
-            description=str(exc))])
+            description=text)])
         info = error_details_pb2.ErrorInfo(reason="NO_VERSION_IN_FORCE", domain=DOMAIN, metadata={
             "ruleset": exc.name, "selected_by": exc.selecting_fact, "date": exc.on.isoformat()})
-        return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=str(exc),
+        return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=text,
                               details=[_pack(info), _pack(failure)])
     if isinstance(exc, ParameterValueMissing):
         failure = error_details_pb2.PreconditionFailure(violations=[error_details_pb2.PreconditionFailure.Violation(
-            type="PARAMETER_VALUE", subject=f"{exc.parameter}:{exc.on.isoformat()}", description=str(exc))])
+            type="PARAMETER_VALUE", subject=f"{exc.parameter}:{exc.on.isoformat()}", description=text)])
         info = error_details_pb2.ErrorInfo(reason="PARAMETER_VALUE_MISSING", domain=DOMAIN, metadata={
             "parameter": exc.parameter, "date": exc.on.isoformat(), "year": str(exc.on.year)})
-        return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=str(exc),
+        return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=text,
                               details=[_pack(info), _pack(failure)])
     if isinstance(exc, RulesetInvalid):
         return bad_request([FieldViolation(f"source:{d.line}:{d.column}", d.message) for d in exc.diagnostics],
@@ -76,12 +110,12 @@ def error_result(exc: Exception) -> pb.ErrorResult:
     if isinstance(exc, OutcomeConflict):
         info = error_details_pb2.ErrorInfo(reason="OUTCOME_CONFLICT", domain=DOMAIN,
                                            metadata={"outcome": exc.conflict.outcome})
-        return pb.ErrorResult(code=code_pb2.INTERNAL, message=str(exc), details=[_pack(info)])
+        return pb.ErrorResult(code=code_pb2.INTERNAL, message=text, details=[_pack(info)])
     if isinstance(exc, EngineFailure):
         info = error_details_pb2.ErrorInfo(reason="ENGINE_FAILURE", domain=DOMAIN)
-        return pb.ErrorResult(code=code_pb2.INTERNAL, message=str(exc), details=[_pack(info)])
+        return pb.ErrorResult(code=code_pb2.INTERNAL, message=text, details=[_pack(info)])
     if isinstance(exc, RegelmotorError):
-        return pb.ErrorResult(code=code_pb2.INTERNAL, message=str(exc))
+        return pb.ErrorResult(code=code_pb2.INTERNAL, message=text)
     return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error")
 
 

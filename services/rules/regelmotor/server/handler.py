@@ -25,9 +25,9 @@ from google.protobuf.message import DecodeError
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from regelmotor.core.api import Regelmotor
+from regelmotor.core.api import Regelmotor, as_of_date
 from regelmotor.core.decision import DecisionHead
-from regelmotor.core.errors import FieldViolation, RegelmotorError
+from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
 from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
@@ -76,6 +76,9 @@ class _BadRequest(Exception):
         self.violations = violations
 
 
+_MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
+
+
 def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     try:
         request = pb.EvaluateRequest.FromString(request_bytes)
@@ -84,16 +87,15 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     problems: list[FieldViolation] = []
     if not request.ruleset:
         problems.append(FieldViolation("ruleset", "required: the name of a ruleset"))
+    for name, text in (("ruleset", request.ruleset), ("version", request.version), ("request_id", request.request_id)):
+        if len(text) > _MAX_NAME_CHARS:
+            problems.append(FieldViolation(name, f"at most {_MAX_NAME_CHARS} characters, got {len(text)}"))
     as_of: date | None = None
     if request.as_of:
         try:
-            as_of = date.fromisoformat(request.as_of)
-            if len(request.as_of) != 10:
-                raise ValueError
-        except ValueError:
-            problems.append(FieldViolation("as_of", f"{request.as_of!r} is not a date YYYY-MM-DD"))
-    if len(request.request_id) > 200:
-        problems.append(FieldViolation("request_id", "at most 200 characters"))
+            as_of = as_of_date(request.as_of)  # the core's rules for a date: form, ASCII digits, range
+        except InvalidFacts as exc:
+            problems.extend(exc.violations)
     if problems:
         raise _BadRequest(problems)
     return request, as_of
