@@ -4,6 +4,7 @@ identity numbers, the AuditService, and crash safety — over real channels."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -22,11 +23,11 @@ from regelmotor.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import details, request, server_in_process
+from tests.identity_numbers import FODSELSNUMRE, H_NUMRE, SYNTHETIC
 from tests.server_process import running_server
-from tests.test_identity import make_number
 
-NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
-OTHER_ID = next(n for i in range(1000) if (n := make_number("111170", i)))
+NATIONAL_ID = FODSELSNUMRE[0]
+OTHER_ID = FODSELSNUMRE[1]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_a_retried_request_id_returns_the_stored_decision(server: RunningServer)
 
 def test_identity_number_is_validated_and_only_a_pseudonym_is_stored(server: RunningServer) -> None:
     assert server.log is not None
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match=r"national_id: the check digits do not match \(mod 11\)") as caught:
         _evaluate(server, national_id="12345678901")
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == ["national_id"]
@@ -78,6 +79,52 @@ def test_identity_number_is_validated_and_only_a_pseudonym_is_stored(server: Run
     assert stored is not None and stored.subject and len(stored.subject) == 64
     assert NATIONAL_ID not in str(stored.decision) and NATIONAL_ID not in stored.subject
     assert "national_id" not in json_format.MessageToDict(decision.facts)
+
+
+# 13097248022 in Arabic-Indic and in fullwidth digits: str.isdigit() accepts both.
+NON_ASCII_NUMBERS = ("\u0661\u0663\u0660\u0669\u0667\u0662\u0664\u0668\u0660\u0662\u0662",
+                     "\uff11\uff13\uff10\uff19\uff17\uff12\uff14\uff18\uff10\uff12\uff12")
+
+
+def test_bad_identity_numbers_get_invalid_argument_naming_the_field_never_internal(server: RunningServer) -> None:
+    channel, audit = _audit(server)
+    with channel:
+        for number, reason in [*((n, r"must be 11 digits \(0-9\)") for n in NON_ASCII_NUMBERS),
+                               (SYNTHETIC[0], r"synthetic test numbers \(month \+ 80\) are not accepted here")]:
+            with pytest.raises(grpc.RpcError, match=f"national_id: {reason}") as caught:
+                _evaluate(server, national_id=number)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and number not in str(caught.value)
+            [violation] = details(caught.value)["BadRequest"].field_violations
+            assert violation.field == "national_id" and re.match(reason, violation.description)
+            with pytest.raises(grpc.RpcError, match=f"filter.national_id: {reason}") as caught:
+                audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id=number)),
+                                    timeout=10)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and number not in str(caught.value)
+
+
+def test_h_numbers_from_hospitals_are_accepted_and_searchable(server: RunningServer) -> None:
+    assert server.log is not None
+    marker = f"h-{time.time_ns()}"
+    decision = _evaluate(server, caller=marker, national_id=H_NUMRE[0], request_id=marker)
+    channel, audit = _audit(server)
+    with channel:
+        found = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            caller=marker, national_id=H_NUMRE[0])), timeout=10)
+    assert [d.decision_id for d in found.decisions] == [decision.decision_id]
+
+
+@pytest.mark.parametrize("workers", [0, 1])  # evaluated in the server process, and in an engine worker
+def test_synthetic_numbers_are_accepted_where_allow_synthetic_ids_is_set(workers: int) -> None:
+    with server_in_process(workers=workers, allow_synthetic_ids=True) as (server, _, _):
+        assert server.log is not None
+        decision = _evaluate(server, national_id=SYNTHETIC[1], request_id="synthetic-1")
+        stored = server.log.get(decision.decision_id)
+        assert stored is not None and stored.subject and SYNTHETIC[1] not in stored.subject
+        channel, audit = _audit(server)
+        with channel:
+            found = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+                national_id=SYNTHETIC[1])), timeout=10)
+        assert [d.decision_id for d in found.decisions] == [decision.decision_id]
 
 
 def test_the_raw_number_is_in_no_database_file_and_no_log_line(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
+from regelmotor.core.identity import Pseudonymiser, load_key
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.store import open_log
 from regelmotor.store.base import DecisionLog
@@ -31,7 +32,6 @@ from regelmotor.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, 
 
 from .audit import AuditServicer
 from .config import Settings
-from .identity import Pseudonymiser, load_key
 from .recording import Recorder
 from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
 from .telemetry import Telemetry, meter_provider, tracer_provider
@@ -81,7 +81,7 @@ def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
     repository = RulesetRepository.load(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     key = load_key(settings.pseudonym_key, settings.data_dir / "pseudonym.key")
-    pseudonymiser = Pseudonymiser(key)
+    pseudonymiser = Pseudonymiser(key, allow_synthetic=settings.allow_synthetic_ids)
     decision_log = open_decision_log(settings)  # created and migrated here, before any worker opens it
     # Who appends (see regelmotor.server.handler): a SQLite log is appended to by the engine workers, each
     # on its own connection, before they reply; a PostgreSQL log by the front's group committer.
@@ -92,6 +92,7 @@ def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
     if settings.workers > 0:
         pool = WorkerPool(settings.workers, {
             "rulesets": str(settings.rulesets), "allow_drafts": settings.allow_drafts, "pseudonym_key": key,
+            "allow_synthetic_ids": settings.allow_synthetic_ids,
             "log_level": settings.log_level, "records": committer is not None,
             "decision_log": str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None})
         engine = pool

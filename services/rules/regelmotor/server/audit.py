@@ -13,6 +13,7 @@ from google.protobuf import json_format, timestamp_pb2
 from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.store.base import DecisionLog, ListFilter
 from regelmotor.store.record import StoredRecord
 from regelmotor.v1 import audit_pb2 as apb
@@ -22,7 +23,6 @@ from regelmotor.v1 import decision_pb2 as pb
 from .convert import to_struct, to_value
 from .errors import bad_request, to_status
 from .handler import Reply
-from .identity import InvalidIdentityNumber, Pseudonymiser
 from .packing import unpack_response
 from .recording import caller_of
 from .servicers import Engine

@@ -27,6 +27,8 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import parse_cases, run_case
 from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
+from regelmotor.core.identity import validate as validate_identity
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.store.base import DecisionLog, append_each
@@ -37,8 +39,6 @@ from regelmotor.v1 import ruleset_pb2 as rpb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded
-from .identity import InvalidIdentityNumber, Pseudonymiser
-from .identity import validate as validate_identity
 from .packing import answer_for, pack_response
 from .wire import decision_bytes
 
@@ -217,12 +217,12 @@ class EvaluationHandler:
         if not national_id:
             return None
         try:
-            validate_identity(national_id)
+            if self.pseudonymiser is None:  # nothing to record it with: only checked (no synthetic numbers)
+                validate_identity(national_id)
+                return None
+            return self.pseudonymiser.pseudonym(national_id)  # validated under the service's allow_synthetic_ids
         except InvalidIdentityNumber as exc:
             raise _BadRequest([FieldViolation("national_id", str(exc))]) from None
-        if self.pseudonymiser is None:
-            return None
-        return self.pseudonymiser.pseudonym(national_id)
 
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)

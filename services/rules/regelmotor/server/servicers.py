@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
 from regelmotor.store.base import DecisionLog
@@ -27,7 +28,6 @@ from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
 from .convert import to_struct
 from .errors import deadline_exceeded, error_result, not_recorded, to_status, unavailable
 from .handler import EvaluationHandler, Reply, Summary
-from .identity import Pseudonymiser
 from .json_schema import input_schema, outcome_schema
 from .recording import Recorder, caller_of, stream_item
 from .telemetry import Telemetry, current_traceparent

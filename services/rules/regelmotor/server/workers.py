@@ -41,11 +41,11 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     With `settings["decision_log"]` (the location of a SQLite log) the worker opens the log itself and
     records each decision before answering it."""
     from regelmotor.core.api import Regelmotor
+    from regelmotor.core.identity import Pseudonymiser
     from regelmotor.core.repository import RulesetRepository
     from regelmotor.store import open_log
 
     from .handler import EvaluationHandler
-    from .identity import Pseudonymiser
     from .telemetry import setup_logging, tracer_provider
 
     setup_logging(settings.get("log_level", "INFO"))
@@ -55,8 +55,8 @@ def worker_main(conn: Connection, settings: dict[str, Any]) -> None:
     key = settings.get("pseudonym_key")
     location = settings.get("decision_log")
     decision_log = open_log(location) if location else None
-    handler = EvaluationHandler(motor, tracer, Pseudonymiser(key) if key else None, bool(settings.get("records")),
-                                decision_log)
+    pseudonymiser = Pseudonymiser(key, allow_synthetic=bool(settings.get("allow_synthetic_ids"))) if key else None
+    handler = EvaluationHandler(motor, tracer, pseudonymiser, bool(settings.get("records")), decision_log)
     conn.send(("ready",))
     try:
         while True:
