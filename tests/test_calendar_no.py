@@ -340,7 +340,7 @@ def test_months_on_counts_completed_months() -> None:
     assert months_on(date(2026, 1, 31), date(2026, 2, 28)) == 0
     assert months_on(date(2026, 1, 31), date(2026, 3, 1)) == 1
     assert months_on(date(2025, 12, 15), date(2026, 1, 15)) == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^date 2026-01-01 is before the birth date 2026-01-02$"):
         months_on(date(2026, 1, 2), date(2026, 1, 1))
 
 

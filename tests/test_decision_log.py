@@ -17,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -953,7 +954,7 @@ def test_locations(tmp_path: Path) -> None:
     assert sqlite_path(str(tmp_path)) == tmp_path / "decisions.db"
     assert sqlite_path(tmp_path / "x.db") == tmp_path / "x.db"
     for bad in (":memory:", "sqlite://", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"^the SQLite decision log needs a file, not {re.escape(repr(bad))}$"):
             sqlite_path(bad)
     with pytest.raises(ValueError, match="unsupported"):
         open_log("mysql://db/regelmotor")

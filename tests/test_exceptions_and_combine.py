@@ -125,7 +125,8 @@ def test_defaults_when_no_rule_applies(make_evaluator: Callable[..., Evaluator])
 
 
 def test_unique_conflict_is_an_error_naming_rules_and_values(make_evaluator: Callable[..., Evaluator]) -> None:
-    with pytest.raises(OutcomeConflict) as caught:
+    with pytest.raises(OutcomeConflict, match=r"^conflicting values for outcome 'enig' under policy unique: "
+                                              r"ra gives 1, rb gives 2$") as caught:
         make_evaluator(COMBINE).evaluate({"a": True, "b": True}, AS_OF)
     message = str(caught.value)
     assert "'enig'" in message and "ra gives 1" in message and "rb gives 2" in message
@@ -134,7 +135,8 @@ def test_unique_conflict_is_an_error_naming_rules_and_values(make_evaluator: Cal
 def test_priority_tie_with_different_values_is_a_conflict(make_evaluator: Callable[..., Evaluator]) -> None:
     body = COMBINE.replace("then: {enig: 2,", "then: {enig: 1,").replace("prioritet: 2", "prioritet: 0")
     evaluator = make_evaluator(body)
-    with pytest.raises(OutcomeConflict) as caught:
+    with pytest.raises(OutcomeConflict, match=r"^conflicting values for outcome 'prio' under policy priority: "
+                                              r"ra gives 'lav', rb gives 'hoy'$") as caught:
         evaluator.evaluate({"a": True, "b": True}, AS_OF)
     assert "'prio'" in str(caught.value) and "under policy priority" in str(caught.value)
 
