@@ -1,8 +1,8 @@
 """The decision log library (regelmotor.store): one suite, run against SQLite and PostgreSQL.
 
-PostgreSQL: REGELMOTOR_TEST_POSTGRES_DSN (default postgresql://postgres@127.0.0.1:5432/test); every test gets
-a schema of its own, dropped afterwards. When the server cannot be reached the PostgreSQL cases are skipped -
-except when the environment variable CI is set, where they fail.
+PostgreSQL: REGELMOTOR_TEST_POSTGRES_DSN (see tests/postgres_support.py); every test gets a schema of its
+own, dropped afterwards. When the server cannot be reached the PostgreSQL cases are skipped - except when
+the environment variable CI is set, where they fail.
 
 The tamper tests edit the database directly with SQL, as an intruder with database rights would (first
 lifting the append-only guard), and check that verify() names the first damaged record and the kind of
@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 import pytest
 
@@ -59,13 +58,13 @@ from regelmotor.store.chain import (
 )
 from regelmotor.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, Migration, SchemaError
 from regelmotor.store.sqlite import SQLiteDecisionLog
+from tests.postgres_support import postgres_schema
 
 try:
     import psycopg
 except ImportError:  # pragma: no cover - psycopg is a dependency; without it only SQLite is tested
     psycopg = None  # type: ignore[assignment]
 
-POSTGRES_DSN = os.environ.get("REGELMOTOR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 PAYLOAD = ("decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
            "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id")
@@ -88,21 +87,6 @@ def make_record(n: int = 0, **fields: Any) -> DecisionRecord:
 
 
 # -- backends -------------------------------------------------------------------------------------------
-
-
-def _require_postgres() -> None:
-    reason = ""
-    if psycopg is None:
-        reason = "psycopg is not installed"
-    else:
-        try:
-            with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
-                return
-        except psycopg.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the PostgreSQL backend must be tested)")
-    pytest.skip(reason)
 
 
 @dataclass
@@ -175,16 +159,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         path = tmp_path / "data" / "decisions.db"
         yield Backend("sqlite", f"sqlite://{path}", path)
         return
-    _require_postgres()
-    schema = f"rm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in POSTGRES_DSN else "?"
-    try:
-        yield Backend("postgres", f"{POSTGRES_DSN}{separator}options={quote(f'-csearch_path={schema}', safe='')}")
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as dsn:
+        yield Backend("postgres", dsn)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from regelmotor.v1 import decision_pb2 as pb
 from regelmotor.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import details, request, server_in_process
 from tests.identity_numbers import FODSELSNUMRE, H_NUMRE, SYNTHETIC
+from tests.postgres_support import postgres_schema
 from tests.server_process import running_server
 
 NATIONAL_ID = FODSELSNUMRE[0]
@@ -271,32 +272,16 @@ def test_sigkill_under_load_loses_no_acknowledged_decision(tmp_path: Path) -> No
 
 
 def test_the_service_records_in_postgresql_when_given_a_dsn() -> None:
-    import uuid
-
-    psycopg = pytest.importorskip("psycopg")
-    name = f"regelmotor_service_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be reachable at 127.0.0.1:5432 in CI")
-        pytest.skip("PostgreSQL is not running on this machine")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        with server_in_process(workers=1, decision_log=dsn) as (server, _, _):  # the record crosses the pipe
-            first = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
-            again = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
-            with _channel(server) as channel:
-                audit = apb_grpc.AuditServiceStub(channel)
-                got = audit.GetDecision(apb.GetDecisionRequest(decision_id=first.decision_id), timeout=10)
-                verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
-        assert again == first and got.decision == first and len(got.summary.subject) == 64
-        assert verified.ok and verified.checked == 1
-    finally:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # The server named by REGELMOTOR_TEST_POSTGRES_DSN, in a schema of this test's own.
+    with postgres_schema() as dsn, server_in_process(workers=1, decision_log=dsn) as (server, _, _):
+        first = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)  # the record crosses the pipe
+        again = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
+        with _channel(server) as channel:
+            audit = apb_grpc.AuditServiceStub(channel)
+            got = audit.GetDecision(apb.GetDecisionRequest(decision_id=first.decision_id), timeout=10)
+            verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
+    assert again == first and got.decision == first and len(got.summary.subject) == 64
+    assert verified.ok and verified.checked == 1
 
 
 def test_list_by_ruleset_version_and_time_range(server: RunningServer) -> None:
