@@ -129,21 +129,27 @@ def test_synthetic_numbers_are_accepted_where_allow_synthetic_ids_is_set(workers
 
 
 def test_the_raw_number_is_in_no_database_file_and_no_log_line(tmp_path: Path) -> None:
-    with running_server(workers=1) as process:
+    # A real `regelmotor serve`, with synthetic numbers allowed through its environment.
+    with running_server(workers=1, env={"REGELMOTOR_ALLOW_SYNTHETIC_IDS": "true"}) as process:
         with grpc.insecure_channel(process.address) as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
             for index in range(5):
                 stub.Evaluate(request(None, national_id=NATIONAL_ID, request_id=f"scan-{index}"), timeout=30)
+            stub.Evaluate(request(None, national_id=SYNTHETIC[0], request_id="scan-synthetic"), timeout=30)
             audit = apb_grpc.AuditServiceStub(channel)
             listed = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id=NATIONAL_ID)),
                                          timeout=30)
             assert len(listed.decisions) == 5
+            synthetic = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+                national_id=SYNTHETIC[0])), timeout=30)
+            assert [d.request_id for d in synthetic.decisions] == ["scan-synthetic"]
         logs = process.logs()
         files = [p for p in process.data_dir.rglob("*") if p.is_file()]
         assert any(p.name.startswith("decisions.db") for p in files)
         for path in files:
-            assert NATIONAL_ID.encode() not in path.read_bytes(), path
-        assert NATIONAL_ID not in logs and "scan-0" in logs
+            content = path.read_bytes()
+            assert NATIONAL_ID.encode() not in content and SYNTHETIC[0].encode() not in content, path
+        assert NATIONAL_ID not in logs and SYNTHETIC[0] not in logs and "scan-0" in logs
 
 
 def _audit(server: RunningServer) -> tuple[grpc.Channel, apb_grpc.AuditServiceStub]:
