@@ -55,14 +55,15 @@ def _value(spec: FactSpec) -> st.SearchStrategy[Any]:
     return _scalar(spec.type, spec)
 
 
-def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
-              ) -> st.SearchStrategy[dict[str, Any]]:
+def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None,
+              always: frozenset[str] = frozenset()) -> st.SearchStrategy[dict[str, Any]]:
+    """Facts of the declared types; optional facts are sometimes left out, except those in `always`."""
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for name, spec in ruleset.facts.items():
         chosen = overrides or {}
         strategy = chosen[name] if name in chosen else _value(spec)
-        (required if spec.required else optional)[name] = strategy
+        (required if spec.required or name in always else optional)[name] = strategy
     return st.fixed_dictionaries(required, optional=optional)
 
 
@@ -78,3 +79,21 @@ def non_ascii_digit_classes() -> tuple[str, ...]:
 def in_digits(text: str, digits: str) -> str:
     """`text` with its ASCII digits written in another digit class."""
     return "".join(digits[int(c)] if c.isascii() and c.isdigit() else c for c in text)
+
+
+BIRTH_DATES = frozenset({"fodselsdato"})
+
+
+def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
+                        ) -> st.SearchStrategy[dict[str, Any]]:
+    """facts_for, shaped so that most examples also pass the checks a schema cannot express (property
+    tests discard the refused ones with assume(), and should see mostly evaluated ones):
+    - a birth date lies before the version's period, so no age is asked of someone not yet born;
+    - an optional fact that a constraint requires (``not present(fact)`` in its condition) is always given.
+    """
+    chosen = dict(overrides or {})
+    for name, spec in ruleset.facts.items():
+        if name in BIRTH_DATES and name not in chosen and spec.type.kind is Kind.DATE:
+            chosen[name] = st.dates(date(1900, 1, 1), ruleset.meta.gyldig_fra).map(date.isoformat)
+    always = frozenset(c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
+    return facts_for(ruleset, chosen, always)

@@ -43,7 +43,8 @@ def test_readme_example_call_returns_the_decision_shown(server: RunningServer,
 
 def test_client_raises_with_field_violations(server: RunningServer) -> None:
     with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
-        with pytest.raises(DecisionError) as caught:
+        with pytest.raises(DecisionError, match=r"^INVALID_ARGUMENT: invalid request: klinisk_frist_uker: "
+                                                r"Input should be less than or equal to 104") as caught:
             client.evaluate("rett-til-helsehjelp", {**VALID_FACTS, "klinisk_frist_uker": 105}, as_of="2026-04-20")
         assert caught.value.code == "INVALID_ARGUMENT"
         assert "klinisk_frist_uker" in caught.value.field_violations

@@ -178,7 +178,8 @@ def test_oversized_and_stream_garbage_leave_the_server_healthy(fuzz_server: Runn
     with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
         call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             "/regelmotor.v1.DecisionService/Evaluate")
-        with pytest.raises(grpc.RpcError) as caught:
+        with pytest.raises(grpc.RpcError, match=r"Received message larger than max \(6291457 vs\. 4194304\)"
+                           ) as caught:
             call(b"\x0a" + b"\xff" * (6 * 1024 * 1024), timeout=30)
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         stream: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(

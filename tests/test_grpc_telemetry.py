@@ -39,7 +39,7 @@ def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
             grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         decision = stub.Evaluate(request(), metadata=[("traceparent", TRACEPARENT)], timeout=30)
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(grpc.RpcError, match="fagomrade: 'kirurgi' is not a known value"):
             stub.Evaluate(request({**VALID_FACTS, "fagomrade": "kirurgi"}), timeout=30)
         finished = spans.get_finished_spans()
         evaluations = _metric_points(reader, "regelmotor.evaluations")

@@ -25,11 +25,11 @@ from regelmotor.store import ListFilter
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, details, request, server_in_process
+from tests.identity_numbers import FODSELSNUMRE
 from tests.postgres_support import postgres_schema
-from tests.test_identity import make_number
 
-NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
-OTHER_ID = next(n for i in range(1000) if (n := make_number("111170", i)))
+NATIONAL_ID = FODSELSNUMRE[0]
+OTHER_ID = FODSELSNUMRE[1]
 
 # How a request can differ from the first one under the same request_id (the first: VALID_FACTS for
 # rett-til-helsehjelp, as_of 2026-04-20, no version pin, no national_id).

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from regelmotor.core.api import Regelmotor
+from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.server.handler import EvaluationHandler
-from regelmotor.server.identity import Pseudonymiser
 from regelmotor.server.packing import unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
@@ -24,10 +24,10 @@ from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import VALID_FACTS, request
-from tests.test_identity import make_number
+from tests.identity_numbers import FODSELSNUMRE
 
 MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
-NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
+NATIONAL_ID = FODSELSNUMRE[0]
 
 
 def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_make() -> None:

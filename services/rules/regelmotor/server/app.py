@@ -100,7 +100,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
-    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key")
+    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
+                                               allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
     # Who appends: a SQLite log is appended to by the engine workers, each on its own connection, before they
     # reply; a PostgreSQL log by the front's group committer (PostgreSQL charges per transaction).
@@ -128,6 +129,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if settings.workers > 0:
             config = WorkerConfig(
                 role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonym_key=key,
+                allow_synthetic_ids=settings.allow_synthetic_ids,
                 log_level=settings.log_level, records=committer is not None,
                 decision_log=str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None)
             def capacity(ready: int) -> None:

@@ -14,6 +14,7 @@ from google.protobuf import json_format, timestamp_pb2
 from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.store.base import DecisionLog, ListFilter
 from regelmotor.store.record import StoredRecord
 from regelmotor_api.v1 import audit_pb2 as apb
@@ -23,7 +24,6 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from .convert import to_struct, to_value
 from .errors import bad_request, pool_failure, to_status
 from .handler import Reply
-from .identity import InvalidIdentityNumber, Pseudonymiser
 from .packing import unpack_response
 from .pool import PoolError
 from .protocol import Evaluate

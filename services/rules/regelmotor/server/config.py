@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
     pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
                                       "file in data_dir, made on first start)")
+    allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "
+                                      "80, Skatteetaten's Tenor); for tests and test environments only")
     log_level: str = Field(default="INFO", description="logging level")
 
     @classmethod

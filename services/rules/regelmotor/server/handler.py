@@ -28,6 +28,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from regelmotor.core.api import Regelmotor, as_of_date
 from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
+from regelmotor.core.identity import validate as validate_identity
 from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
@@ -36,8 +38,6 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
-from .identity import InvalidIdentityNumber, Pseudonymiser
-from .identity import validate as validate_identity
 from .packing import answer_for, pack_response
 from .wire import decision_bytes
 
@@ -223,12 +223,12 @@ class EvaluationHandler:
         if not national_id:
             return None
         try:
-            validate_identity(national_id)
+            if self.pseudonymiser is None:  # nothing to record it with: only checked (no synthetic numbers)
+                validate_identity(national_id)
+                return None
+            return self.pseudonymiser.pseudonym(national_id)  # validated under the service's allow_synthetic_ids
         except InvalidIdentityNumber as exc:
             raise _BadRequest([FieldViolation("national_id", str(exc))]) from None
-        if self.pseudonymiser is None:
-            return None
-        return self.pseudonymiser.pseudonym(national_id)
 
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)

@@ -12,11 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.identity import Pseudonymiser, load_key
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
 from regelmotor.store import open_log
 from regelmotor.store.base import DecisionLog
-
-from .identity import Pseudonymiser, load_key
 
 
 class StartupError(RegelmotorError):
@@ -90,10 +89,11 @@ def data_dir(path: Path) -> Path:
     return path
 
 
-def pseudonymiser(configured: str | None, key_file: Path) -> tuple[bytes, Pseudonymiser]:
+def pseudonymiser(configured: str | None, key_file: Path, *,
+                  allow_synthetic: bool) -> tuple[bytes, Pseudonymiser]:
     try:
         key = load_key(configured, key_file)
-        return key, Pseudonymiser(key)
+        return key, Pseudonymiser(key, allow_synthetic=allow_synthetic)
     except (ValueError, OSError) as exc:
         source = "pseudonym_key" if configured else "data_dir"
         raise StartupError(source, f"the pseudonym key cannot be used: {exc}",

@@ -122,11 +122,11 @@ class Worker:
 
 def _engine_handler(config: WorkerConfig) -> tuple[Any, Any]:
     from regelmotor.core.api import Regelmotor
+    from regelmotor.core.identity import Pseudonymiser
     from regelmotor.core.repository import RulesetRepository
     from regelmotor.store import open_log
 
     from .handler import EvaluationHandler
-    from .identity import Pseudonymiser
     from .telemetry import tracer_provider
 
     assert config.snapshot is not None, "an engine worker needs the ruleset snapshot"
@@ -134,5 +134,6 @@ def _engine_handler(config: WorkerConfig) -> tuple[Any, Any]:
     motor = Regelmotor(RulesetRepository.from_snapshot(config.snapshot, include_drafts=config.allow_drafts))
     motor.warm_up()
     decision_log = open_log(config.decision_log) if config.decision_log else None
-    pseudonymiser = Pseudonymiser(config.pseudonym_key) if config.pseudonym_key else None
+    pseudonymiser = (Pseudonymiser(config.pseudonym_key, allow_synthetic=config.allow_synthetic_ids)
+                     if config.pseudonym_key else None)
     return EvaluationHandler(motor, tracer, pseudonymiser, config.records, decision_log), decision_log
