@@ -211,6 +211,9 @@ class WorkerPool:
             self._lost(worker, f"exited (code {worker.process.exitcode})" if worker.state != "starting"
                        else "exited while starting")
             return
+        except Exception as exc:  # a message that cannot be read: the pipe is out of step, so the worker goes
+            self._lost(worker, f"sent an unreadable message ({type(exc).__name__})")
+            return
         if worker.state == "starting":
             if isinstance(message, Ready):
                 self._cancel_timer(worker)
