@@ -110,6 +110,7 @@ class WorkerPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_failure: str | None = None  # why the last start failed (for NoWorker and start-up errors)
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -117,10 +118,6 @@ class WorkerPool:
     def ready(self) -> int:
         """Workers that can take calls now or after their current one."""
         return sum(1 for w in self._workers if w.state in ("idle", "busy"))
-
-    @property
-    def starting(self) -> int:
-        return sum(1 for w in self._workers if w.state == "starting") + len(self._tasks)
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None and w.state != "gone"]
@@ -140,8 +137,6 @@ class WorkerPool:
             await self._started.wait()
             if not self.ready:
                 raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
-
-    _last_failure: str | None = None
 
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
