@@ -1,7 +1,8 @@
 """The hand-written Decision writer (`server/wire.py`) against the cheaper alternative: the protobuf
 library (upb) with the static parts of each rule's trace cached per ruleset version.
 
-Not a test, and not wired into the service: it prints figures (issue 12, point 6). Run from the repository root:
+Not a test, and not wired into the service: it prints figures (the architecture issue, point 6; the
+figures and the decision are in BENCHMARKS.md, 2026-12-06). Run from the repository root:
 
     PYTHONPATH=services/rules:protos/python:. python bench/wire_alternative.py [--repeats N] [--passes P]
 
@@ -22,7 +23,7 @@ The worker path is measured in-process: the whole work of an engine worker,
 32, once with `wire.decision_bytes` and once with the alternative put in its place (the handler module's
 `decision_bytes`). Two figures, in µs per decision: the worker's whole work, and the part of it spent in
 the encoder (timed around each call). Each figure of a round is the best of `--passes` passes over all
-requests; the rounds interleave the two encoders, in an order that turns (the machine's speed drifts).
+requests; the rounds interleave the encoders, in an order that turns (the machine's speed drifts).
 """
 
 from __future__ import annotations
