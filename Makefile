@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run   bootstrap .venv and start Regelmotor on its embedded defaults
-#   make test  bootstrap .venv and run the whole test suite (ruff, mypy, pytest)
+#   make test  bootstrap .venv and run the whole test suite (ruff, import rules, mypy, pytest)
 
 # durable_rules does not load on Python 3.13: pick 3.11 or 3.12.
 PYTHON ?= $(or $(firstword $(shell command -v python3.11 python3.12 2>/dev/null)),python3)
@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.t
 run: $(STAMP)
 	$(BIN)/regelmotor serve
 
+# ruff, then the import rules of pyproject.toml's [tool.importlinter] (core free of server, store, console and cli;
+# store free of server; the v1 stubs imported only by the server and the client).
 lint: $(STAMP)
 	$(BIN)/ruff check services clients protos/python tests bench
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -47,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 # Regenerate the Python stubs (package regelmotor_api.v1) from protos/ (committed; tests/test_api_contract.py
 # checks they match).
