@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run   bootstrap .venv and start Regelmotor on its embedded defaults
-#   make test  bootstrap .venv and run the whole test suite (ruff, mypy, pytest)
+#   make test  bootstrap .venv and run the whole test suite (ruff, import rules, mypy, pytest)
 
 # durable_rules does not load on Python 3.13: pick 3.11 or 3.12.
 PYTHON ?= $(or $(firstword $(shell command -v python3.11 python3.12 2>/dev/null)),python3)
@@ -10,19 +10,28 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest bench clean protos
 
-$(STAMP): pyproject.toml
+# Three projects, installed together so the server and the client find regelmotor-api here, not on an index:
+#   protos/python   regelmotor-api     the generated stubs and the facts-file reader
+#   clients/python  regelmotor-client  the Python client and its command
+#   .               regelmotor         the server, the engine and the `regelmotor` command
+PROJECTS := -e protos/python -e clients/python -e '.[dev]'
+
+$(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' || \
 	  { echo "Python 3.11 or 3.12 is required (durable_rules does not load on 3.13); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet $(PROJECTS)
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/regelmotor serve
 
+# ruff, then the import rules of pyproject.toml's [tool.importlinter] (core free of server, store, console and cli;
+# store free of server; the v1 stubs imported only by the server and the client).
 lint: $(STAMP)
-	$(BIN)/ruff check services clients tests bench
+	$(BIN)/ruff check services clients protos/python tests bench
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -41,9 +50,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
-# Regenerate the Python stubs from protos/ (committed; tests/test_api_contract.py checks they match).
+# Regenerate the Python stubs (package regelmotor_api.v1) from protos/ (committed; tests/test_api_contract.py
+# checks they match).
 protos: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=services/rules --pyi_out=services/rules \
-	  --grpc_python_out=services/rules protos/regelmotor/v1/*.proto
+	$(BIN)/python protos/python/generate_stubs.py

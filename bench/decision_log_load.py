@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:clients/python:. python bench/decision_log_load.py [--seconds S] [--json FILE]
+    PYTHONPATH=services/rules:protos/python:. python bench/decision_log_load.py [--seconds S] [--json FILE]
 
 One real server is started per decision log, each as a child process (`tests/server_process.py`:
 `regelmotor serve --port 0 --drafts --workers 2`) with `REGELMOTOR_DECISION_LOG` = "off", "sqlite" (the
@@ -96,7 +96,7 @@ class UniqueRequests(list[bytes]):
 
 def check_unique_ids(payload: bytes) -> None:
     """Make sure the override works as the server will read it, before trusting any figure."""
-    from regelmotor.v1 import decision_pb2
+    from regelmotor_api.v1 import decision_pb2
 
     sent = multiprocessing.get_context("spawn").Value("q", 0)
     requests = UniqueRequests([payload], sent)
@@ -226,7 +226,7 @@ def verify_log(address: str) -> tuple[int, bool]:
     """The records in the log and whether their chain verifies, from AuditService.VerifyLog."""
     import grpc
 
-    from regelmotor.v1 import audit_pb2, audit_pb2_grpc
+    from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)

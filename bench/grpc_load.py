@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:. python bench/grpc_load.py [--seconds S] [--workers N] [--json FILE]
+    PYTHONPATH=services/rules:protos/python:. python bench/grpc_load.py [--seconds S] [--workers N] [--json FILE]
 
 What it measures, all against one server started as a child process (`tests/server_process.py`:
 `regelmotor serve --port 0 --drafts` with the bundled rulesets, `--workers` engine processes):
@@ -75,7 +75,7 @@ def build_requests(rulesets: Path) -> Requests:
 
     from regelmotor.core.cases import load_cases
     from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
-    from regelmotor.v1 import decision_pb2
+    from regelmotor_api.v1 import decision_pb2
 
     repository = RulesetRepository.load(rulesets, include_drafts=True)
     lists: list[list[bytes]] = []
@@ -117,7 +117,7 @@ def check_requests(address: str, requests: Requests) -> Requests:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from regelmotor.v1 import decision_pb2, decision_pb2_grpc
+    from regelmotor_api.v1 import decision_pb2, decision_pb2_grpc
 
     kept: list[bytes] = []
     failures: list[str] = []
@@ -216,7 +216,7 @@ def stream_client(address: str, payloads: list[bytes], count: int, offset: int, 
     """A client process with one EvaluateStream: send `count` requests, read every response."""
     import grpc
 
-    from regelmotor.v1 import decision_pb2
+    from regelmotor_api.v1 import decision_pb2
 
     channel = grpc.insecure_channel(address)
     grpc.channel_ready_future(channel).result(timeout=30)

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from regelmotor.server.app import RunningServer, start
 from regelmotor.server.config import Settings
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 
 VALID_FACTS: dict[str, Any] = {
@@ -63,9 +63,9 @@ def server_in_process(workers: int = 0, **overrides: Any) -> Iterator[tuple[Runn
     tracers.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     with tempfile.TemporaryDirectory(prefix="regelmotor-test-") as data_dir:
-        values: dict[str, Any] = {"data_dir": Path(data_dir), **overrides}
-        settings = Settings(port=0, workers=workers, rulesets=BUNDLED_RULESETS, allow_drafts=True, grace_seconds=1,
-                            **values)
+        values: dict[str, Any] = {"data_dir": Path(data_dir), "rulesets": BUNDLED_RULESETS, "allow_drafts": True,
+                                  "grace_seconds": 1, **overrides}
+        settings = Settings(port=0, workers=workers, **values)
         running = start(settings, tracers=tracers, meters=MeterProvider(metric_readers=[reader]))
         try:
             yield running, spans, reader

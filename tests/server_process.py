@@ -32,7 +32,8 @@ class ServerProcess:
             args += ["--rulesets", str(rulesets)]
         self._data_dir = tempfile.TemporaryDirectory(prefix="regelmotor-server-")
         self.data_dir = Path(self._data_dir.name)
-        environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'services' / 'rules'}{os.pathsep}{ROOT}",
+        source = os.pathsep.join(str(p) for p in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT))
+        environment = {**os.environ, "PYTHONPATH": source,
                        "REGELMOTOR_DATA_DIR": str(self.data_dir), **(env or {})}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -24,13 +26,15 @@ def _scalar(vtype: ValueType, spec: FactSpec) -> st.SearchStrategy[Any]:
     if kind is Kind.DECIMAL:
         low = float(spec.minimum) if spec.minimum is not None else -1e6
         high = float(spec.maximum) if spec.maximum is not None else 1e6
-        return st.floats(low, high, allow_nan=False, allow_infinity=False)
+        # Rounded: the engine refuses a decimal of more than 24 places (a tiny double such as 1e-300).
+        return st.floats(low, high, allow_nan=False, allow_infinity=False).map(lambda x: round(x, 6))
     if kind is Kind.ENUM:
         return st.sampled_from(vtype.values)
     if kind is Kind.STRING:
+        longest = spec.length_limit or 20
         if spec.pattern:
-            return st.from_regex(spec.pattern, fullmatch=True)
-        return st.text(max_size=20)
+            return st.from_regex(spec.pattern, fullmatch=True).filter(lambda text: len(text) <= longest)
+        return st.text(max_size=min(20, longest))
     if kind is Kind.DATE:
         low = spec.minimum if isinstance(spec.minimum, date) else date(1900, 1, 1)
         high = spec.maximum if isinstance(spec.maximum, date) else date(2100, 12, 31)
@@ -47,16 +51,49 @@ def _scalar(vtype: ValueType, spec: FactSpec) -> st.SearchStrategy[Any]:
 def _value(spec: FactSpec) -> st.SearchStrategy[Any]:
     if spec.type.kind is Kind.LIST:
         assert spec.type.item is not None
-        return st.lists(_scalar(spec.type.item, spec), max_size=5)
+        return st.lists(_scalar(spec.type.item, spec), max_size=min(5, spec.items_limit or 5))
     return _scalar(spec.type, spec)
 
 
-def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
-              ) -> st.SearchStrategy[dict[str, Any]]:
+def facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None,
+              always: frozenset[str] = frozenset()) -> st.SearchStrategy[dict[str, Any]]:
+    """Facts of the declared types; optional facts are sometimes left out, except those in `always`."""
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for name, spec in ruleset.facts.items():
         chosen = overrides or {}
         strategy = chosen[name] if name in chosen else _value(spec)
-        (required if spec.required else optional)[name] = strategy
+        (required if spec.required or name in always else optional)[name] = strategy
     return st.fixed_dictionaries(required, optional=optional)
+
+
+@functools.cache
+def non_ascii_digit_classes() -> tuple[str, ...]:
+    """The ten digits of every Unicode decimal digit class but ASCII's (Arabic-Indic, Devanagari, fullwidth,
+    mathematical bold, ...), each as the string '0123456789' written in that class."""
+    zeros = sorted({code - unicodedata.decimal(chr(code)) for code in range(0x110000)
+                    if unicodedata.category(chr(code)) == "Nd"})
+    return tuple("".join(chr(zero + d) for d in range(10)) for zero in zeros if zero != ord("0"))
+
+
+def in_digits(text: str, digits: str) -> str:
+    """`text` with its ASCII digits written in another digit class."""
+    return "".join(digits[int(c)] if c.isascii() and c.isdigit() else c for c in text)
+
+
+BIRTH_DATES = frozenset({"fodselsdato"})
+
+
+def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
+                        ) -> st.SearchStrategy[dict[str, Any]]:
+    """facts_for, shaped so that most examples also pass the checks a schema cannot express (property
+    tests discard the refused ones with assume(), and should see mostly evaluated ones):
+    - a birth date lies before the version's period, so no age is asked of someone not yet born;
+    - an optional fact that a constraint requires (``not present(fact)`` in its condition) is always given.
+    """
+    chosen = dict(overrides or {})
+    for name, spec in ruleset.facts.items():
+        if name in BIRTH_DATES and name not in chosen and spec.type.kind is Kind.DATE:
+            chosen[name] = st.dates(date(1900, 1, 1), ruleset.meta.gyldig_fra).map(date.isoformat)
+    always = frozenset(c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
+    return facts_for(ruleset, chosen, always)

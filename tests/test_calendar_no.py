@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from regelmotor.core.calendar_no import (
     add_working_days,
@@ -235,6 +237,82 @@ def test_add_working_days_is_strictly_increasing_in_count() -> None:
     assert all(earlier < later for earlier, later in pairwise(results))
 
 
+# --- working days: properties over random dates 2000-2040 ----------------------------------------
+
+
+def _easter_sunday(year: int) -> date:
+    """Gregorian Easter (the anonymous algorithm in Meeus, Astronomical Algorithms, ch. 8): a reference
+    independent of the holidays package the implementation uses."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
+
+
+def _statutory_holidays(year: int) -> set[date]:
+    """The days listed in this module's docstring, from the statutes."""
+    easter = _easter_sunday(year)
+    moving = {easter + timedelta(days=offset) for offset in (-3, -2, 0, 1, 39, 49, 50)}
+    return moving | {date(year, 1, 1), date(year, 5, 1), date(year, 5, 17), date(year, 12, 25), date(year, 12, 26)}
+
+
+def _reference_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _statutory_holidays(day.year)
+
+
+DAYS_2000_2040 = st.dates(date(2000, 1, 1), date(2040, 12, 31))
+COUNTS = st.integers(0, 260)  # up to a year of working days
+
+
+def test_the_easter_reference_agrees_with_known_dates() -> None:
+    assert [_easter_sunday(y) for y in (2000, 2008, 2019, 2025, 2026, 2038)] == [
+        date(2000, 4, 23), date(2008, 3, 23), date(2019, 4, 21), date(2025, 4, 20), date(2026, 4, 5),
+        date(2038, 4, 25)]
+
+
+@given(year=st.integers(2000, 2040))
+def test_public_holidays_are_the_statutory_days_in_every_year(year: int) -> None:
+    assert public_holidays(year) == _statutory_holidays(year)
+
+
+@given(day=DAYS_2000_2040)
+def test_a_working_day_is_a_weekday_that_is_no_statutory_holiday(day: date) -> None:
+    assert is_working_day(day) is _reference_working_day(day)
+
+
+@given(start=DAYS_2000_2040, count=st.integers(1, 260))
+def test_adding_working_days_lands_on_a_working_day_after_exactly_that_many(start: date, count: int) -> None:
+    end = add_working_days(start, count)
+    assert end > start and _reference_working_day(end)  # never a weekend day or a holiday
+    between = [start + timedelta(days=i) for i in range(1, (end - start).days + 1)]
+    assert sum(_reference_working_day(day) for day in between) == count  # start itself not counted
+
+
+@given(start=DAYS_2000_2040, count=COUNTS)
+def test_adding_working_days_is_strictly_increasing_in_the_count(start: date, count: int) -> None:
+    assert add_working_days(start, count) < add_working_days(start, count + 1)
+    assert add_working_days(start, 0) == start
+
+
+@given(start=DAYS_2000_2040, first=COUNTS, second=COUNTS)
+def test_adding_working_days_in_two_steps_is_adding_them_at_once(start: date, first: int, second: int) -> None:
+    assert add_working_days(add_working_days(start, first), second) == add_working_days(start, first + second)
+
+
+@given(start=DAYS_2000_2040, count=st.integers(1, 260))
+def test_from_a_day_off_counting_starts_at_the_next_working_day(start: date, count: int) -> None:
+    # From a weekend day or holiday, +N working days is the same as from the working day before it.
+    before = start
+    while not _reference_working_day(before):
+        before -= timedelta(days=1)
+    assert add_working_days(start, count) == add_working_days(before, count)
+
+
 # --- age_on -------------------------------------------------------------------------------------
 
 
@@ -340,7 +418,7 @@ def test_months_on_counts_completed_months() -> None:
     assert months_on(date(2026, 1, 31), date(2026, 2, 28)) == 0
     assert months_on(date(2026, 1, 31), date(2026, 3, 1)) == 1
     assert months_on(date(2025, 12, 15), date(2026, 1, 15)) == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^date 2026-01-01 is before the birth date 2026-01-02$"):
         months_on(date(2026, 1, 2), date(2026, 1, 1))
 
 

@@ -140,3 +140,18 @@ def test_evaluate_reports_an_impossible_date_in_a_yaml_facts_file(tmp_path: Path
     code = main(["evaluate", "--rulesets", str(FIXTURES / "rulesets"), "--ruleset", "vurderingsfrist",
                  "--facts", str(facts), "--as-of", "2020-04-01"])
     assert code == 1 and "impossible date '2025-02-30'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("as_of", "reason"), [
+    ("٢٠٢٠-٠٤-٠١", "expected a date as text YYYY-MM-DD (ASCII digits)"),
+    ("9999-12-31", "9999-12-31 is outside the dates the engine accepts"),
+    ("i morgen", "expected a date as text YYYY-MM-DD"),
+])
+def test_evaluate_bad_as_of_exits_non_zero_naming_as_of(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        as_of: str, reason: str) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps({"ansiennitetsdato": "2020-03-02", "fodselsdato": "2000-01-01",
+                                 "fagomrade": "tsb", "forventet_nytte": True, "kostnad_rimelig": True}))
+    code = main(["evaluate", "--rulesets", str(FIXTURES / "rulesets"), "--ruleset", "vurderingsfrist",
+                 "--facts", str(facts), "--as-of", as_of])
+    assert code == 2 and f"as_of: {reason}" in capsys.readouterr().err

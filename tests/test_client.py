@@ -43,7 +43,8 @@ def test_readme_example_call_returns_the_decision_shown(server: RunningServer,
 
 def test_client_raises_with_field_violations(server: RunningServer) -> None:
     with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
-        with pytest.raises(DecisionError) as caught:
+        with pytest.raises(DecisionError, match=r"^INVALID_ARGUMENT: invalid request: klinisk_frist_uker: "
+                                                r"Input should be less than or equal to 104") as caught:
             client.evaluate("rett-til-helsehjelp", {**VALID_FACTS, "klinisk_frist_uker": 105}, as_of="2026-04-20")
         assert caught.value.code == "INVALID_ARGUMENT"
         assert "klinisk_frist_uker" in caught.value.field_violations
@@ -53,3 +54,14 @@ def test_client_raises_with_field_violations(server: RunningServer) -> None:
         ]))
     assert results[0]["decision"]["outcome"]["veiledende_frist_uker"] == 4
     assert results[1]["error"]["code"] == 5
+
+
+def test_readme_python_client_example_runs(server: RunningServer, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## The Python client\n.*?```python\n(.*?)```", readme, re.S)
+    assert block, "the README shows the Python client in use"
+    assert "127.0.0.1:50051" in block.group(1)
+    monkeypatch.chdir(ROOT)  # the example reads docs/examples/henvisning.json
+    exec(block.group(1).replace("127.0.0.1:50051", f"127.0.0.1:{server.port}"), {})
+    assert capsys.readouterr().out.split() == ["rett", "2026-04-16"]

@@ -180,7 +180,7 @@ outcomes:
 
 def test_constraints_refuse_input_with_field_and_message(make_evaluator: Callable[..., Evaluator]) -> None:
     evaluator = make_evaluator(CONSTRAINT)
-    with pytest.raises(InvalidFacts) as caught:
+    with pytest.raises(InvalidFacts, match=r"^invalid facts: n: n is required when m is given$") as caught:
         evaluator.evaluate({"m": 1}, AS_OF)
     assert [(v.field, v.reason) for v in caught.value.violations] == [("n", "n is required when m is given")]
     assert evaluator.evaluate({"m": 1, "n": 2}, AS_OF).outcome == {"ok": True}
@@ -264,6 +264,6 @@ def test_engine_agrees_with_reference_semantics(make_evaluator: Callable[..., Ev
 
 def test_constraint_message_can_show_values(make_evaluator: Callable[..., Evaluator]) -> None:
     evaluator = make_evaluator(CONSTRAINT.replace("n is required when m is given", "n is required when m is {m}"))
-    with pytest.raises(InvalidFacts) as caught:
+    with pytest.raises(InvalidFacts, match=r"^invalid facts: n: n is required when m is 7$") as caught:
         evaluator.evaluate({"m": 7}, AS_OF)
     assert caught.value.violations[0].reason == "n is required when m is 7"

@@ -1,8 +1,8 @@
 """The decision log library (regelmotor.store): one suite, run against SQLite and PostgreSQL.
 
-PostgreSQL: REGELMOTOR_TEST_POSTGRES_DSN (default postgresql://postgres@127.0.0.1:5432/test); every test gets
-a schema of its own, dropped afterwards. When the server cannot be reached the PostgreSQL cases are skipped -
-except when the environment variable CI is set, where they fail.
+PostgreSQL: REGELMOTOR_TEST_POSTGRES_DSN (see tests/postgres_support.py); every test gets a schema of its
+own, dropped afterwards. When the server cannot be reached the PostgreSQL cases are skipped - except when
+the environment variable CI is set, where they fail.
 
 The tamper tests edit the database directly with SQL, as an intruder with database rights would (first
 lifting the append-only guard), and check that verify() names the first damaged record and the kind of
@@ -17,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -27,7 +28,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 import pytest
 
@@ -37,6 +37,7 @@ from regelmotor.store import (
     GroupCommitter,
     ListFilter,
     RecordRejected,
+    RequestIdConflict,
     StoredRecord,
     open_log,
     sqlite_path,
@@ -58,16 +59,13 @@ from regelmotor.store.chain import (
 )
 from regelmotor.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, Migration, SchemaError
 from regelmotor.store.sqlite import SQLiteDecisionLog
+from tests.postgres_support import postgres_schema, psycopg
 
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - psycopg is a dependency; without it only SQLite is tested
-    psycopg = None  # type: ignore[assignment]
-
-POSTGRES_DSN = os.environ.get("REGELMOTOR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
-PAYLOAD = ("decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
-           "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id")
+# The columns of a record as schema 1 stored them (and hashed them).
+SCHEMA_1_PAYLOAD = ("decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
+                    "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id")
+PAYLOAD = (*SCHEMA_1_PAYLOAD, "request_fingerprint")
 JSON_COLUMNS = ("facts", "outcome", "decision")
 
 
@@ -81,27 +79,17 @@ def make_record(n: int = 0, **fields: Any) -> DecisionRecord:
         "outcome": {"utfall": "rett", "frist": "2025-02-28", "poeng": n},
         "decision": {"decision_id": "x", "explanation": {"rules": [{"id": "r1", "fired": True, "reads": [1, 2.5]}]}},
         "response": f"response-{n}".encode() + b"\x00\xff", "trace_id": f"{n:032x}",
+        "request_fingerprint": fingerprint(f"request-{uuid.uuid4()}"),  # a request of its own, unless given
     }
     values.update(fields)
     return DecisionRecord(**values)
 
 
+def fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # -- backends -------------------------------------------------------------------------------------------
-
-
-def _require_postgres() -> None:
-    reason = ""
-    if psycopg is None:
-        reason = "psycopg is not installed"
-    else:
-        try:
-            with psycopg.connect(POSTGRES_DSN, connect_timeout=3):
-                return
-        except psycopg.OperationalError as exc:
-            reason = f"PostgreSQL at {POSTGRES_DSN} is unreachable: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so the PostgreSQL backend must be tested)")
-    pytest.skip(reason)
 
 
 @dataclass
@@ -158,7 +146,7 @@ class Backend:
             "ruleset_sha256": stored.ruleset_sha256, "engine_version": stored.engine_version, "as_of": stored.as_of,
             "subject": stored.subject, "facts": parts["facts"], "outcome": parts["outcome"],
             "decision": parts["decision"], "response": stored.response, "trace_id": stored.trace_id,
-            "prev_hash": stored.prev_hash, "hash": stored.hash}
+            "request_fingerprint": stored.request_fingerprint, "prev_hash": stored.prev_hash, "hash": stored.hash}
         marks = ", ".join(f"?{cast_}" if c in JSON_COLUMNS else "?" for c in values)
         self.sql(f"INSERT INTO decisions ({', '.join(values)}) VALUES ({marks})", tuple(values.values()))
 
@@ -174,16 +162,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         path = tmp_path / "data" / "decisions.db"
         yield Backend("sqlite", f"sqlite://{path}", path)
         return
-    _require_postgres()
-    schema = f"rm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in POSTGRES_DSN else "?"
-    try:
-        yield Backend("postgres", f"{POSTGRES_DSN}{separator}options={quote(f'-csearch_path={schema}', safe='')}")
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as dsn:
+        yield Backend("postgres", dsn)
 
 
 @pytest.fixture
@@ -250,8 +230,10 @@ def test_records_are_validated_and_json_must_be_plain(log: DecisionLog) -> None:
 
 
 def test_same_caller_and_request_id_is_stored_once(log: DecisionLog) -> None:
-    first = log.append([make_record(1, request_id="retry-1")])[0]
-    again = log.append([make_record(2, request_id="retry-1", outcome={"utfall": "ikke_rett"})])[0]
+    asked = fingerprint("retry-1")  # the same request, retried: its new decision is not stored
+    first = log.append([make_record(1, request_id="retry-1", request_fingerprint=asked)])[0]
+    again = log.append([make_record(2, request_id="retry-1", request_fingerprint=asked,
+                                    outcome={"utfall": "ikke_rett"})])[0]
     assert again == first and again.response == first.response
     assert [r.seq for r in all_records(log)] == [1]
 
@@ -265,11 +247,68 @@ def test_same_caller_and_request_id_is_stored_once(log: DecisionLog) -> None:
     assert [r.seq for r in unnamed] == [3, 4]
 
     # Within one batch, and mixed with a retry of an earlier one.
-    batch = log.append([make_record(6, request_id="in-batch"), make_record(7, request_id="in-batch"),
-                        make_record(8, request_id="retry-1")])
+    in_batch = fingerprint("in-batch")
+    batch = log.append([make_record(6, request_id="in-batch", request_fingerprint=in_batch),
+                        make_record(7, request_id="in-batch", request_fingerprint=in_batch),
+                        make_record(8, request_id="retry-1", request_fingerprint=asked)])
     assert batch[0].seq == 5 and batch[1] == batch[0] and batch[2] == first
     assert len(all_records(log)) == 5
     assert log.verify() == VerifyResult(ok=True, checked=5)
+    assert log.get(first.decision_id) == first and first.request_fingerprint == asked  # stored and read back
+
+
+def test_a_request_id_reused_for_another_request_is_refused_and_names_nothing_stored(log: DecisionLog) -> None:
+    first = log.append([make_record(1, request_id="k-1", request_fingerprint=fingerprint("patient A"))])[0]
+    other = make_record(2, request_id="k-1", request_fingerprint=fingerprint("patient B"))
+    with pytest.raises(RequestIdConflict, match="already used request_id 'k-1' for a different request") as caught:
+        log.append([other])
+    assert isinstance(caught.value, RecordRejected)  # so a group commit isolates it
+    assert (caught.value.caller, caught.value.request_id) == ("dips", "k-1")
+    message = str(caught.value)
+    for revealing in (first.decision_id, first.request_fingerprint, first.trace_id, "Ærlig", "rett"):
+        assert revealing is not None and revealing not in message
+    # A record without a fingerprint cannot show that it is the same request.
+    with pytest.raises(RequestIdConflict, match="k-1"):
+        log.append([make_record(3, request_id="k-1", request_fingerprint=None)])
+    # Nothing of a refused call is stored, the rest of it included.
+    with pytest.raises(RequestIdConflict, match="k-1"):
+        log.append([make_record(4), other])
+    assert all_records(log) == [first]
+
+    # Twice in one batch with different requests: the second is refused.
+    same_key = [make_record(5, request_id="k-2", request_fingerprint=fingerprint("x")),
+                make_record(6, request_id="k-2", request_fingerprint=fingerprint("y"))]
+    with pytest.raises(RequestIdConflict, match="k-2"):
+        log.append(same_key)
+    assert all_records(log) == [first]
+    # One record at a time, only the offending ones fail.
+    around = [make_record(7), other, *same_key, make_record(8)]
+    results = append_each(log, around)
+    assert [type(r).__name__ for r in results] == ["StoredRecord", "RequestIdConflict", "StoredRecord",
+                                                   "RequestIdConflict", "StoredRecord"]
+    assert [r.decision_id for r in all_records(log)] == [around[i].decision_id for i in (4, 2, 0)] + [
+        first.decision_id]
+    assert log.find_by_request("dips", "k-1") == first
+    assert log.verify() == VerifyResult(ok=True, checked=4)
+
+
+def test_a_stored_record_without_a_fingerprint_is_never_a_retry(log: DecisionLog) -> None:
+    # Records written before schema 2 have none: nothing shows that a later request is the same one.
+    unknown = log.append([make_record(1, request_id="old-1", request_fingerprint=None)])[0]
+    assert unknown.request_fingerprint is None
+    for asked in (None, fingerprint("anything")):
+        with pytest.raises(RequestIdConflict, match="old-1"):
+            log.append([make_record(2, request_id="old-1", request_fingerprint=asked)])
+    assert all_records(log) == [unknown] and log.verify().ok
+
+
+def test_the_fingerprint_is_a_short_text() -> None:
+    assert make_record(request_fingerprint=None).request_fingerprint is None
+    with pytest.raises(TypeError, match="request_fingerprint must be a str"):
+        make_record(request_fingerprint=b"ab")
+    for bad in ("", "f" * 129):
+        with pytest.raises(ValueError, match="request_fingerprint must be 1 to 128 characters"):
+            make_record(request_fingerprint=bad)
 
 
 # -- listing --------------------------------------------------------------------------------------------
@@ -534,6 +573,16 @@ def test_tamper_altered_newest_record_with_a_recomputed_hash(backend: Backend, l
     assert _problem(log) == ("altered", 6, chained[5].decision_id, 5)
 
 
+def test_tamper_fingerprint_removed_or_changed(backend: Backend, log: DecisionLog,
+                                              chained: list[StoredRecord]) -> None:
+    backend.sql("UPDATE decisions SET request_fingerprint = NULL WHERE seq = 2")
+    assert _problem(log) == ("altered", 2, chained[1].decision_id, 1)
+    backend.sql("UPDATE decisions SET request_fingerprint = ? WHERE seq = 2", (chained[1].request_fingerprint,))
+    assert log.verify().ok
+    backend.sql("UPDATE decisions SET request_fingerprint = ? WHERE seq = 5", (fingerprint("planted"),))
+    assert _problem(log) == ("altered", 5, chained[4].decision_id, 4)
+
+
 def test_tamper_unreadable_row_is_reported_not_raised(backend: Backend, log: DecisionLog,
                                                       chained: list[StoredRecord]) -> None:
     backend.sql("UPDATE decisions SET as_of = 'last tuesday' WHERE seq = 4")
@@ -618,12 +667,34 @@ def _chain(count: int) -> list[StoredRecord]:
     return records
 
 
+def _schema_1_hash(prev_hash: str, record: DecisionRecord, seq: int) -> str:
+    """The hash as schema 1 made it (written out here, apart from the library): the fields of SCHEMA_1_PAYLOAD
+    and seq, as canonical JSON after prev_hash."""
+    fields = {**{name: getattr(record, name) for name in SCHEMA_1_PAYLOAD}, "seq": seq,
+              "recorded_at": record.recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
+              "response": base64.b64encode(record.response).decode()}
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
 def test_the_hash_is_sha256_over_prev_hash_and_canonical_json_with_seq() -> None:
     record = make_record(3, subject="p" * 64)
+    assert record.request_fingerprint is not None
     fields = {**record.field_values(), "seq": 7, "recorded_at": "2025-01-31T12:03:00.000000+00:00",
               "response": base64.b64encode(record.response).decode()}
     text = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert '"request_fingerprint":"' in text
     assert record_hash("ab" * 32, record, 7) == hashlib.sha256(("ab" * 32 + text).encode()).hexdigest()
+
+
+def test_a_record_without_a_fingerprint_hashes_as_schema_1_did() -> None:
+    record = make_record(3, subject="p" * 64, request_fingerprint=None)
+    assert record_hash("ab" * 32, record, 7) == _schema_1_hash("ab" * 32, record, 7)
+    assert "request_fingerprint" not in content_parts(record)  # absent, not null
+    # The fingerprint is covered when present: another one, or none, is another hash.
+    with_one = record_hash("ab" * 32, replace(record, request_fingerprint=fingerprint("a")), 7)
+    assert len({with_one, record_hash("ab" * 32, replace(record, request_fingerprint=fingerprint("b")), 7),
+                _schema_1_hash("ab" * 32, record, 7)}) == 3
 
 
 def _kind(records: Sequence[Item], head: ChainHead | None = None) -> tuple[str, int, str | None, int]:
@@ -667,25 +738,27 @@ def test_the_window_bounds_the_search_for_a_swapped_partner() -> None:
 
 
 def test_migrations_are_applied_once_and_reopening_works(backend: Backend) -> None:
+    versions = [m.version for m in backend.migrations]
+    assert versions == [1, 2]
     first = backend.open()
-    assert first.migrated == [1] and first.schema_versions() == [1]
+    assert first.migrated == versions and first.schema_versions() == versions
     stored = first.append([make_record(1)])
     first.close()
 
     again = backend.open()
-    assert again.migrated == [] and again.schema_versions() == [1]
+    assert again.migrated == [] and again.schema_versions() == versions
     assert again.get(stored[0].decision_id) == stored[0]
     assert again.append([make_record(2)])[0].seq == 2 and again.verify().ok
     again.close()
 
-    extra = Migration(2, "a table of its own", ("CREATE TABLE extra_table (x INTEGER)",))  # fails when run twice
+    extra = Migration(3, "a table of its own", ("CREATE TABLE extra_table (x INTEGER)",))  # fails when run twice
     upgraded = backend.open(migrations=(*backend.migrations, extra))
-    assert upgraded.migrated == [2] and upgraded.schema_versions() == [1, 2]
+    assert upgraded.migrated == [3] and upgraded.schema_versions() == [1, 2, 3]
     upgraded.close()
     reopened = backend.open(migrations=(*backend.migrations, extra))
-    assert reopened.migrated == [] and reopened.schema_versions() == [1, 2]
+    assert reopened.migrated == [] and reopened.schema_versions() == [1, 2, 3]
     reopened.close()
-    assert backend.sql("SELECT count(*) FROM schema_version") == [(2,)]
+    assert backend.sql("SELECT count(*) FROM schema_version") == [(3,)]
 
     with pytest.raises(SchemaError, match="newer than this code"):
         backend.open()
@@ -712,11 +785,52 @@ def test_concurrent_first_opens_migrate_once(backend: Backend) -> None:
         thread.join()
     try:
         assert errors == [] and len(opened) == 4
-        assert sorted(len(o.migrated) for o in opened) == [0, 0, 0, 1]
-        assert opened[0].schema_versions() == [1]
+        assert sorted(len(o.migrated) for o in opened) == [0, 0, 0, len(backend.migrations)]
+        assert opened[0].schema_versions() == [1, 2]
     finally:
         for o in opened:
             o.close()
+
+
+def _append_as_schema_1(backend: Backend, records: list[DecisionRecord]) -> None:
+    """Append as the code of schema 1 did: its columns only, its hash, and the chain head moved along."""
+    seq, prev_hash = backend.sql("SELECT seq, hash FROM chain_head WHERE id = 1")[0]
+    cast_ = "" if backend.kind == "sqlite" else "::json"
+    for record in records:
+        seq += 1
+        digest = _schema_1_hash(prev_hash, record, seq)
+        values: dict[str, Any] = {name: getattr(record, name) for name in SCHEMA_1_PAYLOAD}
+        values.update({name: canonical_json(values[name]) for name in JSON_COLUMNS})
+        if backend.kind == "sqlite":
+            values["recorded_at"] = timestamp_text(record.recorded_at)
+        values.update(seq=seq, prev_hash=prev_hash, hash=digest)
+        marks = ", ".join(f"?{cast_}" if c in JSON_COLUMNS else "?" for c in values)
+        backend.sql(f"INSERT INTO decisions ({', '.join(values)}) VALUES ({marks})", tuple(values.values()))
+        prev_hash = digest
+    backend.sql("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev_hash))
+
+
+def test_a_schema_1_log_is_upgraded_and_its_records_still_verify(backend: Backend) -> None:
+    first_only = backend.open(migrations=backend.migrations[:1])
+    assert first_only.migrated == [1]
+    first_only.close()
+    earlier = [make_record(i, request_fingerprint=None) for i in range(3)]
+    earlier[1] = replace(earlier[1], request_id="before-upgrade")
+    _append_as_schema_1(backend, earlier)
+
+    upgraded = backend.open()
+    try:
+        assert upgraded.migrated == [2] and upgraded.schema_versions() == [1, 2]
+        assert upgraded.verify() == VerifyResult(ok=True, checked=3)
+        got = upgraded.get(earlier[1].decision_id)
+        assert got is not None and got.record == earlier[1] and got.request_fingerprint is None
+        assert upgraded.append([make_record(3)])[0].seq == 4
+        assert upgraded.verify() == VerifyResult(ok=True, checked=4)
+        # A key stored before the upgrade has no fingerprint: reusing it is refused, whatever is asked.
+        with pytest.raises(RequestIdConflict, match="before-upgrade"):
+            upgraded.append([make_record(4, request_id="before-upgrade")])
+    finally:
+        upgraded.close()
 
 
 # -- the access log -------------------------------------------------------------------------------------
@@ -809,16 +923,20 @@ def test_a_submission_that_times_out_says_so_and_is_still_committed(log: Decisio
 
 def test_group_commit_isolates_a_rejected_record_and_dedupes_retries(log: DecisionLog) -> None:
     taken = log.append([make_record(0)])[0]
-    records = [make_record(i, request_id="same") if i < 5 else make_record(i) for i in range(1, 20)]
+    asked = fingerprint("same")
+    records = [make_record(i, request_id="same", request_fingerprint=asked) if i < 5 else make_record(i)
+               for i in range(1, 20)]
     records[9] = make_record(10, decision_id=taken.decision_id)  # a decision_id already stored
+    records[12] = make_record(13, request_id="same")  # the request_id of other requests
     with GroupCommitter(log, linger=0.05) as committer:
         results = _submit_all(committer, records)
-    assert isinstance(results[9], RecordRejected)
-    good = [r for i, r in enumerate(results) if i != 9]
+    assert isinstance(results[9], RecordRejected) and not isinstance(results[9], RequestIdConflict)
+    assert isinstance(results[12], RequestIdConflict)
+    good = [r for i, r in enumerate(results) if i not in (9, 12)]
     assert all(isinstance(r, StoredRecord) for r in good)
     same = {cast(StoredRecord, r).seq for r in results[:4]}
     assert len(same) == 1  # one stored record for the retried request_id, returned to all four
-    assert len(all_records(log)) == 1 + 1 + 14
+    assert len(all_records(log)) == 1 + 1 + 13
     assert log.verify().ok
 
 
@@ -953,7 +1071,7 @@ def test_locations(tmp_path: Path) -> None:
     assert sqlite_path(str(tmp_path)) == tmp_path / "decisions.db"
     assert sqlite_path(tmp_path / "x.db") == tmp_path / "x.db"
     for bad in (":memory:", "sqlite://", ""):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"^the SQLite decision log needs a file, not {re.escape(repr(bad))}$"):
             sqlite_path(bad)
     with pytest.raises(ValueError, match="unsupported"):
         open_log("mysql://db/regelmotor")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from regelmotor.core.combine import Contribution, combine
 from regelmotor.core.errors import OutcomeConflict
 from regelmotor.core.evaluator import Evaluator
+from regelmotor.core.model import Combine, OutcomeSpec
+from regelmotor.core.types import Kind, ValueType
 
 AS_OF = date(2026, 1, 1)
 
@@ -125,7 +131,8 @@ def test_defaults_when_no_rule_applies(make_evaluator: Callable[..., Evaluator])
 
 
 def test_unique_conflict_is_an_error_naming_rules_and_values(make_evaluator: Callable[..., Evaluator]) -> None:
-    with pytest.raises(OutcomeConflict) as caught:
+    with pytest.raises(OutcomeConflict, match=r"^conflicting values for outcome 'enig' under policy unique: "
+                                              r"ra gives 1, rb gives 2$") as caught:
         make_evaluator(COMBINE).evaluate({"a": True, "b": True}, AS_OF)
     message = str(caught.value)
     assert "'enig'" in message and "ra gives 1" in message and "rb gives 2" in message
@@ -134,7 +141,8 @@ def test_unique_conflict_is_an_error_naming_rules_and_values(make_evaluator: Cal
 def test_priority_tie_with_different_values_is_a_conflict(make_evaluator: Callable[..., Evaluator]) -> None:
     body = COMBINE.replace("then: {enig: 2,", "then: {enig: 1,").replace("prioritet: 2", "prioritet: 0")
     evaluator = make_evaluator(body)
-    with pytest.raises(OutcomeConflict) as caught:
+    with pytest.raises(OutcomeConflict, match=r"^conflicting values for outcome 'prio' under policy priority: "
+                                              r"ra gives 'lav', rb gives 'hoy'$") as caught:
         evaluator.evaluate({"a": True, "b": True}, AS_OF)
     assert "'prio'" in str(caught.value) and "under policy priority" in str(caught.value)
 
@@ -166,3 +174,135 @@ def test_manual_review_is_a_third_outcome_with_a_reason(make_evaluator: Callable
     assert [(m.rule_id, m.begrunnelse) for m in manual.manuell_vurdering] == [("manuell", "Fristen må settes manuelt.")]
     plain = evaluator.evaluate({"frist": 4}, AS_OF)
     assert plain.outcome == {"utfall": "rett"} and plain.manuell_vurdering == []
+
+
+# --- order independence: properties -------------------------------------------------------------
+
+ORDERLESS = [Combine.UNIQUE, Combine.PRIORITY, Combine.ANY, Combine.ALL, Combine.MIN, Combine.MAX]
+_VALUES = {Combine.ANY: st.booleans(), Combine.ALL: st.booleans()}
+
+
+def _combined(spec: OutcomeSpec, contributions: list[Contribution]) -> tuple[str, Any, set[str]]:
+    """The value and the deciding rules (as a set), or the conflict (rule -> value) when there is one."""
+    try:
+        value, deciding = combine(spec, contributions)
+    except OutcomeConflict as conflict:
+        return "conflict", conflict.conflict.values, set(conflict.conflict.values)
+    return "value", value, set(deciding)
+
+
+@st.composite
+def _contributions(draw: st.DrawFn, policy: Combine) -> list[Contribution]:
+    values = _VALUES.get(policy, st.none() | st.integers(0, 3))  # few values: agreements and ties are common
+    count = draw(st.integers(0, 6))
+    return [Contribution(f"r{i}", draw(values), draw(st.integers(0, 2))) for i in range(count)]
+
+
+@given(data=st.data(), policy=st.sampled_from(ORDERLESS))
+def test_every_policy_but_collect_gives_the_same_result_in_any_rule_order(data: st.DataObject,
+                                                                          policy: Combine) -> None:
+    spec = OutcomeSpec("x", ValueType(Kind.BOOL if policy in (Combine.ANY, Combine.ALL) else Kind.INT), None,
+                       policy, "")
+    contributions = data.draw(_contributions(policy), label="contributions")
+    shuffled = data.draw(st.permutations(contributions), label="another order")
+    assert _combined(spec, shuffled) == _combined(spec, contributions)
+
+
+@given(values=st.lists(st.none() | st.sampled_from("xyz"), max_size=6))
+def test_collect_lists_the_values_in_rule_order_without_repeats(values: list[str | None]) -> None:
+    spec = OutcomeSpec("x", ValueType(Kind.LIST, item=ValueType(Kind.STRING)), [], Combine.COLLECT, "")
+    contributions = [Contribution(f"r{i}", value, 0) for i, value in enumerate(values)]
+    value, deciding = combine(spec, contributions)
+    assert value == list(dict.fromkeys(v for v in values if v is not None))
+    assert deciding == [c.rule_id for c in contributions]
+
+
+# Rules of every policy, an exception and a rule that reads an outcome (so it runs in a later round).
+PERMUTED_RULES = {
+    "r1": """  - id: r1
+    title: R1
+    hjemmel: h1
+    when: a
+    then: {enig: 1, noen: true, alle: true, minst: 5, storst: 5, liste: x, prio: lav}
+""",
+    "r2": """  - id: r2
+    title: R2
+    hjemmel: h1
+    when: b
+    prioritet: 2
+    then: {enig: 1, noen: false, alle: false, minst: 3, storst: 3, liste: y, prio: hoy}
+""",
+    "r3": """  - id: r3
+    title: R3
+    hjemmel: h1
+    when: c
+    then: {enig: 2, liste: z, storst: 9}
+""",
+    "r4": """  - id: r4
+    title: R4, an exception to R1
+    hjemmel: h1
+    unntak_fra: r1
+    when: a and n > 5
+    then: {prio: unntak, minst: 1, liste: z}
+""",
+    "r5": """  - id: r5
+    title: R5 reads an outcome
+    hjemmel: h1
+    when: noen
+    then: {flagg: true, liste: y}
+""",
+    "r6": """  - id: r6
+    title: R6
+    hjemmel: h1
+    when: n >= 3
+    prioritet: 1
+    then: {prio: mid, alle: true, liste: x}
+""",
+}
+PERMUTED_HEAD = """facts:
+  a: {type: bool, default: false}
+  b: {type: bool, default: false}
+  c: {type: bool, default: false}
+  n: {type: int, required: true}
+rules:
+"""
+PERMUTED_OUTCOMES = """outcomes:
+  enig: {type: int}
+  noen: {type: bool, default: false, combine: any}
+  alle: {type: bool, default: true, combine: all}
+  minst: {type: int, combine: min}
+  storst: {type: int, combine: max}
+  liste: {type: list, items: {type: string}, combine: collect}
+  prio: {type: string, combine: priority}
+  flagg: {type: bool, default: false, combine: any}
+"""
+LISTE = {"r1": "x", "r2": "y", "r3": "z", "r4": "z", "r5": "y", "r6": "x"}
+
+
+def _decide(evaluator: Evaluator, facts: dict[str, Any]) -> tuple[str, Any, Any]:
+    """The outcome (without the collected list), applied and fired rules as sets; or the conflict."""
+    try:
+        decision = evaluator.evaluate(facts, AS_OF)
+    except OutcomeConflict as conflict:
+        return "conflict", conflict.conflict.outcome, conflict.conflict.values
+    outcome = {k: v for k, v in decision.outcome.items() if k != "liste"}
+    deciding = {t.name: set(t.from_rules) for t in decision.explanation.outcomes}
+    return "decision", (outcome, deciding), (set(decision.applied_rules), set(decision.fired_rules))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(sorted(PERMUTED_RULES)), a=st.booleans(), b=st.booleans(), c=st.booleans(),
+       n=st.integers(0, 10))
+def test_a_ruleset_decides_alike_whatever_the_order_of_its_rules(
+        make_evaluator: Callable[..., Evaluator], order: list[str], a: bool, b: bool, c: bool, n: int) -> None:
+    facts = {"a": a, "b": b, "c": c, "n": n}
+    in_file_order = make_evaluator(PERMUTED_HEAD + "".join(PERMUTED_RULES[r] for r in sorted(PERMUTED_RULES))
+                                   + PERMUTED_OUTCOMES)
+    permuted = make_evaluator(PERMUTED_HEAD + "".join(PERMUTED_RULES[r] for r in order) + PERMUTED_OUTCOMES)
+    expected = _decide(in_file_order, facts)
+    assert _decide(permuted, facts) == expected
+    if expected[0] == "decision":
+        # collect is the one policy that follows the file: its values in the order of the rules there.
+        applied = expected[2][0]
+        liste = permuted.evaluate(facts, AS_OF).outcome["liste"]
+        assert liste == list(dict.fromkeys(LISTE[r] for r in order if r in applied))

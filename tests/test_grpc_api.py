@@ -3,6 +3,7 @@ reflection — against the server with engine worker processes and with inline e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,10 +16,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.app import RunningServer
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from tests.conftest import BUNDLED_RULESETS, FIXTURES
 from tests.grpc_support import VALID_FACTS, details, request, server_in_process
 
@@ -62,7 +63,8 @@ def test_evaluate_returns_a_traced_decision(channel: grpc.Channel) -> None:
 
 
 def test_bad_facts_are_invalid_argument_with_field_violations(channel: grpc.Channel) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match=r"fagomrade: 'kirurgi' is not a known value;.*; ukjent: unknown fact"
+                       ) as caught:
         decisions(channel).Evaluate(request({**VALID_FACTS, "fagomrade": "kirurgi", "ukjent": 1}), timeout=30)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     violations = {v.field: v.description for v in details(caught.value)["BadRequest"].field_violations}
@@ -71,24 +73,30 @@ def test_bad_facts_are_invalid_argument_with_field_violations(channel: grpc.Chan
 
 
 @pytest.mark.parametrize(("fields", "field"), [({"ruleset": ""}, "ruleset"), ({"as_of": "2026-02-30"}, "as_of"),
-                                               ({"as_of": "20260101"}, "as_of")])
+                                               ({"as_of": "20260101"}, "as_of"), ({"as_of": "9999-12-31"}, "as_of"),
+                                               ({"as_of": "0001-01-01"}, "as_of"),
+                                               ({"as_of": "٢٠٢٦-٠٤-٢٠"}, "as_of"),
+                                               ({"ruleset": "x" * 10_000}, "ruleset"),
+                                               ({"version": "x" * 10_000}, "version")])
 def test_bad_request_fields_are_invalid_argument(channel: grpc.Channel, fields: dict[str, str], field: str) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match=re.escape(f"{field}: ")) as caught:
         decisions(channel).Evaluate(request(None, **fields), timeout=30)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [field]
 
 
 def test_unknown_ruleset_and_version_are_not_found(channel: grpc.Channel) -> None:
-    for fields in ({"ruleset": "finnes-ikke"}, {"version": "1999.1"}):
-        with pytest.raises(grpc.RpcError) as caught:
+    for fields, reason in (({"ruleset": "finnes-ikke"}, "no ruleset named 'finnes-ikke'; known rulesets: "),
+                           ({"version": "1999.1"}, "ruleset 'rett-til-helsehjelp' has no version '1999.1'")):
+        with pytest.raises(grpc.RpcError, match=re.escape(reason)) as caught:
             decisions(channel).Evaluate(request(None, **fields), timeout=30)
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
         assert "ResourceInfo" in details(caught.value)
 
 
 def test_no_version_in_force_is_failed_precondition(channel: grpc.Channel) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match=r"no version of 'rett-til-helsehjelp' is in force on 2010-01-01 "
+                                            r"\(selected by ansiennitetsdato\)") as caught:
         decisions(channel).Evaluate(request({**VALID_FACTS, "ansiennitetsdato": "2010-01-01"}), timeout=30)
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     found = details(caught.value)
@@ -108,7 +116,7 @@ STAY_2013 = {
 
 
 def test_missing_dognpris_year_is_failed_precondition_naming_parameter_and_year(channel: grpc.Channel) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="parameter 'dognpris' has no value for 2013-02-04") as caught:
         decisions(channel).Evaluate(request(STAY_2013, ruleset="utskrivningsklar", as_of="2013-03-01"), timeout=30)
     assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     info = details(caught.value)["ErrorInfo"]
@@ -116,16 +124,58 @@ def test_missing_dognpris_year_is_failed_precondition_naming_parameter_and_year(
     assert info.metadata["parameter"] == "dognpris" and info.metadata["year"] == "2013"
 
 
-def test_client_deadline_is_honoured(channel: grpc.Channel) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
-        decisions(channel).Evaluate(request(), timeout=0.000_001)
-    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
 
 
-def test_oversized_request_is_refused_by_the_message_limit(channel: grpc.Channel) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
-        decisions(channel).Evaluate(request({**VALID_FACTS, "tilstand": "x" * (5 * 1024 * 1024)}), timeout=30)
-    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+def _padded_to(message: bytes, size: int) -> bytes:
+    """`message` with an unknown field (number 9999) that brings it to exactly `size` bytes; the server
+    ignores unknown fields, so the request stays a valid one."""
+    tag = _varint(9999 << 3 | 2)
+    body = size - len(message) - len(tag) - 1
+    while len(message) + len(tag) + len(_varint(body)) + body > size:
+        body -= 1
+    padded = message + tag + _varint(body) + b"x" * body
+    assert len(padded) == size
+    return padded
+
+
+def _raw_evaluate(server: RunningServer, payload: bytes) -> bytes:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/regelmotor.v1.DecisionService/Evaluate")
+        return call(payload, timeout=30)
+
+
+# Both limits are set far below gRPC's own defaults (4 MiB received, unlimited sent), so these tests
+# fail if the settings do not reach the server.
+def test_a_request_one_byte_over_the_configured_limit_is_refused_and_one_at_it_is_served() -> None:
+    limit = 64 * 1024
+    with server_in_process(workers=0, max_message_bytes=limit, decision_log="off") as (server, _, _):
+        served = pb.Decision.FromString(_raw_evaluate(server, _padded_to(request().SerializeToString(), limit)))
+        assert served.version == "2024.07" and served.request_id == "req-1"
+        with pytest.raises(grpc.RpcError, match=rf"Received message larger than max \({limit + 1} vs\. {limit}\)"
+                           ) as caught:
+            _raw_evaluate(server, _padded_to(request().SerializeToString(), limit + 1))
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_response_one_byte_over_the_configured_limit_is_refused_and_one_at_it_is_sent() -> None:
+    # The answer echoes request_id, so one more character in it makes the answer one byte larger.
+    with server_in_process(workers=0, decision_log="off") as (server, _, _):
+        limit = len(_raw_evaluate(server, request(request_id="r" * 100).SerializeToString()))
+    assert 1024 <= limit < 4 * 1024 * 1024
+    with server_in_process(workers=0, max_response_bytes=limit, decision_log="off") as (server, _, _):
+        sent = _raw_evaluate(server, request(request_id="r" * 100).SerializeToString())
+        assert len(sent) == limit and pb.Decision.FromString(sent).request_id == "r" * 100
+        with pytest.raises(grpc.RpcError, match=rf"Sent message larger than max \({limit + 1} vs\. {limit}\)"
+                           ) as caught:
+            _raw_evaluate(server, request(request_id="r" * 101).SerializeToString())
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_stream_answers_in_order_and_goes_on_after_a_bad_item(channel: grpc.Channel) -> None:
@@ -151,7 +201,7 @@ def test_one_channel_keeps_every_worker_busy() -> None:
             stub = decisions(channel)
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(lambda i: stub.Evaluate(request(request_id=str(i)), timeout=30), range(300)))
-        calls = dict(server.pool.calls_by_worker)
+        calls = dict(server.pool.stats.calls_by_worker)
     assert len(calls) == 2 and sum(calls.values()) == 300 and min(calls.values()) > 30, calls
 
 
@@ -170,7 +220,7 @@ def test_list_and_get_rulesets(channel: grpc.Channel) -> None:
     assert (klinisk["type"], klinisk["minimum"], klinisk["maximum"]) == ("integer", 0, 104)
     assert "frist_start_helsehjelp" in json_format.MessageToDict(rett.outcome_schema)["properties"]
     assert rett.source == (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2015.11.yaml").read_text(encoding="utf-8")
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="no ruleset named 'nope'") as caught:
         stub.GetRuleset(rpb.GetRulesetRequest(name="nope"), timeout=10)
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
@@ -202,7 +252,7 @@ def test_validate_test_and_diff_sources(channel: grpc.Channel) -> None:
     loaded = stub.DiffRulesets(rpb.DiffRulesetsRequest(name="utskrivningsklar", version_a="2012.1",
                                                        version_b="2019.1"), timeout=10)
     assert loaded.lines[0].startswith("--- utskrivningsklar@2012.1")
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="the ruleset source has problems") as caught:
         stub.DiffRulesets(rpb.DiffRulesetsRequest(source_a="name: [", source_b=source), timeout=10)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -19,11 +19,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from regelmotor.core.limits import MAX_VIOLATIONS
+from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.app import RunningServer
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
-from tests.grpc_support import VALID_FACTS, request, server_in_process, struct
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from tests.conftest import BUNDLED_RULESETS
+from tests.grpc_support import VALID_FACTS, details, request, server_in_process, struct
 from tests.server_process import running_server
+from tests.strategies import in_digits, non_ascii_digit_classes
+from tests.test_grpc_api import STAY_2013
 
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
@@ -34,31 +39,79 @@ def fuzz_server() -> Iterator[RunningServer]:
         yield running
 
 
+WIDE = "\U0010ffff"  # four bytes of UTF-8
+# Dates at and just beyond the calendar's edges and the engine's accepted range, and datetimes whose UTC
+# offset would carry them off the calendar.
+EDGE_DATES = ["0001-01-01", "9999-12-31", "1799-12-31", "1800-01-01", "2199-12-31", "2200-01-01"]
+EDGE_DATETIMES = ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "1800-01-01T00:00:00+23:59",
+                  "2199-12-31T23:59:59-23:59", "2025-03-04T13:05:00+01:00"]
+# Texts with digits the engine reads: dates, datetimes, numbers as text, municipality and ICD-10 codes.
+DIGIT_TEXTS = ["2026-03-30", "2025-03-04T13:05:00+01:00", "5", "104", "0301", "F32.2"]
+
+other_digits = st.builds(in_digits, st.sampled_from(DIGIT_TEXTS), st.sampled_from(non_ascii_digit_classes()))
+# Numbers at and beyond what a double holds exactly, and the smallest and largest doubles.
+EDGE_NUMBERS = [2.0**53 - 1, 2.0**53, -(2.0**53), 2.0**63, 1e300, -1e300, 5e-324, 1e-25]
+edge_scalars = st.sampled_from(EDGE_DATES + EDGE_DATETIMES + EDGE_NUMBERS) | other_digits
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=False),
-                         st.text(max_size=30), st.sampled_from(["2026-02-30", "2026-03-30", "1900-01-01", "F32.2",
-                                                                "tsb", "2025-03-04T13:05:00+01:00"]))
+                         st.integers(-2**60, 2**60).map(float), st.text(max_size=30), edge_scalars,
+                         st.sampled_from(["2026-02-30", "2026-03-30", "1900-01-01", "F32.2", "tsb",
+                                          "2025-03-04T13:05:00+01:00"]))
 json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                                  st.dictionaries(st.text(max_size=8), inner,
                                                                                  max_size=4)), max_leaves=8)
-fact_names = st.sampled_from([*VALID_FACTS, "vurderingsdato", "klinisk_frist_uker", "individuelle_forhold",
-                              "sektor", "diagnoser", "x"])
-random_facts = st.dictionaries(fact_names | st.text(string.ascii_lowercase, max_size=12), json_values, max_size=12)
-mutated_facts = st.builds(lambda extra: {**VALID_FACTS, **extra}, random_facts)
+# A request each bundled ruleset answers (with its evaluation date), for mutations to start from, and the name
+# of every fact any of them declares, so edge values reach every fact's checks.
+STAY_2024 = {
+    "utskrivningsklar_dato": "2024-03-04", "sektor": "somatikk", "innlagt": "2024-02-26T14:00:00+01:00",
+    "forventet_behov_kommunale_tjenester": True, "varsel_innlagt": "2024-02-27T09:00:00+01:00",
+    "problemstillinger_innleggelse_avklart": True, "ovrige_problemstillinger_avklart": True,
+    "uavklarte_problemstillinger_begrunnet": True, "funksjonsniva_vurdert": True,
+    "lege_vurdert_utskrivningsklar": True, "melding_utskrivningsklar": "2024-03-04T11:00:00+01:00",
+    "kommune_svar": "kan_ikke_ta_imot", "kommune_klar_dato": "2024-03-08", "bostedskommune": "0301",
+    "oppholdskommune": "4601",
+}
+BASES: dict[str, tuple[dict[str, Any], str]] = {
+    "rett-til-helsehjelp": (VALID_FACTS, "2026-04-20"),
+    "utskrivningsklar": (STAY_2024, "2024-04-01"),
+    "prioriterte-pasientgrupper": ({"fodselsdato": "1950-01-01", "diagnoser": ["F32.2", "E11"]}, "2025-01-01"),
+}
+_bundled = RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True)
+FACT_NAMES = sorted({fact for name in _bundled.names() for ruleset in _bundled.all_versions(name)
+                     for fact in ruleset.facts})
+fact_names = st.sampled_from([*FACT_NAMES, "x"])
+
+# Made, not drawn item by item: a list of up to 100 000 items, a text of up to 1 MB, 100 000 keys; one of them
+# per request, which then stays under the server's 4 MiB request limit and so reaches the engine.
+huge_lists = st.builds(lambda item, size: [item] * size,
+                       st.sampled_from(["E11", "tsb", 5, 2.5, True, None, "2026-03-30", "٢٠٢٦"]),
+                       st.sampled_from([101, 10_000, 100_000]))
+huge_texts = st.builds(lambda char, size: char * size, st.sampled_from(["x", "å", WIDE, "٣"]),
+                       st.sampled_from([201, 10_000, 200_000])) | st.just("0" * 1_000_000)
+many_keys = st.builds(lambda size: {f"ukjent_{n}": n for n in range(size)}, st.sampled_from([21, 1000, 100_000]))
+changes = {
+    "random": st.dictionaries(fact_names | st.text(string.ascii_lowercase, max_size=12), json_values, max_size=12),
+    "edge": st.dictionaries(fact_names, edge_scalars | st.lists(edge_scalars, max_size=3), min_size=1, max_size=3),
+    "huge": st.builds(lambda name, value: {name: value}, fact_names, huge_lists | huge_texts) | many_keys,
+}
+valid_as_of = st.just("")  # today
+bad_as_of = st.sampled_from(["2026-13-01", "i går", "20260420", *EDGE_DATES]) | st.builds(
+    in_digits, st.just("2026-04-20"), st.sampled_from(non_ascii_digit_classes()))
 
 
 @st.composite
 def requests(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["random-bytes", "random-facts", "mutated-facts", "fields"]))
+    kind = draw(st.sampled_from(["random-bytes", "random-facts", "fields", *changes]))
     if kind == "random-bytes":
         return draw(st.binary(max_size=300))
-    facts = draw(random_facts if kind == "random-facts" else mutated_facts)
+    ruleset = draw(st.sampled_from(list(BASES)) | st.sampled_from(["", "nope", "../../etc", "x" * 10_000]))
+    base, as_of = BASES.get(ruleset, (VALID_FACTS, "2026-04-20"))
+    if kind == "random-facts":
+        facts = draw(changes["random"])
+    else:  # a request the ruleset answers, with a few facts changed ("fields": none)
+        facts = {**base, **(draw(changes[kind]) if kind in changes else {})}
     message = pb.EvaluateRequest(
-        ruleset=draw(st.sampled_from(["rett-til-helsehjelp", "utskrivningsklar", "prioriterte-pasientgrupper", "",
-                                      "nope", "../../etc"])),
-        version=draw(st.sampled_from(["", "2024.07", "2019.1", "x"])),
-        as_of=draw(st.sampled_from(["", "2026-04-20", "2026-13-01", "i går", "2024-02-29"])),
-        request_id=draw(st.text(max_size=250)),
-    )
+        ruleset=ruleset, version=draw(st.just("") | st.sampled_from(["2024.07", "2019.1", "x"])),
+        as_of=draw(st.just(as_of) | valid_as_of | bad_as_of), request_id=draw(st.text(max_size=250)))
     try:
         message.facts.CopyFrom(struct(facts))
     except (ValueError, TypeError):
@@ -66,26 +119,67 @@ def requests(draw: st.DrawFn) -> bytes:
     return message.SerializeToString()
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payload=requests())
-def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningServer, payload: bytes) -> None:
+def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningServer) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
         call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             "/regelmotor.v1.DecisionService/Evaluate")
-        try:
-            answer = call(payload, timeout=30)
-            assert pb.Decision.FromString(answer).decision_id
-        except grpc.RpcError as error:
-            assert error.code() not in FORBIDDEN, (error.code(), error.details())
-            assert error.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                                    grpc.StatusCode.FAILED_PRECONDITION}, (error.code(), error.details())
+
+        @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                          HealthCheck.data_too_large])
+        @given(payload=requests())
+        def answered_without_internal(payload: bytes) -> None:
+            try:
+                answer = call(payload, timeout=30)
+                assert pb.Decision.FromString(answer).decision_id
+            except grpc.RpcError as error:
+                assert error.code() not in FORBIDDEN, (error.code(), error.details())
+                assert error.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                                        grpc.StatusCode.FAILED_PRECONDITION}, (error.code(), error.details())
+
+        answered_without_internal()
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07"
+
+
+OVERSIZED = {
+    "100 000 unknown keys": ("rett-til-helsehjelp", {**VALID_FACTS, **{f"ukjent_{n}": n for n in range(100_000)}},
+                             "ukjent_", "unknown fact"),
+    "a 1 MB unknown key": ("rett-til-helsehjelp", {**VALID_FACTS, "u" * 1_000_000: 1}, "u" * 99 + "…",  # cut
+                           "unknown fact"),
+    "a 1 MB enum value": ("rett-til-helsehjelp", {**VALID_FACTS, "tilstand": "å" * 500_000}, "tilstand",
+                          "is not a known value"),
+    "a 1 MB string": ("utskrivningsklar", {**STAY_2013, "bostedskommune": "0" * 1_000_000}, "bostedskommune",
+                      "at most 200 characters, got 1000000"),
+    "300 000 codes": ("prioriterte-pasientgrupper", {"fodselsdato": "1950-01-01", "diagnoser": ["E11"] * 300_000},
+                      "diagnoser", "at most 100 items, got 300000"),
+}
+
+
+@pytest.mark.parametrize(("ruleset", "facts", "field", "reason"), list(OVERSIZED.values()), ids=list(OVERSIZED))
+def test_oversized_facts_get_invalid_argument_naming_the_field(fuzz_server: RunningServer, ruleset: str,
+                                                               facts: dict[str, Any], field: str,
+                                                               reason: str) -> None:
+    message = request(facts, ruleset=ruleset, as_of="2026-04-20")
+    assert message.ByteSize() < 4 * 1024 * 1024  # within the server's request limit: the engine sees it
+    with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as caught:
+            pb_grpc.DecisionServiceStub(channel).Evaluate(message, timeout=60)
+        elapsed = time.monotonic() - started
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    violations = details(caught.value)["BadRequest"].field_violations
+    assert any(v.field.startswith(field) and reason in v.description for v in violations), violations
+    assert len(violations) <= MAX_VIOLATIONS
+    assert elapsed < 30  # generous: refused without working through the input
 
 
 def test_oversized_and_stream_garbage_leave_the_server_healthy(fuzz_server: RunningServer) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{fuzz_server.port}") as channel:
         call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
             "/regelmotor.v1.DecisionService/Evaluate")
-        with pytest.raises(grpc.RpcError) as caught:
+        with pytest.raises(grpc.RpcError, match=r"Received message larger than max \(6291457 vs\. 4194304\)"
+                           ) as caught:
             call(b"\x0a" + b"\xff" * (6 * 1024 * 1024), timeout=30)
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         stream: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(

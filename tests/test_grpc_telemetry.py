@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from regelmotor.server.telemetry import setup_logging, tracer_provider
-from regelmotor.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import VALID_FACTS, request, server_in_process
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -39,7 +39,7 @@ def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
             grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
         decision = stub.Evaluate(request(), metadata=[("traceparent", TRACEPARENT)], timeout=30)
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(grpc.RpcError, match="fagomrade: 'kirurgi' is not a known value"):
             stub.Evaluate(request({**VALID_FACTS, "fagomrade": "kirurgi"}), timeout=30)
         finished = spans.get_finished_spans()
         evaluations = _metric_points(reader, "regelmotor.evaluations")

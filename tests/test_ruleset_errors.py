@@ -21,7 +21,8 @@ outcomes:
 
 
 def diagnostics(body: str) -> list[Diagnostic]:
-    with pytest.raises(RulesetInvalid) as caught:
+    # Each diagnostic is placed: file, line and column, then the message (which the callers check).
+    with pytest.raises(RulesetInvalid, match=r"^regler\.yaml:\d+:\d+: \S") as caught:
         load_ruleset_text(ruleset_text(body), "regler.yaml")
     return caught.value.diagnostics
 
@@ -133,7 +134,7 @@ rules:
 
 def test_impossible_date_in_metadata() -> None:
     text = ruleset_text(BASE_FACTS + OUTCOMES).replace("gyldig_fra: 2020-01-01", "gyldig_fra: 2025-02-30")
-    with pytest.raises(RulesetInvalid) as caught:
+    with pytest.raises(RulesetInvalid, match=r"^regler\.yaml:5:13: impossible date '2025-02-30'$") as caught:
         load_ruleset_text(text, "regler.yaml")
     (d,) = caught.value.diagnostics
     assert d.message == "impossible date '2025-02-30'" and d.line == 5
@@ -284,7 +285,8 @@ def test_hjemmel_must_state_verified_and_use_lovdata_ids() -> None:
         "h1: {kilde: LOV-1999-07-02-63, paragraf: \"2-2\", verified: true}",
         "h1: {kilde: LOV-1999-7-2-63, paragraf: \"2-2\"}",
     )
-    with pytest.raises(RulesetInvalid) as caught:
+    with pytest.raises(RulesetInvalid, match=r"(?s)'LOV-1999-7-2-63' is not a Lovdata id.*hjemmel 'h1' must say"
+                       ) as caught:
         load_ruleset_text(text + "rules: [{id: r, title: t, hjemmel: h1, when: 'true', then: {ok: true}}]\n",
                           "regler.yaml")
     messages = [d.message for d in caught.value.diagnostics]

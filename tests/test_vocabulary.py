@@ -6,6 +6,7 @@ holding real ``Parameter`` and ``Table`` objects, the way the evaluator calls th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -170,7 +171,7 @@ def test_age_on_year_boundary() -> None:
 
 
 def test_age_on_a_date_before_birth_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^date 2010-05-04 is before the birth date 2010-05-05$"):
         call("age_on", date(2010, 5, 5), date(2010, 5, 4))
 
 
@@ -248,7 +249,7 @@ def test_add_working_days_skips_17_may_on_a_monday() -> None:
 
 def test_add_working_days_zero_and_negative() -> None:
     assert call("add_working_days", date(2026, 4, 4), 0) == date(2026, 4, 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^working days to add must be zero or more, got -3$"):
         call("add_working_days", date(2026, 4, 4), -3)
 
 
@@ -373,7 +374,7 @@ def test_date_of_a_datetime_far_west_of_oslo() -> None:
 
 
 def test_date_of_a_naive_datetime_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^a datetime without a UTC offset has no calendar date in Oslo$"):
         call("date_of", datetime(2024, 10, 26, 23, 30))
 
 
@@ -510,7 +511,7 @@ def test_icd10_in_range_directly() -> None:
 
 @pytest.mark.parametrize("spec", ["f20", "F20-", "F2", "", "F20 - F31", "F32."])
 def test_icd10_in_range_refuses_a_malformed_spec(spec: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^not an ICD-10 code or range: {re.escape(repr(spec))}$"):
         icd10_in_range("F25.1", spec)
 
 
@@ -642,9 +643,14 @@ def test_parameter_decimal_value_and_unit_are_recorded() -> None:
     assert read.gyldig_fra == date(2025, 7, 1)
 
 
+def _missing(parameter: str, when: str) -> str:
+    """The whole message of ParameterValueMissing, as a pattern for pytest.raises(match=...)."""
+    return f"^parameter '{parameter}' has no value for {re.escape(when)}$"
+
+
 def test_parameter_in_a_declared_gap_is_an_error_naming_parameter_and_date() -> None:
     ctx = make_ctx()
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2013-06-01 (ikke fastsatt)")) as caught:
         call("parameter", "dagsats", date(2013, 6, 1), ctx=ctx)
     assert caught.value.parameter == "dagsats"
     assert caught.value.on == date(2013, 6, 1)
@@ -654,14 +660,14 @@ def test_parameter_in_a_declared_gap_is_an_error_naming_parameter_and_date() -> 
 
 
 def test_parameter_on_the_first_day_of_a_declared_gap_is_an_error() -> None:
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2013-01-01 (ikke fastsatt)")) as caught:
         call("parameter", "dagsats", date(2013, 1, 1))
     assert caught.value.on == date(2013, 1, 1)
 
 
 def test_parameter_before_its_first_value_is_an_error_naming_parameter_and_date() -> None:
     ctx = make_ctx()
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2011-12-31")) as caught:
         call("parameter", "dagsats", date(2011, 12, 31), ctx=ctx)
     assert caught.value.parameter == "dagsats"
     assert caught.value.on == date(2011, 12, 31)
@@ -712,7 +718,7 @@ def test_parameter_sum_days_empty_stay_is_zero_and_reads_nothing() -> None:
 
 
 def test_parameter_sum_days_into_a_declared_gap_is_an_error_naming_parameter_and_date() -> None:
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2013-01-01 (ikke fastsatt)")) as caught:
         call("parameter_sum_days", "dagsats", date(2012, 12, 30), date(2013, 1, 2))
     assert caught.value.parameter == "dagsats"
     assert caught.value.on.year == 2013
@@ -722,7 +728,7 @@ def test_parameter_sum_days_into_a_declared_gap_is_an_error_naming_parameter_and
 
 
 def test_parameter_sum_days_inside_a_declared_gap_is_an_error() -> None:
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2013-05-01 (ikke fastsatt)")) as caught:
         call("parameter_sum_days", "dagsats", date(2013, 5, 1), date(2013, 5, 10))
     assert caught.value.parameter == "dagsats"
     assert caught.value.on == date(2013, 5, 1)
@@ -730,13 +736,13 @@ def test_parameter_sum_days_inside_a_declared_gap_is_an_error() -> None:
 
 def test_parameter_sum_days_leaving_a_declared_gap_is_an_error() -> None:
     # The first night (31 Dec 2013) has no value even though 1 Jan 2014 has one.
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("dagsats", "2013-12-31 (ikke fastsatt)")) as caught:
         call("parameter_sum_days", "dagsats", date(2013, 12, 31), date(2014, 1, 2))
     assert caught.value.on == date(2013, 12, 31)
 
 
 def test_parameter_sum_days_before_the_first_value_is_an_error() -> None:
-    with pytest.raises(ParameterValueMissing) as caught:
+    with pytest.raises(ParameterValueMissing, match=_missing("egenandel", "2024-12-31")) as caught:
         call("parameter_sum_days", "egenandel", date(2024, 12, 31), date(2025, 1, 2))
     assert caught.value.parameter == "egenandel"
     assert caught.value.on == date(2024, 12, 31)

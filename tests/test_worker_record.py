@@ -13,20 +13,21 @@ from pathlib import Path
 import pytest
 
 from regelmotor.core.api import Regelmotor
+from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.repository import RulesetRepository
+from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.server.handler import EvaluationHandler
-from regelmotor.server.identity import Pseudonymiser
 from regelmotor.server.packing import unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.store.sqlite import SQLiteDecisionLog
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
-from tests.grpc_support import request
-from tests.test_identity import make_number
+from tests.grpc_support import VALID_FACTS, request
+from tests.identity_numbers import FODSELSNUMRE
 
 MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
-NATIONAL_ID = next(n for i in range(1000) if (n := make_number("020504", i)))
+NATIONAL_ID = FODSELSNUMRE[0]
 
 
 def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_make() -> None:
@@ -42,6 +43,21 @@ def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_
     assert (record.decision_id, record.caller, record.request_id, record.trace_id) == (
         answered.decision_id, "dips", "h-1", answered.trace_id)
     assert record.subject == Pseudonymiser(b"k" * 32).pseudonym(NATIONAL_ID)
+
+
+def test_the_record_carries_the_fingerprint_of_what_was_asked() -> None:
+    pseudonymiser = Pseudonymiser(b"k" * 32)
+    handler = EvaluationHandler(MOTOR, pseudonymiser=pseudonymiser, records=True)
+    asked = request(request_id="h-2", national_id=NATIONAL_ID, as_of="", version="2024.07")
+    record = handler.evaluate(asked.SerializeToString(), caller="dips").record
+    assert record is not None and record.as_of != ""  # the decision has a date; the request asked none
+    # The request's facts as sent (VALID_FACTS holds no numbers, which a Struct would turn into doubles).
+    expected = request_fingerprint("rett-til-helsehjelp", "2024.07", "", VALID_FACTS,
+                                   pseudonymiser.pseudonym(NATIONAL_ID))
+    assert record.request_fingerprint == expected
+    # Without a request_id there is no retry, and no fingerprint to keep.
+    unnamed = handler.evaluate(request(request_id="").SerializeToString(), caller="dips").record
+    assert unnamed is not None and unnamed.request_fingerprint is None
 
 
 def test_without_a_log_or_a_caller_the_worker_makes_no_record() -> None:
@@ -94,6 +110,23 @@ def test_a_retried_request_id_gets_the_first_decision_and_no_second_record(log: 
     other = handler.evaluate(request(request_id="w-2").SerializeToString(), caller="dips-b")  # another caller
     assert again.decision == first.decision and again.summary.decision_id == first.summary.decision_id
     assert other.decision != first.decision
+    assert log.verify() == VerifyResult(ok=True, checked=2)
+
+
+def test_a_request_id_reused_in_one_batch_is_refused_and_the_rest_is_stored(log: CountingLog) -> None:
+    changed = {**VALID_FACTS, "forventet_nytte": False}
+    items = [(0, request(request_id="b-same")), (1, request(changed, request_id="b-same")),
+             (2, request(request_id="b-other")), (3, request(request_id="b-same"))]
+    replies = _handler(log).evaluate_batch([(i, m.SerializeToString()) for i, m in items], caller="batch")
+    first = replies[0].decision
+    assert first is not None and replies[3].decision == first and replies[2].decision is not None
+    refused = replies[1]
+    assert refused.decision is None and refused.error is not None and refused.record is None
+    error = pb.ErrorResult.FromString(refused.error)
+    assert error.code == 6 and b"REQUEST_ID_REUSED" in refused.error  # ALREADY_EXISTS
+    assert (refused.summary.code, refused.summary.decision_id, refused.summary.request_id) == (6, "", "b-same")
+    assert pb.Decision.FromString(first).decision_id.encode() not in refused.error
+    assert log.appends == [4, 1, 1, 1, 1]  # refused as a whole, then one at a time: only item 1 fails
     assert log.verify() == VerifyResult(ok=True, checked=2)
 
 

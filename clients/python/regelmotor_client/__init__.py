@@ -1,5 +1,11 @@
-"""A small Python client for Regelmotor's gRPC API, with a command line."""
+"""A small Python client for Regelmotor's gRPC API, with a command line.
+
+`read_facts` reads a JSON or YAML facts file into the facts `RegelmotorClient.evaluate` takes, as the
+`regelmotor-client` command and the server's `regelmotor evaluate` read them.
+"""
+
+from regelmotor_api.facts import FactsFileError, read_facts
 
 from .client import DecisionError, RegelmotorClient
 
-__all__ = ["DecisionError", "RegelmotorClient"]
+__all__ = ["DecisionError", "FactsFileError", "RegelmotorClient", "read_facts"]

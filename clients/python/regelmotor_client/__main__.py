@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-import yaml
+from regelmotor_api.facts import FactsFileError, read_facts
 
 from .client import DecisionError, RegelmotorClient
 
+EXIT_STATUS = """exit status: 0 the decision was printed; 1 the server answered with an error (printed as JSON on
+standard error); 2 the arguments or the facts file were refused before any call."""
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__)
+    parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__, epilog=EXIT_STATUS)
     parser.add_argument("--address", default="127.0.0.1:50051")
     sub = parser.add_subparsers(dest="command", required=True)
-    evaluate = sub.add_parser("evaluate", help="evaluate facts and print the decision as JSON")
+    evaluate = sub.add_parser("evaluate", help="evaluate facts and print the decision as JSON", epilog=EXIT_STATUS)
     evaluate.add_argument("--ruleset", required=True)
     evaluate.add_argument("--facts", required=True, help="a JSON or YAML file of facts, or - for standard input")
     evaluate.add_argument("--as-of")
@@ -24,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--request-id")
     evaluate.add_argument("--outcome-only", action="store_true", help="print only the outcome")
     args = parser.parse_args(argv)
-    text = sys.stdin.read() if args.facts == "-" else Path(args.facts).read_text(encoding="utf-8")
-    facts = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    try:
+        facts = read_facts(args.facts)  # the same reader as `regelmotor evaluate`
+    except FactsFileError as error:
+        print(f"regelmotor-client: {error}", file=sys.stderr)
+        return 2
     with RegelmotorClient(args.address) as client:
         try:
             decision = client.evaluate(args.ruleset, facts, as_of=args.as_of, version=args.version,

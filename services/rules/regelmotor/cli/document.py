@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from regelmotor.core.cases import Case, load_cases
-from regelmotor.core.model import Hjemmel, Ruleset
+from regelmotor.core.model import FactSpec, Hjemmel, Ruleset
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 from regelmotor.core.types import to_json_value
 
@@ -42,6 +42,17 @@ def _hjemmel_line(h: Hjemmel) -> str:
     return f"- **{h.id}**: {h.cite()} ({h.kilde}{i_kraft}){link}{note}"
 
 
+def _bounds(fact: FactSpec) -> str:
+    """A fact's declared bounds, and the size limits that apply to it (declared or the engine's defaults)."""
+    parts = [f"min {_cell(fact.minimum)}" if fact.minimum is not None else "",
+             f"max {_cell(fact.maximum)}" if fact.maximum is not None else "",
+             f"høyst {fact.items_limit} elementer" if fact.items_limit is not None else "",
+             f"høyst {fact.length_limit} tegn" + (" hver" if fact.items_limit is not None else "")
+             if fact.length_limit is not None else "",
+             f"mønster `{fact.pattern}`" if fact.pattern else ""]
+    return ", ".join(part for part in parts if part) or "—"
+
+
 def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
     meta = ruleset.meta
     out = [
@@ -61,10 +72,7 @@ def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
     out += ["", "## Hjemler", ""] + [_hjemmel_line(h) for h in ruleset.hjemler.values()]
     out += ["", "## Fakta (inndata)", ""]
     out += _table(["Navn", "Type", "Påkrevd", "Standard", "Grenser", "Beskrivelse"], [
-        [f"`{f.name}`", str(f.type), f.required, f.default if f.default != [] else None,
-         " ".join(x for x in (f"min {_cell(f.minimum)}" if f.minimum is not None else "",
-                               f"max {_cell(f.maximum)}" if f.maximum is not None else "",
-                               f"mønster `{f.pattern}`" if f.pattern else "") if x) or "—",
+        [f"`{f.name}`", str(f.type), f.required, f.default if f.default != [] else None, _bounds(f),
          f.description or "—"]
         for f in ruleset.facts.values()
     ])

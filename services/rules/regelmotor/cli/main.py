@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.model import Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
+from regelmotor_api.facts import FactsFileError, read_facts
 
 from .render import render_decision
 
@@ -136,23 +136,11 @@ def cmd_doc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_facts(path: str) -> Any:
-    from regelmotor.core.errors import Diagnostic, SourceProblem
-    from regelmotor.core.types import to_json_value
-    from regelmotor.core.yamlsource import MAX_SOURCE_CHARS, load_located, read_source
-
-    try:
-        text = sys.stdin.read(MAX_SOURCE_CHARS + 1) if path == "-" else read_source(Path(path))
-        return to_json_value(load_located(text).data)
-    except SourceProblem as exc:  # e.g. an impossible date such as 2025-02-30
-        raise RulesetInvalid([Diagnostic(path, exc.line, exc.column, str(exc))]) from None
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     motor = Regelmotor(RulesetRepository.load(args.rulesets or default_rulesets_dir(),
                                               include_drafts=args.drafts))
-    as_of = date.fromisoformat(args.as_of) if args.as_of else None
-    decision = motor.evaluate(args.ruleset, _read_facts(args.facts), as_of=as_of, version=args.version)
+    # The text goes to the engine as it is, which checks it like any `as_of` (an error names the field).
+    decision = motor.evaluate(args.ruleset, read_facts(args.facts), as_of=args.as_of, version=args.version)
     if args.json:
         print(json.dumps(decision.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -161,8 +149,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from regelmotor.server.app import serve
     from regelmotor.server.config import Settings
+    from regelmotor.server.startup import StartupError, from_validation, unknown_variables
     from regelmotor.server.telemetry import setup_logging
 
     overrides: dict[str, Any] = {}
@@ -171,7 +162,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             overrides[key] = getattr(args, key)
     if args.drafts:
         overrides["allow_drafts"] = True
-    settings = Settings(**overrides)
+    try:
+        unknown_variables(os.environ, Settings.model_fields)
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"regelmotor: cannot start: {from_validation(exc)}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"regelmotor: cannot start: {exc}", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level)
     return serve(settings)
 
@@ -228,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RulesetInvalid as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
+        return 1
+    except FactsFileError as exc:  # the facts file itself, before the ruleset's schema sees it
+        print(exc, file=sys.stderr)
         return 1
     except RegelmotorError as exc:
         print(f"error: {exc}", file=sys.stderr)

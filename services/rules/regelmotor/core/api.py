@@ -26,6 +26,15 @@ def today_in_oslo() -> date:
     return datetime.now(OSLO).date()
 
 
+def as_of_date(value: date | str) -> date:
+    """The evaluation date, held to the rules of a date fact (YYYY-MM-DD in ASCII digits, within the
+    accepted range), or InvalidFacts naming `as_of`."""
+    try:
+        return strict_date(value)
+    except ValueError as exc:
+        raise InvalidFacts([FieldViolation("as_of", str(exc))]) from None
+
+
 class Regelmotor:
     """Evaluates facts against the rulesets of one repository. Safe to share between threads."""
 
@@ -81,12 +90,14 @@ class Regelmotor:
                 raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
         return self.repository.select(name, selection_date), selecting or "as_of", selection_date
 
-    def run(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None) -> Evaluation:
-        """Evaluate without explaining yet: `Evaluation.decision()` gives the decision."""
-        used_as_of = as_of or today_in_oslo()
+    def run(self, name: str, facts: Any, *, as_of: date | str | None = None,
+            version: str | None = None) -> Evaluation:
+        """Evaluate without explaining yet: `Evaluation.decision()` gives the decision. `as_of` may be given
+        as text YYYY-MM-DD; either way a bad one is InvalidFacts naming `as_of`."""
+        used_as_of = as_of_date(as_of) if as_of is not None else today_in_oslo()
         ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version)
         return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date)
 
-    def evaluate(self, name: str, facts: Any, *, as_of: date | None = None, version: str | None = None,
+    def evaluate(self, name: str, facts: Any, *, as_of: date | str | None = None, version: str | None = None,
                  decision_id: str | None = None) -> Decision:
         return self.run(name, facts, as_of=as_of, version=version).decision(decision_id or str(uuid.uuid4()))

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from .limits import LATEST_DATE
+
 OSLO = ZoneInfo("Europe/Oslo")
 
 
@@ -35,6 +37,11 @@ def add_working_days(start: date, count: int) -> date:
     """
     if count < 0:
         raise ValueError(f"working days to add must be zero or more, got {count}")
+    # Every five working days take at least a week, so the walk below can be refused before it starts
+    # when its end lies past the latest date the engine accepts (a count of 2**53 would walk to 9999).
+    if count // 5 * 7 > (LATEST_DATE - start).days:
+        raise ValueError(f"{count} working days after {start.isoformat()} is later than {LATEST_DATE.isoformat()}, "
+                         "the latest date the engine accepts")
     day = start
     remaining = count
     while remaining > 0:

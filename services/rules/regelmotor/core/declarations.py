@@ -12,6 +12,7 @@ from typing import Any
 
 from . import shapes
 from .errors import Diagnostic
+from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, shown
 from .literals import read_date, read_type, read_value
 from .model import Combine, FactSpec, Hjemmel, Metadata, OutcomeSpec, Parameter, ParameterValue, Status, Table
 from .typecheck import NameInfo
@@ -144,6 +145,8 @@ def read_hjemler(d: Declared, doc: dict[str, Any]) -> None:
             d.err((*where, "kilde"), f"hjemmel {hid!r} needs `kilde` (e.g. LOV-1999-07-02-63)")
         if kilde.startswith(("LOV", "FOR")) and not _LEGAL_ID.match(kilde):
             d.err((*where, "kilde"), f"{kilde!r} is not a Lovdata id like LOV-1999-07-02-63")
+        if raw.get("verified") is None:  # a value of the wrong type was reported by the shape check
+            d.err(where, f"hjemmel {hid!r} must say `verified: true` or `verified: false`")
         i_kraft = read_date(d.err, (*where, "i_kraft"), spec["i_kraft"]) if "i_kraft" in spec else None
         d.hjemler[hid] = Hjemmel(
             hid, kilde, spec.get("navn"), _opt_str(spec.get("kapittel")), _opt_str(spec.get("paragraf")),
@@ -221,14 +224,33 @@ def read_facts(d: Declared, doc: dict[str, Any]) -> None:
                 re.compile(pattern)
             except (re.error, RecursionError, OverflowError) as exc:
                 d.err((*where, "pattern"), f"pattern is not a regular expression: {exc}")
+        max_items = _size_limit(d, where, spec, "max_items", vtype.kind is Kind.LIST, MAX_ITEMS_CEILING)
+        texts = vtype.item if vtype.kind is Kind.LIST else vtype
+        max_length = _size_limit(d, where, spec, "max_length", texts is not None and texts.kind is Kind.STRING,
+                                 MAX_LENGTH_CEILING)
         d.facts[name] = FactSpec(name, vtype, required, default, spec.get("description", ""), bounds[0], bounds[1],
-                                 pattern, spec.get("values_from"), d.line(where))
+                                 pattern, spec.get("values_from"), d.line(where), max_items, max_length)
         d.names[name] = NameInfo(vtype, "fact")
     selected_by = doc.get("selected_by")
     if selected_by is not None:
         fact = d.facts.get(selected_by)
         if fact is None or fact.type.kind is not Kind.DATE or not fact.required:
             d.err(("selected_by",), f"selected_by must name a required date fact, not {selected_by!r}")
+
+
+def _size_limit(d: Declared, where: YPath, spec: dict[str, Any], key: str, applies: bool, ceiling: int) -> int | None:
+    """A fact's declared `max_items` or `max_length`: a whole number from 1 up to the engine's ceiling."""
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not applies:
+        what = "a list fact" if key == "max_items" else "a string fact or a list of strings"
+        d.err((*where, key), f"{key} is only for {what}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+        d.err((*where, key), f"{key} must be a whole number from 1 to {ceiling}, got {shown(value)}")
+        return None
+    return value
 
 
 def read_parameters(d: Declared, doc: dict[str, Any]) -> None:

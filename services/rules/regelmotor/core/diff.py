@@ -273,7 +273,8 @@ def _citation(entry: Mapping[str, Any]) -> str:
 _TYPE = _Part(("type", "values", "values_from", "items"), _type_text)
 _ENTRIES: dict[str, _Entries] = {entries.section: entries for entries in (
     _Entries("fact", "facts", (_TYPE, _flag("required"), _field("default", "default"), _field("min", "min"),
-                               _field("max", "max"), _field("pattern", "pattern"))),
+                               _field("max", "max"), _field("pattern", "pattern"), _field("max_items", "max_items"),
+                               _field("max_length", "max_length"))),
     _Entries("parameter", "parameters", (_Part(("values",), _parameter_values), _field("unit"))),
     _Entries("outcome", "outcomes", (_TYPE, _field("combine", "combine"), _field("default", "default"))),
     _Entries("hjemmel", "hjemler", (

@@ -29,6 +29,7 @@ from .decision import (
 )
 from .errors import EngineFailure, FieldViolation, InvalidFacts
 from .expressions import Name, atoms_with_polarity
+from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
@@ -173,11 +174,13 @@ class Evaluation:
     def _derive(self, derived: Derived) -> None:
         try:
             value = self.evaluator.derive[derived.name](self.values, self.context)
-        except ValueError as exc:
+        except (ValueError, ArithmeticError) as exc:
             # A function refuses inputs that contradict each other (a birth date after the date asked
-            # about): name the facts involved, the first as the field.
+            # about), or its arithmetic leaves what a value can hold (a date past 9999, a decimal
+            # overflow): either way the facts did it, so name the facts involved, the first as the field.
             facts = [n for n in derived.reads if n in self.ruleset.facts] or [derived.name]
-            reason = f"{exc} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
+            problem = str(exc) if isinstance(exc, ValueError) else "the result is out of range"
+            reason = f"{problem} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
             raise InvalidFacts([FieldViolation(facts[0], reason)]) from None
         self.values[derived.name] = value
         inputs = {n: self.json_of(n) for n in derived.reads}
@@ -312,7 +315,7 @@ class _Placeholders(dict[str, str]):
     def __missing__(self, key: str) -> str:
         if key in self.run.values:
             value = self.run.json_of(key)
-            return "null" if value is None else str(value)
+            return "null" if value is None else shown_text(str(value))  # input: shown shortened
         return "{" + key + "}"
 
 

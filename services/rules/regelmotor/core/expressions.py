@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from .limits import MAX_SAFE_INTEGER
+
 COMPARISON_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
 _AST_OPS: dict[type[ast.cmpop], str] = {
     ast.Lt: "<",
@@ -30,7 +32,7 @@ _KEYWORD_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 # levels; these keep parsing and every recursive walk over the tree far from Python's limits.
 MAX_EXPRESSION_CHARS = 4000
 MAX_EXPRESSION_DEPTH = 40
-MAX_INT = 2**63 - 1  # durable_rules compares 64-bit integers
+MAX_INT = MAX_SAFE_INTEGER  # like an int fact: a JSON number holds it exactly
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 from .errors import ParameterValueMissing
 from .expressions import Expr
-from .types import ValueType
+from .limits import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH
+from .types import Kind, ValueType
 
 
 class Status(StrEnum):
@@ -77,6 +78,23 @@ class FactSpec:
     pattern: str | None = None
     values_from_table: str | None = None
     line: int = 0
+    max_items: int | None = None  # as declared; None: the engine's default
+    max_length: int | None = None  # as declared; None: the engine's default
+
+    @property
+    def items_limit(self) -> int | None:
+        """The most items a list fact accepts (None for a fact that is not a list)."""
+        if self.type.kind is not Kind.LIST:
+            return None
+        return self.max_items if self.max_items is not None else DEFAULT_MAX_ITEMS
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters a text fact, or each text of a list of texts, accepts (None for other types)."""
+        item = self.type.item if self.type.kind is Kind.LIST else self.type
+        if item is None or item.kind is not Kind.STRING:
+            return None
+        return self.max_length if self.max_length is not None else DEFAULT_MAX_LENGTH
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from .errors import Diagnostic, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound
-from .loader import load_ruleset_file
+from .loader import load_ruleset_text
 from .model import Ruleset, Status
 
 CASES_SUFFIX = ".cases.yaml"
@@ -31,13 +31,40 @@ def ruleset_files(root: Path) -> list[Path]:
 def read_published(root: Path) -> dict[str, str]:
     """`name@version` -> sha256 from the publication record."""
     record = root / PUBLISHED_FILE
+    return parse_published(record.read_text(encoding="utf-8")) if record.exists() else {}
+
+
+def parse_published(text: str) -> dict[str, str]:
     published: dict[str, str] = {}
-    if record.exists():
-        for line in record.read_text(encoding="utf-8").splitlines():
-            parts = line.split()
-            if len(parts) == 3 and not line.startswith("#"):
-                published[f"{parts[0]}@{parts[1]}"] = parts[2]
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#"):
+            published[f"{parts[0]}@{parts[1]}"] = parts[2]
     return published
+
+
+@dataclass(frozen=True)
+class RulesetSnapshot:
+    """The ruleset files of a directory as read at one moment: every process of an instance builds its
+    repository from the same snapshot, so a file changed on disk later cannot make two workers (or a worker
+    and the front) serve different versions. Plain data, so it crosses to worker processes as it is."""
+
+    root: str
+    files: tuple[tuple[str, str], ...]  # (path, text) of each version file, sorted by path
+    published: str  # the text of published.txt ("" when there is none)
+
+    @classmethod
+    def read(cls, root: str | Path) -> RulesetSnapshot:
+        base = Path(root)
+        files: list[tuple[str, str]] = []
+        for path in ruleset_files(base):
+            try:
+                files.append((str(path), path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise RulesetInvalid([Diagnostic(str(path), 1, 1, f"cannot read file: {exc}")]) from None
+        record = base / PUBLISHED_FILE
+        published = record.read_text(encoding="utf-8") if record.exists() else ""
+        return cls(str(base), tuple(files), published)
 
 
 @dataclass(frozen=True)
@@ -58,44 +85,58 @@ class Period:
 class RulesetRepository:
     versions: dict[str, dict[str, Ruleset]] = field(default_factory=dict)  # name -> version -> ruleset
     include_drafts: bool = False
+    sources: dict[str, str] = field(default_factory=dict)  # ruleset key -> the source text it was loaded from
 
     @classmethod
     def load(cls, root: str | Path, *, include_drafts: bool = False,
              only: set[str] | None = None) -> RulesetRepository:
         """Load and check every version under `root` (or of the rulesets named in `only`); all problems
         are reported together."""
-        base = Path(root)
+        return cls.from_snapshot(RulesetSnapshot.read(root), include_drafts=include_drafts, only=only)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: RulesetSnapshot, *, include_drafts: bool = False,
+                      only: set[str] | None = None) -> RulesetRepository:
+        """Load and check every version of a snapshot; all problems are reported together."""
         diagnostics: list[Diagnostic] = []
         repo = cls(include_drafts=include_drafts)
-        published = read_published(base)
-        for path in ruleset_files(base):
+        published = parse_published(snapshot.published)
+        for name, text in snapshot.files:
+            path = Path(name)
             if only is not None and path.parent.name not in only:
                 continue
             try:
-                ruleset = load_ruleset_file(path)
+                ruleset = load_ruleset_text(text, name)
             except RulesetInvalid as exc:
                 diagnostics.extend(exc.diagnostics)
                 continue
             problem = _placement_problem(path, ruleset) or _publication_problem(ruleset, published)
             if problem:
-                diagnostics.append(Diagnostic(str(path), ruleset.meta.lines.get("version", 1), 1, problem))
+                diagnostics.append(Diagnostic(name, ruleset.meta.lines.get("version", 1), 1, problem))
                 continue
             repo.versions.setdefault(ruleset.meta.name, {})[ruleset.meta.version] = ruleset
+            repo.sources[ruleset.key] = text
         for name in repo.versions:
             diagnostics.extend(repo._timeline_problems(name))
         if diagnostics:
             raise RulesetInvalid(diagnostics)
         return repo
 
-    def add(self, ruleset: Ruleset) -> None:
+    def add(self, ruleset: Ruleset, source: str = "") -> None:
         self.versions.setdefault(ruleset.meta.name, {})[ruleset.meta.version] = ruleset
+        self.sources[ruleset.key] = source
         problems = self._timeline_problems(ruleset.meta.name)
         if problems:
             del self.versions[ruleset.meta.name][ruleset.meta.version]
+            del self.sources[ruleset.key]
             raise RulesetInvalid(problems)
 
     def names(self) -> list[str]:
         return sorted(self.versions)
+
+    def source(self, ruleset: Ruleset) -> str:
+        """The text a version was loaded from (as read when the repository was made, not as on disk now)."""
+        return self.sources.get(ruleset.key, "")
 
     def all_versions(self, name: str) -> list[Ruleset]:
         if name not in self.versions:

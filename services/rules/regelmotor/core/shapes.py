@@ -144,11 +144,11 @@ RULESET = Shape("the ruleset", {
 HJEMMEL = Shape("hjemmel", {
     "kilde": TEXT, "navn": TEXT, "kapittel": LABEL, "paragraf": LABEL, "ledd": WHOLE, "punktum": WHOLE,
     "bokstav": TEXT, "i_kraft": DATE, "url": TEXT, "verified": BOOL, "merknad": TEXT,
-}, required={"kilde": " (e.g. LOV-1999-07-02-63)", "verified": ": `verified: true` or `verified: false`"})
+}, required={"kilde": " (e.g. LOV-1999-07-02-63)"})  # `verified` too, checked with its own message
 ITEMS = Shape("list items", dict(_TYPE_KEYS), required={"type": ""})
 FACT = Shape("fact", {
     **_TYPE_KEYS, "required": BOOL, "default": VALUE, "description": TEXT, "min": VALUE, "max": VALUE,
-    "pattern": TEXT,
+    "pattern": TEXT, "max_items": VALUE, "max_length": VALUE,  # size limits: checked with their range
 }, required={"type": ""})
 PARAMETER = Shape("parameter", {
     "type": TEXT, "values_from": TEXT, "items": MAPPING, "unit": TEXT, "source": TEXT, "description": TEXT,

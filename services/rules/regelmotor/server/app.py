@@ -1,166 +1,272 @@
-"""Assemble and run the gRPC server.
+"""Assemble and run the gRPC server (grpc.aio).
 
-One front process holds the gRPC server and a pool of engine worker processes (default: one per
-core). Calls on one channel are spread over every worker, so a hospital integration engine that
-opens a single channel still uses every core. Health turns SERVING once the rulesets are loaded and
-the workers are ready; on SIGTERM it turns NOT_SERVING first, then in-flight calls get a grace
-period to finish.
+One front process holds the server and two pools of worker processes: the engine workers (default one
+per core), which evaluate on one snapshot of the rulesets read at start, and a sandbox that handles
+ruleset sources sent by callers. Calls on one channel are spread over every engine worker.
+
+Life cycle:
+- start: every setting is checked first (`startup`); a bad one stops the server with one line naming it;
+  health turns SERVING once the workers are ready;
+- SIGTERM: health turns NOT_SERVING at once while calls are still taken for `drain_delay_seconds` (so load
+  balancers and Kubernetes endpoints stop sending), then new calls are refused, in-flight ones get up to
+  `grace_seconds`, the workers are stopped and reaped, the log closed, and the process exits;
+- SIGINT (Ctrl-C at a terminal): the same without the drain delay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.repository import RulesetRepository
-from regelmotor.store import open_log
 from regelmotor.store.base import DecisionLog
 from regelmotor.store.group import GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
-from regelmotor.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
+from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
+from . import startup
 from .audit import AuditServicer
 from .config import Settings
-from .identity import Pseudonymiser, load_key
+from .handler import EvaluationHandler
+from .health import ServiceHealth
+from .pool import WorkerPool
 from .recording import Recorder
 from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
 from .telemetry import Telemetry, meter_provider, tracer_provider
-from .workers import WorkerPool
+from .worker import Worker, WorkerConfig
 
 log = logging.getLogger("regelmotor.server")
-SERVICES = (DECISION_SERVICE, RULESET_SERVICE)
 AUDIT_SERVICE = "regelmotor.v1.AuditService"
 
 
 @dataclass
-class RunningServer:
-    server: grpc.Server
-    port: int
-    health: health.HealthServicer
+class Service:
+    """One running instance: its settings, rulesets, log, pools, server and health."""
+
     settings: Settings
-    pool: WorkerPool | None = None
-    log: DecisionLog | None = None
-    committer: GroupCommitter | None = None
-    stopped: threading.Event = field(default_factory=threading.Event)
+    telemetry: Telemetry
+    motor: Regelmotor
+    log: DecisionLog | None
+    committer: GroupCommitter | None
+    pool: WorkerPool | None
+    inline: InlineEngine | None
+    sources: WorkerPool
+    server: grpc.aio.Server
+    health: ServiceHealth
+    port: int = 0
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def address(self) -> str:
         return f"{self.settings.host}:{self.port}"
 
-    def stop(self, grace: float | None = None) -> None:
-        """Drain: health NOT_SERVING first, then let in-flight calls finish within the grace period."""
-        if self.stopped.is_set():
+    async def stop(self, *, drain_delay: float, grace: float) -> None:
+        """NOT_SERVING at once; still serving for `drain_delay`; then refuse new calls, let in-flight ones finish
+        within `grace`, stop the workers, close the log."""
+        if self.health.shutting_down:
+            await self.stopped.wait()
             return
-        self.health.enter_graceful_shutdown()
-        done = self.server.stop(self.settings.grace_seconds if grace is None else grace)
-        done.wait()
-        if self.pool is not None:
-            self.pool.close()
+        await self.health.shut_down()
+        log.info("draining", extra={"drain_delay_seconds": drain_delay, "grace_seconds": grace})
+        if drain_delay:
+            await asyncio.sleep(drain_delay)
+        await self.server.stop(grace)
+        pools = [self.sources] + ([self.pool] if self.pool is not None else [])
+        await asyncio.gather(*(p.close(timeout=2.0) for p in pools))
+        if self.inline is not None:
+            await asyncio.to_thread(self.inline.close)
         if self.committer is not None:
-            self.committer.close()
+            await asyncio.to_thread(self.committer.close)
         if self.log is not None:
             self.log.close()
         self.stopped.set()
         log.info("stopped", extra={"address": self.address})
 
 
-def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
-          meters: metrics.MeterProvider | None = None) -> RunningServer:
-    """Load the rulesets, start the workers and the server; return once it is SERVING."""
-    telemetry = Telemetry.create(tracers or tracer_provider(), meters or meter_provider())
-    repository = RulesetRepository.load(settings.rulesets, include_drafts=settings.allow_drafts)
+async def build(settings: Settings, telemetry: Telemetry) -> Service:
+    """Check every setting, load the rulesets, start the workers and listen; health is SERVING on return.
+    Raises StartupError naming the setting that keeps it from starting."""
+    snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
-    key = load_key(settings.pseudonym_key, settings.data_dir / "pseudonym.key")
-    pseudonymiser = Pseudonymiser(key)
-    decision_log = open_decision_log(settings)  # created and migrated here, before any worker opens it
-    # Who appends (see regelmotor.server.handler): a SQLite log is appended to by the engine workers, each
-    # on its own connection, before they reply; a PostgreSQL log by the front's group committer.
+    data_dir = startup.data_dir(settings.data_dir)
+    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
+                                               allow_synthetic=settings.allow_synthetic_ids)
+    decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
+    # Who appends: a SQLite log is appended to by the engine workers, each on its own connection, before they
+    # reply; a PostgreSQL log by the front's group committer (PostgreSQL charges per transaction).
     engine_records = isinstance(decision_log, SQLiteDecisionLog)
     committer = GroupCommitter(decision_log) if decision_log is not None and not engine_records else None
-    pool: WorkerPool | None = None
-    engine: Engine
-    if settings.workers > 0:
-        pool = WorkerPool(settings.workers, {
-            "rulesets": str(settings.rulesets), "allow_drafts": settings.allow_drafts, "pseudonym_key": key,
-            "log_level": settings.log_level, "records": committer is not None,
-            "decision_log": str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None})
-        engine = pool
-    else:
-        motor.warm_up()
-        engine = InlineEngine(motor, telemetry, pseudonymiser, records=committer is not None,
-                              log=decision_log if engine_records else None)
-    options: list[tuple[str, Any]] = [
+    server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_response_bytes),
         ("grpc.so_reuseport", 0),
-    ]
-    server = grpc.server(ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="regelmotor-rpc"),
-                         options=options, maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
-    decisions = DecisionServicer(engine, telemetry, settings.max_evaluation_seconds, settings.stream_batch,
-                                 max(1, settings.workers), Recorder(committer) if committer else None)
-    server.add_generic_rpc_handlers((decisions.handler(),))
-    ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        RulesetServicer(motor, engine, telemetry, settings.max_evaluation_seconds), server)
-    services: tuple[str, ...] = SERVICES
-    if decision_log is not None:
-        audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds), server)
-        services = (*SERVICES, AUDIT_SERVICE)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True,
-                                            experimental_thread_pool=ThreadPoolExecutor(max_workers=2))
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [*services, health.SERVICE_NAME]
-    if settings.reflection:
-        # Importing the generated modules registers their descriptors for reflection.
-        assert decision_pb2.DESCRIPTOR and ruleset_pb2.DESCRIPTOR and audit_pb2.DESCRIPTOR
-        names.append(reflection.SERVICE_NAME)
-        reflection.enable_server_reflection(names, server)
-    for service in (*services, ""):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {settings.host}:{settings.port}")
-    server.start()
-    for service in (*services, ""):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningServer(server, port, health_servicer, settings, pool, log=decision_log, committer=committer)
+    ], maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    health_servicer = health.aio.HealthServicer()
+    services = (DECISION_SERVICE, RULESET_SERVICE) + ((AUDIT_SERVICE,) if decision_log is not None else ())
+    service_health = ServiceHealth(health_servicer, DECISION_SERVICE, services[1:],
+                                   probe=decision_log.probe if decision_log is not None else None,
+                                   on_change=lambda condition, ok: telemetry.health_changes.add(
+                                       1, {"condition": condition, "ok": str(ok).lower()}))
+    sources = WorkerPool("sources", 1, WorkerConfig(role="sources", log_level=settings.log_level,
+                                                   memory_limit_bytes=settings.source_memory_mb * 1024 * 1024),
+                         time_limit=settings.source_seconds, max_wait=settings.max_queue_seconds,
+                         max_calls=settings.source_calls, lazy=True)
+    pool: WorkerPool | None = None
+    inline: InlineEngine | None = None
+    engine: Engine
+    try:
+        if settings.workers > 0:
+            config = WorkerConfig(
+                role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonym_key=key,
+                allow_synthetic_ids=settings.allow_synthetic_ids,
+                log_level=settings.log_level, records=committer is not None,
+                decision_log=str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None)
+            def capacity(ready: int) -> None:
+                telemetry.engine_workers.set(ready)
+                service_health.workers(ready)
+
+            pool = WorkerPool("engine", settings.workers, config, time_limit=settings.max_evaluation_seconds,
+                              max_wait=settings.max_queue_seconds, on_capacity=capacity)
+            try:
+                await pool.start()
+            except RuntimeError as exc:
+                raise startup.StartupError("workers", str(exc), "see the log lines above for the worker's reason") \
+                    from None
+            engine = pool
+        else:
+            motor.warm_up()
+            handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records=committer is not None,
+                                        log=decision_log if engine_records else None)
+            inline = engine = InlineEngine(Worker(WorkerConfig(role="engine"), engine=handler))
+            service_health.workers_ready = 1
+        await sources.start()
+        recorder = Recorder(committer) if committer else None
+        decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=max(1, settings.workers),
+                                     recorder=recorder, health=service_health)
+        server.add_generic_rpc_handlers((decisions.handler(),))
+        ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            RulesetServicer(motor, sources, telemetry), server)
+        if decision_log is not None:
+            audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds), server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if settings.reflection:
+            # Importing the generated modules registers their descriptors for reflection.
+            assert decision_pb2.DESCRIPTOR and ruleset_pb2.DESCRIPTOR and audit_pb2.DESCRIPTOR
+            reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        try:
+            port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        except RuntimeError:
+            raise startup.port_in_use(settings.host, settings.port) from None
+        await server.start()
+    except BaseException:
+        if pool is not None:
+            await pool.close(timeout=1.0)
+        await sources.close(timeout=1.0)
+        if committer is not None:
+            committer.close()
+        if decision_log is not None:
+            decision_log.close()
+        raise
+    service = Service(settings, telemetry, motor, decision_log, committer, pool, inline, sources, server,
+                      service_health, port)
+    await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
-    log.info("serving", extra={"address": running.address, "workers": settings.workers, "rulesets": versions,
+    log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
                                "allow_drafts": settings.allow_drafts})
-    return running
+    return service
 
 
-def open_decision_log(settings: Settings) -> DecisionLog | None:
-    """The decision log the settings name: SQLite in data_dir by default, PostgreSQL by DSN, or none."""
-    if settings.decision_log == "off":
-        return None
-    if settings.decision_log == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return open_log(str(settings.data_dir / "decisions.db"))
-    return open_log(settings.decision_log)
+class RunningServer:
+    """A server running on its own event loop in a background thread (tests, embedding). `stop` drains it."""
+
+    def __init__(self, settings: Settings, telemetry: Telemetry) -> None:
+        self.settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_default_executor(ThreadPoolExecutor(settings.threads, thread_name_prefix="regelmotor-io"))
+        self._thread = threading.Thread(target=self._loop.run_forever, name="regelmotor-server", daemon=True)
+        self._thread.start()
+        try:
+            self.service: Service = self.run(build(settings, telemetry))
+        except BaseException:
+            self._close_loop()
+            raise
+
+    def run(self, work: Any, timeout: float | None = None) -> Any:
+        """Run a coroutine on the server's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def address(self) -> str:
+        return self.service.address
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        return self.service.pool
+
+    @property
+    def log(self) -> DecisionLog | None:
+        return self.service.log
+
+    def stop(self, grace: float | None = None, drain_delay: float = 0.0) -> None:
+        if self._loop.is_closed():
+            return
+        self.run(self.service.stop(drain_delay=drain_delay,
+                                   grace=self.settings.grace_seconds if grace is None else grace))
+        self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def start(settings: Settings, *, tracers: trace.TracerProvider | None = None,
+          meters: metrics.MeterProvider | None = None) -> RunningServer:
+    """Start a server in the background; return once it is SERVING."""
+    return RunningServer(settings, Telemetry.create(tracers or tracer_provider(), meters or meter_provider()))
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT, then drain."""
-    running = start(settings)
-    print(f"Regelmotor is serving gRPC on {running.address} "
+    """Run until SIGTERM or SIGINT, then drain; 0 after a clean stop, 2 when a setting keeps it from starting."""
+    try:
+        return asyncio.run(_serve(settings))
+    except startup.StartupError as exc:
+        print(f"regelmotor: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+async def _serve(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(settings.threads, thread_name_prefix="regelmotor-io"))
+    service = await build(settings, Telemetry.create(tracer_provider(), meter_provider()))
+    print(f"Regelmotor is serving gRPC on {service.address} "
           f"({settings.workers} engine worker(s), rulesets from {settings.rulesets})", flush=True)
+    stopping: list[asyncio.Task[None]] = []
 
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("draining", extra={"signal": signal.Signals(signum).name, "grace_seconds": settings.grace_seconds})
-        threading.Thread(target=running.stop, daemon=True).start()
+    def on_signal(signum: int) -> None:
+        if stopping:
+            return
+        delay = settings.drain_delay_seconds if signum == signal.SIGTERM else 0.0
+        log.info("signal", extra={"signal": signal.Signals(signum).name})
+        stopping.append(loop.create_task(service.stop(drain_delay=delay, grace=settings.grace_seconds)))
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    running.stopped.wait()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await service.stopped.wait()
     return 0

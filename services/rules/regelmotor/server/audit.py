@@ -3,8 +3,9 @@ log's access log (who, when, what was read), as Normen requires for health recor
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -13,20 +14,25 @@ from google.protobuf import json_format, timestamp_pb2
 from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.store.base import DecisionLog, ListFilter
 from regelmotor.store.record import StoredRecord
-from regelmotor.v1 import audit_pb2 as apb
-from regelmotor.v1 import audit_pb2_grpc as apb_grpc
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import audit_pb2 as apb
+from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import to_struct, to_value
-from .errors import bad_request, to_status
+from .errors import bad_request, pool_failure, to_status
 from .handler import Reply
-from .identity import InvalidIdentityNumber, Pseudonymiser
 from .packing import unpack_response
+from .pool import PoolError
+from .protocol import Evaluate
 from .recording import caller_of
 from .servicers import Engine
 from .telemetry import Telemetry
+
+Context = grpc.aio.ServicerContext[Any, Any]
+_EXPORT_CHUNK = 200
 
 _T = TypeVar("_T")
 # A replay is a new evaluation: it has its own id and trace, and no caller request.
@@ -77,26 +83,24 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
         self.telemetry = telemetry
         self.max_seconds = max_seconds
 
-    def _call(self, name: str, context: grpc.ServicerContext, detail: dict[str, Any], work: Callable[[], _T]) -> _T:
+    async def _call(self, name: str, context: Context, detail: dict[str, Any],
+                    work: Callable[[], Awaitable[_T]]) -> _T:
         with self.telemetry.rpc_span(f"/regelmotor.v1.AuditService/{name}", context):
             # The read is logged before it is answered: no unlogged read of health records.
-            self.log.log_access(caller_of(context), name, detail)
-            return work()
+            await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
+            return await work()
 
-    def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> None:
-        context.abort(code, message)
-
-    def _filter(self, message: apb.DecisionFilter, context: grpc.ServicerContext) -> tuple[ListFilter, dict[str, Any]]:
+    async def _filter(self, message: apb.DecisionFilter, context: Context) -> tuple[ListFilter, dict[str, Any]]:
         subject = None
         if message.national_id:
             try:
                 subject = self.pseudonymiser.pseudonym(message.national_id)
             except InvalidIdentityNumber as exc:
                 error = bad_request([FieldViolation("filter.national_id", str(exc))])
-                context.abort_with_status(rpc_status.to_status(to_status(error)))
+                await context.abort_with_status(rpc_status.to_status(to_status(error)))
         if message.outcome_field and not message.HasField("outcome_value"):
             error = bad_request([FieldViolation("filter.outcome_value", "required with outcome_field")])
-            context.abort_with_status(rpc_status.to_status(to_status(error)))
+            await context.abort_with_status(rpc_status.to_status(to_status(error)))
         outcome_value = json_format.MessageToDict(message.outcome_value) if message.HasField("outcome_value") else None
         filters = ListFilter(
             recorded_from=message.recorded_from.ToDatetime(UTC) if message.HasField("recorded_from") else None,
@@ -110,53 +114,54 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                                     "subject": subject, "caller": message.caller}.items() if v}
         return filters, detail
 
-    def ListDecisions(self, request: apb.ListDecisionsRequest,
-                      context: grpc.ServicerContext) -> apb.ListDecisionsResponse:
-        filters, detail = self._filter(request.filter, context)
+    async def ListDecisions(self, request: apb.ListDecisionsRequest, context: Context) -> apb.ListDecisionsResponse:
+        filters, detail = await self._filter(request.filter, context)
         size = request.page_size or 50
         if not 0 < size <= 500:
-            context.abort_with_status(rpc_status.to_status(to_status(
+            await context.abort_with_status(rpc_status.to_status(to_status(
                 bad_request([FieldViolation("page_size", "between 1 and 500")]))))
 
-        def work() -> apb.ListDecisionsResponse:
+        async def work() -> apb.ListDecisionsResponse:
             try:
-                records, cursor = self.log.list(filters, request.page_token or None, size)
+                records, cursor = await asyncio.to_thread(self.log.list, filters, request.page_token or None, size)
             except ValueError:
-                context.abort_with_status(rpc_status.to_status(to_status(
+                await context.abort_with_status(rpc_status.to_status(to_status(
                     bad_request([FieldViolation("page_token", "not a token from this service")]))))
                 raise
             return apb.ListDecisionsResponse(decisions=[summary(r) for r in records], next_page_token=cursor or "")
 
-        return self._call("ListDecisions", context, {**detail, "page_token": request.page_token}, work)
+        return await self._call("ListDecisions", context, {**detail, "page_token": request.page_token}, work)
 
-    def GetDecision(self, request: apb.GetDecisionRequest, context: grpc.ServicerContext) -> apb.GetDecisionResponse:
-        def work() -> apb.GetDecisionResponse:
-            record = self.log.get(request.decision_id)
+    async def GetDecision(self, request: apb.GetDecisionRequest, context: Context) -> apb.GetDecisionResponse:
+        async def work() -> apb.GetDecisionResponse:
+            record = await asyncio.to_thread(self.log.get, request.decision_id)
             if record is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id!r}")
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id[:100]!r}")
                 raise AssertionError("abort raises")
             return apb.GetDecisionResponse(
                 summary=summary(record), decision=pb.Decision.FromString(unpack_response(record.response)),
                 facts=to_struct(record.facts), prev_hash=record.prev_hash, ruleset_sha256=record.ruleset_sha256,
                 engine_version=record.engine_version, trace_id=record.trace_id)
 
-        return self._call("GetDecision", context, {"decision_id": request.decision_id}, work)
+        return await self._call("GetDecision", context, {"decision_id": request.decision_id}, work)
 
-    def ReplayDecision(self, request: apb.ReplayDecisionRequest,
-                       context: grpc.ServicerContext) -> apb.ReplayDecisionResponse:
-        def work() -> apb.ReplayDecisionResponse:
-            record = self.log.get(request.decision_id)
+    async def ReplayDecision(self, request: apb.ReplayDecisionRequest, context: Context) -> apb.ReplayDecisionResponse:
+        async def work() -> apb.ReplayDecisionResponse:
+            record = await asyncio.to_thread(self.log.get, request.decision_id)
             if record is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id!r}")
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id[:100]!r}")
                 raise AssertionError("abort raises")
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
                                         facts=to_struct(record.facts))
-            reply = self.engine.call(("evaluate", replay.SerializeToString(), None, None),  # no caller: not recorded
-                                    self.max_seconds)
-            assert isinstance(reply, Reply)
-            if reply.decision is None:
-                error = pb.ErrorResult.FromString(reply.error or b"")
-                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
+            try:  # no caller: a replay is not recorded
+                reply = await self.engine.call(Evaluate(replay.SerializeToString()), self.max_seconds)
+            except PoolError as exc:
+                await context.abort_with_status(rpc_status.to_status(to_status(pool_failure(exc))))
+                raise
+            if not isinstance(reply, Reply) or reply.decision is None:
+                error = pb.ErrorResult.FromString(reply.error or b"") if isinstance(reply, Reply) else None
+                reason = error.message if error is not None else "the engine worker failed"
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {reason}")
                 raise AssertionError("abort raises")
             replayed = decision_json(reply.decision)
             found = differences(decision_json(unpack_response(record.response)), replayed)
@@ -165,11 +170,11 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
                              for p, a, b in found])
 
-        return self._call("ReplayDecision", context, {"decision_id": request.decision_id}, work)
+        return await self._call("ReplayDecision", context, {"decision_id": request.decision_id}, work)
 
-    def VerifyLog(self, request: apb.VerifyLogRequest, context: grpc.ServicerContext) -> apb.VerifyLogResponse:
-        def work() -> apb.VerifyLogResponse:
-            result = self.log.verify()
+    async def VerifyLog(self, request: apb.VerifyLogRequest, context: Context) -> apb.VerifyLogResponse:
+        async def work() -> apb.VerifyLogResponse:
+            result = await asyncio.to_thread(self.log.verify)
             response = apb.VerifyLogResponse(ok=result.ok, checked=result.checked)
             problem = result.first_problem
             if problem is not None:
@@ -177,18 +182,33 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                                                                  kind=problem.kind, message=problem.message))
             return response
 
-        return self._call("VerifyLog", context, {}, work)
+        return await self._call("VerifyLog", context, {}, work)
 
-    def ExportDecisions(self, request: apb.ExportDecisionsRequest,
-                        context: grpc.ServicerContext) -> Iterator[apb.ExportDecisionsResponse]:
-        filters, detail = self._filter(request.filter, context)
+    async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
+                              context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
+        filters, detail = await self._filter(request.filter, context)
+        with self.telemetry.rpc_span("/regelmotor.v1.AuditService/ExportDecisions", context):
+            await asyncio.to_thread(self.log.log_access, caller_of(context), "ExportDecisions", detail)
+            records = self.log.iterate(filters)
+            try:
+                while chunk := await asyncio.to_thread(_export_lines, records, _EXPORT_CHUNK):
+                    for line in chunk:
+                        yield apb.ExportDecisionsResponse(json_line=line)
+            finally:
+                close = getattr(records, "close", None)
+                if close is not None:
+                    await asyncio.to_thread(close)
 
-        def work() -> Iterator[apb.ExportDecisionsResponse]:
-            for record in self.log.iterate(filters):
-                line = {"seq": record.seq, "decision_id": record.decision_id,
-                        "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
-                        "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
-                        "prev_hash": record.prev_hash, "decision": decision_json(unpack_response(record.response))}
-                yield apb.ExportDecisionsResponse(json_line=json.dumps(line, ensure_ascii=False, sort_keys=True))
 
-        return self._call("ExportDecisions", context, detail, work)
+def _export_lines(records: Iterator[StoredRecord], count: int) -> list[str]:
+    """The next `count` records as JSON lines (read and formatted off the event loop)."""
+    lines: list[str] = []
+    for record in records:
+        line = {"seq": record.seq, "decision_id": record.decision_id,
+                "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
+                "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
+                "prev_hash": record.prev_hash, "decision": decision_json(unpack_response(record.response))}
+        lines.append(json.dumps(line, ensure_ascii=False, sort_keys=True))
+        if len(lines) >= count:
+            break
+    return lines

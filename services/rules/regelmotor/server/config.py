@@ -26,16 +26,31 @@ class Settings(BaseSettings):
     allow_drafts: bool = Field(default=False, description="let draft versions be selected by date")
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="largest request accepted")
     max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest response sent")
-    grace_seconds: float = Field(default=10.0, ge=0, description="time in-flight calls get to finish on SIGTERM")
-    max_evaluation_seconds: float = Field(default=30.0, gt=0, description="longest an engine worker may take")
+    drain_delay_seconds: float = Field(default=5.0, ge=0, le=300, description="on SIGTERM, how long health says "
+                                       "NOT_SERVING while calls are still taken, so load balancers stop sending")
+    grace_seconds: float = Field(default=10.0, ge=0, le=3600, description="then, how long in-flight calls get to "
+                                 "finish before they are cancelled")
+    max_evaluation_seconds: float = Field(default=30.0, gt=0, description="longest an engine worker may work on one "
+                                          "message (an Evaluate or a stream batch) before it is killed")
+    max_queue_seconds: float = Field(default=10.0, gt=0, description="longest a call without a deadline waits for a "
+                                     "free engine worker")
     max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls beyond this get RESOURCE_EXHAUSTED")
-    threads: int = Field(default=32, ge=1, description="server threads handling calls")
+    threads: int = Field(default=8, ge=1, le=256, description="threads for blocking work of the front (decision log "
+                         "reads and writes)")
+    source_seconds: float = Field(default=20.0, gt=0, description="longest the sandbox may work on one ruleset "
+                                  "source sent by a caller (ValidateRuleset, TestRuleset, DiffRulesets)")
+    source_memory_mb: int = Field(default=1024, ge=256, description="address-space limit of the sandbox process "
+                                  "that handles callers' ruleset sources")
+    source_calls: int = Field(default=50, ge=1, description="sources the sandbox handles before it is replaced by "
+                              "a fresh process (durable_rules never frees a compiled ruleset)")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
     data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")
     decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
     pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
                                       "file in data_dir, made on first start)")
+    allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "
+                                      "80, Skatteetaten's Tenor); for tests and test environments only")
     log_level: str = Field(default="INFO", description="logging level")
 
     @classmethod

@@ -8,7 +8,7 @@ from google.protobuf import json_format, struct_pb2
 
 from regelmotor.core.decision import Decision as CoreDecision
 from regelmotor.core.decision import HjemmelRef, RuleTrace
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 
 def to_struct(values: dict[str, Any]) -> struct_pb2.Struct:

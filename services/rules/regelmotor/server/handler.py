@@ -8,7 +8,9 @@ Recording: with a `log` (a SQLite decision log, which each worker opens itself) 
 decision before it answers, so the front never touches the log on the way. With `records` it instead hands
 each decision back with its record, for the front to store (a PostgreSQL log: the front's group committer
 puts concurrent decisions from every worker into one transaction, and PostgreSQL charges per transaction).
-A decision is recorded only when it has a caller: a replay (caller None) never is.
+A decision is recorded only when it has a caller: a replay (caller None) never is. A record with a request_id
+carries the request's fingerprint (regelmotor.server.fingerprint), so that the log answers a retry with the
+stored decision and refuses the request_id reused for another request (ALREADY_EXISTS, REQUEST_ID_REUSED).
 """
 
 from __future__ import annotations
@@ -23,22 +25,19 @@ from google.protobuf.message import DecodeError
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from regelmotor.core.api import Regelmotor
-from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.api import Regelmotor, as_of_date
 from regelmotor.core.decision import DecisionHead
-from regelmotor.core.errors import FieldViolation, RegelmotorError, RulesetInvalid
-from regelmotor.core.loader import load_ruleset_text
-from regelmotor.core.repository import RulesetRepository
-from regelmotor.store.base import DecisionLog, append_each
+from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
+from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
+from regelmotor.core.identity import validate as validate_identity
+from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
 from regelmotor.store.chain import large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
-from .errors import bad_request, error_result, not_recorded
-from .identity import InvalidIdentityNumber, Pseudonymiser
-from .identity import validate as validate_identity
+from .errors import bad_request, error_result, not_recorded, recording_failure
+from .fingerprint import request_fingerprint
 from .packing import answer_for, pack_response
 from .wire import decision_bytes
 
@@ -57,6 +56,7 @@ class Summary:
     decision_id: str = ""
     request_id: str = ""
     trace_id: str = ""
+    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ class _BadRequest(Exception):
         self.violations = violations
 
 
+_MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
+
+
 def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     try:
         request = pb.EvaluateRequest.FromString(request_bytes)
@@ -84,16 +87,15 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
     problems: list[FieldViolation] = []
     if not request.ruleset:
         problems.append(FieldViolation("ruleset", "required: the name of a ruleset"))
+    for name, text in (("ruleset", request.ruleset), ("version", request.version), ("request_id", request.request_id)):
+        if len(text) > _MAX_NAME_CHARS:
+            problems.append(FieldViolation(name, f"at most {_MAX_NAME_CHARS} characters, got {len(text)}"))
     as_of: date | None = None
     if request.as_of:
         try:
-            as_of = date.fromisoformat(request.as_of)
-            if len(request.as_of) != 10:
-                raise ValueError
-        except ValueError:
-            problems.append(FieldViolation("as_of", f"{request.as_of!r} is not a date YYYY-MM-DD"))
-    if len(request.request_id) > 200:
-        problems.append(FieldViolation("request_id", "at most 200 characters"))
+            as_of = as_of_date(request.as_of)  # the core's rules for a date: form, ASCII digits, range
+        except InvalidFacts as exc:
+            problems.extend(exc.violations)
     if problems:
         raise _BadRequest(problems)
     return request, as_of
@@ -112,7 +114,7 @@ def _record(head: DecisionHead) -> dict[str, Any]:
 
 
 def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str, *, encode: bool) -> DecisionRecord:
+                trace_id: str, *, encode: bool, fingerprint: str | None) -> DecisionRecord:
     """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
     record = _record(head)
@@ -122,7 +124,8 @@ def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str,
         decision_id=head.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
         ruleset=head.ruleset, version=head.version, ruleset_sha256=head.ruleset_sha256,
         engine_version=head.engine_version, as_of=head.as_of, subject=subject, facts=head.facts,
-        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, encoded=encoded)
+        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, request_fingerprint=fingerprint,
+        encoded=encoded)
 
 
 class EvaluationHandler:
@@ -157,9 +160,9 @@ class EvaluationHandler:
     @staticmethod
     def _recorded(reply: Reply, record: DecisionRecord, result: StoredRecord | Exception) -> Reply:
         if not isinstance(result, StoredRecord):
-            log.error("decision log write failed", exc_info=result)
-            failure = not_recorded()
-            return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id),
+            failure = recording_failure(result)
+            return Reply(Summary(failure.code, trace_id=reply.summary.trace_id, request_id=reply.summary.request_id,
+                                 log_failed=not isinstance(result, RequestIdConflict)),
                          error=failure.SerializeToString())
         assert reply.decision is not None
         # A retried request_id gets the decision stored the first time, and no second record.
@@ -203,8 +206,11 @@ class EvaluationHandler:
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer), None
             try:
+                # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
+                fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
+                                                  subject) if request_id else None
                 record = _log_record(head, answer, caller, request_id, subject, trace_id,
-                                     encode=self.log is None)
+                                     encode=self.log is None, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)
@@ -217,35 +223,13 @@ class EvaluationHandler:
         if not national_id:
             return None
         try:
-            validate_identity(national_id)
+            if self.pseudonymiser is None:  # nothing to record it with: only checked (no synthetic numbers)
+                validate_identity(national_id)
+                return None
+            return self.pseudonymiser.pseudonym(national_id)  # validated under the service's allow_synthetic_ids
         except InvalidIdentityNumber as exc:
             raise _BadRequest([FieldViolation("national_id", str(exc))]) from None
-        if self.pseudonymiser is None:
-            return None
-        return self.pseudonymiser.pseudonym(national_id)
 
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)
         return Reply(Summary(error.code, trace_id=trace_id, request_id=request_id), error=error.SerializeToString())
-
-    def test_ruleset(self, request_bytes: bytes) -> bytes:
-        request = rpb.TestRulesetRequest.FromString(request_bytes)
-        response = rpb.TestRulesetResponse()
-        try:
-            ruleset = load_ruleset_text(request.source, "source")
-            repository = RulesetRepository(include_drafts=True)
-            repository.add(ruleset)
-            motor = Regelmotor(repository)
-            cases = parse_cases(request.cases, "cases", ruleset)
-        except RulesetInvalid as exc:
-            response.diagnostics.extend(rpb.Diagnostic(line=d.line, column=d.column, message=d.message)
-                                        for d in exc.diagnostics)
-            return response.SerializeToString()
-        for case in cases:
-            result = run_case(motor, ruleset, case)
-            response.results.append(rpb.CaseResult(
-                name=case.name, line=case.line, passed=result.passed, failures=result.failures,
-                fired=result.decision.fired_rules if result.decision else []))
-        response.passed = sum(1 for r in response.results if r.passed)
-        response.failed = len(response.results) - response.passed
-        return response.SerializeToString()

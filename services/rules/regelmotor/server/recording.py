@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import grpc
+import asyncio
 
 from regelmotor.store.group import GroupCommitter
 
 from .handler import Reply
 from .packing import answer_for
+from .telemetry import CallContext
 from .wire import STREAM_DECISION_TAG as _DECISION_FIELD
 from .wire import STREAM_ERROR_TAG as _ERROR_FIELD
 from .wire import length_delimited
@@ -15,9 +16,9 @@ from .wire import length_delimited
 CALLER_METADATA = "regelmotor-caller"
 
 
-def caller_of(context: grpc.ServicerContext) -> str:
+def caller_of(context: CallContext) -> str:
     """The calling system, as it names itself in the `regelmotor-caller` metadata."""
-    for key, value in context.invocation_metadata():
+    for key, value in context.invocation_metadata() or ():
         if key == CALLER_METADATA and isinstance(value, str) and value.strip():
             return value.strip()[:200]
     return "anonymous"
@@ -27,18 +28,20 @@ class Recorder:
     def __init__(self, committer: GroupCommitter) -> None:
         self.committer = committer
 
-    def record(self, reply: Reply) -> bytes:
+    async def record(self, reply: Reply) -> bytes:
         """Store the decision and return the bytes to answer with: the stored ones when the caller has
-        sent this request_id before (a retry gets the same decision, and no second record)."""
+        sent this request before under this request_id (a retry gets the same decision, and no second
+        record). Raises what the log raised - RequestIdConflict when the request_id was used for a different
+        request; `errors.recording_failure` says what to answer."""
         assert reply.record is not None and reply.decision is not None
-        stored = self.committer.submit(reply.record)
+        stored = await asyncio.wrap_future(self.committer.submit_future(reply.record))
         return answer_for(reply.record.decision_id, reply.decision, stored.decision_id, stored.response)
 
 
 def stream_item(index: int, request_id: str, decision: bytes | None = None, error: bytes | None = None) -> bytes:
     """An EvaluateStreamResponse built from already serialised parts: protobuf messages concatenate,
     so the decision bytes need not be parsed and serialised again."""
-    from regelmotor.v1 import decision_pb2 as pb
+    from regelmotor_api.v1 import decision_pb2 as pb
 
     head = pb.EvaluateStreamResponse(index=index, request_id=request_id).SerializeToString()
     body = decision if decision is not None else error

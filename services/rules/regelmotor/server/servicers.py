@@ -1,37 +1,40 @@
-"""The gRPC servicers: thin, they move bytes to the engine and statuses back."""
+"""The gRPC servicers (grpc.aio): thin, they move bytes to the workers and statuses back.
+
+No call holds a thread while it waits: an evaluation is awaited on its worker's pipe, so idle streams and
+slow callers cost the front nothing but memory, and health checks are always answered.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_status import rpc_status
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.diff import diff_rulesets
-from regelmotor.core.errors import RegelmotorError, RulesetInvalid
-from regelmotor.core.loader import load_ruleset_text
+from regelmotor.core.errors import RegelmotorError
 from regelmotor.core.model import Ruleset
-from regelmotor.store.base import DecisionLog
-from regelmotor.v1 import decision_pb2 as pb
-from regelmotor.v1 import ruleset_pb2 as rpb
-from regelmotor.v1 import ruleset_pb2_grpc as rpb_grpc
+from regelmotor.store.base import RequestIdConflict
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import deadline_exceeded, error_result, not_recorded, to_status, unavailable
-from .handler import EvaluationHandler, Reply, Summary
-from .identity import Pseudonymiser
+from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed
+from .handler import Reply, Summary
 from .json_schema import input_schema, outcome_schema
+from .pool import DeadlineExpired, PoolError
+from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
 from .recording import Recorder, caller_of, stream_item
+from .sources import diff_response
 from .telemetry import Telemetry, current_traceparent
-from .workers import NoWorker, WorkerCrashed, WorkerTimeout
+from .worker import Worker
 
 log = logging.getLogger("regelmotor.server")
 _T = TypeVar("_T")
@@ -40,40 +43,54 @@ RULESET_SERVICE = "regelmotor.v1.RulesetService"
 
 
 class Engine(Protocol):
-    def call(self, message: tuple[Any, ...], timeout: float | None) -> Any: ...
+    async def call(self, message: Request, timeout: float | None) -> object: ...
 
 
 class InlineEngine:
-    """Evaluates inside the server process (workers = 0): for tests and small deployments."""
+    """Evaluates inside the server process (workers = 0), on one thread: for tests and small deployments."""
 
-    def __init__(self, motor: Regelmotor, telemetry: Telemetry, pseudonymiser: Pseudonymiser | None = None,
-                 records: bool = False, log: DecisionLog | None = None) -> None:
-        self.handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records, log)
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="regelmotor-inline")
 
-    def call(self, message: tuple[Any, ...], timeout: float | None) -> Any:
-        kind = message[0]
-        if kind == "evaluate":
-            return self.handler.evaluate(*message[1:])
-        if kind == "batch":
-            return self.handler.evaluate_batch(*message[1:])
-        return self.handler.test_ruleset(message[1])
+    async def call(self, message: Request, timeout: float | None) -> object:
+        work = asyncio.get_running_loop().run_in_executor(self._executor, self.worker.handle, message)
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), timeout)
+        except TimeoutError:
+            raise DeadlineExpired("the deadline passed before the answer was ready") from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
-def _time_left(context: grpc.ServicerContext, cap: float) -> float:
+class RecordingHealth(Protocol):
+    """Told whether the decision log took the decisions the servicer tried to record."""
+
+    def log_ok(self) -> None: ...
+
+    def log_failed(self) -> None: ...
+
+
+def time_left(context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
+    """The caller's remaining deadline (None: it set none)."""
     remaining = context.time_remaining()
-    return cap if remaining is None else max(0.0, min(cap, remaining))
+    return None if remaining is None else max(0.0, remaining)
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: pb.ErrorResult) -> None:
+    await context.abort_with_status(rpc_status.to_status(to_status(error)))
 
 
 class DecisionServicer:
-    def __init__(self, engine: Engine, telemetry: Telemetry, max_seconds: float, batch: int, parallel: int,
-                 recorder: Recorder | None = None) -> None:
+    def __init__(self, engine: Engine, telemetry: Telemetry, *, batch: int, parallel: int,
+                 recorder: Recorder | None = None, health: RecordingHealth | None = None) -> None:
         self.engine = engine
         self.recorder = recorder
         self.telemetry = telemetry
-        self.max_seconds = max_seconds
         self.batch = batch
         self.parallel = max(1, parallel)
-        self._executor = ThreadPoolExecutor(max_workers=4 * self.parallel, thread_name_prefix="regelmotor-stream")
+        self.health = health
 
     def handler(self) -> grpc.GenericRpcHandler:
         # Raw bytes both ways: the engine worker parses the request and builds the response.
@@ -82,55 +99,60 @@ class DecisionServicer:
             "EvaluateStream": grpc.stream_stream_rpc_method_handler(self.evaluate_stream),
         })
 
-    def _engine_call(self, message: tuple[Any, ...], timeout: float) -> tuple[Any, pb.ErrorResult | None]:
+    async def _engine_call(self, message: Request, timeout: float | None) -> tuple[Any, pb.ErrorResult | None]:
         try:
-            return self.engine.call(message, timeout), None
-        except WorkerCrashed as exc:
-            return None, unavailable(str(exc))
-        except NoWorker as exc:
-            return None, unavailable(str(exc))
-        except WorkerTimeout as exc:
-            return None, deadline_exceeded(str(exc))
+            answer = await self.engine.call(message, timeout)
+        except PoolError as exc:
+            return None, pool_failure(exc)
+        if isinstance(answer, Failed):
+            log.error("engine worker failed", extra={"reason": answer.reason})
+            return None, worker_failed(answer.reason)
+        return answer, None
 
-    def _record(self, summary: Summary, started: float) -> None:
+    def _measure(self, summary: Summary, started: float) -> None:
         labels = {"ruleset": summary.ruleset or "unknown", "code": _status_name(summary.code)}
         self.telemetry.evaluations.add(1, labels)
         if summary.code:
             self.telemetry.errors.add(1, {"method": "Evaluate", "code": labels["code"]})
         self.telemetry.latency.record(time.perf_counter() - started, {"ruleset": labels["ruleset"]})
+        if self.health is not None:
+            if summary.log_failed:
+                self.health.log_failed()
+            elif summary.code == 0 and summary.decision_id:
+                self.health.log_ok()
 
-    def evaluate(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+    async def evaluate(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         started = time.perf_counter()
+        answer = b""
+        # The span ends before an error is sent: a caller that sees the error finds the call's span finished.
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/Evaluate", context) as span:
-            caller = caller_of(context)
-            reply, failure = self._engine_call(("evaluate", request, current_traceparent(), caller),
-                                               _time_left(context, self.max_seconds))
-            if failure is not None:
-                self._finish(span, Summary(failure.code), started)
-                context.abort_with_status(rpc_status.to_status(to_status(failure)))
-            assert isinstance(reply, Reply)
-            if reply.error is None:
-                answer, failure = self._recorded(reply)
-                if failure is not None:
-                    self._finish(span, Summary(failure.code), started)
-                    context.abort_with_status(rpc_status.to_status(to_status(failure)))
-                self._finish(span, reply.summary, started)
-                return answer
-            self._finish(span, reply.summary, started)
-            context.abort_with_status(rpc_status.to_status(to_status(pb.ErrorResult.FromString(reply.error))))
-            raise AssertionError("abort_with_status raises")
+            message = Evaluate(request, current_traceparent(), caller_of(context))
+            reply, failure = await self._engine_call(message, time_left(context))
+            if failure is None:
+                assert isinstance(reply, Reply)
+                if reply.error is not None:
+                    failure = pb.ErrorResult.FromString(reply.error)
+                    summary = reply.summary
+                else:
+                    answer, failure, log_failed = await self._recorded(reply)
+                    summary = reply.summary if failure is None else Summary(failure.code, log_failed=log_failed)
+            else:
+                summary = Summary(failure.code)
+            self._finish(span, summary, started)
+        if failure is not None:
+            await abort(context, failure)
+        return answer
 
-    def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None]:
+    async def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None, bool]:
         """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
-        the engine workers keep it, they have stored the decision before replying."""
+        the engine workers keep it, they have stored the decision before replying. The flag: the log failed."""
         assert reply.decision is not None
-        if self.recorder is None:
-            return reply.decision, None
+        if self.recorder is None or reply.record is None:
+            return reply.decision, None, False
         try:
-            return self.recorder.record(reply), None
-        except Exception:
-            log.exception("decision log write failed")
-            return b"", not_recorded()
+            return await self.recorder.record(reply), None, False
+        except Exception as exc:
+            return b"", recording_failure(exc), not isinstance(exc, RequestIdConflict)
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
@@ -138,52 +160,61 @@ class DecisionServicer:
                            ("regelmotor.decision_id", summary.decision_id), ("regelmotor.utfall", summary.utfall)):
             if value:
                 span.set_attribute(key, value)
-        self._record(summary, started)
+        self._measure(summary, started)
         log.info("evaluate", extra={k: v for k, v in {
             "code": _status_name(summary.code), "ruleset": summary.ruleset,
             "version": summary.version, "decision_id": summary.decision_id, "request_id": summary.request_id,
             "trace_id": summary.trace_id, "ms": round((time.perf_counter() - started) * 1000, 2)}.items() if v})
 
-    def evaluate_stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+    async def evaluate_stream(self, requests: AsyncIterator[bytes],
+                              context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/EvaluateStream", context):
             traceparent = current_traceparent()
             caller = caller_of(context)
-            inbox: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=4 * self.batch * self.parallel)
-            reader = threading.Thread(target=_read_all, args=(requests, inbox), daemon=True)
-            reader.start()
-            pending: deque[tuple[list[int], Future[Any]]] = deque()
+            inbox: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=4 * self.batch * self.parallel)
+            reader = asyncio.create_task(_read_all(requests, inbox))
+            pending: deque[tuple[list[int], asyncio.Task[tuple[Any, pb.ErrorResult | None]]]] = deque()
             finished = False
-            while not finished or pending:
-                while pending and (pending[0][1].done() or len(pending) >= self.parallel or finished):
-                    yield from self._results(*pending.popleft(), context)
-                if finished:
-                    continue
-                batch = _take_batch(inbox, self.batch, wait=0.002 if pending else None)
-                if batch is None:
-                    finished = True
-                elif batch:
-                    future = self._executor.submit(self._engine_call, ("batch", batch, traceparent, caller),
-                                                   _time_left(context, self.max_seconds))
-                    pending.append(([index for index, _ in batch], future))
+            try:
+                while not finished or pending:
+                    while pending and (pending[0][1].done() or len(pending) >= self.parallel or finished):
+                        indexes, task = pending.popleft()
+                        for item in await self._results(indexes, task):
+                            yield item
+                    if finished:
+                        continue
+                    batch = await _take_batch(inbox, self.batch, wait=0.002 if pending else None)
+                    if batch is None:
+                        finished = True
+                    elif batch:
+                        message = EvaluateBatch(tuple(batch), traceparent, caller)
+                        task = asyncio.create_task(self._engine_call(message, time_left(context)))
+                        pending.append(([index for index, _ in batch], task))
+            finally:
+                reader.cancel()
+                for _, task in pending:
+                    task.cancel()
 
-    def _results(self, indexes: list[int], future: Future[Any], context: grpc.ServicerContext) -> Iterator[bytes]:
+    async def _results(self, indexes: list[int],
+                       task: asyncio.Task[tuple[Any, pb.ErrorResult | None]]) -> list[bytes]:
         started = time.perf_counter()
-        replies, failure = future.result()
-        if failure is not None:
-            for index in indexes:  # every item of a lost batch gets the same retryable error
-                yield pb.EvaluateStreamResponse(index=index, error=failure).SerializeToString()
-            return
+        replies, failure = await task
+        if failure is not None:  # every item of a lost batch gets the same error
+            return [pb.EvaluateStreamResponse(index=index, error=failure).SerializeToString() for index in indexes]
+        out: list[bytes] = []
         for index, reply in zip(indexes, replies, strict=True):
-            self._record(reply.summary, started)
             if reply.error is not None:
-                yield stream_item(index, reply.summary.request_id, error=reply.error)
+                self._measure(reply.summary, started)
+                out.append(stream_item(index, reply.summary.request_id, error=reply.error))
                 continue
-            answer, problem = self._recorded(reply)
+            answer, problem, log_failed = await self._recorded(reply)
+            self._measure(reply.summary if problem is None else Summary(problem.code, log_failed=log_failed), started)
             if problem is not None:
-                yield pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id,
-                                                error=problem).SerializeToString()
+                out.append(pb.EvaluateStreamResponse(index=index, request_id=reply.summary.request_id,
+                                                     error=problem).SerializeToString())
             else:
-                yield stream_item(index, reply.summary.request_id, decision=answer)
+                out.append(stream_item(index, reply.summary.request_id, decision=answer))
+        return out
 
 
 _STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
@@ -194,22 +225,24 @@ def _status_name(code: int) -> str:
     return _STATUS_NAMES.get(code, "UNKNOWN")
 
 
-def _read_all(requests: Iterator[bytes], inbox: queue.Queue[tuple[int, bytes] | None]) -> None:
+async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[int, bytes] | None]) -> None:
+    index = 0
     try:
-        for index, request in enumerate(requests):
-            inbox.put((index, request))
+        async for request in requests:
+            await inbox.put((index, request))
+            index += 1
     except grpc.RpcError:
         pass  # the client went away; what was read is still answered
     finally:
-        inbox.put(None)
+        await inbox.put(None)
 
 
-def _take_batch(inbox: queue.Queue[tuple[int, bytes] | None], size: int,
-                wait: float | None) -> list[tuple[int, bytes]] | None:
+async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int,
+                      wait: float | None) -> list[tuple[int, bytes]] | None:
     """Up to `size` requests that have arrived; [] if none came within `wait`; None at the end."""
     try:
-        first = inbox.get(timeout=wait)
-    except queue.Empty:
+        first = await asyncio.wait_for(inbox.get(), wait) if wait is not None else await inbox.get()
+    except TimeoutError:
         return []
     if first is None:
         return None
@@ -217,10 +250,10 @@ def _take_batch(inbox: queue.Queue[tuple[int, bytes] | None], size: int,
     while len(batch) < size:
         try:
             item = inbox.get_nowait()
-        except queue.Empty:
+        except asyncio.QueueEmpty:
             break
         if item is None:
-            inbox.put(None)
+            inbox.put_nowait(None)
             break
         batch.append(item)
     return batch
@@ -234,77 +267,87 @@ def _version_info(ruleset: Ruleset) -> rpb.VersionInfo:
 
 
 class RulesetServicer(rpb_grpc.RulesetServiceServicer):
-    def __init__(self, motor: Regelmotor, engine: Engine, telemetry: Telemetry, max_seconds: float) -> None:
-        self.motor = motor
-        self.engine = engine
-        self.telemetry = telemetry
-        self.max_seconds = max_seconds
+    """Versions of the instance's snapshot are read in the front; callers' sources go to the sandbox."""
 
-    def _traced(self, name: str, context: grpc.ServicerContext, work: Callable[[], _T]) -> _T:
+    def __init__(self, motor: Regelmotor, sources: Engine, telemetry: Telemetry) -> None:
+        self.motor = motor
+        self.sources = sources
+        self.telemetry = telemetry
+
+    async def _traced(self, name: str, context: grpc.aio.ServicerContext[Any, Any],
+                      work: Callable[[], Awaitable[_T]]) -> _T:
         with self.telemetry.rpc_span(f"/{RULESET_SERVICE}/{name}", context):
             try:
-                return work()
-            except (RegelmotorError, WorkerCrashed, WorkerTimeout, NoWorker) as exc:
-                failure = error_result(exc) if isinstance(exc, RegelmotorError) else unavailable(str(exc))
-                self.telemetry.errors.add(1, {"method": name, "code": _status_name(failure.code)})
-                context.abort_with_status(rpc_status.to_status(to_status(failure)))
-                raise AssertionError("abort_with_status raises") from exc
+                return await work()
+            except RegelmotorError as exc:
+                failure = error_result(exc)
+            self.telemetry.errors.add(1, {"method": name, "code": _status_name(failure.code)})
+        await abort(context, failure)
+        raise AssertionError("abort raises")
+
+    async def _sandboxed(self, name: str, message: Request, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        """The response bytes for a caller's source, worked out in the sources worker."""
+        with self.telemetry.rpc_span(f"/{RULESET_SERVICE}/{name}", context):
+            try:
+                answer = await self.sources.call(message, time_left(context))
+            except PoolError as exc:
+                failure = source_failure(exc)
+            else:
+                if isinstance(answer, SourceReply) and not answer.error:
+                    return answer.response
+                if isinstance(answer, SourceReply):
+                    failure = pb.ErrorResult.FromString(answer.error)
+                else:
+                    log.error("sources worker failed", extra={"reason": getattr(answer, "reason", repr(answer))})
+                    failure = worker_failed(str(answer))
+            self.telemetry.errors.add(1, {"method": name, "code": _status_name(failure.code)})
+        await abort(context, failure)
+        raise AssertionError("abort raises")
 
     def _summary(self, name: str) -> rpb.RulesetSummary:
         versions = self.motor.repository.all_versions(name)
         return rpb.RulesetSummary(name=name, selected_by=self.motor.repository.selecting_fact(name) or "as_of",
                                   versions=[_version_info(r) for r in versions])
 
-    def ListRulesets(self, request: rpb.ListRulesetsRequest, context: grpc.ServicerContext) -> rpb.ListRulesetsResponse:
-        return self._traced("ListRulesets", context, lambda: rpb.ListRulesetsResponse(
-            rulesets=[self._summary(n) for n in self.motor.repository.names()]))
+    async def ListRulesets(self, request: rpb.ListRulesetsRequest,
+                           context: grpc.aio.ServicerContext[Any, Any]) -> rpb.ListRulesetsResponse:
+        async def work() -> rpb.ListRulesetsResponse:
+            return rpb.ListRulesetsResponse(rulesets=[self._summary(n) for n in self.motor.repository.names()])
 
-    def GetRuleset(self, request: rpb.GetRulesetRequest, context: grpc.ServicerContext) -> rpb.GetRulesetResponse:
-        def work() -> rpb.GetRulesetResponse:
-            versions = self.motor.repository.all_versions(request.name)
-            ruleset = self.motor.repository.get(request.name, request.version) if request.version else versions[-1]
-            with open(ruleset.source_path, encoding="utf-8") as source:
-                text = source.read()
+        return await self._traced("ListRulesets", context, work)
+
+    async def GetRuleset(self, request: rpb.GetRulesetRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]) -> rpb.GetRulesetResponse:
+        async def work() -> rpb.GetRulesetResponse:
+            repository = self.motor.repository
+            versions = repository.all_versions(request.name)
+            ruleset = repository.get(request.name, request.version) if request.version else versions[-1]
             return rpb.GetRulesetResponse(ruleset=self._summary(request.name), version=_version_info(ruleset),
                                           input_schema=to_struct(input_schema(ruleset)),
-                                          outcome_schema=to_struct(outcome_schema(ruleset)), source=text)
+                                          outcome_schema=to_struct(outcome_schema(ruleset)),
+                                          source=repository.source(ruleset))
 
-        return self._traced("GetRuleset", context, work)
+        return await self._traced("GetRuleset", context, work)
 
-    def ValidateRuleset(self, request: rpb.ValidateRulesetRequest,
-                        context: grpc.ServicerContext) -> rpb.ValidateRulesetResponse:
-        def work() -> rpb.ValidateRulesetResponse:
-            try:
-                ruleset = load_ruleset_text(request.source, "source")
-            except RulesetInvalid as exc:
-                return rpb.ValidateRulesetResponse(valid=False, diagnostics=[
-                    rpb.Diagnostic(line=d.line, column=d.column, message=d.message) for d in exc.diagnostics])
-            return rpb.ValidateRulesetResponse(valid=True, name=ruleset.meta.name, version=ruleset.meta.version,
-                                               sha256=ruleset.sha256)
+    async def ValidateRuleset(self, request: rpb.ValidateRulesetRequest,
+                              context: grpc.aio.ServicerContext[Any, Any]) -> rpb.ValidateRulesetResponse:
+        answer = await self._sandboxed("ValidateRuleset", ValidateSource(request.SerializeToString()), context)
+        return rpb.ValidateRulesetResponse.FromString(answer)
 
-        return self._traced("ValidateRuleset", context, work)
+    async def TestRuleset(self, request: rpb.TestRulesetRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> rpb.TestRulesetResponse:
+        answer = await self._sandboxed("TestRuleset", TestSource(request.SerializeToString()), context)
+        return rpb.TestRulesetResponse.FromString(answer)
 
-    def TestRuleset(self, request: rpb.TestRulesetRequest, context: grpc.ServicerContext) -> rpb.TestRulesetResponse:
-        def work() -> rpb.TestRulesetResponse:
-            # Authors' sources are untrusted: they run in an engine worker like any evaluation.
-            answer = self.engine.call(("test", request.SerializeToString()), _time_left(context, self.max_seconds))
-            return rpb.TestRulesetResponse.FromString(answer)
+    async def DiffRulesets(self, request: rpb.DiffRulesetsRequest,
+                           context: grpc.aio.ServicerContext[Any, Any]) -> rpb.DiffRulesetsResponse:
+        if request.source_a or request.source_b:
+            answer = await self._sandboxed("DiffRulesets", DiffSources(request.SerializeToString()), context)
+            return rpb.DiffRulesetsResponse.FromString(answer)
 
-        return self._traced("TestRuleset", context, work)
+        async def work() -> rpb.DiffRulesetsResponse:
+            repository = self.motor.repository
+            return diff_response(repository.get(request.name, request.version_a),
+                                 repository.get(request.name, request.version_b))
 
-    def DiffRulesets(self, request: rpb.DiffRulesetsRequest, context: grpc.ServicerContext) -> rpb.DiffRulesetsResponse:
-        def work() -> rpb.DiffRulesetsResponse:
-            if request.source_a or request.source_b:
-                a = load_ruleset_text(request.source_a, "source_a")
-                b = load_ruleset_text(request.source_b, "source_b")
-            else:
-                a = self.motor.repository.get(request.name, request.version_a)
-                b = self.motor.repository.get(request.name, request.version_b)
-            diff = diff_rulesets(a, b)
-            return rpb.DiffRulesetsResponse(
-                metadata=diff.metadata, rules_added=diff.rules_added, rules_removed=diff.rules_removed,
-                rules_changed=[rpb.RuleChange(rule_id=k, changes=v) for k, v in diff.rules_changed.items()],
-                parameters=diff.parameters, facts=diff.facts, derived=diff.derived, outcomes=diff.outcomes,
-                tables=diff.tables, hjemler=diff.hjemler, constraints=diff.constraints, lines=diff.lines())
-
-        return self._traced("DiffRulesets", context, work)
+        return await self._traced("DiffRulesets", context, work)

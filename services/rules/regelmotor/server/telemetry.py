@@ -12,9 +12,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -72,12 +71,20 @@ def meter_provider(reader: MetricReader | None = None) -> MeterProvider:
     return MeterProvider(metric_readers=readers)
 
 
+class CallContext(Protocol):
+    """What telemetry reads of a call's context (a grpc or grpc.aio ServicerContext)."""
+
+    def invocation_metadata(self) -> Any: ...
+
+
 @dataclass
 class Telemetry:
     tracer: trace.Tracer
     evaluations: metrics.Counter
     errors: metrics.Counter
     latency: metrics.Histogram
+    health_changes: metrics.Counter
+    engine_workers: metrics._Gauge
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
@@ -90,12 +97,18 @@ class Telemetry:
                                         description="Calls answered with an error, by method and status code"),
             latency=meter.create_histogram("regelmotor.evaluation.duration", unit="s",
                                            description="Evaluation latency as seen by the server, by ruleset"),
+            health_changes=meter.create_counter(
+                "regelmotor.health.changes", unit="{change}",
+                description="A condition of health changed (engine_workers, decision_log), by condition and ok"),
+            engine_workers=meter.create_gauge("regelmotor.engine_workers.ready", unit="{worker}",
+                                              description="Engine worker processes ready to evaluate"),
         )
 
     @contextmanager
-    def rpc_span(self, method: str, context: grpc.ServicerContext) -> Iterator[trace.Span]:
+    def rpc_span(self, method: str, context: CallContext) -> Iterator[trace.Span]:
         """A SERVER span for one call, continuing the caller's W3C `traceparent` if it sent one."""
-        carrier = {key: value for key, value in context.invocation_metadata() if key in ("traceparent", "tracestate")}
+        carrier = {key: value for key, value in context.invocation_metadata() or ()
+                   if key in ("traceparent", "tracestate")}
         parent = _propagator.extract(carrier) if carrier else None
         service, _, name = method.rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service.strip("/"), "rpc.method": name}

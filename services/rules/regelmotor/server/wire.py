@@ -13,7 +13,10 @@ trace dataclasses first and then encoding them cost about twice as much as writi
 from the evaluation's verdicts and values, each value and each shared condition encoded once.
 
 `decision_to_proto` stays the reference: `tests/test_wire.py` checks that the bytes made here parse to
-a message equal to it, on every bundled test case and on random JSON values.
+a message equal to it, on every bundled test case and on random JSON values. A field added to the .proto
+would be missing from both, so `tests/test_wire_fields.py` walks the Decision's descriptor and fails on a
+field that no case gets written. Why this module rather than the protobuf library with cached rule
+templates: BENCHMARKS.md, 2026-12-06 (`bench/wire_alternative.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from google.protobuf import struct_pb2
 from regelmotor.core.decision import DecisionHead, DerivedTrace, OutcomeTrace, ParameterTrace
 from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.model import Rule
-from regelmotor.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import rule_template
 

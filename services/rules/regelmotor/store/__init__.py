@@ -16,13 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import DecisionLog, ListFilter, RecordRejected
+from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict
 from .chain import Problem, VerifyResult
 from .group import GroupCommitter
 from .record import DecisionRecord, StoredRecord
 
 __all__ = ["DecisionLog", "DecisionRecord", "GroupCommitter", "ListFilter", "Problem", "RecordRejected",
-           "StoredRecord", "VerifyResult", "open_log", "sqlite_path"]
+           "RequestIdConflict", "StoredRecord", "VerifyResult", "open_log", "sqlite_path"]
 
 DEFAULT_FILE = "decisions.db"
 

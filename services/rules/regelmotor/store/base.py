@@ -6,7 +6,12 @@ Guarantees of every backend:
   concurrent appenders in other threads or processes), linked into the hash chain (`regelmotor.store.chain`).
   When `append` returns, the records are committed durably.
 * Idempotency: a record whose request_id is not empty and whose (caller, request_id) is already stored is
-  not stored again - the stored record is returned in its place (also within one `append` call).
+  not stored again. When both carry the same `request_fingerprint` (the same request, retried) the stored
+  record is returned in its place; otherwise the record is refused with `RequestIdConflict`, which names
+  nothing of the stored record - a request_id never returns one request's decision for another. A stored
+  record without a fingerprint (written before schema 2) cannot show that it answers the same request, so
+  a record reusing its key is refused too, as is a record without a fingerprint. All of this holds within
+  one `append` call as well.
 * The decisions table and the access log are append-only: the schema refuses UPDATE and DELETE (a guard
   against mistakes; someone with DDL rights can still tamper, which `verify` then reports).
 * Reads are not logged by the library itself: the caller of a read (the AuditService) knows who reads and
@@ -34,8 +39,19 @@ MAX_PAGE = 1000
 
 
 class RecordRejected(ValueError):
-    """A record that cannot be stored whatever the state of the database: not plain JSON, or a decision_id
-    that is already taken. The other records of a group commit are not affected by it."""
+    """A record that cannot be stored whatever the state of the database: not plain JSON, a decision_id
+    that is already taken, or a request_id already used for another request. The other records of a group
+    commit are not affected by it."""
+
+
+class RequestIdConflict(RecordRejected):
+    """The caller's request_id is already stored for a different request (another fingerprint, or a stored
+    record without one). Says which key, and nothing of the record stored under it."""
+
+    def __init__(self, caller: str, request_id: str) -> None:
+        super().__init__(f"caller {caller!r} already used request_id {request_id!r} for a different request")
+        self.caller = caller
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -113,8 +129,10 @@ class DecisionLog(ABC):
     @abstractmethod
     def append(self, records: builtins.list[DecisionRecord]) -> builtins.list[StoredRecord]:
         """Store the records in one transaction and return them as stored, in the same order. A record whose
-        (caller, request_id) is already stored (request_id not empty) comes back as the stored one instead.
-        Raises RecordRejected when a record cannot be stored (then nothing of the call is stored)."""
+        (caller, request_id) is already stored (request_id not empty) with the same request_fingerprint comes
+        back as the stored one instead. Raises RecordRejected when a record cannot be stored - among them
+        RequestIdConflict for a key stored with another fingerprint or none (then nothing of the call is
+        stored)."""
 
     @abstractmethod
     def find_by_request(self, caller: str, request_id: str) -> StoredRecord | None:
@@ -138,6 +156,11 @@ class DecisionLog(ABC):
     @abstractmethod
     def verify(self) -> VerifyResult:
         """Verify the whole chain against the chain head, from one consistent snapshot."""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """Raise when the log cannot take a record now: a decision row is inserted and rolled back, so locks,
+        triggers, constraints and a read-only store are all met as a real append would meet them."""
 
     @abstractmethod
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
@@ -218,14 +241,18 @@ class Assigned:
 def assign(records: builtins.list[DecisionRecord], parts: builtins.list[dict[str, str]], head: ChainHead,
            existing: dict[RequestKey, StoredRecord]) -> Assigned:
     """Give each new record the next seq after `head` and link it; a record whose request key is in
-    `existing` (stored before, or earlier in this batch) gets the stored record instead."""
+    `existing` (stored before, or earlier in this batch) gets the stored record instead when it is the same
+    request (`same_request`), and raises RequestIdConflict when it is not."""
     inserts: builtins.list[tuple[StoredRecord, dict[str, str]]] = []
     results: builtins.list[StoredRecord] = []
     seq, prev_hash = head.seq, head.hash
     for record, record_parts in zip(records, parts, strict=True):
         key = (record.caller, record.request_id)
         if record.request_id and key in existing:
-            results.append(existing[key])
+            stored = existing[key]
+            if not same_request(stored, record):
+                raise RequestIdConflict(record.caller, record.request_id)
+            results.append(stored)
             continue
         seq += 1
         stored, record_parts = link(record, seq, prev_hash, record_parts)
@@ -237,14 +264,30 @@ def assign(records: builtins.list[DecisionRecord], parts: builtins.list[dict[str
     return Assigned(inserts, results, ChainHead(seq, prev_hash))
 
 
+def same_request(stored: DecisionRecord, record: DecisionRecord) -> bool:
+    """Whether `record` asks what `stored` answered, by their fingerprints. Without a fingerprint on either
+    side sameness cannot be shown, and answering another request's decision would be worse than refusing."""
+    return stored.request_fingerprint is not None and stored.request_fingerprint == record.request_fingerprint
+
+
 def outcome_json(value: Any) -> str:
     """The canonical JSON text of an outcome filter value."""
     return canonical_json(value)
 
 
-COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "ruleset_sha256",
-           "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response", "trace_id", "prev_hash",
-           "hash")
+COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "request_fingerprint", "ruleset", "version",
+           "ruleset_sha256", "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response",
+           "trace_id", "prev_hash", "hash")
+
+
+# A row that `probe` inserts and rolls back: never committed, and seq 0 is before every record. Columns not
+# named here are nullable.
+_PROBE_VALUES: dict[str, Any] = {
+    "seq": 0, "decision_id": "probe", "recorded_at": "1970-01-01T00:00:00.000000+00:00", "caller": "probe",
+    "request_id": "", "ruleset": "probe", "version": "probe", "ruleset_sha256": "", "engine_version": "",
+    "as_of": "1970-01-01", "facts": "{}", "outcome": "{}", "decision": "{}", "response": b"", "trace_id": "",
+    "prev_hash": "", "hash": ""}
+PROBE_ROW = tuple(_PROBE_VALUES.get(column) for column in COLUMNS)
 
 
 class CorruptRecord(RuntimeError):
@@ -269,7 +312,8 @@ def record_from_row(row: tuple[Any, ...]) -> StoredRecord:
             raise TypeError(f"response is {type(response).__name__}, not bytes")
         return StoredRecord(
             decision_id=values["decision_id"], recorded_at=moment, caller=values["caller"],
-            request_id=values["request_id"], ruleset=values["ruleset"], version=values["version"],
+            request_id=values["request_id"], request_fingerprint=values["request_fingerprint"],
+            ruleset=values["ruleset"], version=values["version"],
             ruleset_sha256=values["ruleset_sha256"], engine_version=values["engine_version"],
             as_of=values["as_of"], subject=values["subject"], facts=json.loads(values["facts"]),
             outcome=json.loads(values["outcome"]), decision=json.loads(values["decision"]),

@@ -9,10 +9,15 @@ Every stored record carries ``seq`` (1, 2, 3, … without gaps), ``prev_hash`` (
 
 where ``fields`` is every field of the record plus ``seq``: ``decision_id, recorded_at, caller, request_id,
 ruleset, version, ruleset_sha256, engine_version, as_of, subject, facts, outcome, decision, response,
-trace_id, seq``. Canonical JSON has sorted keys, no whitespace (``","`` and ``":"``), non-ASCII characters
-as themselves, and no NaN/Infinity; ``response`` (bytes) is standard base64; ``recorded_at`` is ISO 8601 in
-UTC with microseconds (``2025-01-31T12:00:00.000000+00:00``). Because seq is inside the hash, moving a
-record to another position changes its hash, and because prev_hash is, so does changing any predecessor.
+trace_id, seq`` (and ``request_fingerprint``, see below). Canonical JSON has sorted keys, no whitespace
+(``","`` and ``":"``), non-ASCII characters as themselves, and no NaN/Infinity; ``response`` (bytes) is
+standard base64; ``recorded_at`` is ISO 8601 in UTC with microseconds (``2025-01-31T12:00:00.000000+00:00``).
+Because seq is inside the hash, moving a record to another position changes its hash, and because prev_hash
+is, so does changing any predecessor.
+
+``request_fingerprint`` (added in schema 2) is among the fields only when the record has one: a record
+without it - every record written before schema 2 - hashes exactly as before, so an upgraded log still
+verifies, while setting, changing or removing a fingerprint afterwards changes the hash like any other edit.
 
 The log also keeps a *chain head* (the seq and hash of the last record), updated in the same transaction
 as each append. `verify` compares the end of the log with it, which catches removals and additions at the
@@ -152,7 +157,7 @@ def content_parts(record: DecisionRecord) -> dict[str, str]:
     Raises TypeError or ValueError when a JSON field holds something JSON cannot represent."""
     large = record.encoded or large_parts(record.facts, record.outcome, record.decision, record.response)
     # encode_basestring is what json.dumps(text, ensure_ascii=False) uses for a str, without its overhead.
-    return {
+    parts = {
         "decision_id": encode_basestring(record.decision_id),
         "recorded_at": encode_basestring(timestamp_text(record.recorded_at)),
         "caller": encode_basestring(record.caller),
@@ -166,6 +171,9 @@ def content_parts(record: DecisionRecord) -> dict[str, str]:
         "trace_id": encode_basestring(record.trace_id),
         **large,
     }
+    if record.request_fingerprint is not None:  # absent, not null: older records keep their hashes
+        parts["request_fingerprint"] = encode_basestring(record.request_fingerprint)
+    return parts
 
 
 def _hash_of_parts(prev_hash: str, parts: dict[str, str], seq: int) -> str:

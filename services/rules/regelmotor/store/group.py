@@ -7,8 +7,9 @@ returns only after the transaction holding its record has committed: a caller th
 returned record never answers before its decision is stored.
 
 Failures: when the transaction fails, every submitter of that group gets the exception. When it failed
-because of one record (`RecordRejected`: not plain JSON, or a decision_id already stored), the group is
-retried one record per transaction, so only the offending submitter sees the error.
+because of one record (`RecordRejected`: not plain JSON, a decision_id already stored, or a request_id
+already stored for a different request), the group is retried one record per transaction, so only the
+offending submitter sees the error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from types import TracebackType
 
 from .base import DecisionLog, append_each
@@ -27,14 +29,15 @@ class _Pending:
     the one waiting submitter for a fraction of what an Event (a Condition over a lock) costs, and the
     committer wakes every submitter of every group."""
 
-    __slots__ = ("_answered", "error", "record", "result")
+    __slots__ = ("_answered", "error", "future", "record", "result")
 
-    def __init__(self, record: DecisionRecord) -> None:
+    def __init__(self, record: DecisionRecord, future: Future[StoredRecord] | None = None) -> None:
         self.record = record
         self._answered = threading.Lock()
         self._answered.acquire()
         self.result: StoredRecord | None = None
         self.error: BaseException | None = None
+        self.future = future  # answered too, for a submitter that does not block (an asyncio front)
 
     @property
     def is_answered(self) -> bool:
@@ -43,10 +46,14 @@ class _Pending:
     def finish(self, result: StoredRecord) -> None:
         self.result = result
         self._answered.release()
+        if self.future is not None:
+            self.future.set_result(result)
 
     def fail(self, error: BaseException) -> None:
         self.error = error
         self._answered.release()
+        if self.future is not None:
+            self.future.set_exception(error)
 
     def wait(self, timeout: float | None) -> bool:
         """True once answered; False if `timeout` (seconds) passed first."""
@@ -104,6 +111,18 @@ class GroupCommitter:
             raise pending.error
         assert pending.result is not None
         return pending.result
+
+    def submit_future(self, record: DecisionRecord) -> Future[StoredRecord]:
+        """Like `submit`, without blocking: the future is answered once the record's transaction has committed
+        (`asyncio.wrap_future` awaits it from an event loop)."""
+        pending = _Pending(record, Future())
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._queue.append(pending)
+            self._cond.notify_all()
+        assert pending.future is not None
+        return pending.future
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking submissions, commit those already taken, and stop the background thread."""

@@ -81,6 +81,10 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log
            BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END""",
     )),
+    # Nullable: the records stored before it have no fingerprint (see regelmotor.store.base on retries).
+    Migration(2, "the fingerprint of the request stored with its request_id", (
+        "ALTER TABLE decisions ADD COLUMN request_fingerprint TEXT",
+    )),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -131,6 +135,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
            FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
         """CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
            FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+    )),
+    # Nullable and without a default, so no row is rewritten (nor any UPDATE trigger fired).
+    Migration(2, "the fingerprint of the request stored with its request_id", (
+        "ALTER TABLE decisions ADD COLUMN request_fingerprint text",
     )),
 )
 

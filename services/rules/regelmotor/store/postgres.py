@@ -30,6 +30,7 @@ from psycopg.pq import TransactionStatus
 
 from .base import (
     COLUMNS,
+    PROBE_ROW,
     Assigned,
     CorruptRecord,
     DecisionLog,
@@ -174,11 +175,21 @@ class PostgresDecisionLog(DecisionLog):
             return
         with conn.cursor() as cursor:
             cursor.executemany(_INSERT, [
-                (s.seq, s.decision_id, s.recorded_at, s.caller, s.request_id, s.ruleset, s.version,
-                 s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"], p["decision"],
-                 s.response, s.trace_id, s.prev_hash, s.hash)
+                (s.seq, s.decision_id, s.recorded_at, s.caller, s.request_id, s.request_fingerprint, s.ruleset,
+                 s.version, s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"],
+                 p["decision"], s.response, s.trace_id, s.prev_hash, s.hash)
                 for s, p in assigned.inserts])
         conn.execute("UPDATE chain_head SET seq = %s, hash = %s WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def probe(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SET LOCAL lock_timeout = '5s'")
+                conn.execute("SELECT seq FROM chain_head WHERE id = 1 FOR UPDATE")
+                conn.execute(_INSERT, PROBE_ROW)
+            finally:
+                conn.execute("ROLLBACK")
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)

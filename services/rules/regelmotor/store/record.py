@@ -20,6 +20,7 @@ _TEXT_FIELDS = ("decision_id", "caller", "request_id", "ruleset", "version", "ru
                 "as_of", "trace_id")
 # The fields whose canonical text is large enough to be worth making outside the log's writer.
 LARGE_FIELDS = ("facts", "outcome", "decision", "response")
+MAX_FINGERPRINT = 128  # a sha256 hex digest is 64
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class DecisionRecord:
     decision: dict[str, Any]  # the full decision JSON, explanation included
     response: bytes  # the serialised gRPC Decision, returned again on an idempotent retry
     trace_id: str
+    # What was asked, as a digest (the service makes it: sha256 of the ruleset, version pin, as_of, facts and
+    # subject asked for; regelmotor.server.fingerprint). A record whose (caller, request_id) is stored already
+    # is a retry only when it carries the same fingerprint (regelmotor.store.base). None: unknown (records
+    # written before schema 2, or by a producer that makes none); such a record never counts as a retry.
+    request_fingerprint: str | None = field(default=None, kw_only=True)
     # The canonical text of facts, outcome, decision and response (`chain.large_parts`), when the producer
     # has already made it from these very values; None lets the log make it. Not part of the record's
     # identity: it is how the record is written, not what it says.
@@ -64,6 +70,11 @@ class DecisionRecord:
             raise ValueError(f"DecisionRecord.as_of is not a date: {self.as_of!r}") from None
         if self.subject is not None and not isinstance(self.subject, str):
             raise TypeError("DecisionRecord.subject must be a str or None")
+        if self.request_fingerprint is not None:
+            if not isinstance(self.request_fingerprint, str):
+                raise TypeError("DecisionRecord.request_fingerprint must be a str or None")
+            if not 1 <= len(self.request_fingerprint) <= MAX_FINGERPRINT:
+                raise ValueError(f"DecisionRecord.request_fingerprint must be 1 to {MAX_FINGERPRINT} characters")
         for name in ("facts", "outcome", "decision"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"DecisionRecord.{name} must be a dict")

@@ -32,6 +32,7 @@ from typing import Any
 
 from .base import (
     COLUMNS,
+    PROBE_ROW,
     Assigned,
     CorruptRecord,
     DecisionLog,
@@ -184,11 +185,19 @@ class SQLiteDecisionLog(DecisionLog):
         if not assigned.inserts:
             return
         conn.executemany(_INSERT, [
-            (s.seq, s.decision_id, timestamp_text(s.recorded_at), s.caller, s.request_id, s.ruleset, s.version,
-             s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"], p["decision"],
-             s.response, s.trace_id, s.prev_hash, s.hash)
+            (s.seq, s.decision_id, timestamp_text(s.recorded_at), s.caller, s.request_id, s.request_fingerprint,
+             s.ruleset, s.version, s.ruleset_sha256, s.engine_version, s.as_of, s.subject, p["facts"], p["outcome"],
+             p["decision"], s.response, s.trace_id, s.prev_hash, s.hash)
             for s, p in assigned.inserts])
         conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (assigned.head.seq, assigned.head.hash))
+
+    def probe(self) -> None:
+        with self._writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INSERT, PROBE_ROW)
+            finally:
+                conn.execute("ROLLBACK")
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from regelmotor.v1 import decision_pb2 as regelmotor_dot_v1_dot_decision__pb2
+from regelmotor_api.v1 import decision_pb2 as regelmotor_dot_v1_dot_decision__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

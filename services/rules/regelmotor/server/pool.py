@@ -1,0 +1,415 @@
+"""Supervised worker processes, driven from the front's asyncio event loop.
+
+durable_rules is single-threaded per process and its C code can crash or hang, so evaluations run in
+worker processes; the front hands each call (as wire bytes) to an idle worker and awaits the answer on
+the worker's pipe, holding no thread while it waits.
+
+Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its
+own deadline; a worker is killed only when *it* has run longer than the pool's time limit, never because
+its caller's budget ran out while queueing. A caller whose deadline passes while the worker is busy
+gets DEADLINE_EXCEEDED and the worker finishes (its answer is dropped) and goes back to work.
+
+Supervision (after gunicorn's arbiter): every worker that exits or is killed is reaped and replaced; a
+replacement that fails to start is retried with exponential backoff, so the pool never stays at zero
+for good. `on_capacity` hears of every change in the number of ready workers (health turns NOT_SERVING
+at zero). Workers are started with `spawn`, never `fork`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from .protocol import Failed, Ready, Request, Stop
+from .worker import WorkerConfig, worker_main
+
+log = logging.getLogger("regelmotor.pool")
+
+MAX_BACKOFF_SECONDS = 30.0
+FIRST_BACKOFF_SECONDS = 0.5
+
+
+class PoolError(Exception):
+    """A call the pool could not complete. Subclasses say why; none was caused by the request's content."""
+
+
+class WorkerCrashed(PoolError):
+    """The worker died while handling the call."""
+
+
+class EvaluationTimeLimit(PoolError):
+    """The worker ran longer than the pool's time limit and was killed."""
+
+
+class DeadlineExpired(PoolError):
+    """The caller's deadline passed while it waited for a worker or for the answer."""
+
+
+class Busy(PoolError):
+    """No worker became free within the pool's longest wait (the caller set a longer deadline, or none)."""
+
+
+class NoWorker(PoolError):
+    """No worker is running or starting (every start failed; the pool keeps retrying)."""
+
+
+class PoolClosed(PoolError):
+    """The pool is shutting down."""
+
+
+@dataclass(eq=False)
+class _Worker:
+    number: int
+    process: BaseProcess
+    conn: Connection
+    state: str = "starting"  # starting → idle ⇄ busy → gone
+    answer: asyncio.Future[object] | None = None
+    abandoned: bool = False  # its caller stopped waiting; the answer is dropped
+    calls: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class PoolStats:
+    restarts: int = 0
+    failed_starts: int = 0
+    killed_for_time: int = 0
+    calls_by_worker: dict[int, int] = field(default_factory=dict)
+
+
+class WorkerPool:
+    def __init__(self, name: str, size: int, config: WorkerConfig, *, time_limit: float,
+                 max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None,
+                 lazy: bool = False, on_capacity: Callable[[int], None] | None = None) -> None:
+        self.name = name
+        self.lazy = lazy  # start workers on first use, not in start()
+        self.size = size
+        self.config = config
+        self.time_limit = time_limit
+        self.max_wait = max_wait  # longest a call waits for a free worker, whatever its own deadline
+        self.start_timeout = start_timeout
+        self.max_calls = max_calls
+        self.on_capacity = on_capacity
+        self.stats = PoolStats()
+        self._context = multiprocessing.get_context("spawn")
+        self._numbers = itertools.count(1)
+        self._workers: set[_Worker] = set()
+        self._idle: deque[_Worker] = deque()
+        self._waiters: deque[asyncio.Future[_Worker]] = deque()
+        self._failures = 0  # consecutive failed starts: the backoff grows with them
+        self._spawning = 0  # restarts past their backoff, starting a process now
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_failure: str | None = None  # why the last start failed (for NoWorker and start-up errors)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> int:
+        """Workers that can take calls now or after their current one."""
+        return sum(1 for w in self._workers if w.state in ("idle", "busy"))
+
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None and w.state != "gone"]
+
+    # -- starting and supervising --------------------------------------------------------------------
+
+    async def start(self, *, wait: bool = True) -> None:
+        """Start the workers; with `wait`, return once all are ready (RuntimeError naming the reason when
+        none could start)."""
+        self._loop = asyncio.get_running_loop()
+        self._started = asyncio.Event()
+        if self.lazy:
+            return
+        for _ in range(self.size):
+            await self._spawn()
+        if wait and self.size:
+            await self._started.wait()
+            if not self.ready:
+                raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
+
+    async def _spawn(self) -> None:
+        loop = asyncio.get_running_loop()
+        parent, child = self._context.Pipe()
+        # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
+        # the child's end of that pipe, so a child that dies while reading it would block start() for good once the
+        # data outgrows the pipe buffer (the ruleset snapshot does); the configuration follows on our own pipe.
+        process = self._context.Process(target=worker_main, args=(child,), daemon=True,
+                                        name=f"regelmotor-{self.name}")
+        await loop.run_in_executor(None, process.start)
+        child.close()
+        worker = _Worker(next(self._numbers), process, parent)
+        self._workers.add(worker)
+        worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
+        try:
+            await loop.run_in_executor(None, parent.send, self.config)
+        except (OSError, ValueError):
+            self._lost(worker, "exited while starting")
+            return
+        if worker.state == "starting":
+            loop.add_reader(parent.fileno(), self._on_readable, worker)
+
+    def _schedule_restart(self) -> None:
+        if self._closing or len(self._workers) + len(self._tasks) >= self.size:
+            return
+        delay = 0.0 if self._failures == 0 else min(FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1),
+                                                    MAX_BACKOFF_SECONDS)
+        task = asyncio.get_running_loop().create_task(self._restart_after(delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if delay and not self._workers and not self._spawning:
+            # Nothing will be ready before the backoff ends: the callers waiting now are told at once.
+            self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
+
+    def _fail_waiters(self, error: PoolError) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+
+    async def _restart_after(self, delay: float) -> None:
+        if delay:
+            log.warning("restarting a worker after backoff", extra={"pool": self.name, "seconds": delay,
+                                                                    "failed_starts": self._failures})
+            await asyncio.sleep(delay)
+        if self._closing:
+            return
+        self.stats.restarts += 1
+        self._spawning += 1
+        try:
+            await self._spawn()
+        except Exception as exc:  # e.g. no processes left: try again later
+            log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
+            self._failures += 1
+            self._schedule_restart()
+        finally:
+            self._spawning -= 1
+
+    def _start_overran(self, worker: _Worker) -> None:
+        if worker.state == "starting":
+            self._lost(worker, f"did not start within {self.start_timeout:g} s")
+
+    def _on_readable(self, worker: _Worker) -> None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            self._lost(worker, f"exited (code {worker.process.exitcode})" if worker.state != "starting"
+                       else "exited while starting")
+            return
+        except Exception as exc:  # a message that cannot be read: the pipe is out of step, so the worker goes
+            self._lost(worker, f"sent an unreadable message ({type(exc).__name__})")
+            return
+        if worker.state == "starting":
+            if isinstance(message, Ready):
+                self._cancel_timer(worker)
+                self._failures = 0
+                worker.state = "idle"
+                self._release(worker)
+                self._capacity_changed()
+                if self._started is not None and not any(w.state == "starting" for w in self._workers):
+                    self._started.set()
+            else:
+                reason = message.reason if isinstance(message, Failed) else repr(message)[:200]
+                self._lost(worker, reason)
+            return
+        self._cancel_timer(worker)
+        if worker.answer is not None and not worker.answer.done():
+            worker.answer.set_result(message)
+        worker.answer = None
+        worker.abandoned = False
+        worker.calls += 1
+        self.stats.calls_by_worker[worker.number] = worker.calls
+        if self.max_calls is not None and worker.calls >= self.max_calls:
+            self._retire(worker)
+        else:
+            worker.state = "idle"
+            self._release(worker)
+
+    def _lost(self, worker: _Worker, reason: str) -> None:
+        """A worker is gone (exited, killed, or failed to start): fail its call, reap it, replace it."""
+        if worker.state == "gone":
+            return
+        was_ready = worker.state in ("idle", "busy")
+        if worker.state == "starting":
+            self._failures += 1
+            self.stats.failed_starts += 1
+            self._last_failure = f"a {self.name} worker {reason}"
+        worker.state = "gone"
+        self._cancel_timer(worker)
+        self._forget(worker)
+        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
+            worker.answer.set_exception(WorkerCrashed("the worker stopped while handling the call; it is safe to "
+                                                      "retry"))
+        worker.answer = None
+        log.warning("worker lost", extra={"pool": self.name, "worker": worker.number, "reason": reason})
+        if was_ready:
+            self._capacity_changed()
+        self._schedule_restart()
+        if self._started is not None and not any(w.state == "starting" for w in self._workers):
+            self._started.set()
+
+    def _retire(self, worker: _Worker) -> None:
+        """Stop a worker that has done its share (the sources worker) and start a fresh one."""
+        worker.state = "gone"
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(Stop())
+        self._forget(worker, kill=False)
+        self._capacity_changed()
+        self._schedule_restart()
+
+    def _forget(self, worker: _Worker, *, kill: bool = True) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(worker.conn.fileno())
+        self._workers.discard(worker)
+        with contextlib.suppress(ValueError):
+            self._idle.remove(worker)
+        if kill and worker.process.is_alive():
+            worker.process.kill()
+        worker.conn.close()
+        # Reap it (no zombie), off the loop.
+        loop.run_in_executor(None, _reap, worker.process)
+
+    def _cancel_timer(self, worker: _Worker) -> None:
+        if worker.timer is not None:
+            worker.timer.cancel()
+            worker.timer = None
+
+    def _capacity_changed(self) -> None:
+        if self.on_capacity is not None:
+            self.on_capacity(self.ready)
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def _release(self, worker: _Worker) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    async def _acquire(self, deadline: float | None, expiry: PoolError) -> _Worker:
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            worker = self._idle.popleft()
+            if worker.state == "idle":
+                return worker
+        if self._closing:
+            raise PoolClosed("the service is shutting down")
+        if not self._workers and not self._tasks and self.lazy:
+            self._loop = loop
+            await self._spawn()  # a lazy pool (sources) starts its worker on first use
+        elif not self._workers and not self._spawning:
+            # None running or starting, only restarts waiting out their backoff: say so now, so the caller can
+            # go to another instance, instead of waiting out its deadline.
+            raise NoWorker(self._last_failure or f"no {self.name} worker is running")
+        waiter: asyncio.Future[_Worker] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None
+        if deadline is not None:
+            timer = loop.call_at(deadline, _expire, waiter, expiry)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def call(self, message: Request, timeout: float | None) -> object:
+        """Send `message` to a free worker and return its answer (a `Failed` for a request it could not
+        handle). Raises a PoolError when the call could not be completed."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(0.0, timeout)
+        expiry: PoolError = DeadlineExpired("no worker became free before the deadline")
+        wait_until = deadline
+        if self.max_wait is not None and (deadline is None or loop.time() + self.max_wait < deadline):
+            wait_until = loop.time() + self.max_wait
+            expiry = Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later")
+        worker = await self._acquire(wait_until, expiry)
+        answer: asyncio.Future[object] = loop.create_future()
+        worker.answer = answer
+        worker.state = "busy"
+        try:
+            worker.conn.send(message)
+        except (OSError, ValueError):
+            self._lost(worker, "its pipe is closed")
+            raise WorkerCrashed("the worker stopped before it took the call; it is safe to retry") from None
+        worker.timer = loop.call_later(self.time_limit, self._overran, worker)
+        remaining = None if deadline is None else max(0.0, deadline - loop.time())
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), remaining)
+        except TimeoutError:
+            worker.abandoned = True  # it finishes and goes back to work; only this caller gives up
+            raise DeadlineExpired("the deadline passed before the answer was ready") from None
+        except asyncio.CancelledError:
+            worker.abandoned = True
+            raise
+
+    def _overran(self, worker: _Worker) -> None:
+        if worker.state != "busy":
+            return
+        self.stats.killed_for_time += 1
+        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
+            worker.answer.set_exception(EvaluationTimeLimit(
+                f"the evaluation ran longer than {self.time_limit:g} s and was stopped"))
+        self._lost(worker, f"ran longer than {self.time_limit:g} s")
+
+    # -- shutting down -------------------------------------------------------------------------------
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop taking calls, let busy workers finish within `timeout`, stop every worker and reap it."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        self._fail_waiters(PoolClosed("the service is shutting down"))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while any(w.state == "busy" for w in self._workers) and loop.time() < end:
+            await asyncio.sleep(0.02)
+        for worker in list(self._workers):
+            with contextlib.suppress(OSError, ValueError):
+                worker.conn.send(Stop())
+        processes = [w.process for w in self._workers]
+        await asyncio.to_thread(_join_all, processes, max(0.5, end - loop.time()))
+        for worker in list(self._workers):
+            self._cancel_timer(worker)
+            worker.state = "gone"
+            self._forget(worker)
+
+
+def _expire(waiter: asyncio.Future[_Worker], error: PoolError) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
+
+
+def _reap(process: BaseProcess) -> None:
+    process.join(10)
+    if process.is_alive():
+        process.kill()
+        process.join(2)
+
+
+def _join_all(processes: list[BaseProcess], timeout: float) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, end - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(2)

@@ -1,0 +1,82 @@
+"""Ruleset sources sent by callers (ValidateRuleset, TestRuleset, DiffRulesets with sources), handled in the
+sandboxed sources worker: a source is untrusted input, so it is parsed, compiled and run only there."""
+
+from __future__ import annotations
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.diff import diff_rulesets
+from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
+from regelmotor.core.evaluator import Evaluator
+from regelmotor.core.loader import load_ruleset_text
+from regelmotor.core.model import Ruleset
+from regelmotor.core.repository import RulesetRepository
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+
+from .errors import error_result
+from .protocol import SourceReply
+
+
+def _diagnostics(found: list[Diagnostic]) -> list[rpb.Diagnostic]:
+    return [rpb.Diagnostic(line=d.line, column=d.column, message=d.message) for d in found]
+
+
+def _problems(exc: RegelmotorError) -> list[Diagnostic]:
+    """Diagnostics for any library error a source caused (an engine refusal is placed at the top)."""
+    if isinstance(exc, RulesetInvalid):
+        return exc.diagnostics
+    return [Diagnostic("source", 1, 1, str(exc))]
+
+
+def validate_source(request_bytes: bytes) -> SourceReply:
+    request = rpb.ValidateRulesetRequest.FromString(request_bytes)
+    try:
+        ruleset = load_ruleset_text(request.source, "source")
+    except RulesetInvalid as exc:
+        response = rpb.ValidateRulesetResponse(valid=False, diagnostics=_diagnostics(exc.diagnostics))
+        return SourceReply(response.SerializeToString())
+    response = rpb.ValidateRulesetResponse(valid=True, name=ruleset.meta.name, version=ruleset.meta.version,
+                                           sha256=ruleset.sha256)
+    return SourceReply(response.SerializeToString())
+
+
+def run_source_cases(request_bytes: bytes) -> SourceReply:
+    request = rpb.TestRulesetRequest.FromString(request_bytes)
+    response = rpb.TestRulesetResponse()
+    try:
+        ruleset = load_ruleset_text(request.source, "source")
+        repository = RulesetRepository(include_drafts=True)
+        repository.add(ruleset, request.source)
+        motor = Regelmotor(repository)
+        Evaluator(ruleset)  # registers it with durable_rules now, so a refusal is a diagnostic, not a failed case
+        cases = parse_cases(request.cases, "cases", ruleset)
+    except RegelmotorError as exc:
+        response.diagnostics.extend(_diagnostics(_problems(exc)))
+        return SourceReply(response.SerializeToString())
+    for case in cases:
+        result = run_case(motor, ruleset, case)
+        response.results.append(rpb.CaseResult(
+            name=case.name, line=case.line, passed=result.passed, failures=result.failures,
+            fired=result.decision.fired_rules if result.decision else []))
+    response.passed = sum(1 for r in response.results if r.passed)
+    response.failed = len(response.results) - response.passed
+    return SourceReply(response.SerializeToString())
+
+
+def diff_sources(request_bytes: bytes) -> SourceReply:
+    request = rpb.DiffRulesetsRequest.FromString(request_bytes)
+    try:
+        a = load_ruleset_text(request.source_a, "source_a")
+        b = load_ruleset_text(request.source_b, "source_b")
+    except RegelmotorError as exc:
+        return SourceReply(error=error_result(exc).SerializeToString())
+    return SourceReply(diff_response(a, b).SerializeToString())
+
+
+def diff_response(a: Ruleset, b: Ruleset) -> rpb.DiffRulesetsResponse:
+    diff = diff_rulesets(a, b)
+    return rpb.DiffRulesetsResponse(
+        metadata=diff.metadata, rules_added=diff.rules_added, rules_removed=diff.rules_removed,
+        rules_changed=[rpb.RuleChange(rule_id=k, changes=v) for k, v in diff.rules_changed.items()],
+        parameters=diff.parameters, facts=diff.facts, derived=diff.derived, outcomes=diff.outcomes,
+        tables=diff.tables, hjemler=diff.hjemler, constraints=diff.constraints, lines=diff.lines())

@@ -1,0 +1,126 @@
+"""Start-up checks: a setting that cannot work stops the server with one line naming the setting and the fix.
+
+Every check here runs before anything listens, so a server either starts whole or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.identity import Pseudonymiser, load_key
+from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
+from regelmotor.store import open_log
+from regelmotor.store.base import DecisionLog
+
+
+class StartupError(RegelmotorError):
+    """A setting the server cannot start with: which one, what is wrong, and what to do."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{env_name(setting)}: {problem}; {fix}")
+
+
+def env_name(setting: str) -> str:
+    return f"REGELMOTOR_{setting.upper()}"
+
+
+def from_validation(error: ValidationError) -> StartupError:
+    """The first bad setting of a pydantic validation error, as a StartupError."""
+    first = error.errors()[0]
+    setting = str(first["loc"][0]) if first["loc"] else "config"
+    value = first.get("input")
+    shown = f" (got {str(value)[:60]!r})" if value is not None and not isinstance(value, dict) else ""
+    if first["type"] == "extra_forbidden":
+        return StartupError(setting, "is not a setting", "see docs/configuration.md for the settings")
+    return StartupError(setting, f"{first['msg']}{shown}", "see docs/configuration.md")
+
+
+# REGELMOTOR_* variables that are not settings of the server but are read elsewhere.
+_OTHER_VARIABLES = ("REGELMOTOR_CONFIG",)
+_OTHER_PREFIXES = ("REGELMOTOR_TEST_",)
+
+
+def unknown_variables(environment: Mapping[str, str], fields: Iterable[str]) -> None:
+    """A misspelt REGELMOTOR_* variable would silently leave its setting at the default: refuse it."""
+    known = {env_name(name) for name in fields}
+    for name in sorted(environment):
+        if (name.startswith("REGELMOTOR_") and name not in known and name not in _OTHER_VARIABLES
+                and not name.startswith(_OTHER_PREFIXES)):
+            raise StartupError(name[len("REGELMOTOR_"):].lower(), "is not a setting",
+                               "check its spelling against docs/configuration.md (it is not a setting)")
+
+
+def load_rulesets(root: Path, *, include_drafts: bool) -> tuple[RulesetSnapshot, RulesetRepository]:
+    """The snapshot every process of this instance serves, and its repository; refuses to serve nothing."""
+    if not root.is_dir():
+        raise StartupError("rulesets", f"{root} is not a directory",
+                           "point it at a directory of <name>/<version>.yaml files (the bundled ones are in rulesets/)")
+    try:
+        snapshot = RulesetSnapshot.read(root)
+        repository = RulesetRepository.from_snapshot(snapshot, include_drafts=include_drafts)
+    except RulesetInvalid as exc:
+        first = exc.diagnostics[0]
+        more = f" (and {len(exc.diagnostics) - 1} more)" if len(exc.diagnostics) > 1 else ""
+        raise StartupError("rulesets", f"the rulesets in {root} have problems: {first}{more}",
+                           "run `regelmotor ruleset validate` on the directory and fix them") from None
+    if not repository.versions:
+        raise StartupError("rulesets", f"{root} holds no ruleset versions",
+                           "point it at a directory of <name>/<version>.yaml files (the bundled ones are in rulesets/)")
+    return snapshot, repository
+
+
+def data_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-check"
+        probe.write_text("ok", encoding="ascii")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError("data_dir", f"cannot write to {path} ({exc.strerror or exc})",
+                           "choose a directory the service may write to") from None
+    return path
+
+
+def pseudonymiser(configured: str | None, key_file: Path, *,
+                  allow_synthetic: bool) -> tuple[bytes, Pseudonymiser]:
+    try:
+        key = load_key(configured, key_file)
+        return key, Pseudonymiser(key, allow_synthetic=allow_synthetic)
+    except (ValueError, OSError) as exc:
+        source = "pseudonym_key" if configured else "data_dir"
+        raise StartupError(source, f"the pseudonym key cannot be used: {exc}",
+                           "give 64 or more hex digits (32 random bytes), or remove the key file to make a new one"
+                           if configured else f"check or remove {key_file}") from None
+
+
+def decision_log(location: str, data: Path) -> DecisionLog | None:
+    """The decision log the settings name: SQLite in data_dir by default, PostgreSQL by DSN, or none."""
+    if location == "off":
+        return None
+    target = str(data / "decisions.db") if location == "sqlite" else location
+    try:
+        return open_log(target)
+    except Exception as exc:  # psycopg, sqlite3 and our own schema errors alike
+        raise StartupError("decision_log", f"cannot open the decision log at {redact(target)}: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:400],
+                           "give 'sqlite', 'off' or a reachable postgresql:// DSN") from None
+
+
+def redact(location: str) -> str:
+    """A location without its password (never printed or logged)."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", re.sub(r"password=\S+", "password=***", location))
+
+
+def port_in_use(host: str, port: int) -> StartupError:
+    return StartupError("port", f"cannot listen on {host}:{port} (in use, or the address is not this machine's)",
+                        f"choose another port with {env_name('port')} (0 picks a free one) or stop the other "
+                        "process")
+

@@ -1,0 +1,139 @@
+"""The worker process: what runs on the other side of the pool's pipes.
+
+Two roles share this entry point:
+- an *engine* worker evaluates requests on the instance's ruleset snapshot (and, with a SQLite decision
+  log, records each decision before it answers);
+- a *sources* worker parses, validates, compiles and tests ruleset sources sent by callers, under an
+  address-space limit, and is recycled after a number of sources (durable_rules never frees a ruleset).
+
+A request the worker cannot handle (an unknown kind, or a fault of ours) is answered with `Failed`; the
+worker goes on. Only a crash of the C engine, a hang or the memory limit ends it, and the pool replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from regelmotor.core.repository import RulesetSnapshot
+
+from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Ready, Request, Stop, TestSource, ValidateSource
+
+log = logging.getLogger("regelmotor.worker")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs to start: plain data, sent to the spawned process."""
+
+    role: str  # "engine" or "sources"
+    snapshot: RulesetSnapshot | None = None  # the engine's rulesets
+    allow_drafts: bool = False
+    pseudonym_key: bytes | None = None
+    allow_synthetic_ids: bool = False
+    log_level: str = "INFO"
+    records: bool = False  # hand each decision back with its record (the front stores it)
+    decision_log: str | None = None  # a SQLite log the worker appends to itself
+    memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
+
+
+def worker_main(conn: Connection) -> None:
+    """Entry point of a worker process: take the WorkerConfig (the first message), prepare, say Ready, then answer
+    requests until Stop or EOF."""
+    from .telemetry import setup_logging
+
+    try:
+        config = conn.recv()
+    except (EOFError, KeyboardInterrupt):
+        return
+    setup_logging(config.log_level)
+    if config.memory_limit_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (config.memory_limit_bytes, config.memory_limit_bytes))
+    try:
+        worker = Worker(config)
+    except Exception as exc:  # the pool logs the reason and retries with backoff
+        log.exception("engine worker could not start")
+        conn.send(Failed(f"could not start: {type(exc).__name__}: {exc}"[:500]))
+        return
+    conn.send(Ready(os.getpid()))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, KeyboardInterrupt):
+                return
+            if isinstance(message, Stop):
+                return
+            conn.send(worker.handle(message))
+    finally:
+        worker.close()
+
+
+class Worker:
+    """Handles requests in this process. `engine`: an EvaluationHandler made elsewhere (the inline engine of a
+    server without engine workers); else an engine worker makes its own from the config."""
+
+    def __init__(self, config: WorkerConfig, engine: Any = None) -> None:
+        self.config = config
+        self._engine: Any = engine
+        self._log: Any = None
+        if config.role == "engine" and engine is None:
+            self._engine, self._log = _engine_handler(config)
+
+    def handle(self, message: Request) -> object:
+        """The answer to one request; never raises for a request the worker can survive."""
+        try:
+            match message:
+                case Evaluate(request=request, traceparent=traceparent, caller=caller) if self._engine:
+                    return self._engine.evaluate(request, traceparent, caller)
+                case EvaluateBatch(items=items, traceparent=traceparent, caller=caller) if self._engine:
+                    return self._engine.evaluate_batch(list(items), traceparent, caller)
+                case ValidateSource(request=request):
+                    from .sources import validate_source
+
+                    return validate_source(request)
+                case TestSource(request=request):
+                    from .sources import run_source_cases
+
+                    return run_source_cases(request)
+                case DiffSources(request=request):
+                    from .sources import diff_sources
+
+                    return diff_sources(request)
+                case _:
+                    return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
+        except MemoryError:
+            # The address-space limit was reached: answer, then end this process (it may be in a bad state);
+            # the pool starts a fresh one.
+            log.error("worker reached its memory limit", extra={"request": type(message).__name__})
+            raise SystemExit(1) from None
+        except Exception as exc:
+            log.exception("worker could not handle a request", extra={"request": type(message).__name__})
+            return Failed(f"{type(exc).__name__} while handling {type(message).__name__}")
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+
+def _engine_handler(config: WorkerConfig) -> tuple[Any, Any]:
+    from regelmotor.core.api import Regelmotor
+    from regelmotor.core.identity import Pseudonymiser
+    from regelmotor.core.repository import RulesetRepository
+    from regelmotor.store import open_log
+
+    from .handler import EvaluationHandler
+    from .telemetry import tracer_provider
+
+    assert config.snapshot is not None, "an engine worker needs the ruleset snapshot"
+    tracer = tracer_provider().get_tracer("regelmotor.engine")
+    motor = Regelmotor(RulesetRepository.from_snapshot(config.snapshot, include_drafts=config.allow_drafts))
+    motor.warm_up()
+    decision_log = open_log(config.decision_log) if config.decision_log else None
+    pseudonymiser = (Pseudonymiser(config.pseudonym_key, allow_synthetic=config.allow_synthetic_ids)
+                     if config.pseudonym_key else None)
+    return EvaluationHandler(motor, tracer, pseudonymiser, config.records, decision_log), decision_log

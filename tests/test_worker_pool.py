@@ -1,0 +1,341 @@
+"""The engine worker pool under pressure, over real channels and real worker processes: a call's wait for a
+worker is kept apart from the evaluation's own limit, the pool never stays at zero, every worker serves the
+same snapshot of the rulesets, idle streams cost no thread, and health follows the workers and the log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from regelmotor.core.repository import read_published
+from regelmotor.server.protocol import Failed, Stop
+from regelmotor.server.worker import Worker, WorkerConfig
+from regelmotor_api.v1 import decision_pb2 as pb
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
+from tests.conftest import BUNDLED_RULESETS
+from tests.grpc_support import details, request, server_in_process
+from tests.server_process import running_server
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _health(channel: grpc.Channel, service: str = "") -> int:
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+    return int(reply.status)
+
+
+def _wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _sum_points(reader: InMemoryMetricReader, name: str, **labels: str) -> float:
+    data = reader.get_metrics_data()
+    total = 0.0
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        if all((point.attributes or {}).get(k) == v for k, v in labels.items()):
+                            total += float(point.value)  # type: ignore[union-attr]
+    return total
+
+
+def test_short_deadlines_under_load_never_kill_a_healthy_worker() -> None:
+    with server_in_process(workers=2) as (server, _, _):
+        assert server.pool is not None
+        pids = sorted(server.pool.pids())
+        codes: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def caller() -> None:
+            with grpc.insecure_channel(server.address) as channel:
+                stub = pb_grpc.DecisionServiceStub(channel)
+                for index in range(30):
+                    try:
+                        stub.Evaluate(request(request_id=""), timeout=0.02)
+                        code = "OK"
+                    except grpc.RpcError as error:
+                        code = error.code().name
+                    with lock:
+                        codes[code] += 1
+                    del index
+
+        threads = [threading.Thread(target=caller) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats = server.pool.stats
+        assert set(codes) <= {"OK", "DEADLINE_EXCEEDED"}, codes
+        assert codes["OK"] > 0, codes
+        assert stats.killed_for_time == 0 and stats.restarts == 0, stats
+        assert sorted(server.pool.pids()) == pids, "no worker was replaced"
+        with grpc.insecure_channel(server.address) as channel:
+            assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(request_id="after"), timeout=30).version
+
+
+def test_a_deadline_that_expires_in_the_server_is_answered_deadline_exceeded_by_the_server() -> None:
+    with server_in_process(workers=1) as (server, _, reader):
+        # A stream keeps the one worker busy; a unary call with a short deadline waits for it in the server.
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            stream = stub.EvaluateStream(iter([request(request_id=f"s{i}") for i in range(400)]), timeout=60)
+            first = next(stream)
+            assert first.WhichOneof("result") == "decision"
+            refused = 0
+            for _ in range(20):
+                try:
+                    stub.Evaluate(request(request_id=""), timeout=0.005)
+                except grpc.RpcError as error:
+                    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+                    refused += 1
+            assert len(list(stream)) == 399
+        assert refused > 0
+        # The server itself answered (and counted) DEADLINE_EXCEEDED: the calls reached it.
+        _wait_for(lambda: _sum_points(reader, "regelmotor.errors", code="DEADLINE_EXCEEDED") > 0, 10,
+                  "the server's count of DEADLINE_EXCEEDED")
+
+
+def test_a_worker_that_overruns_its_own_limit_is_killed_replaced_and_the_call_told_why() -> None:
+    with server_in_process(workers=1, max_evaluation_seconds=0.0005) as (server, _, _):
+        assert server.pool is not None
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            # A batch of 32 evaluations takes far longer than half a millisecond.
+            answers = list(stub.EvaluateStream(iter([request(request_id="")] * 32), timeout=60))
+        assert {a.error.code for a in answers} == {grpc.StatusCode.DEADLINE_EXCEEDED.value[0]}
+        info = error_details_pb2.ErrorInfo()
+        assert answers[0].error.details[0].Unpack(info) and info.reason == "EVALUATION_TIME_LIMIT"
+        assert server.pool.stats.killed_for_time >= 1
+        _wait_for(lambda: server.pool is not None and server.pool.ready == 1, 60, "a replacement worker")
+
+
+def test_every_worker_serves_the_snapshot_the_front_lists_even_after_the_files_change(tmp_path: Path) -> None:
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(BUNDLED_RULESETS, rulesets)
+    path = rulesets / "rett-til-helsehjelp" / "2024.07.yaml"
+    original = path.read_text(encoding="utf-8")
+    with server_in_process(workers=2, rulesets=rulesets) as (server, _, _):
+        assert server.pool is not None
+        with grpc.insecure_channel(server.address) as channel:
+            rulesets_stub = rpb_grpc.RulesetServiceStub(channel)
+            listed = {v.version: v.sha256 for r in rulesets_stub.ListRulesets(rpb.ListRulesetsRequest(), timeout=10)
+                      .rulesets if r.name == "rett-til-helsehjelp" for v in r.versions}
+            # The file changes on disk, published.txt too (so a reader of the directory would accept it) ...
+            changed = original.replace("title:", "title: endret -", 1)
+            path.write_text(changed, encoding="utf-8")
+            from regelmotor.core.loader import load_ruleset_text
+
+            new_sha = load_ruleset_text(changed, str(path)).sha256
+            published = (rulesets / "published.txt").read_text(encoding="utf-8")
+            (rulesets / "published.txt").write_text(published.replace(listed["2024.07"], new_sha), encoding="utf-8")
+            assert read_published(rulesets)["rett-til-helsehjelp@2024.07"] == new_sha
+            # ... and every worker is replaced.
+            for pid in server.pool.pids():
+                os.kill(pid, signal.SIGKILL)
+            _wait_for(lambda: server.pool is not None and server.pool.ready == 2 and server.pool.stats.restarts >= 2,
+                      60, "two replacement workers")
+            stub = pb_grpc.DecisionServiceStub(channel)
+            answers = {stub.Evaluate(request(request_id=""), timeout=30).ruleset_sha256 for _ in range(20)}
+            got = rulesets_stub.GetRuleset(rpb.GetRulesetRequest(name="rett-til-helsehjelp", version="2024.07"),
+                                           timeout=10)
+    assert answers == {listed["2024.07"]}, "every worker decides with the version the front lists"
+    assert got.version.sha256 == listed["2024.07"] and got.source == original
+
+
+def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
+    with server_in_process(workers=1) as (server, _, _):
+        release = threading.Event()
+
+        def idle() -> Iterator[pb.EvaluateRequest]:
+            release.wait(60)
+            return
+            yield  # a generator that sends nothing until released
+
+        channels = [grpc.insecure_channel(server.address) for _ in range(4)]
+        streams = [pb_grpc.DecisionServiceStub(channels[i % 4]).EvaluateStream(idle(), timeout=60)
+                   for i in range(200)]
+        try:
+            time.sleep(1.0)  # let every stream open on the server
+            with grpc.insecure_channel(server.address) as fresh:
+                assert _health(fresh) == SERVING
+                assert pb_grpc.DecisionServiceStub(fresh).Evaluate(request(request_id=""), timeout=10).version
+        finally:
+            release.set()
+            for stream in streams:
+                assert list(stream) == []
+            for channel in channels:
+                channel.close()
+
+
+def test_unknown_messages_and_handler_faults_are_answered_not_fatal() -> None:
+    worker = Worker(WorkerConfig(role="sources"))
+    answer = worker.handle(Stop())  # a kind a worker never gets from the pool's callers
+    assert isinstance(answer, Failed) and "does not handle Stop" in answer.reason
+    assert isinstance(worker.handle(object()), Failed)  # type: ignore[arg-type]
+    from regelmotor.server.protocol import ValidateSource
+
+    broken = worker.handle(ValidateSource(b"\xff\xff\xff"))  # not a ValidateRulesetRequest
+    assert isinstance(broken, Failed) and "DecodeError" in broken.reason
+
+
+def _zombies(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == parent:
+                found.append(int(entry))
+    return found
+
+
+def test_a_pool_killed_to_zero_says_not_serving_fails_fast_and_recovers_without_zombies() -> None:
+    with running_server(workers=1) as server, grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.DecisionServiceStub(channel)
+        assert stub.Evaluate(request(request_id=""), timeout=30).version
+        killed: set[int] = set()
+        stop = threading.Event()
+
+        def kill_every_worker_that_appears() -> None:
+            while not stop.is_set():
+                for pid in server.worker_pids():
+                    if pid not in killed and _is_engine_worker(pid):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.add(pid)
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_every_worker_that_appears)
+        killer.start()
+        saw_not_serving = False
+        fast_unavailable = 0
+        try:
+            until = time.monotonic() + 8
+            while time.monotonic() < until:
+                if _health(channel, "regelmotor.v1.DecisionService") == NOT_SERVING:
+                    saw_not_serving = True
+                started = time.monotonic()
+                try:
+                    stub.Evaluate(request(request_id=""), timeout=20)
+                except grpc.RpcError as error:
+                    if error.code() is grpc.StatusCode.UNAVAILABLE and time.monotonic() - started < 3:
+                        fast_unavailable += 1
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            killer.join()
+        assert len(killed) >= 3, "replacements kept being started"
+        assert saw_not_serving and fast_unavailable > 0
+        _wait_for(lambda: _health(channel, "regelmotor.v1.DecisionService") == SERVING, 60, "SERVING again")
+        assert stub.Evaluate(request(request_id=""), timeout=30).version
+        assert _zombies(server.process.pid) == []
+        logs = server.logs()
+    assert '"condition": "engine_workers"' in logs and "worker lost" in logs
+
+
+def _is_engine_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = cmdline.read()
+    except OSError:
+        return False
+    return b"multiprocessing.spawn" in command and b"resource_tracker" not in command
+
+
+def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recovers() -> None:
+    with server_in_process(workers=1) as (server, _, _):
+        database = Path(str(server.settings.data_dir)) / "decisions.db"
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            assert stub.Evaluate(request(request_id="ok-1"), timeout=30).version
+            with sqlite3.connect(database) as db:  # the store breaks (as a full disk or a bad migration would)
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'full'); END")
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Evaluate(request(request_id="refused"), timeout=30)
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert details(caught.value)["ErrorInfo"].reason == "DECISION_NOT_RECORDED"
+            _wait_for(lambda: _health(channel, "regelmotor.v1.DecisionService") == NOT_SERVING, 10, "NOT_SERVING")
+            assert _health(channel, "") == NOT_SERVING
+            assert _health(channel, "regelmotor.v1.RulesetService") == SERVING
+            with sqlite3.connect(database) as db:
+                db.execute("DROP TRIGGER refuse")
+            _wait_for(lambda: _health(channel, "regelmotor.v1.DecisionService") == SERVING, 15,
+                      "SERVING again after the probe succeeds")
+            assert stub.Evaluate(request(request_id="ok-2"), timeout=30).version
+        with sqlite3.connect(database) as db:
+            ids = {row[0] for row in db.execute("SELECT request_id FROM decisions")}
+    assert ids == {"ok-1", "ok-2"}, "nothing refused was stored, nothing stored was lost"
+
+
+ALIAS_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_hostile_sources_are_handled_in_the_sandbox_never_in_the_front_or_the_engine_workers() -> None:
+    env = {"REGELMOTOR_SOURCE_SECONDS": "5", "REGELMOTOR_SOURCE_MEMORY_MB": "512"}
+    with running_server(workers=1, env=env) as server, grpc.insecure_channel(server.address) as channel:
+        engine_workers = sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid))
+        rulesets = rpb_grpc.RulesetServiceStub(channel)
+        front_before = _rss_kib(server.process.pid)
+        for _ in range(3):  # a retrying client
+            try:
+                answer = rulesets.ValidateRuleset(rpb.ValidateRulesetRequest(source=ALIAS_BOMB), timeout=60)
+                assert not answer.valid and answer.diagnostics
+            except grpc.RpcError as error:  # the sandbox hit its memory or time limit
+                if error.code() is grpc.StatusCode.INVALID_ARGUMENT:
+                    assert "memory limit" in details(error)["BadRequest"].field_violations[0].description
+                else:
+                    assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED, error
+                    assert details(error)["ErrorInfo"].reason == "EVALUATION_TIME_LIMIT"
+        front_growth = _rss_kib(server.process.pid) - front_before
+        # A ruleset that loads but cannot be compiled, sent again and again to TestRuleset.
+        source = (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+        looping = source.replace("rules:\n", "rules:\n  - {id: loop-a, title: A, hjemmel: [pbrl-2-2], when: 'true', "
+                                 "begrunnelse: x, unntak_fra: loop-b}\n  - {id: loop-b, title: B, hjemmel: "
+                                 "[pbrl-2-2], when: 'true', begrunnelse: x, unntak_fra: loop-a}\n", 1)
+        for _ in range(3):
+            tested = rulesets.TestRuleset(rpb.TestRulesetRequest(source=looping, cases="cases: []"), timeout=60)
+            assert tested.diagnostics and not tested.results
+        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(request_id=""), timeout=30).version
+        assert sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid) and pid in engine_workers) \
+            == engine_workers, "no engine worker was touched"
+    assert front_growth < 50 * 1024, f"the front grew by {front_growth} KiB"
