@@ -15,15 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from regelmotor.core.errors import ParameterValueMissing
+from regelmotor.core.icd10 import in_range as icd10_in_range
+from regelmotor.core.icd10 import range_problem as validate_icd10_range
 from regelmotor.core.model import Parameter, ParameterValue, Table
 from regelmotor.core.types import DECIMAL, INT, STRING
-from regelmotor.core.vocabulary import (
-    FUNCTIONS,
-    CallContext,
-    ParameterRead,
-    icd10_in_range,
-    validate_icd10_range,
-)
+from regelmotor.core.vocabulary import FUNCTIONS, CallContext, ParameterRead
 
 OSLO = ZoneInfo("Europe/Oslo")
 

@@ -10,15 +10,13 @@ evaluation) and an implementation used by the evaluator. `docs/ruleset-format.md
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from . import calendar_no
+from . import calendar_no, icd10
 from .expressions import Expr, ListLiteral, Literal
 from .model import Parameter, Table
 from .types import BOOL, DATE, DECIMAL, INT, STRING, Kind, ValueType, list_of
@@ -195,54 +193,6 @@ def _count_distinct(ctx: CallContext, values: list[Any] | None) -> int:
 
 # --- ICD-10 ----------------------------------------------------------------------------------
 
-ICD10_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$")
-_ICD10_RANGE = re.compile(r"^([A-Z][0-9]{2}(?:\.[0-9A-Z]{1,2})?)(?:-([A-Z][0-9]{2}(?:\.[0-9A-Z]{1,2})?))?$")
-
-
-def icd10_in_range(code: str, spec: str) -> bool:
-    """Whether `code` lies in `spec`: a single code or category (``E11``, ``F32.2``) covers itself
-    and its subcodes; a range of categories (``F20-F31``) covers every code whose first three
-    characters lie in it; a range of subcodes (``F10.2-F19.2``) is not allowed (list them)."""
-    return _icd10_spec(spec).covers(code)
-
-
-@dataclass(frozen=True, slots=True)
-class _Icd10Spec:
-    low: str
-    subcodes: str  # the prefix of low's subcodes: "E11." for a category, "F32.2" for a subcode
-    high: str | None  # the last category of a range
-
-    def covers(self, code: str) -> bool:
-        if self.high is None:
-            return code == self.low or code.startswith(self.subcodes)
-        return self.low <= code[:3] <= self.high
-
-
-# Specs come from ruleset literals and tables, so there are few: each is parsed once, not per call (the
-# regular expression was most of the time of an icd10_classify over a table of ranges).
-@functools.lru_cache(maxsize=4096)
-def _icd10_spec(spec: str) -> _Icd10Spec:
-    match = _ICD10_RANGE.match(spec)
-    if not match:
-        raise ValueError(f"not an ICD-10 code or range: {spec!r}")
-    low, high = match.group(1), match.group(2)
-    if high is None:
-        return _Icd10Spec(low, low if len(low) > 3 else low + ".", None)
-    return _Icd10Spec(low[:3], "", high[:3])
-
-
-def validate_icd10_range(spec: str) -> str | None:
-    """None if `spec` is a usable code or range, else the reason it is not."""
-    match = _ICD10_RANGE.match(spec)
-    if not match:
-        return f"{spec!r} is not an ICD-10 code or range like 'E11', 'F32.2' or 'F20-F31'"
-    low, high = match.group(1), match.group(2)
-    if high is not None and (len(low) > 3 or len(high) > 3):
-        return f"range {spec!r}: a range must be between three-character categories; list subcodes one by one"
-    if high is not None and low[:3] > high[:3]:
-        return f"range {spec!r} runs backwards"
-    return None
-
 
 def _codes_arg(arg: Arg, func: str) -> None:
     kind = arg.type.kind
@@ -262,7 +212,7 @@ def _icd10_in_check(args: list[Arg], scope: Scope) -> ValueType:
     if not isinstance(ranges, ListLiteral) or not all(isinstance(i.value, str) for i in ranges.items):
         raise SignatureError("icd10_in: argument 2 must be a list of quoted ranges, e.g. ['F20-F31', 'F32.2']")
     for item in ranges.items:
-        problem = validate_icd10_range(item.value)
+        problem = icd10.range_problem(item.value)
         if problem:
             raise SignatureError(f"icd10_in: {problem}")
     return BOOL
@@ -275,7 +225,7 @@ def _as_codes(codes: str | list[str] | None) -> list[str]:
 
 
 def _icd10_in(ctx: CallContext, codes: str | list[str] | None, ranges: list[str]) -> bool:
-    return any(icd10_in_range(code, spec) for code in _as_codes(codes) for spec in ranges)
+    return any(icd10.in_range(code, spec) for code in _as_codes(codes) for spec in ranges)
 
 
 def _icd10_classify_check(args: list[Arg], scope: Scope) -> ValueType:
@@ -290,7 +240,7 @@ def _icd10_classify_check(args: list[Arg], scope: Scope) -> ValueType:
     if column not in table.columns:
         raise SignatureError(f"icd10_classify: table {table_name!r} has no column {column!r}")
     for key in table.rows:
-        problem = validate_icd10_range(key)
+        problem = icd10.range_problem(key)
         if problem:
             raise SignatureError(f"icd10_classify: table {table_name!r}: {problem}")
     return list_of(table.columns[column])
@@ -302,7 +252,7 @@ def _icd10_classify(ctx: CallContext, codes: str | list[str] | None, table: str,
     for code in _as_codes(codes):
         for spec, row in rows.items():
             value = row.get(column)
-            if value is not None and icd10_in_range(code, spec) and value not in found:
+            if value is not None and icd10.in_range(code, spec) and value not in found:
                 found.append(value)
     return found
 

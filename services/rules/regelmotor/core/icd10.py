@@ -1,0 +1,60 @@
+"""ICD-10 codes and ranges as rulesets write them: `E11`, `F32.2`, `F20-F31`.
+
+A single code or category covers itself and its subcodes; a range covers every code whose category
+(first three characters) lies in it. Ranges of subcodes are refused: they have no agreed meaning, so
+a ruleset lists such codes one by one. Used by `icd10_in` and `icd10_classify` in `vocabulary`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+_CODE = r"[A-Z][0-9]{2}(?:\.[0-9A-Z]{1,2})?"
+_RANGE = re.compile(rf"^({_CODE})(?:-({_CODE}))?$")
+
+
+def in_range(code: str, spec: str) -> bool:
+    """Whether `code` lies in `spec`: a single code or category (``E11``, ``F32.2``) covers itself
+    and its subcodes; a range of categories (``F20-F31``) covers every code whose first three
+    characters lie in it; a range of subcodes (``F10.2-F19.2``) is not allowed (list them)."""
+    return _spec(spec).covers(code)
+
+
+def range_problem(spec: str) -> str | None:
+    """None if `spec` is a usable code or range, else the reason it is not."""
+    match = _RANGE.match(spec)
+    if not match:
+        return f"{spec!r} is not an ICD-10 code or range like 'E11', 'F32.2' or 'F20-F31'"
+    low, high = match.group(1), match.group(2)
+    if high is not None and (len(low) > 3 or len(high) > 3):
+        return f"range {spec!r}: a range must be between three-character categories; list subcodes one by one"
+    if high is not None and low[:3] > high[:3]:
+        return f"range {spec!r} runs backwards"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    low: str
+    subcodes: str  # the prefix of low's subcodes: "E11." for a category, "F32.2" for a subcode
+    high: str | None  # the last category of a range
+
+    def covers(self, code: str) -> bool:
+        if self.high is None:
+            return code == self.low or code.startswith(self.subcodes)
+        return self.low <= code[:3] <= self.high
+
+
+# Specs come from ruleset literals and tables, so there are few: each is parsed once, not per call (the
+# regular expression was most of the time of an icd10_classify over a table of ranges).
+@functools.lru_cache(maxsize=4096)
+def _spec(spec: str) -> _Spec:
+    match = _RANGE.match(spec)
+    if not match:
+        raise ValueError(f"not an ICD-10 code or range: {spec!r}")
+    low, high = match.group(1), match.group(2)
+    if high is None:
+        return _Spec(low, low if len(low) > 3 else low + ".", None)
+    return _Spec(low[:3], "", high[:3])
