@@ -19,7 +19,7 @@ from .errors import FieldViolation, InvalidFacts
 from .evaluator import Evaluation, Evaluator
 from .model import Ruleset
 from .repository import RulesetRepository
-from .schema import strict_date
+from .values import read_date
 
 
 def today_in_oslo() -> date:
@@ -30,7 +30,7 @@ def as_of_date(value: date | str) -> date:
     """The evaluation date, held to the rules of a date fact (YYYY-MM-DD in ASCII digits, within the
     accepted range), or InvalidFacts naming `as_of`."""
     try:
-        return strict_date(value)
+        return read_date(value)
     except ValueError as exc:
         raise InvalidFacts([FieldViolation("as_of", str(exc))]) from None
 
@@ -75,7 +75,7 @@ class Regelmotor:
             pinned = self.repository.get(name, version)
             raw = facts.get(selecting) if selecting and isinstance(facts, dict) else None
             try:
-                selection_date = strict_date(raw) if raw is not None else as_of
+                selection_date = read_date(raw) if raw is not None else as_of
             except ValueError:
                 selection_date = as_of
             return pinned, selecting or "as_of", selection_date
@@ -85,7 +85,7 @@ class Regelmotor:
             if raw is None:
                 raise InvalidFacts([FieldViolation(selecting, "required fact is missing (it selects the version)")])
             try:
-                selection_date = strict_date(raw)
+                selection_date = read_date(raw)
             except ValueError as exc:
                 raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
         return self.repository.select(name, selection_date), selecting or "as_of", selection_date

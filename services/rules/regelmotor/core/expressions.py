@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from . import values
 from .limits import MAX_SAFE_INTEGER
 
 COMPARISON_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
@@ -279,16 +280,11 @@ def _convert_call(node: ast.Call, line: int, col: int) -> Expr:
 def _date_literal(func: str, args: tuple[Expr, ...], line: int, col: int) -> Literal:
     if len(args) != 1 or not isinstance(args[0], Literal) or not isinstance(args[0].value, str):
         raise ExpressionSyntaxError(f"{func}(...) takes one quoted ISO text", line, col)
-    text = args[0].value
+    read = values.read_date if func == "date" else values.read_datetime  # as a fact of the type is read
     try:
-        if func == "date":
-            return Literal(col, line, date.fromisoformat(text))
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ExpressionSyntaxError(f"impossible {func} {text!r}", line, col) from None
-    if moment.tzinfo is None:
-        raise ExpressionSyntaxError(f"datetime {text!r} needs a UTC offset, e.g. +01:00", line, col)
-    return Literal(col, line, moment)
+        return Literal(col, line, read(args[0].value))
+    except ValueError as exc:
+        raise ExpressionSyntaxError(str(exc), line, col) from None
 
 
 def atoms_with_polarity(expr: Expr, negated: bool = False) -> list[tuple[Expr, bool]]:

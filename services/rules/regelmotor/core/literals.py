@@ -1,13 +1,15 @@
-"""Declared types (`type: enum, values: [...]`) and the literal values a ruleset writes for them."""
+"""Declared types (`type: enum, values: [...]`) and the literal values a ruleset writes for them.
+
+A literal is read by `values`, as a fact of its type is: a ruleset holds no value its facts could not carry.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
-from . import shapes
+from . import shapes, values
 from .model import Table
 from .types import BOOL, DATE, DATETIME, DECIMAL, INT, STRING, Kind, ValueType, list_of
 from .yamlsource import Path as YPath
@@ -19,16 +21,12 @@ TYPE_NAMES = ", ".join([*SCALAR_TYPES, "enum", "list"])
 
 
 def read_date(report: Report, where: YPath, value: Any) -> date | None:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            report(where, f"impossible date {value[:40]!r}")
-            return None
-    report(where, f"expected a date YYYY-MM-DD, not {shapes.describe(value)}")
-    return None
+    """A date the ruleset writes (`gyldig_fra`, `i_kraft`, a case's `as_of`), read as a date fact is."""
+    try:
+        return values.read_date(value)
+    except ValueError as exc:
+        report(where, str(exc))
+        return None
 
 
 def read_type(report: Report, where: YPath, spec: Mapping[str, Any], tables: Mapping[str, Table]) -> ValueType | None:
@@ -62,8 +60,8 @@ def read_type(report: Report, where: YPath, spec: Mapping[str, Any], tables: Map
 
 
 def _enum(report: Report, where: YPath, spec: Mapping[str, Any], tables: Mapping[str, Table]) -> ValueType | None:
-    values, source = spec.get("values"), spec.get("values_from")
-    if values is not None and source is not None:
+    known, source = spec.get("values"), spec.get("values_from")
+    if known is not None and source is not None:
         report(where, "an enum takes `values` or `values_from`, not both")
         return None
     if source is not None:
@@ -72,47 +70,29 @@ def _enum(report: Report, where: YPath, spec: Mapping[str, Any], tables: Mapping
             report((*where, "values_from"), f"no table named {source!r}")
             return None
         return ValueType(Kind.ENUM, tuple(table.rows))
-    if not values:
+    if not known:
         report(where, "an enum needs `values`: a list of texts (or `values_from: <table>`)")
         return None
-    if len(set(values)) != len(values):
+    if len(set(known)) != len(known):
         report((*where, "values"), "enum values repeat")
-    return ValueType(Kind.ENUM, tuple(values))
+    return ValueType(Kind.ENUM, tuple(known))
 
 
 def read_value(report: Report, where: YPath, value: Any, vtype: ValueType, what: str) -> tuple[bool, Any]:
-    """Check a literal from the file against a type; returns (ok, value converted)."""
+    """Check a literal from the file against a type, as a fact of that type is checked; returns (ok, value
+    converted). A value of another kind is reported as a mismatch of types, any other refusal with its reason."""
     if value is None:
         return True, None
-    kind = vtype.kind
-    if kind is Kind.LIST:
-        if not isinstance(value, list):
-            report(where, f"{what} must be a list")
-            return False, None
-        assert vtype.item is not None
-        converted = [read_value(report, (*where, i), v, vtype.item, what) for i, v in enumerate(value)]
-        return all(ok for ok, _ in converted), [v for _, v in converted]
-    if kind is Kind.DATE:
-        parsed = read_date(report, where, value)
-        return parsed is not None, parsed
-    if kind is Kind.DATETIME:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return True, value
-        report(where, f"{what} must be a datetime with a UTC offset")
-        return False, None
-    if not _CHECKS[kind](value, vtype):
-        expected = f"one of: {', '.join(vtype.values)}" if kind is Kind.ENUM else str(vtype)
+    try:
+        if vtype.kind is Kind.LIST:
+            assert vtype.item is not None
+            item = vtype.item
+            read = [read_value(report, (*where, i), v, item, what) for i, v in enumerate(values.read_list(value))]
+            return all(ok for ok, _ in read), [v for _, v in read]
+        return True, values.read_scalar(value, vtype)
+    except values.WrongKind:
+        expected = f"one of: {', '.join(vtype.values)}" if vtype.kind is Kind.ENUM else str(vtype)
         report(where, f"{what} is {shapes.describe(value)}, which does not match type {vtype} (expected {expected})")
-        return False, None
-    if kind is Kind.DECIMAL:
-        return True, Decimal(str(value))
-    return True, value
-
-
-_CHECKS: dict[Kind, Callable[[Any, ValueType], bool]] = {
-    Kind.BOOL: lambda v, t: isinstance(v, bool),
-    Kind.INT: lambda v, t: isinstance(v, int) and not isinstance(v, bool),
-    Kind.DECIMAL: lambda v, t: isinstance(v, (int, float)) and not isinstance(v, bool),
-    Kind.STRING: lambda v, t: isinstance(v, str),
-    Kind.ENUM: lambda v, t: isinstance(v, str) and v in t.values,
-}
+    except ValueError as exc:
+        report(where, str(exc))
+    return False, None

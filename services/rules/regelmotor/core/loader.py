@@ -29,7 +29,6 @@ from .errors import CompileError, Diagnostic, RulesetInvalid, SourceProblem
 from .hashing import canonical_sha256
 from .logic import check_cycles, read_constraints, read_derived, read_rules
 from .model import Ruleset
-from .typecheck import literal_type
 from .yamlsource import Located, load_located, read_source
 from .yamlsource import Path as YPath
 
@@ -117,4 +116,4 @@ class _Builder:
         return ("rules",)
 
 
-__all__ = ["literal_type", "load_ruleset_file", "load_ruleset_text"]
+__all__ = ["load_ruleset_file", "load_ruleset_text"]
