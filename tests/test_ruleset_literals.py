@@ -121,4 +121,5 @@ def test_the_dates_a_ruleset_governs_are_dates_the_engine_accepts() -> None:
     text = ruleset_text("facts:\n  x: {type: int}\n" + RULE).replace("gyldig_fra: 2020-01-01", "gyldig_fra: 1799-12-31")
     with pytest.raises(RulesetInvalid, match=r"^regler\.yaml:5:13: 1799-12-31 is outside the dates the engine accepts"):
         load_ruleset_text(text, "regler.yaml")
-    assert load_ruleset_text(text.replace("1799-12-31", "1800-01-01"), "regler.yaml").meta.gyldig_fra == date(1800, 1, 1)
+    earliest = load_ruleset_text(text.replace("1799-12-31", "1800-01-01"), "regler.yaml")
+    assert earliest.meta.gyldig_fra == date(1800, 1, 1)
