@@ -165,6 +165,22 @@ def test_rules_reading_outcomes_run_in_a_later_round(make_evaluator: Callable[..
     assert evaluator.evaluate({"start": "2026-05-01"}, AS_OF).outcome == {"frist": None, "sen": False}
 
 
+def test_long_chains_of_dependencies_get_their_rounds_without_a_depth_limit(
+        make_evaluator: Callable[..., Evaluator]) -> None:
+    # 100 derived values in a chain, read by the first of 30 rules that each read the outcome of the one
+    # before: the rounds come from one linear walk of the graph (graphs.longest_paths), not a recursion.
+    derived = "".join(f"  d{i}: coalesce(d{i - 1}, 0)\n" for i in range(1, 101))
+    rules = "".join(f"  - {{id: r{i}, title: r, hjemmel: h1, when: 'present(o{i - 1})', then: {{o{i}: {i}}}}}\n"
+                    for i in range(1, 31))
+    outcomes = "".join(f"  o{i}: {{type: int}}\n" for i in range(31))
+    body = ("facts:\n  d0: {type: int}\nderived:\n" + derived + "rules:\n"
+            "  - {id: r0, title: r, hjemmel: h1, when: 'present(d100)', then: {o0: 0}}\n" + rules
+            + "outcomes:\n" + outcomes)
+    evaluator = make_evaluator(body)
+    assert [len(r.rules) for r in evaluator.compiled.rounds] == [1] * 31
+    assert evaluator.evaluate({"d0": 5}, AS_OF).outcome == {f"o{i}": i for i in range(31)}
+
+
 CONSTRAINT = FACTS + """\
 constraints:
   - id: m-krever-n

@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import CompileError as CompileError  # raised here; re-exported for callers
 from .expressions import And, Compare, Expr, ListLiteral, Literal, Name, Not, Or, Present, atoms
+from .graphs import longest_paths
 from .model import Rule, Ruleset
 from .types import Kind, ValueType, encode_for_engine
 
@@ -32,9 +33,6 @@ MAX_TESTS_PER_FIELD = 256
 MAX_NAMES_PER_FACT = 200
 # durable_rules fails (error 303) when 64 alternatives of one engine rule's `$or` hold at once.
 MAX_ALTERNATIVES = 60
-# How many names may depend on one another in a chain (a derived value reading an outcome set by a
-# rule reading another derived value ...); real rulesets need a handful, and the walk is recursive.
-MAX_DEPENDENCY_DEPTH = 64
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -131,83 +129,57 @@ def _dense(level: int, remap: dict[int, int]) -> int:
     return min(later) if later else len(remap)
 
 
+_Node = tuple[str, str]  # ("name", a fact, derived value or outcome) or ("rule", the root of a family)
+
+
 class _Levels:
-    """When each name becomes available: facts at once, outcomes after the round of their last rule."""
+    """When each name becomes available and in which round each rule runs: the longest paths of the graph
+    of what reads what (graphs.longest_paths). Facts are available at once, a derived value when what it
+    reads is, an outcome in the round after that of its last rule. A rule and its exceptions are resolved
+    together (their family, named by its root), so they share a round."""
 
     def __init__(self, ruleset: Ruleset) -> None:
-        self.ruleset = ruleset
-        self.rules = {rule.id: rule for rule in ruleset.rules}
-        self.depth = 0
-        self.setters: dict[str, list[Rule]] = {}
+        rules = {rule.id: rule for rule in ruleset.rules}
+        self.family = {rule.id: _family_root(rules, rule.id) for rule in ruleset.rules}
+        self.setters: dict[str, list[str]] = {}
+        graph: dict[_Node, set[_Node]] = {}
+        for name, derived in ruleset.derived.items():
+            graph[("name", name)] = {("name", n) for n in derived.reads}
         for rule in ruleset.rules:
+            reads = rule.condition.names() | {e.name for e in rule.effects.values() if isinstance(e, Name)}
+            graph.setdefault(("rule", self.family[rule.id]), set()).update(("name", n) for n in reads)
             for name in rule.effects:
-                self.setters.setdefault(name, []).append(rule)
-        self.exceptions: dict[str, list[Rule]] = {}
-        for rule in ruleset.rules:
-            if rule.unntak_fra:
-                self.exceptions.setdefault(rule.unntak_fra, []).append(rule)
-        self._avail: dict[str, int] = {}
-        self._round: dict[str, int] = {}
+                self.setters.setdefault(name, []).append(rule.id)
+                graph.setdefault(("name", name), set()).add(("rule", self.family[rule.id]))
+        outcomes = {("name", name) for name in ruleset.outcomes}
+        self.levels, cyclic = longest_paths(graph, lambda dep, node: int(node in outcomes and dep[0] == "rule"))
+        if cyclic:
+            family = min((node for node in cyclic if node[0] == "rule"), default=None)
+            if family is not None:
+                raise CompileError(f"rule {family[1]!r} and its exceptions read an outcome that they set themselves",
+                                   rule=family[1])
+            raise CompileError("names depend on one another in a cycle", name=min(cyclic)[1])
 
     def available(self, name: str) -> int:
-        if name in self._avail:
-            return self._avail[name]
-        self._deeper(name=name)
-        level = 0
-        if name in self.ruleset.derived:
-            level = max((self.available(n) for n in self.ruleset.derived[name].reads if n != name), default=0)
-        elif name in self.ruleset.outcomes and name in self.setters:
-            level = self.outcome_final_round(name) + 1
-        self._avail[name] = level
-        self.depth -= 1
-        return level
-
-    def _deeper(self, *, name: str | None = None, rule: str | None = None) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPENDENCY_DEPTH:
-            raise CompileError(f"names depend on one another more than {MAX_DEPENDENCY_DEPTH} levels deep",
-                               name=name, rule=rule)
+        return self.levels.get(("name", name), 0)
 
     def outcome_final_round(self, name: str) -> int:
-        return max((self.rule_round(r.id) for r in self.setters.get(name, [])), default=-1)
+        return max((self.rule_round(rule) for rule in self.setters.get(name, [])), default=-1)
 
     def rule_round(self, rule_id: str) -> int:
-        if rule_id in self._round:
-            if self._round[rule_id] < 0:
-                raise CompileError(
-                    f"rule {rule_id!r} and its exceptions read an outcome that they set themselves", rule=rule_id)
-            return self._round[rule_id]
-        self._deeper(rule=rule_id)
-        # An exception and its base are resolved together, so they share a round.
-        family = self._family(rule_id)
-        for member in family:
-            self._round[member] = -1  # in progress
-        level = 0
-        for member in family:
-            rule = self.rules[member]
-            reads = rule.condition.names() | {e.name for e in rule.effects.values() if isinstance(e, Name)}
-            level = max([level, *(self.available(n) for n in reads)])
-        for member in family:
-            self._round[member] = level
-        self.depth -= 1
-        return level
+        return self.levels[("rule", self.family[rule_id])]
 
-    def _family(self, rule_id: str) -> list[str]:
-        """The rule's base (followed to the root), and every exception below that root."""
-        root = rule_id
-        seen = {root}
-        while (base := self.rules[root].unntak_fra) is not None:
-            if base in seen or base not in self.rules:  # the loader refuses both; never loop
-                raise CompileError(f"the exceptions of rule {rule_id!r} do not lead to a base rule", rule=rule_id)
-            seen.add(base)
-            root = base
-        found: dict[str, None] = {}  # ordered set
-        stack = [root]
-        while stack:
-            current = stack.pop()
-            found[current] = None
-            stack.extend(r.id for r in self.exceptions.get(current, []) if r.id not in found)
-        return list(found)
+
+def _family_root(rules: dict[str, Rule], rule_id: str) -> str:
+    """The rule an exception is an exception to, followed to the base rule that is none."""
+    root = rule_id
+    seen = {root}
+    while (base := rules[root].unntak_fra) is not None:
+        if base in seen or base not in rules:  # the loader refuses both; never loop
+            raise CompileError(f"the exceptions of rule {rule_id!r} do not lead to a base rule", rule=rule_id)
+        seen.add(base)
+        root = base
+    return root
 
 
 # --- condition translation ---------------------------------------------------------------------
