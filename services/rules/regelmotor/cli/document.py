@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from regelmotor.core.cases import Case, load_cases
-from regelmotor.core.model import FactSpec, Hjemmel, Ruleset
+from regelmotor.core.model import FactSpec, Hjemmel, Rule, Ruleset
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 from regelmotor.core.types import to_json_value
 
@@ -54,6 +54,43 @@ def _bounds(fact: FactSpec) -> str:
 
 
 def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
+    out = _head(ruleset)
+    out += ["", "## Hjemler", ""] + [_hjemmel_line(h) for h in ruleset.hjemler.values()]
+    out += ["", "## Fakta (inndata)", ""]
+    out += _table(["Navn", "Type", "Påkrevd", "Standard", "Grenser", "Beskrivelse"], [
+        [f"`{f.name}`", str(f.type), f.required, f.default if f.default != [] else None, _bounds(f),
+         f.description or "—"]
+        for f in ruleset.facts.values()
+    ])
+    out += _data(ruleset)
+    if ruleset.derived:
+        out += ["", "## Avledede verdier", ""]
+        out += _table(["Navn", "Type", "Uttrykk", "Beskrivelse"],
+                      [[f"`{d.name}`", str(d.type), f"`{d.text}`", d.description or "—"]
+                       for d in ruleset.derived.values()])
+    if ruleset.constraints:
+        out += ["", "## Kontroller av inndata", ""]
+        out += _table(["Id", "Ugyldig når", "Felt", "Melding"],
+                      [[c.id, f"`{c.condition_text}`", f"`{c.field}`", c.message] for c in ruleset.constraints])
+    out += ["", "## Regler", ""]
+    for rule in ruleset.rules:
+        out += _rule(ruleset, rule)
+    out += ["## Utfall", ""]
+    out += _table(["Navn", "Type", "Standard", "Kombineres", "Beskrivelse"], [
+        [f"`{o.name}`" + (" (mellomresultat)" if o.internal else ""), str(o.type), o.default, o.combine.value,
+         o.description or "—"]
+        for o in ruleset.outcomes.values()
+    ])
+    out += ["", f"## Testtilfeller ({len(cases)})", ""]
+    out += _table(["Tilfelle", "as_of", "Fakta", "Forventet"], [
+        [c.name, c.as_of, c.facts,
+         c.expect_error if c.expect_error else {k: to_json_value(v) for k, v in c.expect.items()}]
+        for c in cases
+    ])
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _head(ruleset: Ruleset) -> list[str]:
     meta = ruleset.meta
     out = [
         f"# {meta.title}",
@@ -69,13 +106,12 @@ def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
         out += ["", meta.description.strip()]
     if meta.notes:
         out += ["", "Merknader:", ""] + [f"- {n}" for n in meta.notes]
-    out += ["", "## Hjemler", ""] + [_hjemmel_line(h) for h in ruleset.hjemler.values()]
-    out += ["", "## Fakta (inndata)", ""]
-    out += _table(["Navn", "Type", "Påkrevd", "Standard", "Grenser", "Beskrivelse"], [
-        [f"`{f.name}`", str(f.type), f.required, f.default if f.default != [] else None, _bounds(f),
-         f.description or "—"]
-        for f in ruleset.facts.values()
-    ])
+    return out
+
+
+def _data(ruleset: Ruleset) -> list[str]:
+    """The parameters and tables, one section each."""
+    out: list[str] = []
     for parameter in ruleset.parameters.values():
         out += ["", f"## Parameter `{parameter.name}` ({parameter.unit})", "",
                 f"Kilde: {parameter.source}." + (f" {parameter.description}" if parameter.description else ""), ""]
@@ -87,47 +123,27 @@ def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
         if table.source:
             out += [f"Kilde: {table.source}", ""]
         out += _table([table.key, *table.columns], [[key, *row.values()] for key, row in table.rows.items()])
-    if ruleset.derived:
-        out += ["", "## Avledede verdier", ""]
-        out += _table(["Navn", "Type", "Uttrykk", "Beskrivelse"],
-                      [[f"`{d.name}`", str(d.type), f"`{d.text}`", d.description or "—"]
-                       for d in ruleset.derived.values()])
-    if ruleset.constraints:
-        out += ["", "## Kontroller av inndata", ""]
-        out += _table(["Id", "Ugyldig når", "Felt", "Melding"],
-                      [[c.id, f"`{c.condition_text}`", f"`{c.field}`", c.message] for c in ruleset.constraints])
-    out += ["", "## Regler", ""]
-    for rule in ruleset.rules:
-        out += [f"### `{rule.id}` — {rule.title}", ""]
-        out += [f"- Hjemmel: {'; '.join(ruleset.hjemler[h].cite() for h in rule.hjemmel)}"]
-        if rule.unntak_fra:
-            out += [f"- Unntak fra: `{rule.unntak_fra}`"]
-        exceptions = [r.id for r in ruleset.rules if r.unntak_fra == rule.id]
-        if exceptions:
-            out += [f"- Unntak: {', '.join(f'`{e}`' for e in exceptions)}"]
-        out += [f"- Når: `{rule.condition_text}`"]
-        if rule.effects:
-            out += ["- Gir: " + ", ".join(f"`{k}` = `{v}`" for k, v in rule.effects.items())]
-        if rule.prioritet:
-            out += [f"- Prioritet: {rule.prioritet}"]
-        if rule.manuell_vurdering:
-            out += [f"- Manuell vurdering: {rule.manuell_vurdering}"]
-        if rule.begrunnelse:
-            out += [f"- Begrunnelse: {rule.begrunnelse.strip()}"]
-        out.append("")
-    out += ["## Utfall", ""]
-    out += _table(["Navn", "Type", "Standard", "Kombineres", "Beskrivelse"], [
-        [f"`{o.name}`" + (" (mellomresultat)" if o.internal else ""), str(o.type), o.default, o.combine.value,
-         o.description or "—"]
-        for o in ruleset.outcomes.values()
-    ])
-    out += ["", f"## Testtilfeller ({len(cases)})", ""]
-    out += _table(["Tilfelle", "as_of", "Fakta", "Forventet"], [
-        [c.name, c.as_of, c.facts,
-         c.expect_error if c.expect_error else {k: to_json_value(v) for k, v in c.expect.items()}]
-        for c in cases
-    ])
-    return "\n".join(out).rstrip() + "\n"
+    return out
+
+
+def _rule(ruleset: Ruleset, rule: Rule) -> list[str]:
+    out = [f"### `{rule.id}` — {rule.title}", ""]
+    out += [f"- Hjemmel: {'; '.join(ruleset.hjemler[h].cite() for h in rule.hjemmel)}"]
+    if rule.unntak_fra:
+        out += [f"- Unntak fra: `{rule.unntak_fra}`"]
+    exceptions = [r.id for r in ruleset.rules if r.unntak_fra == rule.id]
+    if exceptions:
+        out += [f"- Unntak: {', '.join(f'`{e}`' for e in exceptions)}"]
+    out += [f"- Når: `{rule.condition_text}`"]
+    if rule.effects:
+        out += ["- Gir: " + ", ".join(f"`{k}` = `{v}`" for k, v in rule.effects.items())]
+    if rule.prioritet:
+        out += [f"- Prioritet: {rule.prioritet}"]
+    if rule.manuell_vurdering:
+        out += [f"- Manuell vurdering: {rule.manuell_vurdering}"]
+    if rule.begrunnelse:
+        out += [f"- Begrunnelse: {rule.begrunnelse.strip()}"]
+    return [*out, ""]
 
 
 def documents(root: Path) -> dict[Path, str]:

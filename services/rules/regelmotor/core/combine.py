@@ -5,6 +5,7 @@ A disagreement that the declared policy does not settle is an error, never a sil
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,39 +20,65 @@ class Contribution:
     prioritet: int
 
 
-def combine(spec: OutcomeSpec, contributions: list[Contribution]) -> tuple[Any, list[str]]:
+Result = tuple[Any, list[str]]  # the outcome's value, and the rules that decided it
+
+
+def combine(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
     """The outcome's value and the rules that decided it (empty: the default was used)."""
     if not contributions:
         default = spec.default
         return (list(default) if isinstance(default, list) else default), []
-    policy = spec.combine
-    if policy is Combine.ANY:
-        deciding = [c for c in contributions if c.value is True] or contributions
-        return any(c.value is True for c in contributions), [c.rule_id for c in deciding]
-    if policy is Combine.ALL:
-        deciding = [c for c in contributions if c.value is not True] or contributions
-        return all(c.value is True for c in contributions), [c.rule_id for c in deciding]
-    if policy is Combine.COLLECT:
-        items: list[Any] = []
-        for c in contributions:
-            if c.value is not None and c.value not in items:
-                items.append(c.value)
-        return items, [c.rule_id for c in contributions]
-    if policy in (Combine.MIN, Combine.MAX):
+    return _POLICIES[spec.combine](spec, contributions)
+
+
+def _any(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
+    deciding = [c for c in contributions if c.value is True] or contributions
+    return any(c.value is True for c in contributions), [c.rule_id for c in deciding]
+
+
+def _all(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
+    deciding = [c for c in contributions if c.value is not True] or contributions
+    return all(c.value is True for c in contributions), [c.rule_id for c in deciding]
+
+
+def _collect(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
+    items: list[Any] = []
+    for c in contributions:
+        if c.value is not None and c.value not in items:
+            items.append(c.value)
+    return items, [c.rule_id for c in contributions]
+
+
+def _extreme(pick: Callable[[Iterable[Any]], Any]) -> Callable[[OutcomeSpec, list[Contribution]], Result]:
+    """min or max of the values present, decided by the rules that gave it."""
+    def policy(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
         present = [c for c in contributions if c.value is not None]
         if not present:
             return None, [c.rule_id for c in contributions]
-        pick = min if policy is Combine.MIN else max
         best = pick(c.value for c in present)
         return best, [c.rule_id for c in present if c.value == best]
-    if policy is Combine.PRIORITY:
-        top = max(c.prioritet for c in contributions)
-        contributions = [c for c in contributions if c.prioritet == top]
-    return _unique(spec, contributions)
+
+    return policy
 
 
-def _unique(spec: OutcomeSpec, contributions: list[Contribution]) -> tuple[Any, list[str]]:
+def _priority(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
+    top = max(c.prioritet for c in contributions)
+    return _unique(spec, [c for c in contributions if c.prioritet == top])
+
+
+def _unique(spec: OutcomeSpec, contributions: list[Contribution]) -> Result:
     first = contributions[0].value
     if any(c.value != first for c in contributions[1:]):
         raise OutcomeConflict(Conflict(spec.name, {c.rule_id: c.value for c in contributions}), spec.combine.value)
     return first, [c.rule_id for c in contributions]
+
+
+_POLICIES: dict[Combine, Callable[[OutcomeSpec, list[Contribution]], Result]] = {
+    Combine.UNIQUE: _unique,
+    Combine.PRIORITY: _priority,
+    Combine.ANY: _any,
+    Combine.ALL: _all,
+    Combine.MIN: _extreme(min),
+    Combine.MAX: _extreme(max),
+    Combine.COLLECT: _collect,
+}

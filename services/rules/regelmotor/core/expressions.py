@@ -17,7 +17,6 @@ from typing import Any
 from . import values
 from .limits import MAX_SAFE_INTEGER
 
-COMPARISON_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
 _AST_OPS: dict[type[ast.cmpop], str] = {
     ast.Lt: "<",
     ast.LtE: "<=",
@@ -214,13 +213,8 @@ def _convert(node: ast.expr) -> Expr:
     if isinstance(node, ast.BoolOp):
         items = tuple(_convert(v) for v in node.values)
         return And(col, line, items) if isinstance(node.op, ast.And) else Or(col, line, items)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        return Not(col, line, _convert(node.operand))
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _convert(node.operand)
-        if isinstance(inner, Literal) and isinstance(inner.value, (int, float)) and inner.value is not True:
-            return Literal(col, line, -inner.value)
-        raise ExpressionSyntaxError("a minus sign is only allowed before a number", line, col)
+    if isinstance(node, ast.UnaryOp):
+        return _convert_unary(node, line, col)
     if isinstance(node, ast.Compare):
         return _convert_compare(node, line, col)
     if isinstance(node, ast.Name):
@@ -228,13 +222,7 @@ def _convert(node: ast.expr) -> Expr:
             return Literal(col, line, _KEYWORD_LITERALS[node.id])
         return Name(col, line, node.id)
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, int) and not isinstance(node.value, bool) and abs(node.value) > MAX_INT:
-            raise ExpressionSyntaxError(f"the number is too large (at most {MAX_INT})", line, col)
-        if isinstance(node.value, float) and not math.isfinite(node.value):
-            raise ExpressionSyntaxError("the number is too large", line, col)
-        if isinstance(node.value, (bool, int, float, str)) or node.value is None:
-            return Literal(col, line, node.value)
-        raise ExpressionSyntaxError(f"unsupported literal {_clip(repr(node.value))}", line, col)
+        return _convert_constant(node, line, col)
     if isinstance(node, (ast.List, ast.Tuple)):
         elements = [_convert(e) for e in node.elts]
         literals = tuple(e for e in elements if isinstance(e, Literal))
@@ -243,12 +231,33 @@ def _convert(node: ast.expr) -> Expr:
         return ListLiteral(col, line, literals)
     if isinstance(node, ast.Call):
         return _convert_call(node, line, col)
-    raise ExpressionSyntaxError(
-        f"unsupported syntax {ast.unparse(node)!r}: use names, literals, comparisons, "
-        "and/or/not, `in`, present(...) and the documented functions",
-        line,
-        col,
-    )
+    raise _unsupported(node, line, col)
+
+
+def _unsupported(node: ast.expr, line: int, col: int) -> ExpressionSyntaxError:
+    return ExpressionSyntaxError(f"unsupported syntax {ast.unparse(node)!r}: use names, literals, comparisons, "
+                                 "and/or/not, `in`, present(...) and the documented functions", line, col)
+
+
+def _convert_unary(node: ast.UnaryOp, line: int, col: int) -> Expr:
+    if isinstance(node.op, ast.Not):
+        return Not(col, line, _convert(node.operand))
+    if isinstance(node.op, ast.USub):
+        inner = _convert(node.operand)
+        if isinstance(inner, Literal) and isinstance(inner.value, (int, float)) and inner.value is not True:
+            return Literal(col, line, -inner.value)
+        raise ExpressionSyntaxError("a minus sign is only allowed before a number", line, col)
+    raise _unsupported(node, line, col)
+
+
+def _convert_constant(node: ast.Constant, line: int, col: int) -> Literal:
+    if isinstance(node.value, int) and not isinstance(node.value, bool) and abs(node.value) > MAX_INT:
+        raise ExpressionSyntaxError(f"the number is too large (at most {MAX_INT})", line, col)
+    if isinstance(node.value, float) and not math.isfinite(node.value):
+        raise ExpressionSyntaxError("the number is too large", line, col)
+    if isinstance(node.value, (bool, int, float, str)) or node.value is None:
+        return Literal(col, line, node.value)
+    raise ExpressionSyntaxError(f"unsupported literal {_clip(repr(node.value))}", line, col)
 
 
 def _convert_compare(node: ast.Compare, line: int, col: int) -> Expr:
