@@ -39,7 +39,7 @@ class _QuietHost(durable_engine.Host):  # type: ignore[misc]
     def _run(self) -> None:  # no timer threads
         return None
 
-    def get_action(self, action_name: str) -> Callable[[Any], None]:
+    def get_action(self, _action_name: str) -> Callable[[Any], None]:
         return lambda c: None
 
 

@@ -172,7 +172,7 @@ class Hang(BaseException):
 @contextmanager
 def time_bound(seconds: int) -> Iterator[None]:
     """Fail (Hang) instead of hanging when the block runs longer than `seconds`."""
-    def expire(signum: int, frame: Any) -> None:
+    def expire(signum: int, _frame: Any) -> None:
         raise Hang(f"still running after {seconds} s")
 
     previous: Callable[..., Any] | int | None = signal.signal(signal.SIGALRM, expire)

@@ -13,7 +13,6 @@ from regelmotor.core.limits import MAX_VIOLATIONS
 from regelmotor.server.errors import bad_request, error_result, to_status
 from regelmotor_api.v1 import decision_pb2 as pb
 
-TRAILER_LIMIT = 8 * 1024
 WIDE = "\U0010ffff"  # four UTF-8 bytes, each percent-encoded to three characters in grpc-message
 HUGE = 1_000_000
 
@@ -47,7 +46,7 @@ def test_any_bad_request_fits_the_trailers_with_room_to_spare(violations: list[F
     error = bad_request(violations)
     assert error.code == code_pb2.INVALID_ARGUMENT
     assert len(to_status(error).SerializeToString()) <= 4096
-    assert trailer_bytes(error) <= 6 * 1024  # well under TRAILER_LIMIT
+    assert trailer_bytes(error) <= 6 * 1024  # well under gRPC's 8 KiB limit for trailers
     shown = violations_of(error)
     assert 1 <= len(shown) <= MAX_VIOLATIONS
     assert violations[0].field.startswith(shown[0].field.rstrip("…"))  # the first field is always named

@@ -171,8 +171,7 @@ def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
 
         def idle() -> Iterator[pb.EvaluateRequest]:
             release.wait(60)
-            return
-            yield  # a generator that sends nothing until released
+            yield from ()  # a generator that sends nothing until released
 
         channels = [grpc.insecure_channel(server.address) for _ in range(4)]
         streams = [pb_grpc.DecisionServiceStub(channels[i % 4]).EvaluateStream(idle(), timeout=60)

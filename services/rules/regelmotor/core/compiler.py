@@ -80,9 +80,6 @@ class CompiledRuleset:
     outcome_round: dict[str, int]  # outcome -> round after which it is final (-1: no rule sets it)
     constraints: Round = field(default_factory=lambda: Round(-1))  # input checks, run before round 0
 
-    def atom_for(self, round_index: int, expr: Expr) -> Atom:
-        return self.rounds[round_index].atoms[str(expr)]
-
 
 def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     levels = _Levels(ruleset)

@@ -228,8 +228,9 @@ def read_facts(d: Declared, doc: dict[str, Any]) -> None:
         texts = vtype.item if vtype.kind is Kind.LIST else vtype
         max_length = _size_limit(d, where, spec, "max_length", texts is not None and texts.kind is Kind.STRING,
                                  MAX_LENGTH_CEILING)
-        d.facts[name] = FactSpec(name, vtype, required, default, spec.get("description", ""), bounds[0], bounds[1],
-                                 pattern, spec.get("values_from"), d.line(where), max_items, max_length)
+        d.facts[name] = FactSpec(name, vtype, required, default, spec.get("description", ""), minimum=bounds[0],
+                                 maximum=bounds[1], pattern=pattern, line=d.line(where), max_items=max_items,
+                                 max_length=max_length)
         d.names[name] = NameInfo(vtype, "fact")
     selected_by = doc.get("selected_by")
     if selected_by is not None:

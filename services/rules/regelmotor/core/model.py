@@ -76,7 +76,6 @@ class FactSpec:
     minimum: Any = None
     maximum: Any = None
     pattern: str | None = None
-    values_from_table: str | None = None
     line: int = 0
     max_items: int | None = None  # as declared; None: the engine's default
     max_length: int | None = None  # as declared; None: the engine's default
@@ -227,8 +226,3 @@ class Ruleset:
             if rule.id == rule_id:
                 return rule
         raise KeyError(rule_id)
-
-    def in_force_on(self, day: date) -> bool:
-        if day < self.meta.gyldig_fra:
-            return False
-        return self.meta.gyldig_til is None or day <= self.meta.gyldig_til

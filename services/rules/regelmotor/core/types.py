@@ -27,7 +27,6 @@ class Kind(StrEnum):
     NULL = "null"  # the type of the literal `null` only
 
 
-SCALAR_KINDS = frozenset(k for k in Kind if k not in (Kind.LIST, Kind.NULL))
 NUMERIC_KINDS = frozenset({Kind.INT, Kind.DECIMAL})
 
 

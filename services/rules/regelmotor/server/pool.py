@@ -80,7 +80,6 @@ class _Worker:
 @dataclass
 class PoolStats:
     restarts: int = 0
-    failed_starts: int = 0
     killed_for_time: int = 0
     calls_by_worker: dict[int, int] = field(default_factory=dict)
 
@@ -242,7 +241,6 @@ class WorkerPool:
         was_ready = worker.state in ("idle", "busy")
         if worker.state == "starting":
             self._failures += 1
-            self.stats.failed_starts += 1
             self._last_failure = f"a {self.name} worker {reason}"
         worker.state = "gone"
         self._cancel_timer(worker)

@@ -130,7 +130,3 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-def log_fields(**fields: Any) -> dict[str, Any]:
-    return {"extra": {k: v for k, v in fields.items() if v not in (None, "")}}
