@@ -1,11 +1,18 @@
-"""Every problem in a ruleset file is reported with file, line and a message an author understands."""
+"""Every problem in a ruleset file is reported with file, line and a message an author understands.
+
+Each case below is a file with a mistake, the place the report points to (a piece of the file's text
+that starts there, or holds `^` where the place is) and the whole message the author reads there.
+"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from regelmotor.core.errors import Diagnostic, RulesetInvalid
+from regelmotor.core.errors import RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
+from regelmotor.core.vocabulary import FUNCTIONS
 from tests.conftest import ruleset_text
 
 BASE_FACTS = """\
@@ -20,161 +27,47 @@ outcomes:
 """
 
 
-def diagnostics(body: str) -> list[Diagnostic]:
-    # Each diagnostic is placed: file, line and column, then the message (which the callers check).
-    with pytest.raises(RulesetInvalid, match=r"^regler\.yaml:\d+:\d+: \S") as caught:
-        load_ruleset_text(ruleset_text(body), "regler.yaml")
-    return caught.value.diagnostics
+def rule(when: str, then: str = "{ok: true}", *, hjemmel: str = "h1", before: str = "",
+         outcomes: str = OUTCOMES) -> str:
+    """A whole file: the facts above, `before` (derived values), one rule `r1` and the outcomes."""
+    return ruleset_text(BASE_FACTS + before + f"""\
+rules:
+  - id: r1
+    title: t
+    hjemmel: {hjemmel}
+    when: {when}
+    then: {then}
+""" + outcomes)
 
 
-def line_of(body: str, needle: str) -> int:
-    """1-based line of `needle` in the full file the test builds."""
-    for number, line in enumerate(ruleset_text(body).splitlines(), start=1):
+def derived(expr: str) -> str:
+    return rule('"true"', before=f"derived:\n  {expr}\n")
+
+
+def place(text: str, at: str) -> tuple[int, int]:
+    """1-based line and column of `at` in the first line holding it: of its `^`, or else of its start."""
+    needle = at.replace("^", "")
+    for number, line in enumerate(text.splitlines(), start=1):
         if needle in line:
-            return number
+            return number, line.index(needle) + (at.index("^") if "^" in at else 0) + 1
     raise AssertionError(f"{needle!r} not in ruleset")
 
 
-def single(body: str) -> Diagnostic:
-    found = diagnostics(body)
-    assert len(found) == 1, found
-    assert found[0].file == "regler.yaml"
-    return found[0]
-
-
-def test_unknown_fact_in_condition_names_fact_and_line() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: alderr > 5
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "unknown fact or value 'alderr'" in d.message
-    assert d.line == line_of(body, "alderr > 5")
-
-
-def test_type_mismatch_date_compared_with_text_suggests_date_literal() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: mottatt > '2024-07-01'
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "type mismatch" in d.message and "mottatt is date" in d.message
-    assert "date('YYYY-MM-DD')" in d.message
-    assert d.line == line_of(body, "mottatt > '2024")
-
-
-def test_enum_compared_with_unknown_value_lists_the_values() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: fag == 'tsbb'
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "'tsbb' is not a value of fag" in d.message and "somatikk, tsb" in d.message
-
-
-def test_unknown_function_lists_the_vocabulary() -> None:
-    body = BASE_FACTS + """\
-derived:
-  frist: add_workdays(mottatt, 10)
+TWO_RULES = ruleset_text(BASE_FACTS + """\
 rules:
   - id: r1
     title: t
     hjemmel: h1
     when: "true"
     then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "unknown function 'add_workdays'" in d.message and "add_working_days" in d.message
-    assert d.line == line_of(body, "add_workdays")
-
-
-def test_function_argument_of_wrong_type() -> None:
-    body = BASE_FACTS + """\
-derived:
-  frist: add_working_days(fag, 10)
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: "true"
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "add_working_days: argument 1 (fag)" in d.message and "expected date" in d.message
-
-
-def test_derived_value_cycle_names_the_cycle() -> None:
-    body = BASE_FACTS + """\
-derived:
-  a: add_days(b, 1)
-  b: add_days(a, 1)
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: "true"
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "derived-value cycle: a → b → a" in d.message
-    assert d.line == line_of(body, "a: add_days")
-
-
-def test_impossible_date_in_metadata() -> None:
-    text = ruleset_text(BASE_FACTS + OUTCOMES).replace("gyldig_fra: 2020-01-01", "gyldig_fra: 2025-02-30")
-    with pytest.raises(RulesetInvalid, match=r"^regler\.yaml:5:13: impossible date '2025-02-30'$") as caught:
-        load_ruleset_text(text, "regler.yaml")
-    (d,) = caught.value.diagnostics
-    assert d.message == "impossible date '2025-02-30'" and d.line == 5
-
-
-def test_impossible_date_literal_in_condition() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: mottatt > date('2025-02-30')
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "impossible date '2025-02-30'" in d.message
-    assert d.line == line_of(body, "date('2025-02-30')")
-
-
-def test_duplicate_rule_id() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: "true"
-    then: {ok: true}
-  - id: r1
+  - id: r1  # the second
     title: t2
     hjemmel: h1
     when: "true"
     then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "duplicate rule id 'r1'" in d.message
-    assert d.line == line_of(body, "title: t2") - 1
+""" + OUTCOMES)
 
-
-def test_exception_naming_a_missing_rule() -> None:
-    body = BASE_FACTS + """\
+A_MISSING_BASE = ruleset_text(BASE_FACTS + """\
 rules:
   - id: r1
     title: t
@@ -187,125 +80,93 @@ rules:
     unntak_fra: r9
     when: "true"
     then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "unntak_fra names a missing rule 'r9'" in d.message
-    assert d.line == line_of(body, "unntak_fra: r9")
+""" + OUTCOMES)
+
+ONE_PROBLEM = [
+    pytest.param(rule("alderr > 5"), "alderr > 5", "unknown fact or value 'alderr'",
+                 id="an unknown name in a condition is named"),
+    pytest.param(rule("mottatt > '2024-07-01'"), "mottatt > '2024", "type mismatch in mottatt > '2024-07-01': "
+                 "mottatt is date, '2024-07-01' is string; write a date as date('YYYY-MM-DD')",
+                 id="a date compared with text suggests a date literal"),
+    pytest.param(rule("fag == 'tsbb'"), "fag == 'tsbb'", "'tsbb' is not a value of fag; its values are: somatikk, tsb",
+                 id="an enum compared with a value it does not know lists its values"),
+    pytest.param(rule("alder + 1 > 5"), "alder + 1 > 5", "unsupported syntax 'alder + 1': use names, literals, "
+                 "comparisons, and/or/not, `in`, present(...) and the documented functions",
+                 id="arithmetic in a condition is unsupported syntax"),
+    pytest.param(rule("alder > > 5"), "alder > > 5", "cannot read expression 'alder > > 5': invalid syntax",
+                 id="a condition that is not an expression cannot be read"),
+    pytest.param(rule("add_days(mottatt, 1) > mottatt"), "add_days(mottatt, 1) > mottatt",
+                 "function calls are not allowed in a condition (add_days(mottatt, 1)); define a derived value "
+                 "and compare that", id="a function call in a condition is refused with advice"),
+    pytest.param(rule("mottatt > date('2025-02-30')"), "mottatt > date(", "impossible date '2025-02-30'",
+                 id="an impossible date literal in a condition"),
+    pytest.param(derived("frist: add_workdays(mottatt, 10)"), "add_workdays",
+                 f"unknown function 'add_workdays'; the vocabulary is: {', '.join(sorted(FUNCTIONS))}",
+                 id="an unknown function lists the vocabulary"),
+    pytest.param(derived("frist: add_working_days(fag, 10)"), "add_working_days(fag",
+                 "add_working_days: argument 1 (fag) is enum (somatikk, tsb), expected date",
+                 id="a function argument of the wrong type names the argument and the type expected"),
+    pytest.param(rule('"true"', before="derived:\n  a: add_days(b, 1)\n  b: add_days(a, 1)\n"), "add_days(b, 1)",
+                 "derived-value cycle: a → b → a", id="a cycle of derived values is named in order"),
+    pytest.param(rule('"true"', "{ok: 'ja'}"), "{ok: ^'ja'}",
+                 "value for ok is the text 'ja', which does not match type bool (expected bool)",
+                 id="a value a rule sets must have the outcome's type"),
+    pytest.param(rule('"true"', "{n: 1}", outcomes="outcomes:\n  n: {type: int, combine: any}\n"), "combine: ^any",
+                 "combine any needs a bool outcome, not int", id="a combine policy must suit the outcome's type"),
+    pytest.param(TWO_RULES, "r1  # the second", "duplicate rule id 'r1' (first used in rule 1)",
+                 id="a rule id used twice points to the second"),
+    pytest.param(A_MISSING_BASE, "unntak_fra: ^r9", "unntak_fra names a missing rule 'r9'",
+                 id="an exception to a rule that does not exist"),
+    pytest.param(ruleset_text(BASE_FACTS + "  alder: {type: int}  # again\n" + OUTCOMES), "alder: {type: int}  # again",
+                 "duplicate key 'alder'", id="a key written twice in a mapping"),
+    pytest.param(ruleset_text(BASE_FACTS + OUTCOMES).replace("gyldig_fra: 2020-01-01", "gyldig_fra: 2025-02-30"),
+                 "gyldig_fra: ^2025-02-30", "impossible date '2025-02-30'", id="an impossible date in the metadata"),
+]
 
 
-def test_duplicate_yaml_key_is_refused() -> None:
-    body = BASE_FACTS + "  alder: {type: int}\n" + OUTCOMES
-    d = single(body)
-    assert "duplicate key 'alder'" in d.message
+@pytest.mark.parametrize(("text", "at", "message"), ONE_PROBLEM)
+def test_a_mistake_is_reported_at_its_place_in_words_for_the_author(text: str, at: str, message: str) -> None:
+    line, column = place(text, at)
+    with pytest.raises(RulesetInvalid, match=rf"^regler\.yaml:{line}:{column}: {re.escape(message)}$") as caught:
+        load_ruleset_text(text, "regler.yaml")
+    (problem,) = caught.value.diagnostics
+    assert (problem.file, problem.line, problem.column, problem.message) == ("regler.yaml", line, column, message)
 
 
-def test_unknown_hjemmel_and_unknown_outcome() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h9
-    when: "true"
-    then: {okk: true}
-""" + OUTCOMES
-    messages = [d.message for d in diagnostics(body)]
-    assert any("unknown hjemmel 'h9'" in m for m in messages)
-    assert any("unknown outcome 'okk'" in m for m in messages)
+UNVERIFIED_HJEMMEL = ruleset_text(BASE_FACTS + OUTCOMES).replace(
+    "h1: {kilde: LOV-1999-07-02-63, paragraf: \"2-2\", verified: true}",
+    "h1: {kilde: LOV-1999-7-2-63, paragraf: \"2-2\"}",
+) + "rules: [{id: r, title: t, hjemmel: h1, when: 'true', then: {ok: true}}]\n"
 
-
-def test_function_call_in_condition_is_refused_with_advice() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: add_days(mottatt, 1) > mottatt
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "function calls are not allowed in a condition" in d.message and "derived value" in d.message
-
-
-def test_effect_value_of_wrong_type() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: "true"
-    then: {ok: 'ja'}
-""" + OUTCOMES
-    d = single(body)
-    assert "does not match type bool" in d.message
-
-
-def test_conflicting_combine_policy_for_type() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: "true"
-    then: {n: 1}
-outcomes:
-  n: {type: int, combine: any}
-"""
-    d = single(body)
-    assert "combine any needs a bool outcome" in d.message
-
-
-def test_syntax_error_in_condition() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: alder > > 5
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "cannot read expression" in d.message
-
-
-def test_unsupported_syntax_is_refused() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: alder + 1 > 5
-    then: {ok: true}
-""" + OUTCOMES
-    d = single(body)
-    assert "unsupported syntax" in d.message
-
-
-def test_hjemmel_must_state_verified_and_use_lovdata_ids() -> None:
-    text = ruleset_text(BASE_FACTS + OUTCOMES).replace(
-        "h1: {kilde: LOV-1999-07-02-63, paragraf: \"2-2\", verified: true}",
-        "h1: {kilde: LOV-1999-7-2-63, paragraf: \"2-2\"}",
-    )
-    with pytest.raises(RulesetInvalid, match=r"(?s)'LOV-1999-7-2-63' is not a Lovdata id.*hjemmel 'h1' must say"
-                       ) as caught:
-        load_ruleset_text(text + "rules: [{id: r, title: t, hjemmel: h1, when: 'true', then: {ok: true}}]\n",
-                          "regler.yaml")
-    messages = [d.message for d in caught.value.diagnostics]
-    assert any("not a Lovdata id" in m for m in messages)
-    assert any("verified: true` or `verified: false" in m for m in messages)
-
-
-def test_many_problems_are_reported_together() -> None:
-    body = BASE_FACTS + """\
-rules:
-  - id: r1
-    title: t
-    hjemmel: h1
-    when: nope > 1
+MANY_PROBLEMS = [
+    pytest.param(UNVERIFIED_HJEMMEL, [
+        ("kilde: ^LOV-1999-7-2-63", "'LOV-1999-7-2-63' is not a Lovdata id like LOV-1999-07-02-63"),
+        ("{kilde: LOV-1999-7-2-63", "hjemmel 'h1' must say `verified: true` or `verified: false`"),
+    ], id="a hjemmel must state verified and cite a Lovdata id"),
+    pytest.param(rule('"true"', "{okk: true}", hjemmel="h9"), [
+        ("hjemmel: ^h9", "unknown hjemmel 'h9'; declared: h1"),
+        ("{okk: ^true}", "rule 'r1' sets unknown outcome 'okk'; declare it under outcomes"),
+    ], id="an unknown hjemmel and an unknown outcome are both reported"),
+    pytest.param(rule("nope > 1").replace("    then: {ok: true}\n", """\
     then: {ok: true}
   - id: r2
     title: t
     hjemmel: h1
     when: alder > 'x'
     then: {ok: true}
-""" + OUTCOMES
-    assert len(diagnostics(body)) == 2
+"""), [
+        ("nope > 1", "unknown fact or value 'nope'"),
+        ("alder > 'x'", "type mismatch in alder > 'x': alder is int, 'x' is string"),
+    ], id="the problems of different rules are reported together"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MANY_PROBLEMS)
+def test_every_mistake_of_a_file_is_reported_in_one_run(text: str, expected: list[tuple[str, str]]) -> None:
+    places = [place(text, at) for at, _ in expected]
+    report = "\n".join(rf"regler\.yaml:{line}:{column}: {re.escape(message)}"
+                       for (line, column), (_, message) in zip(places, expected, strict=True))
+    with pytest.raises(RulesetInvalid, match=rf"^{report}$") as caught:
+        load_ruleset_text(text, "regler.yaml")
+    assert [(d.line, d.column, d.message) for d in caught.value.diagnostics] == [
+        (*where, message) for where, (_, message) in zip(places, expected, strict=True)]
