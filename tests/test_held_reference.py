@@ -7,8 +7,8 @@ docs/ruleset-format.md: a comparison (<, <=, >, >=, ==, !=) with an absent value
 `not (x > 5)` holds when x is absent); `present(x)` is true when x has a value, for a list when it has at
 least one item; a bool name on its own holds when it is true. `in` and `not in` are membership, one the
 negation of the other: an absent value is in no list and nothing is in an absent (or empty) list, so
-`x not in ['a']` holds when x is absent (the docs do not say this in words; tests/test_conditions_in_engine.py
-pins it case by case). Nothing of the engine's compiled output is used.
+`x not in ['a']` holds when x is absent (docs/ruleset-format.md says so and points to the reference cases in
+tests/semantics/, which pin it case by case). Nothing of the engine's compiled output is used.
 """
 
 from __future__ import annotations
