@@ -119,15 +119,22 @@ def test_a_deadline_that_expires_in_the_server_is_answered_deadline_exceeded_by_
 
 
 def test_a_worker_that_overruns_its_own_limit_is_killed_replaced_and_the_call_told_why() -> None:
-    with server_in_process(workers=1, max_evaluation_seconds=0.0005) as (server, _, _):
+    with server_in_process(workers=1, max_evaluation_seconds=0.0005, source_seconds=0.0005) as (server, _, _):
         assert server.pool is not None
         with grpc.insecure_channel(server.address) as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
             # A batch of 32 evaluations takes far longer than half a millisecond.
             answers = list(stub.EvaluateStream(iter([request(request_id="")] * 32), timeout=60))
+            # A ruleset source in the sandbox, over its own limit, is answered the same way.
+            source = (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+            with pytest.raises(grpc.RpcError, match="ran longer than 0.0005 s") as caught:
+                rpb_grpc.RulesetServiceStub(channel).ValidateRuleset(rpb.ValidateRulesetRequest(source=source),
+                                                                     timeout=60)
         assert {a.error.code for a in answers} == {grpc.StatusCode.DEADLINE_EXCEEDED.value[0]}
         info = error_details_pb2.ErrorInfo()
         assert answers[0].error.details[0].Unpack(info) and info.reason == "EVALUATION_TIME_LIMIT"
+        assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert details(caught.value)["ErrorInfo"].reason == "EVALUATION_TIME_LIMIT"
         assert server.pool.stats.killed_for_time >= 1
         _wait_for(lambda: server.pool is not None and server.pool.ready == 1, 60, "a replacement worker")
 
@@ -275,7 +282,7 @@ def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recove
             assert stub.Evaluate(request(request_id="ok-1"), timeout=30).version
             with sqlite3.connect(database) as db:  # the store breaks (as a full disk or a bad migration would)
                 db.execute("CREATE TRIGGER refuse BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'full'); END")
-            with pytest.raises(grpc.RpcError) as caught:
+            with pytest.raises(grpc.RpcError, match="could not be recorded") as caught:
                 stub.Evaluate(request(request_id="refused"), timeout=30)
             assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
             assert details(caught.value)["ErrorInfo"].reason == "DECISION_NOT_RECORDED"
