@@ -347,3 +347,43 @@ def test_hostile_sources_are_handled_in_the_sandbox_never_in_the_front_or_the_en
         assert sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid) and pid in engine_workers) \
             == engine_workers, "no engine worker was touched"
     assert front_growth < 50 * 1024, f"the front grew by {front_growth} KiB"
+
+
+def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_process() -> None:
+    import asyncio
+
+    from regelmotor.core.repository import RulesetSnapshot
+    from regelmotor.server.pool import PoolClosed, WorkerPool
+    from regelmotor.server.protocol import EvaluateBatch
+
+    async def scenario() -> tuple[list[int], object, int, bool]:
+        config = WorkerConfig(role="engine", snapshot=RulesetSnapshot.read(BUNDLED_RULESETS), allow_drafts=True)
+        pool = WorkerPool("engine", 2, config, time_limit=60)
+        await pool.start()
+        pids = pool.pids()
+        os.kill(pids[0], signal.SIGKILL)  # one worker dies: a restart is pending or under way
+        batch = EvaluateBatch(tuple((i, request(request_id="").SerializeToString()) for i in range(64)))
+        busy = asyncio.create_task(pool.call(batch, timeout=60))  # the other is busy with a batch
+        await asyncio.sleep(0.05)
+        await pool.close(timeout=10)
+        try:
+            answer: object = await busy
+        except PoolClosed as exc:
+            answer = exc
+        try:
+            await pool.call(batch, timeout=5)
+            refused = False
+        except PoolClosed:
+            refused = True
+        return pids, answer, len(pool.pids()), refused
+
+    pids, answer, left, refused_after_close = asyncio.run(scenario())
+    assert left == 0 and refused_after_close
+    assert isinstance(answer, list) and len(answer) == 64, "the busy worker finished its batch before it stopped"
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) != "Z", f"{pid} was reaped"
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
