@@ -78,7 +78,7 @@ def _evaluate(server: RunningServer, caller: str, message: pb.EvaluateRequest) -
 
 
 def _refused(server: RunningServer, caller: str, message: pb.EvaluateRequest) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match=r"request_id .* was already used for a different request") as caught:
         _evaluate(server, caller, message)
     return caught.value
 

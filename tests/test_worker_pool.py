@@ -5,6 +5,7 @@ same snapshot of the rulesets, idle streams cost no thread, and health follows t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -119,15 +120,22 @@ def test_a_deadline_that_expires_in_the_server_is_answered_deadline_exceeded_by_
 
 
 def test_a_worker_that_overruns_its_own_limit_is_killed_replaced_and_the_call_told_why() -> None:
-    with server_in_process(workers=1, max_evaluation_seconds=0.0005) as (server, _, _):
+    with server_in_process(workers=1, max_evaluation_seconds=0.0005, source_seconds=0.0005) as (server, _, _):
         assert server.pool is not None
         with grpc.insecure_channel(server.address) as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
             # A batch of 32 evaluations takes far longer than half a millisecond.
             answers = list(stub.EvaluateStream(iter([request(request_id="")] * 32), timeout=60))
+            # A ruleset source in the sandbox, over its own limit, is answered the same way.
+            source = (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+            with pytest.raises(grpc.RpcError, match=re.escape("ran longer than 0.0005 s")) as caught:
+                rpb_grpc.RulesetServiceStub(channel).ValidateRuleset(rpb.ValidateRulesetRequest(source=source),
+                                                                     timeout=60)
         assert {a.error.code for a in answers} == {grpc.StatusCode.DEADLINE_EXCEEDED.value[0]}
         info = error_details_pb2.ErrorInfo()
         assert answers[0].error.details[0].Unpack(info) and info.reason == "EVALUATION_TIME_LIMIT"
+        assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert details(caught.value)["ErrorInfo"].reason == "EVALUATION_TIME_LIMIT"
         assert server.pool.stats.killed_for_time >= 1
         _wait_for(lambda: server.pool is not None and server.pool.ready == 1, 60, "a replacement worker")
 
@@ -274,7 +282,7 @@ def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recove
             assert stub.Evaluate(request(request_id="ok-1"), timeout=30).version
             with sqlite3.connect(database) as db:  # the store breaks (as a full disk or a bad migration would)
                 db.execute("CREATE TRIGGER refuse BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'full'); END")
-            with pytest.raises(grpc.RpcError) as caught:
+            with pytest.raises(grpc.RpcError, match="could not be recorded") as caught:
                 stub.Evaluate(request(request_id="refused"), timeout=30)
             assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
             assert details(caught.value)["ErrorInfo"].reason == "DECISION_NOT_RECORDED"
@@ -338,3 +346,43 @@ def test_hostile_sources_are_handled_in_the_sandbox_never_in_the_front_or_the_en
         assert sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid) and pid in engine_workers) \
             == engine_workers, "no engine worker was touched"
     assert front_growth < 50 * 1024, f"the front grew by {front_growth} KiB"
+
+
+def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_process() -> None:
+    import asyncio
+
+    from regelmotor.core.repository import RulesetSnapshot
+    from regelmotor.server.pool import PoolClosed, WorkerPool
+    from regelmotor.server.protocol import EvaluateBatch
+
+    async def scenario() -> tuple[list[int], object, int, bool]:
+        config = WorkerConfig(role="engine", snapshot=RulesetSnapshot.read(BUNDLED_RULESETS), allow_drafts=True)
+        pool = WorkerPool("engine", 2, config, time_limit=60)
+        await pool.start()
+        pids = pool.pids()
+        os.kill(pids[0], signal.SIGKILL)  # one worker dies: a restart is pending or under way
+        batch = EvaluateBatch(tuple((i, request(request_id="").SerializeToString()) for i in range(64)))
+        busy = asyncio.create_task(pool.call(batch, timeout=60))  # the other is busy with a batch
+        await asyncio.sleep(0.05)
+        await pool.close(timeout=10)
+        try:
+            answer: object = await busy
+        except PoolClosed as exc:
+            answer = exc
+        try:
+            await pool.call(batch, timeout=5)
+            refused = False
+        except PoolClosed:
+            refused = True
+        return pids, answer, len(pool.pids()), refused
+
+    pids, answer, left, refused_after_close = asyncio.run(scenario())
+    assert left == 0 and refused_after_close
+    assert isinstance(answer, list) and len(answer) == 64, "the busy worker finished its batch before it stopped"
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) != "Z", f"{pid} was reaped"
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]

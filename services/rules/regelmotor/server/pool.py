@@ -301,8 +301,11 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         while self._idle:
             worker = self._idle.popleft()
-            if worker.state == "idle":
+            if worker.state != "idle":
+                continue
+            if worker.process.is_alive():
                 return worker
+            self._lost(worker, "died while idle")  # no call is lost: take the next one
         if self._closing:
             raise PoolClosed("the service is shutting down")
         if not self._workers and not self._tasks and self.lazy:

@@ -107,6 +107,10 @@ class DecisionServicer:
         if isinstance(answer, Failed):
             log.error("engine worker failed", extra={"reason": answer.reason})
             return None, worker_failed(answer.reason)
+        if not _answers(message, answer):  # never read an answer as some other kind
+            log.error("engine worker answered with the wrong kind", extra={"request": type(message).__name__,
+                                                                            "answer": type(answer).__name__})
+            return None, worker_failed("wrong kind of answer")
         return answer, None
 
     def _measure(self, summary: Summary, started: float) -> None:
@@ -129,7 +133,6 @@ class DecisionServicer:
             message = Evaluate(request, current_traceparent(), caller_of(context))
             reply, failure = await self._engine_call(message, time_left(context))
             if failure is None:
-                assert isinstance(reply, Reply)
                 if reply.error is not None:
                     failure = pb.ErrorResult.FromString(reply.error)
                     summary = reply.summary
@@ -215,6 +218,16 @@ class DecisionServicer:
             else:
                 out.append(stream_item(index, reply.summary.request_id, decision=answer))
         return out
+
+
+def _answers(message: Request, answer: object) -> bool:
+    """Whether `answer` is the kind of answer `message` asks for (one Reply; one per batch item, in order)."""
+    if isinstance(message, Evaluate):
+        return isinstance(answer, Reply)
+    if isinstance(message, EvaluateBatch):
+        return (isinstance(answer, list) and len(answer) == len(message.items)
+                and all(isinstance(reply, Reply) for reply in answer))
+    return False
 
 
 _STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
