@@ -70,25 +70,11 @@ class Evaluator:
         for round_ in self.compiled.rounds:
             self.compiled_rules.extend(round_.rules)
             for compiled in round_.rules:
-                seen: set[tuple[str, bool]] = set()
-                entries: list[tuple[Atom, bool]] = []
-                for expr, negated in atoms_with_polarity(compiled.rule.condition):
-                    key = (str(expr), negated)
-                    if key not in seen:
-                        seen.add(key)
-                        entries.append((round_.atoms[key[0]], negated))
-                self.conditions[compiled.rule.id] = entries
+                self.conditions[compiled.rule.id] = _distinct_atoms(round_, compiled.rule)
         order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
         self.compiled_rules.sort(key=lambda c: order[c.rule.id])
-        # What each step of an evaluation derives and finalises: step 0 before the constraints, step i before
-        # round i, the last after every round. A derived value comes in the first step that allows its level.
-        steps = [0, *[round_.index for round_ in self.compiled.rounds], len(self.compiled.rounds) + 1]
-        self.derive_steps: list[list[Derived]] = [[] for _ in steps]
-        for name, derived in ruleset.derived.items():
-            level = self.compiled.derived_level[name]
-            step = next((i for i, limit in enumerate(steps) if level <= limit), None)
-            if step is not None:
-                self.derive_steps[step].append(derived)
+        # What each step of an evaluation derives and finalises (the steps: _derive_steps).
+        self.derive_steps = _derive_steps(self.compiled)
         self.finalised_after: dict[int, list[str]] = {}  # round index (-1: before any) -> outcomes it settles
         for name, final_round in self.compiled.outcome_round.items():
             self.finalised_after.setdefault(max(final_round, -1), []).append(name)
@@ -303,6 +289,31 @@ class Evaluation:
             self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,
             [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering, rule.begrunnelse, compiled.round,
         )
+
+
+def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
+    """The rule's atomic conditions with their polarity, each once, in the order written."""
+    seen: set[tuple[str, bool]] = set()
+    entries: list[tuple[Atom, bool]] = []
+    for expr, negated in atoms_with_polarity(rule.condition):
+        key = (str(expr), negated)
+        if key not in seen:
+            seen.add(key)
+            entries.append((round_.atoms[key[0]], negated))
+    return entries
+
+
+def _derive_steps(compiled: CompiledRuleset) -> list[list[Derived]]:
+    """The derived values of each step: step 0 before the constraints, step i before round i, the last after
+    every round. A derived value comes in the first step that allows its level."""
+    steps = [0, *[round_.index for round_ in compiled.rounds], len(compiled.rounds) + 1]
+    derive_steps: list[list[Derived]] = [[] for _ in steps]
+    for name, derived in compiled.ruleset.derived.items():
+        level = compiled.derived_level[name]
+        step = next((i for i, limit in enumerate(steps) if level <= limit), None)
+        if step is not None:
+            derive_steps[step].append(derived)
+    return derive_steps
 
 
 class _Placeholders(dict[str, str]):
