@@ -62,19 +62,10 @@ class DecisionRecord:
             raise ValueError("DecisionRecord.recorded_at must be timezone-aware")
         if self.recorded_at.tzinfo is not UTC:
             object.__setattr__(self, "recorded_at", self.recorded_at.astimezone(UTC))
-        if not _AS_OF.fullmatch(self.as_of):
-            raise ValueError(f"DecisionRecord.as_of must be YYYY-MM-DD, not {self.as_of!r}")
-        try:
-            date.fromisoformat(self.as_of)
-        except ValueError:
-            raise ValueError(f"DecisionRecord.as_of is not a date: {self.as_of!r}") from None
+        _check_as_of(self.as_of)
         if self.subject is not None and not isinstance(self.subject, str):
             raise TypeError("DecisionRecord.subject must be a str or None")
-        if self.request_fingerprint is not None:
-            if not isinstance(self.request_fingerprint, str):
-                raise TypeError("DecisionRecord.request_fingerprint must be a str or None")
-            if not 1 <= len(self.request_fingerprint) <= MAX_FINGERPRINT:
-                raise ValueError(f"DecisionRecord.request_fingerprint must be 1 to {MAX_FINGERPRINT} characters")
+        _check_fingerprint(self.request_fingerprint)
         for name in ("facts", "outcome", "decision"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"DecisionRecord.{name} must be a dict")
@@ -89,6 +80,24 @@ class DecisionRecord:
     def field_values(self) -> dict[str, Any]:
         """The record's own fields (not the chain fields of a StoredRecord, nor `encoded`), by name."""
         return {f.name: getattr(self, f.name) for f in fields(DecisionRecord) if f.name != "encoded"}
+
+
+def _check_as_of(as_of: str) -> None:
+    if not _AS_OF.fullmatch(as_of):
+        raise ValueError(f"DecisionRecord.as_of must be YYYY-MM-DD, not {as_of!r}")
+    try:
+        date.fromisoformat(as_of)
+    except ValueError:
+        raise ValueError(f"DecisionRecord.as_of is not a date: {as_of!r}") from None
+
+
+def _check_fingerprint(fingerprint: object) -> None:
+    if fingerprint is None:
+        return
+    if not isinstance(fingerprint, str):
+        raise TypeError("DecisionRecord.request_fingerprint must be a str or None")
+    if not 1 <= len(fingerprint) <= MAX_FINGERPRINT:
+        raise ValueError(f"DecisionRecord.request_fingerprint must be 1 to {MAX_FINGERPRINT} characters")
 
 
 @dataclass(frozen=True)
