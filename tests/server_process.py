@@ -24,7 +24,7 @@ _ADDRESS = re.compile(r"serving gRPC on (\S+) ")
 
 class ServerProcess:
     def __init__(self, *, workers: int = 2, drafts: bool = True, rulesets: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, credentials: grpc.ChannelCredentials | None = None) -> None:
         args = [sys.executable, "-m", "regelmotor.cli.main", "serve", "--port", "0", "--workers", str(workers)]
         if drafts:
             args.append("--drafts")
@@ -32,6 +32,7 @@ class ServerProcess:
             args += ["--rulesets", str(rulesets)]
         self._data_dir = tempfile.TemporaryDirectory(prefix="regelmotor-server-")
         self.data_dir = Path(self._data_dir.name)
+        self.credentials = credentials  # for a server on TLS (env with REGELMOTOR_TLS_*)
         source = os.pathsep.join(str(p) for p in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT))
         environment = {**os.environ, "PYTHONPATH": source,
                        "REGELMOTOR_DATA_DIR": str(self.data_dir), **(env or {})}
@@ -65,7 +66,8 @@ class ServerProcess:
         raise RuntimeError("server did not start in time")
 
     def wait_serving(self, timeout: float = 60.0) -> None:
-        with grpc.insecure_channel(self.address) as channel:
+        with (grpc.secure_channel(self.address, self.credentials) if self.credentials
+              else grpc.insecure_channel(self.address)) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

@@ -6,6 +6,7 @@
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import DecisionError, RegelmotorClient
+from .client import ClientConfigError, DecisionError, RegelmotorClient, channel_credentials
 
-__all__ = ["DecisionError", "FactsFileError", "RegelmotorClient", "read_facts"]
+__all__ = ["ClientConfigError", "DecisionError", "FactsFileError", "RegelmotorClient", "channel_credentials",
+           "read_facts"]

@@ -8,7 +8,7 @@ import sys
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import DecisionError, RegelmotorClient
+from .client import ClientConfigError, DecisionError, RegelmotorClient
 
 EXIT_STATUS = """exit status: 0 the decision was printed; 1 the server answered with an error (printed as JSON on
 standard error); 2 the arguments or the facts file were refused before any call."""
@@ -17,6 +17,11 @@ standard error); 2 the arguments or the facts file were refused before any call.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__, epilog=EXIT_STATUS)
     parser.add_argument("--address", default="127.0.0.1:50051")
+    tls = parser.add_argument_group("TLS (plaintext unless one of these is given)")
+    tls.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
+    tls.add_argument("--ca-file", help="CA certificates (PEM) to trust instead of the system's")
+    tls.add_argument("--cert-file", help="client certificate chain (PEM), for mutual TLS")
+    tls.add_argument("--key-file", help="the client certificate's private key (PEM)")
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate = sub.add_parser("evaluate", help="evaluate facts and print the decision as JSON", epilog=EXIT_STATUS)
     evaluate.add_argument("--ruleset", required=True)
@@ -31,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     except FactsFileError as error:
         print(f"regelmotor-client: {error}", file=sys.stderr)
         return 2
-    with RegelmotorClient(args.address) as client:
+    try:
+        client = RegelmotorClient(args.address, tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
+                                  key_file=args.key_file)
+    except ClientConfigError as error:
+        option = "--" + error.parameter.replace("_", "-")
+        print(f"regelmotor-client: {option}: {error.problem.replace('_file', '-file')}", file=sys.stderr)
+        return 2
+    with client:
         try:
             decision = client.evaluate(args.ruleset, facts, as_of=args.as_of, version=args.version,
                                        request_id=args.request_id)

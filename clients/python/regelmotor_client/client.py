@@ -1,5 +1,8 @@
 """RegelmotorClient: evaluate facts over gRPC and get decisions as plain dicts.
 
+Plaintext by default; TLS with `tls=True` (the system's CAs) or a `ca_file`, and mutual TLS with a client
+certificate (`cert_file`, `key_file`) as well.
+
 UNAVAILABLE (an engine worker failed) is retried with the same request_id, which is safe: the call
 had no effect.
 """
@@ -10,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -51,6 +55,42 @@ def _error(error: grpc.RpcError) -> DecisionError:
     return DecisionError(error.code().name, error.details() or "", violations, reason)
 
 
+class ClientConfigError(ValueError):
+    """A client setting that cannot work (a TLS file that cannot be read, a certificate without its key):
+    which parameter, and why."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        self.parameter = parameter
+        self.problem = problem
+        super().__init__(f"{parameter}: {problem}")
+
+
+_MAX_PEM_BYTES = 1024 * 1024
+
+
+def _read_pem(option: str, path: str | Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise ClientConfigError(option, f"cannot read {path} ({exc.strerror or exc})") from None
+    if len(data) > _MAX_PEM_BYTES or b"-----BEGIN " not in data:
+        raise ClientConfigError(option, f"{path} is not a PEM file")
+    return data
+
+
+def channel_credentials(*, ca_file: str | Path | None = None, cert_file: str | Path | None = None,
+                        key_file: str | Path | None = None) -> grpc.ChannelCredentials:
+    """TLS credentials: trust `ca_file` (else the system's CAs); present `cert_file`/`key_file` for mutual TLS."""
+    if (cert_file is None) != (key_file is None):
+        missing = "key_file" if key_file is None else "cert_file"
+        raise ClientConfigError(missing, "a client certificate needs both cert_file and key_file")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_pem("ca_file", ca_file) if ca_file is not None else None,
+        private_key=_read_pem("key_file", key_file) if key_file is not None else None,
+        certificate_chain=_read_pem("cert_file", cert_file) if cert_file is not None else None)
+
+
 def _plain(value: Any) -> Any:
     """protobuf Struct has only doubles: give whole numbers back as ints, as the ruleset declared them."""
     if isinstance(value, float) and value.is_integer():
@@ -73,8 +113,15 @@ def _request(ruleset: str, facts: dict[str, Any], as_of: str | None, version: st
 
 
 class RegelmotorClient:
-    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 10.0, retries: int = 3) -> None:
-        self.channel = grpc.insecure_channel(address)
+    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 10.0, retries: int = 3,
+                 tls: bool = False, ca_file: str | Path | None = None, cert_file: str | Path | None = None,
+                 key_file: str | Path | None = None) -> None:
+        """Plaintext unless `tls` or any of the files is given; ClientConfigError for a file that cannot be used."""
+        if tls or any(f is not None for f in (ca_file, cert_file, key_file)):
+            credentials = channel_credentials(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+            self.channel = grpc.secure_channel(address, credentials)
+        else:
+            self.channel = grpc.insecure_channel(address)
         self.stub = pb_grpc.DecisionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
         self.retries = retries

@@ -35,7 +35,7 @@ from regelmotor.store.group import GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
-from . import startup
+from . import startup, tls
 from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
@@ -97,6 +97,7 @@ class Service:
 async def build(settings: Settings, telemetry: Telemetry) -> Service:
     """Check every setting, load the rulesets, start the workers and listen; health is SERVING on return.
     Raises StartupError naming the setting that keeps it from starting."""
+    credentials = tls.server_credentials(settings)  # None: plaintext
     snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
@@ -165,10 +166,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             # Importing the generated modules registers their descriptors for reflection.
             assert decision_pb2.DESCRIPTOR and ruleset_pb2.DESCRIPTOR and audit_pb2.DESCRIPTOR
             reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-        try:
-            port = server.add_insecure_port(f"{settings.host}:{settings.port}")
-        except RuntimeError:
-            raise startup.port_in_use(settings.host, settings.port) from None
+        port = _listen(server, settings, credentials)
         await server.start()
     except BaseException:
         if pool is not None:
@@ -184,8 +182,19 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
-                               "allow_drafts": settings.allow_drafts})
+                               "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings)})
     return service
+
+
+def _listen(server: grpc.aio.Server, settings: Settings, credentials: grpc.ServerCredentials | None) -> int:
+    """Add the port: TLS with credentials, else plaintext. StartupError when it cannot be had."""
+    address = f"{settings.host}:{settings.port}"
+    try:
+        if credentials is not None:
+            return server.add_secure_port(address, credentials)
+        return server.add_insecure_port(address)
+    except RuntimeError:
+        raise startup.port_in_use(settings.host, settings.port) from None
 
 
 class RunningServer:

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "
                                       "80, Skatteetaten's Tenor); for tests and test environments only")
     log_level: str = Field(default="INFO", description="logging level")
+    tls_cert_file: Path | None = Field(default=None, description="the server's certificate chain (PEM): serve TLS "
+                                       "(re-read when the file changes)")
+    tls_key_file: Path | None = Field(default=None, description="the server certificate's private key (PEM, "
+                                      "readable by the service's user only)")
+    tls_client_ca_file: Path | None = Field(default=None, description="CA certificates (PEM) of client "
+                                            "certificates: mutual TLS, every client must present one")
 
     @classmethod
     def settings_customise_sources(
