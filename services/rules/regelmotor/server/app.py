@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -86,8 +87,8 @@ class Service:
         await asyncio.gather(*(p.close(timeout=2.0) for p in pools))
         if self.inline is not None:
             await asyncio.to_thread(self.inline.close)
-        if self.committer is not None:
-            await asyncio.to_thread(self.committer.close)
+        if self.committer is not None:  # it commits what it has taken; a hung database gets 5 s
+            await asyncio.to_thread(self.committer.close, 5.0)
         if self.log is not None:
             self.log.close()
         self.stopped.set()
@@ -269,8 +270,9 @@ async def _serve(settings: Settings) -> int:
     stopping: list[asyncio.Task[None]] = []
 
     def on_signal(signum: int) -> None:
-        if stopping:
-            return
+        if stopping:  # a second signal: stop now (stored decisions are safe; in-flight calls are lost)
+            log.warning("second signal: exiting at once", extra={"signal": signal.Signals(signum).name})
+            os._exit(1)
         delay = settings.drain_delay_seconds if signum == signal.SIGTERM else 0.0
         log.info("signal", extra={"signal": signal.Signals(signum).name})
         stopping.append(loop.create_task(service.stop(drain_delay=delay, grace=settings.grace_seconds)))

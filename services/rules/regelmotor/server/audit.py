@@ -22,7 +22,7 @@ from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import to_struct, to_value
-from .errors import bad_request, pool_failure, to_status
+from .errors import bad_request, pool_failure, to_status, worker_failed
 from .handler import Reply
 from .packing import unpack_response
 from .pool import PoolError
@@ -158,10 +158,12 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             except PoolError as exc:
                 await context.abort_with_status(rpc_status.to_status(to_status(pool_failure(exc))))
                 raise
-            if not isinstance(reply, Reply) or reply.decision is None:
-                error = pb.ErrorResult.FromString(reply.error or b"") if isinstance(reply, Reply) else None
-                reason = error.message if error is not None else "the engine worker failed"
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {reason}")
+            if not isinstance(reply, Reply):  # a fault of ours, not of the recorded decision
+                await context.abort_with_status(rpc_status.to_status(to_status(worker_failed(repr(reply)))))
+                raise AssertionError("abort raises")
+            if reply.decision is None:
+                error = pb.ErrorResult.FromString(reply.error or b"")
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
                 raise AssertionError("abort raises")
             replayed = decision_json(reply.decision)
             found = differences(decision_json(unpack_response(record.response)), replayed)

@@ -105,6 +105,7 @@ class WorkerPool:
         self._waiters: deque[asyncio.Future[_Worker]] = deque()
         self._failures = 0  # consecutive failed starts: the backoff grows with them
         self._spawning = 0  # restarts past their backoff, starting a process now
+        self._backing_off = 0  # restarts waiting out their backoff
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: asyncio.Event | None = None
@@ -137,7 +138,8 @@ class WorkerPool:
             if not self.ready:
                 raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
 
-    async def _spawn(self) -> None:
+    async def _spawn(self) -> bool:
+        """Start one worker process; False when it died before it could be watched (the caller retries)."""
         loop = asyncio.get_running_loop()
         parent, child = self._context.Pipe()
         # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
@@ -154,15 +156,25 @@ class WorkerPool:
             await loop.run_in_executor(None, parent.send, self.config)
         except (OSError, ValueError):
             self._lost(worker, "exited while starting")
-            return
-        if worker.state == "starting":
-            loop.add_reader(parent.fileno(), self._on_readable, worker)
+            return False
+        if worker.state != "starting":
+            return False
+        loop.add_reader(parent.fileno(), self._on_readable, worker)
+        return True
+
+    def _pending_restarts(self) -> int:
+        # A finished task still sits in the set until its done-callback runs: count only those still working.
+        return sum(1 for task in self._tasks if not task.done())
+
+    def _backoff(self) -> float:
+        return 0.0 if self._failures == 0 else min(FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1),
+                                                   MAX_BACKOFF_SECONDS)
 
     def _schedule_restart(self) -> None:
-        if self._closing or len(self._workers) + len(self._tasks) >= self.size:
+        """Start a task that brings the pool back to its size, unless one is already doing so."""
+        if self._closing or len(self._workers) + self._pending_restarts() >= self.size:
             return
-        delay = 0.0 if self._failures == 0 else min(FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1),
-                                                    MAX_BACKOFF_SECONDS)
+        delay = self._backoff()
         task = asyncio.get_running_loop().create_task(self._restart_after(delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -177,22 +189,31 @@ class WorkerPool:
                 waiter.set_exception(error)
 
     async def _restart_after(self, delay: float) -> None:
-        if delay:
-            log.warning("restarting a worker after backoff", extra={"pool": self.name, "seconds": delay,
-                                                                    "failed_starts": self._failures})
-            await asyncio.sleep(delay)
-        if self._closing:
-            return
-        self.stats.restarts += 1
-        self._spawning += 1
-        try:
-            await self._spawn()
-        except Exception as exc:  # e.g. no processes left: try again later
-            log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
-            self._failures += 1
-            self._schedule_restart()
-        finally:
-            self._spawning -= 1
+        """Start one worker, after `delay`; a start that fails is retried here, with a growing backoff, until a
+        process is running (its later death is the reader's to report)."""
+        while not self._closing:
+            if delay:
+                log.warning("restarting a worker after backoff", extra={"pool": self.name, "seconds": delay,
+                                                                        "failed_starts": self._failures})
+                self._backing_off += 1
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self._backing_off -= 1
+                if self._closing:
+                    return
+            self.stats.restarts += 1
+            self._spawning += 1
+            try:
+                if await self._spawn():
+                    return
+            except Exception as exc:  # e.g. no processes left: try again later
+                log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
+                self._failures += 1
+                self._last_failure = f"could not start a {self.name} worker: {type(exc).__name__}"
+            finally:
+                self._spawning -= 1
+            delay = self._backoff()
 
     def _start_overran(self, worker: _Worker) -> None:
         if worker.state == "starting":
@@ -249,6 +270,8 @@ class WorkerPool:
             worker.answer.set_exception(WorkerCrashed("the worker stopped while handling the call; it is safe to "
                                                       "retry"))
         worker.answer = None
+        if self._closing:
+            return  # stopped on purpose
         log.warning("worker lost", extra={"pool": self.name, "worker": worker.number, "reason": reason})
         if was_ready:
             self._capacity_changed()
@@ -308,10 +331,12 @@ class WorkerPool:
             self._lost(worker, "died while idle")  # no call is lost: take the next one
         if self._closing:
             raise PoolClosed("the service is shutting down")
-        if not self._workers and not self._tasks and self.lazy:
+        if not self._workers and not self._pending_restarts() and self.lazy:
+            # A lazy pool (sources) starts its worker on first use, in a task of its own: a caller that goes
+            # away meanwhile leaves nothing half started, and concurrent first calls start one process.
             self._loop = loop
-            await self._spawn()  # a lazy pool (sources) starts its worker on first use
-        elif not self._workers and not self._spawning:
+            self._schedule_restart()
+        elif not self._workers and self._pending_restarts() <= self._backing_off:
             # None running or starting, only restarts waiting out their backoff: say so now, so the caller can
             # go to another instance, instead of waiting out its deadline.
             raise NoWorker(self._last_failure or f"no {self.name} worker is running")
@@ -341,6 +366,9 @@ class WorkerPool:
             wait_until = loop.time() + self.max_wait
             expiry = Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later")
         worker = await self._acquire(wait_until, expiry)
+        if deadline is not None and loop.time() >= deadline:  # nobody would read the answer: do not send it
+            self._release(worker)
+            raise DeadlineExpired("the deadline passed before a worker was free")
         answer: asyncio.Future[object] = loop.create_future()
         worker.answer = answer
         worker.state = "busy"

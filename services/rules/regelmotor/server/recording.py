@@ -34,7 +34,8 @@ class Recorder:
         record). Raises what the log raised - RequestIdConflict when the request_id was used for a different
         request; `errors.recording_failure` says what to answer."""
         assert reply.record is not None and reply.decision is not None
-        stored = await asyncio.wrap_future(self.committer.submit_future(reply.record))
+        # Shielded: a caller that goes away (cancel, deadline, shutdown) must not cancel the store under way.
+        stored = await asyncio.shield(asyncio.wrap_future(self.committer.submit_future(reply.record)))
         return answer_for(reply.record.decision_id, reply.decision, stored.decision_id, stored.response)
 
 

@@ -7,6 +7,7 @@ slow callers cost the front nothing but memory, and health checks are always ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from .worker import Worker
 log = logging.getLogger("regelmotor.server")
 _T = TypeVar("_T")
 DECISION_SERVICE = "regelmotor.v1.DecisionService"
+BATCH_BYTES = 1024 * 1024  # the request bytes one stream batch carries to a worker, at about most
 RULESET_SERVICE = "regelmotor.v1.RulesetService"
 
 
@@ -61,7 +63,8 @@ class InlineEngine:
             raise DeadlineExpired("the deadline passed before the answer was ready") from None
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        # An evaluation in the front has no time limit of its own: do not let shutdown wait for one.
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class RecordingHealth(Protocol):
@@ -186,7 +189,7 @@ class DecisionServicer:
                             yield item
                     if finished:
                         continue
-                    batch = await _take_batch(inbox, self.batch, wait=0.002 if pending else None)
+                    batch = await _take_batch(inbox, self.batch, BATCH_BYTES, pending[0][1] if pending else None)
                     if batch is None:
                         finished = True
                     elif batch:
@@ -247,20 +250,30 @@ async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[i
     except grpc.RpcError:
         pass  # the client went away; what was read is still answered
     finally:
-        await inbox.put(None)
+        # The end mark must not wait: when the stream was cancelled nobody takes from a full inbox any more.
+        with contextlib.suppress(asyncio.QueueFull):
+            inbox.put_nowait(None)
 
 
-async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int,
-                      wait: float | None) -> list[tuple[int, bytes]] | None:
-    """Up to `size` requests that have arrived; [] if none came within `wait`; None at the end."""
-    try:
-        first = await asyncio.wait_for(inbox.get(), wait) if wait is not None else await inbox.get()
-    except TimeoutError:
-        return []
+async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int, max_bytes: int,
+                      in_flight: asyncio.Future[Any] | None) -> list[tuple[int, bytes]] | None:
+    """Up to `size` requests (and about `max_bytes`) that have arrived; [] when the batch in flight finished
+    first (its answers are due); None at the end. It waits on both without polling."""
+    if in_flight is None:
+        first = await inbox.get()
+    else:
+        getter = asyncio.ensure_future(inbox.get())
+        await asyncio.wait({getter, in_flight}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            return []
+        first = getter.result()
     if first is None:
         return None
     batch = [first]
-    while len(batch) < size:
+    total = len(first[1])
+    # A batch crosses to the worker in one pipe write on the event loop: keep it to about max_bytes.
+    while len(batch) < size and total < max_bytes:
         try:
             item = inbox.get_nowait()
         except asyncio.QueueEmpty:
@@ -269,6 +282,7 @@ async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int,
             inbox.put_nowait(None)
             break
         batch.append(item)
+        total += len(item[1])
     return batch
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -46,6 +47,10 @@ def worker_main(conn: Connection) -> None:
     requests until Stop or EOF."""
     from .telemetry import setup_logging
 
+    # The front decides when a worker ends (Stop, or a kill): a SIGTERM or Ctrl-C sent to the whole process
+    # group must not end the calls it is draining.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         config = conn.recv()
     except (EOFError, KeyboardInterrupt):

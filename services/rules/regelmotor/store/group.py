@@ -14,6 +14,7 @@ offending submitter sees the error.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -46,13 +47,13 @@ class _Pending:
     def finish(self, result: StoredRecord) -> None:
         self.result = result
         self._answered.release()
-        if self.future is not None:
+        if self.future is not None and not self.future.done():  # a submitter that stopped waiting cancelled it
             self.future.set_result(result)
 
     def fail(self, error: BaseException) -> None:
         self.error = error
         self._answered.release()
-        if self.future is not None:
+        if self.future is not None and not self.future.done():
             self.future.set_exception(error)
 
     def wait(self, timeout: float | None) -> bool:
@@ -115,7 +116,10 @@ class GroupCommitter:
     def submit_future(self, record: DecisionRecord) -> Future[StoredRecord]:
         """Like `submit`, without blocking: the future is answered once the record's transaction has committed
         (`asyncio.wrap_future` awaits it from an event loop)."""
-        pending = _Pending(record, Future())
+        future: Future[StoredRecord] = Future()
+        # Running: a submitter that stops waiting cannot cancel it; the record is stored all the same.
+        future.set_running_or_notify_cancel()
+        pending = _Pending(record, future)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
@@ -157,10 +161,11 @@ class GroupCommitter:
         while (batch := self._take()) is not None:
             try:
                 self._commit(batch)
-            except BaseException as exc:  # never leave a submitter waiting
+            except BaseException as exc:  # never leave a submitter waiting, and never end this thread
                 for pending in batch:
                     if not pending.is_answered:
-                        pending.fail(exc)
+                        with contextlib.suppress(Exception):
+                            pending.fail(exc)
 
     def _commit(self, batch: list[_Pending]) -> None:
         results = append_each(self.log, [pending.record for pending in batch])
