@@ -17,7 +17,6 @@ from typing import Any
 import grpc
 import pytest
 
-from regelmotor.core.repository import RulesetSnapshot
 from regelmotor.server.pool import WorkerPool
 from regelmotor.server.protocol import SourceReply, ValidateSource
 from regelmotor.server.worker import WorkerConfig
