@@ -46,3 +46,6 @@ _.of
 
 # grpc.aio calls a server interceptor's `intercept_service` for each call (server/guard.py).
 _.intercept_service
+
+# http.server calls a handler's do_GET for each GET (the JWKS server of tests/test_auth.py).
+_.do_GET

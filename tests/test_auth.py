@@ -5,18 +5,24 @@ docs/security.md shows; a new RPC without an entry there fails these tests."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import re
+import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from regelmotor.server import access
+from regelmotor.server import access, auth, guard
 from regelmotor.server.app import RunningServer
+from regelmotor.server.config import Settings
+from regelmotor.server.startup import StartupError
 from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import audit_pb2, decision_pb2, ruleset_pb2
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
@@ -230,3 +236,92 @@ def test_the_docs_table_is_the_access_table() -> None:
     text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(/[\w.]+/\w+)` \| (?:`([\w:]+)`|open) \|", text, flags=re.MULTILINE))
     assert rows == {method: role or "" for method, role in access.REQUIRED_SCOPE.items()}
+
+
+def test_a_stream_records_the_token_s_caller(server: RunningServer, issuer: Issuer) -> None:
+    assert server.log is not None
+    with _channel(server) as channel:
+        replies = list(pb_grpc.DecisionServiceStub(channel).EvaluateStream(
+            iter([request(None, request_id="stream-caller-1")]),
+            metadata=[*bearer(issuer.token(client_id="stream-system")), ("regelmotor-caller", "spoofed")],
+            timeout=30))
+    stored = server.log.get(replies[0].decision.decision_id)
+    assert stored is not None and stored.caller == "stream-system"
+
+
+@pytest.mark.parametrize(("settings", "setting", "problem"), [
+    ({"auth_issuer": None}, "AUTH_ISSUER", "is not set but a JWKS is"),
+    ({"auth_audience": ""}, "AUTH_AUDIENCE", "is not set but a JWKS is"),
+    ({"auth_algorithms": "RS256,HS256"}, "AUTH_ALGORITHMS", "'HS256' is not an asymmetric signature algorithm"),
+    ({"auth_algorithms": "none"}, "AUTH_ALGORITHMS", "'none' is not an asymmetric signature algorithm"),
+    ({"auth_algorithms": " , "}, "AUTH_ALGORITHMS", "'' is not an asymmetric signature algorithm"),
+    ({"auth_scope_roles": {"x": "admin"}}, "AUTH_SCOPE_ROLES", "'admin' is not a role"),
+    ({"auth_jwks_url": "https://idp.example/jwks"}, "AUTH_JWKS_URL", "is set as well as auth_jwks_file"),
+    ({"auth_jwks_file": None, "auth_jwks_url": "http://idp.example/jwks"}, "AUTH_JWKS_URL",
+     "is not an https:// URL"),
+    ({"auth_jwks_file": "missing.json"}, "AUTH_JWKS_FILE", "cannot read"),
+    ({"auth_jwks_file": "empty.json"}, "AUTH_JWKS_FILE", "not a usable JWKS"),
+])
+def test_token_settings_that_cannot_work_stop_the_start(issuer: Issuer, tmp_path: Path, settings: dict[str, Any],
+                                                         setting: str, problem: str) -> None:
+    (tmp_path / "empty.json").write_text('{"keys": []}', encoding="utf-8")
+    values: dict[str, Any] = {"auth_jwks_file": issuer.write_jwks(tmp_path / "jwks.json"), "auth_issuer": ISSUER,
+                              "auth_audience": AUDIENCE, **settings}
+    if isinstance(values["auth_jwks_file"], str):
+        values["auth_jwks_file"] = tmp_path / values["auth_jwks_file"]
+    with pytest.raises(StartupError, match=f"^REGELMOTOR_{setting}: .*{re.escape(problem)}"):
+        guard.interceptor(Settings(**values))
+
+
+def test_no_jwks_means_no_tokens_and_the_metadata_caller() -> None:
+    with server_in_process() as (running, _, _):
+        assert running.log is not None
+        decision = _evaluate(running, [("regelmotor-caller", "dips-a")], request_id="open-1")
+        stored = running.log.get(decision.decision_id)
+        assert stored is not None and stored.caller == "dips-a"
+
+
+class _Jwks(http.server.BaseHTTPRequestHandler):
+    document: ClassVar[dict[str, Any]] = {}
+    fetches: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        body = json.dumps(self.document).encode()
+        type(self).fetches.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def jwks_url(issuer: Issuer) -> Iterator[str]:
+    _Jwks.document, _Jwks.fetches[:] = {"keys": issuer.jwks()["keys"][:1]}, []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_jwks_url_is_fetched_again_for_an_unknown_kid(jwks_url: str, issuer: Issuer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    with server_in_process(auth_jwks_url=jwks_url, auth_issuer=ISSUER, auth_audience=AUDIENCE) as (running, _, _):
+        assert _evaluate(running, bearer(issuer.token("k1")), request_id="url-1").outcome["utfall"] == "rett"
+        assert _evaluate(running, bearer(issuer.token("k1")), request_id="url-2").outcome["utfall"] == "rett"
+        assert len(_Jwks.fetches) == 1  # kept, not fetched per call
+        # k2 is not published yet: refused, and the set is not fetched again within MIN_REFETCH_SECONDS
+        # however many unknown kids arrive.
+        for attempt in range(3):
+            code, info = _refused(running, bearer(issuer.token("k2")))
+            assert (code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_KEY_UNKNOWN"), attempt
+        assert len(_Jwks.fetches) == 1
+        # The issuer rotates in k2: a token naming it makes the server fetch the set again.
+        _Jwks.document = issuer.jwks()
+        monkeypatch.setattr(auth, "MIN_REFETCH_SECONDS", 0.0)
+        assert _evaluate(running, bearer(issuer.token("k2")), request_id="url-3").outcome["utfall"] == "rett"
+        assert len(_Jwks.fetches) == 2
