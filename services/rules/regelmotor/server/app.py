@@ -36,7 +36,7 @@ from regelmotor.store.group import GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
-from . import startup, tls
+from . import guard, startup, tls
 from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
@@ -99,6 +99,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     """Check every setting, load the rulesets, start the workers and listen; health is SERVING on return.
     Raises StartupError naming the setting that keeps it from starting."""
     credentials = tls.server_credentials(settings)  # None: plaintext
+    access = guard.interceptor(settings)  # None: no JWKS configured, no tokens asked for
     snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
@@ -113,7 +114,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_response_bytes),
         ("grpc.so_reuseport", 0),
-    ], maximum_concurrent_rpcs=settings.max_concurrent_rpcs)
+    ], maximum_concurrent_rpcs=settings.max_concurrent_rpcs, interceptors=[access] if access is not None else None)
     health_servicer = health.aio.HealthServicer()
     services = (DECISION_SERVICE, RULESET_SERVICE) + ((AUDIT_SERVICE,) if decision_log is not None else ())
     service_health = ServiceHealth(health_servicer, DECISION_SERVICE, services[1:],
@@ -183,7 +184,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
-                               "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings)})
+                               "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings),
+                               "auth": "bearer" if access is not None else "off"})
     return service
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from .access import DEFAULT_SCOPE_ROLES
+from .auth import HELSEID_ORG_CLAIM
+
 
 def bundled_rulesets() -> Path:
     return Path(__file__).resolve().parents[4] / "rulesets"
@@ -57,6 +60,21 @@ class Settings(BaseSettings):
                                       "readable by the service's user only)")
     tls_client_ca_file: Path | None = Field(default=None, description="CA certificates (PEM) of client "
                                             "certificates: mutual TLS, every client must present one")
+    auth_jwks_file: Path | None = Field(default=None, description="JWKS file of the token issuer's keys: bearer "
+                                        "tokens required (see docs/security.md)")
+    auth_jwks_url: str | None = Field(default=None, description="JWKS URL of the token issuer's keys (https): bearer "
+                                      "tokens required")
+    auth_jwks_cache_seconds: float = Field(default=300.0, ge=1, le=86400, description="longest the keys are kept "
+                                           "before they are read or fetched again")
+    auth_issuer: str | None = Field(default=None, description="the `iss` tokens must have")
+    auth_audience: str | None = Field(default=None, description="the `aud` tokens must have")
+    auth_algorithms: str = Field(default="RS256,ES256,PS256", description="signature algorithms accepted "
+                                 "(comma-separated; never none or HS*)")
+    auth_clock_skew_seconds: float = Field(default=30.0, ge=0, le=300, description="clock skew allowed on exp and nbf")
+    auth_scope_roles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCOPE_ROLES),
+                                             description="token scope -> role it grants")
+    auth_org_claim: str = Field(default=HELSEID_ORG_CLAIM, description="the claim naming the caller's "
+                                "organisation number (recorded with its decisions)")
 
     @classmethod
     def settings_customise_sources(

@@ -189,3 +189,27 @@ def recording_failure(exc: BaseException) -> pb.ErrorResult:
 
 def to_status(error: pb.ErrorResult) -> status_pb2.Status:
     return status_pb2.Status(code=error.code, message=error.message, details=list(error.details))
+
+
+def unauthenticated(reason: str, message: str) -> pb.ErrorResult:
+    """A call whose token is missing or not accepted: `reason` is TOKEN_* (see docs/security.md)."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
+    return pb.ErrorResult(code=code_pb2.UNAUTHENTICATED, message=_cut(message, MESSAGE_BYTES), details=[_pack(info)])
+
+
+def scope_missing(method: str, role: str, granted_by: list[str]) -> pb.ErrorResult:
+    """A valid token without the role `method` needs: names the role and the scopes that grant it."""
+    scopes = _cut(" ".join(granted_by), DESCRIPTION_BYTES)
+    info = error_details_pb2.ErrorInfo(reason="SCOPE_MISSING", domain=DOMAIN,
+                                       metadata={"scope": role, "granted_by": scopes,
+                                                 "method": _cut(method, FIELD_BYTES)})
+    message = f"{method} needs the scope {role!r}" + (f" (granted by: {scopes})" if scopes else "")
+    return pb.ErrorResult(code=code_pb2.PERMISSION_DENIED, message=_cut(message, MESSAGE_BYTES), details=[_pack(info)])
+
+
+def method_not_listed(method: str) -> pb.ErrorResult:
+    """A method the access table has no entry for: refused, so a new RPC is never open by mistake."""
+    info = error_details_pb2.ErrorInfo(reason="METHOD_NOT_LISTED", domain=DOMAIN,
+                                       metadata={"method": _cut(method, FIELD_BYTES)})
+    return pb.ErrorResult(code=code_pb2.PERMISSION_DENIED, message=_cut(f"{method} has no entry in the access table",
+                                                                        MESSAGE_BYTES), details=[_pack(info)])

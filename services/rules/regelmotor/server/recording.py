@@ -6,6 +6,7 @@ import asyncio
 
 from regelmotor.store.group import GroupCommitter
 
+from .guard import current
 from .handler import Reply
 from .packing import answer_for
 from .telemetry import CallContext
@@ -17,7 +18,11 @@ CALLER_METADATA = "regelmotor-caller"
 
 
 def caller_of(context: CallContext) -> str:
-    """The calling system, as it names itself in the `regelmotor-caller` metadata."""
+    """The calling system: with authentication on, as its verified token names it (its metadata cannot change
+    that); with it off, as it names itself in the `regelmotor-caller` metadata."""
+    identity = current()
+    if identity is not None:
+        return identity.caller
     for key, value in context.invocation_metadata() or ():
         if key == CALLER_METADATA and isinstance(value, str) and value.strip():
             return value.strip()[:200]
