@@ -361,6 +361,10 @@ def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_pro
         await pool.start()
         pids = pool.pids()
         os.kill(pids[0], signal.SIGKILL)  # one worker dies: a restart is pending or under way
+        for _ in range(200):
+            if pids[0] not in pool.pids():
+                break
+            await asyncio.sleep(0.01)
         batch = EvaluateBatch(tuple((i, request(request_id="").SerializeToString()) for i in range(64)))
         busy = asyncio.create_task(pool.call(batch, timeout=60))  # the other is busy with a batch
         await asyncio.sleep(0.05)
