@@ -38,6 +38,7 @@ class ServerProcess:
                        "REGELMOTOR_DATA_DIR": str(self.data_dir), **(env or {})}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)
+        self.banner = ""
         self.address = self._await_address()
         # Read stderr continuously: the server logs a line per call, and a full pipe would block it.
         self._stderr: list[str] = []
@@ -62,6 +63,8 @@ class ServerProcess:
                 continue
             found = _ADDRESS.search(line)
             if found:
+                # The line after the address says how the server can be reached ("Security: ...").
+                self.banner = line + self.process.stdout.readline()
                 return found.group(1)
         raise RuntimeError("server did not start in time")
 

@@ -56,6 +56,8 @@ def _busy_port() -> tuple[socket.socket, int]:
     ("DATA_DIR", "<a file>", "REGELMOTOR_DATA_DIR", "may write to"),
     ("PORT", "<in use>", "REGELMOTOR_PORT", "choose another port"),
     ("NO_SUCH_SETTING", "1", "REGELMOTOR_NO_SUCH_SETTING", "is not a setting"),
+    ("HOST", "0.0.0.0", "REGELMOTOR_HOST", "REGELMOTOR_INSECURE=true"),
+    ("DATA_DIR", "<a readable key>", "REGELMOTOR_DATA_DIR", "chmod 600"),
 ])
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
         setting: str, value: str, named: str, fix: str, tmp_path: Path) -> None:
@@ -65,6 +67,10 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
     elif value == "<a file>":
         (tmp_path / "file").write_text("x", encoding="ascii")
         value = str(tmp_path / "file" / "data")
+    elif value == "<a readable key>":
+        (tmp_path / "pseudonym.key").write_text("ab" * 32, encoding="ascii")
+        (tmp_path / "pseudonym.key").chmod(0o644)
+        value = str(tmp_path)
     elif value == "<in use>":
         holder, port = _busy_port()
         value = str(port)
@@ -81,6 +87,16 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
     assert fix in message, message
     assert "secret" not in result.stderr, "a password in a DSN is never printed"
     assert "serving gRPC" not in result.stdout
+
+
+def test_the_default_start_says_it_is_local_and_unauthenticated_and_an_insecure_one_warns() -> None:
+    with running_server(workers=1) as server:
+        pass
+    local = server.banner
+    with running_server(workers=1, env={"REGELMOTOR_HOST": "0.0.0.0", "REGELMOTOR_INSECURE": "true"}) as server:
+        pass
+    assert "Security: listening on 127.0.0.1 only (this machine), no TLS, authentication off" in local
+    assert "Security: WARNING: listening on 0.0.0.0 without TLS and authentication" in server.banner
 
 
 def _watch(channel: grpc.Channel, statuses: list[tuple[float, int]], watching: threading.Event) -> None:

@@ -66,6 +66,7 @@ class Service:
     server: grpc.aio.Server
     health: ServiceHealth
     port: int = 0
+    posture: str = ""  # how the server can be reached (startup.exposure), said at every start
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -100,6 +101,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     Raises StartupError naming the setting that keeps it from starting."""
     credentials = tls.server_credentials(settings)  # None: plaintext
     access = guard.interceptor(settings)  # None: no JWKS configured, no tokens asked for
+    posture = startup.exposure(settings.host, tls=credentials is not None, authentication=access is not None,
+                               insecure=settings.insecure)
     snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
@@ -180,7 +183,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             decision_log.close()
         raise
     service = Service(settings, telemetry, motor, decision_log, committer, pool, inline, sources, server,
-                      service_health, port)
+                      service_health, port, posture)
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
@@ -269,6 +272,9 @@ async def _serve(settings: Settings) -> int:
     service = await build(settings, Telemetry.create(tracer_provider(), meter_provider()))
     print(f"Regelmotor is serving gRPC on {service.address} "
           f"({settings.workers} engine worker(s), rulesets from {settings.rulesets})", flush=True)
+    print(f"Security: {service.posture}", flush=True)
+    if service.posture.startswith("WARNING"):
+        log.warning("insecure", extra={"posture": service.posture})
     stopping: list[asyncio.Task[None]] = []
 
     def on_signal(signum: int) -> None:

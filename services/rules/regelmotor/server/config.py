@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "
                                       "80, Skatteetaten's Tenor); for tests and test environments only")
     log_level: str = Field(default="INFO", description="logging level")
+    insecure: bool = Field(default=False, description="allow listening on a non-loopback address without TLS or "
+                           "without authentication (warned at every start); never in production")
     tls_cert_file: Path | None = Field(default=None, description="the server's certificate chain (PEM): serve TLS "
                                        "(re-read when the file changes)")
     tls_key_file: Path | None = Field(default=None, description="the server certificate's private key (PEM, "

@@ -5,6 +5,7 @@ Every check here runs before anything listens, so a server either starts whole o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -58,6 +59,35 @@ def unknown_variables(environment: Mapping[str, str], fields: Iterable[str]) -> 
                                "check its spelling against docs/configuration.md (it is not a setting)")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is an address only this machine can reach (`localhost` or a loopback address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure(host: str, *, tls: bool, authentication: bool, insecure: bool) -> str:
+    """The one line that says how this server can be reached; StartupError when it would be reachable from
+    other machines without TLS or without authentication and `insecure` does not say that is meant."""
+    if is_loopback(host):
+        posture = "TLS" if tls else "no TLS"
+        auth = "bearer tokens required" if authentication else "authentication off"
+        return f"listening on {host} only (this machine), {posture}, {auth}"
+    missing = [what for what, on in (("TLS", tls), ("authentication", authentication)) if not on]
+    if not missing:
+        return f"listening on {host}, TLS, bearer tokens required"
+    if not insecure:
+        raise StartupError("host", f"{host} is reachable from other machines, but {' and '.join(missing)} "
+                           f"{'is' if len(missing) == 1 else 'are'} off",
+                           "configure REGELMOTOR_TLS_* and REGELMOTOR_AUTH_JWKS_*, listen on 127.0.0.1, or set "
+                           "REGELMOTOR_INSECURE=true for a test network")
+    return (f"WARNING: listening on {host} without {' and '.join(missing)} (REGELMOTOR_INSECURE=true): anyone who "
+            "can reach the port can read and write health decisions")
+
+
 def load_rulesets(root: Path, *, include_drafts: bool) -> tuple[RulesetSnapshot, RulesetRepository]:
     """The snapshot every process of this instance serves, and its repository; refuses to serve nothing."""
     if not root.is_dir():
@@ -91,6 +121,9 @@ def data_dir(path: Path) -> Path:
 
 def pseudonymiser(configured: str | None, key_file: Path, *,
                   allow_synthetic: bool) -> tuple[bytes, Pseudonymiser]:
+    if not configured and key_file.exists() and key_file.stat().st_mode & 0o077:
+        raise StartupError("data_dir", f"the pseudonym key file {key_file} can be read by others "
+                           f"(mode {key_file.stat().st_mode & 0o777:o})", f"chmod 600 {key_file}")
     try:
         key = load_key(configured, key_file)
         return key, Pseudonymiser(key, allow_synthetic=allow_synthetic)
