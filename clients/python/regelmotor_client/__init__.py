@@ -6,7 +6,8 @@
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import ClientConfigError, DecisionError, RegelmotorClient, channel_credentials
+from .client import DecisionError, RegelmotorClient, channel_credentials
+from .errors import ClientConfigError
 
 __all__ = ["ClientConfigError", "DecisionError", "FactsFileError", "RegelmotorClient", "channel_credentials",
            "read_facts"]

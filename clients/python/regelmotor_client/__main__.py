@@ -8,10 +8,18 @@ import sys
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import ClientConfigError, DecisionError, RegelmotorClient
+from .client import DecisionError, RegelmotorClient
+from .errors import ClientConfigError
 
 EXIT_STATUS = """exit status: 0 the decision was printed; 1 the server answered with an error (printed as JSON on
 standard error); 2 the arguments or the facts file were refused before any call."""
+
+
+def _refused(error: ClientConfigError) -> int:
+    option = "--" + error.parameter.replace("_", "-")
+    problem = error.problem.replace("_file", "-file").replace("_env", "-env").replace("_command", "-command")
+    print(f"regelmotor-client: {option}: {problem}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     tls.add_argument("--ca-file", help="CA certificates (PEM) to trust instead of the system's")
     tls.add_argument("--cert-file", help="client certificate chain (PEM), for mutual TLS")
     tls.add_argument("--key-file", help="the client certificate's private key (PEM)")
+    token = parser.add_argument_group("bearer token (for a server with tokens on; one of these)")
+    given = token.add_mutually_exclusive_group()
+    given.add_argument("--token-file", help="a file holding the token; read again when it changes or the token "
+                                            "expires within a minute")
+    given.add_argument("--token-env", metavar="NAME", help="an environment variable holding the token")
+    given.add_argument("--token-command", metavar="COMMAND",
+                       help="a command (no shell) printing the token; run again when it expires within a minute")
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate = sub.add_parser("evaluate", help="evaluate facts and print the decision as JSON", epilog=EXIT_STATUS)
     evaluate.add_argument("--ruleset", required=True)
@@ -38,15 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         client = RegelmotorClient(args.address, tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
-                                  key_file=args.key_file)
+                                  key_file=args.key_file, token_file=args.token_file, token_env=args.token_env,
+                                  token_command=args.token_command)
     except ClientConfigError as error:
-        option = "--" + error.parameter.replace("_", "-")
-        print(f"regelmotor-client: {option}: {error.problem.replace('_file', '-file')}", file=sys.stderr)
-        return 2
+        return _refused(error)
     with client:
         try:
             decision = client.evaluate(args.ruleset, facts, as_of=args.as_of, version=args.version,
                                        request_id=args.request_id)
+        except ClientConfigError as error:  # the token could not be got again for this call
+            return _refused(error)
         except DecisionError as error:
             print(json.dumps({"code": error.code, "message": error.message,
                               "field_violations": error.field_violations, "reason": error.reason},

@@ -1,7 +1,14 @@
 """RegelmotorClient: evaluate facts over gRPC and get decisions as plain dicts.
 
 Plaintext by default; TLS with `tls=True` (the system's CAs) or a `ca_file`, and mutual TLS with a client
-certificate (`cert_file`, `key_file`) as well.
+certificate (`cert_file`, `key_file`) as well. A bearer token (`token_file`, `token_env` or `token_command`,
+regelmotor_client.token) goes with every call as `authorization` metadata.
+
+The token is plain per-call metadata rather than gRPC call credentials: call credentials are sent only over
+TLS, and a server on loopback may be plaintext; and a token that cannot be got (a failing token command)
+is a ClientConfigError in the caller, not a status made up inside gRPC. gRPC's rule that a token never
+crosses a network in the clear is kept here: a token with a plaintext channel is refused unless the address
+is a loopback one.
 
 UNAVAILABLE (an engine worker failed) is retried with the same request_id, which is safe: the call
 had no effect.
@@ -9,9 +16,10 @@ had no effect.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,9 @@ from grpc_status import rpc_status
 
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+
+from .errors import ClientConfigError
+from .token import TokenSource, token_source
 
 
 @dataclass
@@ -53,16 +64,6 @@ def _error(error: grpc.RpcError) -> DecisionError:
             detail.Unpack(info)
             reason = info.reason
     return DecisionError(error.code().name, error.details() or "", violations, reason)
-
-
-class ClientConfigError(ValueError):
-    """A client setting that cannot work (a TLS file that cannot be read, a certificate without its key):
-    which parameter, and why."""
-
-    def __init__(self, parameter: str, problem: str) -> None:
-        self.parameter = parameter
-        self.problem = problem
-        super().__init__(f"{parameter}: {problem}")
 
 
 _MAX_PEM_BYTES = 1024 * 1024
@@ -112,19 +113,49 @@ def _request(ruleset: str, facts: dict[str, Any], as_of: str | None, version: st
     return message
 
 
+def _is_loopback(address: str) -> bool:
+    """Whether a gRPC target stays on this machine: a unix socket, localhost or a loopback IP."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    target = address.removeprefix("dns:").removeprefix("ipv4:").removeprefix("ipv6:").lstrip("/")
+    if target.startswith("["):  # [::1]:50051
+        host = target[1:target.find("]")]
+    elif target.count(":") == 1:  # host:port
+        host = target.split(":")[0]
+    else:  # a bare host or IPv6 address
+        host = target
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class RegelmotorClient:
     def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 10.0, retries: int = 3,
                  tls: bool = False, ca_file: str | Path | None = None, cert_file: str | Path | None = None,
-                 key_file: str | Path | None = None) -> None:
-        """Plaintext unless `tls` or any of the files is given; ClientConfigError for a file that cannot be used."""
-        if tls or any(f is not None for f in (ca_file, cert_file, key_file)):
-            credentials = channel_credentials(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
-            self.channel = grpc.secure_channel(address, credentials)
-        else:
-            self.channel = grpc.insecure_channel(address)
+                 key_file: str | Path | None = None, token_file: str | Path | None = None,
+                 token_env: str | None = None, token_command: str | Sequence[str] | None = None) -> None:
+        """Plaintext unless `tls` or any of the files is given; with at most one of the token options, a bearer
+        token on every call. ClientConfigError for a file, variable or command that cannot be used."""
+        secure = tls or any(f is not None for f in (ca_file, cert_file, key_file))
+        credentials = (channel_credentials(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+                       if secure else None)
+        self.token: TokenSource | None = token_source(token_file=token_file, token_env=token_env,
+                                                      token_command=token_command)
+        if self.token is not None and not secure and not _is_loopback(address):
+            raise ClientConfigError(self.token.parameter, f"a token is sent only over TLS or to a loopback "
+                                                          f"address, not in the clear to {address}")
+        self.channel = (grpc.secure_channel(address, credentials) if credentials is not None
+                        else grpc.insecure_channel(address))
         self.stub = pb_grpc.DecisionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
         self.retries = retries
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        """The bearer token, got again (file re-read, command re-run) when it has changed or expires soon."""
+        return [] if self.token is None else [("authorization", f"Bearer {self.token.token()}")]
 
     def close(self) -> None:
         self.channel.close()
@@ -141,7 +172,7 @@ class RegelmotorClient:
         message = _request(ruleset, facts, as_of, version, request_id)
         for attempt in range(self.retries + 1):
             try:
-                answer = self.stub.Evaluate(message, timeout=self.timeout)
+                answer = self.stub.Evaluate(message, timeout=self.timeout, metadata=self._metadata())
                 return _plain(json_format.MessageToDict(answer, preserving_proto_field_name=True))  # type: ignore[no-any-return]
             except grpc.RpcError as error:
                 if error.code() is not grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
@@ -154,5 +185,5 @@ class RegelmotorClient:
         Yields one dict per item, in order: the decision, or {"error": {...}} for that item."""
         requests = (_request(i["ruleset"], i["facts"], i.get("as_of"), i.get("version"), i.get("request_id"))
                     for i in items)
-        for answer in self.stub.EvaluateStream(requests):
+        for answer in self.stub.EvaluateStream(requests, metadata=self._metadata()):
             yield _plain(json_format.MessageToDict(answer, preserving_proto_field_name=True))
