@@ -4,6 +4,10 @@
 invalid request) and EvaluateStream (five requests, the middle one invalid), decodes the
 google.rpc.Status details with protobufjs, and prints one JSON document of what it observed.
 
+Each test runs twice: over plaintext against a server process, and over TLS with a bearer token against a
+server with TLS and tokens on (certificates from trustme, tokens from tests/auth_support.py), where a call
+without the token must be refused.
+
 The npm packages are installed by `make pytest` (`npm ci --prefix tests/node`). In CI (CI=true) a
 missing node or node_modules fails the test; on a developer machine without them it is skipped.
 """
@@ -14,14 +18,16 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import google.rpc
 import pytest
+import trustme
 
+from tests.auth_support import AUDIENCE, ISSUER, Issuer
 from tests.conftest import ROOT
+from tests.grpc_support import server_in_process
 from tests.server_process import running_server
 
 NODE_DIR = ROOT / "tests" / "node"
@@ -72,18 +78,42 @@ def _google_proto_root() -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def observed() -> Iterator[dict[str, Any]]:
+def _run(node: str, address: str, *options: str) -> dict[str, Any]:
+    try:
+        done = subprocess.run([node, str(CLIENT), address, str(_google_proto_root()), *options],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"node client timed out: {exc.stderr!r}", pytrace=False)
+    assert done.returncode == 0, f"node client failed ({done.returncode}):\n{done.stderr}\n{done.stdout}"
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def _over_tls_with_a_token(node: str, folder: Path) -> dict[str, Any]:
+    """The client over TLS with a bearer token, against a server with TLS and tokens on."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    (folder / "server.crt").write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
+    (folder / "server.key").write_bytes(leaf.private_key_pem.bytes())
+    (folder / "server.key").chmod(0o600)
+    (folder / "ca.crt").write_bytes(ca.cert_pem.bytes())
+    issuer = Issuer()
+    issuer.add_ec("k1")
+    (folder / "token").write_text(issuer.token() + "\n", encoding="ascii")
+    with server_in_process(workers=0, tls_cert_file=folder / "server.crt", tls_key_file=folder / "server.key",
+                           auth_jwks_file=issuer.write_jwks(folder / "jwks.json"), auth_issuer=ISSUER,
+                           auth_audience=AUDIENCE) as (server, _, _):
+        return _run(node, f"127.0.0.1:{server.port}", "--ca-file", str(folder / "ca.crt"),
+                    "--token-file", str(folder / "token"))
+
+
+@pytest.fixture(scope="module", params=["plaintext", "tls with a token"])
+def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     node = _node()
+    if request.param == "tls with a token":
+        return _over_tls_with_a_token(node, tmp_path_factory.mktemp("node-tls"))
     with running_server(workers=2) as server:
-        try:
-            done = subprocess.run([node, str(CLIENT), server.address, str(_google_proto_root())],
-                                  capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"node client timed out: {exc.stderr!r}", pytrace=False)
-        assert done.returncode == 0, f"node client failed ({done.returncode}):\n{done.stderr}\n{done.stdout}"
-        document: dict[str, Any] = json.loads(done.stdout)
-        yield document
+        return _run(node, server.address)
 
 
 def _assert_decision(decision: dict[str, Any], request_id: str) -> None:
@@ -161,3 +191,14 @@ def test_evaluate_stream_from_node(observed: dict[str, Any]) -> None:
     assert error["message"] == unary["message"]
     _assert_bad_request(error["details"])
     assert error["details"] == unary["details"]
+
+
+def test_over_tls_a_call_without_the_token_is_refused(observed: dict[str, Any]) -> None:
+    if not observed["token"]:
+        assert not observed["tls"] and "evaluate_without_token" not in observed
+        return
+    assert observed["tls"] is True
+    error = observed["evaluate_without_token"]["error"]
+    assert error["code_name"] == "UNAUTHENTICATED"
+    infos = [d for d in error["status"]["details"] if d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"]
+    assert [i["reason"] for i in infos] == ["TOKEN_MISSING"]

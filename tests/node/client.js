@@ -4,9 +4,13 @@
 // with what it observed (tests/test_node_client.py asserts on it).
 //
 //   node tests/node/client.js <host:port> <google_proto_root>
+//        [--ca-file ca.crt [--cert-file client.crt --key-file client.key]] [--token-file token]
 //
 // <google_proto_root> is the include root holding google/rpc/status.proto and
 // google/rpc/error_details.proto (the googleapis-common-protos Python package ships them).
+// With --ca-file the client speaks TLS trusting that CA (mutual TLS with a client certificate too);
+// with --token-file it sends `authorization: Bearer <token>` on every call through call credentials
+// (which grpc-js sends only over TLS), and also makes one call without the token to show it refused.
 'use strict';
 
 const fs = require('fs');
@@ -188,22 +192,85 @@ function describeError(types, error) {
   };
 }
 
-async function main() {
-  const [address, googleRoot] = process.argv.slice(2);
-  if (!address || !googleRoot) {
-    process.stderr.write('usage: node client.js <host:port> <google_proto_root>\n');
-    process.exit(2);
+const OPTIONS = ['--ca-file', '--cert-file', '--key-file', '--token-file'];
+
+function usage(problem) {
+  process.stderr.write(`${problem}\nusage: node client.js <host:port> <google_proto_root> ` +
+    '[--ca-file F [--cert-file F --key-file F]] [--token-file F]\n');
+  process.exit(2);
+}
+
+function parseArguments(argv) {
+  const [address, googleRoot, ...rest] = argv;
+  if (!address || !googleRoot) usage('missing <host:port> or <google_proto_root>');
+  const options = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    if (!OPTIONS.includes(rest[i]) || rest[i + 1] === undefined) usage(`unknown option or missing value: ${rest[i]}`);
+    options[rest[i].slice(2)] = rest[i + 1];
   }
+  if (('cert-file' in options) !== ('key-file' in options)) usage('--cert-file and --key-file go together');
+  if (('cert-file' in options || 'token-file' in options) && !('ca-file' in options)) {
+    usage('--cert-file and --token-file need --ca-file (TLS)');
+  }
+  return { address, googleRoot, options };
+}
+
+// TLS channel credentials from the files given, or plaintext without --ca-file.
+function channelCredentials(options) {
+  if (!('ca-file' in options)) return grpc.credentials.createInsecure();
+  const read = (name) => (name in options ? fs.readFileSync(options[name]) : null);
+  return grpc.credentials.createSsl(read('ca-file'), read('key-file'), read('cert-file'));
+}
+
+// Bearer call credentials: the token file is read for every call, so a rotated file is picked up.
+function bearerCredentials(tokenFile) {
+  return grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    let token;
+    try {
+      token = fs.readFileSync(tokenFile, 'ascii').trim();
+    } catch (error) {
+      callback(error);
+      return;
+    }
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${token}`);
+    callback(null, metadata);
+  });
+}
+
+async function main() {
+  const { address, googleRoot, options } = parseArguments(process.argv.slice(2));
   const definition = protoLoader.loadSync(
     [path.join(PROTOS, 'regelmotor/v1/decision.proto'), path.join(PROTOS, 'regelmotor/v1/ruleset.proto')],
     { ...LOADER_OPTIONS, includeDirs: [PROTOS, googleRoot] },
   );
   const api = grpc.loadPackageDefinition(definition).regelmotor.v1;
   const types = loadErrorTypes(googleRoot);
-  const client = new api.DecisionService(address, grpc.credentials.createInsecure());
-  const observed = { grpc_js_version: require('@grpc/grpc-js/package.json').version };
+  const channel = channelCredentials(options);
+  const credentials = 'token-file' in options
+    ? grpc.credentials.combineChannelCredentials(channel, bearerCredentials(options['token-file']))
+    : channel;
+  const client = new api.DecisionService(address, credentials);
+  const observed = {
+    grpc_js_version: require('@grpc/grpc-js/package.json').version,
+    tls: 'ca-file' in options,
+    token: 'token-file' in options,
+  };
 
   try {
+    if ('token-file' in options) {
+      // The same call without the token, on a channel without call credentials: it must be refused.
+      const bare = new api.DecisionService(address, channel);
+      try {
+        const refused = await evaluate(bare, request(VALID_FACTS, 'node-no-token'));
+        observed.evaluate_without_token = refused.error
+          ? { error: describeError(types, refused.error) }
+          : { decision: summariseDecision(refused.decision) };
+      } finally {
+        bare.close();
+      }
+    }
+
     // Unary, valid.
     const ok = await evaluate(client, request(VALID_FACTS, 'node-unary-ok'));
     observed.evaluate = ok.error ? { error: describeError(types, ok.error) } : { decision: summariseDecision(ok.decision) };
