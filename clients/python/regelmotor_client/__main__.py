@@ -12,7 +12,7 @@ from .client import DecisionError, RegelmotorClient
 from .errors import ClientConfigError
 
 EXIT_STATUS = """exit status: 0 the decision was printed; 1 the server answered with an error (printed as JSON on
-standard error); 2 the arguments or the facts file were refused before any call."""
+standard error); 2 the arguments, the facts file or the token were refused (the call was not sent)."""
 
 
 def _refused(error: ClientConfigError) -> int:
