@@ -77,6 +77,12 @@ class CallContext(Protocol):
     def invocation_metadata(self) -> Any: ...
 
 
+class Gauge(Protocol):
+    """A synchronous gauge (`Meter.create_gauge`; the OpenTelemetry API names its class only privately)."""
+
+    def set(self, amount: int | float, attributes: dict[str, str] | None = None) -> None: ...
+
+
 @dataclass
 class Telemetry:
     tracer: trace.Tracer
@@ -84,7 +90,7 @@ class Telemetry:
     errors: metrics.Counter
     latency: metrics.Histogram
     health_changes: metrics.Counter
-    engine_workers: metrics._Gauge
+    engine_workers: Gauge
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
