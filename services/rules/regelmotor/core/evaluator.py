@@ -24,7 +24,7 @@ from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
-from .view import RuleShape
+from .view import Headline, RuleShape
 from .vocabulary import CallContext
 
 ENGINE_NAME = "regelmotor"
@@ -225,6 +225,11 @@ class Evaluation:
     @property
     def outcomes(self) -> list[OutcomeTrace]:
         return [self._outcome_traces[n] for n in self._ruleset.outcomes]
+
+    @property
+    def headline(self) -> Headline | None:
+        name = self._ruleset.meta.headline
+        return None if name is None else Headline(name, self.json_of(name))
 
     def head(self, decision_id: str) -> DecisionHead:
         """The decision without its explanation (regelmotor.core.explain)."""

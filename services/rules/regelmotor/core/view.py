@@ -4,7 +4,8 @@ An `Evaluation` (regelmotor.core.evaluator) computes and keeps its state to itse
 answer - the Decision builder (`regelmotor.core.explain`), the gRPC wire encoder (`regelmotor.server.wire`),
 the CLI through the Decision - reads it through `EvaluationView` only: values, verdicts and traces, never
 the evaluator's working state, and nothing it could change. `RuleShape` is what one ruleset version fixes
-about a rule's trace, worked out once per version.
+about a rule's trace, worked out once per version; `Headline` is the outcome a ruleset declares as its
+headline (`headline:` in the ruleset file), for summaries such as span attributes.
 
 The mappings are views of what the evaluation holds (typed `Mapping`, so a writer cannot change them) and
 the traces are shared, not copied: writers must not modify them.
@@ -37,6 +38,24 @@ class RuleShape:
         rule = self.rule
         return RuleTrace(rule.id, rule.title, list(self.hjemmel), rule.condition_text, False, False, {}, [],
                          rule.unntak_fra, [], [], rule.manuell_vurdering, rule.begrunnelse, self.round)
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The value of the outcome a ruleset declares as its headline."""
+
+    outcome: str  # the outcome's name
+    value: Any  # its JSON value (None: the outcome has no value)
+
+    @property
+    def text(self) -> str:
+        """The value as one short text for a summary: a text as is, true/false, a number; "" for no value."""
+        value = self.value
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
 
 
 class EvaluationView(Protocol):
@@ -105,4 +124,9 @@ class EvaluationView(Protocol):
     @property
     def outcomes(self) -> Sequence[OutcomeTrace]:
         """Every outcome's trace, internal ones too, in declaration order."""
+        ...
+
+    @property
+    def headline(self) -> Headline | None:
+        """The declared headline outcome and its value; None when the ruleset declares none."""
         ...

@@ -52,10 +52,18 @@ class Summary:
     code: int
     ruleset: str = ""
     version: str = ""
-    utfall: str = ""
+    # The ruleset's declared headline outcome (`headline:` in its file) and its value as text; "" for none.
+    headline_outcome: str = ""
+    headline: str = ""
     decision_id: str = ""
     request_id: str = ""
     trace_id: str = ""
+    def headline_attributes(self) -> list[tuple[str, str]]:
+        """The span attributes of the headline: its value, and the outcome it is the value of."""
+        if not self.headline:
+            return []
+        return [("regelmotor.headline", self.headline), ("regelmotor.headline_outcome", self.headline_outcome)]
+
     log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
 
 
@@ -195,13 +203,13 @@ class EvaluationHandler:
             except Exception as exc:
                 span.record_exception(exc)
                 return self._error(error_result(exc), span, trace_id, request_id), None
-            utfall = head.outcome.get("utfall")
-            summary = Summary(0, head.ruleset, head.version, str(utfall) if utfall is not None else "",
-                              head.decision_id, request_id, trace_id)
+            headline = evaluation.headline
+            summary = Summary(0, head.ruleset, head.version, headline.outcome if headline else "",
+                              headline.text if headline else "", head.decision_id, request_id, trace_id)
             span.set_attribute("regelmotor.version", head.version)
             span.set_attribute("regelmotor.decision_id", head.decision_id)
-            if summary.utfall:
-                span.set_attribute("regelmotor.utfall", summary.utfall)
+            for key, value in summary.headline_attributes():
+                span.set_attribute(key, value)
             answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id)
             if caller is None or not (self.records or self.log is not None):
                 return Reply(summary, decision=answer), None

@@ -157,7 +157,7 @@ class DecisionServicer:
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
         for key, value in (("regelmotor.ruleset", summary.ruleset), ("regelmotor.version", summary.version),
-                           ("regelmotor.decision_id", summary.decision_id), ("regelmotor.utfall", summary.utfall)):
+                           ("regelmotor.decision_id", summary.decision_id), *summary.headline_attributes()):
             if value:
                 span.set_attribute(key, value)
         self._measure(summary, started)

@@ -1,7 +1,8 @@
 """OpenTelemetry traces and metrics, and structured JSON logs.
 
-Spans carry ids and codes only (ruleset, version, decision id, utfall), never facts or personal
-data. Export is off unless the standard `OTEL_*` variables ask for OTLP.
+Spans carry ids and codes only (ruleset, version, decision id, the value of the outcome the ruleset
+declares as its headline), never facts or personal data. Export is off unless the standard `OTEL_*`
+variables ask for OTLP.
 """
 
 from __future__ import annotations
