@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import RegelmotorError
+from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
 from regelmotor.store.base import RequestIdConflict
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -28,7 +29,6 @@ from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from .convert import to_struct
 from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed
 from .handler import Reply, Summary
-from .json_schema import input_schema, outcome_schema
 from .pool import DeadlineExpired, PoolError
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
 from .recording import Recorder, caller_of, stream_item
