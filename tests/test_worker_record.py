@@ -17,7 +17,7 @@ from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.server.handler import EvaluationHandler
-from regelmotor.server.packing import unpack_response
+from regelmotor.store import unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.store.sqlite import SQLiteDecisionLog

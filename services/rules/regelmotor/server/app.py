@@ -30,8 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.store.base import DecisionLog
-from regelmotor.store.group import GroupCommitter
+from regelmotor.store import DecisionLog, GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -30,15 +30,20 @@ from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.core.identity import validate as validate_identity
-from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
-from regelmotor.store.chain import large_parts
-from regelmotor.store.record import DecisionRecord, StoredRecord
+from regelmotor.store import (
+    DecisionLog,
+    DecisionRecord,
+    RequestIdConflict,
+    StoredRecord,
+    answer_for,
+    answered_record,
+    append_each,
+)
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
-from .packing import answer_for, pack_response
 from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
@@ -58,13 +63,13 @@ class Summary:
     decision_id: str = ""
     request_id: str = ""
     trace_id: str = ""
+    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
+
     def headline_attributes(self) -> list[tuple[str, str]]:
         """The span attributes of the headline: its value, and the outcome it is the value of."""
         if not self.headline:
             return []
         return [("regelmotor.headline", self.headline), ("regelmotor.headline_outcome", self.headline_outcome)]
-
-    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
 
 
 @dataclass(frozen=True)
@@ -122,18 +127,14 @@ def _record(head: DecisionHead) -> dict[str, Any]:
 
 
 def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str, *, encode: bool, fingerprint: str | None) -> DecisionRecord:
-    """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
+                trace_id: str, *, prepare: bool, fingerprint: str | None) -> DecisionRecord:
+    """The decision as the log stores it; with `prepare`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
-    record = _record(head)
-    stored = pack_response(answer)
-    encoded = large_parts(head.facts, head.outcome, record, stored) if encode else None
-    return DecisionRecord(
-        decision_id=head.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
-        ruleset=head.ruleset, version=head.version, ruleset_sha256=head.ruleset_sha256,
-        engine_version=head.engine_version, as_of=head.as_of, subject=subject, facts=head.facts,
-        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, request_fingerprint=fingerprint,
-        encoded=encoded)
+    return answered_record(
+        decision_id=head.decision_id, caller=caller, request_id=request_id, ruleset=head.ruleset,
+        version=head.version, ruleset_sha256=head.ruleset_sha256, engine_version=head.engine_version,
+        as_of=head.as_of, subject=subject, facts=head.facts, outcome=head.outcome, decision=_record(head),
+        answer=answer, trace_id=trace_id, request_fingerprint=fingerprint, prepare=prepare)
 
 
 class EvaluationHandler:
@@ -218,7 +219,7 @@ class EvaluationHandler:
                 fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
                                                   subject) if request_id else None
                 record = _log_record(head, answer, caller, request_id, subject, trace_id,
-                                     encode=self.log is None, fingerprint=fingerprint)
+                                     prepare=self.log is None, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from regelmotor.store.group import GroupCommitter
+from regelmotor.store import GroupCommitter, answer_for
 
 from .handler import Reply
-from .packing import answer_for
 from .telemetry import CallContext
 from .wire import STREAM_DECISION_TAG as _DECISION_FIELD
 from .wire import STREAM_ERROR_TAG as _ERROR_FIELD

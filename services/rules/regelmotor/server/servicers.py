@@ -21,7 +21,7 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import RegelmotorError
 from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
-from regelmotor.store.base import RequestIdConflict
+from regelmotor.store import RequestIdConflict
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
