@@ -4,10 +4,10 @@ It takes the request's wire bytes and gives back the response's wire bytes, so t
 process only moves bytes and never parses facts or builds explanations: one channel can keep every
 worker busy.
 
-Recording: with a `log` (a SQLite decision log, which each worker opens itself) the handler stores every
-decision before it answers, so the front never touches the log on the way. With `records` it instead hands
-each decision back with its record, for the front to store (a PostgreSQL log: the front's group committer
-puts concurrent decisions from every worker into one transaction, and PostgreSQL charges per transaction).
+Recording: the handler asks its `EngineRecording` (regelmotor.server.recording), made once from the service's
+`RecordingPlan`, whether to record a decision and where: it stores every decision before it answers (a SQLite
+log, which each worker opens itself, so the front never touches the log on the way), or hands each decision
+back with its record for the front's group committer to store (PostgreSQL, which charges per transaction).
 A decision is recorded only when it has a caller: a replay (caller None) never is. A record with a request_id
 carries the request's fingerprint (regelmotor.server.fingerprint), so that the log answers a retry with the
 stored decision and refuses the request_id reused for another request (ALREADY_EXISTS, REQUEST_ID_REUSED).
@@ -30,20 +30,13 @@ from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.core.identity import validate as validate_identity
-from regelmotor.store import (
-    DecisionLog,
-    DecisionRecord,
-    RequestIdConflict,
-    StoredRecord,
-    answer_for,
-    answered_record,
-    append_each,
-)
+from regelmotor.store import DecisionRecord, RequestIdConflict, StoredRecord, answer_for, answered_record
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
+from .recording import EngineRecording
 from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
@@ -77,7 +70,7 @@ class Reply:
     summary: Summary
     decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
     error: bytes | None = None  # a serialised ErrorResult
-    # Only when the front stores the decision (`EvaluationHandler.records`): the record to store, its large
+    # Only when the front stores the decision (`EngineRecording.hands_back`): the record to store, its large
     # fields' canonical text already made here (`DecisionRecord.encoded`), in parallel rather than by the
     # front's single log writer.
     record: DecisionRecord | None = None
@@ -139,15 +132,11 @@ def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str,
 
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
-                 pseudonymiser: Pseudonymiser | None = None, records: bool = False,
-                 log: DecisionLog | None = None) -> None:
-        if records and log is not None:
-            raise ValueError("a handler either stores its decisions (log) or hands them back (records), not both")
+                 pseudonymiser: Pseudonymiser | None = None, recording: EngineRecording | None = None) -> None:
         self.motor = motor
         self.tracer = tracer or trace.get_tracer("regelmotor.engine")
         self.pseudonymiser = pseudonymiser
-        self.records = records  # hand each decision back with its record, for the front to store
-        self.log = log  # store each decision here before answering
+        self.recording = recording or EngineRecording()  # whether, and where, decisions are recorded
 
     def evaluate(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Reply:
         """Evaluate one request. `caller` (the calling system) is given when the decision is to be recorded."""
@@ -155,13 +144,13 @@ class EvaluationHandler:
 
     def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None,
                        caller: str | None = None) -> list[Reply]:
-        """One reply per (index, request bytes), in order; with a log, all recorded in one transaction."""
+        """One reply per (index, request bytes), in order; those stored here, stored in one transaction."""
         decided = [self._decide(request_bytes, traceparent, caller) for _, request_bytes in items]
         pending = [(index, record) for index, (_, record) in enumerate(decided) if record is not None]
         replies = [reply for reply, _ in decided]
-        if self.log is None or not pending:
+        if not pending:
             return replies
-        results = append_each(self.log, [record for _, record in pending])
+        results = self.recording.append([record for _, record in pending])
         for (index, record), result in zip(pending, results, strict=True):
             replies[index] = self._recorded(replies[index], record, result)
         return replies
@@ -180,7 +169,7 @@ class EvaluationHandler:
 
     def _decide(self, request_bytes: bytes, traceparent: str | None,
                 caller: str | None) -> tuple[Reply, DecisionRecord | None]:
-        """The reply to one request, and the record to store before answering it (with a log and a caller)."""
+        """The reply to one request, and the record to store here before answering it."""
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -212,19 +201,20 @@ class EvaluationHandler:
             for key, value in summary.headline_attributes():
                 span.set_attribute(key, value)
             answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id)
-            if caller is None or not (self.records or self.log is not None):
+            recording = self.recording
+            if caller is None or not recording.records:
                 return Reply(summary, decision=answer), None
             try:
                 # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
                 fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
                                                   subject) if request_id else None
                 record = _log_record(head, answer, caller, request_id, subject, trace_id,
-                                     prepare=self.log is None, fingerprint=fingerprint)
+                                     prepare=recording.hands_back, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)
                 return self._error(not_recorded(), span, trace_id, request_id), None
-            if self.log is None:
+            if recording.hands_back:
                 return Reply(summary, decision=answer, record=record), None  # for the front to store
             return Reply(summary, decision=answer), record
 

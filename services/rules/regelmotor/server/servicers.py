@@ -31,7 +31,7 @@ from .errors import error_result, pool_failure, recording_failure, source_failur
 from .handler import Reply, Summary
 from .pool import DeadlineExpired, PoolError
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
-from .recording import Recorder, caller_of, stream_item
+from .recording import FrontRecording, caller_of, stream_item
 from .sources import diff_response
 from .telemetry import Telemetry, current_traceparent
 from .worker import Worker
@@ -84,9 +84,9 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: pb.ErrorResu
 
 class DecisionServicer:
     def __init__(self, engine: Engine, telemetry: Telemetry, *, batch: int, parallel: int,
-                 recorder: Recorder | None = None, health: RecordingHealth | None = None) -> None:
+                 recording: FrontRecording, health: RecordingHealth | None = None) -> None:
         self.engine = engine
-        self.recorder = recorder
+        self.recording = recording  # the front's part in recording decisions
         self.telemetry = telemetry
         self.batch = batch
         self.parallel = max(1, parallel)
@@ -144,13 +144,14 @@ class DecisionServicer:
         return answer
 
     async def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None, bool]:
-        """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
-        the engine workers keep it, they have stored the decision before replying. The flag: the log failed."""
+        """The answer for a decision: stored first when the engine handed back its record for the front to store
+        (never answered unstored). Otherwise the engine stored it before replying, or there is no log. The
+        flag: the log failed."""
         assert reply.decision is not None
-        if self.recorder is None or reply.record is None:
+        if reply.record is None:
             return reply.decision, None, False
         try:
-            return await self.recorder.record(reply), None, False
+            return await self.recording.record(reply.record, reply.decision), None, False
         except Exception as exc:
             return b"", recording_failure(exc), not isinstance(exc, RequestIdConflict)
 

@@ -276,6 +276,10 @@ class SQLiteDecisionLog(DecisionLog):
             level = conn.execute("PRAGMA synchronous").fetchone()[0]
         return {"journal_mode": str(journal).lower(), "synchronous": _SYNC_LEVELS.get(level, str(level))}
 
+    def shared_location(self) -> str:
+        """The file: each process appends on its own connection, queued on the flock (the module docstring)."""
+        return str(self.path)
+
     def close(self) -> None:
         """Close the writer and the idle readers; a reader in use (an open iterator) closes when done."""
         with self._lock, self._readers_lock:
