@@ -7,8 +7,8 @@ the evaluator's working state, and nothing it could change. `RuleShape` is what 
 about a rule's trace, worked out once per version; `Headline` is the outcome a ruleset declares as its
 headline (`headline:` in the ruleset file), for summaries such as span attributes.
 
-The mappings are views of what the evaluation holds (typed `Mapping`, so a writer cannot change them) and
-the traces are shared, not copied: writers must not modify them.
+The mappings are what the evaluation holds, typed `Mapping` so that a writer cannot change them (mypy,
+strict, checks every writer); the traces are shared, not copied: writers must not modify them either.
 """
 
 from __future__ import annotations
