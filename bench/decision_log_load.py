@@ -261,7 +261,7 @@ def measure(started: _Started, number: int, args: argparse.Namespace) -> Backend
         run.unary.append(result)
         print(f"  round {number} {run.backend:<10} {concurrency:>3} in flight {result.calls_per_s:>6.0f} calls/s"
               f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  sent "
-              f"{sent.value}  CPU% front/workers/clients/other {load._cpu(result.cpu_percent)}", flush=True)
+              f"{sent.value}  CPU% front/workers/clients/other {load.cpu_text(result.cpu_percent)}", flush=True)
     started.check.sent += run.sent
     return run
 
@@ -356,7 +356,7 @@ def detail_table(runs: list[BackendRun]) -> list[str]:
     for run in runs:
         for r in run.unary:
             lines.append(f"| {run.round} | {run.backend} | {r.concurrency} | {r.calls_per_s:.0f} | {r.p50_ms:.2f} | "
-                         f"{r.p99_ms:.2f} | {r.errors} | {load._cpu(r.cpu_percent)} |")
+                         f"{r.p99_ms:.2f} | {r.errors} | {load.cpu_text(r.cpu_percent)} |")
     return lines
 
 

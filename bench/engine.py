@@ -29,13 +29,17 @@ from durable import engine as durable_engine
 from regelmotor.core import engine
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import load_cases
-from regelmotor.core.evaluator import Evaluation, Evaluator
+from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class _QuietHost(durable_engine.Host):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: set[str] = set()  # the engine rulesets set so far
+
     def _run(self) -> None:  # no timer threads
         return None
 
@@ -58,7 +62,6 @@ def _rate(func: Callable[[], object], seconds: float) -> tuple[float, float]:
 
 def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> list[tuple[list[str], dict[str, Any]]]:
     """The encoded fact of each round for these facts, exactly as the evaluator asserts them."""
-    run = Evaluation(evaluator, evaluator.validate(facts), as_of)
     captured: list[tuple[list[str], dict[str, Any]]] = []
     original = engine.fire
 
@@ -68,7 +71,7 @@ def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> li
 
     engine.fire = capture
     try:
-        run.execute()
+        evaluator.run(facts, as_of)
     finally:
         engine.fire = original
     return captured
@@ -91,11 +94,12 @@ def bench_version(motor: Regelmotor, host: _QuietHost, name: str, version: str, 
     rounds = [_engine_facts(evaluator, c.facts, c.as_of) for c in cases]
     for round_ in evaluator.compiled.constraints, *evaluator.compiled.rounds:
         for partition in round_.partitions:
-            if partition.engine_name not in host._ruleset_directory:
+            if partition.engine_name not in host.loaded:
                 definition = json.loads(json.dumps(partition.definition))
                 for rule in definition.values():
                     rule["run"] = "noop"
                 host.set_rulesets({partition.engine_name: definition})
+                host.loaded.add(partition.engine_name)
     sid = [0]
 
     def raw_host() -> None:

@@ -438,7 +438,8 @@ def cpu_ceilings(cost: dict[str, dict[str, float]]) -> dict[str, float]:
             "stream_over_unary": round(evaluate / stream, 3)}
 
 
-def _cpu(cpu: dict[str, float]) -> str:
+def cpu_text(cpu: dict[str, float]) -> str:
+    """CPU percent per process group, as front/workers/clients/other."""
     return "/".join(f"{cpu.get(group, 0):.0f}" for group in ("front", "workers", "clients", "other"))
 
 
@@ -454,7 +455,7 @@ def unary_table(results: list[UnaryResult]) -> list[str]:
         ratio = ev.calls_per_s / em.calls_per_s if em.calls_per_s else float("nan")
         lines.append(f"| {layout} | {concurrency} | {ev.processes} | {ev.calls_per_s:.0f} | {ev.p50_ms:.2f} | "
                      f"{ev.p99_ms:.2f} | {em.calls_per_s:.0f} | {em.p50_ms:.2f} | {em.p99_ms:.2f} | {ratio:.2f} | "
-                     f"{_cpu(ev.cpu_percent)}; {_cpu(em.cpu_percent)} |")
+                     f"{cpu_text(ev.cpu_percent)}; {cpu_text(em.cpu_percent)} |")
     return lines
 
 
@@ -464,7 +465,7 @@ def stream_table(results: list[StreamResult], best_unary: float) -> list[str]:
     for r in results:
         lines.append(f"| {r.streams} | {r.requests} | {r.decisions} | {r.errors} | {r.seconds:.2f} | "
                      f"{r.decisions_per_s:.0f} | {r.decisions_per_s / best_unary:.2f} | "
-                     f"{'yes' if r.in_order else 'NO'} | {_cpu(r.cpu_percent)} |")
+                     f"{'yes' if r.in_order else 'NO'} | {cpu_text(r.cpu_percent)} |")
     return lines
 
 
@@ -529,14 +530,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     unary.append(result)
                     print(f"  {layout:<11} {concurrency:>3} in flight  {kind:<8} {result.calls_per_s:>8.0f} calls/s  "
                           f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
-                          f"CPU% front/workers/clients/other {_cpu(result.cpu_percent)}", flush=True)
+                          f"CPU% front/workers/clients/other {cpu_text(result.cpu_percent)}", flush=True)
         streams: list[StreamResult] = []
         for count in args.streams:
             stream = measure_stream(server, requests.evaluate, count, args.stream_requests)
             streams.append(stream)
             print(f"  EvaluateStream x{count}: {stream.decisions} decisions in {stream.seconds:.2f} s = "
                   f"{stream.decisions_per_s:.0f}/s  errors {stream.errors}  in order {stream.in_order}  "
-                  f"CPU% front/workers/clients/other {_cpu(stream.cpu_percent)}", flush=True)
+                  f"CPU% front/workers/clients/other {cpu_text(stream.cpu_percent)}", flush=True)
         log_lines, log_bytes = log
     evaluate_rates = [r.calls_per_s for r in unary if r.kind == "evaluate"]
     best_unary = max(evaluate_rates)

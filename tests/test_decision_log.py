@@ -1004,8 +1004,7 @@ def test_sqlite_is_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     log = open_log(tmp_path / "d.db")
     assert isinstance(log, SQLiteDecisionLog)
     try:
-        assert log._writer().execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert log._writer().execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert log.durability() == {"journal_mode": "wal", "synchronous": "full"}
     finally:
         log.close()
     with pytest.raises(RuntimeError, match="closed"):
@@ -1033,12 +1032,14 @@ def test_sqlite_writers_in_any_process_queue_on_the_lock_file(tmp_path: Path) ->
 
 
 def _die_while_writing(path: str, ready: Any) -> None:
-    log = SQLiteDecisionLog(path)
-    with log._writing() as conn:  # the flock held, a write transaction open, as in a worker's append
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE chain_head SET seq = seq WHERE id = 1")
-        ready.set()
-        time.sleep(600)  # killed here
+    # The flock held and a write transaction open, as in a worker's append (regelmotor.store.sqlite).
+    lock = os.open(f"{path}.lock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE chain_head SET seq = seq WHERE id = 1")
+    ready.set()
+    time.sleep(600)  # killed here
 
 
 def test_a_writer_that_dies_mid_transaction_releases_the_log(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from regelmotor.server.app import RunningServer
-from regelmotor.server.packing import pack_response, unpack_response
+from regelmotor.store import pack_response, unpack_response
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb

@@ -55,7 +55,10 @@ def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
     attributes = dict(first_rpc.attributes or {})
     assert attributes["rpc.system"] == "grpc" and attributes["rpc.method"] == "Evaluate"
     assert attributes["regelmotor.ruleset"] == "rett-til-helsehjelp" and attributes["regelmotor.version"] == "2024.07"
-    assert attributes["regelmotor.decision_id"] == decision.decision_id and attributes["regelmotor.utfall"] == "rett"
+    assert attributes["regelmotor.decision_id"] == decision.decision_id
+    # The value of the outcome the ruleset declares as its headline (rett-til-helsehjelp: `headline: utfall`).
+    assert (attributes["regelmotor.headline"], attributes["regelmotor.headline_outcome"]) == ("rett", "utfall")
+    assert dict(first_evaluation.attributes or {})["regelmotor.headline"] == "rett"
     assert dict(rpc[1].attributes or {})["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     # No fact values anywhere in span attributes (birth date, referral date, condition).
     for span in finished:

@@ -16,6 +16,7 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import InvalidFacts, RulesetInvalid
 from regelmotor.core.evaluator import Evaluator
+from regelmotor.core.json_schema import input_schema
 from regelmotor.core.limits import (
     DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_LENGTH,
@@ -30,7 +31,6 @@ from regelmotor.core.limits import (
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
 from regelmotor.core.schema import FactValidator
-from regelmotor.server.json_schema import input_schema
 from tests.conftest import BUNDLED_RULESETS, ruleset_text
 from tests.grpc_support import VALID_FACTS
 from tests.strategies import in_digits, non_ascii_digit_classes

@@ -10,7 +10,7 @@ import zlib
 import pytest
 import zstandard
 
-from regelmotor.server.packing import pack_response, unpack_response
+from regelmotor.store import pack_response, unpack_response
 
 
 def test_new_records_are_zstd_frames_that_round_trip() -> None:

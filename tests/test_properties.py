@@ -34,7 +34,7 @@ def _versions() -> list[tuple[Regelmotor, Ruleset]]:
 VERSIONS = _versions()
 
 
-def _period_dates(ruleset: Ruleset) -> st.SearchStrategy[date]:
+def period_dates(ruleset: Ruleset) -> st.SearchStrategy[date]:
     end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
     return st.dates(ruleset.meta.gyldig_fra, end)
 
@@ -57,10 +57,10 @@ def evaluated(motor: Regelmotor, ruleset: Ruleset, facts: dict[str, Any], as_of:
 def test_schema_valid_facts_evaluate_and_repeat_identically(motor: Regelmotor, ruleset: Ruleset) -> None:
     overrides: dict[str, st.SearchStrategy[Any]] = {}
     if ruleset.meta.selected_by:
-        overrides[ruleset.meta.selected_by] = _period_dates(ruleset).map(date.isoformat)
+        overrides[ruleset.meta.selected_by] = period_dates(ruleset).map(date.isoformat)
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=_period_dates(ruleset))
+    @given(facts=plausible_facts_for(ruleset, overrides), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         first = evaluated(motor, ruleset, facts, as_of)
         second = motor.evaluate(ruleset.meta.name, facts, as_of=as_of, version=ruleset.meta.version)

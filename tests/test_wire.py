@@ -43,7 +43,7 @@ def _assert_same(evaluation: Evaluation) -> None:
     assert written.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
 
 
-def _case_evaluations(ruleset: Ruleset) -> list[Evaluation]:
+def case_evaluations(ruleset: Ruleset) -> list[Evaluation]:
     path = BUNDLED_RULESETS / ruleset.meta.name / f"{ruleset.meta.version}{CASES_SUFFIX}"
     evaluations = []
     for case in load_cases(path, ruleset):
@@ -55,7 +55,7 @@ def _case_evaluations(ruleset: Ruleset) -> list[Evaluation]:
 
 @pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])
 def test_every_bundled_case_is_written_as_the_protobuf_library_builds_it(ruleset: Ruleset) -> None:
-    evaluations = _case_evaluations(ruleset)
+    evaluations = case_evaluations(ruleset)
     assert evaluations
     for evaluation in evaluations:
         _assert_same(evaluation)
@@ -134,10 +134,10 @@ def test_cached_map_entries_keep_value_types_apart() -> None:
 
 
 def test_the_caches_of_encoded_parts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wire, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(wire, "CACHE_LIMIT", 3)
     for n in range(10):
         values: dict[str, Any] = {"n": n, "tekst": f"verdi-{n}"}
         expected = struct_pb2.Struct()
         expected.update(values)
         assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
-        assert len(wire._ENTRY_CACHE) <= 3
+        assert wire.cached_entries() <= 3

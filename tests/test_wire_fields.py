@@ -22,7 +22,7 @@ from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.server import wire
 from regelmotor_api.v1 import decision_pb2 as pb
-from tests.test_wire import VERSIONS, _case_evaluations
+from tests.test_wire import VERSIONS, case_evaluations
 
 # Fields of the Decision's message types that the writer never writes, by full name, with the reason.
 NOT_WRITTEN: dict[str, str] = {
@@ -119,7 +119,7 @@ def written() -> set[str]:
     """The fields the writer wrote for at least one bundled case, or for the ruleset citing every hjemmel part."""
     found: set[str] = set()
     for ruleset in VERSIONS:
-        for evaluation in _case_evaluations(ruleset):
+        for evaluation in case_evaluations(ruleset):
             found |= _written(evaluation)
     every_part = Evaluator(load_ruleset_text(EVERY_HJEMMEL_PART, "hjemmel-parts.yaml"))
     found |= _written(every_part.run({"x": 2}, every_part.ruleset.meta.gyldig_fra))

@@ -1,8 +1,9 @@
 """How an engine worker takes part in the decision log.
 
-A SQLite log: the worker stores each decision itself, before it answers (`EvaluationHandler(log=...)`).
+A SQLite log: the worker stores each decision itself, before it answers (`Writer.WORKERS`).
 A PostgreSQL log: the worker hands each decision back with its record, the large fields already in their
-canonical text, equal to what the log would make itself, for the front's group committer to store."""
+canonical text, equal to what the log would make itself, for the front's group committer to store
+(`Writer.FRONT`). Which of the two is chosen once, from the log (`RecordingPlan.for_log`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.server.handler import EvaluationHandler
-from regelmotor.server.packing import unpack_response
+from regelmotor.server.recording import AppendedHere, HandedToFront, RecordingPlan, Writer
+from regelmotor.store import open_log, unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
 from regelmotor.store.sqlite import SQLiteDecisionLog
@@ -25,13 +27,14 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import VALID_FACTS, request
 from tests.identity_numbers import FODSELSNUMRE
+from tests.postgres_support import postgres_schema
 
 MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
 NATIONAL_ID = FODSELSNUMRE[0]
 
 
 def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_make() -> None:
-    handler = EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), records=True)
+    handler = EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), recording=HandedToFront())
     reply = handler.evaluate(request(request_id="h-1", national_id=NATIONAL_ID).SerializeToString(), caller="dips")
     record = reply.record
     assert record is not None and record.encoded is not None and reply.decision is not None
@@ -47,7 +50,7 @@ def test_the_worker_hands_over_the_record_with_the_canonical_text_the_log_would_
 
 def test_the_record_carries_the_fingerprint_of_what_was_asked() -> None:
     pseudonymiser = Pseudonymiser(b"k" * 32)
-    handler = EvaluationHandler(MOTOR, pseudonymiser=pseudonymiser, records=True)
+    handler = EvaluationHandler(MOTOR, pseudonymiser=pseudonymiser, recording=HandedToFront())
     asked = request(request_id="h-2", national_id=NATIONAL_ID, as_of="", version="2024.07")
     record = handler.evaluate(asked.SerializeToString(), caller="dips").record
     assert record is not None and record.as_of != ""  # the decision has a date; the request asked none
@@ -61,8 +64,8 @@ def test_the_record_carries_the_fingerprint_of_what_was_asked() -> None:
 
 
 def test_without_a_log_or_a_caller_the_worker_makes_no_record() -> None:
-    for handler, caller in ((EvaluationHandler(MOTOR, records=False), "dips"),
-                            (EvaluationHandler(MOTOR, records=True), None)):
+    for handler, caller in ((EvaluationHandler(MOTOR), "dips"),
+                            (EvaluationHandler(MOTOR, recording=HandedToFront()), None)):
         reply = handler.evaluate(request().SerializeToString(), caller=caller)
         assert reply.decision and reply.record is None
 
@@ -87,7 +90,7 @@ def log(tmp_path: Path) -> Iterator[CountingLog]:
 
 
 def _handler(log: SQLiteDecisionLog) -> EvaluationHandler:
-    return EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), log=log)
+    return EvaluationHandler(MOTOR, pseudonymiser=Pseudonymiser(b"k" * 32), recording=AppendedHere(log, owned=False))
 
 
 def test_a_worker_with_a_log_stores_the_decision_before_it_answers(log: CountingLog) -> None:
@@ -158,6 +161,28 @@ def test_a_decision_the_log_cannot_store_is_not_answered(log: CountingLog) -> No
     assert b"DECISION_NOT_RECORDED" in reply.error
 
 
-def test_a_handler_either_stores_or_hands_back(log: CountingLog) -> None:
-    with pytest.raises(ValueError, match="not both"):
-        EvaluationHandler(MOTOR, records=True, log=log)
+def test_the_log_chooses_who_writes_it_once(log: CountingLog) -> None:
+    assert RecordingPlan.for_log(None) == RecordingPlan(Writer.NONE)
+    plan = RecordingPlan.for_log(log)
+    assert plan == RecordingPlan(Writer.WORKERS, str(log.path))  # SQLite: each engine opens the file itself
+    engine = plan.engine_side()
+    assert isinstance(engine, AppendedHere) and engine.owned and engine.log is not log
+    engine.close()
+    front = plan.front_side(log)
+    assert front.committer is None  # the front stores nothing: the engines have
+    with pytest.raises(ValueError, match="exactly when the workers write it"):
+        RecordingPlan(Writer.FRONT, str(log.path))
+
+
+def test_a_postgresql_log_is_written_by_the_fronts_group_committer() -> None:
+    with postgres_schema() as dsn:
+        log = open_log(dsn)
+        try:
+            plan = RecordingPlan.for_log(log)
+            assert plan == RecordingPlan(Writer.FRONT)  # no DSN goes to the workers
+            assert isinstance(plan.engine_side(), HandedToFront)
+            front = plan.front_side(log)
+            assert front.committer is not None and front.committer.log is log
+            front.close()
+        finally:
+            log.close()

@@ -100,6 +100,7 @@ def _head(ruleset: Ruleset) -> list[str]:
         f"- Regelsett: `{meta.name}`, versjon `{meta.version}` ({meta.status.value})",
         f"- Gyldig: {meta.gyldig_fra.isoformat()} – {meta.gyldig_til.isoformat() if meta.gyldig_til else '…'}",
         f"- Versjon velges etter: `{meta.selected_by or 'as_of'}`",
+        *([f"- Hovedutfall: `{meta.headline}`"] if meta.headline else []),
         f"- sha256: `{ruleset.sha256}`",
     ]
     if meta.description:

@@ -132,7 +132,7 @@ def read_metadata(d: Declared, doc: dict[str, Any]) -> Metadata | None:
         return None
     return Metadata(name, version, doc["title"], Status(status), gyldig_fra, gyldig_til, doc.get("selected_by"),
                     doc.get("allow_gap_before", False), doc.get("description", ""), tuple(doc.get("notes", ())),
-                    {key: d.line((key,)) for key in _METADATA_LINES})
+                    doc.get("headline"), {key: d.line((key,)) for key in _METADATA_LINES})
 
 
 def read_hjemler(d: Declared, doc: dict[str, Any]) -> None:
@@ -312,6 +312,22 @@ def read_outcomes(d: Declared, doc: dict[str, Any]) -> None:
         d.outcomes[name] = OutcomeSpec(name, vtype, default, combine, spec.get("description", ""), d.line(where),
                                        spec.get("internal", False))
         d.names[name] = NameInfo(vtype, "outcome")
+    _check_headline(d, doc)
+
+
+def _check_headline(d: Declared, doc: dict[str, Any]) -> None:
+    """`headline` names the outcome that sums up a decision: a declared, public outcome with one value."""
+    headline = doc.get("headline")
+    if headline is None:
+        return
+    spec = d.outcomes.get(headline)
+    if spec is None:
+        if headline not in doc.get("outcomes", {}):  # else the outcome's own problem is reported already
+            d.err(("headline",), f"headline {headline!r} is not a declared outcome; declared: {listing(d.outcomes)}")
+    elif spec.internal:
+        d.err(("headline",), f"headline {headline!r} is an internal outcome: it must be part of the public outcome")
+    elif spec.type.kind is Kind.LIST:
+        d.err(("headline",), f"headline {headline!r} is a list: it must be an outcome with one value")
 
 
 def _opt_str(value: Any) -> str | None:

@@ -1,38 +1,29 @@
 """Evaluate facts against one compiled ruleset version and explain the result.
 
 One way through: validated facts → derived values → durable_rules (round by round) → exceptions
-and combine policies → outcome → explanation. Nothing here reads the clock: `as_of` is an input.
+and combine policies → outcome; the explanation is written from the evaluation's read-only face
+(regelmotor.core.view, regelmotor.core.explain). Nothing here reads the clock: `as_of` is an input.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from . import engine
+from . import engine, explain
 from .closures import ValueOf, VerdictOf, value_of, verdict_of
 from .combine import Contribution, combine
 from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
-from .decision import (
-    ConditionTrace,
-    Decision,
-    DecisionHead,
-    DerivedTrace,
-    ExceptionTrace,
-    Explanation,
-    HjemmelRef,
-    ManualReview,
-    OutcomeTrace,
-    ParameterTrace,
-    RuleTrace,
-)
+from .decision import Decision, DecisionHead, DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace
 from .errors import EngineFailure, FieldViolation, InvalidFacts
 from .expressions import Name, atoms_with_polarity
 from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
+from .view import Headline, RuleShape
 from .vocabulary import CallContext
 
 ENGINE_NAME = "regelmotor"
@@ -46,51 +37,73 @@ def engine_version() -> str:
 
 
 class Evaluator:
-    """A compiled, engine-registered ruleset version, ready to evaluate from any thread."""
+    """A compiled, engine-registered ruleset version, ready to evaluate from any thread.
+
+    Public: `ruleset`, `compiled` (what the engine runs), `engine_version`, `rules` (each rule's shape) and
+    the ways to evaluate; the rest is the evaluations' working state, worked out once per version."""
 
     def __init__(self, ruleset: Ruleset) -> None:
-        self.ruleset = ruleset
-        self.compiled: CompiledRuleset = compile_ruleset(ruleset)
-        self.validator = FactValidator(ruleset.facts)
-        for round_ in [self.compiled.constraints, *self.compiled.rounds]:
+        self._ruleset = ruleset
+        self._compiled: CompiledRuleset = compile_ruleset(ruleset)
+        self._validator = FactValidator(ruleset.facts)
+        for round_ in [self._compiled.constraints, *self._compiled.rounds]:
             for partition in round_.partitions:
                 engine.register(partition.engine_name, partition.definition)
-        self._hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
-        self.engine_version = engine_version()
+        self._engine_version = engine_version()
         # Static shape of the explanation, worked out once so each evaluation only fills in values.
-        self.setters: dict[str, list[Rule]] = {name: [] for name in ruleset.outcomes}
-        self.exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
+        self._setters: dict[str, list[Rule]] = {name: [] for name in ruleset.outcomes}
+        self._exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
         for rule in ruleset.rules:
             for name in rule.effects:
-                self.setters[name].append(rule)
+                self._setters[name].append(rule)
             if rule.unntak_fra:
-                self.exceptions[rule.unntak_fra].append(rule)
-        self.conditions: dict[str, list[tuple[Atom, bool]]] = {}
-        self.compiled_rules: list[CompiledRule] = []
-        for round_ in self.compiled.rounds:
-            self.compiled_rules.extend(round_.rules)
-            for compiled in round_.rules:
-                self.conditions[compiled.rule.id] = _distinct_atoms(round_, compiled.rule)
+                self._exceptions[rule.unntak_fra].append(rule)
+        hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
         order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
-        self.compiled_rules.sort(key=lambda c: order[c.rule.id])
+        shapes: list[RuleShape] = []
+        for round_ in self._compiled.rounds:
+            for compiled in round_.rules:
+                rule = compiled.rule
+                shapes.append(RuleShape(rule, compiled.round, tuple(hjemler[h] for h in rule.hjemmel),
+                                        tuple(_distinct_atoms(round_, rule)), tuple(self._exceptions[rule.id])))
+        shapes.sort(key=lambda shape: order[shape.rule.id])
+        self._rules: tuple[RuleShape, ...] = tuple(shapes)
         # What each step of an evaluation derives and finalises (the steps: _derive_steps).
-        self.derive_steps = _derive_steps(self.compiled)
-        self.finalised_after: dict[int, list[str]] = {}  # round index (-1: before any) -> outcomes it settles
-        for name, final_round in self.compiled.outcome_round.items():
-            self.finalised_after.setdefault(max(final_round, -1), []).append(name)
-        self.derive: dict[str, ValueOf] = {name: value_of(d.expr) for name, d in ruleset.derived.items()}
-        self.verdicts: dict[str, VerdictOf] = {rule.id: verdict_of(rule.condition) for rule in ruleset.rules}
-        self.effects: dict[str, dict[str, ValueOf]] = {
+        self._derive_steps: list[list[Derived]] = _derive_steps(self._compiled)
+        self._finalised_after: dict[int, list[str]] = {}  # round index (-1: before any) -> outcomes it settles
+        for name, final_round in self._compiled.outcome_round.items():
+            self._finalised_after.setdefault(max(final_round, -1), []).append(name)
+        self._derive: dict[str, ValueOf] = {name: value_of(d.expr) for name, d in ruleset.derived.items()}
+        self._verdicts: dict[str, VerdictOf] = {rule.id: verdict_of(rule.condition) for rule in ruleset.rules}
+        self._effects: dict[str, dict[str, ValueOf]] = {
             rule.id: {field: value_of(expr) for field, expr in rule.effects.items()} for rule in ruleset.rules}
 
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._ruleset
+
+    @property
+    def compiled(self) -> CompiledRuleset:
+        """The ruleset as the engine runs it (rounds, partitions, atoms)."""
+        return self._compiled
+
+    @property
+    def engine_version(self) -> str:
+        return self._engine_version
+
+    @property
+    def rules(self) -> tuple[RuleShape, ...]:
+        """Every rule's shape, in file order: the same objects for every evaluation of this version."""
+        return self._rules
+
     def validate(self, raw_facts: Any) -> dict[str, Any]:
-        return self.validator.validate(raw_facts)
+        return self._validator.validate(raw_facts)
 
     def run(self, raw_facts: Any, as_of: date, *, selected_by: str = "as_of",
             selection_date: date | None = None) -> Evaluation:
         """Validate the facts and evaluate every round; the result can then be explained."""
-        evaluation = Evaluation(self, self.validator.validate(raw_facts), as_of, selected_by, selection_date)
-        evaluation.execute()
+        evaluation = Evaluation(self, self._validator.validate(raw_facts), as_of, selected_by, selection_date)
+        evaluation._execute()
         return evaluation
 
     def evaluate(self, raw_facts: Any, as_of: date, *, decision_id: str | None = None,
@@ -98,55 +111,131 @@ class Evaluator:
         evaluation = self.run(raw_facts, as_of, selected_by=selected_by, selection_date=selection_date)
         return evaluation.decision(decision_id or str(uuid.uuid4()))
 
-    def static_trace(self, compiled: CompiledRule) -> RuleTrace:
-        """The fields of a rule's trace that this version fixes; what an evaluation adds is left empty."""
-        rule = compiled.rule
-        return RuleTrace(rule.id, rule.title, [self._hjemler[h] for h in rule.hjemmel], rule.condition_text,
-                         False, False, {}, [], rule.unntak_fra, [], [], rule.manuell_vurdering, rule.begrunnelse,
-                         compiled.round)
-
 
 class Evaluation:
     """One evaluation of validated facts: the values, the engine's verdicts and the outcome.
 
-    `decision()` explains it as a `Decision`. The state is public for encoders that write the explanation
-    straight to another form (the gRPC answer's wire bytes) from the same values: `held`, `rule_fired`,
-    `applied`, `json_of`, `effect_json`, `derived`, `parameters` and `outcomes`. Nothing changes it once
-    `execute()` has run."""
+    Made by `Evaluator.run`. Its public face is `EvaluationView` (regelmotor.core.view): read-only values,
+    verdicts and traces for the writers of its answer; `head()` and `decision()` explain it
+    (regelmotor.core.explain). Its state is its own, and nothing changes it once it has run."""
 
     def __init__(self, evaluator: Evaluator, facts: dict[str, Any], as_of: date, selected_by: str = "as_of",
                  selection_date: date | None = None) -> None:
-        self.evaluator = evaluator
-        self.selected_by = selected_by
-        self.selection_date = selection_date or as_of
-        self.ruleset = evaluator.ruleset
-        self.compiled = evaluator.compiled
-        self.facts = facts
-        self.as_of = as_of
-        self.values: dict[str, Any] = {**facts, "as_of": as_of}
-        self.context = CallContext(self.ruleset.parameters, self.ruleset.tables)
-        self.derived_traces: dict[str, DerivedTrace] = {}
-        self.held: dict[int, dict[str, bool]] = {}  # round -> atom text -> the engine's verdict
-        self.rule_fired: dict[str, bool] = {}
-        self.applied: dict[str, bool] = {}
-        self.outcome_traces: dict[str, OutcomeTrace] = {}
+        self._evaluator = evaluator
+        self._ruleset = evaluator.ruleset
+        self._as_of = as_of
+        self._selected_by = selected_by
+        self._selection_date = selection_date or as_of
+        self._facts = facts
+        self._values: dict[str, Any] = {**facts, "as_of": as_of}
+        self._context = CallContext(self._ruleset.parameters, self._ruleset.tables)
+        self._derived_traces: dict[str, DerivedTrace] = {}
+        self._held: dict[int, Mapping[str, bool]] = {}  # round -> atom text -> the engine's verdict
+        self._rule_fired: dict[str, bool] = {}
+        self._applied: dict[str, bool] = {}
+        self._outcome_traces: dict[str, OutcomeTrace] = {}
         self._json: dict[str, Any] = {}  # JSON form of each value, made once: values never change once set
-        self._effects: dict[tuple[str, str], Any] = {}  # (rule id, field) -> JSON of what it gives or would give
+        self._effect_json: dict[tuple[str, str], Any] = {}  # (rule id, field) -> JSON of what it gives or would give
+
+    # --- the public, read-only face (EvaluationView) -----------------------------------------
+
+    @property
+    def ruleset(self) -> Ruleset:
+        return self._ruleset
+
+    @property
+    def rules(self) -> tuple[RuleShape, ...]:
+        return self._evaluator.rules
+
+    @property
+    def engine_version(self) -> str:
+        return self._evaluator.engine_version
+
+    @property
+    def as_of(self) -> date:
+        return self._as_of
+
+    @property
+    def selected_by(self) -> str:
+        return self._selected_by
+
+    @property
+    def selection_date(self) -> date:
+        return self._selection_date
+
+    # The mappings are the evaluation's own, handed out as `Mapping`: read-only to every writer, as mypy (strict)
+    # checks. A MappingProxyType would also refuse changes at run time, but reading through it cost the
+    # answer's writers about 2.5 µs per decision (BENCHMARKS.md, 2026-12-06, the layers).
+
+    @property
+    def facts(self) -> Mapping[str, Any]:
+        return self._facts
+
+    @property
+    def held(self) -> Mapping[int, Mapping[str, bool]]:
+        return self._held
+
+    @property
+    def rule_fired(self) -> Mapping[str, bool]:
+        return self._rule_fired
+
+    @property
+    def applied(self) -> Mapping[str, bool]:
+        return self._applied
 
     def json_of(self, name: str) -> Any:
         found = self._json.get(name, _MISSING)
         if found is _MISSING:
-            found = self._json[name] = to_json_value(self.values.get(name))
+            found = self._json[name] = to_json_value(self._values.get(name))
         return found
 
-    def execute(self) -> None:
-        evaluator = self.evaluator
-        for name in evaluator.finalised_after.get(-1, ()):
+    def effect_json(self, rule: Rule, field: str) -> Any:
+        """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
+        key = (rule.id, field)
+        found = self._effect_json.get(key, _MISSING)
+        if found is _MISSING:
+            expr = rule.effects[field]
+            found = self._effect_json[key] = (
+                self.json_of(expr.name) if isinstance(expr, Name)
+                else to_json_value(self._evaluator._effects[rule.id][field](self._values, self._context)))
+        return found
+
+    @property
+    def derived(self) -> list[DerivedTrace]:
+        return list(self._derived_traces.values())
+
+    @property
+    def parameters(self) -> list[ParameterTrace]:
+        return [ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
+                for p in self._context.parameter_reads]
+
+    @property
+    def outcomes(self) -> list[OutcomeTrace]:
+        return [self._outcome_traces[n] for n in self._ruleset.outcomes]
+
+    @property
+    def headline(self) -> Headline | None:
+        name = self._ruleset.meta.headline
+        return None if name is None else Headline(name, self.json_of(name))
+
+    def head(self, decision_id: str) -> DecisionHead:
+        """The decision without its explanation (regelmotor.core.explain)."""
+        return explain.head(self, decision_id)
+
+    def decision(self, decision_id: str) -> Decision:
+        """The decision with its explanation (regelmotor.core.explain)."""
+        return explain.decision(self, decision_id)
+
+    # --- evaluating --------------------------------------------------------------------------
+
+    def _execute(self) -> None:
+        evaluator = self._evaluator
+        for name in evaluator._finalised_after.get(-1, ()):
             self._finalise_outcome(name)
-        steps = evaluator.derive_steps
+        steps = evaluator._derive_steps
         self._derive_step(steps[0])
         self._check_constraints()
-        for step, round_ in enumerate(self.compiled.rounds, start=1):
+        for step, round_ in enumerate(evaluator.compiled.rounds, start=1):
             self._derive_step(steps[step])
             self._run_round(round_)
         self._derive_step(steps[-1])
@@ -159,34 +248,34 @@ class Evaluation:
 
     def _derive(self, derived: Derived) -> None:
         try:
-            value = self.evaluator.derive[derived.name](self.values, self.context)
+            value = self._evaluator._derive[derived.name](self._values, self._context)
         except (ValueError, ArithmeticError) as exc:
             # A function refuses inputs that contradict each other (a birth date after the date asked
             # about), or its arithmetic leaves what a value can hold (a date past 9999, a decimal
             # overflow): either way the facts did it, so name the facts involved, the first as the field.
-            facts = [n for n in derived.reads if n in self.ruleset.facts] or [derived.name]
+            facts = [n for n in derived.reads if n in self._ruleset.facts] or [derived.name]
             problem = str(exc) if isinstance(exc, ValueError) else "the result is out of range"
             reason = f"{problem} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
             raise InvalidFacts([FieldViolation(facts[0], reason)]) from None
-        self.values[derived.name] = value
+        self._values[derived.name] = value
         inputs = {n: self.json_of(n) for n in derived.reads}
-        self.derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
+        self._derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
 
     def _check_constraints(self) -> None:
-        checks = self.compiled.constraints
+        checks = self._evaluator.compiled.constraints
         if not checks.partitions:
             return
         fired = engine.fire([p.engine_name for p in checks.partitions], self._engine_fact(checks))
         violations = [
-            FieldViolation(c.field, c.message.format_map(_Placeholders(self)))
-            for index, c in enumerate(self.ruleset.constraints)
+            FieldViolation(c.field, c.message.format_map(_Placeholders(self._values, self.json_of)))
+            for index, c in enumerate(self._ruleset.constraints)
             if f"v{index}" in fired
         ]
         if violations:
             raise InvalidFacts(violations)
 
     def _engine_fact(self, round_: Round) -> dict[str, Any]:
-        fact: dict[str, Any] = {name: encode_for_engine(self.values.get(name)) for name in round_.reads}
+        fact: dict[str, Any] = {name: encode_for_engine(self._values.get(name)) for name in round_.reads}
         fact[PRESENT_MARKER] = 1
         return fact
 
@@ -194,8 +283,9 @@ class Evaluation:
 
     def _run_round(self, round_: Round) -> None:
         fired = engine.fire([p.engine_name for p in round_.partitions], self._engine_fact(round_))
-        atoms = self.held[round_.index] = {text: atom.id in fired for text, atom in round_.atoms.items()}
-        verdicts = self.evaluator.verdicts
+        atoms = {text: atom.id in fired for text, atom in round_.atoms.items()}
+        self._held[round_.index] = atoms
+        verdicts = self._evaluator._verdicts
         for compiled in round_.rules:
             held = compiled.engine_id in fired
             expected = verdicts[compiled.rule.id](atoms)
@@ -203,92 +293,32 @@ class Evaluation:
                 raise EngineFailure(
                     f"durable_rules decided rule {compiled.rule.id!r} {held} but its conditions give {expected}"
                 )
-            self.rule_fired[compiled.rule.id] = held
+            self._rule_fired[compiled.rule.id] = held
         self._resolve_exceptions(round_.rules)
-        for name in self.evaluator.finalised_after.get(round_.index, ()):
+        for name in self._evaluator._finalised_after.get(round_.index, ()):
             self._finalise_outcome(name)
 
     def _resolve_exceptions(self, rules: list[CompiledRule]) -> None:
         # An exception overrides its base whenever its own condition holds (Catala-style default
         # logic): the base rule then gives nothing, whatever the order of the rules in the file.
+        exceptions = self._evaluator._exceptions
         for compiled in rules:
             rule = compiled.rule
-            overriding = [e.id for e in self._exceptions_to(rule.id) if self.rule_fired.get(e.id)]
-            self.applied[rule.id] = self.rule_fired[rule.id] and not overriding
-
-    def _exceptions_to(self, rule_id: str) -> list[Rule]:
-        return self.evaluator.exceptions[rule_id]
+            overriding = [e.id for e in exceptions[rule.id] if self._rule_fired.get(e.id)]
+            self._applied[rule.id] = self._rule_fired[rule.id] and not overriding
 
     def _finalise_outcome(self, name: str) -> None:
-        spec = self.ruleset.outcomes[name]
-        effects = self.evaluator.effects
+        spec = self._ruleset.outcomes[name]
+        effects = self._evaluator._effects
         contributions = [
-            Contribution(rule.id, effects[rule.id][name](self.values, self.context), rule.prioritet)
-            for rule in self.evaluator.setters[name]
-            if self.applied.get(rule.id)
+            Contribution(rule.id, effects[rule.id][name](self._values, self._context), rule.prioritet)
+            for rule in self._evaluator._setters[name]
+            if self._applied.get(rule.id)
         ]
         value, deciding = combine(spec, contributions)
-        self.values[name] = value
-        self.outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
-                                                 spec.internal)
-
-    # --- the explanation ---------------------------------------------------------------------
-
-    def effect_json(self, rule: Rule, field: str) -> Any:
-        """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
-        key = (rule.id, field)
-        found = self._effects.get(key, _MISSING)
-        if found is _MISSING:
-            expr = rule.effects[field]
-            found = self._effects[key] = (
-                self.json_of(expr.name) if isinstance(expr, Name)
-                else to_json_value(self.evaluator.effects[rule.id][field](self.values, self.context)))
-        return found
-
-    @property
-    def derived(self) -> list[DerivedTrace]:
-        return list(self.derived_traces.values())
-
-    @property
-    def parameters(self) -> list[ParameterTrace]:
-        return [ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
-                for p in self.context.parameter_reads]
-
-    @property
-    def outcomes(self) -> list[OutcomeTrace]:
-        return [self.outcome_traces[n] for n in self.ruleset.outcomes]
-
-    def head(self, decision_id: str) -> DecisionHead:
-        outcome = {n: self.json_of(n) for n, spec in self.ruleset.outcomes.items() if not spec.internal}
-        manual = [ManualReview(r.id, r.manuell_vurdering) for r in self.ruleset.rules
-                  if r.manuell_vurdering and self.applied.get(r.id)]
-        applied = [c.rule.id for c in self.evaluator.compiled_rules if self.applied[c.rule.id]]
-        meta = self.ruleset.meta
-        return DecisionHead(decision_id, meta.name, meta.version, self.ruleset.sha256, self.evaluator.engine_version,
-                            self.as_of.isoformat(), self.selected_by, self.selection_date.isoformat(),
-                            {k: self.json_of(k) for k in self.facts}, outcome, manual, applied)
-
-    def decision(self, decision_id: str) -> Decision:
-        head = self.head(decision_id)
-        rules = [self.rule_trace(c) for c in self.evaluator.compiled_rules]
-        explanation = Explanation(rules, self.derived, self.parameters, self.outcomes)
-        return Decision(head.decision_id, head.ruleset, head.version, head.ruleset_sha256, head.engine_version,
-                        head.as_of, head.selected_by, head.selection_date, head.facts, head.outcome,
-                        head.manuell_vurdering, explanation)
-
-    def rule_trace(self, compiled: CompiledRule) -> RuleTrace:
-        rule = compiled.rule
-        held = self.held[compiled.round]
-        json_of = self.json_of
-        conditions = [ConditionTrace(atom.text, held[atom.text], {n: json_of(n) for n in atom.reads}, negated)
-                      for atom, negated in self.evaluator.conditions[rule.id]]
-        exceptions = [ExceptionTrace(e.id, bool(self.rule_fired.get(e.id))) for e in self._exceptions_to(rule.id)]
-        result = {field: self.effect_json(rule, field) for field in rule.effects}
-        return RuleTrace(
-            rule.id, rule.title, [self.evaluator._hjemler[h] for h in rule.hjemmel], rule.condition_text,
-            self.rule_fired[rule.id], self.applied[rule.id], result, conditions, rule.unntak_fra, exceptions,
-            [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering, rule.begrunnelse, compiled.round,
-        )
+        self._values[name] = value
+        self._outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
+                                                  spec.internal)
 
 
 def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
@@ -319,13 +349,14 @@ def _derive_steps(compiled: CompiledRuleset) -> list[list[Derived]]:
 class _Placeholders(dict[str, str]):
     """`{name}` in a constraint message shows that fact's or derived value's value."""
 
-    def __init__(self, run: Evaluation) -> None:
+    def __init__(self, values: Mapping[str, Any], json_of: Callable[[str], Any]) -> None:
         super().__init__()
-        self.run = run
+        self.known = values
+        self.json_of = json_of
 
     def __missing__(self, key: str) -> str:
-        if key in self.run.values:
-            value = self.run.json_of(key)
+        if key in self.known:
+            value = self.json_of(key)
             return "null" if value is None else shown_text(str(value))  # input: shown shortened
         return "{" + key + "}"
 

@@ -199,6 +199,7 @@ class Metadata:
     allow_gap_before: bool = False
     description: str = ""
     notes: tuple[str, ...] = ()
+    headline: str | None = None  # the outcome that sums up a decision (span attributes, summaries); checked
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line in the file
 
 

@@ -135,7 +135,8 @@ _TYPE_KEYS: dict[str, Expect] = {"type": TEXT, "values": TEXTS, "values_from": T
 
 RULESET = Shape("the ruleset", {
     "name": TEXT, "version": TEXT, "title": TEXT, "description": TEXT, "status": TEXT, "gyldig_fra": DATE,
-    "gyldig_til": DATE, "selected_by": TEXT, "allow_gap_before": BOOL, "notes": TEXTS, "hjemler": MAPPING,
+    "gyldig_til": DATE, "selected_by": TEXT, "allow_gap_before": BOOL, "notes": TEXTS, "headline": TEXT,
+    "hjemler": MAPPING,
     "facts": MAPPING, "parameters": MAPPING, "tables": MAPPING, "derived": MAPPING, "rules": LIST,
     "outcomes": MAPPING, "constraints": LIST,
 }, required={"name": "", "version": ' (text, e.g. version: "2024.1")', "title": "",

@@ -31,9 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.store.base import DecisionLog
-from regelmotor.store.group import GroupCommitter
-from regelmotor.store.sqlite import SQLiteDecisionLog
+from regelmotor.store import DecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
 from . import guard, startup, tls
@@ -42,7 +40,7 @@ from .config import Settings
 from .handler import EvaluationHandler
 from .health import ServiceHealth
 from .pool import WorkerPool
-from .recording import Recorder
+from .recording import FrontRecording, RecordingPlan
 from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
 from .telemetry import Telemetry, meter_provider, tracer_provider
 from .worker import Worker, WorkerConfig
@@ -59,7 +57,7 @@ class Service:
     telemetry: Telemetry
     motor: Regelmotor
     log: DecisionLog | None
-    committer: GroupCommitter | None
+    recording: FrontRecording
     pool: WorkerPool | None
     inline: InlineEngine | None
     sources: WorkerPool
@@ -88,8 +86,7 @@ class Service:
         await asyncio.gather(*(p.close(timeout=2.0) for p in pools))
         if self.inline is not None:
             await asyncio.to_thread(self.inline.close)
-        if self.committer is not None:  # it commits what it has taken; a hung database gets 5 s
-            await asyncio.to_thread(self.committer.close, 5.0)
+        await asyncio.to_thread(self.recording.close, 5.0)  # commits what it took; a hung database gets 5 s
         if self.log is not None:
             self.log.close()
         self.stopped.set()
@@ -109,10 +106,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
-    # Who appends: a SQLite log is appended to by the engine workers, each on its own connection, before they
-    # reply; a PostgreSQL log by the front's group committer (PostgreSQL charges per transaction).
-    engine_records = isinstance(decision_log, SQLiteDecisionLog)
-    committer = GroupCommitter(decision_log) if decision_log is not None and not engine_records else None
+    # Who appends, chosen once here (recording.py): the engine workers for SQLite, the front's group committer
+    # for PostgreSQL; the workers, the inline engine and the servicer each get their part of this one plan.
+    plan = RecordingPlan.for_log(decision_log)
+    recording = plan.front_side(decision_log)
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_response_bytes),
@@ -135,9 +132,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if settings.workers > 0:
             config = WorkerConfig(
                 role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonym_key=key,
-                allow_synthetic_ids=settings.allow_synthetic_ids,
-                log_level=settings.log_level, records=committer is not None,
-                decision_log=str(decision_log.path) if isinstance(decision_log, SQLiteDecisionLog) else None)
+                allow_synthetic_ids=settings.allow_synthetic_ids, log_level=settings.log_level, recording=plan)
             def capacity(ready: int) -> None:
                 telemetry.engine_workers.set(ready)
                 service_health.workers(ready)
@@ -152,14 +147,12 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             engine = pool
         else:
             motor.warm_up()
-            handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, records=committer is not None,
-                                        log=decision_log if engine_records else None)
+            handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, plan.engine_side(decision_log))
             inline = engine = InlineEngine(Worker(WorkerConfig(role="engine"), engine=handler))
             service_health.workers_ready = 1
         await sources.start()
-        recorder = Recorder(committer) if committer else None
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=max(1, settings.workers),
-                                     recorder=recorder, health=service_health)
+                                     recording=recording, health=service_health)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
             RulesetServicer(motor, sources, telemetry), server)
@@ -177,12 +170,11 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if pool is not None:
             await pool.close(timeout=1.0)
         await sources.close(timeout=1.0)
-        if committer is not None:
-            committer.close()
+        recording.close()
         if decision_log is not None:
             decision_log.close()
         raise
-    service = Service(settings, telemetry, motor, decision_log, committer, pool, inline, sources, server,
+    service = Service(settings, telemetry, motor, decision_log, recording, pool, inline, sources, server,
                       service_health, port, posture)
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())

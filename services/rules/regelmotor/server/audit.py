@@ -15,8 +15,7 @@ from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
-from regelmotor.store.base import DecisionLog, ListFilter
-from regelmotor.store.record import StoredRecord
+from regelmotor.store import DecisionLog, ListFilter, StoredRecord, unpack_response
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -24,7 +23,6 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from .convert import to_struct, to_value
 from .errors import bad_request, pool_failure, to_status, worker_failed
 from .handler import Reply
-from .packing import unpack_response
 from .pool import PoolError
 from .protocol import Evaluate
 from .recording import caller_of

@@ -24,7 +24,7 @@ from regelmotor.core.errors import (
     VersionNotFound,
 )
 from regelmotor.core.limits import MAX_VIOLATIONS
-from regelmotor.store.base import RequestIdConflict
+from regelmotor.store import RequestIdConflict
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .pool import Busy, DeadlineExpired, EvaluationTimeLimit, PoolClosed, PoolError, WorkerCrashed

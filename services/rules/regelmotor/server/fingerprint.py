@@ -4,7 +4,7 @@ A request_id is a retry only of the very same request: the log compares fingerpr
 reused request_id whose fingerprint differs (regelmotor.store.base), so one request's decision is never
 answered for another's (as the IETF Idempotency-Key draft and Stripe do).
 
-The fingerprint is the sha256 hex digest of the canonical JSON (regelmotor.store.chain.canonical_json) of::
+The fingerprint is the sha256 hex digest of the canonical JSON (regelmotor.store.canonical_json) of::
 
     {"ruleset": …, "version": the pin as asked ("" for none), "as_of": as asked ("" for none),
      "facts": the request's facts, "subject": the patient's pseudonym or null}
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from regelmotor.store.chain import canonical_json
+from regelmotor.store import canonical_json
 
 
 def request_fingerprint(ruleset: str, version: str, as_of: str, facts: dict[str, Any], subject: str | None) -> str:

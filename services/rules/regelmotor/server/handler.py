@@ -4,10 +4,10 @@ It takes the request's wire bytes and gives back the response's wire bytes, so t
 process only moves bytes and never parses facts or builds explanations: one channel can keep every
 worker busy.
 
-Recording: with a `log` (a SQLite decision log, which each worker opens itself) the handler stores every
-decision before it answers, so the front never touches the log on the way. With `records` it instead hands
-each decision back with its record, for the front to store (a PostgreSQL log: the front's group committer
-puts concurrent decisions from every worker into one transaction, and PostgreSQL charges per transaction).
+Recording: the handler asks its `EngineRecording` (regelmotor.server.recording), made once from the service's
+`RecordingPlan`, whether to record a decision and where: it stores every decision before it answers (a SQLite
+log, which each worker opens itself, so the front never touches the log on the way), or hands each decision
+back with its record for the front's group committer to store (PostgreSQL, which charges per transaction).
 A decision is recorded only when it has a caller: a replay (caller None) never is. A record with a request_id
 carries the request's fingerprint (regelmotor.server.fingerprint), so that the log answers a retry with the
 stored decision and refuses the request_id reused for another request (ALREADY_EXISTS, REQUEST_ID_REUSED).
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -30,15 +30,13 @@ from regelmotor.core.decision import DecisionHead
 from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.core.identity import validate as validate_identity
-from regelmotor.store.base import DecisionLog, RequestIdConflict, append_each
-from regelmotor.store.chain import large_parts
-from regelmotor.store.record import DecisionRecord, StoredRecord
+from regelmotor.store import DecisionRecord, RequestIdConflict, StoredRecord, answer_for, answered_record
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
-from .packing import answer_for, pack_response
+from .recording import EngineRecording
 from .wire import decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
@@ -52,11 +50,19 @@ class Summary:
     code: int
     ruleset: str = ""
     version: str = ""
-    utfall: str = ""
+    # The ruleset's declared headline outcome (`headline:` in its file) and its value as text; "" for none.
+    headline_outcome: str = ""
+    headline: str = ""
     decision_id: str = ""
     request_id: str = ""
     trace_id: str = ""
     log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
+
+    def headline_attributes(self) -> list[tuple[str, str]]:
+        """The span attributes of the headline: its value, and the outcome it is the value of."""
+        if not self.headline:
+            return []
+        return [("regelmotor.headline", self.headline), ("regelmotor.headline_outcome", self.headline_outcome)]
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Reply:
     summary: Summary
     decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
     error: bytes | None = None  # a serialised ErrorResult
-    # Only when the front stores the decision (`EvaluationHandler.records`): the record to store, its large
+    # Only when the front stores the decision (`EngineRecording.hands_back`): the record to store, its large
     # fields' canonical text already made here (`DecisionRecord.encoded`), in parallel rather than by the
     # front's single log writer.
     record: DecisionRecord | None = None
@@ -114,31 +120,23 @@ def _record(head: DecisionHead) -> dict[str, Any]:
 
 
 def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str, *, encode: bool, fingerprint: str | None) -> DecisionRecord:
-    """The decision as the log stores it; with `encode`, its large fields' canonical text made here too.
+                trace_id: str, *, prepare: bool, fingerprint: str | None) -> DecisionRecord:
+    """The decision as the log stores it; with `prepare`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
-    record = _record(head)
-    stored = pack_response(answer)
-    encoded = large_parts(head.facts, head.outcome, record, stored) if encode else None
-    return DecisionRecord(
-        decision_id=head.decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
-        ruleset=head.ruleset, version=head.version, ruleset_sha256=head.ruleset_sha256,
-        engine_version=head.engine_version, as_of=head.as_of, subject=subject, facts=head.facts,
-        outcome=head.outcome, decision=record, response=stored, trace_id=trace_id, request_fingerprint=fingerprint,
-        encoded=encoded)
+    return answered_record(
+        decision_id=head.decision_id, caller=caller, request_id=request_id, ruleset=head.ruleset,
+        version=head.version, ruleset_sha256=head.ruleset_sha256, engine_version=head.engine_version,
+        as_of=head.as_of, subject=subject, facts=head.facts, outcome=head.outcome, decision=_record(head),
+        answer=answer, trace_id=trace_id, request_fingerprint=fingerprint, prepare=prepare)
 
 
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
-                 pseudonymiser: Pseudonymiser | None = None, records: bool = False,
-                 log: DecisionLog | None = None) -> None:
-        if records and log is not None:
-            raise ValueError("a handler either stores its decisions (log) or hands them back (records), not both")
+                 pseudonymiser: Pseudonymiser | None = None, recording: EngineRecording | None = None) -> None:
         self.motor = motor
         self.tracer = tracer or trace.get_tracer("regelmotor.engine")
         self.pseudonymiser = pseudonymiser
-        self.records = records  # hand each decision back with its record, for the front to store
-        self.log = log  # store each decision here before answering
+        self.recording = recording or EngineRecording()  # whether, and where, decisions are recorded
 
     def evaluate(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Reply:
         """Evaluate one request. `caller` (the calling system) is given when the decision is to be recorded."""
@@ -146,13 +144,13 @@ class EvaluationHandler:
 
     def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None,
                        caller: str | None = None) -> list[Reply]:
-        """One reply per (index, request bytes), in order; with a log, all recorded in one transaction."""
+        """One reply per (index, request bytes), in order; those stored here, stored in one transaction."""
         decided = [self._decide(request_bytes, traceparent, caller) for _, request_bytes in items]
         pending = [(index, record) for index, (_, record) in enumerate(decided) if record is not None]
         replies = [reply for reply, _ in decided]
-        if self.log is None or not pending:
+        if not pending:
             return replies
-        results = append_each(self.log, [record for _, record in pending])
+        results = self.recording.append([record for _, record in pending])
         for (index, record), result in zip(pending, results, strict=True):
             replies[index] = self._recorded(replies[index], record, result)
         return replies
@@ -171,7 +169,7 @@ class EvaluationHandler:
 
     def _decide(self, request_bytes: bytes, traceparent: str | None,
                 caller: str | None) -> tuple[Reply, DecisionRecord | None]:
-        """The reply to one request, and the record to store before answering it (with a log and a caller)."""
+        """The reply to one request, and the record to store here before answering it."""
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -195,27 +193,28 @@ class EvaluationHandler:
             except Exception as exc:
                 span.record_exception(exc)
                 return self._error(error_result(exc), span, trace_id, request_id), None
-            utfall = head.outcome.get("utfall")
-            summary = Summary(0, head.ruleset, head.version, str(utfall) if utfall is not None else "",
-                              head.decision_id, request_id, trace_id)
+            headline = evaluation.headline
+            summary = Summary(0, head.ruleset, head.version, headline.outcome if headline else "",
+                              headline.text if headline else "", head.decision_id, request_id, trace_id)
             span.set_attribute("regelmotor.version", head.version)
             span.set_attribute("regelmotor.decision_id", head.decision_id)
-            if summary.utfall:
-                span.set_attribute("regelmotor.utfall", summary.utfall)
+            for key, value in summary.headline_attributes():
+                span.set_attribute(key, value)
             answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id)
-            if caller is None or not (self.records or self.log is not None):
+            recording = self.recording
+            if caller is None or not recording.records:
                 return Reply(summary, decision=answer), None
             try:
                 # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
                 fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
                                                   subject) if request_id else None
                 record = _log_record(head, answer, caller, request_id, subject, trace_id,
-                                     encode=self.log is None, fingerprint=fingerprint)
+                                     prepare=recording.hands_back, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)
                 return self._error(not_recorded(), span, trace_id, request_id), None
-            if self.log is None:
+            if recording.hands_back:
                 return Reply(summary, decision=answer, record=record), None  # for the front to store
             return Reply(summary, decision=answer), record
 

@@ -15,8 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from grpc_health.v1 import health_pb2
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1 import health, health_pb2
 
 log = logging.getLogger("regelmotor.health")
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -24,7 +23,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class ServiceHealth:
-    def __init__(self, servicer: HealthServicer, decision_service: str, other_services: tuple[str, ...], *,
+    def __init__(self, servicer: health.aio.HealthServicer, decision_service: str, other_services: tuple[str, ...], *,
                  probe: Callable[[], None] | None = None, probe_seconds: float = 1.0,
                  on_change: Callable[[str, bool], None] | None = None) -> None:
         self.servicer = servicer

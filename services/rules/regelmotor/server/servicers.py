@@ -20,8 +20,9 @@ from grpc_status import rpc_status
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import RegelmotorError
+from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
-from regelmotor.store.base import RequestIdConflict
+from regelmotor.store import RequestIdConflict
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
@@ -29,10 +30,9 @@ from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from .convert import to_struct
 from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed
 from .handler import Reply, Summary
-from .json_schema import input_schema, outcome_schema
 from .pool import DeadlineExpired, PoolError
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
-from .recording import Recorder, caller_of, stream_item
+from .recording import FrontRecording, caller_of, stream_item
 from .sources import diff_response
 from .telemetry import Telemetry, current_traceparent
 from .worker import Worker
@@ -87,9 +87,9 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: pb.ErrorResu
 
 class DecisionServicer:
     def __init__(self, engine: Engine, telemetry: Telemetry, *, batch: int, parallel: int,
-                 recorder: Recorder | None = None, health: RecordingHealth | None = None) -> None:
+                 recording: FrontRecording, health: RecordingHealth | None = None) -> None:
         self.engine = engine
-        self.recorder = recorder
+        self.recording = recording  # the front's part in recording decisions
         self.telemetry = telemetry
         self.batch = batch
         self.parallel = max(1, parallel)
@@ -150,20 +150,21 @@ class DecisionServicer:
         return answer
 
     async def _recorded(self, reply: Reply) -> tuple[bytes, pb.ErrorResult | None, bool]:
-        """The answer for a decision: stored first when the front keeps the log (never answered unstored). When
-        the engine workers keep it, they have stored the decision before replying. The flag: the log failed."""
+        """The answer for a decision: stored first when the engine handed back its record for the front to store
+        (never answered unstored). Otherwise the engine stored it before replying, or there is no log. The
+        flag: the log failed."""
         assert reply.decision is not None
-        if self.recorder is None or reply.record is None:
+        if reply.record is None:
             return reply.decision, None, False
         try:
-            return await self.recorder.record(reply), None, False
+            return await self.recording.record(reply.record, reply.decision), None, False
         except Exception as exc:
             return b"", recording_failure(exc), not isinstance(exc, RequestIdConflict)
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
         span.set_attribute("rpc.grpc.status_code", summary.code)
         for key, value in (("regelmotor.ruleset", summary.ruleset), ("regelmotor.version", summary.version),
-                           ("regelmotor.decision_id", summary.decision_id), ("regelmotor.utfall", summary.utfall)):
+                           ("regelmotor.decision_id", summary.decision_id), *summary.headline_attributes()):
             if value:
                 span.set_attribute(key, value)
         self._measure(summary, started)

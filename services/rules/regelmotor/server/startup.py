@@ -15,8 +15,7 @@ from pydantic import ValidationError
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.identity import Pseudonymiser, load_key
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
-from regelmotor.store import open_log
-from regelmotor.store.base import DecisionLog
+from regelmotor.store import DecisionLog, open_log
 
 
 class StartupError(RegelmotorError):

@@ -1,7 +1,8 @@
 """OpenTelemetry traces and metrics, and structured JSON logs.
 
-Spans carry ids and codes only (ruleset, version, decision id, utfall), never facts or personal
-data. Export is off unless the standard `OTEL_*` variables ask for OTLP.
+Spans carry ids and codes only (ruleset, version, decision id, the value of the outcome the ruleset
+declares as its headline), never facts or personal data. Export is off unless the standard `OTEL_*`
+variables ask for OTLP.
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ class CallContext(Protocol):
     def invocation_metadata(self) -> Any: ...
 
 
+class Gauge(Protocol):
+    """A synchronous gauge (`Meter.create_gauge`; the OpenTelemetry API names its class only privately)."""
+
+    def set(self, amount: int | float, attributes: dict[str, str] | None = None) -> None: ...
+
+
 @dataclass
 class Telemetry:
     tracer: trace.Tracer
@@ -84,7 +91,7 @@ class Telemetry:
     errors: metrics.Counter
     latency: metrics.Histogram
     health_changes: metrics.Counter
-    engine_workers: metrics._Gauge
+    engine_workers: Gauge
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:

@@ -8,9 +8,10 @@ serialised once by the protobuf library and kept as bytes; each evaluation only 
 concatenation of its fields, in any order, and an embedded message is its bytes behind a tag and a
 length.
 
-The explanation is written from the `Evaluation` itself rather than from a `Decision`: building the
-trace dataclasses first and then encoding them cost about twice as much as writing the bytes straight
-from the evaluation's verdicts and values, each value and each shared condition encoded once.
+The explanation is written from the evaluation's read-only face (`regelmotor.core.view.EvaluationView`)
+rather than from a `Decision`: building the trace dataclasses first and then encoding them cost about
+twice as much as writing the bytes straight from the evaluation's verdicts and values, each value and
+each shared condition encoded once.
 
 `decision_to_proto` stays the reference: `tests/test_wire.py` checks that the bytes made here parse to
 a message equal to it, on every bundled test case and on random JSON values. A field added to the .proto
@@ -28,8 +29,8 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from regelmotor.core.decision import DecisionHead, DerivedTrace, OutcomeTrace, ParameterTrace
-from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.model import Rule
+from regelmotor.core.view import EvaluationView
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import rule_template
@@ -93,11 +94,11 @@ _LIST_VALUES = _tag(_L, "values", _LENGTH)
 
 # Caches of encoded parts hold at most this many entries and are emptied when full, so unusual values
 # cannot grow them without end.
-_CACHE_LIMIT = 50_000
+CACHE_LIMIT = 50_000
 
 
 def _remember(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
-    if len(cache) >= _CACHE_LIMIT:
+    if len(cache) >= CACHE_LIMIT:
         cache.clear()
     cache[key] = encoded
     return encoded
@@ -106,6 +107,11 @@ def _remember(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
 # Encoded scalar map entries, by (key, type, value): the same few names and values recur in every
 # decision (booleans, dates, codes).
 _ENTRY_CACHE: dict[tuple[str, type, Any], bytes] = {}
+
+
+def cached_entries() -> int:
+    """How many encoded map entries are cached now (at most CACHE_LIMIT)."""
+    return len(_ENTRY_CACHE)
 
 
 def value_bytes(value: Any) -> bytes:
@@ -209,34 +215,35 @@ class _Plan:
 _plans: dict[tuple[str, str], _Plan] = {}
 
 
-def _plan(evaluator: Evaluator) -> _Plan:
-    ruleset = evaluator.ruleset
+def _plan(evaluation: EvaluationView) -> _Plan:
+    ruleset = evaluation.ruleset
     key = (ruleset.key, ruleset.sha256)
     found = _plans.get(key)
     if found is None:
-        found = _plans[key] = _make_plan(evaluator)
+        found = _plans[key] = _make_plan(evaluation)
     return found
 
 
-def _make_plan(evaluator: Evaluator) -> _Plan:
+def _make_plan(evaluation: EvaluationView) -> _Plan:
     slots: dict[tuple[int, str, bool], int] = {}
     rules = []
-    for compiled in evaluator.compiled_rules:
+    sha256 = evaluation.ruleset.sha256
+    for shape in evaluation.rules:
         conditions = []
-        for atom, negated in evaluator.conditions[compiled.rule.id]:
-            slot = slots.setdefault((compiled.round, atom.text, negated), len(slots))
+        for atom, negated in shape.conditions:
+            slot = slots.setdefault((shape.round, atom.text, negated), len(slots))
             unheld = _text(_CONDITION_TEXT, atom.text) + (_CONDITION_NEGATED if negated else b"")
-            conditions.append(_ConditionPlan(slot, compiled.round, atom.text, tuple(atom.reads), unheld,
+            conditions.append(_ConditionPlan(slot, shape.round, atom.text, tuple(atom.reads), unheld,
                                              unheld + _CONDITION_HELD))
-        static = rule_template(evaluator.ruleset.sha256, evaluator.static_trace(compiled)).SerializeToString()
+        static = rule_template(sha256, shape.static_trace()).SerializeToString()
         exceptions = tuple(
             _ExceptionPlan(e.id, _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id)),
                            _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id) + _EXCEPTION_HELD),
                            _text(_RULE_OVERRIDDEN_BY, e.id))
-            for e in evaluator.exceptions[compiled.rule.id])
-        rules.append(_RulePlan(compiled.rule, static, tuple(compiled.rule.effects), tuple(conditions), exceptions))
+            for e in shape.exceptions)
+        rules.append(_RulePlan(shape.rule, static, tuple(shape.rule.effects), tuple(conditions), exceptions))
     derived = {name: _text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.text)
-               for name, d in evaluator.ruleset.derived.items()}
+               for name, d in evaluation.ruleset.derived.items()}
     return _Plan(tuple(rules), len(slots), derived)
 
 
@@ -247,9 +254,10 @@ class _Writer:
     """Writes one evaluation's explanation. A value read by several conditions, derived values and the
     facts is encoded once, and so is a condition that several rules share."""
 
-    def __init__(self, evaluation: Evaluation) -> None:
+    def __init__(self, evaluation: EvaluationView) -> None:
         self.evaluation = evaluation
-        self.plan = _plan(evaluation.evaluator)
+        self.plan = _plan(evaluation)
+        self.fired, self.applied, self.held = evaluation.rule_fired, evaluation.applied, evaluation.held
         self._entries: dict[str, bytes] = {}  # name -> its map entry {name: value}
         self._conditions: list[bytes | None] = [None] * self.plan.slots
 
@@ -260,18 +268,18 @@ class _Writer:
         return found
 
     def rule(self, plan: _RulePlan) -> bytes:
-        evaluation = self.evaluation
         rule = plan.rule
-        fired = evaluation.rule_fired
+        fired = self.fired
         parts = [plan.static]
         if fired[rule.id]:
             parts.append(_RULE_FIRED)
-        if evaluation.applied[rule.id]:
+        if self.applied[rule.id]:
             parts.append(_RULE_APPLIED)
         if plan.fields:
-            result = b"".join([_entry(field, evaluation.effect_json(rule, field)) for field in plan.fields])
+            effect_json = self.evaluation.effect_json
+            result = b"".join([_entry(field, effect_json(rule, field)) for field in plan.fields])
             parts.append(_field(_RULE_RESULT, result))
-        held = evaluation.held
+        held = self.held
         written = self._conditions
         for condition in plan.conditions:
             encoded = written[condition.slot]
@@ -351,7 +359,8 @@ STREAM_ERROR_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "error", _LENGTH)
 _MANUAL_BEGRUNNELSE = _tag(_M, "begrunnelse", _LENGTH)
 
 
-def decision_bytes(evaluation: Evaluation, head: DecisionHead, *, request_id: str = "", trace_id: str = "") -> bytes:
+def decision_bytes(evaluation: EvaluationView, head: DecisionHead, *, request_id: str = "",
+                   trace_id: str = "") -> bytes:
     """The serialised `regelmotor.v1.Decision` of an evaluation whose head is `head` (`evaluation.head(...)`):
     what `decision_to_proto(evaluation.decision(...)).SerializeToString()` gives, up to the order of fields,
     without building the explanation's dataclasses first."""

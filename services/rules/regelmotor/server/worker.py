@@ -1,8 +1,8 @@
 """The worker process: what runs on the other side of the pool's pipes.
 
 Two roles share this entry point:
-- an *engine* worker evaluates requests on the instance's ruleset snapshot (and, with a SQLite decision
-  log, records each decision before it answers);
+- an *engine* worker evaluates requests on the instance's ruleset snapshot (and records decisions as the
+  service's `RecordingPlan` says: with a SQLite decision log, it stores each before it answers);
 - a *sources* worker parses, validates, compiles and tests ruleset sources sent by callers, under an
   address-space limit, and is recycled after a number of sources (durable_rules never frees a ruleset).
 
@@ -16,13 +16,14 @@ import logging
 import os
 import resource
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from regelmotor.core.repository import RulesetSnapshot
 
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Ready, Request, Stop, TestSource, ValidateSource
+from .recording import EngineRecording, RecordingPlan
 
 log = logging.getLogger("regelmotor.worker")
 
@@ -37,8 +38,7 @@ class WorkerConfig:
     pseudonym_key: bytes | None = None
     allow_synthetic_ids: bool = False
     log_level: str = "INFO"
-    records: bool = False  # hand each decision back with its record (the front stores it)
-    decision_log: str | None = None  # a SQLite log the worker appends to itself
+    recording: RecordingPlan = field(default_factory=RecordingPlan)  # who writes the decision log
     memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
 
 
@@ -85,9 +85,9 @@ class Worker:
     def __init__(self, config: WorkerConfig, engine: Any = None) -> None:
         self.config = config
         self._engine: Any = engine
-        self._log: Any = None
+        self._recording: EngineRecording | None = None  # what this worker opened for recording, to close
         if config.role == "engine" and engine is None:
-            self._engine, self._log = _engine_handler(config)
+            self._engine, self._recording = _engine_handler(config)
 
     def handle(self, message: Request) -> object:
         """The answer to one request; never raises for a request the worker can survive."""
@@ -121,15 +121,14 @@ class Worker:
             return Failed(f"{type(exc).__name__} while handling {type(message).__name__}")
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
+        if self._recording is not None:
+            self._recording.close()
 
 
-def _engine_handler(config: WorkerConfig) -> tuple[Any, Any]:
+def _engine_handler(config: WorkerConfig) -> tuple[Any, EngineRecording]:
     from regelmotor.core.api import Regelmotor
     from regelmotor.core.identity import Pseudonymiser
     from regelmotor.core.repository import RulesetRepository
-    from regelmotor.store import open_log
 
     from .handler import EvaluationHandler
     from .telemetry import tracer_provider
@@ -138,7 +137,7 @@ def _engine_handler(config: WorkerConfig) -> tuple[Any, Any]:
     tracer = tracer_provider().get_tracer("regelmotor.engine")
     motor = Regelmotor(RulesetRepository.from_snapshot(config.snapshot, include_drafts=config.allow_drafts))
     motor.warm_up()
-    decision_log = open_log(config.decision_log) if config.decision_log else None
+    recording = config.recording.engine_side()  # opens the log when this worker writes it
     pseudonymiser = (Pseudonymiser(config.pseudonym_key, allow_synthetic=config.allow_synthetic_ids)
                      if config.pseudonym_key else None)
-    return EvaluationHandler(motor, tracer, pseudonymiser, config.records, decision_log), decision_log
+    return EvaluationHandler(motor, tracer, pseudonymiser, recording), recording

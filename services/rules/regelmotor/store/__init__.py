@@ -1,13 +1,18 @@
 """The decision log: a durable, tamper-evident, append-only store of every answered decision.
 
-    from regelmotor.store import open_log, GroupCommitter
+    from regelmotor.store import open_log, GroupCommitter, answered_record
     log = open_log("var/decisions.db")              # or "sqlite:///abs/path.db", or "postgresql://…"
     committer = GroupCommitter(log)
-    stored = committer.submit(record)               # returns once committed
+    stored = committer.submit(answered_record(...)) # returns once committed
 
-Modules: `record` (DecisionRecord, StoredRecord), `chain` (hashing and verification), `base` (the
-DecisionLog interface and ListFilter), `sqlite` and `postgres` (the backends), `migrations` (versioned
-schemas), `group` (group commit). PostgreSQL needs psycopg 3, imported only when a DSN is opened.
+What this package offers is what it exports here (`__all__`); the service (regelmotor.server) imports
+nothing else of it, so the storage format of a record - the compressed answer, the canonical text the
+hash chain covers - stays the store's own (an import rule in pyproject.toml checks it).
+
+Modules: `record` (DecisionRecord, StoredRecord), `packing` (the answer compressed, a record made ready
+for the log), `chain` (hashing and verification), `base` (the DecisionLog interface and ListFilter),
+`sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit).
+PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict
-from .chain import Problem, VerifyResult
+from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict, append_each
+from .chain import Problem, VerifyResult, canonical_json
 from .group import GroupCommitter
+from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, StoredRecord
 
 __all__ = ["DecisionLog", "DecisionRecord", "GroupCommitter", "ListFilter", "Problem", "RecordRejected",
-           "RequestIdConflict", "StoredRecord", "VerifyResult", "open_log", "sqlite_path"]
+           "RequestIdConflict", "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each",
+           "canonical_json", "open_log", "pack_response", "sqlite_path", "unpack_response"]
 
 DEFAULT_FILE = "decisions.db"
 

@@ -178,6 +178,13 @@ class DecisionLog(ABC):
     def close(self) -> None:
         """Release the store's connections. Further calls fail."""
 
+    def shared_location(self) -> str | None:
+        """Where other processes open this same log (`open_log`) to append to it themselves, each on its own
+        connection, when that is how it is best appended to; None when concurrent appends are best grouped
+        into few transactions by one committer (`GroupCommitter`), as for a database server, which charges
+        per transaction. Measured: BENCHMARKS.md, 2026-12-02, evening."""
+        return None
+
     def __enter__(self) -> DecisionLog:
         return self
 

@@ -55,6 +55,7 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 _INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 _FETCH = 500
 _INT64 = 2**63
+_SYNC_LEVELS = {0: "off", 1: "normal", 2: "full", 3: "extra"}  # PRAGMA synchronous
 
 
 class SQLiteDecisionLog(DecisionLog):
@@ -265,6 +266,19 @@ class SQLiteDecisionLog(DecisionLog):
         with self._reader() as conn:
             rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         return [int(row[0]) for row in rows]
+
+    def durability(self) -> dict[str, str]:
+        """How the writer commits: {"journal_mode": "wal", "synchronous": "full"} means each commit is fsynced
+        before `append` returns (the module docstring)."""
+        with self._lock:
+            conn = self._writer()
+            journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        return {"journal_mode": str(journal).lower(), "synchronous": _SYNC_LEVELS.get(level, str(level))}
+
+    def shared_location(self) -> str:
+        """The file: each process appends on its own connection, queued on the flock (the module docstring)."""
+        return str(self.path)
 
     def close(self) -> None:
         """Close the writer and the idle readers; a reader in use (an open iterator) closes when done."""

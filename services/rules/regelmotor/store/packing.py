@@ -1,4 +1,5 @@
-"""How an answered Decision is kept in the decision log: compressed protobuf bytes.
+"""How an answered decision is packed for the decision log: its answer as compressed protobuf bytes, and
+the record made ready before it reaches the log's writer (`answered_record`).
 
 The explanation makes a Decision about 25 kB of protobuf that compresses to about 5 kB; compressing it in
 the engine workers (in parallel) keeps the single writer's work and the log's size small. Zstandard at
@@ -13,8 +14,13 @@ from __future__ import annotations
 
 import threading
 import zlib
+from datetime import UTC, datetime
+from typing import Any
 
 import zstandard
+
+from .chain import large_parts
+from .record import DecisionRecord
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _LEVEL = 1
@@ -50,3 +56,21 @@ def answer_for(decision_id: str, answer: bytes, stored_decision_id: str, stored_
     """What to answer once the log has stored (or found) a decision: the fresh answer when the log stored
     this very decision; the decision stored the first time when the request_id was a retry."""
     return answer if stored_decision_id == decision_id else unpack_response(stored_response)
+
+
+def answered_record(*, decision_id: str, caller: str, request_id: str, ruleset: str, version: str,
+                    ruleset_sha256: str, engine_version: str, as_of: str, subject: str | None,
+                    facts: dict[str, Any], outcome: dict[str, Any], decision: dict[str, Any], answer: bytes,
+                    trace_id: str, request_fingerprint: str | None, prepare: bool) -> DecisionRecord:
+    """The record of a decision answered now with the serialised `answer`, packed as the log keeps it.
+
+    With `prepare`, the canonical text of its large fields is made here too (`DecisionRecord.encoded`), so
+    that a producer in another process (an engine worker) does that work in parallel rather than the log's
+    single writer. Raises TypeError or ValueError for a record the log cannot hold."""
+    response = pack_response(answer)
+    return DecisionRecord(
+        decision_id=decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
+        ruleset=ruleset, version=version, ruleset_sha256=ruleset_sha256, engine_version=engine_version,
+        as_of=as_of, subject=subject, facts=facts, outcome=outcome, decision=decision, response=response,
+        trace_id=trace_id, request_fingerprint=request_fingerprint,
+        encoded=large_parts(facts, outcome, decision, response) if prepare else None)

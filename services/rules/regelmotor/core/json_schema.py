@@ -1,4 +1,6 @@
-"""A ruleset version's input facts and outcome fields as JSON Schema (draft 2020-12), for integrators."""
+"""A ruleset version's input facts and outcome fields as JSON Schema (draft 2020-12), for integrators.
+
+Derived from the model alone, so it lives in the core; the server sends it (RulesetService.GetRuleset)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,9 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from regelmotor.core.limits import EARLIEST_DATE, LATEST_DATE, MAX_SAFE_INTEGER, date_range_text
-from regelmotor.core.model import FactSpec, Ruleset
-from regelmotor.core.types import Kind, ValueType, to_json_value
+from .limits import EARLIEST_DATE, LATEST_DATE, MAX_SAFE_INTEGER, date_range_text
+from .model import FactSpec, Ruleset
+from .types import Kind, ValueType, to_json_value
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
