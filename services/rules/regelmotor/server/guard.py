@@ -4,7 +4,6 @@ method needs (`access.REQUIRED_SCOPE`), and makes the verified identity known to
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,19 +28,12 @@ from .auth import (
     read_jwks_file,
     token_kid,
 )
+from .caller import set_current
 from .config import Settings
 from .errors import method_not_listed, scope_missing, to_status, unauthenticated, unavailable
 from .startup import StartupError
 
 log = logging.getLogger("regelmotor.server.auth")
-
-# Set by the interceptor for the call it lets in; the call's handler runs in the same task, so it sees it.
-_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("regelmotor_identity", default=None)
-
-
-def current() -> Identity | None:
-    """The verified identity of the call being handled (None: authentication is off, or the method is open)."""
-    return _identity.get()
 
 
 def _refusal(handler: grpc.RpcMethodHandler[Any, Any], error: pb.ErrorResult) -> grpc.RpcMethodHandler[Any, Any]:
@@ -90,7 +82,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         if role not in access.roles_of(identity.scopes, self.scope_roles):
             log.info("call refused", extra={"method": method, "reason": "SCOPE_MISSING", "caller": identity.caller})
             return _refusal(handler, scope_missing(method, role, access.granting_scopes(role, self.scope_roles)))
-        _identity.set(identity)
+        set_current(identity)
         return handler
 
     async def _verify(self, metadata: Any) -> Identity:

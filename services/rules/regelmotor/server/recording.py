@@ -31,7 +31,7 @@ from regelmotor.store import (
     open_log,
 )
 
-from .guard import current
+from .caller import current
 from .telemetry import CallContext
 from .wire import STREAM_DECISION_TAG as _DECISION_FIELD
 from .wire import STREAM_ERROR_TAG as _ERROR_FIELD
