@@ -83,7 +83,8 @@ from .record import DecisionRecord, StoredRecord
 
 GENESIS = "0" * 64
 
-ProblemKind = Literal["altered", "removed", "inserted", "reordered"]
+# The last three are found only against a signed checkpoint (regelmotor.store.checkpoint).
+ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered"]
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,8 @@ def link(record: DecisionRecord, seq: int, prev_hash: str,
 
 
 class _Verifier:
-    def __init__(self, records: Iterable[Item], head: ChainHead | None, window: int) -> None:
+    def __init__(self, records: Iterable[Item], head: ChainHead | None, window: int,
+                 start: ChainHead | None = None) -> None:
         self.source: Iterator[Item] = iter(records)
         self.ahead: deque[Item] = deque()
         self.head = head
@@ -210,8 +212,8 @@ class _Verifier:
         self.parts: dict[int, dict[str, str]] = {}
         # The last good record (seq 0 and GENESIS before the first), and the hash it links to.
         self.prev: StoredRecord | None = None
-        self.prev_seq = 0
-        self.prev_hash = GENESIS
+        self.prev_seq = 0 if start is None else start.seq
+        self.prev_hash = GENESIS if start is None else start.hash
         self.before_prev_hash: str | None = None
         self.checked = 0
 
@@ -380,10 +382,12 @@ class _Verifier:
         return None
 
 
-def verify(records: Iterable[Item], head: ChainHead | None = None, *, window: int = 1000) -> VerifyResult:
+def verify(records: Iterable[Item], head: ChainHead | None = None, *, window: int = 1000,
+           start: ChainHead | None = None) -> VerifyResult:
     """Verify records given in seq order (see the module docstring for the rules). Rows that could not be
     read as records are passed as `Unreadable`.
 
     `head` is the log's chain head, when known. `window` bounds how far ahead a swapped partner is looked
-    for; records are read lazily, so memory stays bounded by it."""
-    return _Verifier(records, head, window).run()
+    for; records are read lazily, so memory stays bounded by it. `start` (a record already trusted, e.g. a
+    checkpoint's) makes the walk begin after it: `records` are then those after start.seq."""
+    return _Verifier(records, head, window, start).run()
