@@ -23,6 +23,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -32,11 +33,12 @@ from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.store.base import DecisionLog
+from regelmotor.store.checkpoint import Checkpointer
 from regelmotor.store.group import GroupCommitter
 from regelmotor.store.sqlite import SQLiteDecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
-from . import guard, startup, tls
+from . import guard, startup, tls, witnessing
 from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
@@ -67,11 +69,19 @@ class Service:
     health: ServiceHealth
     port: int = 0
     posture: str = ""  # how the server can be reached (startup.exposure), said at every start
+    checkpointer: Checkpointer | None = None
+    checkpointing: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def address(self) -> str:
         return f"{self.settings.host}:{self.port}"
+
+    def start_checkpointing(self) -> None:
+        """Sign a checkpoint of the log every checkpoint_seconds (when there is a log)."""
+        if self.checkpointer is not None:
+            self.checkpointing = asyncio.create_task(
+                witnessing.keep_checkpointing(self.checkpointer, self.settings.checkpoint_seconds))
 
     async def stop(self, *, drain_delay: float, grace: float) -> None:
         """NOT_SERVING at once; still serving for `drain_delay`; then refuse new calls, let in-flight ones finish
@@ -90,6 +100,10 @@ class Service:
             await asyncio.to_thread(self.inline.close)
         if self.committer is not None:  # it commits what it has taken; a hung database gets 5 s
             await asyncio.to_thread(self.committer.close, 5.0)
+        if self.checkpointing is not None:
+            self.checkpointing.cancel()
+        if self.checkpointer is not None:  # the last records are witnessed too
+            await witnessing.checkpoint_now(self.checkpointer)
         if self.log is not None:
             self.log.close()
         self.stopped.set()
@@ -109,6 +123,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
+    checkpointer = _checkpointer(settings, decision_log, data_dir)
     # Who appends: a SQLite log is appended to by the engine workers, each on its own connection, before they
     # reply; a PostgreSQL log by the front's group committer (PostgreSQL charges per transaction).
     engine_records = isinstance(decision_log, SQLiteDecisionLog)
@@ -165,7 +180,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             RulesetServicer(motor, sources, telemetry), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
-                AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds), server)
+                AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
+                              checkpointer), server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if settings.reflection:
             # Importing the generated modules registers their descriptors for reflection.
@@ -183,13 +199,26 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             decision_log.close()
         raise
     service = Service(settings, telemetry, motor, decision_log, committer, pool, inline, sources, server,
-                      service_health, port, posture)
+                      service_health, port, posture, checkpointer)
+    service.start_checkpointing()
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
                                "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings),
                                "auth": "bearer" if access is not None else "off"})
     return service
+
+
+def _checkpointer(settings: Settings, decision_log: DecisionLog | None, data_dir: Path) -> Checkpointer | None:
+    """The log's checkpointer, after the log verified against its latest checkpoint (else StartupError)."""
+    if decision_log is None:
+        return None
+    try:
+        return witnessing.open_checkpointer(decision_log, settings.checkpoint_key_file or data_dir / "checkpoint.key",
+                                            settings.witness_file or data_dir / "checkpoints.jsonl")
+    except BaseException:
+        decision_log.close()
+        raise
 
 
 def _listen(server: grpc.aio.Server, settings: Settings, credentials: grpc.ServerCredentials | None) -> int:
