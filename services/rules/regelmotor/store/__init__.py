@@ -7,7 +7,8 @@
 
 Modules: `record` (DecisionRecord, StoredRecord), `chain` (hashing and verification), `base` (the
 DecisionLog interface and ListFilter), `sqlite` and `postgres` (the backends), `migrations` (versioned
-schemas), `group` (group commit). PostgreSQL needs psycopg 3, imported only when a DSN is opened.
+schemas), `group` (group commit), `access_chain` (the hash chain over the access log), `checkpoint` (signed
+checkpoints in a witness outside the database). PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
 from __future__ import annotations

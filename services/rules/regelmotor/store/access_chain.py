@@ -44,10 +44,11 @@ def access_hash(prev_hash: str, at: datetime, who: str, action: str, detail: Any
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-def verify_access(rows: Iterable[dict[str, Any]]) -> tuple[AccessHead, Problem | None]:
-    """Walk the access log (dicts as `DecisionLog.access_log` returns them, oldest first). Returns the head
-    of the chain as far as it verifies, and the first problem (kind "access log altered", seq = row id)."""
-    head = NO_ACCESS
+def verify_access(rows: Iterable[dict[str, Any]], start: AccessHead = NO_ACCESS) -> tuple[AccessHead, Problem | None]:
+    """Walk the access log (dicts as `DecisionLog.access_log` returns them, oldest first), from `start` (a
+    row already trusted; the rows are then those after it). Returns the head of the chain as far as it
+    verifies, and the first problem (kind "access log altered", seq = row id)."""
+    head = start
     for row in rows:
         row_id, prev_hash, digest = int(row["id"]), row.get("prev_hash"), row.get("hash")
         if digest is None and prev_hash is None:

@@ -181,9 +181,10 @@ class DecisionLog(ABC):
         """Append to the access log: who read, what (action and detail), and when (now, UTC)."""
 
     @abstractmethod
-    def access_log(self) -> builtins.list[dict[str, Any]]:
-        """The access log, oldest first: dicts with id, at (aware datetime, UTC), who, action, detail, and the
-        chain columns prev_hash and hash (None on rows logged before schema 3; see access_chain)."""
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
+        """The access log from row `from_id` on, oldest first: dicts with id, at (aware datetime, UTC), who,
+        action, detail, and the chain columns prev_hash and hash (None on rows logged before schema 3; see
+        access_chain). Raises ValueError for a row that cannot be read (edited outside the library)."""
 
     @abstractmethod
     def schema_versions(self) -> builtins.list[int]:

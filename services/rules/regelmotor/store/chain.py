@@ -62,9 +62,10 @@ the chain head - is the first problem, classified by these rules, checked in thi
 ``checked`` is the number of good records before the first problem (all records when the log verifies).
 
 Limits: a hash chain kept next to the data cannot catch an attacker who rewrites a record and then
-recomputes every later hash and the chain head; publishing the head's hash elsewhere (VerifyLog output,
-exports, an external timestamp) closes that gap. Deleting the newest records and moving the chain head back
-is likewise only visible against an earlier published head.
+recomputes every later hash and the chain head; publishing the head's hash elsewhere closes that gap.
+Deleting the newest records and moving the chain head back is likewise only visible against an earlier
+published head. regelmotor.store.checkpoint does that publishing: signed checkpoints in a witness outside
+the database, and the kinds "truncated" and "rehashed" (and "access log altered") found against them.
 """
 
 from __future__ import annotations

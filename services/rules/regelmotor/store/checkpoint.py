@@ -17,8 +17,11 @@ file apart from the database (`FileWitness`); anything with `append` and `latest
   or has another hash.
 
 Problems the chain shows by itself (altered, removed, …) are reported first, as `DecisionLog.verify` does.
-`check(full=False)` is the incremental check: only the records after the checkpoint are walked (the
-record at the checkpoint must still carry the signed hash, which vouches for everything before it).
+`check(full=False)` is the incremental check (the service's start): only the records and access-log rows
+from the checkpoint on are walked, and the ones at the checkpoint must still carry the signed hashes. It
+finds truncation, rehashing and any change to the checkpoint's rows or later ones; an edit of an older row
+that leaves its stored hash as it was is found only by the full check (`full=True`, what VerifyLog runs),
+which hashes every row again.
 
 A new checkpoint is only signed after the log verified against the previous one, so a tampered state is
 never blessed by a later signature. What happens after the latest checkpoint remains visible only to the
@@ -41,7 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .access_chain import AccessHead, verify_access
+from .access_chain import ACCESS_ALTERED, NO_ACCESS, AccessHead, verify_access
 from .base import DecisionLog
 from .chain import ChainHead, Problem, VerifyResult, canonical_json, timestamp_text
 
@@ -211,12 +214,12 @@ def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, full: bool
     else:
         result = log.verify_since(ChainHead(checkpoint.seq, checkpoint.hash))
     if not result.ok or checkpoint is None:
-        return _with_access(log, result, checkpoint)
+        return _with_access(log, result, checkpoint, full=full)
     head, _ = log.heads()
     problem = _decisions_problem(log, checkpoint, head)
     if problem is not None:
         return VerifyResult(ok=False, checked=0, first_problem=problem)
-    return _with_access(log, result, checkpoint)
+    return _with_access(log, result, checkpoint, full=full)
 
 
 def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead) -> Problem | None:
@@ -235,26 +238,41 @@ def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead
     return None
 
 
-def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint | None) -> VerifyResult:
-    """`result`, unless the access log is altered (reported after the decisions' own problems)."""
+def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint | None, *,
+                 full: bool) -> VerifyResult:
+    """`result`, unless the access log is altered (reported after the decisions' own problems). Incremental
+    (full=False): only the rows from the checkpoint's access-log row on are read."""
     if not result.ok:
         return result
-    rows = log.access_log()
-    head, problem = verify_access(rows)
-    if problem is None and checkpoint is not None and checkpoint.access_id:
-        problem = _access_problem(rows, checkpoint, head)
+    anchor = AccessHead(checkpoint.access_id, checkpoint.access_hash) if checkpoint is not None else NO_ACCESS
+    try:
+        rows = log.access_log(0 if full else anchor.id)
+    except (ValueError, TypeError) as exc:
+        problem: Problem | None = Problem(0, None, ACCESS_ALTERED, f"an access log row cannot be read: {exc}")
+    else:
+        problem = _access_problem(rows, anchor, full=full)
     if problem is not None:
         return VerifyResult(ok=False, checked=result.checked, first_problem=problem)
     return result
 
 
-def _access_problem(rows: list[dict[str, Any]], checkpoint: Checkpoint, head: AccessHead) -> Problem | None:
-    signed = next((row for row in rows if row["id"] == checkpoint.access_id), None)
-    if signed is None or head.id < checkpoint.access_id:
-        return Problem(checkpoint.access_id, None, "access log altered",
-                       f"access log row {checkpoint.access_id}, signed by the checkpoint of {checkpoint.at}, is gone")
-    if signed.get("hash") != checkpoint.access_hash:
-        return Problem(checkpoint.access_id, None, "access log altered",
-                       f"access log row {checkpoint.access_id} has another hash than the checkpoint of "
-                       f"{checkpoint.at} signed: it or a row before it was changed")
+def _access_problem(rows: list[dict[str, Any]], anchor: AccessHead, *, full: bool) -> Problem | None:
+    """The first problem of the access-log chain, and whether it still holds the checkpoint's row."""
+    if not full and anchor.id:
+        if not rows or rows[0]["id"] != anchor.id or rows[0].get("hash") != anchor.hash:
+            return _anchor_problem(anchor)
+        # The signed row's content is hashed again too; the rows before it only by a full check.
+        return verify_access(rows, AccessHead(anchor.id - 1, str(rows[0].get("prev_hash"))))[1]
+    head, problem = verify_access(rows)
+    if problem is not None or not anchor.id:
+        return problem
+    signed = next((row for row in rows if row["id"] == anchor.id), None)
+    if signed is None or head.id < anchor.id or signed.get("hash") != anchor.hash:
+        return _anchor_problem(anchor)
     return None
+
+
+def _anchor_problem(anchor: AccessHead) -> Problem:
+    return Problem(anchor.id, None, ACCESS_ALTERED,
+                   f"access log row {anchor.id} is gone or has another hash than the checkpoint signed: it or a "
+                   "row before it was changed or removed")

@@ -277,10 +277,10 @@ class PostgresDecisionLog(DecisionLog):
             row = conn.execute("SELECT hash FROM decisions WHERE seq = %s", (seq,)).fetchone()
         return None if row is None else str(row[0])
 
-    def access_log(self) -> builtins.list[dict[str, Any]]:
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT id, at, who, action, detail::text, prev_hash, hash FROM access_log "
-                                "ORDER BY id").fetchall()
+                                "WHERE id >= %s ORDER BY id", (from_id,)).fetchall()
         return [{"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail),
                  "prev_hash": prev_hash, "hash": digest}
                 for id_, at, who, action, detail, prev_hash, digest in rows]

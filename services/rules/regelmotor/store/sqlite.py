@@ -286,10 +286,10 @@ class SQLiteDecisionLog(DecisionLog):
             row = conn.execute("SELECT hash FROM decisions WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else str(row[0])
 
-    def access_log(self) -> builtins.list[dict[str, Any]]:
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
         with self._reader() as conn:
             rows = conn.execute("SELECT id, at, who, action, detail, prev_hash, hash FROM access_log "
-                                "ORDER BY id").fetchall()
+                                "WHERE id >= ? ORDER BY id", (from_id,)).fetchall()
         return [{"id": id_, "at": datetime.fromisoformat(at), "who": who, "action": action,
                  "detail": json.loads(detail), "prev_hash": prev_hash, "hash": digest}
                 for id_, at, who, action, detail, prev_hash, digest in rows]
