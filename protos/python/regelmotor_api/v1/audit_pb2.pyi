@@ -144,14 +144,30 @@ class ChainProblem(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., decision_id: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("ok", "checked", "first_problem")
+    __slots__ = ("ok", "checked", "first_problem", "checkpoint")
     OK_FIELD_NUMBER: _ClassVar[int]
     CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     checked: int
     first_problem: ChainProblem
-    def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ...) -> None: ...
+    checkpoint: LogCheckpoint
+    def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ..., checkpoint: _Optional[_Union[LogCheckpoint, _Mapping]] = ...) -> None: ...
+
+class LogCheckpoint(_message.Message):
+    __slots__ = ("seq", "hash", "access_id", "access_hash", "at")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_HASH_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    hash: str
+    access_id: int
+    access_hash: str
+    at: str
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., access_id: _Optional[int] = ..., access_hash: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
 
 class ExportDecisionsRequest(_message.Message):
     __slots__ = ("filter",)

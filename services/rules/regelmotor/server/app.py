@@ -23,6 +23,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -31,10 +32,10 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.store import DecisionLog
+from regelmotor.store import Checkpointer, DecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
-from . import guard, startup, tls
+from . import guard, startup, tls, witnessing
 from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
@@ -65,11 +66,19 @@ class Service:
     health: ServiceHealth
     port: int = 0
     posture: str = ""  # how the server can be reached (startup.exposure), said at every start
+    checkpointer: Checkpointer | None = None
+    checkpointing: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def address(self) -> str:
         return f"{self.settings.host}:{self.port}"
+
+    def start_checkpointing(self) -> None:
+        """Sign a checkpoint of the log every checkpoint_seconds (when there is a log)."""
+        if self.checkpointer is not None:
+            self.checkpointing = asyncio.create_task(
+                witnessing.keep_checkpointing(self.checkpointer, self.settings.checkpoint_seconds))
 
     async def stop(self, *, drain_delay: float, grace: float) -> None:
         """NOT_SERVING at once; still serving for `drain_delay`; then refuse new calls, let in-flight ones finish
@@ -87,6 +96,10 @@ class Service:
         if self.inline is not None:
             await asyncio.to_thread(self.inline.close)
         await asyncio.to_thread(self.recording.close, 5.0)  # commits what it took; a hung database gets 5 s
+        if self.checkpointing is not None:
+            self.checkpointing.cancel()
+        if self.checkpointer is not None:  # the last records are witnessed too
+            await witnessing.checkpoint_now(self.checkpointer)
         if self.log is not None:
             self.log.close()
         self.stopped.set()
@@ -106,6 +119,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
+    checkpointer = _checkpointer(settings, decision_log, data_dir)
     # Who appends, chosen once here (recording.py): the engine workers for SQLite, the front's group committer
     # for PostgreSQL; the workers, the inline engine and the servicer each get their part of this one plan.
     plan = RecordingPlan.for_log(decision_log)
@@ -158,7 +172,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             RulesetServicer(motor, sources, telemetry), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
-                AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds), server)
+                AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
+                              checkpointer), server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if settings.reflection:
             # Importing the generated modules registers their descriptors for reflection.
@@ -175,13 +190,26 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             decision_log.close()
         raise
     service = Service(settings, telemetry, motor, decision_log, recording, pool, inline, sources, server,
-                      service_health, port, posture)
+                      service_health, port, posture, checkpointer)
+    service.start_checkpointing()
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
                                "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings),
                                "auth": "bearer" if access is not None else "off"})
     return service
+
+
+def _checkpointer(settings: Settings, decision_log: DecisionLog | None, data_dir: Path) -> Checkpointer | None:
+    """The log's checkpointer, after the log verified against its latest checkpoint (else StartupError)."""
+    if decision_log is None:
+        return None
+    try:
+        return witnessing.open_checkpointer(decision_log, settings.checkpoint_key_file or data_dir / "checkpoint.key",
+                                            settings.witness_file or data_dir / "checkpoints.jsonl")
+    except BaseException:
+        decision_log.close()
+        raise
 
 
 def _listen(server: grpc.aio.Server, settings: Settings, credentials: grpc.ServerCredentials | None) -> int:

@@ -15,7 +15,7 @@ from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
-from regelmotor.store import DecisionLog, ListFilter, StoredRecord, unpack_response
+from regelmotor.store import Checkpoint, Checkpointer, DecisionLog, ListFilter, StoredRecord, unpack_response
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -74,8 +74,9 @@ def differences(recorded: Any, replayed: Any, path: str = "") -> list[tuple[str,
 
 class AuditServicer(apb_grpc.AuditServiceServicer):
     def __init__(self, log: DecisionLog, engine: Engine, pseudonymiser: Pseudonymiser, telemetry: Telemetry,
-                 max_seconds: float) -> None:
+                 max_seconds: float, checkpointer: Checkpointer | None = None) -> None:
         self.log = log
+        self.checkpointer = checkpointer  # None: the chain alone is verified
         self.engine = engine
         self.pseudonymiser = pseudonymiser
         self.telemetry = telemetry
@@ -174,8 +175,17 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def VerifyLog(self, request: apb.VerifyLogRequest, context: Context) -> apb.VerifyLogResponse:
         async def work() -> apb.VerifyLogResponse:
-            result = await asyncio.to_thread(self.log.verify)
+            checkpoint: Checkpoint | None = None
+            if self.checkpointer is None:
+                result = await asyncio.to_thread(self.log.verify)
+            else:
+                checked = await asyncio.to_thread(self.checkpointer.check)
+                result, checkpoint = checked.result, checked.checkpoint
             response = apb.VerifyLogResponse(ok=result.ok, checked=result.checked)
+            if checkpoint is not None:
+                response.checkpoint.CopyFrom(apb.LogCheckpoint(
+                    seq=checkpoint.seq, hash=checkpoint.hash, access_id=checkpoint.access_id,
+                    access_hash=checkpoint.access_hash, at=checkpoint.at))
             problem = result.first_problem
             if problem is not None:
                 response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",

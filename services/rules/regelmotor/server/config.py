@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
     pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
                                       "file in data_dir, made on first start)")
+    checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 key (PEM, mode 0600) that signs "
+                                             "the decision log's checkpoints; made on first start (default: "
+                                             "checkpoint.key in data_dir)")
+    witness_file: Path | None = Field(default=None, description="append-only file the signed checkpoints are "
+                                      "written to (default: checkpoints.jsonl in data_dir)")
+    checkpoint_seconds: float = Field(default=60.0, ge=1, le=86400, description="how often a checkpoint of the "
+                                      "decision log is signed (and at shutdown)")
     allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "
                                       "80, Skatteetaten's Tenor); for tests and test environments only")
     log_level: str = Field(default="INFO", description="logging level")

@@ -11,7 +11,9 @@ hash chain covers - stays the store's own (an import rule in pyproject.toml chec
 
 Modules: `record` (DecisionRecord, StoredRecord), `packing` (the answer compressed, a record made ready
 for the log), `chain` (hashing and verification), `base` (the DecisionLog interface and ListFilter),
-`sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit).
+`sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit),
+`access_chain` (the hash chain over the access log), `checkpoint` (signed checkpoints in a witness outside
+the database).
 PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
@@ -23,13 +25,15 @@ from typing import Any
 
 from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict, append_each
 from .chain import Problem, VerifyResult, canonical_json
+from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, FileWitness, load_or_create_key
 from .group import GroupCommitter
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, StoredRecord
 
-__all__ = ["DecisionLog", "DecisionRecord", "GroupCommitter", "ListFilter", "Problem", "RecordRejected",
-           "RequestIdConflict", "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each",
-           "canonical_json", "open_log", "pack_response", "sqlite_path", "unpack_response"]
+__all__ = ["CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog", "DecisionRecord",
+           "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "RequestIdConflict",
+           "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each", "canonical_json",
+           "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
 
 DEFAULT_FILE = "decisions.db"
 

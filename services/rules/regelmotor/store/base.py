@@ -32,6 +32,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from .access_chain import AccessHead
 from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
 from .record import DecisionRecord, StoredRecord
 
@@ -158,6 +159,19 @@ class DecisionLog(ABC):
         """Verify the whole chain against the chain head, from one consistent snapshot."""
 
     @abstractmethod
+    def verify_since(self, start: ChainHead) -> VerifyResult:
+        """Verify the records after start.seq, the first linking to start.hash, against the chain head (one
+        snapshot): the incremental check from a trusted checkpoint. `checked` counts those records."""
+
+    @abstractmethod
+    def heads(self) -> tuple[ChainHead, AccessHead]:
+        """The chain head and the head of the access-log chain, from one snapshot (what a checkpoint signs)."""
+
+    @abstractmethod
+    def hash_at(self, seq: int) -> str | None:
+        """The stored hash of the record at `seq`, or None when there is none."""
+
+    @abstractmethod
     def probe(self) -> None:
         """Raise when the log cannot take a record now: a decision row is inserted and rolled back, so locks,
         triggers, constraints and a read-only store are all met as a real append would meet them."""
@@ -167,8 +181,10 @@ class DecisionLog(ABC):
         """Append to the access log: who read, what (action and detail), and when (now, UTC)."""
 
     @abstractmethod
-    def access_log(self) -> builtins.list[dict[str, Any]]:
-        """The access log, oldest first: dicts with id, at (aware datetime, UTC), who, action, detail."""
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
+        """The access log from row `from_id` on, oldest first: dicts with id, at (aware datetime, UTC), who,
+        action, detail, and the chain columns prev_hash and hash (None on rows logged before schema 3; see
+        access_chain). Raises ValueError for a row that cannot be read (edited outside the library)."""
 
     @abstractmethod
     def schema_versions(self) -> builtins.list[int]:

@@ -62,9 +62,10 @@ the chain head - is the first problem, classified by these rules, checked in thi
 ``checked`` is the number of good records before the first problem (all records when the log verifies).
 
 Limits: a hash chain kept next to the data cannot catch an attacker who rewrites a record and then
-recomputes every later hash and the chain head; publishing the head's hash elsewhere (VerifyLog output,
-exports, an external timestamp) closes that gap. Deleting the newest records and moving the chain head back
-is likewise only visible against an earlier published head.
+recomputes every later hash and the chain head; publishing the head's hash elsewhere closes that gap.
+Deleting the newest records and moving the chain head back is likewise only visible against an earlier
+published head. regelmotor.store.checkpoint does that publishing: signed checkpoints in a witness outside
+the database, and the kinds "truncated" and "rehashed" (and "access log altered") found against them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ from .record import DecisionRecord, StoredRecord
 
 GENESIS = "0" * 64
 
-ProblemKind = Literal["altered", "removed", "inserted", "reordered"]
+# The last three are found only against a signed checkpoint (regelmotor.store.checkpoint).
+ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered"]
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ def link(record: DecisionRecord, seq: int, prev_hash: str,
 
 
 class _Verifier:
-    def __init__(self, records: Iterable[Item], head: ChainHead | None, window: int) -> None:
+    def __init__(self, records: Iterable[Item], head: ChainHead | None, window: int,
+                 start: ChainHead | None = None) -> None:
         self.source: Iterator[Item] = iter(records)
         self.ahead: deque[Item] = deque()
         self.head = head
@@ -210,8 +213,8 @@ class _Verifier:
         self.parts: dict[int, dict[str, str]] = {}
         # The last good record (seq 0 and GENESIS before the first), and the hash it links to.
         self.prev: StoredRecord | None = None
-        self.prev_seq = 0
-        self.prev_hash = GENESIS
+        self.prev_seq = 0 if start is None else start.seq
+        self.prev_hash = GENESIS if start is None else start.hash
         self.before_prev_hash: str | None = None
         self.checked = 0
 
@@ -380,10 +383,12 @@ class _Verifier:
         return None
 
 
-def verify(records: Iterable[Item], head: ChainHead | None = None, *, window: int = 1000) -> VerifyResult:
+def verify(records: Iterable[Item], head: ChainHead | None = None, *, window: int = 1000,
+           start: ChainHead | None = None) -> VerifyResult:
     """Verify records given in seq order (see the module docstring for the rules). Rows that could not be
     read as records are passed as `Unreadable`.
 
     `head` is the log's chain head, when known. `window` bounds how far ahead a swapped partner is looked
-    for; records are read lazily, so memory stays bounded by it."""
-    return _Verifier(records, head, window).run()
+    for; records are read lazily, so memory stays bounded by it. `start` (a record already trusted, e.g. a
+    checkpoint's) makes the walk begin after it: `records` are then those after start.seq."""
+    return _Verifier(records, head, window, start).run()

@@ -85,6 +85,12 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "the fingerprint of the request stored with its request_id", (
         "ALTER TABLE decisions ADD COLUMN request_fingerprint TEXT",
     )),
+    # Nullable: rows logged before it have no chain; the chain starts at the first row after it
+    # (regelmotor.store.access_chain).
+    Migration(3, "a hash chain over the access log", (
+        "ALTER TABLE access_log ADD COLUMN prev_hash TEXT",
+        "ALTER TABLE access_log ADD COLUMN hash TEXT",
+    )),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -139,6 +145,11 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     # Nullable and without a default, so no row is rewritten (nor any UPDATE trigger fired).
     Migration(2, "the fingerprint of the request stored with its request_id", (
         "ALTER TABLE decisions ADD COLUMN request_fingerprint text",
+    )),
+    # Nullable and without a default, as in 2; the chain starts at the first row after it.
+    Migration(3, "a hash chain over the access log", (
+        "ALTER TABLE access_log ADD COLUMN prev_hash text",
+        "ALTER TABLE access_log ADD COLUMN hash text",
     )),
 )
 

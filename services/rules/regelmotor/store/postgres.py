@@ -28,6 +28,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
+from .access_chain import NO_ACCESS, AccessHead, access_hash
 from .base import (
     COLUMNS,
     PROBE_ROW,
@@ -193,9 +194,16 @@ class PostgresDecisionLog(DecisionLog):
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
-        with self._pool.connection() as conn:
-            conn.execute("INSERT INTO access_log (at, who, action, detail) VALUES (%s, %s, %s, %s::json)",
-                         (datetime.now(UTC), who, action, text))
+        # Microseconds, as timestamptz keeps them, so the hash made here is the one verify remakes.
+        at = datetime.now(UTC)
+        with self._pool.connection() as conn, conn.transaction():
+            # One chained append at a time (per schema): the head read here is still the head at commit.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
+                         (_ACCESS_LOCK_CLASS,))
+            prev_hash = _access_head(conn).hash
+            digest = access_hash(prev_hash, at, who, action, json.loads(text))
+            conn.execute("INSERT INTO access_log (at, who, action, detail, prev_hash, hash) "
+                         "VALUES (%s, %s, %s, %s::json, %s, %s)", (at, who, action, text, prev_hash, digest))
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -249,11 +257,33 @@ class PostgresDecisionLog(DecisionLog):
                 cursor.execute(f"{_SELECT} ORDER BY seq")
                 return verify(_items(cursor), ChainHead(int(row[0]), str(row[1])))
 
-    def access_log(self) -> builtins.list[dict[str, Any]]:
+    def verify_since(self, start: ChainHead) -> VerifyResult:
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            assert row is not None, "the chain head row is missing"
+            with conn.cursor(name="regelmotor_verify") as cursor:
+                cursor.itersize = _FETCH
+                cursor.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (start.seq,))
+                return verify(_items(cursor), ChainHead(int(row[0]), str(row[1])), start=start)
+
+    def heads(self) -> tuple[ChainHead, AccessHead]:
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            assert row is not None, "the chain head row is missing"
+            return ChainHead(int(row[0]), str(row[1])), _access_head(conn)
+
+    def hash_at(self, seq: int) -> str | None:
         with self._pool.connection() as conn:
-            rows = conn.execute("SELECT id, at, who, action, detail::text FROM access_log ORDER BY id").fetchall()
-        return [{"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail)}
-                for id_, at, who, action, detail in rows]
+            row = conn.execute("SELECT hash FROM decisions WHERE seq = %s", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT id, at, who, action, detail::text, prev_hash, hash FROM access_log "
+                                "WHERE id >= %s ORDER BY id", (from_id,)).fetchall()
+        return [{"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail),
+                 "prev_hash": prev_hash, "hash": digest}
+                for id_, at, who, action, detail, prev_hash, digest in rows]
 
     def schema_versions(self) -> builtins.list[int]:
         with self._pool.connection() as conn:
@@ -262,6 +292,15 @@ class PostgresDecisionLog(DecisionLog):
 
     def close(self) -> None:
         self._pool.close()
+
+
+# pg_advisory_xact_lock(int, int) class for access-log appends ("RGAL"); the migrations use another.
+_ACCESS_LOCK_CLASS = 0x5247414C
+
+
+def _access_head(conn: Connection) -> AccessHead:
+    row = conn.execute("SELECT id, hash FROM access_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return NO_ACCESS if row is None else AccessHead(int(row[0]), str(row[1]))
 
 
 def _items(cursor: psycopg.ServerCursor[tuple[Any, ...]]) -> Iterator[Item]:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .access_chain import NO_ACCESS, AccessHead, access_hash
 from .base import (
     COLUMNS,
     PROBE_ROW,
@@ -202,9 +203,18 @@ class SQLiteDecisionLog(DecisionLog):
 
     def log_access(self, who: str, action: str, detail: dict[str, Any]) -> None:
         text = json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
+        at = datetime.now(UTC)
         with self._writing() as conn:
-            conn.execute("INSERT INTO access_log (at, who, action, detail) VALUES (?, ?, ?, ?)",
-                         (timestamp_text(datetime.now(UTC)), who, action, text))
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                prev_hash = _access_head(conn).hash
+                digest = access_hash(prev_hash, at, who, action, json.loads(text))
+                conn.execute("INSERT INTO access_log (at, who, action, detail, prev_hash, hash) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (timestamp_text(at), who, action, text, prev_hash, digest))
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -256,11 +266,34 @@ class SQLiteDecisionLog(DecisionLog):
             finally:
                 cursor.close()
 
-    def access_log(self) -> builtins.list[dict[str, Any]]:
+    def verify_since(self, start: ChainHead) -> VerifyResult:
         with self._reader() as conn:
-            rows = conn.execute("SELECT id, at, who, action, detail FROM access_log ORDER BY id").fetchall()
+            conn.execute("BEGIN")
+            head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
+            cursor = conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (start.seq,))
+            try:
+                return verify(_items(cursor), head, start=start)
+            finally:
+                cursor.close()
+
+    def heads(self) -> tuple[ChainHead, AccessHead]:
+        with self._reader() as conn:
+            conn.execute("BEGIN")
+            head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
+            return head, _access_head(conn)
+
+    def hash_at(self, seq: int) -> str | None:
+        with self._reader() as conn:
+            row = conn.execute("SELECT hash FROM decisions WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def access_log(self, from_id: int = 0) -> builtins.list[dict[str, Any]]:
+        with self._reader() as conn:
+            rows = conn.execute("SELECT id, at, who, action, detail, prev_hash, hash FROM access_log "
+                                "WHERE id >= ? ORDER BY id", (from_id,)).fetchall()
         return [{"id": id_, "at": datetime.fromisoformat(at), "who": who, "action": action,
-                 "detail": json.loads(detail)} for id_, at, who, action, detail in rows]
+                 "detail": json.loads(detail), "prev_hash": prev_hash, "hash": digest}
+                for id_, at, who, action, detail, prev_hash, digest in rows]
 
     def schema_versions(self) -> builtins.list[int]:
         with self._reader() as conn:
@@ -290,6 +323,11 @@ class SQLiteDecisionLog(DecisionLog):
             idle, self._idle_readers = self._idle_readers, []
         for conn in idle:
             conn.close()
+
+
+def _access_head(conn: sqlite3.Connection) -> AccessHead:
+    row = conn.execute("SELECT id, hash FROM access_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return NO_ACCESS if row is None else AccessHead(int(row[0]), str(row[1]))
 
 
 def _items(cursor: sqlite3.Cursor) -> Iterator[Item]:

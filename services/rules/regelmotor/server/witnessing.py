@@ -1,0 +1,68 @@
+"""The service's checkpoints of its decision log (regelmotor.store.checkpoint): checked at start, written
+every `checkpoint_seconds` and at shutdown.
+
+At start the log is verified incrementally from the latest witnessed checkpoint. A log that does not verify
+- truncated, rehashed, access log altered, or broken in its own chain - or a witness whose latest line is not
+signed by our key refuses the start: an audit log that has been tampered with must be looked at before
+more is added to it, and a service that keeps running would sign the tampered state at its next checkpoint.
+The StartupError says what was found and how to go on (see docs/security.md). While running, a check that
+fails is logged as an error at every interval and nothing is signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from regelmotor.store import Checkpointer, CheckpointError, CheckResult, DecisionLog, FileWitness, load_or_create_key
+
+from .startup import StartupError
+
+log = logging.getLogger("regelmotor.server")
+
+
+def open_checkpointer(decision_log: DecisionLog, key_file: Path, witness_file: Path) -> Checkpointer:
+    """The checkpointer of the log, once the log verified against the latest checkpoint; a first checkpoint
+    of the current state is written. StartupError when the key, the witness or the log is not in order."""
+    try:
+        key = load_or_create_key(key_file)
+    except (CheckpointError, OSError) as exc:
+        raise StartupError("checkpoint_key_file", f"the checkpoint key cannot be used: {exc}",
+                           f"check or remove {key_file} (a new key cannot vouch for the old checkpoints)") from None
+    checkpointer = Checkpointer(decision_log, key, FileWitness(witness_file))
+    try:
+        checked = checkpointer.checkpoint()
+    except (CheckpointError, OSError) as exc:
+        raise StartupError("witness_file", f"the checkpoint witness cannot be used: {exc}", _GO_ON) from None
+    if not checked.result.ok:
+        raise StartupError("witness_file", f"the decision log was tampered with: {describe(checked)}", _GO_ON)
+    return checkpointer
+
+
+_GO_ON = ("the log is left as it is for investigation; to serve on regardless, move the witness file aside "
+          "(keep it as evidence): the next start signs the current state")
+
+
+def describe(checked: CheckResult) -> str:
+    problem = checked.result.first_problem
+    found = "not ok" if problem is None else f"{problem.kind} at {problem.seq}: {problem.message}"
+    against = checked.checkpoint
+    return found + ("" if against is None else f" (checked against the checkpoint of {against.at}, seq {against.seq})")
+
+
+async def keep_checkpointing(checkpointer: Checkpointer, interval: float) -> None:
+    """Write a checkpoint every `interval` seconds until cancelled; a log that no longer verifies is logged."""
+    while True:
+        await asyncio.sleep(interval)
+        await checkpoint_now(checkpointer)
+
+
+async def checkpoint_now(checkpointer: Checkpointer) -> None:
+    try:
+        checked = await asyncio.to_thread(checkpointer.checkpoint)
+    except Exception as exc:  # a database or witness failure must not end the loop
+        log.error("checkpoint failed", extra={"error": f"{type(exc).__name__}: {exc}"[:400]})
+        return
+    if not checked.result.ok:
+        log.error("decision log tampered with: no checkpoint signed", extra={"found": describe(checked)[:1000]})

@@ -1,0 +1,278 @@
+"""Signed checkpoints of the decision log, kept by a witness outside the database.
+
+The hash chains (regelmotor.store.chain, .access_chain) show edits that leave the chain broken. An insider
+with write access to the database can still delete the newest records and move the chain head back, or
+rewrite a record and recompute every later hash and the head: the chain is consistent again. A checkpoint
+closes that gap. It is ``{"seq", "hash", "access_id", "access_hash", "at"}`` - the chain head, the
+access-log head and the time - as canonical JSON, signed with an Ed25519 key that the database does not
+hold, and appended as one JSON line (with ``"signature"``, base64) to a witness: by default an append-only
+file apart from the database (`FileWitness`); anything with `append` and `latest` will do.
+
+`check` verifies the log against the latest witnessed checkpoint and names what it finds:
+
+* **truncated**: the chain head is below the checkpoint's seq, or the record at that seq is gone;
+* **rehashed**: the record at the checkpoint's seq has another hash (a record at or before it was rewritten
+  and the later hashes recomputed);
+* **access log altered**: the access-log chain is broken, or its row at the checkpoint's access_id is gone
+  or has another hash.
+
+Problems the chain shows by itself (altered, removed, …) are reported first, as `DecisionLog.verify` does.
+`check(full=False)` is the incremental check (the service's start): only the records and access-log rows
+from the checkpoint on are walked, and the ones at the checkpoint must still carry the signed hashes. It
+finds truncation, rehashing and any change to the checkpoint's rows or later ones; an edit of an older row
+that leaves its stored hash as it was is found only by the full check (`full=True`, what VerifyLog runs),
+which hashes every row again.
+
+A new checkpoint is only signed after the log verified against the previous one, so a tampered state is
+never blessed by a later signature. What happens after the latest checkpoint remains visible only to the
+chains: cutting the newest records that no checkpoint covers yet is not detectable (checkpoint often).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .access_chain import ACCESS_ALTERED, NO_ACCESS, AccessHead, verify_access
+from .base import DecisionLog
+from .chain import ChainHead, Problem, VerifyResult, canonical_json, timestamp_text
+
+_TAIL = 64 * 1024  # a witness line is a few hundred bytes; the last one is within this much of the end
+
+
+class CheckpointError(RuntimeError):
+    """A key or witness that cannot be used, or a witnessed checkpoint whose signature does not verify."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+    access_id: int
+    access_hash: str
+    at: str  # timestamp_text
+
+    def signed_text(self) -> bytes:
+        return canonical_json({"seq": self.seq, "hash": self.hash, "access_id": self.access_id,
+                               "access_hash": self.access_hash, "at": self.at}).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    signature: bytes
+
+    def line(self) -> str:
+        value = json.loads(self.checkpoint.signed_text())
+        return canonical_json({**value, "signature": base64.b64encode(self.signature).decode("ascii")})
+
+    @staticmethod
+    def parse(line: str) -> SignedCheckpoint:
+        try:
+            value = json.loads(line)
+            checkpoint = Checkpoint(seq=int(value["seq"]), hash=str(value["hash"]),
+                                    access_id=int(value["access_id"]), access_hash=str(value["access_hash"]),
+                                    at=str(value["at"]))
+            return SignedCheckpoint(checkpoint, base64.b64decode(value["signature"], validate=True))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"not a checkpoint line: {exc}") from None
+
+    def verified(self, public_key: Ed25519PublicKey) -> Checkpoint:
+        try:
+            public_key.verify(self.signature, self.checkpoint.signed_text())
+        except InvalidSignature:
+            raise CheckpointError(f"the checkpoint at seq {self.checkpoint.seq} ({self.checkpoint.at}) "
+                                  "does not carry a valid signature: the witness was altered") from None
+        return self.checkpoint
+
+
+class Witness(Protocol):
+    """Where checkpoints are kept, outside the database."""
+
+    def append(self, signed: SignedCheckpoint) -> None: ...
+
+    def latest(self) -> SignedCheckpoint | None: ...
+
+
+class FileWitness:
+    """An append-only file of checkpoint lines (opened O_APPEND, fsynced per line, mode 0600)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def append(self, signed: SignedCheckpoint) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, (signed.line() + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def latest(self) -> SignedCheckpoint | None:
+        try:
+            with open(self.path, "rb") as file:
+                size = file.seek(0, os.SEEK_END)
+                file.seek(max(0, size - _TAIL))
+                tail = file.read()
+        except FileNotFoundError:
+            return None
+        lines = [line for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
+        return SignedCheckpoint.parse(lines[-1]) if lines else None
+
+
+def load_or_create_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    """The signing key in `path` (PEM, PKCS#8), made on first use with mode 0600. A key file that others
+    can read or write is refused: whoever holds the key can sign a forged checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            return load_or_create_key(path)  # made by a process starting at the same time
+        with os.fdopen(fd, "wb") as file:
+            file.write(pem)
+            file.flush()
+            os.fsync(file.fileno())
+        return key
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CheckpointError(f"checkpoint key file {path}: mode {mode:04o} lets others read or write it; "
+                              "chmod 600 it")
+    try:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint key file {path}: not a PEM private key ({exc})") from None
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise CheckpointError(f"checkpoint key file {path}: not an Ed25519 key")
+    return loaded
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The log's verification and the checkpoint it was checked against (None when there is none yet)."""
+
+    result: VerifyResult
+    checkpoint: Checkpoint | None
+
+
+class Checkpointer:
+    """Signs checkpoints of `log` into `witness` and checks the log against the latest one. Thread-safe."""
+
+    def __init__(self, log: DecisionLog, key: Ed25519PrivateKey, witness: Witness) -> None:
+        self.log = log
+        self.key = key
+        self.public_key = key.public_key()
+        self.witness = witness
+        self._lock = threading.Lock()
+
+    def latest(self) -> Checkpoint | None:
+        signed = self.witness.latest()
+        return None if signed is None else signed.verified(self.public_key)
+
+    def check(self, *, full: bool = True) -> CheckResult:
+        """Verify the log, then against the latest checkpoint (see the module docstring)."""
+        checkpoint = self.latest()
+        return CheckResult(check_against(self.log, checkpoint, full=full), checkpoint)
+
+    def checkpoint(self) -> CheckResult:
+        """Sign and witness the current heads, unless they are the latest checkpoint's already. Nothing is
+        signed when the log does not verify against the previous checkpoint (the result says why)."""
+        with self._lock:
+            checked = self.check(full=False)
+            if not checked.result.ok:
+                return checked
+            head, access = self.log.heads()
+            previous = checked.checkpoint
+            if previous is not None and (previous.seq, previous.hash, previous.access_id) == (
+                    head.seq, head.hash, access.id):
+                return checked
+            new = Checkpoint(head.seq, head.hash, access.id, access.hash, timestamp_text(datetime.now(UTC)))
+            self.witness.append(SignedCheckpoint(new, self.key.sign(new.signed_text())))
+            return CheckResult(checked.result, new)
+
+
+def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, full: bool = True) -> VerifyResult:
+    """`log.verify()` (or, with full=False and a checkpoint, the records after it), then the checkpoint."""
+    if checkpoint is None or full:
+        result = log.verify()
+    else:
+        result = log.verify_since(ChainHead(checkpoint.seq, checkpoint.hash))
+    if not result.ok or checkpoint is None:
+        return _with_access(log, result, checkpoint, full=full)
+    head, _ = log.heads()
+    problem = _decisions_problem(log, checkpoint, head)
+    if problem is not None:
+        return VerifyResult(ok=False, checked=0, first_problem=problem)
+    return _with_access(log, result, checkpoint, full=full)
+
+
+def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead) -> Problem | None:
+    when = f"the checkpoint of {checkpoint.at}"
+    if head.seq < checkpoint.seq:
+        return Problem(head.seq + 1, None, "truncated",
+                       f"the chain head is at seq {head.seq}, below {when} at seq {checkpoint.seq}: "
+                       f"seq {head.seq + 1}–{checkpoint.seq} were removed")
+    found = log.hash_at(checkpoint.seq) if checkpoint.seq else None
+    if checkpoint.seq and found is None:
+        return Problem(checkpoint.seq, None, "truncated", f"seq {checkpoint.seq}, signed by {when}, is gone")
+    if checkpoint.seq and found != checkpoint.hash:
+        return Problem(checkpoint.seq, None, "rehashed",
+                       f"the record at seq {checkpoint.seq} has hash {found}, not {checkpoint.hash} as signed by "
+                       f"{when}: a record at or before it was rewritten and the later hashes recomputed")
+    return None
+
+
+def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint | None, *,
+                 full: bool) -> VerifyResult:
+    """`result`, unless the access log is altered (reported after the decisions' own problems). Incremental
+    (full=False): only the rows from the checkpoint's access-log row on are read."""
+    if not result.ok:
+        return result
+    anchor = AccessHead(checkpoint.access_id, checkpoint.access_hash) if checkpoint is not None else NO_ACCESS
+    try:
+        rows = log.access_log(0 if full else anchor.id)
+    except (ValueError, TypeError) as exc:
+        problem: Problem | None = Problem(0, None, ACCESS_ALTERED, f"an access log row cannot be read: {exc}")
+    else:
+        problem = _access_problem(rows, anchor, full=full)
+    if problem is not None:
+        return VerifyResult(ok=False, checked=result.checked, first_problem=problem)
+    return result
+
+
+def _access_problem(rows: list[dict[str, Any]], anchor: AccessHead, *, full: bool) -> Problem | None:
+    """The first problem of the access-log chain, and whether it still holds the checkpoint's row."""
+    if not full and anchor.id:
+        if not rows or rows[0]["id"] != anchor.id or rows[0].get("hash") != anchor.hash:
+            return _anchor_problem(anchor)
+        # The signed row's content is hashed again too; the rows before it only by a full check.
+        return verify_access(rows, AccessHead(anchor.id - 1, str(rows[0].get("prev_hash"))))[1]
+    head, problem = verify_access(rows)
+    if problem is not None or not anchor.id:
+        return problem
+    signed = next((row for row in rows if row["id"] == anchor.id), None)
+    if signed is None or head.id < anchor.id or signed.get("hash") != anchor.hash:
+        return _anchor_problem(anchor)
+    return None
+
+
+def _anchor_problem(anchor: AccessHead) -> Problem:
+    return Problem(anchor.id, None, ACCESS_ALTERED,
+                   f"access log row {anchor.id} is gone or has another hash than the checkpoint signed: it or a "
+                   "row before it was changed or removed")
