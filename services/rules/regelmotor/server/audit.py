@@ -25,6 +25,7 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from .convert import to_struct, to_value
 from .errors import bad_request, pool_failure, to_status, worker_failed
 from .handler import Reply
+from .limits import CallerLimiter
 from .packing import unpack_response
 from .pool import PoolError
 from .protocol import Evaluate
@@ -103,12 +104,14 @@ async def checked_purpose(formaal: str, context: Context) -> str:
 
 class AuditServicer(apb_grpc.AuditServiceServicer):
     def __init__(self, log: DecisionLog, engine: Engine, pseudonymiser: Pseudonymiser, telemetry: Telemetry,
-                 max_seconds: float) -> None:
+                 max_seconds: float, exports: CallerLimiter | None = None) -> None:
         self.log = log
         self.engine = engine
         self.pseudonymiser = pseudonymiser
         self.telemetry = telemetry
         self.max_seconds = max_seconds
+        # Exports are the heaviest reads: a caller may run only a few at once.
+        self._export_limited = exports.streaming(self._export) if exports else self._export
 
     async def _call(self, name: str, context: Context, detail: dict[str, Any],
                     work: Callable[[], Awaitable[_T]]) -> _T:
@@ -228,6 +231,11 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
                               context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
+        async for item in self._export_limited(request, context):
+            yield item
+
+    async def _export(self, request: apb.ExportDecisionsRequest,
+                      context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
         formaal = await checked_purpose(request.formaal, context)
         filters, detail = await self._filter(request.filter, context)
         with self.telemetry.rpc_span("/regelmotor.v1.AuditService/ExportDecisions", context):
