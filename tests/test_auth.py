@@ -225,11 +225,13 @@ def test_the_recorded_caller_is_the_token_s_not_the_metadata_s(server: RunningSe
     # The auditor's reads are logged under the auditor's token too.
     with _channel(server) as channel:
         listed = apb_grpc.AuditServiceStub(channel).ListDecisions(
-            audit_pb2.ListDecisionsRequest(filter=audit_pb2.DecisionFilter(caller="dips-arena@983971636")),
+            audit_pb2.ListDecisionsRequest(formaal="tilsynssak 2024/118",
+                                           filter=audit_pb2.DecisionFilter(caller="dips-arena@983971636")),
             metadata=bearer(issuer.token(scope="audit", client_id="revisor")) + spoofed, timeout=10)
     assert [d.decision_id for d in listed.decisions] == [first.decision_id]
     assert isinstance(server.log, SQLiteDecisionLog)
-    assert server.log.access_log()[-1]["who"] == "revisor"
+    last = server.log.access_log()[-1]
+    assert last["who"] == "revisor" and last["detail"]["formaal"] == "tilsynssak 2024/118"
 
 
 def test_the_docs_table_is_the_access_table() -> None:

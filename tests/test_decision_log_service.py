@@ -29,6 +29,7 @@ from tests.server_process import running_server
 
 NATIONAL_ID = FODSELSNUMRE[0]
 OTHER_ID = FODSELSNUMRE[1]
+PURPOSE = "tilsynssak 2024/118"  # every audit read says why (formaal)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,8 @@ def test_bad_identity_numbers_get_invalid_argument_naming_the_field_never_intern
             [violation] = details(caught.value)["BadRequest"].field_violations
             assert violation.field == "national_id" and re.match(reason, violation.description)
             with pytest.raises(grpc.RpcError, match=f"filter.national_id: {reason}") as caught:
-                audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id=number)),
+                audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE,
+                                                             filter=apb.DecisionFilter(national_id=number)),
                                     timeout=10)
             assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and number not in str(caught.value)
 
@@ -109,7 +111,7 @@ def test_h_numbers_from_hospitals_are_accepted_and_searchable(server: RunningSer
     decision = _evaluate(server, caller=marker, national_id=H_NUMRE[0], request_id=marker)
     channel, audit = _audit(server)
     with channel:
-        found = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+        found = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
             caller=marker, national_id=H_NUMRE[0])), timeout=10)
     assert [d.decision_id for d in found.decisions] == [decision.decision_id]
 
@@ -123,7 +125,7 @@ def test_synthetic_numbers_are_accepted_where_allow_synthetic_ids_is_set(workers
         assert stored is not None and stored.subject and SYNTHETIC[1] not in stored.subject
         channel, audit = _audit(server)
         with channel:
-            found = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            found = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
                 national_id=SYNTHETIC[1])), timeout=10)
         assert [d.decision_id for d in found.decisions] == [decision.decision_id]
 
@@ -137,10 +139,11 @@ def test_the_raw_number_is_in_no_database_file_and_no_log_line(tmp_path: Path) -
                 stub.Evaluate(request(None, national_id=NATIONAL_ID, request_id=f"scan-{index}"), timeout=30)
             stub.Evaluate(request(None, national_id=SYNTHETIC[0], request_id="scan-synthetic"), timeout=30)
             audit = apb_grpc.AuditServiceStub(channel)
-            listed = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id=NATIONAL_ID)),
+            listed = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE,
+                                                                  filter=apb.DecisionFilter(national_id=NATIONAL_ID)),
                                          timeout=30)
             assert len(listed.decisions) == 5
-            synthetic = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+            synthetic = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
                 national_id=SYNTHETIC[0])), timeout=30)
             assert [d.request_id for d in synthetic.decisions] == ["scan-synthetic"]
         logs = process.logs()
@@ -167,26 +170,28 @@ def test_list_filters_and_pages(server: RunningServer) -> None:
         seen: list[str] = []
         token = ""
         while True:
-            page = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(caller=marker),
+            page = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE,
+                                                                filter=apb.DecisionFilter(caller=marker),
                                                                 page_size=3, page_token=token), timeout=10)
             seen += [d.decision_id for d in page.decisions]
             token = page.next_page_token
             if not token:
                 break
         assert len(seen) == 8 and len(set(seen)) == 8 and set(ids) <= set(seen)
-        by_number = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+        by_number = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
             caller=marker, national_id=OTHER_ID)), timeout=10)
         assert [d.request_id for d in by_number.decisions] == [f"{marker}-x"]
         value = struct_pb2.Value(string_value="rett")
-        by_outcome = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+        by_outcome = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
             caller=marker, outcome_field="utfall", outcome_value=value)), timeout=10)
         assert len(by_outcome.decisions) == 8
-        none = audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(
+        none = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=apb.DecisionFilter(
             caller=marker, outcome_field="utfall", outcome_value=struct_pb2.Value(string_value="ikke_rett"))),
             timeout=10)
         assert list(none.decisions) == []
         with pytest.raises(grpc.RpcError, match=r"filter\.national_id: must be 11 digits") as caught:
-            audit.ListDecisions(apb.ListDecisionsRequest(filter=apb.DecisionFilter(national_id="1")), timeout=10)
+            audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE,
+                                                         filter=apb.DecisionFilter(national_id="1")), timeout=10)
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -196,20 +201,23 @@ def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer
     channel, audit = _audit(server)
     with channel:
         meta = [("regelmotor-caller", "revisor-kari")]
-        got = audit.GetDecision(apb.GetDecisionRequest(decision_id=decision.decision_id), metadata=meta, timeout=10)
+        got = audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE,
+                                                       decision_id=decision.decision_id), metadata=meta, timeout=10)
         assert got.decision == decision and got.summary.caller == "auditee" and len(got.summary.hash) == 64
         records_before = server.log.verify().checked
-        replay = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=decision.decision_id), metadata=meta,
+        replay = audit.ReplayDecision(apb.ReplayDecisionRequest(formaal=PURPOSE,
+                                                                decision_id=decision.decision_id), metadata=meta,
                                       timeout=30)
         assert replay.identical and list(replay.differences) == [] and replay.version == "2024.07"
         assert server.log.verify().checked == records_before  # a replay is not a new decision
-        verified = audit.VerifyLog(apb.VerifyLogRequest(), metadata=meta, timeout=30)
+        verified = audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), metadata=meta, timeout=30)
         assert verified.ok and verified.checked >= 1
-        lines = list(audit.ExportDecisions(apb.ExportDecisionsRequest(filter=apb.DecisionFilter(caller="auditee")),
+        lines = list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE,
+                                                                      filter=apb.DecisionFilter(caller="auditee")),
                                            metadata=meta, timeout=30))
         assert len(lines) == 1 and decision.decision_id in lines[0].json_line
         with pytest.raises(grpc.RpcError, match="no recorded decision 'nope'") as caught:
-            audit.GetDecision(apb.GetDecisionRequest(decision_id="nope"), metadata=meta, timeout=10)
+            audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE, decision_id="nope"), metadata=meta, timeout=10)
         assert caught.value.code() is grpc.StatusCode.NOT_FOUND
     reads = [entry for entry in server.log.access_log() if entry["who"] == "revisor-kari"]
     assert [entry["action"] for entry in reads] == ["GetDecision", "ReplayDecision", "VerifyLog", "ExportDecisions",
@@ -270,8 +278,8 @@ def test_sigkill_under_load_loses_no_acknowledged_decision(tmp_path: Path) -> No
     with running_server(workers=1, env=env) as restarted, grpc.insecure_channel(restarted.address) as channel:
         audit = apb_grpc.AuditServiceStub(channel)
         for decision_id in acknowledged:
-            audit.GetDecision(apb.GetDecisionRequest(decision_id=decision_id), timeout=10)
-        verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=60)
+            audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE, decision_id=decision_id), timeout=10)
+        verified = audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), timeout=60)
         assert verified.ok and verified.checked >= len(acknowledged)
     with sqlite3.connect(data_dir / "decisions.db") as db:
         assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] >= len(acknowledged)
@@ -284,8 +292,8 @@ def test_the_service_records_in_postgresql_when_given_a_dsn() -> None:
         again = _evaluate(server, request_id="pg-1", national_id=NATIONAL_ID)
         with _channel(server) as channel:
             audit = apb_grpc.AuditServiceStub(channel)
-            got = audit.GetDecision(apb.GetDecisionRequest(decision_id=first.decision_id), timeout=10)
-            verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
+            got = audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE, decision_id=first.decision_id), timeout=10)
+            verified = audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), timeout=10)
     assert again == first and got.decision == first and len(got.summary.subject) == 64
     assert verified.ok and verified.checked == 1
 
@@ -309,7 +317,7 @@ def test_list_by_ruleset_version_and_time_range(server: RunningServer) -> None:
     with channel:
         def ids(**fields: object) -> list[str]:
             query = apb.DecisionFilter(caller=marker, **fields)  # type: ignore[arg-type]
-            return [d.decision_id for d in audit.ListDecisions(apb.ListDecisionsRequest(filter=query),
+            return [d.decision_id for d in audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=query),
                                                                timeout=10).decisions]
 
         assert ids(ruleset="rett-til-helsehjelp", version="2024.07") == [recorded.decision_id]
@@ -345,9 +353,11 @@ def test_a_record_altered_in_the_database_shows_in_verify_and_replay() -> None:
                        (pack_response(forged.SerializeToString()), target.decision_id))
         channel, audit = _audit(server)
         with channel:
-            verified = audit.VerifyLog(apb.VerifyLogRequest(), timeout=10)
-            replay = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=target.decision_id), timeout=30)
-            untouched = audit.ReplayDecision(apb.ReplayDecisionRequest(decision_id=first.decision_id), timeout=30)
+            verified = audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), timeout=10)
+            replay = audit.ReplayDecision(apb.ReplayDecisionRequest(formaal=PURPOSE,
+                                                                    decision_id=target.decision_id), timeout=30)
+            untouched = audit.ReplayDecision(apb.ReplayDecisionRequest(formaal=PURPOSE,
+                                                                       decision_id=first.decision_id), timeout=30)
     assert not verified.ok and verified.first_problem.kind == "altered"
     assert verified.first_problem.decision_id == target.decision_id
     assert not replay.identical

@@ -182,8 +182,10 @@ def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
             yield from ()  # a generator that sends nothing until released
 
         channels = [grpc.insecure_channel(server.address) for _ in range(4)]
-        streams = [pb_grpc.DecisionServiceStub(channels[i % 4]).EvaluateStream(idle(), timeout=60)
-                   for i in range(200)]
+        # 200 callers, one idle stream each: a stream counts against its caller's max_calls_per_caller while
+        # open, so one caller's 200 would be refused beyond 64 (tests/test_abuse_limits.py).
+        streams = [pb_grpc.DecisionServiceStub(channels[i % 4]).EvaluateStream(
+            idle(), metadata=[("regelmotor-caller", f"idle-{i}")], timeout=60) for i in range(200)]
         try:
             time.sleep(1.0)  # let every stream open on the server
             with grpc.insecure_channel(server.address) as fresh:

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from regelmotor_api.v1 import decision_pb2 as regelmotor_dot_v1_dot_decision__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regelmotor/v1/audit.proto\x12\rregelmotor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cregelmotor/v1/decision.proto\"\x81\x02\n\x0e\x44\x65\x63isionFilter\x12\x31\n\rrecorded_from\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07ruleset\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\routcome_field\x18\x05 \x01(\t\x12-\n\routcome_value\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0bnational_id\x18\x07 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x08 \x01(\t\"l\n\x14ListDecisionsRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.DecisionFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x82\x02\n\x0f\x44\x65\x63isionSummary\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0f\n\x07ruleset\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\r\n\x05\x61s_of\x18\x08 \x01(\t\x12(\n\x07outcome\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07subject\x18\n \x01(\t\x12\x0c\n\x04hash\x18\x0b \x01(\t\"c\n\x15ListDecisionsResponse\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.regelmotor.v1.DecisionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"\xee\x01\n\x13GetDecisionResponse\x12/\n\x07summary\x18\x01 \x01(\x0b\x32\x1e.regelmotor.v1.DecisionSummary\x12)\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x17.regelmotor.v1.Decision\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x04 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x05 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\",\n\x15ReplayDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"s\n\x0f\x46ieldDifference\x12\x0c\n\x04path\x18\x01 \x01(\t\x12(\n\x08recorded\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12(\n\x08replayed\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\x89\x01\n\x16ReplayDecisionResponse\x12\x11\n\tidentical\x18\x01 \x01(\x08\x12\x33\n\x0b\x64ifferences\x18\x02 \x03(\x0b\x32\x1e.regelmotor.v1.FieldDifference\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x04 \x01(\t\"\x12\n\x10VerifyLogRequest\"O\n\x0c\x43hainProblem\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x96\x01\n\x11VerifyLogResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x03\x12\x32\n\rfirst_problem\x18\x03 \x01(\x0b\x32\x1b.regelmotor.v1.ChainProblem\x12\x30\n\ncheckpoint\x18\x04 \x01(\x0b\x32\x1c.regelmotor.v1.LogCheckpoint\"^\n\rLogCheckpoint\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\taccess_id\x18\x03 \x01(\x03\x12\x13\n\x0b\x61\x63\x63\x65ss_hash\x18\x04 \x01(\t\x12\n\n\x02\x61t\x18\x05 \x01(\t\"G\n\x16\x45xportDecisionsRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.DecisionFilter\",\n\x17\x45xportDecisionsResponse\x12\x11\n\tjson_line\x18\x01 \x01(\t2\xd3\x03\n\x0c\x41uditService\x12Z\n\rListDecisions\x12#.regelmotor.v1.ListDecisionsRequest\x1a$.regelmotor.v1.ListDecisionsResponse\x12T\n\x0bGetDecision\x12!.regelmotor.v1.GetDecisionRequest\x1a\".regelmotor.v1.GetDecisionResponse\x12]\n\x0eReplayDecision\x12$.regelmotor.v1.ReplayDecisionRequest\x1a%.regelmotor.v1.ReplayDecisionResponse\x12N\n\tVerifyLog\x12\x1f.regelmotor.v1.VerifyLogRequest\x1a .regelmotor.v1.VerifyLogResponse\x12\x62\n\x0f\x45xportDecisions\x12%.regelmotor.v1.ExportDecisionsRequest\x1a&.regelmotor.v1.ExportDecisionsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19regelmotor/v1/audit.proto\x12\rregelmotor.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1cregelmotor/v1/decision.proto\"\x81\x02\n\x0e\x44\x65\x63isionFilter\x12\x31\n\rrecorded_from\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07ruleset\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\routcome_field\x18\x05 \x01(\t\x12-\n\routcome_value\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x13\n\x0bnational_id\x18\x07 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x08 \x01(\t\"}\n\x14ListDecisionsRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.DecisionFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0f\n\x07\x66ormaal\x18\x04 \x01(\t\"\x82\x02\n\x0f\x44\x65\x63isionSummary\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0f\n\x07ruleset\x18\x06 \x01(\t\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\r\n\x05\x61s_of\x18\x08 \x01(\t\x12(\n\x07outcome\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07subject\x18\n \x01(\t\x12\x0c\n\x04hash\x18\x0b \x01(\t\"c\n\x15ListDecisionsResponse\x12\x31\n\tdecisions\x18\x01 \x03(\x0b\x32\x1e.regelmotor.v1.DecisionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66ormaal\x18\x02 \x01(\t\"\xee\x01\n\x13GetDecisionResponse\x12/\n\x07summary\x18\x01 \x01(\x0b\x32\x1e.regelmotor.v1.DecisionSummary\x12)\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x17.regelmotor.v1.Decision\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x04 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x05 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x06 \x01(\t\x12\x10\n\x08trace_id\x18\x07 \x01(\t\"=\n\x15ReplayDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66ormaal\x18\x02 \x01(\t\"s\n\x0f\x46ieldDifference\x12\x0c\n\x04path\x18\x01 \x01(\t\x12(\n\x08recorded\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12(\n\x08replayed\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"\x89\x01\n\x16ReplayDecisionResponse\x12\x11\n\tidentical\x18\x01 \x01(\x08\x12\x33\n\x0b\x64ifferences\x18\x02 \x03(\x0b\x32\x1e.regelmotor.v1.FieldDifference\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x04 \x01(\t\"#\n\x10VerifyLogRequest\x12\x0f\n\x07\x66ormaal\x18\x01 \x01(\t\"O\n\x0c\x43hainProblem\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x96\x01\n\x11VerifyLogResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x63hecked\x18\x02 \x01(\x03\x12\x32\n\rfirst_problem\x18\x03 \x01(\x0b\x32\x1b.regelmotor.v1.ChainProblem\x12\x30\n\ncheckpoint\x18\x04 \x01(\x0b\x32\x1c.regelmotor.v1.LogCheckpoint\"^\n\rLogCheckpoint\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0c\n\x04hash\x18\x02 \x01(\t\x12\x11\n\taccess_id\x18\x03 \x01(\x03\x12\x13\n\x0b\x61\x63\x63\x65ss_hash\x18\x04 \x01(\t\x12\n\n\x02\x61t\x18\x05 \x01(\t\"X\n\x16\x45xportDecisionsRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.DecisionFilter\x12\x0f\n\x07\x66ormaal\x18\x02 \x01(\t\",\n\x17\x45xportDecisionsResponse\x12\x11\n\tjson_line\x18\x01 \x01(\t2\xd3\x03\n\x0c\x41uditService\x12Z\n\rListDecisions\x12#.regelmotor.v1.ListDecisionsRequest\x1a$.regelmotor.v1.ListDecisionsResponse\x12T\n\x0bGetDecision\x12!.regelmotor.v1.GetDecisionRequest\x1a\".regelmotor.v1.GetDecisionResponse\x12]\n\x0eReplayDecision\x12$.regelmotor.v1.ReplayDecisionRequest\x1a%.regelmotor.v1.ReplayDecisionResponse\x12N\n\tVerifyLog\x12\x1f.regelmotor.v1.VerifyLogRequest\x1a .regelmotor.v1.VerifyLogResponse\x12\x62\n\x0f\x45xportDecisions\x12%.regelmotor.v1.ExportDecisionsRequest\x1a&.regelmotor.v1.ExportDecisionsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,33 +37,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DECISIONFILTER']._serialized_start=138
   _globals['_DECISIONFILTER']._serialized_end=395
   _globals['_LISTDECISIONSREQUEST']._serialized_start=397
-  _globals['_LISTDECISIONSREQUEST']._serialized_end=505
-  _globals['_DECISIONSUMMARY']._serialized_start=508
-  _globals['_DECISIONSUMMARY']._serialized_end=766
-  _globals['_LISTDECISIONSRESPONSE']._serialized_start=768
-  _globals['_LISTDECISIONSRESPONSE']._serialized_end=867
-  _globals['_GETDECISIONREQUEST']._serialized_start=869
-  _globals['_GETDECISIONREQUEST']._serialized_end=910
-  _globals['_GETDECISIONRESPONSE']._serialized_start=913
-  _globals['_GETDECISIONRESPONSE']._serialized_end=1151
-  _globals['_REPLAYDECISIONREQUEST']._serialized_start=1153
-  _globals['_REPLAYDECISIONREQUEST']._serialized_end=1197
-  _globals['_FIELDDIFFERENCE']._serialized_start=1199
-  _globals['_FIELDDIFFERENCE']._serialized_end=1314
-  _globals['_REPLAYDECISIONRESPONSE']._serialized_start=1317
-  _globals['_REPLAYDECISIONRESPONSE']._serialized_end=1454
-  _globals['_VERIFYLOGREQUEST']._serialized_start=1456
-  _globals['_VERIFYLOGREQUEST']._serialized_end=1474
-  _globals['_CHAINPROBLEM']._serialized_start=1476
-  _globals['_CHAINPROBLEM']._serialized_end=1555
-  _globals['_VERIFYLOGRESPONSE']._serialized_start=1558
-  _globals['_VERIFYLOGRESPONSE']._serialized_end=1708
-  _globals['_LOGCHECKPOINT']._serialized_start=1710
-  _globals['_LOGCHECKPOINT']._serialized_end=1804
-  _globals['_EXPORTDECISIONSREQUEST']._serialized_start=1806
-  _globals['_EXPORTDECISIONSREQUEST']._serialized_end=1877
-  _globals['_EXPORTDECISIONSRESPONSE']._serialized_start=1879
-  _globals['_EXPORTDECISIONSRESPONSE']._serialized_end=1923
-  _globals['_AUDITSERVICE']._serialized_start=1926
-  _globals['_AUDITSERVICE']._serialized_end=2393
+  _globals['_LISTDECISIONSREQUEST']._serialized_end=522
+  _globals['_DECISIONSUMMARY']._serialized_start=525
+  _globals['_DECISIONSUMMARY']._serialized_end=783
+  _globals['_LISTDECISIONSRESPONSE']._serialized_start=785
+  _globals['_LISTDECISIONSRESPONSE']._serialized_end=884
+  _globals['_GETDECISIONREQUEST']._serialized_start=886
+  _globals['_GETDECISIONREQUEST']._serialized_end=944
+  _globals['_GETDECISIONRESPONSE']._serialized_start=947
+  _globals['_GETDECISIONRESPONSE']._serialized_end=1185
+  _globals['_REPLAYDECISIONREQUEST']._serialized_start=1187
+  _globals['_REPLAYDECISIONREQUEST']._serialized_end=1248
+  _globals['_FIELDDIFFERENCE']._serialized_start=1250
+  _globals['_FIELDDIFFERENCE']._serialized_end=1365
+  _globals['_REPLAYDECISIONRESPONSE']._serialized_start=1368
+  _globals['_REPLAYDECISIONRESPONSE']._serialized_end=1505
+  _globals['_VERIFYLOGREQUEST']._serialized_start=1507
+  _globals['_VERIFYLOGREQUEST']._serialized_end=1542
+  _globals['_CHAINPROBLEM']._serialized_start=1544
+  _globals['_CHAINPROBLEM']._serialized_end=1623
+  _globals['_VERIFYLOGRESPONSE']._serialized_start=1626
+  _globals['_VERIFYLOGRESPONSE']._serialized_end=1776
+  _globals['_LOGCHECKPOINT']._serialized_start=1778
+  _globals['_LOGCHECKPOINT']._serialized_end=1872
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_start=1874
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_end=1962
+  _globals['_EXPORTDECISIONSRESPONSE']._serialized_start=1964
+  _globals['_EXPORTDECISIONSRESPONSE']._serialized_end=2008
+  _globals['_AUDITSERVICE']._serialized_start=2011
+  _globals['_AUDITSERVICE']._serialized_end=2478
 # @@protoc_insertion_point(module_scope)

@@ -32,14 +32,16 @@ class DecisionFilter(_message.Message):
     def __init__(self, recorded_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., outcome_field: _Optional[str] = ..., outcome_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., national_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class ListDecisionsRequest(_message.Message):
-    __slots__ = ("filter", "page_size", "page_token")
+    __slots__ = ("filter", "page_size", "page_token", "formaal")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
     filter: DecisionFilter
     page_size: int
     page_token: str
-    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    formaal: str
+    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
 
 class DecisionSummary(_message.Message):
     __slots__ = ("seq", "decision_id", "recorded_at", "caller", "request_id", "ruleset", "version", "as_of", "outcome", "subject", "hash")
@@ -76,10 +78,12 @@ class ListDecisionsResponse(_message.Message):
     def __init__(self, decisions: _Optional[_Iterable[_Union[DecisionSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetDecisionRequest(_message.Message):
-    __slots__ = ("decision_id",)
+    __slots__ = ("decision_id", "formaal")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
-    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+    formaal: str
+    def __init__(self, decision_id: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
 
 class GetDecisionResponse(_message.Message):
     __slots__ = ("summary", "decision", "facts", "prev_hash", "ruleset_sha256", "engine_version", "trace_id")
@@ -100,10 +104,12 @@ class GetDecisionResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[DecisionSummary, _Mapping]] = ..., decision: _Optional[_Union[_decision_pb2.Decision, _Mapping]] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prev_hash: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class ReplayDecisionRequest(_message.Message):
-    __slots__ = ("decision_id",)
+    __slots__ = ("decision_id", "formaal")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
-    def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
+    formaal: str
+    def __init__(self, decision_id: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
 
 class FieldDifference(_message.Message):
     __slots__ = ("path", "recorded", "replayed")
@@ -128,8 +134,10 @@ class ReplayDecisionResponse(_message.Message):
     def __init__(self, identical: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[FieldDifference, _Mapping]]] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("formaal",)
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
+    formaal: str
+    def __init__(self, formaal: _Optional[str] = ...) -> None: ...
 
 class ChainProblem(_message.Message):
     __slots__ = ("seq", "decision_id", "kind", "message")
@@ -170,10 +178,12 @@ class LogCheckpoint(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., access_id: _Optional[int] = ..., access_hash: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
 
 class ExportDecisionsRequest(_message.Message):
-    __slots__ = ("filter",)
+    __slots__ = ("filter", "formaal")
     FILTER_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
     filter: DecisionFilter
-    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ...) -> None: ...
+    formaal: str
+    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ...) -> None: ...
 
 class ExportDecisionsResponse(_message.Message):
     __slots__ = ("json_line",)

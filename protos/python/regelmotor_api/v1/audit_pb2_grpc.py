@@ -27,8 +27,9 @@ if _version_not_supported:
 
 class AuditServiceStub:
     """AuditService lets auditors find, read, replay and verify recorded decisions. Every call is itself
-    recorded in the log's access log (who, when, what was read). The caller is named by the
-    "regelmotor-caller" request metadata.
+    recorded in the log's access log (who, when, what was asked, and why: each request's `formaal`) before it is
+    answered. A search by national_id is recorded with the number's pseudonym, never the number. The caller is
+    the bearer token's identity (with authentication off: the "regelmotor-caller" request metadata).
     """
 
     def __init__(self, channel):
@@ -66,8 +67,9 @@ class AuditServiceStub:
 
 class AuditServiceServicer:
     """AuditService lets auditors find, read, replay and verify recorded decisions. Every call is itself
-    recorded in the log's access log (who, when, what was read). The caller is named by the
-    "regelmotor-caller" request metadata.
+    recorded in the log's access log (who, when, what was asked, and why: each request's `formaal`) before it is
+    answered. A search by national_id is recorded with the number's pseudonym, never the number. The caller is
+    the bearer token's identity (with authentication off: the "regelmotor-caller" request metadata).
     """
 
     def ListDecisions(self, request, context):
@@ -143,8 +145,9 @@ def add_AuditServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
     """AuditService lets auditors find, read, replay and verify recorded decisions. Every call is itself
-    recorded in the log's access log (who, when, what was read). The caller is named by the
-    "regelmotor-caller" request metadata.
+    recorded in the log's access log (who, when, what was asked, and why: each request's `formaal`) before it is
+    answered. A search by national_id is recorded with the number's pseudonym, never the number. The caller is
+    the bearer token's identity (with authentication off: the "regelmotor-caller" request metadata).
     """
 
     @staticmethod

@@ -40,6 +40,7 @@ from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
 from .health import ServiceHealth
+from .limits import CallerLimiter
 from .pool import WorkerPool
 from .recording import FrontRecording, RecordingPlan
 from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
@@ -166,14 +167,17 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             service_health.workers_ready = 1
         await sources.start()
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=max(1, settings.workers),
-                                     recording=recording, health=service_health)
+                                     recording=recording, health=service_health,
+                                     idle_seconds=settings.stream_idle_seconds,
+                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller))
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
             RulesetServicer(motor, sources, telemetry), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
-                              checkpointer), server)
+                              checkpointer, CallerLimiter("max_exports_per_caller", settings.max_exports_per_caller)),
+                server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if settings.reflection:
             # Importing the generated modules registers their descriptors for reflection.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from .convert import to_struct, to_value
 from .errors import bad_request, pool_failure, to_status, worker_failed
 from .handler import Reply
+from .limits import CallerLimiter
 from .pool import PoolError
 from .protocol import Evaluate
 from .recording import caller_of
@@ -31,6 +33,10 @@ from .telemetry import Telemetry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _EXPORT_CHUNK = 200
+
+# Why an auditor reads (formål): at least a few letters, so "." or "x" is no reason; at most a paragraph, so the
+# access log, kept for years, grows by a bounded amount per read.
+PURPOSE_CHARS = (3, 500)
 
 _T = TypeVar("_T")
 # A replay is a new evaluation: it has its own id and trace, and no caller request.
@@ -72,22 +78,50 @@ def differences(recorded: Any, replayed: Any, path: str = "") -> list[tuple[str,
     return [] if recorded == replayed else [(path, recorded, replayed)]
 
 
+def purpose_problem(formaal: str) -> str | None:
+    """Why `formaal` is not an acceptable purpose for a read (None: it is)."""
+    low, high = PURPOSE_CHARS
+    text = formaal.strip()
+    if not text:
+        return "required: say why you read (e.g. the case number), it is recorded in the access log"
+    if not low <= len(text) <= high:
+        return f"must be {low} to {high} characters, not {len(text)}"
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return "must not contain control characters (line breaks, tabs)"
+    return None
+
+
+async def checked_purpose(formaal: str, context: Context) -> str:
+    """The request's purpose, stripped; the call is ended with INVALID_ARGUMENT naming `formaal` if it has none."""
+    problem = purpose_problem(formaal)
+    if problem is not None:
+        await context.abort_with_status(rpc_status.to_status(to_status(
+            bad_request([FieldViolation("formaal", problem)]))))
+    return formaal.strip()
+
+
 class AuditServicer(apb_grpc.AuditServiceServicer):
     def __init__(self, log: DecisionLog, engine: Engine, pseudonymiser: Pseudonymiser, telemetry: Telemetry,
-                 max_seconds: float, checkpointer: Checkpointer | None = None) -> None:
+                 max_seconds: float, checkpointer: Checkpointer | None = None,
+                 exports: CallerLimiter | None = None) -> None:
         self.log = log
         self.checkpointer = checkpointer  # None: the chain alone is verified
         self.engine = engine
         self.pseudonymiser = pseudonymiser
         self.telemetry = telemetry
         self.max_seconds = max_seconds
+        # Exports are the heaviest reads: a caller may run only a few at once.
+        self._export_limited = exports.streaming(self._export) if exports else self._export
 
     async def _call(self, name: str, context: Context, detail: dict[str, Any],
                     work: Callable[[], Awaitable[_T]]) -> _T:
         with self.telemetry.rpc_span(f"/regelmotor.v1.AuditService/{name}", context):
-            # The read is logged before it is answered: no unlogged read of health records.
-            await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
+            await self._log_access(name, context, detail)
             return await work()
+
+    async def _log_access(self, name: str, context: Context, detail: dict[str, Any]) -> None:
+        # The read is logged before it is answered: no unlogged read of health records.
+        await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
 
     async def _filter(self, message: apb.DecisionFilter, context: Context) -> tuple[ListFilter, dict[str, Any]]:
         subject = None
@@ -114,6 +148,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
         return filters, detail
 
     async def ListDecisions(self, request: apb.ListDecisionsRequest, context: Context) -> apb.ListDecisionsResponse:
+        formaal = await checked_purpose(request.formaal, context)
         filters, detail = await self._filter(request.filter, context)
         size = request.page_size or 50
         if not 0 < size <= 500:
@@ -129,9 +164,12 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 raise
             return apb.ListDecisionsResponse(decisions=[summary(r) for r in records], next_page_token=cursor or "")
 
-        return await self._call("ListDecisions", context, {**detail, "page_token": request.page_token}, work)
+        return await self._call("ListDecisions", context, {**detail, "page_token": request.page_token,
+                                                           "formaal": formaal}, work)
 
     async def GetDecision(self, request: apb.GetDecisionRequest, context: Context) -> apb.GetDecisionResponse:
+        formaal = await checked_purpose(request.formaal, context)
+
         async def work() -> apb.GetDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
             if record is None:
@@ -142,9 +180,12 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 facts=to_struct(record.facts), prev_hash=record.prev_hash, ruleset_sha256=record.ruleset_sha256,
                 engine_version=record.engine_version, trace_id=record.trace_id)
 
-        return await self._call("GetDecision", context, {"decision_id": request.decision_id}, work)
+        return await self._call("GetDecision", context, {"decision_id": request.decision_id, "formaal": formaal},
+                                work)
 
     async def ReplayDecision(self, request: apb.ReplayDecisionRequest, context: Context) -> apb.ReplayDecisionResponse:
+        formaal = await checked_purpose(request.formaal, context)
+
         async def work() -> apb.ReplayDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
             if record is None:
@@ -171,9 +212,12 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
                              for p, a, b in found])
 
-        return await self._call("ReplayDecision", context, {"decision_id": request.decision_id}, work)
+        return await self._call("ReplayDecision", context, {"decision_id": request.decision_id, "formaal": formaal},
+                                work)
 
     async def VerifyLog(self, request: apb.VerifyLogRequest, context: Context) -> apb.VerifyLogResponse:
+        formaal = await checked_purpose(request.formaal, context)
+
         async def work() -> apb.VerifyLogResponse:
             checkpoint: Checkpoint | None = None
             if self.checkpointer is None:
@@ -192,13 +236,19 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                                                                  kind=problem.kind, message=problem.message))
             return response
 
-        return await self._call("VerifyLog", context, {}, work)
+        return await self._call("VerifyLog", context, {"formaal": formaal}, work)
 
     async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
                               context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
+        async for item in self._export_limited(request, context):
+            yield item
+
+    async def _export(self, request: apb.ExportDecisionsRequest,
+                      context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
+        formaal = await checked_purpose(request.formaal, context)
         filters, detail = await self._filter(request.filter, context)
         with self.telemetry.rpc_span("/regelmotor.v1.AuditService/ExportDecisions", context):
-            await asyncio.to_thread(self.log.log_access, caller_of(context), "ExportDecisions", detail)
+            await self._log_access("ExportDecisions", context, {**detail, "formaal": formaal})
             records = self.log.iterate(filters)
             try:
                 while chunk := await asyncio.to_thread(_export_lines, records, _EXPORT_CHUNK):

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     max_queue_seconds: float = Field(default=10.0, gt=0, description="longest a call without a deadline waits for a "
                                      "free engine worker")
     max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls beyond this get RESOURCE_EXHAUSTED")
+    max_calls_per_caller: int = Field(default=64, ge=1, description="Evaluate and EvaluateStream calls one caller "
+                                      "may have in progress at once (a stream counts while open); beyond: "
+                                      "RESOURCE_EXHAUSTED")
+    max_exports_per_caller: int = Field(default=2, ge=1, description="AuditService exports one caller may have in "
+                                        "progress at once; beyond: RESOURCE_EXHAUSTED")
+    stream_idle_seconds: float = Field(default=300.0, gt=0, le=86400, description="an EvaluateStream whose client "
+                                       "sends nothing this long (with nothing in flight) is ended")
     threads: int = Field(default=8, ge=1, le=256, description="threads for blocking work of the front (decision log "
                          "reads and writes)")
     source_seconds: float = Field(default=20.0, gt=0, description="longest the sandbox may work on one ruleset "

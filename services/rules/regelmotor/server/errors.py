@@ -213,3 +213,20 @@ def method_not_listed(method: str) -> pb.ErrorResult:
                                        metadata={"method": _cut(method, FIELD_BYTES)})
     return pb.ErrorResult(code=code_pb2.PERMISSION_DENIED, message=_cut(f"{method} has no entry in the access table",
                                                                         MESSAGE_BYTES), details=[_pack(info)])
+
+
+def caller_limit(setting: str, limit: int) -> pb.ErrorResult:
+    """The answer to a call beyond its caller's share (`setting` calls at once): one caller cannot take the
+    service from the others. Retry when a call of yours has finished."""
+    info = error_details_pb2.ErrorInfo(reason="CALLER_CONCURRENCY_LIMIT", domain=DOMAIN,
+                                       metadata={"setting": setting, "limit": str(limit)})
+    message = f"this caller already has {limit} such calls in progress ({setting}); retry when one has finished"
+    return pb.ErrorResult(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[_pack(info)])
+
+
+def stream_idle(seconds: float) -> pb.ErrorResult:
+    """The end of an EvaluateStream whose client sent nothing for `seconds` while nothing was in flight."""
+    info = error_details_pb2.ErrorInfo(reason="STREAM_IDLE", domain=DOMAIN,
+                                       metadata={"setting": "stream_idle_seconds", "seconds": f"{seconds:g}"})
+    message = f"the stream sent nothing for {seconds:g} s (stream_idle_seconds) and was closed; open a new one"
+    return pb.ErrorResult(code=code_pb2.DEADLINE_EXCEEDED, message=message, details=[_pack(info)])

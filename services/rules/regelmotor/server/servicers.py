@@ -28,8 +28,9 @@ from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import error_result, pool_failure, recording_failure, source_failure, to_status, worker_failed
+from .errors import error_result, pool_failure, recording_failure, source_failure, stream_idle, to_status, worker_failed
 from .handler import Reply, Summary
+from .limits import CallerLimiter
 from .pool import DeadlineExpired, PoolError
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
 from .recording import FrontRecording, caller_of, stream_item
@@ -87,8 +88,11 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: pb.ErrorResu
 
 class DecisionServicer:
     def __init__(self, engine: Engine, telemetry: Telemetry, *, batch: int, parallel: int,
-                 recording: FrontRecording, health: RecordingHealth | None = None) -> None:
+                 recording: FrontRecording, health: RecordingHealth | None = None,
+                 limiter: CallerLimiter | None = None, idle_seconds: float | None = None) -> None:
         self.engine = engine
+        self.limiter = limiter  # Evaluate and EvaluateStream calls in progress per caller
+        self.idle_seconds = idle_seconds  # a stream that sends nothing this long, with nothing in flight, is ended
         self.recording = recording  # the front's part in recording decisions
         self.telemetry = telemetry
         self.batch = batch
@@ -97,9 +101,12 @@ class DecisionServicer:
 
     def handler(self) -> grpc.GenericRpcHandler:
         # Raw bytes both ways: the engine worker parses the request and builds the response.
+        limiter = self.limiter
         return grpc.method_handlers_generic_handler(DECISION_SERVICE, {
-            "Evaluate": grpc.unary_unary_rpc_method_handler(self.evaluate),
-            "EvaluateStream": grpc.stream_stream_rpc_method_handler(self.evaluate_stream),
+            "Evaluate": grpc.unary_unary_rpc_method_handler(
+                limiter.unary(self.evaluate) if limiter else self.evaluate),
+            "EvaluateStream": grpc.stream_stream_rpc_method_handler(
+                limiter.streaming(self.evaluate_stream) if limiter else self.evaluate_stream),
         })
 
     async def _engine_call(self, message: Request, timeout: float | None) -> tuple[Any, pb.ErrorResult | None]:
@@ -190,7 +197,13 @@ class DecisionServicer:
                             yield item
                     if finished:
                         continue
-                    batch = await _take_batch(inbox, self.batch, BATCH_BYTES, pending[0][1] if pending else None)
+                    try:
+                        batch = await _take_batch(inbox, self.batch, BATCH_BYTES, pending[0][1] if pending else None,
+                                                  self.idle_seconds)
+                    except TimeoutError:  # answers were all sent; the client is sending nothing
+                        assert self.idle_seconds is not None
+                        await abort(context, stream_idle(self.idle_seconds))
+                        raise
                     if batch is None:
                         finished = True
                     elif batch:
@@ -257,11 +270,13 @@ async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[i
 
 
 async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int, max_bytes: int,
-                      in_flight: asyncio.Future[Any] | None) -> list[tuple[int, bytes]] | None:
+                      in_flight: asyncio.Future[Any] | None,
+                      idle_seconds: float | None = None) -> list[tuple[int, bytes]] | None:
     """Up to `size` requests (and about `max_bytes`) that have arrived; [] when the batch in flight finished
-    first (its answers are due); None at the end. It waits on both without polling."""
+    first (its answers are due); None at the end. It waits on both without polling. TimeoutError: nothing was in
+    flight and nothing arrived for `idle_seconds`."""
     if in_flight is None:
-        first = await inbox.get()
+        first = await asyncio.wait_for(inbox.get(), idle_seconds)
     else:
         getter = asyncio.ensure_future(inbox.get())
         await asyncio.wait({getter, in_flight}, return_when=asyncio.FIRST_COMPLETED)
