@@ -62,9 +62,12 @@ def server_in_process(workers: int = 0, **overrides: Any) -> Iterator[tuple[Runn
     tracers = TracerProvider()
     tracers.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
-    with tempfile.TemporaryDirectory(prefix="regelmotor-test-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="regelmotor-test-") as data_dir, \
+            tempfile.TemporaryDirectory(prefix="regelmotor-keys-") as key_dir:
+        # The pseudonym key apart from the log, as a deployment with authentication must keep it.
         values: dict[str, Any] = {"data_dir": Path(data_dir), "rulesets": BUNDLED_RULESETS, "allow_drafts": True,
-                                  "grace_seconds": 1, **overrides}
+                                  "grace_seconds": 1, "pseudonym_key_file": Path(key_dir) / "pseudonym.key",
+                                  **overrides}
         settings = Settings(port=0, workers=workers, **values)
         running = start(settings, tracers=tracers, meters=MeterProvider(metric_readers=[reader]))
         try:

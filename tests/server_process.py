@@ -32,10 +32,12 @@ class ServerProcess:
             args += ["--rulesets", str(rulesets)]
         self._data_dir = tempfile.TemporaryDirectory(prefix="regelmotor-server-")
         self.data_dir = Path(self._data_dir.name)
+        self._key_dir = tempfile.TemporaryDirectory(prefix="regelmotor-keys-")  # the key apart from the log
         self.credentials = credentials  # for a server on TLS (env with REGELMOTOR_TLS_*)
         source = os.pathsep.join(str(p) for p in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT))
         environment = {**os.environ, "PYTHONPATH": source,
-                       "REGELMOTOR_DATA_DIR": str(self.data_dir), **(env or {})}
+                       "REGELMOTOR_DATA_DIR": str(self.data_dir),
+                       "REGELMOTOR_PSEUDONYM_KEY_FILE": str(Path(self._key_dir.name) / "pseudonym.key"), **(env or {})}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)
         self.banner = ""
@@ -110,3 +112,4 @@ def running_server(**kwargs: object) -> Iterator[ServerProcess]:
     finally:
         server.terminate()
         server._data_dir.cleanup()
+        server._key_dir.cleanup()

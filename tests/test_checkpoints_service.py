@@ -54,7 +54,8 @@ def test_verify_log_names_a_truncation_the_chain_alone_cannot_see(data_dir: Path
              ("UPDATE chain_head SET seq = 2, hash = ? WHERE id = 1", (kept,)))
         assert server.log.verify().ok
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            verified = apb_grpc.AuditServiceStub(channel).VerifyLog(apb.VerifyLogRequest(formaal="kontroll av loggen"), timeout=30)
+            verified = apb_grpc.AuditServiceStub(channel).VerifyLog(
+                apb.VerifyLogRequest(formaal="kontroll av loggen"), timeout=30)
     assert not verified.ok and (verified.first_problem.kind, verified.first_problem.seq) == ("truncated", 3)
     assert verified.checkpoint.seq == 3 and verified.checkpoint.at
 
@@ -63,7 +64,8 @@ def test_a_clean_log_verifies_and_a_rehashed_one_refuses_the_next_start(data_dir
     with server_in_process(workers=0, data_dir=data_dir) as (server, _, _):
         _evaluate(server.port, 3)
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            verified = apb_grpc.AuditServiceStub(channel).VerifyLog(apb.VerifyLogRequest(formaal="kontroll av loggen"), timeout=30)
+            verified = apb_grpc.AuditServiceStub(channel).VerifyLog(
+                apb.VerifyLogRequest(formaal="kontroll av loggen"), timeout=30)
         assert server.log is not None
         records = list(server.log.iterate(ListFilter()))
     assert verified.ok and verified.checked == 3

@@ -169,3 +169,25 @@ def test_calls_after_the_drain_delay_are_refused_and_in_flight_ones_finish() -> 
         code = server.process.wait(30)
         channel.close()
     assert len(results) == 2 and code == 0
+
+
+def test_with_authentication_the_pseudonym_key_must_live_apart_from_the_decision_log(tmp_path: Path) -> None:
+    from tests.auth_support import AUDIENCE, ISSUER, Issuer
+
+    issuer = Issuer()
+    issuer.add_rsa("k1")
+    jwks = issuer.write_jwks(tmp_path / "jwks.json")
+    auth = {"REGELMOTOR_AUTH_JWKS_FILE": str(jwks), "REGELMOTOR_AUTH_ISSUER": ISSUER,
+            "REGELMOTOR_AUTH_AUDIENCE": AUDIENCE}
+    refused = _serve(auth)  # the key file would be made in the data directory, beside the log
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        "regelmotor: cannot start: REGELMOTOR_PSEUDONYM_KEY_FILE: ")
+    assert "keep the key apart" in refused.stderr
+    (tmp_path / "keys").mkdir()
+    apart = {**auth, "REGELMOTOR_PSEUDONYM_KEY_FILE": str(tmp_path / "keys" / "pseudonym.key")}
+    with running_server(workers=1, env=apart) as server:
+        assert "bearer tokens required" in server.banner
+        database = server.data_dir / "decisions.db"
+        assert database.stat().st_mode & 0o777 == 0o600, "the decision log is readable by its user alone"
+    assert (tmp_path / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600

@@ -117,7 +117,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
     motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
-    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, data_dir / "pseudonym.key",
+    key_file = settings.pseudonym_key_file or data_dir / "pseudonym.key"
+    startup.key_apart(key_file, data_dir, configured=settings.pseudonym_key is not None,
+                      authentication=access is not None, allowed=settings.allow_key_in_data_dir)
+    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, key_file,
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
     checkpointer = _checkpointer(settings, decision_log, data_dir)

@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")
     decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
     pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
-                                      "file in data_dir, made on first start)")
+                                      "file, made on first start)")
+    pseudonym_key_file: Path | None = Field(default=None, description="the key file when pseudonym_key is not "
+                                            "given (default data_dir/pseudonym.key)")
+    allow_key_in_data_dir: bool = Field(default=False, description="with authentication on, allow the pseudonym key "
+                                        "file inside data_dir, next to the decision log")
     checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 key (PEM, mode 0600) that signs "
                                              "the decision log's checkpoints; made on first start (default: "
                                              "checkpoint.key in data_dir)")

@@ -133,6 +133,17 @@ def pseudonymiser(configured: str | None, key_file: Path, *,
                            if configured else f"check or remove {key_file}") from None
 
 
+def key_apart(key_file: Path, data: Path, *, configured: bool, authentication: bool, allowed: bool) -> None:
+    """Where decisions leave a machine (authentication on), the key that re-identifies patients must not lie
+    beside the log: whoever copies the data directory would hold both."""
+    if configured or not authentication or allowed:
+        return
+    if key_file.resolve().is_relative_to(data.resolve()):
+        raise StartupError("pseudonym_key_file", f"{key_file} lies inside the data directory {data}, next to the "
+                           "decision log", "keep the key apart (REGELMOTOR_PSEUDONYM_KEY_FILE on another volume, or "
+                           "REGELMOTOR_PSEUDONYM_KEY from a secret), or set REGELMOTOR_ALLOW_KEY_IN_DATA_DIR=true")
+
+
 def decision_log(location: str, data: Path) -> DecisionLog | None:
     """The decision log the settings name: SQLite in data_dir by default, PostgreSQL by DSN, or none."""
     if location == "off":

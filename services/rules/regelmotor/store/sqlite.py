@@ -66,6 +66,9 @@ class SQLiteDecisionLog(DecisionLog):
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(f"the SQLite decision log needs a file path, not {str(path)!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Health data: only the service's user may read the file (SQLite gives its -wal and -shm files the same
+        # mode); SQLite itself would create it with the umask's mode, usually readable by all.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
