@@ -307,7 +307,7 @@ async def _serve(settings: Settings) -> int:
     def on_signal(signum: int) -> None:
         if stopping:  # a second signal: stop now (stored decisions are safe; in-flight calls are lost)
             log.warning("second signal: exiting at once", extra={"signal": signal.Signals(signum).name})
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)
         delay = settings.drain_delay_seconds if signum == signal.SIGTERM else 0.0
         log.info("signal", extra={"signal": signal.Signals(signum).name})
         stopping.append(loop.create_task(service.stop(drain_delay=delay, grace=settings.grace_seconds)))
