@@ -35,7 +35,9 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import sys
+import tempfile
 import threading
 import time
 from array import array
@@ -44,7 +46,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.auth_tokens import BenchAuth
 
 ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT / "services" / "rules", ROOT):
@@ -55,6 +60,7 @@ EVALUATE = "/regelmotor.v1.DecisionService/Evaluate"
 EVALUATE_STREAM = "/regelmotor.v1.DecisionService/EvaluateStream"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 KINDS = {"evaluate": EVALUATE, "empty": HEALTH_CHECK}
+Metadata = tuple[tuple[str, str], ...]  # sent with every call: the bearer token when authentication is on
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +118,7 @@ def _iso(value: date) -> str:
     return value.isoformat()
 
 
-def check_requests(address: str, requests: Requests) -> Requests:
+def check_requests(address: str, requests: Requests, metadata: Metadata = ()) -> Requests:
     """Send each request once through the generated stubs; keep only those answered with a Decision."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -126,7 +132,7 @@ def check_requests(address: str, requests: Requests) -> Requests:
         for raw in requests.evaluate:
             request = decision_pb2.EvaluateRequest.FromString(raw)
             try:
-                decision = stub.Evaluate(request, timeout=30)
+                decision = stub.Evaluate(request, timeout=30, metadata=metadata or None)
             except grpc.RpcError as exc:
                 failures.append(f"{request.request_id}: {exc.code().name} {exc.details()}")
                 continue
@@ -156,6 +162,7 @@ class UnaryJob:
     threads: int
     warmup: float
     seconds: float
+    metadata: Metadata = ()
 
 
 def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: EventType, start: Any,
@@ -168,7 +175,8 @@ def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: Event
 
     channel = grpc.insecure_channel(address)
     call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(job.method)  # bytes both ways
-    call(job.payloads[0], timeout=30)  # connected before the clock starts
+    metadata = job.metadata or None
+    call(job.payloads[0], timeout=30, metadata=metadata)  # connected before the clock starts
     ready.put(os.getpid())
     go.wait()
     window_start = start.value + job.warmup
@@ -189,7 +197,7 @@ def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: Event
             if began >= window_end:
                 return
             try:
-                call(payloads[index], timeout=30)
+                call(payloads[index], timeout=30, metadata=metadata)
             except grpc.RpcError:
                 if began >= window_start:
                     errors[number] += 1
@@ -212,7 +220,7 @@ def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: Event
 
 
 def stream_client(address: str, payloads: list[bytes], count: int, offset: int, ready: Any, go: EventType,
-                  results: Any) -> None:
+                  results: Any, metadata: Metadata = ()) -> None:
     """A client process with one EvaluateStream: send `count` requests, read every response."""
     import grpc
 
@@ -232,7 +240,7 @@ def stream_client(address: str, payloads: list[bytes], count: int, offset: int, 
     decisions = errors = 0
     first_error = ""
     in_order = True
-    for expected, raw in enumerate(call(requests(), timeout=600)):
+    for expected, raw in enumerate(call(requests(), timeout=600, metadata=metadata or None)):
         response = decision_pb2.EvaluateStreamResponse.FromString(raw)
         in_order = in_order and response.index == expected
         if response.HasField("decision"):
@@ -335,14 +343,14 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, concurrency: int,
-                  client_processes: int, warmup: float, seconds: float) -> UnaryResult:
+                  client_processes: int, warmup: float, seconds: float, metadata: Metadata = ()) -> UnaryResult:
     context = multiprocessing.get_context("spawn")
     processes = 1 if layout == "one channel" else max(1, min(concurrency, client_processes))
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     start = context.Value("d", 0.0)
     children = []
     for number, threads in enumerate(_split(concurrency, processes)):
-        job = UnaryJob(KINDS[kind], payloads, threads, warmup, seconds)
+        job = UnaryJob(KINDS[kind], payloads, threads, warmup, seconds, metadata)
         child = context.Process(target=unary_client, args=(server.address, job, number * 104729, ready, go, start,
                                                            results), daemon=True)
         child.start()
@@ -378,13 +386,14 @@ def _percentile_ms(ordered: Sequence[float], percent: float) -> float:
     return round(ordered[index] * 1000, 2)
 
 
-def measure_stream(server: Any, payloads: list[bytes], streams: int, count: int) -> StreamResult:
+def measure_stream(server: Any, payloads: list[bytes], streams: int, count: int,
+                   metadata: Metadata = ()) -> StreamResult:
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     children = []
     for number, share in enumerate(_split(count, streams)):
         child = context.Process(target=stream_client, args=(server.address, payloads, share, number * 104729, ready,
-                                                            go, results), daemon=True)
+                                                            go, results, metadata), daemon=True)
         child.start()
         children.append(child)
     pids = [ready.get(timeout=120) for _ in children]
@@ -469,6 +478,77 @@ def stream_table(results: list[StreamResult], best_unary: float) -> list[str]:
     return lines
 
 
+def refused_without_token(address: str, payload: bytes) -> None:
+    """Make sure the server with authentication really asks for a token (else the comparison is void)."""
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(EVALUATE)
+        try:
+            call(payload, timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return
+            raise SystemExit(f"a call without a token got {exc.code().name}, not UNAUTHENTICATED") from None
+    raise SystemExit("the server with authentication answered a call without a token")
+
+
+def compare_authentication(args: argparse.Namespace, requests: Requests, layouts: list[str]) -> int:
+    """Evaluate with and without bearer authentication, TLS off on both: two servers alike but for the JWKS,
+    measured in turn (off/on, then on/off, ...) on the same client layout and concurrency."""
+    from bench.auth_tokens import ALGORITHM, bench_auth
+    from tests.server_process import running_server
+
+    base = {"REGELMOTOR_DECISION_LOG": "off"}
+    with tempfile.TemporaryDirectory(prefix="regelmotor-bench-auth-") as folder:
+        auth = bench_auth(Path(folder))
+        with running_server(workers=args.workers, rulesets=args.rulesets, env=base) as plain, \
+                running_server(workers=args.workers, rulesets=args.rulesets, env={**base, **auth.env}) as guarded:
+            requests = check_requests(plain.address, requests)
+            requests = check_requests(guarded.address, requests, auth.metadata)
+            refused_without_token(guarded.address, requests.evaluate[0])
+            print(f"authentication: {ALGORITHM} bearer token (2048-bit RSA key, JWKS file) on one server, none on "
+                  f"the other; TLS off on both; {args.rounds} rounds, the order off/on flipped every round",
+                  flush=True)
+            runs: dict[tuple[str, int, str], list[UnaryResult]] = {}
+            for number in range(args.rounds):
+                order = ("off", "on") if number % 2 == 0 else ("on", "off")
+                for layout in layouts:
+                    for concurrency in args.concurrency:
+                        for mode in order:
+                            server, metadata = (guarded, auth.metadata) if mode == "on" else (plain, ())
+                            result = measure_unary(server, "evaluate", requests.evaluate, layout, concurrency,
+                                                   args.client_processes, args.warmup, args.seconds, metadata)
+                            runs.setdefault((layout, concurrency, mode), []).append(result)
+                            print(f"  round {number + 1} {layout:<11} {concurrency:>3} in flight  auth {mode:<3} "
+                                  f"{result.calls_per_s:>7.0f} calls/s  p50 {result.p50_ms:6.2f} ms  errors "
+                                  f"{result.errors}  CPU% {cpu_text(result.cpu_percent)}", flush=True)
+    print()
+    print("\n".join(authentication_table(runs)))
+    return 0
+
+
+def authentication_table(runs: dict[tuple[str, int, str], list[UnaryResult]]) -> list[str]:
+    """Per layout and concurrency: calls/s (median, range) off and on, the per-round ratio on/off, and the
+    front's CPU per call."""
+    lines = ["| layout | in flight | calls/s off, median (min–max) | calls/s on, median (min–max) | on/off per round "
+             "| on/off of medians | front CPU µs/call off | on | errors |", "|---|---|---|---|---|---|---|---|---|"]
+    for layout, concurrency in dict.fromkeys((key[0], key[1]) for key in runs):
+        off, on = runs[(layout, concurrency, "off")], runs[(layout, concurrency, "on")]
+        ratios = [b.calls_per_s / a.calls_per_s for a, b in zip(off, on, strict=True) if a.calls_per_s]
+        front = [1000 * cpu_per_call([(r.cpu_percent, r.calls_per_s) for r in side])["front"] for side in (off, on)]
+        medians = [statistics.median(r.calls_per_s for r in side) for side in (off, on)]
+        lines.append(f"| {layout} | {concurrency} | {_spread([r.calls_per_s for r in off])} | "
+                     f"{_spread([r.calls_per_s for r in on])} | {', '.join(f'{v:.2f}' for v in ratios)} | "
+                     f"{medians[1] / medians[0]:.3f} | {front[0]:.0f} | {front[1]:.0f} | "
+                     f"{sum(r.errors for r in off + on)} |")
+    return lines
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
 def _ints(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
     if not values or min(values) < 1:
@@ -494,12 +574,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rulesets", type=Path,
                         help="serve and draw cases from this rulesets folder (default: the bundled rulesets/)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--auth", choices=("off", "on", "compare"), default="off",
+                        help="bearer authentication (TLS stays off): off (default), on (every call sends a token), "
+                             "or compare (Evaluate only, a server without and one with, measured in turn)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of --auth compare (default 4)")
     args = parser.parse_args(argv)
     layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
     if not set(layouts) <= {"processes", "one channel"}:
         parser.error("--layouts: 'processes' and/or 'one channel'")
 
-    from tests.server_process import running_server
+    from bench.auth_tokens import BenchAuth, bench_auth
 
     requests = build_requests(args.rulesets or ROOT / "rulesets")
     began = time.monotonic()
@@ -511,12 +595,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine load before start: {idle_load:.0f}% of one core busy", flush=True)
     if idle_load > 20:
         print("  WARNING: the machine is not idle; the figures below share its cores with that load", flush=True)
+    if args.auth == "compare":
+        return compare_authentication(args, requests, layouts)
     # The API stack alone: the decision log's cost is measured by bench/decision_log_load.py.
+    with tempfile.TemporaryDirectory(prefix="regelmotor-bench-auth-") as folder:
+        auth = bench_auth(Path(folder)) if args.auth == "on" else BenchAuth({}, ())
+        return run_load(args, requests, layouts, auth, began, idle_load)
+
+
+def run_load(args: argparse.Namespace, requests: Requests, layouts: list[str], auth: BenchAuth, began: float,
+             idle_load: float) -> int:
+    from tests.server_process import running_server
+
+    metadata = auth.metadata
+    print(f"authentication: {'bearer token on every call' if metadata else 'off'}; TLS off", flush=True)
     with running_server(workers=args.workers, rulesets=args.rulesets,
-                        env={"REGELMOTOR_DECISION_LOG": "off"}) as server:
+                        env={"REGELMOTOR_DECISION_LOG": "off", **auth.env}) as server:
         log = [0, 0]
         threading.Thread(target=_drain, args=(server.process.stderr, log), daemon=True).start()
-        requests = check_requests(server.address, requests)
+        requests = check_requests(server.address, requests, metadata)
         print(f"requests: {len(requests.evaluate)} case facts from {len(requests.per_version)} versions "
               f"({', '.join(f'{k} {v}' for k, v in requests.per_version.items())}); {requests.skipped} left out",
               flush=True)
@@ -526,14 +623,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for kind in ("evaluate", "empty"):
                     payloads = requests.evaluate if kind == "evaluate" else [requests.empty]
                     result = measure_unary(server, kind, payloads, layout, concurrency, args.client_processes,
-                                           args.warmup, args.seconds)
+                                           args.warmup, args.seconds, metadata)
                     unary.append(result)
                     print(f"  {layout:<11} {concurrency:>3} in flight  {kind:<8} {result.calls_per_s:>8.0f} calls/s  "
                           f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
                           f"CPU% front/workers/clients/other {cpu_text(result.cpu_percent)}", flush=True)
         streams: list[StreamResult] = []
         for count in args.streams:
-            stream = measure_stream(server, requests.evaluate, count, args.stream_requests)
+            stream = measure_stream(server, requests.evaluate, count, args.stream_requests, metadata)
             streams.append(stream)
             print(f"  EvaluateStream x{count}: {stream.decisions} decisions in {stream.seconds:.2f} s = "
                   f"{stream.decisions_per_s:.0f}/s  errors {stream.errors}  in order {stream.in_order}  "

@@ -20,6 +20,8 @@ from typing import Any, cast
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from .token_cache import VerifiedTokens
+
 log = logging.getLogger("regelmotor.server.auth")
 
 MAX_TOKEN_BYTES = 8 * 1024
@@ -139,6 +141,7 @@ class KeySet:
         self._keys: dict[str, SigningKey] = {}
         self._loaded_at: float | None = None
         self._tried_at: float | None = None
+        self.generation = 0  # counts the sets loaded: a token verified against an older one is checked again
 
     def refresh(self) -> None:
         """Load the set. When that fails the keys already held are kept (the identity provider may be down a
@@ -155,6 +158,12 @@ class KeySet:
         with self._lock:
             self._keys, self._loaded_at = keys, self._clock()
             self._tried_at = self._loaded_at
+            self.generation += 1
+
+    def due(self) -> bool:
+        """Whether the set is to be loaded again whatever kid is asked for (never loaded, or `lifetime` is up)."""
+        with self._lock:
+            return self._tried_at is None or self._clock() - self._tried_at >= self._lifetime
 
     def needs_load(self, kid: str) -> bool:
         """Whether finding `kid` means loading the set first (blocking: the caller may do it off the loop)."""
@@ -164,13 +173,14 @@ class KeySet:
             since = self._clock() - self._tried_at
             return since >= self._lifetime or (self._find(kid) is None and since >= MIN_REFETCH_SECONDS)
 
-    def key(self, kid: str) -> SigningKey | None:
+    def lookup(self, kid: str) -> tuple[SigningKey | None, int]:
+        """The key named `kid` (loading the set first when due) and the generation of the set it comes from."""
         if self.needs_load(kid):
             self.refresh()
         with self._lock:
             if self._loaded_at is None:
                 raise KeysUnavailable("no key set has been loaded yet")
-            return self._find(kid)
+            return self._find(kid), self.generation
 
     def _find(self, kid: str) -> SigningKey | None:
         if kid in self._keys:
@@ -224,13 +234,24 @@ def _failure(exc: jwt.PyJWTError) -> AuthFailure:
 
 
 class Verifier:
-    def __init__(self, keys: KeySet, policy: Policy) -> None:
+    def __init__(self, keys: KeySet, policy: Policy, verified: VerifiedTokens | None = None) -> None:
         self.keys = keys
         self.policy = policy
+        self.verified = verified if verified is not None else VerifiedTokens()
+
+    def cached(self, token: str) -> Identity | None:
+        """The identity of a token that passed `verify` before, while it is before its exp and the key set it was
+        checked against is still the one held and current; None when it must be checked in full."""
+        if self.keys.due():
+            return None
+        return self.verified.get(token, self.keys.generation)
 
     def verify(self, token: str) -> Identity:
         """The identity of a valid token; AuthFailure with the reason otherwise, KeysUnavailable when the key set
         cannot be had."""
+        known = self.cached(token)
+        if known is not None:
+            return known
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -239,7 +260,7 @@ class Verifier:
         if algorithm not in self.policy.algorithms:
             raise AuthFailure("TOKEN_ALGORITHM", f"the token's algorithm {str(algorithm)[:20]!r} is not one of "
                                                  f"{', '.join(self.policy.algorithms)}")
-        key = self.keys.key(token_kid(token))
+        key, generation = self.keys.lookup(token_kid(token))
         if key is None:
             raise AuthFailure("TOKEN_KEY_UNKNOWN", "the token's kid names no key of the identity provider's key set")
         verifying: Any = key.key
@@ -254,7 +275,9 @@ class Verifier:
                                 options={"require": ["exp", "iss", "aud", "sub"]})
         except jwt.PyJWTError as exc:
             raise _failure(exc) from None
-        return _identity(claims, self.policy.org_claim)
+        identity = _identity(claims, self.policy.org_claim)
+        self.verified.put(token, identity, claims.get("exp"), generation)
+        return identity
 
 
 def _text(value: object) -> str | None:

@@ -87,6 +87,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
     async def _verify(self, metadata: Any) -> Identity:
         token = bearer_token(metadata)
+        known = self.verifier.cached(token)  # the same token as before: no parse, no signature check
+        if known is not None:
+            return known
         if self.verifier.keys.needs_load(token_kid(token)):  # a file read or a fetch: not on the event loop
             await asyncio.to_thread(self.verifier.keys.refresh)
         return self.verifier.verify(token)
