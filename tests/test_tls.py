@@ -206,3 +206,14 @@ def test_the_client_and_its_command_speak_mutual_tls_to_a_real_server(
         with RegelmotorClient(server.address, ca_file=ca_file, cert_file=client_cert, key_file=client_key) as client:
             assert client.evaluate("rett-til-helsehjelp", json.loads(Path(facts).read_text(encoding="utf-8")),
                                    as_of="2026-04-20")["outcome"]["utfall"] == "rett"
+
+
+def test_under_mutual_tls_without_a_token_the_caller_is_the_certificate_not_the_metadata(pki: Pki) -> None:
+    with server_in_process(workers=0, **_tls(pki, client_ca=True)) as (server, _, _):
+        credentials = _credentials(pki.ca, pki.ca.issue_cert("dips.helse-vest.example"))
+        with grpc.secure_channel(f"127.0.0.1:{server.port}", credentials) as channel:
+            answer = pb_grpc.DecisionServiceStub(channel).Evaluate(
+                request(request_id="mtls-1"), metadata=[("regelmotor-caller", "someone-else")], timeout=10)
+        assert server.log is not None
+        record = server.log.get(answer.decision_id)
+    assert record is not None and record.caller == "cert:dips.helse-vest.example"

@@ -46,10 +46,27 @@ def caller_of(context: CallContext) -> str:
     identity = current()
     if identity is not None:
         return identity.caller
+    certified = certified_name(context)
+    if certified is not None:  # mutual TLS without a token: the certificate proves who calls
+        return certified
     for key, value in context.invocation_metadata() or ():
         if key == CALLER_METADATA and isinstance(value, str) and value.strip():
             return value.strip()[:200]
     return "anonymous"
+
+
+def certified_name(context: CallContext) -> str | None:
+    """The client certificate's name under mutual TLS (its DNS name, else its subject's common name), as gRPC
+    verified it; None without a client certificate."""
+    auth_context = getattr(context, "auth_context", None)
+    found = auth_context() if callable(auth_context) else {}
+    for key in ("x509_subject_alternative_name", "x509_common_name", "x509_subject"):
+        values = found.get(key) or []
+        if values:
+            value = values[0]
+            name = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            return f"cert:{name[:160]}"
+    return None
 
 
 class Writer(StrEnum):
