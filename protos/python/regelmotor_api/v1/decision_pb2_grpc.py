@@ -51,6 +51,11 @@ class DecisionServiceStub:
                 request_serializer=regelmotor_dot_v1_dot_decision__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=regelmotor_dot_v1_dot_decision__pb2.EvaluateStreamResponse.FromString,
                 _registered_method=True)
+        self.FetchDecision = channel.unary_unary(
+                '/regelmotor.v1.DecisionService/FetchDecision',
+                request_serializer=regelmotor_dot_v1_dot_decision__pb2.FetchDecisionRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_decision__pb2.Decision.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -78,6 +83,15 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchDecision(self, request, context):
+        """Fetch a recorded decision in full, as it was answered: only one the calling system itself was
+        answered (the recorded caller); any other decision id is NOT_FOUND, so nothing is revealed about
+        other callers' decisions. FAILED_PRECONDITION when the service keeps no decision log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +104,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.EvaluateStream,
                     request_deserializer=regelmotor_dot_v1_dot_decision__pb2.EvaluateRequest.FromString,
                     response_serializer=regelmotor_dot_v1_dot_decision__pb2.EvaluateStreamResponse.SerializeToString,
+            ),
+            'FetchDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchDecision,
+                    request_deserializer=regelmotor_dot_v1_dot_decision__pb2.FetchDecisionRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_decision__pb2.Decision.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -153,6 +172,33 @@ class DecisionService:
             '/regelmotor.v1.DecisionService/EvaluateStream',
             regelmotor_dot_v1_dot_decision__pb2.EvaluateRequest.SerializeToString,
             regelmotor_dot_v1_dot_decision__pb2.EvaluateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.DecisionService/FetchDecision',
+            regelmotor_dot_v1_dot_decision__pb2.FetchDecisionRequest.SerializeToString,
+            regelmotor_dot_v1_dot_decision__pb2.Decision.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,6 +27,7 @@ _AUDIT = "/regelmotor.v1.AuditService/"
 REQUIRED_SCOPE: dict[str, str | None] = {
     _DECISION + "Evaluate": EVALUATE,
     _DECISION + "EvaluateStream": EVALUATE,
+    _DECISION + "FetchDecision": EVALUATE,  # its own decisions only (the servicer checks the recorded caller)
     _RULESET + "ListRulesets": RULESET_READ,
     _RULESET + "GetRuleset": RULESET_READ,
     _RULESET + "ValidateRuleset": RULESET_READ,

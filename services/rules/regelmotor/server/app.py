@@ -172,7 +172,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=max(1, settings.workers),
                                      recording=recording, health=service_health,
                                      idle_seconds=settings.stream_idle_seconds,
-                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller))
+                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller),
+                                     log=decision_log)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
             RulesetServicer(motor, sources, telemetry), server)

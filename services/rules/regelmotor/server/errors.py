@@ -119,6 +119,19 @@ def error_result(exc: Exception) -> pb.ErrorResult:
     return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error")
 
 
+def not_found(kind: str, name: str, message: str) -> pb.ErrorResult:
+    info = error_details_pb2.ResourceInfo(resource_type=kind, resource_name=name[:100], description=message)
+    return pb.ErrorResult(code=code_pb2.NOT_FOUND, message=message, details=[_pack(info)])
+
+
+def not_kept() -> pb.ErrorResult:
+    """The answer to a read of recorded decisions from a service that keeps no decision log."""
+    failure = error_details_pb2.PreconditionFailure(violations=[error_details_pb2.PreconditionFailure.Violation(
+        type="DECISION_LOG", subject="decision_log", description="this service keeps no decision log")])
+    return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message="this service keeps no decision log",
+                          details=[_pack(failure)])
+
+
 def unavailable(message: str, reason: str = "WORKER_UNAVAILABLE") -> pb.ErrorResult:
     info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
     retry = error_details_pb2.RetryInfo()

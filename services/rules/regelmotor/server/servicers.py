@@ -16,19 +16,31 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.errors import RegelmotorError
+from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
-from regelmotor.store import RequestIdConflict
+from regelmotor.store import DecisionLog, RequestIdConflict, unpack_response
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
 from .convert import to_struct
-from .errors import error_result, pool_failure, recording_failure, source_failure, stream_idle, to_status, worker_failed
+from .errors import (
+    bad_request,
+    error_result,
+    not_found,
+    not_kept,
+    pool_failure,
+    recording_failure,
+    source_failure,
+    stream_idle,
+    to_status,
+    worker_failed,
+)
 from .handler import Reply, Summary
 from .limits import CallerLimiter
 from .pool import DeadlineExpired, PoolError
@@ -89,8 +101,10 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: pb.ErrorResu
 class DecisionServicer:
     def __init__(self, engine: Engine, telemetry: Telemetry, *, batch: int, parallel: int,
                  recording: FrontRecording, health: RecordingHealth | None = None,
-                 limiter: CallerLimiter | None = None, idle_seconds: float | None = None) -> None:
+                 limiter: CallerLimiter | None = None, idle_seconds: float | None = None,
+                 log: DecisionLog | None = None) -> None:
         self.engine = engine
+        self.log = log  # read by FetchDecision
         self.limiter = limiter  # Evaluate and EvaluateStream calls in progress per caller
         self.idle_seconds = idle_seconds  # a stream that sends nothing this long, with nothing in flight, is ended
         self.recording = recording  # the front's part in recording decisions
@@ -107,7 +121,30 @@ class DecisionServicer:
                 limiter.unary(self.evaluate) if limiter else self.evaluate),
             "EvaluateStream": grpc.stream_stream_rpc_method_handler(
                 limiter.streaming(self.evaluate_stream) if limiter else self.evaluate_stream),
+            "FetchDecision": grpc.unary_unary_rpc_method_handler(self.fetch_decision),
         })
+
+    async def fetch_decision(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        """A decision this caller was answered, as answered; any other id is NOT_FOUND (nothing is revealed
+        about other callers' decisions)."""
+        with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/FetchDecision", context):
+            failure = None
+            try:
+                decision_id = pb.FetchDecisionRequest.FromString(request).decision_id
+            except DecodeError:
+                decision_id = ""
+            if not 0 < len(decision_id) <= 100:
+                failure = bad_request([FieldViolation("decision_id", "required: the decision_id of an answered "
+                                                                     "Decision (at most 100 characters)")])
+            elif self.log is None:
+                failure = not_kept()
+            else:
+                record = await asyncio.to_thread(self.log.get, decision_id)
+                if record is not None and record.caller == caller_of(context):
+                    return unpack_response(record.response)
+                failure = not_found("decision", decision_id, "no decision with this id was answered to you")
+        await abort(context, failure)
+        raise AssertionError("abort raises")
 
     async def _engine_call(self, message: Request, timeout: float | None) -> tuple[Any, pb.ErrorResult | None]:
         try:
