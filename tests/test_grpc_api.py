@@ -271,5 +271,5 @@ def test_health_per_service_and_reflection(channel: grpc.Channel) -> None:
 
 def test_generated_stubs_exist_for_the_documented_api() -> None:
     assert Path(pb.__file__).name == "decision_pb2.py"
-    assert [m.name for m in pb.DESCRIPTOR.services_by_name["DecisionService"].methods] == ["Evaluate",
-                                                                                            "EvaluateStream"]
+    assert [m.name for m in pb.DESCRIPTOR.services_by_name["DecisionService"].methods] == [
+        "Evaluate", "EvaluateStream", "FetchDecision"]
