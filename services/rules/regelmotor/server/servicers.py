@@ -7,7 +7,6 @@ slow callers cost the front nothing but memory, and health checks are always ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -293,6 +292,9 @@ def _status_name(code: int) -> str:
 
 
 async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[int, bytes] | None]) -> None:
+    """Move the stream's requests into `inbox`, then its end mark (None). Cancelled only when nobody reads any
+    more; otherwise the end mark waits for room like any request (a stream whose last request filled the inbox
+    must still end)."""
     index = 0
     try:
         async for request in requests:
@@ -300,10 +302,7 @@ async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[i
             index += 1
     except grpc.RpcError:
         pass  # the client went away; what was read is still answered
-    finally:
-        # The end mark must not wait: when the stream was cancelled nobody takes from a full inbox any more.
-        with contextlib.suppress(asyncio.QueueFull):
-            inbox.put_nowait(None)
+    await inbox.put(None)
 
 
 async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int, max_bytes: int,
