@@ -130,7 +130,7 @@ def test_a_cancelled_stream_leaves_no_reader_behind() -> None:
 
         async def readers() -> list[str]:
             await asyncio.sleep(1.0)
-            return [repr(t.get_coro()) for t in asyncio.all_tasks() if "_read_all" in repr(t.get_coro())]
+            return [repr(t.get_coro()) for t in asyncio.all_tasks() if "read_requests" in repr(t.get_coro())]
 
         assert server.run(readers()) == []
 

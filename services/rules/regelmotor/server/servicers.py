@@ -46,6 +46,7 @@ from .pool import DeadlineExpired, PoolError
 from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
 from .recording import FrontRecording, caller_of, stream_item
 from .sources import diff_response
+from .stream_inbox import read_requests, take_batch
 from .telemetry import Telemetry, current_traceparent
 from .worker import Worker
 
@@ -222,7 +223,7 @@ class DecisionServicer:
             traceparent = current_traceparent()
             caller = caller_of(context)
             inbox: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=4 * self.batch * self.parallel)
-            reader = asyncio.create_task(_read_all(requests, inbox))
+            reader = asyncio.create_task(read_requests(requests, inbox))
             pending: deque[tuple[list[int], asyncio.Task[tuple[Any, pb.ErrorResult | None]]]] = deque()
             finished = False
             try:
@@ -234,7 +235,7 @@ class DecisionServicer:
                     if finished:
                         continue
                     try:
-                        batch = await _take_batch(inbox, self.batch, BATCH_BYTES, pending[0][1] if pending else None,
+                        batch = await take_batch(inbox, self.batch, BATCH_BYTES, pending[0][1] if pending else None,
                                                   self.idle_seconds)
                     except TimeoutError:  # answers were all sent; the client is sending nothing
                         assert self.idle_seconds is not None
@@ -289,53 +290,6 @@ _STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
 def _status_name(code: int) -> str:
     """The name of a numeric gRPC status code (looked up once per call for metrics and the log line)."""
     return _STATUS_NAMES.get(code, "UNKNOWN")
-
-
-async def _read_all(requests: AsyncIterator[bytes], inbox: asyncio.Queue[tuple[int, bytes] | None]) -> None:
-    """Move the stream's requests into `inbox`, then its end mark (None). Cancelled only when nobody reads any
-    more; otherwise the end mark waits for room like any request (a stream whose last request filled the inbox
-    must still end)."""
-    index = 0
-    try:
-        async for request in requests:
-            await inbox.put((index, request))
-            index += 1
-    except grpc.RpcError:
-        pass  # the client went away; what was read is still answered
-    await inbox.put(None)
-
-
-async def _take_batch(inbox: asyncio.Queue[tuple[int, bytes] | None], size: int, max_bytes: int,
-                      in_flight: asyncio.Future[Any] | None,
-                      idle_seconds: float | None = None) -> list[tuple[int, bytes]] | None:
-    """Up to `size` requests (and about `max_bytes`) that have arrived; [] when the batch in flight finished
-    first (its answers are due); None at the end. It waits on both without polling. TimeoutError: nothing was in
-    flight and nothing arrived for `idle_seconds`."""
-    if in_flight is None:
-        first = await asyncio.wait_for(inbox.get(), idle_seconds)
-    else:
-        getter = asyncio.ensure_future(inbox.get())
-        await asyncio.wait({getter, in_flight}, return_when=asyncio.FIRST_COMPLETED)
-        if not getter.done():
-            getter.cancel()
-            return []
-        first = getter.result()
-    if first is None:
-        return None
-    batch = [first]
-    total = len(first[1])
-    # A batch crosses to the worker in one pipe write on the event loop: keep it to about max_bytes.
-    while len(batch) < size and total < max_bytes:
-        try:
-            item = inbox.get_nowait()
-        except asyncio.QueueEmpty:
-            break
-        if item is None:
-            inbox.put_nowait(None)
-            break
-        batch.append(item)
-        total += len(item[1])
-    return batch
 
 
 def _version_info(ruleset: Ruleset) -> rpb.VersionInfo:
