@@ -13,8 +13,9 @@ each with a request_id of its own, made as it is sent, so the log records every 
 counting decisions and errors as they come. Meanwhile the RSS of the front process and of each engine worker is
 sampled every `--sample-seconds` (default 2) with the number of decisions answered so far. Printed: RSS at the
 start, at each quarter of the batch and at the end; the growth from the first quarter to the end (flat memory means
-about none); the batch's time and decisions/s; errors; and, with `--verify-log` (the default), the log's own count
-of records and whether its hash chain verifies (`AuditService.VerifyLog`, which reads the whole log).
+about none); the batch's time and decisions/s; errors; the log's size on disk; and, with `--verify-log` (the
+default), the log's own count of records and whether its hash chain verifies (`AuditService.VerifyLog`, which reads
+the whole log: minutes for a million records).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ for _path in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT):
         sys.path.insert(0, str(_path))
 
 from bench import grpc_load as load  # noqa: E402  (needs the paths above)
-from bench.decision_log_load import postgres_database, verify_log, with_request_id  # noqa: E402
+from bench.decision_log_load import log_size, postgres_database, verify_log, with_request_id  # noqa: E402
 
 QUARTERS = (0.25, 0.5, 0.75)
 PROGRESS_EVERY = 100  # answers between updates of the shared progress counter
@@ -244,9 +245,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = stack.enter_context(running_server(workers=args.workers, env={"REGELMOTOR_DECISION_LOG": setting}))
         checked = load.check_requests(server.address, requests)  # the warm-up: every request once
         batch = run_batch(server, checked.evaluate, args)
+        disk_bytes = log_size(args.decision_log, setting, server.data_dir)
         records = chain_ok = None
+        verify_seconds = 0.0
         if args.verify_log:
+            verify_began = time.monotonic()
             records, chain_ok = verify_log(server.address)
+            verify_seconds = time.monotonic() - verify_began
     lines, memory = rss_table(batch, args.decisions, batch.kinds)
     print()
     print(f"batch: {batch.decisions} decisions, {batch.errors} errors in {batch.seconds:.1f} s = "
@@ -255,14 +260,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"RSS growth from 25 % to the end, MB: {memory['growth_quarter_to_end_mb']}")
     expected = len(checked.evaluate) + batch.decisions
     logged = None if records is None else records == expected
+    print(f"decision log on disk: {disk_bytes / 1e9:.2f} GB, {disk_bytes / expected / 1000:.1f} kB per record")
     if records is not None:
         print(f"decision log: {records} records (expected {expected}: {len(checked.evaluate)} warm-up + "
-              f"{batch.decisions} decisions), chain verifies: {chain_ok}")
+              f"{batch.decisions} decisions), chain verifies: {chain_ok} (VerifyLog took {verify_seconds:.1f} s)")
     if args.json:
         report = {"date": date.today().isoformat(), "settings": {k: str(v) if isinstance(v, Path) else v
                                                                  for k, v in vars(args).items()},
                   "batch": {k: v for k, v in asdict(batch).items() if k != "samples"}, "memory": memory,
-                  "log": {"records": records, "expected": expected, "chain_ok": chain_ok},
+                  "log": {"records": records, "expected": expected, "chain_ok": chain_ok, "disk_bytes": disk_bytes,
+                          "verify_seconds": round(verify_seconds, 1)},
                   "samples": [asdict(s) for s in batch.samples]}
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 1 if batch.errors or logged is False or chain_ok is False else 0
