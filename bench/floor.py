@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured lead-in of each unary run (default 0.5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the servers (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="engine workers of the service (default 2)")
-    parser.add_argument("--concurrency", type=load._ints, default=[1, 4, 16],
+    parser.add_argument("--concurrency", type=load.positive_ints, default=[1, 4, 16],
                         help="calls in flight, comma-separated (default 1,4,16); the highest is the scaling one")
     parser.add_argument("--client-processes", type=int, default=2, help="load client processes (default 2)")
     parser.add_argument("--stream-requests", type=int, default=3000,

@@ -156,9 +156,9 @@ def measure_open_loop(server: Any, payloads: list[bytes], rate: float, seconds: 
         child.join(30)
     ordered = sorted(latencies)
     return OpenLoopResult(round(rate, 1), len(ordered), errors, round(len(ordered) / elapsed, 1),
-                          load._percentile_ms(ordered, 50), load._percentile_ms(ordered, 99),
-                          load._percentile_ms(ordered, 99.9), round(ordered[-1] * 1000, 2) if ordered else float("nan"),
-                          load._percentile_ms(sorted(lateness), 99))
+                          load.percentile_ms(ordered, 50), load.percentile_ms(ordered, 99),
+                          load.percentile_ms(ordered, 99.9), round(ordered[-1] * 1000, 2) if ordered else float("nan"),
+                          load.percentile_ms(sorted(lateness), 99))
 
 
 @dataclass

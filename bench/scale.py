@@ -165,7 +165,7 @@ def run_batch(server: Any, payloads: list[bytes], args: argparse.Namespace) -> B
     answered = context.Value("q", 0)
     timeout = max(600.0, args.decisions / 50)  # generous: 50 decisions/s would be a broken service
     children = []
-    for number, share in enumerate(load._split(args.decisions, args.streams)):
+    for number, share in enumerate(load.split_evenly(args.decisions, args.streams)):
         child = context.Process(target=stream_batch, args=(server.address, payloads, share, number * 104729, timeout,
                                                            ready, go, answered, results), daemon=True)
         child.start()
