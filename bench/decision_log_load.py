@@ -380,19 +380,12 @@ def records_table(runs: list[BackendRun], checks: list[LogCheck]) -> list[str]:
     return lines
 
 
-def _ints(text: str) -> list[int]:
-    values = [int(part) for part in text.split(",") if part.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("a comma-separated list of positive integers")
-    return values
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=3.0, help="measured window of each run (default 3)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured lead-in of each run (default 1)")
     parser.add_argument("--workers", type=int, default=2, help="server engine worker processes (default 2)")
-    parser.add_argument("--concurrency", type=_ints, default=[4, 16],
+    parser.add_argument("--concurrency", type=load.positive_ints, default=[4, 16],
                         help="total calls in flight, comma-separated (default 4,16)")
     parser.add_argument("--client-processes", type=int, default=2, help="load client processes (default 2)")
     parser.add_argument("--backends", default=",".join(BACKENDS),

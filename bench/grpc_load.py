@@ -338,7 +338,7 @@ class StreamResult:
     cpu_percent: dict[str, float] = field(default_factory=dict)
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split_evenly(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
 
 
@@ -349,7 +349,7 @@ def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, co
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     start = context.Value("d", 0.0)
     children = []
-    for number, threads in enumerate(_split(concurrency, processes)):
+    for number, threads in enumerate(split_evenly(concurrency, processes)):
         job = UnaryJob(KINDS[kind], payloads, threads, warmup, seconds, metadata)
         child = context.Process(target=unary_client, args=(server.address, job, number * 104729, ready, go, start,
                                                            results), daemon=True)
@@ -375,11 +375,11 @@ def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, co
         child.join(30)
     ordered = sorted(latencies)
     return UnaryResult(kind, layout, concurrency, processes, len(ordered), errors,
-                       round(len(ordered) / seconds, 1), _percentile_ms(ordered, 50), _percentile_ms(ordered, 99),
+                       round(len(ordered) / seconds, 1), percentile_ms(ordered, 50), percentile_ms(ordered, 99),
                        cpu)
 
 
-def _percentile_ms(ordered: Sequence[float], percent: float) -> float:
+def percentile_ms(ordered: Sequence[float], percent: float) -> float:
     if not ordered:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered) + 0.5) - 1))  # nearest rank
@@ -391,7 +391,7 @@ def measure_stream(server: Any, payloads: list[bytes], streams: int, count: int,
     context = multiprocessing.get_context("spawn")
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     children = []
-    for number, share in enumerate(_split(count, streams)):
+    for number, share in enumerate(split_evenly(count, streams)):
         child = context.Process(target=stream_client, args=(server.address, payloads, share, number * 104729, ready,
                                                             go, results, metadata), daemon=True)
         child.start()
@@ -549,7 +549,8 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
 
 
-def _ints(text: str) -> list[int]:
+def positive_ints(text: str) -> list[int]:
+    """An argparse type: a comma-separated list of positive integers."""
     values = [int(part) for part in text.split(",") if part.strip()]
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError("a comma-separated list of positive integers")
@@ -562,13 +563,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured lead-in of each unary run (default 0.5)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="server engine worker processes (default: the server's default, one per core)")
-    parser.add_argument("--concurrency", type=_ints, default=[1, 4, 16],
+    parser.add_argument("--concurrency", type=positive_ints, default=[1, 4, 16],
                         help="total calls in flight, comma-separated (default 1,4,16)")
     parser.add_argument("--client-processes", type=int, default=2,
                         help="client processes of the 'processes' layout (default 2)")
     parser.add_argument("--layouts", default="processes,one channel",
                         help="'processes', 'one channel' or both, comma-separated (default both)")
-    parser.add_argument("--streams", type=_ints, default=[1, 2], help="concurrent EvaluateStreams (default 1,2)")
+    parser.add_argument("--streams", type=positive_ints, default=[1, 2],
+                        help="concurrent EvaluateStreams (default 1,2)")
     parser.add_argument("--stream-requests", type=int, default=5000,
                         help="requests per stream run, split over its streams (default 5000)")
     parser.add_argument("--rulesets", type=Path,
