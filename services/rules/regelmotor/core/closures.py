@@ -6,8 +6,8 @@ Two kinds:
   (the same rules as before: a vocabulary call with a null value argument is null when the function
   says nulls propagate; a data-name argument is passed as written);
 - `verdict_of(expr)`: a rule's condition joined from the engine's verdicts on its atoms, for the
-  cross-check that the engine's verdict on the whole rule agrees with them. The atoms themselves are
-  decided by durable_rules; this only combines them with the rule's and/or/not.
+  check that the engine's verdict on the whole rule agrees with them (tests/test_verdicts_agree.py). The
+  atoms themselves are decided by durable_rules; this only combines them with the rule's and/or/not.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Every rule condition is decided by durable_rules, twice over:
   and absent values (JSON null) handled explicitly, so "not (x > 5)" holds when x is absent;
 - each distinct atomic condition is also its own engine rule (`c<n>`), so the explanation can say
   which conditions held and which did not ("why not").
-The evaluator checks on every evaluation that the engine's verdict on each rule equals the boolean
-combination of the engine's verdicts on its atoms; a disagreement is an engine failure.
+That the engine's verdict on each rule equals the boolean combination of the engine's verdicts on its
+atoms is checked by tests/test_verdicts_agree.py (every bundled case, random facts), not on every evaluation.
 
 Rules that read outcomes of other rules run in later *rounds*: outcomes of a round are combined
 (exceptions and combine policies applied) before the next round's facts are asserted. Each round

@@ -20,7 +20,6 @@ from importlib.metadata import version
 from typing import Any
 
 import durable_rules_engine
-from pydantic_core import to_json
 
 from .errors import EngineFailure
 
@@ -50,19 +49,20 @@ def register(name: str, definition: dict[str, Any]) -> None:
         _handles[name] = (handle, text)
 
 
-def fire(names: list[str], fact: dict[str, Any]) -> set[str]:
-    """Assert `fact` into each engine ruleset in `names` and return the names of the rules that fired.
+def fire(names: list[str], members: str) -> set[str]:
+    """Assert a fact into each engine ruleset in `names` and return the names of the rules that fired.
 
-    The whole sequence holds the process lock, so concurrent callers never interleave engine calls.
+    `members` is the fact as the members of a JSON object, without the braces (`"alder":42,"_r":1`): the
+    caller writes each value's JSON once, however many rounds assert it. Each assert gets its own session,
+    named in a `sid` member added here. The whole sequence holds the process lock, so concurrent callers
+    never interleave engine calls.
     """
     fired: set[str] = set()
     with _lock:
         for name in names:
             handle = _handles[name][0]
             sid = str(next(_sids))
-            # pydantic-core's encoder writes the same JSON as json.dumps, about 4 µs faster per fact.
-            payload = to_json({**fact, "sid": sid}).decode()
-            fired |= _fire_one(name, handle, sid, payload)
+            fired |= _fire_one(name, handle, sid, f'{{{members},"sid":"{sid}"}}')
     return fired
 
 

@@ -73,23 +73,24 @@ class RangeIndex:
     ranges are found by bisecting their ends: between two neighbouring ends, the same ranges cover."""
 
     def __init__(self, specs: Sequence[str]) -> None:
-        parsed = [_spec(text) for text in specs]
         self._by_category: dict[str, list[tuple[int, _Spec]]] = {}
-        ranges: list[tuple[int, _Spec]] = []
-        for position, spec in enumerate(parsed):
+        ranges: list[tuple[int, str, str]] = []  # (position, first category, last category)
+        for position, spec in enumerate(_spec(text) for text in specs):
             if spec.high is None:
                 self._by_category.setdefault(spec.low[:3], []).append((position, spec))
             else:
-                ranges.append((position, spec))
-        ends = sorted({end for _, spec in ranges for end in (spec.low, spec.high)})
+                ranges.append((position, spec.low, spec.high))
+        ends = sorted({end for _, low, high in ranges for end in (low, high)})
         self._ends = ends
         # _at[k]: the ranges that cover ends[k] itself; _between[k]: those that cover what lies strictly
         # between ends[k - 1] and ends[k] (none below the first end or above the last).
-        self._at = [tuple(p for p, s in ranges if s.low <= end <= s.high) for end in ends]
-        self._between = [()] + [tuple(p for p, s in ranges if s.low <= ends[k - 1] and ends[k] <= s.high)
-                                for k in range(1, len(ends))] + [()]
+        self._at = [tuple(p for p, low, high in ranges if low <= end <= high) for end in ends]
+        self._between: list[tuple[int, ...]] = [()]
+        self._between += [tuple(p for p, low, high in ranges if low <= ends[k - 1] and ends[k] <= high)
+                          for k in range(1, len(ends))]
+        self._between.append(())
 
-    def positions(self, code: str) -> tuple[int, ...] | list[int]:
+    def positions(self, code: str) -> Sequence[int]:
         """The positions of the specs that cover `code`, in the order of the specs."""
         category = code[:3]
         k = bisect.bisect_left(self._ends, category)
