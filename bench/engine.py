@@ -60,17 +60,16 @@ def _rate(func: Callable[[], object], seconds: float) -> tuple[float, float]:
     return 1 / median, median * 1e6
 
 
-def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> list[tuple[list[str], Any]]:
-    """The encoded fact of each round for these facts, exactly as the evaluator asserts them (as a dict before
-    2026-12-07, as the JSON members of the fact since)."""
-    captured: list[tuple[list[str], Any]] = []
+def _engine_facts(evaluator: Evaluator, facts: dict[str, Any], as_of: Any) -> list[tuple[list[str], dict[str, Any]]]:
+    """The encoded fact of each round for these facts, exactly as the evaluator asserts them."""
+    captured: list[tuple[list[str], dict[str, Any]]] = []
     original = engine.fire
 
-    def capture(names: list[str], fact: Any) -> set[str]:
-        captured.append((names, fact if isinstance(fact, str) else dict(fact)))
+    def capture(names: list[str], fact: dict[str, Any]) -> set[str]:
+        captured.append((names, dict(fact)))
         return original(names, fact)
 
-    engine.fire = capture  # type: ignore[assignment]  # the same calls, whichever type of fact the tree has
+    engine.fire = capture
     try:
         evaluator.run(facts, as_of)
     finally:
@@ -103,11 +102,8 @@ def bench_version(motor: Regelmotor, host: _QuietHost, name: str, version: str, 
                 host.loaded.add(partition.engine_name)
     sid = [0]
 
-    as_dicts = [[(names, json.loads("{" + fact + "}") if isinstance(fact, str) else fact) for names, fact in case]
-                for case in rounds]
-
     def raw_host() -> None:
-        for names, fact in as_dicts[index[0] % len(as_dicts)]:
+        for names, fact in rounds[index[0] % len(rounds)]:
             for engine_name in names:
                 sid[0] += 1
                 host.assert_fact(engine_name, {**fact, "sid": str(sid[0])})

@@ -46,17 +46,40 @@ def _call(expr: Call) -> ValueOf:
     function = FUNCTIONS[expr.func]
     data_args = DATA_NAME_ARGS.get(expr.func, ())
     arguments = [value_of(argument) for argument in expr.args]  # a data name is a Literal: passed as written
-    value_positions = [i for i in range(len(expr.args)) if i not in data_args]
     implementation = function.impl
     if not function.nulls_propagate:
         return lambda values, context: implementation(context, *[a(values, context) for a in arguments])
+    nullable = tuple(i not in data_args for i in range(len(arguments)))  # a null here makes the call's value null
+    if len(arguments) == 1 and nullable == (True,):
+        return _one_value(implementation, arguments[0])
+    if len(arguments) == 2 and nullable == (True, True):
+        return _two_values(implementation, arguments[0], arguments[1])
 
     def call(values: Mapping[str, Any], context: CallContext) -> Any:
         computed = [a(values, context) for a in arguments]
-        for position in value_positions:
-            if computed[position] is None:
+        for value, can_null in zip(computed, nullable, strict=True):
+            if value is None and can_null:
                 return None
         return implementation(context, *computed)
+
+    return call
+
+
+# The two most common shapes of call, one or two values and no data names (age_on, add_weeks, add_working_days,
+# days_between, ...), written out: about half the cost of the general call. Every argument is computed before
+# any null is looked at, as in the general call, so an argument that fails fails here too.
+def _one_value(implementation: Callable[..., Any], argument: ValueOf) -> ValueOf:
+    def call(values: Mapping[str, Any], context: CallContext) -> Any:
+        value = argument(values, context)
+        return None if value is None else implementation(context, value)
+
+    return call
+
+
+def _two_values(implementation: Callable[..., Any], first: ValueOf, second: ValueOf) -> ValueOf:
+    def call(values: Mapping[str, Any], context: CallContext) -> Any:
+        a, b = first(values, context), second(values, context)
+        return None if a is None or b is None else implementation(context, a, b)
 
     return call
 

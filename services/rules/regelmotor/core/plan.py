@@ -15,16 +15,13 @@ from .closures import ValueOf, value_of
 from .compiler import CompiledRuleset, Round
 from .model import Derived, Ruleset
 
-# A member of every engine fact: the compiled rules' marker that a fact is present (compiler.PRESENT_MARKER).
-PRESENT_MEMBER = '"_r":1'
-
 
 @dataclass(frozen=True, slots=True)
 class EngineFact:
     """What asserting one round's fact takes: the engine rulesets, and the names the fact carries."""
 
     engine_names: list[str]
-    reads: tuple[tuple[str, str], ...]  # (name, its JSON key with the colon: '"alder":')
+    reads: tuple[str, ...]  # the names whose values it carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +78,7 @@ def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
 
 
 def _engine_fact(round_: Round) -> EngineFact:
-    # Names are lower-case ASCII identifiers (declarations.IDENT), so a key needs no escaping.
-    reads = tuple((name, f'"{name}":') for name in sorted(round_.reads))
-    return EngineFact([p.engine_name for p in round_.partitions], reads)
+    return EngineFact([p.engine_name for p in round_.partitions], tuple(sorted(round_.reads)))
 
 
 def _setters(ruleset: Ruleset) -> dict[str, tuple[Setter, ...]]:
