@@ -267,7 +267,9 @@ class Evaluation:
         return InvalidFacts([FieldViolation(facts[0], reason)])
 
     def _check_constraints(self, checks: EngineFact) -> None:
-        fired = engine.fire(checks.engine_names, self._engine_fact(checks))
+        self._refuse_violations(engine.fire(checks.engine_names, self._engine_fact(checks)))
+
+    def _refuse_violations(self, fired: set[str]) -> None:
         violations = [
             FieldViolation(c.field, c.message.format_map(_Placeholders(self._values, self.json_of)))
             for index, c in enumerate(self._ruleset.constraints)
@@ -289,6 +291,8 @@ class Evaluation:
         # its verdict alone. That each rule's verdict is the and/or/not of its atoms' verdicts is checked by the
         # tests (tests/test_verdicts_agree.py), on every bundled case and on random facts, not again here.
         fired = engine.fire(round_.fact.engine_names, self._engine_fact(round_.fact))
+        if round_.checks_constraints:
+            self._refuse_violations(fired)
         self._held[round_.index] = {text: engine_id in fired for text, engine_id in round_.atoms}
         rule_fired = self._rule_fired
         applied = self._applied

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .closures import ValueOf, value_of
 from .compiler import CompiledRuleset, Round
+from .errors import EngineFailure
 from .model import Derived, Ruleset
 
 
@@ -32,6 +33,7 @@ class RoundPlan:
     rules: tuple[tuple[str, str], ...]  # (rule id, its engine rule's id), in the round's order
     overridable: tuple[tuple[str, tuple[str, ...]], ...]  # (rule id, its exceptions' ids): rules that have some
     finalises: tuple[str, ...]  # the outcomes that are final once this round has run
+    checks_constraints: bool  # its engine rulesets also check the constraints: it runs first, after derive step 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +70,16 @@ def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
             tuple((text, atom.id) for text, atom in round_.atoms.items()),
             tuple((c.rule.id, c.engine_id) for c in round_.rules),
             tuple((c.rule.id, tuple(exceptions[c.rule.id])) for c in round_.rules if exceptions[c.rule.id]),
-            tuple(finalised_after.get(round_.index, ())),
+            tuple(finalised_after.get(round_.index, ())), round_.checks_constraints,
         )
         for round_ in compiled.rounds
     )
     constraints = _engine_fact(compiled.constraints) if compiled.constraints.partitions else None
-    return EvaluationPlan(_derive_steps(compiled), constraints, rounds, tuple(finalised_after.get(-1, ())),
+    derive_steps = _derive_steps(compiled)
+    if any(round_.checks_constraints for round_ in rounds) and derive_steps[1]:
+        # The compiler joins the constraints to the first round only because nothing is derived in between.
+        raise EngineFailure(f"derived values before the first round of {ruleset.key}, which checks the constraints")
+    return EvaluationPlan(derive_steps, constraints, rounds, tuple(finalised_after.get(-1, ())),
                           _setters(ruleset), {name: value_of(d.expr) for name, d in ruleset.derived.items()})
 
 
