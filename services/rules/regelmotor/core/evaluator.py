@@ -13,12 +13,11 @@ from datetime import date
 from typing import Any
 
 from . import engine, explain
-from .closures import ValueOf, value_of
 from .combine import Contribution, combine
 from .compiler import PRESENT_MARKER, Atom, CompiledRuleset, Round, compile_ruleset
 from .decision import Decision, DecisionHead, DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace
-from .errors import FieldViolation, InvalidFacts
-from .expressions import Name, atoms_with_polarity
+from .errors import EngineFailure, FieldViolation, InvalidFacts
+from .expressions import Expr, Literal, Name, atoms_with_polarity
 from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .plan import EngineFact, EvaluationPlan, RoundPlan, plan_evaluation
@@ -28,7 +27,6 @@ from .view import Headline, RuleShape
 from .vocabulary import CallContext
 
 ENGINE_NAME = "regelmotor"
-_MISSING = object()
 
 
 def engine_version() -> str:
@@ -67,8 +65,12 @@ class Evaluator:
         shapes.sort(key=lambda shape: order[shape.rule.id])
         self._rules: tuple[RuleShape, ...] = tuple(shapes)
         self._plan: EvaluationPlan = plan_evaluation(self._compiled)
-        self._effects: dict[str, dict[str, ValueOf]] = {
-            rule.id: {field: value_of(expr) for field, expr in rule.effects.items()} for rule in ruleset.rules}
+        # What each rule gives each outcome, for the explanation: a name's value (name, None), or the JSON of a
+        # literal (None, its JSON), which is the same in every evaluation.
+        self._effect_sources: dict[str, dict[str, tuple[str | None, Any]]] = {
+            rule.id: {field: (expr.name, None) if isinstance(expr, Name) else (None, _literal_json(expr))
+                      for field, expr in rule.effects.items()}
+            for rule in ruleset.rules}
 
     @property
     def ruleset(self) -> Ruleset:
@@ -126,8 +128,7 @@ class Evaluation:
         self._rule_fired: dict[str, bool] = {}
         self._applied: dict[str, bool] = {}
         self._deciding: dict[str, list[str]] = {}  # outcome -> the rules that decided it (empty: its default)
-        self._json: dict[str, Any] = {}  # JSON form of each value, made once: values never change once set
-        self._effect_json: dict[tuple[str, str], Any] = {}  # (rule id, field) -> JSON of what it gives or would give
+        self._json = _JsonValues(self._values)  # JSON form of each value, made once: values never change once set
         # The traces are written from the values when first asked for: the explanation's writers ask, a caller
         # who wants only the outcome does not pay for them.
         self._derived_traces: list[DerivedTrace] | None = None
@@ -179,22 +180,18 @@ class Evaluation:
     def applied(self) -> Mapping[str, bool]:
         return self._applied
 
-    def json_of(self, name: str) -> Any:
-        found = self._json.get(name, _MISSING)
-        if found is _MISSING:
-            found = self._json[name] = to_json_value(self._values.get(name))
-        return found
+    @property
+    def json_of(self) -> Callable[[str], Any]:
+        """The JSON value of a name (None when it has none). A lookup in the evaluation's JSON values, which
+        makes each the first time it is asked for: the explanation's writers ask about 150 times a decision."""
+        return self._json.__getitem__
 
     def effect_json(self, rule: Rule, field: str) -> Any:
         """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
-        key = (rule.id, field)
-        found = self._effect_json.get(key, _MISSING)
-        if found is _MISSING:
-            expr = rule.effects[field]
-            found = self._effect_json[key] = (
-                self.json_of(expr.name) if isinstance(expr, Name)
-                else to_json_value(self._evaluator._effects[rule.id][field](self._values, self._context)))
-        return found
+        name, constant = self._evaluator._effect_sources[rule.id][field]
+        if name is not None:
+            return self._json[name]
+        return list(constant) if isinstance(constant, list) else constant  # a list of its own: the caller's
 
     @property
     def derived(self) -> list[DerivedTrace]:
@@ -324,6 +321,24 @@ def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
             seen.add(key)
             entries.append((round_.atoms[key[0]], negated))
     return entries
+
+
+class _JsonValues(dict[str, Any]):
+    """The JSON form of an evaluation's values, each made when first asked for."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.known = values
+
+    def __missing__(self, name: str) -> Any:
+        found = self[name] = to_json_value(self.known.get(name))
+        return found
+
+
+def _literal_json(expr: Expr) -> Any:
+    if not isinstance(expr, Literal):  # the loader gives an effect a name or a literal, nothing else
+        raise EngineFailure(f"a rule's effect cannot be {expr}")
+    return to_json_value(expr.value)
 
 
 class _Placeholders(dict[str, str]):
