@@ -231,8 +231,7 @@ class Evaluation:
 
     def _execute(self) -> None:
         plan = self._evaluator._plan
-        for name in plan.finalised_first:
-            self._finalise_outcome(name)
+        self._finalise(plan.finalised_first)
         steps = plan.derive_steps
         self._derive_step(steps[0])
         if plan.constraints is not None:
@@ -300,15 +299,16 @@ class Evaluation:
         for rule_id, exceptions in round_.overridable:
             if rule_fired[rule_id] and any(rule_fired[e] for e in exceptions):
                 applied[rule_id] = False
-        for name in round_.finalises:
-            self._finalise_outcome(name)
+        self._finalise(round_.finalises)
 
-    def _finalise_outcome(self, name: str) -> None:
-        applied, values, context = self._applied, self._values, self._context
-        contributions = [Contribution(setter.rule_id, setter.effect(values, context), setter.prioritet)
-                         for setter in self._evaluator._plan.setters[name] if applied.get(setter.rule_id)]
-        value, self._deciding[name] = combine(self._ruleset.outcomes[name], contributions)
-        values[name] = value
+    def _finalise(self, names: tuple[str, ...]) -> None:
+        """Combine what the applied rules give each of these outcomes (its default when none gives anything)."""
+        applied, values, context, deciding = self._applied, self._values, self._context, self._deciding
+        setters, specs = self._evaluator._plan.setters, self._ruleset.outcomes
+        for name in names:
+            contributions = [Contribution(setter.rule_id, setter.effect(values, context), setter.prioritet)
+                             for setter in setters[name] if applied.get(setter.rule_id)]
+            values[name], deciding[name] = combine(specs[name], contributions)
 
 
 def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
