@@ -50,10 +50,12 @@ def _call(expr: Call) -> ValueOf:
     if not function.nulls_propagate:
         return lambda values, context: implementation(context, *[a(values, context) for a in arguments])
     nullable = tuple(i not in data_args for i in range(len(arguments)))  # a null here makes the call's value null
-    if len(arguments) == 1 and nullable == (True,):
-        return _one_value(implementation, arguments[0])
-    if len(arguments) == 2 and nullable == (True, True):
-        return _two_values(implementation, arguments[0], arguments[1])
+    shape = _value_run(expr, nullable)
+    if shape is not None:
+        head, first, count, tail = shape
+        if count == 1:
+            return _one_value(implementation, head, arguments[first], tail)
+        return _two_values(implementation, head, arguments[first], arguments[first + 1], tail)
 
     def call(values: Mapping[str, Any], context: CallContext) -> Any:
         computed = [a(values, context) for a in arguments]
@@ -65,21 +67,36 @@ def _call(expr: Call) -> ValueOf:
     return call
 
 
-# The two most common shapes of call, one or two values and no data names (age_on, add_weeks, add_working_days,
-# days_between, ...), written out: about half the cost of the general call. Every argument is computed before
-# any null is looked at, as in the general call, so an argument that fails fails here too.
-def _one_value(implementation: Callable[..., Any], argument: ValueOf) -> ValueOf:
+def _value_run(expr: Call, nullable: tuple[bool, ...]) -> tuple[tuple[Any, ...], int, int, tuple[Any, ...]] | None:
+    """For a call of one or two values in a row, every other argument a literal data name (age_on(a, b),
+    lookup('tabell', a, 'kolonne'), parameter('navn', a), ...): the literals before them, the position of the
+    first value, how many values, and the literals after them. None for any other call."""
+    values = [i for i, can_null in enumerate(nullable) if can_null]
+    if len(values) not in (1, 2) or values[-1] - values[0] != len(values) - 1:
+        return None
+    constants = [arg.value if isinstance(arg, Literal) else None for arg in expr.args]
+    if any(not isinstance(expr.args[i], Literal) for i, can_null in enumerate(nullable) if not can_null):
+        return None
+    return tuple(constants[: values[0]]), values[0], len(values), tuple(constants[values[-1] + 1 :])
+
+
+# The common shapes of call, written out: about half the cost of the general call. Every argument is computed
+# before any null is looked at, as in the general call, so an argument that fails fails here too; a data name
+# is a constant, passed as written.
+def _one_value(implementation: Callable[..., Any], head: tuple[Any, ...], argument: ValueOf,
+               tail: tuple[Any, ...]) -> ValueOf:
     def call(values: Mapping[str, Any], context: CallContext) -> Any:
         value = argument(values, context)
-        return None if value is None else implementation(context, value)
+        return None if value is None else implementation(context, *head, value, *tail)
 
     return call
 
 
-def _two_values(implementation: Callable[..., Any], first: ValueOf, second: ValueOf) -> ValueOf:
+def _two_values(implementation: Callable[..., Any], head: tuple[Any, ...], first: ValueOf, second: ValueOf,
+                tail: tuple[Any, ...]) -> ValueOf:
     def call(values: Mapping[str, Any], context: CallContext) -> Any:
         a, b = first(values, context), second(values, context)
-        return None if a is None or b is None else implementation(context, a, b)
+        return None if a is None or b is None else implementation(context, *head, a, b, *tail)
 
     return call
 
