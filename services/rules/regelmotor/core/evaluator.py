@@ -122,6 +122,9 @@ class Evaluation:
         self._selection_date = selection_date or as_of
         self._facts = facts
         self._values: dict[str, Any] = {**facts, "as_of": as_of}
+        # Each value as the engine compares it, made when the value is set (values never change once set), so
+        # that a round's fact is picked from here in one step (EngineFact.pick).
+        self._encoded = _EngineValues({name: encode_for_engine(value) for name, value in self._values.items()})
         self._context = CallContext(self._ruleset.parameters, self._ruleset.tables)
         self._derived_in_order: list[Derived] = []
         self._held: dict[int, Mapping[str, bool]] = {}  # round -> atom text -> the engine's verdict
@@ -251,6 +254,7 @@ class Evaluation:
             except (ValueError, ArithmeticError) as exc:
                 raise self._refusal(derived, exc) from None
             self._values[derived.name] = value
+            self._encoded[derived.name] = encode_for_engine(value)
             self._derived_in_order.append(derived)
 
     def _refusal(self, derived: Derived, exc: ValueError | ArithmeticError) -> InvalidFacts:
@@ -275,8 +279,7 @@ class Evaluation:
             raise InvalidFacts(violations)
 
     def _engine_fact(self, fact: EngineFact) -> dict[str, Any]:
-        values = self._values
-        encoded: dict[str, Any] = {name: encode_for_engine(values.get(name)) for name in fact.reads}
+        encoded = dict(zip(fact.reads, fact.pick(self._encoded), strict=True))
         encoded[PRESENT_MARKER] = 1
         return encoded
 
@@ -304,11 +307,12 @@ class Evaluation:
     def _finalise(self, names: tuple[str, ...]) -> None:
         """Combine what the applied rules give each of these outcomes (its default when none gives anything)."""
         applied, values, context, deciding = self._applied, self._values, self._context, self._deciding
-        setters, specs = self._evaluator._plan.setters, self._ruleset.outcomes
+        setters, specs, encoded = self._evaluator._plan.setters, self._ruleset.outcomes, self._encoded
         for name in names:
             contributions = [Contribution(setter.rule_id, setter.effect(values, context), setter.prioritet)
                              for setter in setters[name] if applied.get(setter.rule_id)]
             values[name], deciding[name] = combine(specs[name], contributions)
+            encoded[name] = encode_for_engine(values[name])
 
 
 def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
@@ -321,6 +325,13 @@ def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
             seen.add(key)
             entries.append((round_.atoms[key[0]], negated))
     return entries
+
+
+class _EngineValues(dict[str, Any]):
+    """The values as the engine compares them; a name without a value is absent (null) to the engine."""
+
+    def __missing__(self, name: str) -> Any:
+        return None
 
 
 class _JsonValues(dict[str, Any]):

@@ -8,8 +8,10 @@ rules that can set each outcome, with their effects as closures (regelmotor.core
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .closures import ValueOf, value_of
 from .compiler import CompiledRuleset, Round
@@ -23,6 +25,7 @@ class EngineFact:
 
     engine_names: list[str]
     reads: tuple[str, ...]  # the names whose values it carries
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # their values, in the order of `reads`, from a mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,17 @@ def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
 
 
 def _engine_fact(round_: Round) -> EngineFact:
-    return EngineFact([p.engine_name for p in round_.partitions], tuple(sorted(round_.reads)))
+    reads = tuple(sorted(round_.reads))
+    return EngineFact([p.engine_name for p in round_.partitions], reads, _picker(reads))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:  # an itemgetter of one name gives the value, not a tuple
+        name = names[0]
+        return lambda values: (values[name],)
+    return lambda values: ()  # rules that read nothing (`when: true`)
 
 
 def _setters(ruleset: Ruleset) -> dict[str, tuple[Setter, ...]]:
