@@ -12,11 +12,11 @@ fired. The C engine is not thread-safe, so one process-wide lock serialises ever
 Sessions: each engine ruleset keeps one session, and every fact asserted into it is retracted as soon as
 its firings are read, so the session is empty again for the next fact. A session of its own per fact,
 deleted after it, cost about 40 % more of the engine's time (durable_rules makes each new session a state
-record and matches that too; BENCHMARKS.md, 2026-12-07). Our rules each match one fact, with no joins and no
-negations, so a fact can only ever fire on its own assert, never meet another, and its retraction fires
-nothing. Whenever a fact's firing fails part way, its session is deleted instead and the next fact opens a
-new one, so nothing it left behind meets a later fact. At most one session per engine ruleset lives at a time
-(a ruleset holds at most 1024).
+record and matches that too; BENCHMARKS.md, 2026-12-06, late night). Our rules each match one fact, with
+no joins and no negations, so a fact can only ever fire on its own assert, never meet another, and its
+retraction fires nothing. Whenever a fact's firing fails part way, its session is deleted instead and the
+next fact opens a new one, so nothing it left behind meets a later fact. At most one session per engine
+ruleset lives at a time (a ruleset holds at most 1024).
 """
 
 from __future__ import annotations
