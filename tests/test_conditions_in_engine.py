@@ -224,3 +224,20 @@ def test_constraint_message_can_show_values(make_evaluator: Callable[..., Evalua
     with pytest.raises(InvalidFacts, match=r"^invalid facts: n: n is required when m is 7$") as caught:
         evaluator.evaluate({"m": 7}, AS_OF)
     assert caught.value.violations[0].reason == "n is required when m is 7"
+
+
+def test_rounds_whose_rules_read_no_name_or_one_name(make_evaluator: Callable[..., Evaluator]) -> None:
+    evaluator = make_evaluator("""\
+facts:
+  n: {type: int}
+rules:
+  - {id: r, title: r, hjemmel: h1, when: 'true', then: {ok: true}}
+  - {id: s, title: s, hjemmel: h1, when: 'ok', then: {again: true}}
+outcomes:
+  ok: {type: bool, default: false, combine: any}
+  again: {type: bool, default: false, combine: any}
+""")
+    assert [round_.reads for round_ in evaluator.compiled.rounds] == [set(), {"ok"}]
+    decision = evaluator.evaluate({}, AS_OF)
+    assert decision.outcome == {"ok": True, "again": True}
+    assert decision.fired_rules == ["r", "s"]

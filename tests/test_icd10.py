@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from regelmotor.core.icd10 import in_range, range_problem
+from regelmotor.core.icd10 import RangeIndex, in_range, range_problem
 
 
 @pytest.mark.parametrize(("code", "spec", "covered"), [
@@ -42,3 +44,33 @@ def test_codes_and_ranges_of_categories_are_usable(spec: str) -> None:
 ])
 def test_a_text_that_is_no_usable_range_is_refused_with_the_reason(spec: str, problem: str) -> None:
     assert range_problem(spec) == problem
+
+
+_LETTERS = "ABCEFZ"
+_categories = st.builds(lambda letter, number: f"{letter}{number:02d}", st.sampled_from(_LETTERS), st.integers(0, 99))
+_subcodes = st.builds(lambda category, tail: f"{category}.{tail}", _categories,
+                      st.text(alphabet="0129AXZ", min_size=1, max_size=2))
+# What `_spec` reads, refused ranges (backwards, of subcodes) too: the index must agree with in_range on them.
+_specs = st.one_of(_categories, _subcodes,
+                   st.builds(lambda low, high: f"{low}-{high}", st.one_of(_categories, _subcodes),
+                             st.one_of(_categories, _subcodes)))
+# Codes as a fact may hold them: well formed, near misses (short, lower case, odd characters) and any text.
+_codes = st.one_of(_categories, _subcodes, st.text(alphabet="ABEFZ0129.X -\"!aæ", max_size=7), st.text(max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(specs=st.lists(_specs, max_size=30), codes=st.lists(_codes, max_size=20))
+def test_the_index_finds_exactly_the_specs_that_cover_a_code(specs: list[str], codes: list[str]) -> None:
+    index = RangeIndex(specs)
+    for code in codes:
+        assert list(index.positions(code)) == [i for i, spec in enumerate(specs) if in_range(code, spec)]
+
+
+def test_the_index_of_a_table_finds_rows_by_category_and_by_range() -> None:
+    index = RangeIndex(["B18", "C00-C97", "F10.2", "F20-F29", "F20-F31", "F25"])
+    assert list(index.positions("F25.1")) == [3, 4, 5]
+    assert list(index.positions("F30")) == [4]
+    assert list(index.positions("F10.24")) == [2]
+    assert list(index.positions("F10.3")) == []
+    assert list(index.positions("C97.9")) == [1]
+    assert list(index.positions("B1")) == []

@@ -13,21 +13,20 @@ from datetime import date
 from typing import Any
 
 from . import engine, explain
-from .closures import ValueOf, VerdictOf, value_of, verdict_of
 from .combine import Contribution, combine
-from .compiler import PRESENT_MARKER, Atom, CompiledRule, CompiledRuleset, Round, compile_ruleset
+from .compiler import PRESENT_MARKER, Atom, CompiledRuleset, Round, compile_ruleset
 from .decision import Decision, DecisionHead, DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace
 from .errors import EngineFailure, FieldViolation, InvalidFacts
-from .expressions import Name, atoms_with_polarity
+from .expressions import Expr, Literal, Name, atoms_with_polarity
 from .limits import shown_text
 from .model import Derived, Rule, Ruleset
+from .plan import EngineFact, EvaluationPlan, RoundPlan, plan_evaluation
 from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
 from .view import Headline, RuleShape
 from .vocabulary import CallContext
 
 ENGINE_NAME = "regelmotor"
-_MISSING = object()
 
 
 def engine_version() -> str:
@@ -51,13 +50,10 @@ class Evaluator:
                 engine.register(partition.engine_name, partition.definition)
         self._engine_version = engine_version()
         # Static shape of the explanation, worked out once so each evaluation only fills in values.
-        self._setters: dict[str, list[Rule]] = {name: [] for name in ruleset.outcomes}
-        self._exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
+        exceptions: dict[str, list[Rule]] = {rule.id: [] for rule in ruleset.rules}
         for rule in ruleset.rules:
-            for name in rule.effects:
-                self._setters[name].append(rule)
             if rule.unntak_fra:
-                self._exceptions[rule.unntak_fra].append(rule)
+                exceptions[rule.unntak_fra].append(rule)
         hjemler = {hid: _hjemmel_ref(ruleset, hid) for hid in ruleset.hjemler}
         order = {rule.id: index for index, rule in enumerate(ruleset.rules)}
         shapes: list[RuleShape] = []
@@ -65,18 +61,16 @@ class Evaluator:
             for compiled in round_.rules:
                 rule = compiled.rule
                 shapes.append(RuleShape(rule, compiled.round, tuple(hjemler[h] for h in rule.hjemmel),
-                                        tuple(_distinct_atoms(round_, rule)), tuple(self._exceptions[rule.id])))
+                                        tuple(_distinct_atoms(round_, rule)), tuple(exceptions[rule.id])))
         shapes.sort(key=lambda shape: order[shape.rule.id])
         self._rules: tuple[RuleShape, ...] = tuple(shapes)
-        # What each step of an evaluation derives and finalises (the steps: _derive_steps).
-        self._derive_steps: list[list[Derived]] = _derive_steps(self._compiled)
-        self._finalised_after: dict[int, list[str]] = {}  # round index (-1: before any) -> outcomes it settles
-        for name, final_round in self._compiled.outcome_round.items():
-            self._finalised_after.setdefault(max(final_round, -1), []).append(name)
-        self._derive: dict[str, ValueOf] = {name: value_of(d.expr) for name, d in ruleset.derived.items()}
-        self._verdicts: dict[str, VerdictOf] = {rule.id: verdict_of(rule.condition) for rule in ruleset.rules}
-        self._effects: dict[str, dict[str, ValueOf]] = {
-            rule.id: {field: value_of(expr) for field, expr in rule.effects.items()} for rule in ruleset.rules}
+        self._plan: EvaluationPlan = plan_evaluation(self._compiled)
+        # What each rule gives each outcome, for the explanation: a name's value (name, None), or the JSON of a
+        # literal (None, its JSON), which is the same in every evaluation.
+        self._effect_sources: dict[str, dict[str, tuple[str | None, Any]]] = {
+            rule.id: {field: (expr.name, None) if isinstance(expr, Name) else (None, _literal_json(expr))
+                      for field, expr in rule.effects.items()}
+            for rule in ruleset.rules}
 
     @property
     def ruleset(self) -> Ruleset:
@@ -128,14 +122,20 @@ class Evaluation:
         self._selection_date = selection_date or as_of
         self._facts = facts
         self._values: dict[str, Any] = {**facts, "as_of": as_of}
+        # Each value as the engine compares it, made when the value is set (values never change once set), so
+        # that a round's fact is picked from here in one step (EngineFact.pick).
+        self._encoded = _EngineValues({name: encode_for_engine(value) for name, value in self._values.items()})
         self._context = CallContext(self._ruleset.parameters, self._ruleset.tables)
-        self._derived_traces: dict[str, DerivedTrace] = {}
+        self._derived_in_order: list[Derived] = []
         self._held: dict[int, Mapping[str, bool]] = {}  # round -> atom text -> the engine's verdict
         self._rule_fired: dict[str, bool] = {}
         self._applied: dict[str, bool] = {}
-        self._outcome_traces: dict[str, OutcomeTrace] = {}
-        self._json: dict[str, Any] = {}  # JSON form of each value, made once: values never change once set
-        self._effect_json: dict[tuple[str, str], Any] = {}  # (rule id, field) -> JSON of what it gives or would give
+        self._deciding: dict[str, list[str]] = {}  # outcome -> the rules that decided it (empty: its default)
+        self._json = _JsonValues(self._values)  # JSON form of each value, made once: values never change once set
+        # The traces are written from the values when first asked for: the explanation's writers ask, a caller
+        # who wants only the outcome does not pay for them.
+        self._derived_traces: list[DerivedTrace] | None = None
+        self._outcome_traces: list[OutcomeTrace] | None = None
 
     # --- the public, read-only face (EvaluationView) -----------------------------------------
 
@@ -183,26 +183,26 @@ class Evaluation:
     def applied(self) -> Mapping[str, bool]:
         return self._applied
 
-    def json_of(self, name: str) -> Any:
-        found = self._json.get(name, _MISSING)
-        if found is _MISSING:
-            found = self._json[name] = to_json_value(self._values.get(name))
-        return found
+    @property
+    def json_of(self) -> Callable[[str], Any]:
+        """The JSON value of a name (None when it has none). A lookup in the evaluation's JSON values, which
+        makes each the first time it is asked for: the explanation's writers ask about 150 times a decision."""
+        return self._json.__getitem__
 
     def effect_json(self, rule: Rule, field: str) -> Any:
         """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
-        key = (rule.id, field)
-        found = self._effect_json.get(key, _MISSING)
-        if found is _MISSING:
-            expr = rule.effects[field]
-            found = self._effect_json[key] = (
-                self.json_of(expr.name) if isinstance(expr, Name)
-                else to_json_value(self._evaluator._effects[rule.id][field](self._values, self._context)))
-        return found
+        name, constant = self._evaluator._effect_sources[rule.id][field]
+        if name is not None:
+            return self._json[name]
+        return list(constant) if isinstance(constant, list) else constant  # a list of its own: the caller's
 
     @property
     def derived(self) -> list[DerivedTrace]:
-        return list(self._derived_traces.values())
+        if self._derived_traces is None:
+            json_of = self.json_of
+            self._derived_traces = [DerivedTrace(d.name, d.text, {n: json_of(n) for n in d.reads}, json_of(d.name))
+                                    for d in self._derived_in_order]
+        return list(self._derived_traces)
 
     @property
     def parameters(self) -> list[ParameterTrace]:
@@ -211,7 +211,11 @@ class Evaluation:
 
     @property
     def outcomes(self) -> list[OutcomeTrace]:
-        return [self._outcome_traces[n] for n in self._ruleset.outcomes]
+        if self._outcome_traces is None:
+            json_of, deciding = self.json_of, self._deciding
+            self._outcome_traces = [OutcomeTrace(name, json_of(name), spec.combine.value, deciding[name], spec.internal)
+                                    for name, spec in self._ruleset.outcomes.items()]
+        return list(self._outcome_traces)
 
     @property
     def headline(self) -> Headline | None:
@@ -229,43 +233,43 @@ class Evaluation:
     # --- evaluating --------------------------------------------------------------------------
 
     def _execute(self) -> None:
-        evaluator = self._evaluator
-        for name in evaluator._finalised_after.get(-1, ()):
-            self._finalise_outcome(name)
-        steps = evaluator._derive_steps
+        plan = self._evaluator._plan
+        self._finalise(plan.finalised_first)
+        steps = plan.derive_steps
         self._derive_step(steps[0])
-        self._check_constraints()
-        for step, round_ in enumerate(evaluator.compiled.rounds, start=1):
+        if plan.constraints is not None:
+            self._check_constraints(plan.constraints)
+        for step, round_ in enumerate(plan.rounds, start=1):
             self._derive_step(steps[step])
             self._run_round(round_)
         self._derive_step(steps[-1])
 
     # --- derived values ----------------------------------------------------------------------
 
-    def _derive_step(self, step: list[Derived]) -> None:
+    def _derive_step(self, step: tuple[Derived, ...]) -> None:
+        derive = self._evaluator._plan.derive
         for derived in step:
-            self._derive(derived)
+            try:
+                value = derive[derived.name](self._values, self._context)
+            except (ValueError, ArithmeticError) as exc:
+                raise self._refusal(derived, exc) from None
+            self._values[derived.name] = value
+            self._encoded[derived.name] = encode_for_engine(value)
+            self._derived_in_order.append(derived)
 
-    def _derive(self, derived: Derived) -> None:
-        try:
-            value = self._evaluator._derive[derived.name](self._values, self._context)
-        except (ValueError, ArithmeticError) as exc:
-            # A function refuses inputs that contradict each other (a birth date after the date asked
-            # about), or its arithmetic leaves what a value can hold (a date past 9999, a decimal
-            # overflow): either way the facts did it, so name the facts involved, the first as the field.
-            facts = [n for n in derived.reads if n in self._ruleset.facts] or [derived.name]
-            problem = str(exc) if isinstance(exc, ValueError) else "the result is out of range"
-            reason = f"{problem} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
-            raise InvalidFacts([FieldViolation(facts[0], reason)]) from None
-        self._values[derived.name] = value
-        inputs = {n: self.json_of(n) for n in derived.reads}
-        self._derived_traces[derived.name] = DerivedTrace(derived.name, derived.text, inputs, to_json_value(value))
+    def _refusal(self, derived: Derived, exc: ValueError | ArithmeticError) -> InvalidFacts:
+        # A function refuses inputs that contradict each other (a birth date after the date asked
+        # about), or its arithmetic leaves what a value can hold (a date past 9999, a decimal
+        # overflow): either way the facts did it, so name the facts involved, the first as the field.
+        facts = [n for n in derived.reads if n in self._ruleset.facts] or [derived.name]
+        problem = str(exc) if isinstance(exc, ValueError) else "the result is out of range"
+        reason = f"{problem} (while computing {derived.name} = {derived.text} from {', '.join(derived.reads)})"
+        return InvalidFacts([FieldViolation(facts[0], reason)])
 
-    def _check_constraints(self) -> None:
-        checks = self._evaluator.compiled.constraints
-        if not checks.partitions:
-            return
-        fired = engine.fire([p.engine_name for p in checks.partitions], self._engine_fact(checks))
+    def _check_constraints(self, checks: EngineFact) -> None:
+        self._refuse_violations(engine.fire(checks.engine_names, self._engine_fact(checks)))
+
+    def _refuse_violations(self, fired: set[str]) -> None:
         violations = [
             FieldViolation(c.field, c.message.format_map(_Placeholders(self._values, self.json_of)))
             for index, c in enumerate(self._ruleset.constraints)
@@ -274,51 +278,41 @@ class Evaluation:
         if violations:
             raise InvalidFacts(violations)
 
-    def _engine_fact(self, round_: Round) -> dict[str, Any]:
-        fact: dict[str, Any] = {name: encode_for_engine(self._values.get(name)) for name in round_.reads}
-        fact[PRESENT_MARKER] = 1
-        return fact
+    def _engine_fact(self, fact: EngineFact) -> dict[str, Any]:
+        encoded = dict(zip(fact.reads, fact.pick(self._encoded), strict=True))
+        encoded[PRESENT_MARKER] = 1
+        return encoded
 
     # --- engine rounds -----------------------------------------------------------------------
 
-    def _run_round(self, round_: Round) -> None:
-        fired = engine.fire([p.engine_name for p in round_.partitions], self._engine_fact(round_))
-        atoms = {text: atom.id in fired for text, atom in round_.atoms.items()}
-        self._held[round_.index] = atoms
-        verdicts = self._evaluator._verdicts
-        for compiled in round_.rules:
-            held = compiled.engine_id in fired
-            expected = verdicts[compiled.rule.id](atoms)
-            if held != expected:
-                raise EngineFailure(
-                    f"durable_rules decided rule {compiled.rule.id!r} {held} but its conditions give {expected}"
-                )
-            self._rule_fired[compiled.rule.id] = held
-        self._resolve_exceptions(round_.rules)
-        for name in self._evaluator._finalised_after.get(round_.index, ()):
-            self._finalise_outcome(name)
-
-    def _resolve_exceptions(self, rules: list[CompiledRule]) -> None:
+    def _run_round(self, round_: RoundPlan) -> None:
+        # The engine decides every atomic condition (for the explanation) and every rule: which rules fire is
+        # its verdict alone. That each rule's verdict is the and/or/not of its atoms' verdicts is checked by the
+        # tests (tests/test_verdicts_agree.py), on every bundled case and on random facts, not again here.
+        fired = engine.fire(round_.fact.engine_names, self._engine_fact(round_.fact))
+        if round_.checks_constraints:
+            self._refuse_violations(fired)
+        self._held[round_.index] = {text: engine_id in fired for text, engine_id in round_.atoms}
+        rule_fired = self._rule_fired
+        applied = self._applied
+        for rule_id, engine_id in round_.rules:
+            rule_fired[rule_id] = applied[rule_id] = engine_id in fired
         # An exception overrides its base whenever its own condition holds (Catala-style default
         # logic): the base rule then gives nothing, whatever the order of the rules in the file.
-        exceptions = self._evaluator._exceptions
-        for compiled in rules:
-            rule = compiled.rule
-            overriding = [e.id for e in exceptions[rule.id] if self._rule_fired.get(e.id)]
-            self._applied[rule.id] = self._rule_fired[rule.id] and not overriding
+        for rule_id, exceptions in round_.overridable:
+            if rule_fired[rule_id] and any(rule_fired[e] for e in exceptions):
+                applied[rule_id] = False
+        self._finalise(round_.finalises)
 
-    def _finalise_outcome(self, name: str) -> None:
-        spec = self._ruleset.outcomes[name]
-        effects = self._evaluator._effects
-        contributions = [
-            Contribution(rule.id, effects[rule.id][name](self._values, self._context), rule.prioritet)
-            for rule in self._evaluator._setters[name]
-            if self._applied.get(rule.id)
-        ]
-        value, deciding = combine(spec, contributions)
-        self._values[name] = value
-        self._outcome_traces[name] = OutcomeTrace(name, self.json_of(name), spec.combine.value, deciding,
-                                                  spec.internal)
+    def _finalise(self, names: tuple[str, ...]) -> None:
+        """Combine what the applied rules give each of these outcomes (its default when none gives anything)."""
+        applied, values, context, deciding = self._applied, self._values, self._context, self._deciding
+        setters, specs, encoded = self._evaluator._plan.setters, self._ruleset.outcomes, self._encoded
+        for name in names:
+            contributions = [Contribution(setter.rule_id, setter.effect(values, context), setter.prioritet)
+                             for setter in setters[name] if applied.get(setter.rule_id)]
+            values[name], deciding[name] = combine(specs[name], contributions)
+            encoded[name] = encode_for_engine(values[name])
 
 
 def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
@@ -333,17 +327,29 @@ def _distinct_atoms(round_: Round, rule: Rule) -> list[tuple[Atom, bool]]:
     return entries
 
 
-def _derive_steps(compiled: CompiledRuleset) -> list[list[Derived]]:
-    """The derived values of each step: step 0 before the constraints, step i before round i, the last after
-    every round. A derived value comes in the first step that allows its level."""
-    steps = [0, *[round_.index for round_ in compiled.rounds], len(compiled.rounds) + 1]
-    derive_steps: list[list[Derived]] = [[] for _ in steps]
-    for name, derived in compiled.ruleset.derived.items():
-        level = compiled.derived_level[name]
-        step = next((i for i, limit in enumerate(steps) if level <= limit), None)
-        if step is not None:
-            derive_steps[step].append(derived)
-    return derive_steps
+class _EngineValues(dict[str, Any]):
+    """The values as the engine compares them; a name without a value is absent (null) to the engine."""
+
+    def __missing__(self, name: str) -> Any:
+        return None
+
+
+class _JsonValues(dict[str, Any]):
+    """The JSON form of an evaluation's values, each made when first asked for."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.known = values
+
+    def __missing__(self, name: str) -> Any:
+        found = self[name] = to_json_value(self.known.get(name))
+        return found
+
+
+def _literal_json(expr: Expr) -> Any:
+    if not isinstance(expr, Literal):  # the loader gives an effect a name or a literal, nothing else
+        raise EngineFailure(f"a rule's effect cannot be {expr}")
+    return to_json_value(expr.value)
 
 
 class _Placeholders(dict[str, str]):

@@ -96,6 +96,8 @@ class FactValidator:
                 fields[name] = (annotation | None, None)
         config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
         self.model: type[BaseModel] = create_model("Facts", __config__=config, **fields)
+        # The facts that have a default other than null: an absent (or null) one is given it.
+        self._defaults = [(name, spec.default) for name, spec in facts.items() if spec.default is not None]
 
     def validate(self, raw: Any) -> dict[str, Any]:
         """Typed facts with defaults applied, or InvalidFacts listing the violations (at most MAX_VIOLATIONS)."""
@@ -110,10 +112,12 @@ class FactValidator:
             parsed = self.model.model_validate(raw)
         except ValidationError as exc:
             raise InvalidFacts(limited([_violation(e) for e in exc.errors()], "facts")) from None
-        typed = parsed.model_dump()
-        for name, spec in self.facts.items():
-            if typed.get(name) is None:
-                typed[name] = list(spec.default) if isinstance(spec.default, list) else spec.default
+        # Every declared fact is a field (an absent optional one is None); the values are the validators' own
+        # (dates, decimals, new lists), so the model's fields are the facts: model_dump would only copy them.
+        typed = dict(parsed.__dict__)
+        for name, default in self._defaults:
+            if typed[name] is None:
+                typed[name] = list(default) if isinstance(default, list) else default
         return typed
 
 

@@ -75,8 +75,14 @@ def list_of(item: ValueType) -> ValueType:
     return ValueType(Kind.LIST, item=item)
 
 
+# The types whose values the engine takes as they are: checked by exact type first, as most values are of them.
+_AS_IS = frozenset({type(None), bool, int, str, float})
+
+
 def encode_for_engine(value: Any) -> Any:
     """Encode a strictly typed Python value as the JSON value the engine compares."""
+    if type(value) in _AS_IS:
+        return value
     if value is None:
         return None
     if isinstance(value, bool):

@@ -225,7 +225,11 @@ def _as_codes(codes: str | list[str] | None) -> list[str]:
 
 
 def _icd10_in(ctx: CallContext, codes: str | list[str] | None, ranges: list[str]) -> bool:
-    return any(icd10.in_range(code, spec) for code in _as_codes(codes) for spec in ranges)
+    listed = _as_codes(codes)
+    if not listed:
+        return False
+    index = icd10.index_of(tuple(ranges))
+    return any(index.positions(code) for code in listed)
 
 
 def _icd10_classify_check(args: list[Arg], scope: Scope) -> ValueType:
@@ -247,12 +251,17 @@ def _icd10_classify_check(args: list[Arg], scope: Scope) -> ValueType:
 
 
 def _icd10_classify(ctx: CallContext, codes: str | list[str] | None, table: str, column: str) -> list[Any]:
+    listed = _as_codes(codes)
+    if not listed:
+        return []
     rows = ctx.tables[table].rows
+    index = icd10.index_of(tuple(rows))
+    in_order = list(rows.values())
     found: list[Any] = []
-    for code in _as_codes(codes):
-        for spec, row in rows.items():
-            value = row.get(column)
-            if value is not None and icd10.in_range(code, spec) and value not in found:
+    for code in listed:
+        for position in index.positions(code):  # the rows that cover the code, in the table's order
+            value = in_order[position].get(column)
+            if value is not None and value not in found:
                 found.append(value)
     return found
 
