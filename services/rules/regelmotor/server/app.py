@@ -156,7 +156,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                 service_health.workers(ready)
 
             pool = WorkerPool("engine", settings.workers, config, time_limit=settings.max_evaluation_seconds,
-                              max_wait=settings.max_queue_seconds, on_capacity=capacity)
+                              max_wait=settings.max_queue_seconds, on_capacity=capacity,
+                              batch_items=settings.stream_batch)
             try:
                 await pool.start()
             except RuntimeError as exc:
