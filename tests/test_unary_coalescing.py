@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import grpc
@@ -33,9 +34,15 @@ def _facts(number: int) -> dict[str, Any]:
 
 def _busy_worker(stub: pb_grpc.DecisionServiceStub) -> Iterator[pb.EvaluateStreamResponse]:
     """A stream that keeps the one engine worker busy for a while; its first answer has come back."""
-    stream = stub.EvaluateStream(iter([request(request_id="") for _ in range(300)]), timeout=120)
+    stream: Iterator[pb.EvaluateStreamResponse] = stub.EvaluateStream(
+        iter([request(request_id="") for _ in range(300)]), timeout=120)
     assert next(stream).WhichOneof("result") == "decision"
     return stream
+
+
+def _caller(stub: pb_grpc.DecisionServiceStub, number: int, timeout: float = 60) -> Callable[[], object]:
+    """Caller `number`: its own referral and request_id."""
+    return partial(stub.Evaluate, request(_facts(number), request_id=f"caller-{number}"), timeout=timeout)
 
 
 def _at_once(calls: list[Callable[[], object]]) -> list[object]:
@@ -63,9 +70,7 @@ def test_callers_sent_to_a_worker_together_each_get_their_own_decision() -> None
         assert server.pool is not None
         stub = pb_grpc.DecisionServiceStub(channel)
         stream = _busy_worker(stub)
-        results = _at_once([
-            lambda number=number: stub.Evaluate(request(_facts(number), request_id=f"caller-{number}"), timeout=60)
-            for number in range(CALLERS)])
+        results = _at_once([_caller(stub, number) for number in range(CALLERS)])
         assert len(list(stream)) == 299
         batches = server.pool.stats.batches
     assert batches >= 1, "the callers that waited for the busy worker went to it together"
@@ -81,10 +86,7 @@ def test_a_caller_whose_deadline_passes_alone_gets_deadline_exceeded_its_compani
         stub = pb_grpc.DecisionServiceStub(channel)
         stream = _busy_worker(stub)
         hurried = CALLERS // 2
-        results = _at_once([
-            lambda number=number: stub.Evaluate(request(_facts(number), request_id=f"caller-{number}"),
-                                                timeout=0.05 if number == hurried else 60)
-            for number in range(CALLERS)])
+        results = _at_once([_caller(stub, number, 0.05 if number == hurried else 60) for number in range(CALLERS)])
         assert len(list(stream)) == 299
     for number, result in enumerate(results):
         if number == hurried:
@@ -119,11 +121,11 @@ def _kill_the_worker_mid_batch(server: RunningServer) -> int:
     assert pool is not None
 
     async def watch() -> int:
-        while True:
-            for worker in list(pool._workers):  # the pool's own state, read on its loop
-                if worker.batch is not None and len(worker.batch) > 1 and worker.process.pid is not None:
-                    os.kill(worker.process.pid, signal.SIGKILL)
-                    return len(worker.batch)
+        while True:  # every turn of the loop, so the kill comes before the worker can answer the whole batch
+            for pid, unanswered in pool.batches_in_flight().items():
+                if unanswered > 1:
+                    os.kill(pid, signal.SIGKILL)
+                    return unanswered
             await asyncio.sleep(0)
 
     return int(server.run(asyncio.wait_for(watch(), 60)))
@@ -136,9 +138,7 @@ def test_a_worker_killed_mid_batch_fails_each_unanswered_call_of_it_safe_to_retr
         killed: list[int] = []
         killer = threading.Thread(target=lambda: killed.append(_kill_the_worker_mid_batch(server)))
         killer.start()
-        results = _at_once([
-            lambda number=number: stub.Evaluate(request(_facts(number), request_id=f"caller-{number}"), timeout=60)
-            for number in range(CALLERS)])
+        results = _at_once([_caller(stub, number) for number in range(CALLERS)])
         killer.join()
         list(stream)  # the stream's batch in the worker fails too; what it says is the stream's own test
         after = stub.Evaluate(request(request_id="after"), timeout=60)  # a replacement worker answers

@@ -1,41 +1,40 @@
-"""Supervised worker processes, driven from the front's asyncio event loop.
+"""Calls to the engine (and sources) worker processes, from the front's asyncio event loop.
 
-durable_rules is single-threaded per process and its C code can crash or hang, so evaluations run in
-worker processes; the front hands each call (as wire bytes) to an idle worker and awaits the answer on
-the worker's pipe, holding no thread while it waits.
+durable_rules is single-threaded per process and its C code can crash or hang, so evaluations run in worker
+processes (started and replaced by `supervision.Supervisor`); the front hands each call (as wire bytes) to a free
+worker and awaits the answer on the worker's pipe, holding no thread while it waits.
 
-Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its
-own deadline; a worker is killed only when *it* has run longer than the pool's time limit, never because
-its caller's budget ran out while queueing. A caller whose deadline passes while the worker is busy
-gets DEADLINE_EXCEEDED and the worker finishes (its answer is dropped) and goes back to work.
+Coalescing: unary Evaluate calls that find every worker busy wait in the pool's queue, and the next worker that
+frees takes those at the head together, in one `EvaluateCalls` message: its share of the queue split over the ready
+workers, at most `batch_items` (and about `batch_bytes`), and none it is not expected to reach before that call's
+deadline. k calls waiting cost one message to a worker instead of k. The worker answers each call as soon as it is
+decided, so the first of a batch does not wait for the last, and skips a call whose deadline passed before its
+turn. Each caller gets its own reply, its own deadline and its own error. A call that finds a worker idle is sent
+at once: nothing waits to fill a batch. Calls that need a whole worker (a stream's batch, a ruleset source) wait in
+the same queue, in order.
 
-Supervision (after gunicorn's arbiter): every worker that exits or is killed is reaped and replaced; a
-replacement that fails to start is retried with exponential backoff, so the pool never stays at zero
-for good. `on_capacity` hears of every change in the number of ready workers (health turns NOT_SERVING
-at zero). Workers are started with `spawn`, never `fork`.
+Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its own
+deadline (or the pool's `max_wait`); a worker is killed only when *it* has worked longer than the pool's time
+limit on one message, or on one call of a batch, never because a caller's budget ran out. A caller whose deadline
+passes while the worker is busy gets DEADLINE_EXCEEDED, and the worker finishes (that answer is dropped) and goes
+on. A worker lost (or killed for time) fails each call it had not answered, with the same safe-to-retry error as a
+lone call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import multiprocessing
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from dataclasses import dataclass
 
-from .frames import FrameReader, write_message
-from .protocol import Evaluate, EvaluateCalls, Failed, Ready, Request, Skipped, Stop
-from .worker import WorkerConfig, worker_main
+from .frames import write_message
+from .protocol import Evaluate, EvaluateCalls, Request, Skipped
+from .supervision import Supervisor, WorkerProcess
+from .worker import WorkerConfig
 
 log = logging.getLogger("regelmotor.pool")
-
-MAX_BACKOFF_SECONDS = 30.0
-FIRST_BACKOFF_SECONDS = 0.5
 
 
 class PoolError(Exception):
@@ -67,25 +66,6 @@ class PoolClosed(PoolError):
 
 
 @dataclass(eq=False)
-class _Worker:
-    number: int
-    process: BaseProcess
-    conn: Connection
-    state: str = "starting"  # starting → idle ⇄ busy → gone
-    answer: asyncio.Future[object] | None = None  # the answer of a call that has the whole worker
-    abandoned: bool = False  # its caller stopped waiting; the answer is dropped
-    batch: deque[_Call] | None = None  # or: the Evaluate calls it is working on, each answered alone, in order
-    calls: int = 0
-    timer: asyncio.TimerHandle | None = None
-    progress: float = 0.0  # when it was sent its message, or last answered a call of its batch (loop time)
-    clock_from: float = 0.0  # when its time limit started to count
-    reader: FrameReader = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reader = FrameReader(self.conn.fileno())
-
-
-@dataclass(eq=False)
 class _Call:
     """One unary Evaluate call, queued for a worker or sent with others; its answer and its errors are its own."""
 
@@ -106,117 +86,42 @@ class _Call:
             self.answer.set_exception(error)
 
 
-@dataclass
-class PoolStats:
-    restarts: int = 0
-    killed_for_time: int = 0
-    calls_by_worker: dict[int, int] = field(default_factory=dict)  # calls answered (each of a batch counts)
-    batches: int = 0  # messages that carried more than one Evaluate call
-
-
-class WorkerPool:
+class WorkerPool(Supervisor):
     def __init__(self, name: str, size: int, config: WorkerConfig, *, time_limit: float,
                  max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None,
                  lazy: bool = False, on_capacity: Callable[[int], None] | None = None, batch_items: int = 32,
                  batch_bytes: int = 1024 * 1024) -> None:
-        self.name = name
-        self.lazy = lazy  # start workers on first use, not in start()
-        self.size = size
-        self.config = config
+        super().__init__(name, size, config, start_timeout=start_timeout, lazy=lazy, on_capacity=on_capacity)
         self.time_limit = time_limit
         self.max_wait = max_wait  # longest a call waits for a free worker, whatever its own deadline
-        self.start_timeout = start_timeout
-        self.max_calls = max_calls
-        self.on_capacity = on_capacity
+        self.max_calls = max_calls  # a worker is retired after this many calls (the sources worker)
         self.batch_items = max(1, batch_items)  # Evaluate calls one message carries to a worker, at most
         self.batch_bytes = batch_bytes  # ... and their request bytes, about at most (one pipe write on the loop)
-        self.stats = PoolStats()
-        self._context = multiprocessing.get_context("spawn")
-        self._numbers = itertools.count(1)
-        self._workers: set[_Worker] = set()
-        self._idle: deque[_Worker] = deque()
         # Calls waiting for a worker, in order: Evaluate calls (sent together) and callers that need a whole worker.
-        self._queue: deque[_Call | asyncio.Future[_Worker]] = deque()
+        self._queue: deque[_Call | asyncio.Future[WorkerProcess]] = deque()
         self._queued_calls = 0  # the _Calls in _queue (some may have stopped waiting)
         self._evaluation_seconds = 0.0  # recent time a worker took per call of a batch (a moving average)
-        self._failures = 0  # consecutive failed starts: the backoff grows with them
-        self._spawning = 0  # restarts past their backoff, starting a process now
-        self._backing_off = 0  # restarts waiting out their backoff
-        self._closing = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._started: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_failure: str | None = None  # why the last start failed (for NoWorker and start-up errors)
 
-    # -- state ---------------------------------------------------------------------------------------
+    def batches_in_flight(self) -> dict[int, int]:
+        """Each worker working on a batch of Evaluate calls: its pid, and the calls of the batch not yet answered."""
+        return {worker.process.pid: len(worker.batch) for worker in self._workers
+                if worker.batch and worker.process.pid is not None}
 
-    @property
-    def ready(self) -> int:
-        """Workers that can take calls now or after their current one."""
-        return sum(1 for w in self._workers if w.state in ("idle", "busy"))
+    # -- the supervisor's hooks ------------------------------------------------------------------------
 
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w.process.pid is not None and w.state != "gone"]
+    def _work_lost(self, worker: WorkerProcess) -> None:
+        lost = WorkerCrashed("the worker stopped while handling the call; it is safe to retry")
+        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
+            worker.answer.set_exception(lost)
+        for call in worker.batch or ():  # every call of its batch not yet answered
+            call.fail(lost)
+        worker.answer = None
+        worker.batch = None
 
-    # -- starting and supervising --------------------------------------------------------------------
+    def _nobody_coming(self) -> None:
+        self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
 
-    async def start(self, *, wait: bool = True) -> None:
-        """Start the workers; with `wait`, return once all are ready (RuntimeError naming the reason when
-        none could start)."""
-        self._loop = asyncio.get_running_loop()
-        self._started = asyncio.Event()
-        if self.lazy:
-            return
-        for _ in range(self.size):
-            await self._spawn()
-        if wait and self.size:
-            await self._started.wait()
-            if not self.ready:
-                raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
-
-    async def _spawn(self) -> bool:
-        """Start one worker process; False when it died before it could be watched (the caller retries)."""
-        loop = asyncio.get_running_loop()
-        parent, child = self._context.Pipe()
-        # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
-        # the child's end of that pipe, so a child that dies while reading it would block start() for good once the
-        # data outgrows the pipe buffer (the ruleset snapshot does); the configuration follows on our own pipe.
-        process = self._context.Process(target=worker_main, args=(child,), daemon=True,
-                                        name=f"regelmotor-{self.name}")
-        await loop.run_in_executor(None, process.start)
-        child.close()
-        worker = _Worker(next(self._numbers), process, parent)
-        self._workers.add(worker)
-        worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
-        try:
-            await loop.run_in_executor(None, parent.send, self.config)
-        except (OSError, ValueError):
-            self._lost(worker, "exited while starting")
-            return False
-        if worker.state != "starting":
-            return False
-        loop.add_reader(parent.fileno(), self._on_readable, worker)
-        return True
-
-    def _pending_restarts(self) -> int:
-        # A finished task still sits in the set until its done-callback runs: count only those still working.
-        return sum(1 for task in self._tasks if not task.done())
-
-    def _backoff(self) -> float:
-        return 0.0 if self._failures == 0 else min(FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1),
-                                                   MAX_BACKOFF_SECONDS)
-
-    def _schedule_restart(self) -> None:
-        """Start a task that brings the pool back to its size, unless one is already doing so."""
-        if self._closing or len(self._workers) + self._pending_restarts() >= self.size:
-            return
-        delay = self._backoff()
-        task = asyncio.get_running_loop().create_task(self._restart_after(delay))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if delay and not self._workers and not self._spawning:
-            # Nothing will be ready before the backoff ends: the callers waiting now are told at once.
-            self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
+    # -- calls ---------------------------------------------------------------------------------------
 
     def _fail_waiters(self, error: PoolError) -> None:
         while self._queue:
@@ -227,69 +132,7 @@ class WorkerPool:
                 waiter.set_exception(error)
         self._queued_calls = 0
 
-    async def _restart_after(self, delay: float) -> None:
-        """Start one worker, after `delay`; a start that fails is retried here, with a growing backoff, until a
-        process is running (its later death is the reader's to report)."""
-        while not self._closing:
-            if delay:
-                log.warning("restarting a worker after backoff", extra={"pool": self.name, "seconds": delay,
-                                                                        "failed_starts": self._failures})
-                self._backing_off += 1
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    self._backing_off -= 1
-                if self._closing:
-                    return
-            self.stats.restarts += 1
-            self._spawning += 1
-            try:
-                if await self._spawn():
-                    return
-            except Exception as exc:  # e.g. no processes left: try again later
-                log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
-                self._failures += 1
-                self._last_failure = f"could not start a {self.name} worker: {type(exc).__name__}"
-            finally:
-                self._spawning -= 1
-            delay = self._backoff()
-
-    def _start_overran(self, worker: _Worker) -> None:
-        if worker.state == "starting":
-            self._lost(worker, f"did not start within {self.start_timeout:g} s")
-
-    def _on_readable(self, worker: _Worker) -> None:
-        try:
-            messages = worker.reader.read()
-        except (EOFError, OSError):
-            self._lost(worker, f"exited (code {worker.process.exitcode})" if worker.state != "starting"
-                       else "exited while starting")
-            return
-        except Exception as exc:  # a message that cannot be read: the pipe is out of step, so the worker goes
-            self._lost(worker, f"sent an unreadable message ({type(exc).__name__})")
-            return
-        for message in messages:
-            if worker.state == "starting":
-                self._on_start(worker, message)
-            elif worker.state == "busy":
-                self._on_answer(worker, message)
-            else:  # an answer nobody asked for: the pipe is out of step
-                self._lost(worker, f"sent {type(message).__name__} unasked")
-                return
-
-    def _on_start(self, worker: _Worker, message: object) -> None:
-        if isinstance(message, Ready):
-            self._cancel_timer(worker)
-            self._failures = 0
-            worker.state = "idle"
-            self._release(worker)
-            self._capacity_changed()
-            if self._started is not None and not any(w.state == "starting" for w in self._workers):
-                self._started.set()
-        else:
-            self._lost(worker, message.reason if isinstance(message, Failed) else repr(message)[:200])
-
-    def _on_answer(self, worker: _Worker, message: object) -> None:
+    def _on_answer(self, worker: WorkerProcess, message: object) -> None:
         batch = worker.batch
         if batch:  # the next call of its batch is answered; the worker goes on with the rest
             call = batch.popleft()
@@ -318,67 +161,7 @@ class WorkerPool:
             worker.state = "idle"
             self._release(worker)
 
-    def _lost(self, worker: _Worker, reason: str) -> None:
-        """A worker is gone (exited, killed, or failed to start): fail its call, reap it, replace it."""
-        if worker.state == "gone":
-            return
-        was_ready = worker.state in ("idle", "busy")
-        if worker.state == "starting":
-            self._failures += 1
-            self._last_failure = f"a {self.name} worker {reason}"
-        worker.state = "gone"
-        self._cancel_timer(worker)
-        self._forget(worker)
-        lost = WorkerCrashed("the worker stopped while handling the call; it is safe to retry")
-        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
-            worker.answer.set_exception(lost)
-        for call in worker.batch or ():  # every call of its batch: none was answered
-            call.fail(lost)
-        worker.answer = None
-        worker.batch = None
-        if self._closing:
-            return  # stopped on purpose
-        log.warning("worker lost", extra={"pool": self.name, "worker": worker.number, "reason": reason})
-        if was_ready:
-            self._capacity_changed()
-        self._schedule_restart()
-        if self._started is not None and not any(w.state == "starting" for w in self._workers):
-            self._started.set()
-
-    def _retire(self, worker: _Worker) -> None:
-        """Stop a worker that has done its share (the sources worker) and start a fresh one."""
-        worker.state = "gone"
-        with contextlib.suppress(OSError, ValueError):
-            worker.conn.send(Stop())
-        self._forget(worker, kill=False)
-        self._capacity_changed()
-        self._schedule_restart()
-
-    def _forget(self, worker: _Worker, *, kill: bool = True) -> None:
-        loop = self._loop or asyncio.get_running_loop()
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(worker.conn.fileno())
-        self._workers.discard(worker)
-        with contextlib.suppress(ValueError):
-            self._idle.remove(worker)
-        if kill and worker.process.is_alive():
-            worker.process.kill()
-        worker.conn.close()
-        # Reap it (no zombie), off the loop.
-        loop.run_in_executor(None, _reap, worker.process)
-
-    def _cancel_timer(self, worker: _Worker) -> None:
-        if worker.timer is not None:
-            worker.timer.cancel()
-            worker.timer = None
-
-    def _capacity_changed(self) -> None:
-        if self.on_capacity is not None:
-            self.on_capacity(self.ready)
-
-    # -- calls ---------------------------------------------------------------------------------------
-
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: WorkerProcess) -> None:
         """Give a free worker to what has waited longest: a run of queued Evaluate calls, sent to it together, or
         a caller that needs a whole worker; else it waits idle."""
         queue = self._queue
@@ -425,7 +208,7 @@ class WorkerPool:
             size += len(call.message.request)
         return calls
 
-    def _send_calls(self, worker: _Worker, calls: list[_Call]) -> None:
+    def _send_calls(self, worker: WorkerProcess, calls: list[_Call]) -> None:
         """Send Evaluate calls to `worker` as one message (a lone call as itself); a pipe that is closed fails
         them as a lost worker's calls (safe to retry)."""
         worker.state = "busy"
@@ -446,14 +229,14 @@ class WorkerPool:
             return
         self._start_clock(worker)
 
-    def _start_clock(self, worker: _Worker, start: float | None = None) -> None:
+    def _start_clock(self, worker: WorkerProcess, start: float | None = None) -> None:
         """Watch the worker's time limit from `start` (now: a message was sent). One timer a message: each answer
         of a batch only notes the time (`progress`), and the timer starts again from there when it goes off."""
         loop = self._timers()
         worker.clock_from = worker.progress = loop.time() if start is None else start
         worker.timer = loop.call_at(worker.clock_from + self.time_limit, self._overran, worker)
 
-    def _idle_worker(self) -> _Worker | None:
+    def _idle_worker(self) -> WorkerProcess | None:
         while self._idle:
             worker = self._idle.popleft()
             if worker.state != "idle":
@@ -477,13 +260,13 @@ class WorkerPool:
             # go to another instance, instead of waiting out its deadline.
             raise NoWorker(self._last_failure or f"no {self.name} worker is running")
 
-    async def _acquire(self, deadline: float | None, expiry: PoolError) -> _Worker:
+    async def _acquire(self, deadline: float | None, expiry: PoolError) -> WorkerProcess:
         worker = self._idle_worker()
         if worker is not None:
             return worker
         self._may_wait()
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[_Worker] = loop.create_future()
+        waiter: asyncio.Future[WorkerProcess] = loop.create_future()
         self._queue.append(waiter)
         timer = None
         if deadline is not None:
@@ -575,7 +358,7 @@ class WorkerPool:
             call.timer_at = call.deadline
             call.timer = self._timers().call_at(call.deadline, self._call_timer, call)
 
-    def _overran(self, worker: _Worker) -> None:
+    def _overran(self, worker: WorkerProcess) -> None:
         if worker.state != "busy":
             return
         if worker.progress > worker.clock_from:  # it answered a call of its batch since: the limit counts from then
@@ -610,36 +393,9 @@ class WorkerPool:
         end = loop.time() + timeout
         while any(w.state == "busy" for w in self._workers) and loop.time() < end:
             await asyncio.sleep(0.02)
-        for worker in list(self._workers):
-            with contextlib.suppress(OSError, ValueError):
-                worker.conn.send(Stop())
-        processes = [w.process for w in self._workers]
-        await asyncio.to_thread(_join_all, processes, max(0.5, end - loop.time()))
-        for worker in list(self._workers):
-            self._cancel_timer(worker)
-            worker.state = "gone"
-            self._forget(worker)
+        await self._stop_workers(end)
 
 
-def _expire(waiter: asyncio.Future[_Worker], error: PoolError) -> None:
+def _expire(waiter: asyncio.Future[WorkerProcess], error: PoolError) -> None:
     if not waiter.done():
         waiter.set_exception(error)
-
-
-def _reap(process: BaseProcess) -> None:
-    process.join(10)
-    if process.is_alive():
-        process.kill()
-        process.join(2)
-
-
-def _join_all(processes: list[BaseProcess], timeout: float) -> None:
-    import time
-
-    end = time.monotonic() + timeout
-    for process in processes:
-        process.join(max(0.0, end - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join(2)
