@@ -52,3 +52,10 @@ _.do_GET
 
 # A typing Protocol's parameter names describe the OpenTelemetry method they stand for (server/telemetry.py Gauge).
 _.amount
+
+# logging reads these module flags for every record; the service turns off what its JSON lines never show (the
+# logging HOWTO's "Optimization"; server/telemetry.py).
+_._srcfile
+_.logThreads
+_.logProcesses
+_.logMultiprocessing

@@ -156,7 +156,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                 service_health.workers(ready)
 
             pool = WorkerPool("engine", settings.workers, config, time_limit=settings.max_evaluation_seconds,
-                              max_wait=settings.max_queue_seconds, on_capacity=capacity)
+                              max_wait=settings.max_queue_seconds, on_capacity=capacity,
+                              batch_items=settings.stream_batch)
             try:
                 await pool.start()
             except RuntimeError as exc:
@@ -169,7 +170,9 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             inline = engine = InlineEngine(Worker(WorkerConfig(role="engine"), engine=handler))
             service_health.workers_ready = 1
         await sources.start()
-        decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=max(1, settings.workers),
+        # A stream keeps one batch more in flight than there are workers: it waits in the pool's queue, so a worker
+        # that finishes a batch finds the next at once instead of idling while the front sends the answers.
+        decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=settings.workers + 1,
                                      recording=recording, health=service_health,
                                      idle_seconds=settings.stream_idle_seconds,
                                      limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller),

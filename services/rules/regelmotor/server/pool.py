@@ -1,40 +1,40 @@
-"""Supervised worker processes, driven from the front's asyncio event loop.
+"""Calls to the engine (and sources) worker processes, from the front's asyncio event loop.
 
-durable_rules is single-threaded per process and its C code can crash or hang, so evaluations run in
-worker processes; the front hands each call (as wire bytes) to an idle worker and awaits the answer on
-the worker's pipe, holding no thread while it waits.
+durable_rules is single-threaded per process and its C code can crash or hang, so evaluations run in worker
+processes (started and replaced by `supervision.Supervisor`); the front hands each call (as wire bytes) to a free
+worker and awaits the answer on the worker's pipe, holding no thread while it waits.
 
-Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its
-own deadline; a worker is killed only when *it* has run longer than the pool's time limit, never because
-its caller's budget ran out while queueing. A caller whose deadline passes while the worker is busy
-gets DEADLINE_EXCEEDED and the worker finishes (its answer is dropped) and goes back to work.
+Coalescing: unary Evaluate calls that find every worker busy wait in the pool's queue, and the next worker that
+frees takes those at the head together, in one `EvaluateCalls` message: its share of the queue split over the ready
+workers, at most `batch_items` (and about `batch_bytes`), and none it is not expected to reach before that call's
+deadline. k calls waiting cost one message to a worker instead of k. The worker answers each call as soon as it is
+decided, so the first of a batch does not wait for the last, and skips a call whose deadline passed before its
+turn. Each caller gets its own reply, its own deadline and its own error. A call that finds a worker idle is sent
+at once: nothing waits to fill a batch. Calls that need a whole worker (a stream's batch, a ruleset source) wait in
+the same queue, in order.
 
-Supervision (after gunicorn's arbiter): every worker that exits or is killed is reaped and replaced; a
-replacement that fails to start is retried with exponential backoff, so the pool never stays at zero
-for good. `on_capacity` hears of every change in the number of ready workers (health turns NOT_SERVING
-at zero). Workers are started with `spawn`, never `fork`.
+Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its own
+deadline (or the pool's `max_wait`); a worker is killed only when *it* has worked longer than the pool's time
+limit on one message, or on one call of a batch, never because a caller's budget ran out. A caller whose deadline
+passes while the worker is busy gets DEADLINE_EXCEEDED, and the worker finishes (that answer is dropped) and goes
+on. A worker lost (or killed for time) fails each call it had not answered, with the same safe-to-retry error as a
+lone call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import multiprocessing
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from dataclasses import dataclass
 
-from .protocol import Failed, Ready, Request, Stop
-from .worker import WorkerConfig, worker_main
+from .frames import write_message
+from .protocol import Evaluate, EvaluateCalls, Request, Skipped
+from .supervision import Supervisor, WorkerProcess
+from .worker import WorkerConfig
 
 log = logging.getLogger("regelmotor.pool")
-
-MAX_BACKOFF_SECONDS = 30.0
-FIRST_BACKOFF_SECONDS = 0.5
 
 
 class PoolError(Exception):
@@ -66,188 +66,94 @@ class PoolClosed(PoolError):
 
 
 @dataclass(eq=False)
-class _Worker:
-    number: int
-    process: BaseProcess
-    conn: Connection
-    state: str = "starting"  # starting → idle ⇄ busy → gone
-    answer: asyncio.Future[object] | None = None
-    abandoned: bool = False  # its caller stopped waiting; the answer is dropped
-    calls: int = 0
-    timer: asyncio.TimerHandle | None = None
+class _Call:
+    """One unary Evaluate call, queued for a worker or sent with others; its answer and its errors are its own."""
+
+    message: Evaluate
+    answer: asyncio.Future[object]
+    deadline: float | None  # the caller's (loop time)
+    busy: bool  # its wait for a worker ends at max_wait, before its deadline: Busy, not DeadlineExpired
+    sent: bool = False
+    timer: asyncio.TimerHandle | None = None  # at the end of its wait while queued, at its deadline once sent
+    timer_at: float = 0.0
+
+    def answered(self, answer: object) -> None:
+        if not self.answer.done():
+            self.answer.set_result(answer)
+
+    def fail(self, error: PoolError) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(error)
 
 
-@dataclass
-class PoolStats:
-    restarts: int = 0
-    killed_for_time: int = 0
-    calls_by_worker: dict[int, int] = field(default_factory=dict)
-
-
-class WorkerPool:
+class WorkerPool(Supervisor):
     def __init__(self, name: str, size: int, config: WorkerConfig, *, time_limit: float,
                  max_wait: float | None = None, start_timeout: float = 120.0, max_calls: int | None = None,
-                 lazy: bool = False, on_capacity: Callable[[int], None] | None = None) -> None:
-        self.name = name
-        self.lazy = lazy  # start workers on first use, not in start()
-        self.size = size
-        self.config = config
+                 lazy: bool = False, on_capacity: Callable[[int], None] | None = None, batch_items: int = 32,
+                 batch_bytes: int = 1024 * 1024) -> None:
+        super().__init__(name, size, config, start_timeout=start_timeout, lazy=lazy, on_capacity=on_capacity)
         self.time_limit = time_limit
         self.max_wait = max_wait  # longest a call waits for a free worker, whatever its own deadline
-        self.start_timeout = start_timeout
-        self.max_calls = max_calls
-        self.on_capacity = on_capacity
-        self.stats = PoolStats()
-        self._context = multiprocessing.get_context("spawn")
-        self._numbers = itertools.count(1)
-        self._workers: set[_Worker] = set()
-        self._idle: deque[_Worker] = deque()
-        self._waiters: deque[asyncio.Future[_Worker]] = deque()
-        self._failures = 0  # consecutive failed starts: the backoff grows with them
-        self._spawning = 0  # restarts past their backoff, starting a process now
-        self._backing_off = 0  # restarts waiting out their backoff
-        self._closing = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._started: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_failure: str | None = None  # why the last start failed (for NoWorker and start-up errors)
+        self.max_calls = max_calls  # a worker is retired after this many calls (the sources worker)
+        self.batch_items = max(1, batch_items)  # Evaluate calls one message carries to a worker, at most
+        self.batch_bytes = batch_bytes  # ... and their request bytes, about at most (one pipe write on the loop)
+        # Calls waiting for a worker, in order: Evaluate calls (sent together) and callers that need a whole worker.
+        self._queue: deque[_Call | asyncio.Future[WorkerProcess]] = deque()
+        self._queued_calls = 0  # the _Calls in _queue (some may have stopped waiting)
+        self._evaluation_seconds = 0.0  # recent time a worker took per call of a batch (a moving average)
 
-    # -- state ---------------------------------------------------------------------------------------
+    def batches_in_flight(self) -> dict[int, int]:
+        """Each worker working on a batch of Evaluate calls: its pid, and the calls of the batch not yet answered."""
+        return {worker.process.pid: len(worker.batch) for worker in self._workers
+                if worker.batch and worker.process.pid is not None}
 
-    @property
-    def ready(self) -> int:
-        """Workers that can take calls now or after their current one."""
-        return sum(1 for w in self._workers if w.state in ("idle", "busy"))
+    # -- the supervisor's hooks ------------------------------------------------------------------------
 
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w.process.pid is not None and w.state != "gone"]
+    def _work_lost(self, worker: WorkerProcess) -> None:
+        lost = WorkerCrashed("the worker stopped while handling the call; it is safe to retry")
+        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
+            worker.answer.set_exception(lost)
+        for call in worker.batch or ():  # every call of its batch not yet answered
+            call.fail(lost)
+        worker.answer = None
+        worker.batch = None
 
-    # -- starting and supervising --------------------------------------------------------------------
+    def _nobody_coming(self) -> None:
+        self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
 
-    async def start(self, *, wait: bool = True) -> None:
-        """Start the workers; with `wait`, return once all are ready (RuntimeError naming the reason when
-        none could start)."""
-        self._loop = asyncio.get_running_loop()
-        self._started = asyncio.Event()
-        if self.lazy:
-            return
-        for _ in range(self.size):
-            await self._spawn()
-        if wait and self.size:
-            await self._started.wait()
-            if not self.ready:
-                raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
-
-    async def _spawn(self) -> bool:
-        """Start one worker process; False when it died before it could be watched (the caller retries)."""
-        loop = asyncio.get_running_loop()
-        parent, child = self._context.Pipe()
-        # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
-        # the child's end of that pipe, so a child that dies while reading it would block start() for good once the
-        # data outgrows the pipe buffer (the ruleset snapshot does); the configuration follows on our own pipe.
-        process = self._context.Process(target=worker_main, args=(child,), daemon=True,
-                                        name=f"regelmotor-{self.name}")
-        await loop.run_in_executor(None, process.start)
-        child.close()
-        worker = _Worker(next(self._numbers), process, parent)
-        self._workers.add(worker)
-        worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
-        try:
-            await loop.run_in_executor(None, parent.send, self.config)
-        except (OSError, ValueError):
-            self._lost(worker, "exited while starting")
-            return False
-        if worker.state != "starting":
-            return False
-        loop.add_reader(parent.fileno(), self._on_readable, worker)
-        return True
-
-    def _pending_restarts(self) -> int:
-        # A finished task still sits in the set until its done-callback runs: count only those still working.
-        return sum(1 for task in self._tasks if not task.done())
-
-    def _backoff(self) -> float:
-        return 0.0 if self._failures == 0 else min(FIRST_BACKOFF_SECONDS * 2 ** (self._failures - 1),
-                                                   MAX_BACKOFF_SECONDS)
-
-    def _schedule_restart(self) -> None:
-        """Start a task that brings the pool back to its size, unless one is already doing so."""
-        if self._closing or len(self._workers) + self._pending_restarts() >= self.size:
-            return
-        delay = self._backoff()
-        task = asyncio.get_running_loop().create_task(self._restart_after(delay))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if delay and not self._workers and not self._spawning:
-            # Nothing will be ready before the backoff ends: the callers waiting now are told at once.
-            self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
+    # -- calls ---------------------------------------------------------------------------------------
 
     def _fail_waiters(self, error: PoolError) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
+        while self._queue:
+            waiter = self._queue.popleft()
+            if isinstance(waiter, _Call):
+                waiter.fail(error)
+            elif not waiter.done():
                 waiter.set_exception(error)
+        self._queued_calls = 0
 
-    async def _restart_after(self, delay: float) -> None:
-        """Start one worker, after `delay`; a start that fails is retried here, with a growing backoff, until a
-        process is running (its later death is the reader's to report)."""
-        while not self._closing:
-            if delay:
-                log.warning("restarting a worker after backoff", extra={"pool": self.name, "seconds": delay,
-                                                                        "failed_starts": self._failures})
-                self._backing_off += 1
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    self._backing_off -= 1
-                if self._closing:
-                    return
-            self.stats.restarts += 1
-            self._spawning += 1
-            try:
-                if await self._spawn():
-                    return
-            except Exception as exc:  # e.g. no processes left: try again later
-                log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
-                self._failures += 1
-                self._last_failure = f"could not start a {self.name} worker: {type(exc).__name__}"
-            finally:
-                self._spawning -= 1
-            delay = self._backoff()
-
-    def _start_overran(self, worker: _Worker) -> None:
-        if worker.state == "starting":
-            self._lost(worker, f"did not start within {self.start_timeout:g} s")
-
-    def _on_readable(self, worker: _Worker) -> None:
-        try:
-            message = worker.conn.recv()
-        except (EOFError, OSError):
-            self._lost(worker, f"exited (code {worker.process.exitcode})" if worker.state != "starting"
-                       else "exited while starting")
-            return
-        except Exception as exc:  # a message that cannot be read: the pipe is out of step, so the worker goes
-            self._lost(worker, f"sent an unreadable message ({type(exc).__name__})")
-            return
-        if worker.state == "starting":
-            if isinstance(message, Ready):
-                self._cancel_timer(worker)
-                self._failures = 0
-                worker.state = "idle"
-                self._release(worker)
-                self._capacity_changed()
-                if self._started is not None and not any(w.state == "starting" for w in self._workers):
-                    self._started.set()
+    def _on_answer(self, worker: WorkerProcess, message: object) -> None:
+        batch = worker.batch
+        if batch:  # the next call of its batch is answered; the worker goes on with the rest
+            call = batch.popleft()
+            now = self._clock()
+            if isinstance(message, Skipped):
+                call.fail(DeadlineExpired("the deadline passed before the worker came to the call"))
             else:
-                reason = message.reason if isinstance(message, Failed) else repr(message)[:200]
-                self._lost(worker, reason)
-            return
+                call.answered(message)
+                self._evaluation_seconds += (now - worker.progress - self._evaluation_seconds) / 8
+            worker.calls += 1
+            if batch:
+                worker.progress = now  # the time limit counts from here for the next one
+                return
+            worker.batch = None
+        else:
+            if worker.answer is not None and not worker.answer.done():
+                worker.answer.set_result(message)
+            worker.answer = None
+            worker.abandoned = False
+            worker.calls += 1
         self._cancel_timer(worker)
-        if worker.answer is not None and not worker.answer.done():
-            worker.answer.set_result(message)
-        worker.answer = None
-        worker.abandoned = False
-        worker.calls += 1
         self.stats.calls_by_worker[worker.number] = worker.calls
         if self.max_calls is not None and worker.calls >= self.max_calls:
             self._retire(worker)
@@ -255,73 +161,82 @@ class WorkerPool:
             worker.state = "idle"
             self._release(worker)
 
-    def _lost(self, worker: _Worker, reason: str) -> None:
-        """A worker is gone (exited, killed, or failed to start): fail its call, reap it, replace it."""
-        if worker.state == "gone":
-            return
-        was_ready = worker.state in ("idle", "busy")
-        if worker.state == "starting":
-            self._failures += 1
-            self._last_failure = f"a {self.name} worker {reason}"
-        worker.state = "gone"
-        self._cancel_timer(worker)
-        self._forget(worker)
-        if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
-            worker.answer.set_exception(WorkerCrashed("the worker stopped while handling the call; it is safe to "
-                                                      "retry"))
-        worker.answer = None
-        if self._closing:
-            return  # stopped on purpose
-        log.warning("worker lost", extra={"pool": self.name, "worker": worker.number, "reason": reason})
-        if was_ready:
-            self._capacity_changed()
-        self._schedule_restart()
-        if self._started is not None and not any(w.state == "starting" for w in self._workers):
-            self._started.set()
-
-    def _retire(self, worker: _Worker) -> None:
-        """Stop a worker that has done its share (the sources worker) and start a fresh one."""
-        worker.state = "gone"
-        with contextlib.suppress(OSError, ValueError):
-            worker.conn.send(Stop())
-        self._forget(worker, kill=False)
-        self._capacity_changed()
-        self._schedule_restart()
-
-    def _forget(self, worker: _Worker, *, kill: bool = True) -> None:
-        loop = self._loop or asyncio.get_running_loop()
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(worker.conn.fileno())
-        self._workers.discard(worker)
-        with contextlib.suppress(ValueError):
-            self._idle.remove(worker)
-        if kill and worker.process.is_alive():
-            worker.process.kill()
-        worker.conn.close()
-        # Reap it (no zombie), off the loop.
-        loop.run_in_executor(None, _reap, worker.process)
-
-    def _cancel_timer(self, worker: _Worker) -> None:
-        if worker.timer is not None:
-            worker.timer.cancel()
-            worker.timer = None
-
-    def _capacity_changed(self) -> None:
-        if self.on_capacity is not None:
-            self.on_capacity(self.ready)
-
-    # -- calls ---------------------------------------------------------------------------------------
-
-    def _release(self, worker: _Worker) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(worker)
+    def _release(self, worker: WorkerProcess) -> None:
+        """Give a free worker to what has waited longest: a run of queued Evaluate calls, sent to it together, or
+        a caller that needs a whole worker; else it waits idle."""
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if isinstance(head, _Call):
+                calls = self._take_calls()
+                if calls:
+                    self._send_calls(worker, calls)
+                    return
+                continue
+            queue.popleft()
+            if not head.done():
+                head.set_result(worker)
                 return
         self._idle.append(worker)
 
-    async def _acquire(self, deadline: float | None, expiry: PoolError) -> _Worker:
-        loop = asyncio.get_running_loop()
+    def _take_calls(self) -> list[_Call]:
+        """The Evaluate calls at the head of the queue that go to the next free worker: their share of the queue
+        split over the ready workers (so one worker does not take all while another frees), at most
+        `batch_items`, about `batch_bytes` of requests, and no call the worker is not expected to finish before
+        its deadline (at the recent time per evaluation), which may find a worker that frees sooner. Calls that
+        stopped waiting are dropped; calls whose deadline has passed are told so."""
+        limit = min(self.batch_items, -(-self._queued_calls // max(1, self.ready)))
+        now = self._clock()
+        calls: list[_Call] = []
+        size = 0
+        queue = self._queue
+        while queue and len(calls) < max(1, limit):
+            call = queue[0]
+            if not isinstance(call, _Call) or (calls and size + len(call.message.request) > self.batch_bytes):
+                break
+            if calls and call.deadline is not None and (
+                    call.deadline < now + (len(calls) + 1) * self._evaluation_seconds):
+                break
+            queue.popleft()
+            self._queued_calls -= 1
+            if call.answer.done():
+                continue
+            if call.deadline is not None and now >= call.deadline:
+                call.fail(DeadlineExpired("the deadline passed before a worker was free"))
+                continue
+            calls.append(call)
+            size += len(call.message.request)
+        return calls
+
+    def _send_calls(self, worker: WorkerProcess, calls: list[_Call]) -> None:
+        """Send Evaluate calls to `worker` as one message (a lone call as itself); a pipe that is closed fails
+        them as a lost worker's calls (safe to retry)."""
+        worker.state = "busy"
+        worker.batch = deque(calls)
+        for call in calls:
+            call.sent = True
+        message: Request
+        if len(calls) == 1:
+            message = calls[0].message
+        else:
+            message = EvaluateCalls(tuple((call.message.request, call.message.traceparent, call.message.caller,
+                                           call.deadline) for call in calls))
+            self.stats.batches += 1
+        try:
+            write_message(worker.conn.fileno(), message)
+        except (OSError, ValueError):
+            self._lost(worker, "its pipe is closed")
+            return
+        self._start_clock(worker)
+
+    def _start_clock(self, worker: WorkerProcess, start: float | None = None) -> None:
+        """Watch the worker's time limit from `start` (now: a message was sent). One timer a message: each answer
+        of a batch only notes the time (`progress`), and the timer starts again from there when it goes off."""
+        loop = self._timers()
+        worker.clock_from = worker.progress = loop.time() if start is None else start
+        worker.timer = loop.call_at(worker.clock_from + self.time_limit, self._overran, worker)
+
+    def _idle_worker(self) -> WorkerProcess | None:
         while self._idle:
             worker = self._idle.popleft()
             if worker.state != "idle":
@@ -329,19 +244,30 @@ class WorkerPool:
             if worker.process.is_alive():
                 return worker
             self._lost(worker, "died while idle")  # no call is lost: take the next one
+        return None
+
+    def _may_wait(self) -> None:
+        """Raise when a call that finds no idle worker cannot wait for one (closing, or none will come soon)."""
         if self._closing:
             raise PoolClosed("the service is shutting down")
         if not self._workers and not self._pending_restarts() and self.lazy:
             # A lazy pool (sources) starts its worker on first use, in a task of its own: a caller that goes
             # away meanwhile leaves nothing half started, and concurrent first calls start one process.
-            self._loop = loop
+            self._loop = asyncio.get_running_loop()
             self._schedule_restart()
         elif not self._workers and self._pending_restarts() <= self._backing_off:
             # None running or starting, only restarts waiting out their backoff: say so now, so the caller can
             # go to another instance, instead of waiting out its deadline.
             raise NoWorker(self._last_failure or f"no {self.name} worker is running")
-        waiter: asyncio.Future[_Worker] = loop.create_future()
-        self._waiters.append(waiter)
+
+    async def _acquire(self, deadline: float | None, expiry: PoolError) -> WorkerProcess:
+        worker = self._idle_worker()
+        if worker is not None:
+            return worker
+        self._may_wait()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[WorkerProcess] = loop.create_future()
+        self._queue.append(waiter)
         timer = None
         if deadline is not None:
             timer = loop.call_at(deadline, _expire, waiter, expiry)
@@ -357,14 +283,20 @@ class WorkerPool:
 
     async def call(self, message: Request, timeout: float | None) -> object:
         """Send `message` to a free worker and return its answer (a `Failed` for a request it could not
-        handle). Raises a PoolError when the call could not be completed."""
+        handle). An `Evaluate` may share a message with other callers' (see the module docstring); its answer is
+        its own all the same. Raises a PoolError when the call could not be completed."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + max(0.0, timeout)
-        expiry: PoolError = DeadlineExpired("no worker became free before the deadline")
+        now = loop.time()
+        deadline = None if timeout is None else now + max(0.0, timeout)
         wait_until = deadline
-        if self.max_wait is not None and (deadline is None or loop.time() + self.max_wait < deadline):
-            wait_until = loop.time() + self.max_wait
-            expiry = Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later")
+        busy = self.max_wait is not None and (deadline is None or now + self.max_wait < deadline)
+        if busy:
+            assert self.max_wait is not None
+            wait_until = now + self.max_wait
+        if isinstance(message, Evaluate):
+            return await self._evaluate(message, deadline, wait_until, busy)
+        expiry: PoolError = (Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later") if busy
+                             else DeadlineExpired("no worker became free before the deadline"))
         worker = await self._acquire(wait_until, expiry)
         if deadline is not None and loop.time() >= deadline:  # nobody would read the answer: do not send it
             self._release(worker)
@@ -373,11 +305,11 @@ class WorkerPool:
         worker.answer = answer
         worker.state = "busy"
         try:
-            worker.conn.send(message)
+            write_message(worker.conn.fileno(), message)
         except (OSError, ValueError):
             self._lost(worker, "its pipe is closed")
             raise WorkerCrashed("the worker stopped before it took the call; it is safe to retry") from None
-        worker.timer = loop.call_later(self.time_limit, self._overran, worker)
+        self._start_clock(worker)
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         try:
             return await asyncio.wait_for(asyncio.shield(answer), remaining)
@@ -388,20 +320,72 @@ class WorkerPool:
             worker.abandoned = True
             raise
 
-    def _overran(self, worker: _Worker) -> None:
+    async def _evaluate(self, message: Evaluate, deadline: float | None, wait_until: float | None,
+                        busy: bool) -> object:
+        """One Evaluate call: sent at once to an idle worker, else queued to go with the next free worker's batch.
+        One timer per call watches its wait and then its deadline."""
+        loop = asyncio.get_running_loop()
+        call = _Call(message, loop.create_future(), deadline, busy)
+        worker = self._idle_worker()
+        if worker is not None:
+            self._send_calls(worker, [call])
+            timer_at = deadline
+        else:
+            self._may_wait()
+            self._queue.append(call)
+            self._queued_calls += 1
+            timer_at = wait_until
+        if timer_at is not None and not call.answer.done():
+            call.timer_at = timer_at
+            call.timer = loop.call_at(timer_at, self._call_timer, call)
+        try:
+            return await call.answer
+        finally:  # a call that stopped waiting is dropped from the queue, or its answer from its batch
+            if call.timer is not None:
+                call.timer.cancel()
+
+    def _call_timer(self, call: _Call) -> None:
+        call.timer = None
+        if call.answer.done():
+            return
+        if not call.sent:
+            call.fail(Busy(f"no {self.name} worker became free within {self.max_wait:g} s; retry later") if call.busy
+                      else DeadlineExpired("no worker became free before the deadline"))
+        elif call.deadline is not None and call.timer_at >= call.deadline:
+            # Only this caller gives up; the worker finishes the batch, and the others get their answers.
+            call.fail(DeadlineExpired("the deadline passed before the answer was ready"))
+        elif call.deadline is not None:  # it waited up to max_wait, was sent, and has time left
+            call.timer_at = call.deadline
+            call.timer = self._timers().call_at(call.deadline, self._call_timer, call)
+
+    def _overran(self, worker: WorkerProcess) -> None:
         if worker.state != "busy":
             return
+        if worker.progress > worker.clock_from:  # it answered a call of its batch since: the limit counts from then
+            self._start_clock(worker, worker.progress)
+            return
         self.stats.killed_for_time += 1
+        error = EvaluationTimeLimit(f"the evaluation ran longer than {self.time_limit:g} s and was stopped")
         if worker.answer is not None and not worker.answer.done() and not worker.abandoned:
-            worker.answer.set_exception(EvaluationTimeLimit(
-                f"the evaluation ran longer than {self.time_limit:g} s and was stopped"))
+            worker.answer.set_exception(error)
+        if worker.batch:  # the call it was on; the calls behind it were not begun, and are lost with the worker
+            worker.batch.popleft().fail(error)
         self._lost(worker, f"ran longer than {self.time_limit:g} s")
+
+    def _timers(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
+
+    def _clock(self) -> float:
+        return self._timers().time()
 
     # -- shutting down -------------------------------------------------------------------------------
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop taking calls, let busy workers finish within `timeout`, stop every worker and reap it."""
         self._closing = True
+        log.info("pool stopping", extra={"pool": self.name, "calls": sum(self.stats.calls_by_worker.values()),
+                                         "batches": self.stats.batches, "restarts": self.stats.restarts,
+                                         "killed_for_time": self.stats.killed_for_time})
         for task in list(self._tasks):
             task.cancel()
         self._fail_waiters(PoolClosed("the service is shutting down"))
@@ -409,36 +393,9 @@ class WorkerPool:
         end = loop.time() + timeout
         while any(w.state == "busy" for w in self._workers) and loop.time() < end:
             await asyncio.sleep(0.02)
-        for worker in list(self._workers):
-            with contextlib.suppress(OSError, ValueError):
-                worker.conn.send(Stop())
-        processes = [w.process for w in self._workers]
-        await asyncio.to_thread(_join_all, processes, max(0.5, end - loop.time()))
-        for worker in list(self._workers):
-            self._cancel_timer(worker)
-            worker.state = "gone"
-            self._forget(worker)
+        await self._stop_workers(end)
 
 
-def _expire(waiter: asyncio.Future[_Worker], error: PoolError) -> None:
+def _expire(waiter: asyncio.Future[WorkerProcess], error: PoolError) -> None:
     if not waiter.done():
         waiter.set_exception(error)
-
-
-def _reap(process: BaseProcess) -> None:
-    process.join(10)
-    if process.is_alive():
-        process.kill()
-        process.join(2)
-
-
-def _join_all(processes: list[BaseProcess], timeout: float) -> None:
-    import time
-
-    end = time.monotonic() + timeout
-    for process in processes:
-        process.join(max(0.0, end - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join(2)

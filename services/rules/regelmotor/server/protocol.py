@@ -30,6 +30,17 @@ class EvaluateBatch:
 
 
 @dataclass(frozen=True)
+class EvaluateCalls:
+    """Concurrent unary Evaluate calls that the pool sends to one worker together. Each item: the request's wire
+    bytes, its traceparent, its caller, and the caller's deadline (`time.monotonic()`, which all processes of the
+    machine share; None: none). The worker answers each item on its own as soon as it is done, in order: a Reply,
+    or `Skipped` when the item's deadline passed before its turn. Each item is decided and recorded as if it had
+    come alone."""
+
+    items: tuple[tuple[bytes, str | None, str | None, float | None], ...]
+
+
+@dataclass(frozen=True)
 class ValidateSource:
     """A ValidateRulesetRequest (wire bytes): parse, check and compile a caller's ruleset source."""
 
@@ -55,7 +66,7 @@ class Stop:
     """Finish and exit."""
 
 
-Request = Evaluate | EvaluateBatch | ValidateSource | TestSource | DiffSources | Stop
+Request = Evaluate | EvaluateBatch | EvaluateCalls | ValidateSource | TestSource | DiffSources | Stop
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,12 @@ class Ready:
     """Sent once by a worker when it can take requests."""
 
     pid: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """The answer to an item of EvaluateCalls whose caller's deadline had passed when its turn came: not
+    evaluated, and nobody waits for it."""
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, Sou
 from .recording import FrontRecording, caller_of, stream_item
 from .sources import diff_response
 from .stream_inbox import read_requests, take_batch
-from .telemetry import Telemetry, current_traceparent
+from .telemetry import Telemetry, traceparent_of
 from .worker import Worker
 
 log = logging.getLogger("regelmotor.server")
@@ -177,7 +177,7 @@ class DecisionServicer:
         answer = b""
         # The span ends before an error is sent: a caller that sees the error finds the call's span finished.
         with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/Evaluate", context) as span:
-            message = Evaluate(request, current_traceparent(), caller_of(context))
+            message = Evaluate(request, traceparent_of(span), caller_of(context))
             reply, failure = await self._engine_call(message, time_left(context))
             if failure is None:
                 if reply.error is not None:
@@ -206,11 +206,12 @@ class DecisionServicer:
             return b"", recording_failure(exc), not isinstance(exc, RequestIdConflict)
 
     def _finish(self, span: Any, summary: Summary, started: float) -> None:
-        span.set_attribute("rpc.grpc.status_code", summary.code)
-        for key, value in (("regelmotor.ruleset", summary.ruleset), ("regelmotor.version", summary.version),
-                           ("regelmotor.decision_id", summary.decision_id), *summary.headline_attributes()):
-            if value:
-                span.set_attribute(key, value)
+        if span.is_recording():  # spans are not recorded when there is nowhere to send them (telemetry.py)
+            span.set_attribute("rpc.grpc.status_code", summary.code)
+            for key, value in (("regelmotor.ruleset", summary.ruleset), ("regelmotor.version", summary.version),
+                               ("regelmotor.decision_id", summary.decision_id), *summary.headline_attributes()):
+                if value:
+                    span.set_attribute(key, value)
         self._measure(summary, started)
         log.info("evaluate", extra={k: v for k, v in {
             "code": _status_name(summary.code), "ruleset": summary.ruleset,
@@ -219,8 +220,8 @@ class DecisionServicer:
 
     async def evaluate_stream(self, requests: AsyncIterator[bytes],
                               context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
-        with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/EvaluateStream", context):
-            traceparent = current_traceparent()
+        with self.telemetry.rpc_span(f"/{DECISION_SERVICE}/EvaluateStream", context) as span:
+            traceparent = traceparent_of(span)
             caller = caller_of(context)
             inbox: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=4 * self.batch * self.parallel)
             reader = asyncio.create_task(read_requests(requests, inbox))

@@ -7,15 +7,17 @@ variables ask for OTLP.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -124,16 +126,100 @@ class Telemetry:
             yield span
 
 
-def current_traceparent() -> str | None:
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, otel_context.get_current())
-    return carrier.get("traceparent")
+def traceparent_of(span: trace.Span) -> str | None:
+    """The W3C `traceparent` that continues `span`, as the propagator would inject it (None for an invalid span),
+    made from the span's context directly: once per call, so without the propagator's context lookups."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    handler = LinesPerLoopTurn(sys.stderr)
+    handler.setFormatter(JsonLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The JSON lines name no source file, line, thread or process: do not collect them for every record (the
+    # logging HOWTO's "Optimization"; a line per call makes it count).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object per record: `time`, `level`, `logger`, `message`, then the record's extra fields.
+
+    A record with only a text message and extra fields (a line per call) is built here directly, the time's text
+    made once a second; anything else (an exception, a stack, a dict message) as python-json-logger builds it.
+    Both give the same object for the same record (tests/test_call_log_lines.py)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        self._skip = frozenset(self.reserved_attrs | {"asctime", "levelname", "name", "message"})
+        self._second = -1
+        self._second_text = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info or not isinstance(record.msg, str):
+            return super().format(record)
+        data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        skip = self._skip
+        for key, value in record.__dict__.items():
+            if key not in skip and not key.startswith("_"):
+                data[key] = value
+        return self.serialize_log_record(data)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"  # logging's default_msec_format
+
+
+class LinesPerLoopTurn(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes the lines logged on an event loop in one write at the end of the loop's turn, not one write (a system
+    call, and the GIL let go and taken again) per line: the service logs a line per call. Lines logged off the
+    loop, and warnings and errors, are written at once, after the lines still waiting, so the order holds. A line
+    waits at most until the loop's next turn; what is left at exit is written by `flush` (logging.shutdown)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._waiting: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if record.levelno < logging.WARNING:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None:
+                    if not self._waiting:
+                        loop.call_soon(self.flush)
+                    self._waiting.append(line)
+                    return
+            self._waiting.append(line)
+            self._write_waiting()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock if self.lock is not None else contextlib.nullcontext():
+            self._write_waiting()
+            super().flush()
+
+    def _write_waiting(self) -> None:
+        if self._waiting:
+            text = "".join(self._waiting)
+            self._waiting.clear()
+            self.stream.write(text)
+            self.stream.flush()

@@ -16,13 +16,28 @@ import logging
 import os
 import resource
 import signal
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 from regelmotor.core.repository import RulesetSnapshot
 
-from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Ready, Request, Stop, TestSource, ValidateSource
+from .frames import write_message
+from .protocol import (
+    DiffSources,
+    Evaluate,
+    EvaluateBatch,
+    EvaluateCalls,
+    Failed,
+    Ready,
+    Request,
+    Skipped,
+    Stop,
+    TestSource,
+    ValidateSource,
+)
 from .recording import EngineRecording, RecordingPlan
 
 log = logging.getLogger("regelmotor.worker")
@@ -73,7 +88,8 @@ def worker_main(conn: Connection) -> None:
                 return
             if isinstance(message, Stop):
                 return
-            conn.send(worker.handle(message))
+            for answer in worker.answers(message):
+                write_message(conn.fileno(), answer)
     finally:
         worker.close()
 
@@ -88,6 +104,18 @@ class Worker:
         self._recording: EngineRecording | None = None  # what this worker opened for recording, to close
         if config.role == "engine" and engine is None:
             self._engine, self._recording = _engine_handler(config)
+
+    def answers(self, message: Request) -> Iterator[object]:
+        """The answers to `message`, each to be sent as soon as it is made: one per item of EvaluateCalls (`Skipped`
+        for an item whose caller's deadline has passed), else the one answer."""
+        if not isinstance(message, EvaluateCalls):
+            yield self.handle(message)
+            return
+        for request, traceparent, caller, deadline in message.items:
+            if deadline is not None and time.monotonic() >= deadline:
+                yield Skipped()
+            else:
+                yield self.handle(Evaluate(request, traceparent, caller))
 
     def handle(self, message: Request) -> object:
         """The answer to one request; never raises for a request the worker can survive."""
