@@ -32,6 +32,15 @@ def to_value(value: Any) -> struct_pb2.Value:
     return message
 
 
+_LEVELS = {int(level): level for level in (pb.EXPLANATION_LEVEL_FULL, pb.EXPLANATION_LEVEL_FIRED,
+                                            pb.EXPLANATION_LEVEL_NONE)}
+
+
+def explanation_level(level: int) -> pb.ExplanationLevel:
+    """An explanation level (FULL, FIRED or NONE, as a plain int) as the API's enum value."""
+    return _LEVELS[level]
+
+
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(message)
 
@@ -103,5 +112,5 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
     if level == pb.EXPLANATION_LEVEL_NONE:
         message.ClearField("explanation")
     if level != pb.EXPLANATION_LEVEL_FULL:  # a full explanation leaves the level unset
-        message.explanation_level = level  # type: ignore[assignment]
+        message.explanation_level = explanation_level(level)
     return message
