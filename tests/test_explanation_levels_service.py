@@ -9,7 +9,6 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
 
 import grpc
 import pytest
@@ -27,7 +26,7 @@ from tests.test_wire import MOTOR
 
 PURPOSE = "tilsynssak 2024/118"
 AS_OF = date(2026, 4, 20)  # as tests.grpc_support.request asks
-CALLER = [("regelmotor-caller", "dips-a")]
+CALLER = (("regelmotor-caller", "dips-a"),)
 EVALUATE = "/regelmotor.v1.DecisionService/Evaluate"
 LEVELS = {"full": pb.EXPLANATION_LEVEL_FULL, "fired": pb.EXPLANATION_LEVEL_FIRED, "none": pb.EXPLANATION_LEVEL_NONE}
 
@@ -38,11 +37,10 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-def _raw_evaluate(channel: grpc.Channel, message: pb.EvaluateRequest, metadata: Any = CALLER) -> bytes:
+def _raw_evaluate(channel: grpc.Channel, message: pb.EvaluateRequest) -> bytes:
     """The answer's bytes exactly as the service sent them."""
-    call = channel.unary_unary(EVALUATE, request_serializer=pb.EvaluateRequest.SerializeToString)
-    answer: bytes = call(message, metadata=metadata, timeout=30)
-    return answer
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(EVALUATE)
+    return call(message.SerializeToString(), metadata=CALLER, timeout=30)
 
 
 def _answers(server: RunningServer, prefix: str) -> dict[str, bytes]:
@@ -123,10 +121,9 @@ def _replay(server: RunningServer, decision_id: str) -> apb.ReplayDecisionRespon
 
 def _fetch(server: RunningServer, decision_id: str) -> bytes:
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        call = channel.unary_unary("/regelmotor.v1.DecisionService/FetchDecision",
-                                   request_serializer=pb.FetchDecisionRequest.SerializeToString)
-        answer: bytes = call(pb.FetchDecisionRequest(decision_id=decision_id), metadata=CALLER, timeout=30)
-        return answer
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/regelmotor.v1.DecisionService/FetchDecision")
+        return call(pb.FetchDecisionRequest(decision_id=decision_id).SerializeToString(), metadata=CALLER, timeout=30)
 
 
 def _assert_recorded_and_proven(server: RunningServer, prefix: str) -> None:
