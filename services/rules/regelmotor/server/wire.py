@@ -89,10 +89,10 @@ def _length(size: int) -> bytes:
     return SHORT_VARINTS[size] if size < SHORT else varint(size)
 
 
-# Encoded rule traces, by what each is made of (see `_Writer.rules`): most rules of most evaluations read
-# values that recur (codes, booleans, ages, the dates of the same weeks), so most are found here. A trace holds
-# its rule's hjemmel text (about 0.3-1.5 kB), so this cache holds fewer entries than those of single values.
-RULE_CACHE_LIMIT = CACHE_LIMIT // 10
+# The variable part of encoded rule traces, by what each is made of (see `_Writer.rules`). Only that part: a
+# whole trace would hold a copy of its rule's static bytes (hjemmel and all, 0.3-1.5 kB) per entry, and joining
+# such copies from all over memory was slower than joining the one static copy with a short tail.
+RULE_CACHE_LIMIT = CACHE_LIMIT // 5
 _RULES: dict[tuple[Any, ...], bytes] = {}
 # Encoded derived value and outcome traces, likewise (each a few dozen bytes).
 _DERIVED: dict[tuple[Any, ...], bytes] = {}
@@ -152,44 +152,44 @@ class _Writer:
         return found
 
     def rules(self, only_fired: bool) -> list[bytes]:
-        """Each rule's trace as an Explanation.rules field; with `only_fired`, those of the rules that fired.
+        """The parts of each rule's trace as an Explanation.rules field (tag and length, the version's bytes for
+        its flags, the rest); with `only_fired`, those of the rules that fired.
 
-        A rule's trace is its version's bytes plus what follows from its flags, the verdicts of its conditions
-        and of its exceptions, and the values its conditions read and it gives; with the types of those values
-        (1, 1.0 and True are equal keys, and so are 0.0 and -0.0, which are therefore never cached) that is the
-        key under which the encoded trace is kept. Finding it there costs about a fifth of writing it."""
+        What follows a rule's static bytes - the values it gives, its conditions with their verdicts and the
+        values they read, its exceptions' verdicts - is kept under those verdicts and values: with the types of
+        the values (1, 1.0 and True are equal keys, and so are 0.0 and -0.0, which are therefore never cached),
+        they are all it is made of. Most rules of most evaluations read values that recur (codes, booleans, ages,
+        the dates of the same weeks), so most are found there, and finding one costs a fraction of writing it."""
         evaluation = self.evaluation
         fired, applied, held = evaluation.rule_fired, evaluation.applied, evaluation.held
         json_of = evaluation.json_of
         values = {name: json_of(name) for name in self.plan.read}
-        out = []
+        out: list[bytes] = []
         for plan in self.plan.rules:
             rule_id = plan.rule.id
             rule_fired = fired[rule_id]
             if only_fired and not rule_fired:
                 continue
-            flags = 2 * rule_fired + applied[rule_id]
-            if plan.values is None:
-                out.append(self.rule(plan, flags))
-                continue
-            given = _values_key(plan.values(values))
+            head = plan.heads[2 * rule_fired + applied[rule_id]]
+            given = None if plan.values is None else _values_key(plan.values(values))
             if given is None:
-                out.append(self.rule(plan, flags))
-                continue
-            key = (plan.key, flags, plan.verdicts(held[plan.round]), given,
-                   tuple([bool(fired.get(e.rule_id)) for e in plan.exceptions]))
-            found = _RULES.get(key)
-            if found is None:
-                found = self.rule(plan, flags)
-                if len(_RULES) >= RULE_CACHE_LIMIT:
-                    _RULES.clear()
-                _RULES[key] = found
-            out.append(found)
+                tail = self.tail(plan)
+            else:
+                key = (plan.key, plan.verdicts(held[plan.round]), given,
+                       tuple([bool(fired.get(e.rule_id)) for e in plan.exceptions]))
+                found = _RULES.get(key)
+                if found is None:
+                    found = self.tail(plan)
+                    if len(_RULES) >= RULE_CACHE_LIMIT:
+                        _RULES.clear()
+                    _RULES[key] = found
+                tail = found
+            out += (_EXPLANATION_RULE + _length(len(head) + len(tail)), head, tail)
         return out
 
-    def rule(self, plan: RulePlan, flags: int) -> bytes:
-        """One rule's trace as an Explanation.rules field."""
-        parts = [plan.heads[flags]]
+    def tail(self, plan: RulePlan) -> bytes:
+        """What follows a rule's static bytes and flags in its trace: result, conditions, exceptions."""
+        parts = []
         if plan.fields:
             effect_json, rule = self.evaluation.effect_json, plan.rule
             result = b"".join([entry(name, effect_json(rule, name)) for name in plan.fields])
@@ -210,8 +210,7 @@ class _Writer:
                 else:
                     parts.append(exception.unheld)
             parts += overriding
-        body = b"".join(parts)
-        return _EXPLANATION_RULE + _length(len(body)) + body
+        return b"".join(parts)
 
     def condition(self, condition: ConditionPlan) -> bytes:
         """One condition's trace as a RuleTrace.conditions field."""
