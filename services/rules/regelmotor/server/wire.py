@@ -94,6 +94,26 @@ def _length(size: int) -> bytes:
 # such copies from all over memory was slower than joining the one static copy with a short tail.
 RULE_CACHE_LIMIT = CACHE_LIMIT // 5
 _RULES: dict[tuple[Any, ...], bytes] = {}
+# Rules whose values seldom recur (one reading the dates of a referral): looking them up costs more than it
+# saves, so each rule is tried for its first RULE_TRIAL writes, and one found less than half the time is written
+# without the cache from then on. (What is written never depends on it: tests/test_answer_levels.py.)
+RULE_TRIAL = 256
+_DECIDED: set[int] = set()  # rule keys whose trial is over
+_UNCACHED: set[int] = set()  # ... and that are not worth caching
+_trials: dict[int, list[int]] = {}  # rule key -> [writes, of which not found]
+
+
+def _tried(rule: int, missed: bool) -> None:
+    counts = _trials.setdefault(rule, [0, 0])
+    counts[0] += 1
+    counts[1] += missed
+    if counts[0] >= RULE_TRIAL:
+        _DECIDED.add(rule)
+        if counts[1] * 2 > counts[0]:
+            _UNCACHED.add(rule)
+        del _trials[rule]
+
+
 # Encoded derived value and outcome traces, likewise (each a few dozen bytes).
 _DERIVED: dict[tuple[Any, ...], bytes] = {}
 _OUTCOMES: dict[tuple[Any, ...], bytes] = {}
@@ -102,8 +122,10 @@ _OUTCOMES: dict[tuple[Any, ...], bytes] = {}
 def clear_caches() -> None:
     """Empty every cache of encoded parts, here and in protowire: what is written does not depend on them
     (tests/test_answer_levels.py writes random answers with and without them and compares the bytes)."""
-    for cache in (_RULES, _DERIVED, _OUTCOMES, _PARAMETER_CACHE):
+    for cache in (_RULES, _DERIVED, _OUTCOMES, _PARAMETER_CACHE, _trials):
         cache.clear()
+    _DECIDED.clear()
+    _UNCACHED.clear()
     protowire.clear_caches()
 
 
@@ -171,13 +193,15 @@ class _Writer:
             if only_fired and not rule_fired:
                 continue
             head = plan.heads[2 * rule_fired + applied[rule_id]]
-            given = None if plan.values is None else _values_key(plan.values(values))
+            given = None if plan.values is None or plan.key in _UNCACHED else _values_key(plan.values(values))
             if given is None:
                 tail = self.tail(plan)
             else:
                 key = (plan.key, plan.verdicts(held[plan.round]), given,
                        tuple([bool(fired.get(e.rule_id)) for e in plan.exceptions]))
                 found = _RULES.get(key)
+                if plan.key not in _DECIDED:
+                    _tried(plan.key, found is None)
                 if found is None:
                     found = self.tail(plan)
                     if len(_RULES) >= RULE_CACHE_LIMIT:
