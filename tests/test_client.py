@@ -65,3 +65,33 @@ def test_readme_python_client_example_runs(server: RunningServer, monkeypatch: p
     monkeypatch.chdir(ROOT)  # the example reads docs/examples/henvisning.json
     exec(block.group(1).replace("127.0.0.1:50051", f"127.0.0.1:{server.port}"), {})
     assert capsys.readouterr().out.split() == ["rett", "2026-04-16"]
+
+
+@pytest.mark.parametrize(("explanation", "level"), [("fired", "EXPLANATION_LEVEL_FIRED"),
+                                                    ("none", "EXPLANATION_LEVEL_NONE")])
+def test_the_command_asks_for_less_explanation_and_the_decision_says_so(
+        server: RunningServer, capsys: pytest.CaptureFixture[str], explanation: str, level: str) -> None:
+    common = ["--address", f"127.0.0.1:{server.port}", "evaluate", "--ruleset", "rett-til-helsehjelp",
+              "--facts", str(ROOT / "docs" / "examples" / "henvisning.json"), "--as-of", "2026-04-20"]
+    assert main([*common, "--request-id", f"full-{explanation}"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert main([*common, "--request-id", f"less-{explanation}", "--explanation", explanation]) == 0
+    less = json.loads(capsys.readouterr().out)
+    assert "explanation_level" not in full and less["explanation_level"] == level
+    assert less["outcome"] == full["outcome"] == _readme_outcome()
+    fired = [rule["id"] for rule in full["explanation"]["rules"] if rule.get("fired")]
+    if explanation == "fired":
+        assert [rule["id"] for rule in less["explanation"]["rules"]] == fired
+    else:
+        assert "explanation" not in less
+
+
+def test_the_client_refuses_an_unknown_explanation_before_sending(server: RunningServer) -> None:
+    with RegelmotorClient(f"127.0.0.1:{server.port}") as client, \
+            pytest.raises(ValueError, match="explanation must be one of full, fired, none"):
+        client.evaluate("rett-til-helsehjelp", VALID_FACTS, explanation="some")
+    items = [{"ruleset": "rett-til-helsehjelp", "facts": VALID_FACTS, "as_of": "2026-04-20", "explanation": level}
+             for level in ("none", "full")]
+    with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
+        answers = list(client.evaluate_many(items))
+    assert [a["decision"].get("explanation_level") for a in answers] == ["EXPLANATION_LEVEL_NONE", None]

@@ -1,6 +1,6 @@
 """The Decision as written straight to wire bytes (regelmotor.server.wire) is the Decision the protobuf
-library builds (regelmotor.server.convert.decision_to_proto): on every bundled test case, on random facts
-for every shipped version, and on random JSON values."""
+library builds (regelmotor.server.convert.decision_to_proto), at every explanation level: on every bundled test
+case, on random facts for every shipped version, and on random JSON values."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
 from regelmotor.core.evaluator import Evaluation
 from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
-from regelmotor.server import wire
+from regelmotor.server import protowire, wire
 from regelmotor.server.convert import decision_to_proto, to_value
 from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
@@ -31,16 +31,18 @@ VERSIONS = [r for name in MOTOR.repository.names() for r in MOTOR.repository.all
 
 def _assert_same(evaluation: Evaluation) -> None:
     decision = evaluation.decision("d-1")
-    reference = decision_to_proto(decision, request_id="req-1", trace_id="ab" * 16)
     head = evaluation.head("d-1")
-    written = pb.Decision.FromString(wire.decision_bytes(evaluation, head, request_id="req-1", trace_id="ab" * 16))
-    assert written == reference
+    for level in wire.LEVELS:
+        reference = decision_to_proto(decision, request_id="req-1", trace_id="ab" * 16, level=level)
+        written = pb.Decision.FromString(wire.decision_bytes(evaluation, head, request_id="req-1",
+                                                             trace_id="ab" * 16, level=level))
+        assert written == reference
+        # Equal messages serialise alike, so what is stored and hashed does not depend on the encoder.
+        assert written.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
     # The head is the decision without its explanation.
     assert head.applied_rules == decision.applied_rules
     assert (head.facts, head.outcome, head.manuell_vurdering) == (decision.facts, decision.outcome,
                                                                   decision.manuell_vurdering)
-    # Equal messages serialise alike, so what is stored and hashed does not depend on the encoder.
-    assert written.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
 
 
 def case_evaluations(ruleset: Ruleset) -> list[Evaluation]:
@@ -93,26 +95,26 @@ _json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.di
 def test_struct_bytes_equal_the_library_struct(values: dict[str, Any]) -> None:
     expected = struct_pb2.Struct()
     expected.update(values)
-    assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
+    assert struct_pb2.Struct.FromString(protowire.struct_bytes(values)) == expected
     # Twice: the second time the map entries come from the encoder's cache.
-    assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
+    assert struct_pb2.Struct.FromString(protowire.struct_bytes(values)) == expected
 
 
 @settings(max_examples=300, deadline=None)
 @given(value=_json)
 def test_value_bytes_equal_the_library_value(value: Any) -> None:
-    assert struct_pb2.Value.FromString(wire.value_bytes(value)) == to_value(value)
+    assert struct_pb2.Value.FromString(protowire.value_bytes(value)) == to_value(value)
 
 
 def test_negative_zero_keeps_its_sign_after_zero_was_written() -> None:
-    wire.struct_bytes({"x": 0.0})
-    parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"x": -0.0}))
+    protowire.struct_bytes({"x": 0.0})
+    parsed = struct_pb2.Struct.FromString(protowire.struct_bytes({"x": -0.0}))
     assert math.copysign(1, float(parsed["x"])) == -1  # type: ignore[arg-type]
 
 
 def test_long_fields_get_multi_byte_lengths() -> None:
     text = "å" * 20_000  # 40 000 bytes: past the table of short lengths
-    parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"merknad": text, "n": -0.0, "big": 2**60}))
+    parsed = struct_pb2.Struct.FromString(protowire.struct_bytes({"merknad": text, "n": -0.0, "big": 2**60}))
     assert parsed["merknad"] == text
     assert math.copysign(1, float(parsed["n"])) == -1  # type: ignore[arg-type]
     assert parsed["big"] == float(2**60)
@@ -120,24 +122,24 @@ def test_long_fields_get_multi_byte_lengths() -> None:
 
 def test_a_value_json_cannot_hold_is_refused() -> None:
     with pytest.raises(TypeError, match="not a JSON value"):
-        wire.value_bytes(date(2026, 1, 1))
+        protowire.value_bytes(date(2026, 1, 1))
 
 
 def test_cached_map_entries_keep_value_types_apart() -> None:
     # 1, True and 1.0 are equal dict keys in Python; the entry cache must not hand one out for another.
     kinds = []
     for value in (1, True, 1.0, "1", None, 1, True):
-        parsed = struct_pb2.Struct.FromString(wire.struct_bytes({"alder": value}))
+        parsed = struct_pb2.Struct.FromString(protowire.struct_bytes({"alder": value}))
         kinds.append(parsed.fields["alder"].WhichOneof("kind"))
     assert kinds == ["number_value", "bool_value", "number_value", "string_value", "null_value", "number_value",
                      "bool_value"]
 
 
 def test_the_caches_of_encoded_parts_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wire, "CACHE_LIMIT", 3)
+    monkeypatch.setattr(protowire, "CACHE_LIMIT", 3)
     for n in range(10):
         values: dict[str, Any] = {"n": n, "tekst": f"verdi-{n}"}
         expected = struct_pb2.Struct()
         expected.update(values)
-        assert struct_pb2.Struct.FromString(wire.struct_bytes(values)) == expected
-        assert wire.cached_entries() <= 3
+        assert struct_pb2.Struct.FromString(protowire.struct_bytes(values)) == expected
+        assert protowire.cached_entries() <= 3

@@ -8,7 +8,7 @@ import sys
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import DecisionError, RegelmotorClient
+from .client import EXPLANATIONS, DecisionError, RegelmotorClient
 from .errors import ClientConfigError
 
 EXIT_STATUS = """exit status: 0 the decision was printed; 1 the server answered with an error (printed as JSON on
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--as-of")
     evaluate.add_argument("--version")
     evaluate.add_argument("--request-id")
+    evaluate.add_argument("--explanation", choices=list(EXPLANATIONS), default="full",
+                          help="how much of the explanation to ask for: every rule (full, the default), only the "
+                               "rules that fired, or none (the decision log can give the full one later)")
     evaluate.add_argument("--outcome-only", action="store_true", help="print only the outcome")
     args = parser.parse_args(argv)
     try:
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     with client:
         try:
             decision = client.evaluate(args.ruleset, facts, as_of=args.as_of, version=args.version,
-                                       request_id=args.request_id)
+                                       request_id=args.request_id, explanation=args.explanation)
         except ClientConfigError as error:  # the token could not be got again for this call
             return _refused(error)
         except DecisionError as error:

@@ -86,7 +86,7 @@ class GetDecisionRequest(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
 
 class GetDecisionResponse(_message.Message):
-    __slots__ = ("summary", "decision", "facts", "prev_hash", "ruleset_sha256", "engine_version", "trace_id")
+    __slots__ = ("summary", "decision", "facts", "prev_hash", "ruleset_sha256", "engine_version", "trace_id", "answer_sha256")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class GetDecisionResponse(_message.Message):
     RULESET_SHA256_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_SHA256_FIELD_NUMBER: _ClassVar[int]
     summary: DecisionSummary
     decision: _decision_pb2.Decision
     facts: _struct_pb2.Struct
@@ -101,7 +102,8 @@ class GetDecisionResponse(_message.Message):
     ruleset_sha256: str
     engine_version: str
     trace_id: str
-    def __init__(self, summary: _Optional[_Union[DecisionSummary, _Mapping]] = ..., decision: _Optional[_Union[_decision_pb2.Decision, _Mapping]] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prev_hash: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    answer_sha256: str
+    def __init__(self, summary: _Optional[_Union[DecisionSummary, _Mapping]] = ..., decision: _Optional[_Union[_decision_pb2.Decision, _Mapping]] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prev_hash: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., trace_id: _Optional[str] = ..., answer_sha256: _Optional[str] = ...) -> None: ...
 
 class ReplayDecisionRequest(_message.Message):
     __slots__ = ("decision_id", "formaal")
@@ -122,16 +124,26 @@ class FieldDifference(_message.Message):
     def __init__(self, path: _Optional[str] = ..., recorded: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., replayed: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ReplayDecisionResponse(_message.Message):
-    __slots__ = ("identical", "differences", "version", "ruleset_sha256")
+    __slots__ = ("identical", "differences", "version", "ruleset_sha256", "decision", "explanation_level", "answer_sha256", "replayed_answer_sha256", "answer_matches")
     IDENTICAL_FIELD_NUMBER: _ClassVar[int]
     DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RULESET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_ANSWER_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_MATCHES_FIELD_NUMBER: _ClassVar[int]
     identical: bool
     differences: _containers.RepeatedCompositeFieldContainer[FieldDifference]
     version: str
     ruleset_sha256: str
-    def __init__(self, identical: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[FieldDifference, _Mapping]]] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ...) -> None: ...
+    decision: _decision_pb2.Decision
+    explanation_level: _decision_pb2.ExplanationLevel
+    answer_sha256: str
+    replayed_answer_sha256: str
+    answer_matches: bool
+    def __init__(self, identical: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[FieldDifference, _Mapping]]] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., decision: _Optional[_Union[_decision_pb2.Decision, _Mapping]] = ..., explanation_level: _Optional[_Union[_decision_pb2.ExplanationLevel, str]] = ..., answer_sha256: _Optional[str] = ..., replayed_answer_sha256: _Optional[str] = ..., answer_matches: _Optional[bool] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
     __slots__ = ("formaal",)

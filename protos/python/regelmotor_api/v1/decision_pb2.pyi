@@ -1,12 +1,24 @@
 from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExplanationLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPLANATION_LEVEL_UNSPECIFIED: _ClassVar[ExplanationLevel]
+    EXPLANATION_LEVEL_FULL: _ClassVar[ExplanationLevel]
+    EXPLANATION_LEVEL_FIRED: _ClassVar[ExplanationLevel]
+    EXPLANATION_LEVEL_NONE: _ClassVar[ExplanationLevel]
+EXPLANATION_LEVEL_UNSPECIFIED: ExplanationLevel
+EXPLANATION_LEVEL_FULL: ExplanationLevel
+EXPLANATION_LEVEL_FIRED: ExplanationLevel
+EXPLANATION_LEVEL_NONE: ExplanationLevel
 
 class FetchDecisionRequest(_message.Message):
     __slots__ = ("decision_id",)
@@ -15,23 +27,25 @@ class FetchDecisionRequest(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id", "national_id")
+    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id", "national_id", "explanation")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     FACTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NATIONAL_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     version: str
     as_of: str
     facts: _struct_pb2.Struct
     request_id: str
     national_id: str
-    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., national_id: _Optional[str] = ...) -> None: ...
+    explanation: ExplanationLevel
+    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., national_id: _Optional[str] = ..., explanation: _Optional[_Union[ExplanationLevel, str]] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id")
+    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id", "explanation_level")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +60,7 @@ class Decision(_message.Message):
     MANUELL_VURDERING_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     ruleset: str
@@ -60,7 +75,8 @@ class Decision(_message.Message):
     manuell_vurdering: _containers.RepeatedCompositeFieldContainer[ManualReview]
     explanation: Explanation
     trace_id: str
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    explanation_level: ExplanationLevel
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ..., explanation_level: _Optional[_Union[ExplanationLevel, str]] = ...) -> None: ...
 
 class ManualReview(_message.Message):
     __slots__ = ("rule_id", "begrunnelse")

@@ -21,13 +21,14 @@ from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
-from .convert import to_struct, to_value
+from .convert import explanation_level, to_struct, to_value
 from .errors import bad_request, pool_failure, to_status, worker_failed
 from .handler import Reply
 from .limits import CallerLimiter
 from .pool import PoolError
 from .protocol import Evaluate
 from .recording import caller_of
+from .replay_proof import prove, recorded_answer_sha256
 from .servicers import Engine
 from .telemetry import Telemetry
 
@@ -178,7 +179,8 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             return apb.GetDecisionResponse(
                 summary=summary(record), decision=pb.Decision.FromString(unpack_response(record.response)),
                 facts=to_struct(record.facts), prev_hash=record.prev_hash, ruleset_sha256=record.ruleset_sha256,
-                engine_version=record.engine_version, trace_id=record.trace_id)
+                engine_version=record.engine_version, trace_id=record.trace_id,
+                answer_sha256=recorded_answer_sha256(record))
 
         return await self._call("GetDecision", context, {"decision_id": request.decision_id, "formaal": formaal},
                                 work)
@@ -205,12 +207,17 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 error = pb.ErrorResult.FromString(reply.error or b"")
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the replay failed: {error.message}")
                 raise AssertionError("abort raises")
-            replayed = decision_json(reply.decision)
-            found = differences(decision_json(unpack_response(record.response)), replayed)
+            # Replayed at FULL (the request leaves the level unset), then compared at the level answered.
+            proof = prove(record, reply.decision)
+            replayed = decision_json(proof.rederived)
+            found = differences(decision_json(proof.answered), replayed)
             return apb.ReplayDecisionResponse(
                 identical=not found, version=record.version, ruleset_sha256=replayed["ruleset_sha256"],
                 differences=[apb.FieldDifference(path=p, recorded=to_value(a), replayed=to_value(b))
-                             for p, a, b in found])
+                             for p, a, b in found],
+                decision=pb.Decision.FromString(proof.full), explanation_level=explanation_level(proof.level),
+                answer_sha256=proof.answer_sha256, replayed_answer_sha256=proof.rederived_sha256,
+                answer_matches=proof.matches)
 
         return await self._call("ReplayDecision", context, {"decision_id": request.decision_id, "formaal": formaal},
                                 work)
@@ -267,7 +274,8 @@ def _export_lines(records: Iterator[StoredRecord], count: int) -> list[str]:
         line = {"seq": record.seq, "decision_id": record.decision_id,
                 "recorded_at": record.recorded_at.isoformat(), "caller": record.caller,
                 "request_id": record.request_id, "subject": record.subject, "hash": record.hash,
-                "prev_hash": record.prev_hash, "decision": decision_json(unpack_response(record.response))}
+                "prev_hash": record.prev_hash, "decision": decision_json(unpack_response(record.response)),
+                "answer_sha256": recorded_answer_sha256(record)}
         lines.append(json.dumps(line, ensure_ascii=False, sort_keys=True))
         if len(lines) >= count:
             break

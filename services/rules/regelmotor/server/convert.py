@@ -32,6 +32,15 @@ def to_value(value: Any) -> struct_pb2.Value:
     return message
 
 
+_LEVELS = {int(level): level for level in (pb.EXPLANATION_LEVEL_FULL, pb.EXPLANATION_LEVEL_FIRED,
+                                            pb.EXPLANATION_LEVEL_NONE)}
+
+
+def explanation_level(level: int) -> pb.ExplanationLevel:
+    """An explanation level (FULL, FIRED or NONE, as a plain int) as the API's enum value."""
+    return _LEVELS[level]
+
+
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(message)
 
@@ -75,9 +84,13 @@ def _rule(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
     return message
 
 
-def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id: str = "") -> pb.Decision:
+def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id: str = "",
+                      level: int = pb.EXPLANATION_LEVEL_FULL) -> pb.Decision:
+    """The Decision message with as much explanation as `level` says (the reference the answer writer,
+    regelmotor.server.wire, is checked against)."""
     exp = decision.explanation
-    rules = [_rule(decision.ruleset_sha256, r) for r in exp.rules]
+    only_fired = level == pb.EXPLANATION_LEVEL_FIRED
+    rules = [_rule(decision.ruleset_sha256, r) for r in exp.rules if r.fired or not only_fired]
     explanation = pb.Explanation(
         rules=rules,
         derived=[pb.DerivedTrace(name=d.name, expression=d.expression, inputs=to_struct(d.inputs),
@@ -87,7 +100,7 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
         outcomes=[pb.OutcomeTrace(name=o.name, value=to_value(o.value), combine=o.combine, from_rules=o.from_rules,
                                   internal=o.internal) for o in exp.outcomes],
     )
-    return pb.Decision(
+    message = pb.Decision(
         decision_id=decision.decision_id, request_id=request_id, ruleset=decision.ruleset,
         version=decision.version, ruleset_sha256=decision.ruleset_sha256, engine_version=decision.engine_version,
         as_of=decision.as_of, selected_by=decision.selected_by, selection_date=decision.selection_date,
@@ -96,3 +109,8 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
                            for m in decision.manuell_vurdering],
         explanation=explanation, trace_id=trace_id,
     )
+    if level == pb.EXPLANATION_LEVEL_NONE:
+        message.ClearField("explanation")
+    if level != pb.EXPLANATION_LEVEL_FULL:  # a full explanation leaves the level unset
+        message.explanation_level = explanation_level(level)
+    return message

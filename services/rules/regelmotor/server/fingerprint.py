@@ -7,7 +7,12 @@ answered for another's (as the IETF Idempotency-Key draft and Stripe do).
 The fingerprint is the sha256 hex digest of the canonical JSON (regelmotor.store.canonical_json) of::
 
     {"ruleset": …, "version": the pin as asked ("" for none), "as_of": as asked ("" for none),
-     "facts": the request's facts, "subject": the patient's pseudonym or null}
+     "facts": the request's facts, "subject": the patient's pseudonym or null,
+     "explanation": "fired" or "none" - only when less than the full explanation was asked for}
+
+A request for the full explanation (the level unset, or FULL) has no "explanation", so its fingerprint is the
+one of before the levels existed, and a retry across the upgrade still finds its decision; a retry asking another
+level than the first is another request (answering it with the stored decision would give the wrong level).
 
 The values are taken as asked, not as resolved: a retry on another day of a request that named no as_of
 is the same request, and gets the decision made the first time. The facts are those of the request (before
@@ -24,7 +29,12 @@ from typing import Any
 from regelmotor.store import canonical_json
 
 
-def request_fingerprint(ruleset: str, version: str, as_of: str, facts: dict[str, Any], subject: str | None) -> str:
-    """The fingerprint of a request (see the module docstring). Raises ValueError for facts JSON cannot hold."""
-    asked = {"ruleset": ruleset, "version": version, "as_of": as_of, "facts": facts, "subject": subject}
+def request_fingerprint(ruleset: str, version: str, as_of: str, facts: dict[str, Any], subject: str | None,
+                        explanation: str | None = None) -> str:
+    """The fingerprint of a request (see the module docstring); `explanation` is the level asked for when it is
+    less than full, else None. Raises ValueError for facts JSON cannot hold."""
+    asked: dict[str, Any] = {"ruleset": ruleset, "version": version, "as_of": as_of, "facts": facts,
+                             "subject": subject}
+    if explanation is not None:
+        asked["explanation"] = explanation
     return hashlib.sha256(canonical_json(asked).encode("utf-8")).hexdigest()

@@ -15,6 +15,7 @@ stored decision and refuses the request_id reused for another request (ALREADY_E
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -33,11 +34,12 @@ from regelmotor.core.identity import validate as validate_identity
 from regelmotor.store import DecisionRecord, RequestIdConflict, StoredRecord, answer_for, answered_record
 from regelmotor_api.v1 import decision_pb2 as pb
 
+from .answer_levels import LEVEL_NAMES
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
 from .recording import EngineRecording
-from .wire import decision_bytes
+from .wire import FULL, decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
 log = logging.getLogger("regelmotor.engine")
@@ -85,7 +87,7 @@ class _BadRequest(Exception):
 _MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
 
 
-def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
+def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None, int]:
     try:
         request = pb.EvaluateRequest.FromString(request_bytes)
     except DecodeError:
@@ -102,12 +104,19 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None]:
             as_of = as_of_date(request.as_of)  # the core's rules for a date: form, ASCII digits, range
         except InvalidFacts as exc:
             problems.extend(exc.violations)
+    level = request.explanation or FULL  # unset: the full explanation
+    if level not in LEVEL_NAMES:
+        problems.append(FieldViolation("explanation", f"unknown explanation level {level}: one of "
+                                                      "EXPLANATION_LEVEL_FULL, EXPLANATION_LEVEL_FIRED, "
+                                                      "EXPLANATION_LEVEL_NONE"))
     if problems:
         raise _BadRequest(problems)
-    return request, as_of
+    return request, as_of, level
 
 
-def _record(head: DecisionHead) -> dict[str, Any]:
+def _record(head: DecisionHead, level: int, answer: bytes) -> dict[str, Any]:
+    """The decision as the log keeps it: its head (no explanation: a replay on the recorded version rebuilds
+    that), the level it was answered at and the sha256 of the exact bytes answered, which the replay proves."""
     return {
         "decision_id": head.decision_id, "ruleset": head.ruleset, "version": head.version,
         "ruleset_sha256": head.ruleset_sha256, "engine_version": head.engine_version,
@@ -116,17 +125,19 @@ def _record(head: DecisionHead) -> dict[str, Any]:
         "manuell_vurdering": [{"rule_id": m.rule_id, "begrunnelse": m.begrunnelse}
                               for m in head.manuell_vurdering],
         "applied_rules": head.applied_rules,
+        "explanation_level": LEVEL_NAMES[level], "answer_sha256": hashlib.sha256(answer).hexdigest(),
     }
 
 
-def _log_record(head: DecisionHead, answer: bytes, caller: str, request_id: str, subject: str | None,
+def _log_record(head: DecisionHead, level: int, answer: bytes, caller: str, request_id: str, subject: str | None,
                 trace_id: str, *, prepare: bool, fingerprint: str | None) -> DecisionRecord:
     """The decision as the log stores it; with `prepare`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
     return answered_record(
         decision_id=head.decision_id, caller=caller, request_id=request_id, ruleset=head.ruleset,
         version=head.version, ruleset_sha256=head.ruleset_sha256, engine_version=head.engine_version,
-        as_of=head.as_of, subject=subject, facts=head.facts, outcome=head.outcome, decision=_record(head),
+        as_of=head.as_of, subject=subject, facts=head.facts, outcome=head.outcome,
+        decision=_record(head, level, answer),
         answer=answer, trace_id=trace_id, request_fingerprint=fingerprint, prepare=prepare)
 
 
@@ -175,7 +186,7 @@ class EvaluationHandler:
             trace_id = format(span.get_span_context().trace_id, "032x")
             request_id = ""
             try:
-                request, as_of = _parse(request_bytes)
+                request, as_of, level = _parse(request_bytes)
                 request_id = request.request_id
                 subject = self._subject(request.national_id)
                 span.set_attribute("regelmotor.ruleset", request.ruleset)
@@ -200,15 +211,16 @@ class EvaluationHandler:
             span.set_attribute("regelmotor.decision_id", head.decision_id)
             for key, value in summary.headline_attributes():
                 span.set_attribute(key, value)
-            answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id)
+            span.set_attribute("regelmotor.explanation_level", LEVEL_NAMES[level])
+            answer = decision_bytes(evaluation, head, request_id=request_id, trace_id=trace_id, level=level)
             recording = self.recording
             if caller is None or not recording.records:
                 return Reply(summary, decision=answer), None
             try:
                 # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
-                fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts,
-                                                  subject) if request_id else None
-                record = _log_record(head, answer, caller, request_id, subject, trace_id,
+                fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts, subject,
+                                                  None if level == FULL else LEVEL_NAMES[level]) if request_id else None
+                record = _log_record(head, level, answer, caller, request_id, subject, trace_id,
                                      prepare=recording.hands_back, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)

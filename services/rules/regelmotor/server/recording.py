@@ -32,10 +32,10 @@ from regelmotor.store import (
 )
 
 from .caller import current
+from .protowire import length_delimited
 from .telemetry import CallContext
 from .wire import STREAM_DECISION_TAG as _DECISION_FIELD
 from .wire import STREAM_ERROR_TAG as _ERROR_FIELD
-from .wire import length_delimited
 
 CALLER_METADATA = "regelmotor-caller"
 

@@ -1,253 +1,160 @@
-"""A Decision written straight to protobuf wire bytes, for the hot path of Evaluate.
+"""A Decision written straight to protobuf wire bytes, at an explanation level, for the hot path of Evaluate.
 
 Building the answer as protobuf messages field by field (`convert.decision_to_proto`) cost about a third
 of an engine worker's time per decision: some 20 rule traces, each with its hjemmel, conditions and one
 `Struct` per condition's values. Most of that never changes for one ruleset version, so here it is
-serialised once by the protobuf library and kept as bytes; each evaluation only appends what varies
-(fired, applied, the values read) and joins the parts. Protobuf allows this: a message is the
-concatenation of its fields, in any order, and an embedded message is its bytes behind a tag and a
-length.
+serialised once per version and kept as bytes (`_Plan`): each rule's static fields with every combination
+of its fired/applied flags, each condition's text and polarity (whole, for a condition that reads no
+value), each derived value's name and expression, each outcome's name, combine policy and deciding rules.
+Each evaluation only writes what varies (the verdicts and the values read) and joins the parts; protobuf
+allows it: a message is the concatenation of its fields, in any order, and an embedded message is its
+bytes behind a tag and a length (regelmotor.server.protowire).
+
+The level (`EXPLANATION_LEVEL_*` of regelmotor.v1) says how much of the explanation is written: FULL all of
+it, FIRED only the rules that fired, NONE none. A partial answer says so in `explanation_level` (field 15,
+written last); a full one leaves it out, so that it is byte for byte the answer of before the levels
+(tests/test_answer_bytes_unchanged.py). An answer at a level is the FULL answer with the rules that did not
+fire (FIRED) or the explanation (NONE) taken out and the level added: `answer_levels.at_level` does exactly
+that to a FULL answer's bytes, which is how a replay re-derives an answer given at a level
+(tests/test_answer_levels.py checks the two agree byte for byte).
 
 The explanation is written from the evaluation's read-only face (`regelmotor.core.view.EvaluationView`)
 rather than from a `Decision`: building the trace dataclasses first and then encoding them cost about
-twice as much as writing the bytes straight from the evaluation's verdicts and values, each value and
-each shared condition encoded once.
-
-`decision_to_proto` stays the reference: `tests/test_wire.py` checks that the bytes made here parse to
-a message equal to it, on every bundled test case and on random JSON values. A field added to the .proto
-would be missing from both, so `tests/test_wire_fields.py` walks the Decision's descriptor and fails on a
-field that no case gets written. Why this module rather than the protobuf library with cached rule
-templates: BENCHMARKS.md, 2026-12-06 (`bench/wire_alternative.py`).
+twice as much. `decision_to_proto` stays the reference for what is written (`tests/test_wire.py`, message by
+message); `tests/reference_answer.py` is the straightforward byte writer the bytes are compared with; and
+`tests/test_wire_fields.py` fails on a field of the Decision that no case gets written. Why hand-written
+bytes rather than the protobuf library with cached rule templates: BENCHMARKS.md, 2026-12-06
+(`bench/wire_alternative.py`).
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import struct_pb2
-
-from regelmotor.core.decision import DecisionHead, DerivedTrace, OutcomeTrace, ParameterTrace
-from regelmotor.core.model import Rule
+from regelmotor.core.decision import DecisionHead, ParameterTrace
 from regelmotor.core.view import EvaluationView
 from regelmotor_api.v1 import decision_pb2 as pb
 
-from .convert import rule_template
+from . import protowire
+from .answer_plan import AnswerPlan, ConditionPlan, RulePlan, plan_of
+from .protowire import (
+    CACHE_LIMIT,
+    LENGTH,
+    SHORT,
+    SHORT_VARINTS,
+    VARINT,
+    entry,
+    field,
+    remember,
+    scalar_value_bytes,
+    tag,
+    text,
+    varint,
+)
 
-_VARINT = 0
-_FIXED64 = 1
-_LENGTH = 2
-_pack_double = struct.Struct("<d").pack
-
-
-def _tag(descriptor: Any, name: str, wire_type: int) -> bytes:
-    # Any: the stubs type message descriptors as a union of the upb and the pure-Python classes.
-    return _varint((descriptor.fields_by_name[name].number << 3) | wire_type)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if not value:
-            out.append(bits)
-            return bytes(out)
-        out.append(bits | 0x80)
-
-
-# Lengths below this are looked up rather than encoded: nearly every field of a decision is shorter.
-_SHORT = 1 << 14
-_SHORT_VARINTS = tuple(_varint(n) for n in range(_SHORT))
-
-
-def _field(tag: bytes, body: bytes) -> bytes:
-    """A length-delimited field: tag, length, body."""
-    size = len(body)
-    return tag + (_SHORT_VARINTS[size] if size < _SHORT else _varint(size)) + body
-
-
-length_delimited = _field
-
-
-def _text(tag: bytes, value: str | None) -> bytes:
-    # proto3 leaves an empty string out; so does the reference encoder.
-    return _field(tag, value.encode("utf-8")) if value else b""
-
-
-_S = struct_pb2.Struct.DESCRIPTOR
-_E = _S.fields_by_name["fields"].message_type  # the map entry (key, value)
-_V = struct_pb2.Value.DESCRIPTOR
-_L = struct_pb2.ListValue.DESCRIPTOR
-_STRUCT_FIELDS = _tag(_S, "fields", _LENGTH)
-_ENTRY_KEY = _tag(_E, "key", _LENGTH)
-_ENTRY_VALUE = _tag(_E, "value", _LENGTH)
-_NULL = _tag(_V, "null_value", _VARINT) + b"\x00"
-_TRUE = _tag(_V, "bool_value", _VARINT) + b"\x01"
-_FALSE = _tag(_V, "bool_value", _VARINT) + b"\x00"
-_NUMBER = _tag(_V, "number_value", _FIXED64)
-_STRING = _tag(_V, "string_value", _LENGTH)
-_STRUCT = _tag(_V, "struct_value", _LENGTH)
-_LIST = _tag(_V, "list_value", _LENGTH)
-_LIST_VALUES = _tag(_L, "values", _LENGTH)
-
-# Caches of encoded parts hold at most this many entries and are emptied when full, so unusual values
-# cannot grow them without end.
-CACHE_LIMIT = 50_000
-
-
-def _remember(cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
-    if len(cache) >= CACHE_LIMIT:
-        cache.clear()
-    cache[key] = encoded
-    return encoded
-
-
-# Encoded scalar map entries, by (key, type, value): the same few names and values recur in every
-# decision (booleans, dates, codes).
-_ENTRY_CACHE: dict[tuple[str, type, Any], bytes] = {}
-
-
-def cached_entries() -> int:
-    """How many encoded map entries are cached now (at most CACHE_LIMIT)."""
-    return len(_ENTRY_CACHE)
-
-
-def value_bytes(value: Any) -> bytes:
-    """A google.protobuf.Value holding a JSON value, as `Struct.update` would set it."""
-    if value is None:
-        return _NULL
-    if value is True:
-        return _TRUE
-    if value is False:
-        return _FALSE
-    if isinstance(value, str):
-        return _field(_STRING, value.encode("utf-8"))
-    if isinstance(value, (int, float)):
-        return _NUMBER + _pack_double(float(value))
-    if isinstance(value, dict):
-        return _field(_STRUCT, struct_bytes(value))
-    if isinstance(value, (list, tuple)):
-        return _field(_LIST, b"".join([_field(_LIST_VALUES, value_bytes(item)) for item in value]))
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
-
-
-def _entry(key: str, value: Any) -> bytes:
-    # Floats are left out: 0.0 and -0.0 are equal keys but different bytes.
-    scalar = value is None or isinstance(value, (str, int))  # bool is an int
-    if scalar:
-        cache_key = (key, type(value), value)
-        found = _ENTRY_CACHE.get(cache_key)
-        if found is not None:
-            return found
-    body = _field(_ENTRY_KEY, key.encode("utf-8")) + _field(_ENTRY_VALUE, value_bytes(value))
-    encoded = _field(_STRUCT_FIELDS, body)
-    return _remember(_ENTRY_CACHE, cache_key, encoded) if scalar else encoded
-
-
-def struct_bytes(values: dict[str, Any]) -> bytes:
-    """A google.protobuf.Struct holding a dict of JSON values."""
-    return b"".join([_entry(key, value) for key, value in values.items()])
-
+# The levels as plain ints (the stubs give each enum value a type of its own).
+FULL, FIRED, NONE = int(pb.EXPLANATION_LEVEL_FULL), int(pb.EXPLANATION_LEVEL_FIRED), int(pb.EXPLANATION_LEVEL_NONE)
+LEVELS = (FULL, FIRED, NONE)
 
 _D = pb.Decision.DESCRIPTOR
 _X = pb.Explanation.DESCRIPTOR
 _R = pb.RuleTrace.DESCRIPTOR
 _C = pb.ConditionTrace.DESCRIPTOR
-_EX = pb.ExceptionTrace.DESCRIPTOR
 _DT = pb.DerivedTrace.DESCRIPTOR
 _PT = pb.ParameterTrace.DESCRIPTOR
 _OT = pb.OutcomeTrace.DESCRIPTOR
 _M = pb.ManualReview.DESCRIPTOR
 
-_RULE_FIRED = _tag(_R, "fired", _VARINT) + b"\x01"
-_RULE_APPLIED = _tag(_R, "applied", _VARINT) + b"\x01"
-_RULE_RESULT = _tag(_R, "result", _LENGTH)
-_RULE_CONDITION = _tag(_R, "conditions", _LENGTH)
-_RULE_EXCEPTION = _tag(_R, "exceptions", _LENGTH)
-_RULE_OVERRIDDEN_BY = _tag(_R, "overridden_by", _LENGTH)
-_CONDITION_TEXT = _tag(_C, "condition", _LENGTH)
-_CONDITION_HELD = _tag(_C, "held", _VARINT) + b"\x01"
-_CONDITION_READS = _tag(_C, "reads", _LENGTH)
-_CONDITION_NEGATED = _tag(_C, "negated", _VARINT) + b"\x01"
-_EXCEPTION_RULE = _tag(_EX, "rule_id", _LENGTH)
-_EXCEPTION_HELD = _tag(_EX, "held", _VARINT) + b"\x01"
+_RULE_RESULT = tag(_R, "result", LENGTH)
+_RULE_CONDITION = tag(_R, "conditions", LENGTH)
+_CONDITION_READS = tag(_C, "reads", LENGTH)
+_EXPLANATION_RULE = tag(_X, "rules", LENGTH)
+_EXPLANATION_DERIVED = tag(_X, "derived", LENGTH)
+_EXPLANATION_PARAMETER = tag(_X, "parameters", LENGTH)
+_EXPLANATION_OUTCOME = tag(_X, "outcomes", LENGTH)
+_DERIVED_INPUTS = tag(_DT, "inputs", LENGTH)
+_DERIVED_VALUE = tag(_DT, "value", LENGTH)
+_PARAMETER_NAME = tag(_PT, "name", LENGTH)
+_PARAMETER_ON = tag(_PT, "on", LENGTH)
+_PARAMETER_GYLDIG_FRA = tag(_PT, "gyldig_fra", LENGTH)
+_PARAMETER_VALUE = tag(_PT, "value", LENGTH)
+_PARAMETER_UNIT = tag(_PT, "unit", LENGTH)
+_OUTCOME_NAME = tag(_OT, "name", LENGTH)
+_OUTCOME_VALUE = tag(_OT, "value", LENGTH)
+_OUTCOME_COMBINE = tag(_OT, "combine", LENGTH)
+_OUTCOME_INTERNAL = tag(_OT, "internal", VARINT) + b"\x01"
 
 
-# --- what one ruleset version fixes, worked out once ---------------------------------------------
+def _length(size: int) -> bytes:
+    return SHORT_VARINTS[size] if size < SHORT else varint(size)
 
 
-@dataclass(frozen=True, slots=True)
-class _ConditionPlan:
-    slot: int  # the same atom (round, text, polarity) in several rules shares a slot, so it is written once
-    round: int
-    text: str
-    reads: tuple[str, ...]
-    unheld: bytes  # the condition's text and polarity, encoded
-    held: bytes  # the same with held = true
+# The variable part of encoded rule traces, by what each is made of (see `_Writer.rules`). Only that part: a
+# whole trace would hold a copy of its rule's static bytes (hjemmel and all, 0.3-1.5 kB) per entry, and joining
+# such copies from all over memory was slower than joining the one static copy with a short tail.
+RULE_CACHE_LIMIT = CACHE_LIMIT // 5
+_RULES: dict[tuple[Any, ...], bytes] = {}
+# Rules whose values seldom recur (one reading the dates of a referral): looking them up costs more than it
+# saves, so each rule is tried for its first RULE_TRIAL writes, and one found less than half the time is written
+# without the cache from then on. (What is written never depends on it: tests/test_answer_levels.py.)
+RULE_TRIAL = 256
+_DECIDED: set[int] = set()  # rule keys whose trial is over
+_UNCACHED: set[int] = set()  # ... and that are not worth caching
+_trials: dict[int, list[int]] = {}  # rule key -> [writes, of which not found]
 
 
-@dataclass(frozen=True, slots=True)
-class _ExceptionPlan:
-    rule_id: str
-    unheld: bytes  # the ExceptionTrace field with held = false
-    held: bytes  # ... with held = true
-    overriding: bytes  # the rule's overridden_by entry, when it held
+def _tried(rule: int, missed: bool) -> None:
+    counts = _trials.setdefault(rule, [0, 0])
+    counts[0] += 1
+    counts[1] += missed
+    if counts[0] >= RULE_TRIAL:
+        _DECIDED.add(rule)
+        if counts[1] * 2 > counts[0]:
+            _UNCACHED.add(rule)
+        del _trials[rule]
 
 
-@dataclass(frozen=True, slots=True)
-class _RulePlan:
-    rule: Rule
-    static: bytes  # id, title, hjemmel, condition, unntak_fra, ... (`convert.rule_template`)
-    fields: tuple[str, ...]  # the outcomes it sets
-    conditions: tuple[_ConditionPlan, ...]
-    exceptions: tuple[_ExceptionPlan, ...]  # the rules that are exceptions to it
+# Encoded derived value and outcome traces, likewise (each a few dozen bytes).
+_DERIVED: dict[tuple[Any, ...], bytes] = {}
+_OUTCOMES: dict[tuple[Any, ...], bytes] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    rules: tuple[_RulePlan, ...]
-    slots: int
-    derived: dict[str, bytes]  # derived value -> its name and expression, encoded
+def clear_caches() -> None:
+    """Empty every cache of encoded parts, here and in protowire: what is written does not depend on them
+    (tests/test_answer_levels.py writes random answers with and without them and compares the bytes)."""
+    for cache in (_RULES, _DERIVED, _OUTCOMES, _PARAMETER_CACHE, _trials):
+        cache.clear()
+    _DECIDED.clear()
+    _UNCACHED.clear()
+    protowire.clear_caches()
 
 
-_plans: dict[tuple[str, str], _Plan] = {}
+def _values_key(given: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """Values as part of a cache key: with their types, since 1, 1.0 and True are equal keys; a list as a tuple
+    of its items with their types. None for values not to cache by: a float (0.0 and -0.0 are equal keys too,
+    but different bytes), or anything but scalars and lists of scalars (which is all a ruleset's values are)."""
+    types = tuple(map(type, given))
+    if list in types:
+        items: list[Any] = []
+        kinds: list[Any] = []
+        for value, kind in zip(given, types, strict=True):
+            if kind is list:
+                inner = tuple(map(type, value))
+                if not _SCALARS.issuperset(inner):
+                    return None
+                items.append(tuple(value))
+                kinds.append(inner)
+            else:
+                items.append(value)
+                kinds.append(kind)
+        given, types = tuple(items), tuple(kinds)
+    elif not _SCALARS.issuperset(types):
+        return None
+    return given, types
 
 
-def _plan(evaluation: EvaluationView) -> _Plan:
-    ruleset = evaluation.ruleset
-    key = (ruleset.key, ruleset.sha256)
-    found = _plans.get(key)
-    if found is None:
-        found = _plans[key] = _make_plan(evaluation)
-    return found
-
-
-def _make_plan(evaluation: EvaluationView) -> _Plan:
-    slots: dict[tuple[int, str, bool], int] = {}
-    rules = []
-    sha256 = evaluation.ruleset.sha256
-    for shape in evaluation.rules:
-        conditions = []
-        for atom, negated in shape.conditions:
-            slot = slots.setdefault((shape.round, atom.text, negated), len(slots))
-            unheld = _text(_CONDITION_TEXT, atom.text) + (_CONDITION_NEGATED if negated else b"")
-            conditions.append(_ConditionPlan(slot, shape.round, atom.text, tuple(atom.reads), unheld,
-                                             unheld + _CONDITION_HELD))
-        static = rule_template(sha256, shape.static_trace()).SerializeToString()
-        exceptions = tuple(
-            _ExceptionPlan(e.id, _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id)),
-                           _field(_RULE_EXCEPTION, _text(_EXCEPTION_RULE, e.id) + _EXCEPTION_HELD),
-                           _text(_RULE_OVERRIDDEN_BY, e.id))
-            for e in shape.exceptions)
-        rules.append(_RulePlan(shape.rule, static, tuple(shape.rule.effects), tuple(conditions), exceptions))
-    derived = {name: _text(_DERIVED_NAME, d.name) + _text(_DERIVED_EXPRESSION, d.text)
-               for name, d in evaluation.ruleset.derived.items()}
-    return _Plan(tuple(rules), len(slots), derived)
-
-
-# --- one evaluation ------------------------------------------------------------------------------
+# The types of the values cached by (no float: see `_values_key`).
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 class _Writer:
@@ -256,40 +163,69 @@ class _Writer:
 
     def __init__(self, evaluation: EvaluationView) -> None:
         self.evaluation = evaluation
-        self.plan = _plan(evaluation)
-        self.fired, self.applied, self.held = evaluation.rule_fired, evaluation.applied, evaluation.held
+        self.plan: AnswerPlan = plan_of(evaluation)
         self._entries: dict[str, bytes] = {}  # name -> its map entry {name: value}
         self._conditions: list[bytes | None] = [None] * self.plan.slots
 
     def entry(self, name: str) -> bytes:
         found = self._entries.get(name)
         if found is None:
-            found = self._entries[name] = _entry(name, self.evaluation.json_of(name))
+            found = self._entries[name] = entry(name, self.evaluation.json_of(name))
         return found
 
-    def rule(self, plan: _RulePlan) -> bytes:
-        rule = plan.rule
-        fired = self.fired
-        parts = [plan.static]
-        if fired[rule.id]:
-            parts.append(_RULE_FIRED)
-        if self.applied[rule.id]:
-            parts.append(_RULE_APPLIED)
+    def rules(self, only_fired: bool) -> list[bytes]:
+        """The parts of each rule's trace as an Explanation.rules field (tag and length, the version's bytes for
+        its flags, the rest); with `only_fired`, those of the rules that fired.
+
+        What follows a rule's static bytes - the values it gives, its conditions with their verdicts and the
+        values they read, its exceptions' verdicts - is kept under those verdicts and values: with the types of
+        the values (1, 1.0 and True are equal keys, and so are 0.0 and -0.0, which are therefore never cached),
+        they are all it is made of. Most rules of most evaluations read values that recur (codes, booleans, ages,
+        the dates of the same weeks), so most are found there, and finding one costs a fraction of writing it."""
+        evaluation = self.evaluation
+        fired, applied, held = evaluation.rule_fired, evaluation.applied, evaluation.held
+        json_of = evaluation.json_of
+        values = {name: json_of(name) for name in self.plan.read}
+        out: list[bytes] = []
+        for plan in self.plan.rules:
+            rule_id = plan.rule.id
+            rule_fired = fired[rule_id]
+            if only_fired and not rule_fired:
+                continue
+            head = plan.heads[2 * rule_fired + applied[rule_id]]
+            given = None if plan.values is None or plan.key in _UNCACHED else _values_key(plan.values(values))
+            if given is None:
+                tail = self.tail(plan)
+            else:
+                key = (plan.key, plan.verdicts(held[plan.round]), given,
+                       tuple([bool(fired.get(e.rule_id)) for e in plan.exceptions]))
+                found = _RULES.get(key)
+                if plan.key not in _DECIDED:
+                    _tried(plan.key, found is None)
+                if found is None:
+                    found = self.tail(plan)
+                    if len(_RULES) >= RULE_CACHE_LIMIT:
+                        _RULES.clear()
+                    _RULES[key] = found
+                tail = found
+            out += (_EXPLANATION_RULE + _length(len(head) + len(tail)), head, tail)
+        return out
+
+    def tail(self, plan: RulePlan) -> bytes:
+        """What follows a rule's static bytes and flags in its trace: result, conditions, exceptions."""
+        parts = []
         if plan.fields:
-            effect_json = self.evaluation.effect_json
-            result = b"".join([_entry(field, effect_json(rule, field)) for field in plan.fields])
-            parts.append(_field(_RULE_RESULT, result))
-        held = self.held
+            effect_json, rule = self.evaluation.effect_json, plan.rule
+            result = b"".join([entry(name, effect_json(rule, name)) for name in plan.fields])
+            parts.append(_RULE_RESULT + _length(len(result)) + result)
         written = self._conditions
         for condition in plan.conditions:
             encoded = written[condition.slot]
             if encoded is None:
-                body = condition.held if held[condition.round][condition.text] else condition.unheld
-                if condition.reads:
-                    body += _field(_CONDITION_READS, b"".join([self.entry(name) for name in condition.reads]))
-                encoded = written[condition.slot] = _field(_RULE_CONDITION, body)
+                encoded = written[condition.slot] = self.condition(condition)
             parts.append(encoded)
         if plan.exceptions:
+            fired = self.evaluation.rule_fired
             overriding = []
             for exception in plan.exceptions:
                 if fired.get(exception.rule_id):
@@ -297,88 +233,124 @@ class _Writer:
                     overriding.append(exception.overriding)
                 else:
                     parts.append(exception.unheld)
-            parts.extend(overriding)
+            parts += overriding
         return b"".join(parts)
 
-    def derived(self, d: DerivedTrace) -> bytes:
-        # The inputs are the values as the evaluation holds them ({name: json_of(name)}).
-        inputs = b"".join([self.entry(name) for name in d.inputs])
-        value = _field(_DERIVED_VALUE, value_bytes(d.value))
-        return self.plan.derived[d.name] + _field(_DERIVED_INPUTS, inputs) + value
+    def condition(self, condition: ConditionPlan) -> bytes:
+        """One condition's trace as a RuleTrace.conditions field."""
+        verdict = self.evaluation.held[condition.round][condition.text]
+        if not condition.reads:
+            return condition.held if verdict else condition.unheld
+        value = self.entry
+        reads = b"".join([value(name) for name in condition.reads])
+        body = (condition.held if verdict else condition.unheld) + _CONDITION_READS + _length(len(reads)) + reads
+        return _RULE_CONDITION + _length(len(body)) + body
 
-    def explanation(self) -> bytes:
-        evaluation = self.evaluation
-        parts = [_field(_EXPLANATION_RULE, self.rule(plan)) for plan in self.plan.rules]
-        parts.extend([_field(_EXPLANATION_DERIVED, self.derived(d)) for d in evaluation.derived])
-        parts.extend([_field(_EXPLANATION_PARAMETER, _parameter(p)) for p in evaluation.parameters])
-        parts.extend([_field(_EXPLANATION_OUTCOME, _outcome(o)) for o in evaluation.outcomes])
+    def derived(self) -> list[bytes]:
+        """Each derived value's trace as an Explanation.derived field (kept by its name and values, as rules are)."""
+        names = self.plan.derived
+        value = self.entry
+        out = []
+        for d in self.evaluation.derived:
+            given = _values_key((*d.inputs.values(), d.value))
+            key = (names[d.name], given)  # the name and expression of this version, and the values
+            found = _DERIVED.get(key) if given is not None else None
+            if found is None:
+                # The inputs are the values as the evaluation holds them ({name: json_of(name)}).
+                inputs = b"".join([value(name) for name in d.inputs])
+                encoded = scalar_value_bytes(d.value)
+                body = (names[d.name] + _DERIVED_INPUTS + _length(len(inputs)) + inputs
+                        + _DERIVED_VALUE + _length(len(encoded)) + encoded)
+                found = _EXPLANATION_DERIVED + _length(len(body)) + body
+                if given is not None:
+                    remember(_DERIVED, key, found)
+            out.append(found)
+        return out
+
+    def outcomes(self) -> list[bytes]:
+        """Each outcome's trace as an Explanation.outcomes field (kept by what it holds)."""
+        from_rules = self.plan.from_rules
+        out = []
+        for o in self.evaluation.outcomes:
+            given = _values_key((o.value,))
+            key = (o.name, given, o.combine, o.internal, *o.from_rules)
+            found = _OUTCOMES.get(key) if given is not None else None
+            if found is None:
+                encoded = scalar_value_bytes(o.value)
+                body = (text(_OUTCOME_NAME, o.name) + _OUTCOME_VALUE + _length(len(encoded)) + encoded
+                        + text(_OUTCOME_COMBINE, o.combine) + b"".join([from_rules[r] for r in o.from_rules])
+                        + (_OUTCOME_INTERNAL if o.internal else b""))
+                found = _EXPLANATION_OUTCOME + _length(len(body)) + body
+                if given is not None:
+                    remember(_OUTCOMES, key, found)
+            out.append(found)
+        return out
+
+    def explanation(self, level: int) -> bytes:
+        parts = self.rules(only_fired=level == FIRED)
+        parts += self.derived()
+        parts += [field(_EXPLANATION_PARAMETER, _parameter(p)) for p in self.evaluation.parameters]
+        parts += self.outcomes()
         return b"".join(parts)
 
 
-_EXPLANATION_RULE = _tag(_X, "rules", _LENGTH)
-_EXPLANATION_DERIVED = _tag(_X, "derived", _LENGTH)
-_EXPLANATION_PARAMETER = _tag(_X, "parameters", _LENGTH)
-_EXPLANATION_OUTCOME = _tag(_X, "outcomes", _LENGTH)
-_DERIVED_NAME = _tag(_DT, "name", _LENGTH)
-_DERIVED_EXPRESSION = _tag(_DT, "expression", _LENGTH)
-_DERIVED_INPUTS = _tag(_DT, "inputs", _LENGTH)
-_DERIVED_VALUE = _tag(_DT, "value", _LENGTH)
-_PARAMETER_NAME = _tag(_PT, "name", _LENGTH)
-_PARAMETER_ON = _tag(_PT, "on", _LENGTH)
-_PARAMETER_GYLDIG_FRA = _tag(_PT, "gyldig_fra", _LENGTH)
-_PARAMETER_VALUE = _tag(_PT, "value", _LENGTH)
-_PARAMETER_UNIT = _tag(_PT, "unit", _LENGTH)
-_OUTCOME_NAME = _tag(_OT, "name", _LENGTH)
-_OUTCOME_VALUE = _tag(_OT, "value", _LENGTH)
-_OUTCOME_COMBINE = _tag(_OT, "combine", _LENGTH)
-_OUTCOME_FROM_RULES = _tag(_OT, "from_rules", _LENGTH)
-_OUTCOME_INTERNAL = _tag(_OT, "internal", _VARINT) + b"\x01"
+_PARAMETER_CACHE: dict[tuple[Any, ...], bytes] = {}
 
 
 def _parameter(p: ParameterTrace) -> bytes:
-    return (_text(_PARAMETER_NAME, p.name) + _text(_PARAMETER_ON, p.on) + _text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra)
-            + _field(_PARAMETER_VALUE, value_bytes(p.value)) + _text(_PARAMETER_UNIT, p.unit))
+    given = _values_key((p.value,))
+    key = (p.name, p.on, p.gyldig_fra, p.unit, given)
+    found = _PARAMETER_CACHE.get(key) if given is not None else None
+    if found is None:
+        found = (text(_PARAMETER_NAME, p.name) + text(_PARAMETER_ON, p.on) + text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra)
+                 + field(_PARAMETER_VALUE, scalar_value_bytes(p.value)) + text(_PARAMETER_UNIT, p.unit))
+        if given is not None:
+            remember(_PARAMETER_CACHE, key, found)
+    return found
 
 
-def _outcome(o: OutcomeTrace) -> bytes:
-    return (_text(_OUTCOME_NAME, o.name) + _field(_OUTCOME_VALUE, value_bytes(o.value))
-            + _text(_OUTCOME_COMBINE, o.combine) + b"".join([_text(_OUTCOME_FROM_RULES, r) for r in o.from_rules])
-            + (_OUTCOME_INTERNAL if o.internal else b""))
-
-
-_DECISION_TEXT = {name: _tag(_D, name, _LENGTH) for name in (
+_DECISION_TEXT = {name: tag(_D, name, LENGTH) for name in (
     "decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by",
     "selection_date", "trace_id")}
-_DECISION_FACTS = _tag(_D, "facts", _LENGTH)
-_DECISION_OUTCOME = _tag(_D, "outcome", _LENGTH)
-_DECISION_MANUAL = _tag(_D, "manuell_vurdering", _LENGTH)
-_DECISION_EXPLANATION = _tag(_D, "explanation", _LENGTH)
-_MANUAL_RULE = _tag(_M, "rule_id", _LENGTH)
-STREAM_DECISION_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "decision", _LENGTH)
-STREAM_ERROR_TAG = _tag(pb.EvaluateStreamResponse.DESCRIPTOR, "error", _LENGTH)
-_MANUAL_BEGRUNNELSE = _tag(_M, "begrunnelse", _LENGTH)
+_DECISION_FACTS = tag(_D, "facts", LENGTH)
+_DECISION_OUTCOME = tag(_D, "outcome", LENGTH)
+_DECISION_MANUAL = tag(_D, "manuell_vurdering", LENGTH)
+_DECISION_EXPLANATION = tag(_D, "explanation", LENGTH)
+# Written only for a partial explanation, after every other field (field numbers in order).
+LEVEL_FIELD = {level: tag(_D, "explanation_level", VARINT) + varint(level) for level in (FIRED, NONE)}
+_MANUAL_RULE = tag(_M, "rule_id", LENGTH)
+_MANUAL_BEGRUNNELSE = tag(_M, "begrunnelse", LENGTH)
+STREAM_DECISION_TAG = tag(pb.EvaluateStreamResponse.DESCRIPTOR, "decision", LENGTH)
+STREAM_ERROR_TAG = tag(pb.EvaluateStreamResponse.DESCRIPTOR, "error", LENGTH)
 
 
-def decision_bytes(evaluation: EvaluationView, head: DecisionHead, *, request_id: str = "",
-                   trace_id: str = "") -> bytes:
-    """The serialised `regelmotor.v1.Decision` of an evaluation whose head is `head` (`evaluation.head(...)`):
-    what `decision_to_proto(evaluation.decision(...)).SerializeToString()` gives, up to the order of fields,
-    without building the explanation's dataclasses first."""
+def decision_bytes(evaluation: EvaluationView, head: DecisionHead, *, request_id: str = "", trace_id: str = "",
+                   level: int = FULL) -> bytes:
+    """The serialised `regelmotor.v1.Decision` of an evaluation whose head is `head` (`evaluation.head(...)`),
+    with as much explanation as `level` (FULL, FIRED or NONE) says: at FULL what
+    `decision_to_proto(evaluation.decision(...)).SerializeToString()` gives, up to the order of fields, without
+    building the explanation's dataclasses first."""
+    if level not in LEVELS:
+        raise ValueError(f"not an explanation level: {level!r}")
     writer = _Writer(evaluation)
-    text = _DECISION_TEXT
+    labels = _DECISION_TEXT
+    facts = b"".join([writer.entry(name) for name in head.facts])
+    outcome = b"".join([writer.entry(name) for name in head.outcome])
     parts = [
-        _text(text["decision_id"], head.decision_id), _text(text["request_id"], request_id),
-        _text(text["ruleset"], head.ruleset), _text(text["version"], head.version),
-        _text(text["ruleset_sha256"], head.ruleset_sha256), _text(text["engine_version"], head.engine_version),
-        _text(text["as_of"], head.as_of), _text(text["selected_by"], head.selected_by),
-        _text(text["selection_date"], head.selection_date),
+        text(labels["decision_id"], head.decision_id), text(labels["request_id"], request_id),
+        text(labels["ruleset"], head.ruleset), text(labels["version"], head.version),
+        text(labels["ruleset_sha256"], head.ruleset_sha256), text(labels["engine_version"], head.engine_version),
+        text(labels["as_of"], head.as_of), text(labels["selected_by"], head.selected_by),
+        text(labels["selection_date"], head.selection_date),
         # The head's facts and outcome are the evaluation's values ({name: json_of(name)}).
-        _field(_DECISION_FACTS, b"".join([writer.entry(name) for name in head.facts])),
-        _field(_DECISION_OUTCOME, b"".join([writer.entry(name) for name in head.outcome])),
+        _DECISION_FACTS + _length(len(facts)) + facts, _DECISION_OUTCOME + _length(len(outcome)) + outcome,
     ]
-    parts.extend([_field(_DECISION_MANUAL, _text(_MANUAL_RULE, m.rule_id) + _text(_MANUAL_BEGRUNNELSE,
-                                                                                    m.begrunnelse))
-                  for m in head.manuell_vurdering])
-    parts.append(_field(_DECISION_EXPLANATION, writer.explanation()))
-    parts.append(_text(text["trace_id"], trace_id))
+    parts += [field(_DECISION_MANUAL, text(_MANUAL_RULE, m.rule_id) + text(_MANUAL_BEGRUNNELSE, m.begrunnelse))
+              for m in head.manuell_vurdering]
+    if level != NONE:
+        explanation = writer.explanation(level)
+        parts.append(_DECISION_EXPLANATION + _length(len(explanation)) + explanation)
+    parts.append(text(labels["trace_id"], trace_id))
+    if level != FULL:
+        parts.append(LEVEL_FIELD[level])
     return b"".join(parts)
