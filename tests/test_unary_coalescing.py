@@ -115,15 +115,18 @@ def test_an_item_whose_deadline_has_passed_is_skipped_by_the_worker_and_the_othe
 
 
 def _kill_the_worker_mid_batch(server: RunningServer) -> int:
-    """On the server's loop: as soon as the worker has been sent a batch, kill it. The calls of the batch not yet
-    answered then."""
+    """On the server's loop: as soon as the worker has been sent a batch, stop it, let the front read what it had
+    already written, and kill it. The calls of the batch still unanswered then."""
     pool = server.pool
     assert pool is not None
 
     async def watch() -> int:
-        while True:  # every turn of the loop, so the kill comes before the worker can answer the whole batch
+        while True:  # every turn of the loop, so the worker is stopped before it can answer the whole batch
             for pid, unanswered in pool.batches_in_flight().items():
                 if unanswered > 1:
+                    os.kill(pid, signal.SIGSTOP)
+                    await asyncio.sleep(0.2)  # answers already in the pipe are read and given to their callers
+                    unanswered = pool.batches_in_flight().get(pid, 0)
                     os.kill(pid, signal.SIGKILL)
                     return unanswered
             await asyncio.sleep(0)
@@ -143,7 +146,7 @@ def test_a_worker_killed_mid_batch_fails_each_unanswered_call_of_it_safe_to_retr
         list(stream)  # the stream's batch in the worker fails too; what it says is the stream's own test
         after = stub.Evaluate(request(request_id="after"), timeout=60)  # a replacement worker answers
     crashed = [result for result in results if isinstance(result, grpc.RpcError)]
-    assert len(crashed) == killed[0] >= 2
+    assert len(crashed) == killed[0] >= 1
     for error in crashed:
         assert error.code() is grpc.StatusCode.UNAVAILABLE
         assert details(error)["ErrorInfo"].reason == "WORKER_CRASHED" and "safe to retry" in (error.details() or "")
