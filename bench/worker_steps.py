@@ -17,6 +17,9 @@ for a comparison: run it from a neutral place with PYTHONPATH set to each tree i
 (BENCHMARKS.md, 2026-12-06, the layers):
 
     PYTHONPATH=$T/services/rules:$T/protos/python:$T python bench/worker_steps.py --root $T [--repeats 15]
+
+`--explanation fired|none` (trees since issue 13) asks the handler's requests for that explanation level, and
+writes head+wire at it; without it, the requests are as they always were (the full explanation).
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=ROOT, help="the tree whose rulesets/ to use")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--explanation", choices=["full", "fired", "none"])
     args = parser.parse_args()
+    level: dict[str, Any] = {}
+    if args.explanation:
+        level = {"explanation": getattr(pb, f"EXPLANATION_LEVEL_{args.explanation.upper()}")}
     rulesets = args.root / "rulesets"
     motor = Regelmotor(RulesetRepository.load(rulesets, include_drafts=True))
     cases: list[tuple[str, str, Case]] = []
@@ -77,8 +84,9 @@ def main() -> None:
             version = ruleset.meta.version
             cases += [(name, version, case) for case in load_cases(rulesets / name / f"{version}{CASES_SUFFIX}",
                                                                   ruleset) if case.expect_error is None]
-    requests = [pb.EvaluateRequest(ruleset=name, version=version, as_of=case.as_of.isoformat(),
-                                   facts=case.facts).SerializeToString() for name, version, case in cases]
+    requests = [pb.EvaluateRequest(ruleset=name, version=version, as_of=case.as_of.isoformat(), facts=case.facts,
+                                   **level).SerializeToString() for name, version, case in cases]
+    written = {"level": int(level["explanation"])} if level else {}
     evaluations = [motor.run(name, case.facts, as_of=case.as_of, version=version) for name, version, case in cases]
     handler = EvaluationHandler(motor, tracer_provider().get_tracer("regelmotor.engine"))
     items = list(enumerate(requests))
@@ -89,7 +97,7 @@ def main() -> None:
 
     def head_wire() -> None:
         for evaluation in evaluations:
-            wire.decision_bytes(evaluation, evaluation.head("d"), request_id="r", trace_id="t")
+            wire.decision_bytes(evaluation, evaluation.head("d"), request_id="r", trace_id="t", **written)
 
     def decision() -> None:
         for evaluation in evaluations:

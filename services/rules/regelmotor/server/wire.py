@@ -2,29 +2,31 @@
 
 Building the answer as protobuf messages field by field (`convert.decision_to_proto`) cost about a third
 of an engine worker's time per decision: some 20 rule traces, each with its hjemmel, conditions and one
-`Struct` per condition's values. Most of that never changes for one ruleset version, so here it is
-serialised once per version and kept as bytes (`_Plan`): each rule's static fields with every combination
-of its fired/applied flags, each condition's text and polarity (whole, for a condition that reads no
-value), each derived value's name and expression, each outcome's name, combine policy and deciding rules.
-Each evaluation only writes what varies (the verdicts and the values read) and joins the parts; protobuf
-allows it: a message is the concatenation of its fields, in any order, and an embedded message is its
-bytes behind a tag and a length (regelmotor.server.protowire).
+`Struct` per condition's values. Most of that never changes for one ruleset version, so it is serialised
+once per version and kept as bytes (regelmotor.server.answer_plan); each evaluation only writes what varies
+(the verdicts and the values read) and joins the parts. Protobuf allows it: a message is the concatenation
+of its fields, in any order, and an embedded message is its bytes behind a tag and a length
+(regelmotor.server.protowire). What varies is kept too, by what it is made of (a rule's verdicts and the
+values it reads, a derived value's inputs and value, an outcome's value and deciding rules): the same few
+codes, booleans, ages and dates recur in most evaluations, so most of it is found rather than written.
 
 The level (`EXPLANATION_LEVEL_*` of regelmotor.v1) says how much of the explanation is written: FULL all of
 it, FIRED only the rules that fired, NONE none. A partial answer says so in `explanation_level` (field 15,
-written last); a full one leaves it out, so that it is byte for byte the answer of before the levels
-(tests/test_answer_bytes_unchanged.py). An answer at a level is the FULL answer with the rules that did not
-fire (FIRED) or the explanation (NONE) taken out and the level added: `answer_levels.at_level` does exactly
-that to a FULL answer's bytes, which is how a replay re-derives an answer given at a level
-(tests/test_answer_levels.py checks the two agree byte for byte).
+written last); a full one leaves it out, so that it is byte for byte the answer of before the levels. An
+answer at a level is the FULL answer with the rules that did not fire (FIRED) or the explanation (NONE) taken
+out and the level added: `answer_levels.at_level` does exactly that to a FULL answer's bytes, which is how a
+replay re-derives an answer given at a level.
 
 The explanation is written from the evaluation's read-only face (`regelmotor.core.view.EvaluationView`)
-rather than from a `Decision`: building the trace dataclasses first and then encoding them cost about
-twice as much. `decision_to_proto` stays the reference for what is written (`tests/test_wire.py`, message by
-message); `tests/reference_answer.py` is the straightforward byte writer the bytes are compared with; and
-`tests/test_wire_fields.py` fails on a field of the Decision that no case gets written. Why hand-written
-bytes rather than the protobuf library with cached rule templates: BENCHMARKS.md, 2026-12-06
-(`bench/wire_alternative.py`).
+rather than from a `Decision`: building the trace dataclasses first and then encoding them cost about twice
+as much. What guards it: `decision_to_proto` is the reference for what is written (`tests/test_wire.py`,
+message by message at every level, on every bundled case and on random facts);
+`tests/test_answer_bytes_unchanged.py` holds every bundled case's FULL answer to its bytes of before the
+levels; `tests/test_answer_levels.py` checks that the levels derive from FULL byte for byte and that the
+caches change no byte (random facts, written with and without them); `tests/test_wire_fields.py` fails on a
+field of the Decision that no case gets written. Why hand-written bytes rather than the protobuf library with
+cached rule templates: BENCHMARKS.md, 2026-12-06 (`bench/wire_alternative.py`); what the caches save, and
+on which values: BENCHMARKS.md, issue 13.
 """
 
 from __future__ import annotations

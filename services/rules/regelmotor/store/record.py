@@ -37,7 +37,11 @@ class DecisionRecord:
     subject: str | None  # HMAC pseudonym of the patient's identity number, made by the caller of the library
     facts: dict[str, Any]
     outcome: dict[str, Any]
-    decision: dict[str, Any]  # the full decision JSON, explanation included
+    # The decision without its explanation (a replay on the recorded version rebuilds that): as the service
+    # writes it, the head of the decision (ids, provenance, facts, outcome, manuell_vurdering, applied_rules) with
+    # `explanation_level` ("full", "fired", "none") and `answer_sha256` (of the exact answer bytes); records
+    # written before the explanation levels have neither (their answer is full, and `response` is its evidence).
+    decision: dict[str, Any]
     response: bytes  # the serialised gRPC Decision, returned again on an idempotent retry
     trace_id: str
     # What was asked, as a digest (the service makes it: sha256 of the ruleset, version pin, as_of, facts and
