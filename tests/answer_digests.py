@@ -70,8 +70,7 @@ def random_inputs(ruleset: Ruleset, count: int) -> list[dict[str, Any]]:
     fourth of the first 4 × `count` examples, since neighbouring ones are often small variations of each other."""
     from hypothesis import Phase, given, seed, settings
 
-    from tests.strategies import plausible_facts_for
-    from tests.test_properties import period_dates
+    from tests.strategies import period_dates, plausible_facts_for
 
     drawn: list[dict[str, Any]] = []
     overrides = {ruleset.meta.selected_by: period_dates(ruleset).map(date.isoformat)} if ruleset.meta.selected_by \

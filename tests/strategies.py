@@ -97,3 +97,17 @@ def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy
             chosen[name] = st.dates(date(1900, 1, 1), ruleset.meta.gyldig_fra).map(date.isoformat)
     always = frozenset(c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
     return facts_for(ruleset, chosen, always)
+
+
+def period_dates(ruleset: Ruleset) -> st.SearchStrategy[date]:
+    """Dates in the version's period (four years from its start when it has no end)."""
+    end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
+    return st.dates(ruleset.meta.gyldig_fra, end)
+
+
+def facts_in_period(ruleset: Ruleset) -> st.SearchStrategy[dict[str, Any]]:
+    """plausible_facts_for, with the fact that selects the version (if any) dated in its period."""
+    overrides: dict[str, st.SearchStrategy[Any]] = {}
+    if ruleset.meta.selected_by:
+        overrides[ruleset.meta.selected_by] = period_dates(ruleset).map(date.isoformat)
+    return plausible_facts_for(ruleset, overrides)

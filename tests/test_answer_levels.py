@@ -5,12 +5,11 @@ encoded parts change no byte of any answer."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
-from hypothesis import strategies as st
 
 from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
 from regelmotor.core.evaluator import Evaluation
@@ -18,7 +17,7 @@ from regelmotor.core.model import Ruleset
 from regelmotor.server import wire
 from regelmotor.server.answer_levels import MalformedAnswer, at_level, fields, level_of, with_ids
 from regelmotor_api.v1 import decision_pb2 as pb
-from tests.strategies import plausible_facts_for
+from tests.strategies import facts_in_period, period_dates
 from tests.test_wire import MOTOR, VERSIONS, case_evaluations
 
 TRACE = "ab" * 16
@@ -96,14 +95,8 @@ def test_only_a_full_answer_is_cut_down_and_only_answers_are_read() -> None:
 
 @pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])
 def test_random_facts_at_each_level_and_with_or_without_the_caches(ruleset: Ruleset) -> None:
-    end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
-    dates = st.dates(ruleset.meta.gyldig_fra, end)
-    overrides: dict[str, st.SearchStrategy[Any]] = {}
-    if ruleset.meta.selected_by:
-        overrides[ruleset.meta.selected_by] = dates.map(date.isoformat)
-
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=dates)
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         try:
             evaluation = MOTOR.run(ruleset.meta.name, facts, as_of=as_of, version=ruleset.meta.version)

@@ -21,8 +21,8 @@ from regelmotor.core.cases import load_cases
 from regelmotor.core.errors import EngineFailure, InvalidFacts, ParameterValueMissing
 from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import CASES_SUFFIX
-from tests.strategies import plausible_facts_for
-from tests.test_properties import VERSIONS, period_dates
+from tests.strategies import facts_in_period, period_dates
+from tests.test_properties import VERSIONS
 
 
 class FreshSessions:
@@ -81,11 +81,8 @@ def test_a_fact_fires_in_the_kept_session_what_it_fires_in_a_session_of_its_own(
     path = Path(ruleset.source_path[: -len(".yaml")] + CASES_SUFFIX)
     for case in load_cases(path, ruleset) if path.exists() else []:
         run(motor, ruleset, case.facts, case.as_of)
-    overrides = {ruleset.meta.selected_by: period_dates(ruleset).map(date.isoformat)} if ruleset.meta.selected_by \
-        else {}
-
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=period_dates(ruleset))
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         run(motor, ruleset, facts, as_of)
 

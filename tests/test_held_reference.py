@@ -29,8 +29,8 @@ from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.expressions import Compare, Expr, ListLiteral, Literal, Name, Present, atoms_with_polarity
 from regelmotor.core.model import Ruleset
 from regelmotor.core.types import Kind, ValueType
-from tests.strategies import plausible_facts_for
-from tests.test_properties import VERSIONS, evaluated, period_dates
+from tests.strategies import facts_in_period, period_dates, plausible_facts_for
+from tests.test_properties import VERSIONS, evaluated
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
@@ -103,12 +103,8 @@ def reference_held(atom: Expr, values: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize(("motor", "ruleset"), VERSIONS, ids=[r.key for _, r in VERSIONS])
 def test_every_conditions_held_is_the_reference_evaluation_of_it(motor: Regelmotor, ruleset: Ruleset) -> None:
-    overrides = {}
-    if ruleset.meta.selected_by:
-        overrides[ruleset.meta.selected_by] = period_dates(ruleset).map(date.isoformat)
-
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=period_dates(ruleset))
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         decision = evaluated(motor, ruleset, facts, as_of)
         plain, typed = values_used(ruleset, decision)

@@ -3,13 +3,12 @@ same outcome, explanation and hashes. Run over every ruleset version shipped and
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
-from hypothesis import strategies as st
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.decision import Decision
@@ -17,7 +16,7 @@ from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
 from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import RulesetRepository
 from tests.conftest import BUNDLED_RULESETS, FIXTURES
-from tests.strategies import plausible_facts_for
+from tests.strategies import facts_in_period, period_dates
 
 
 def _versions() -> list[tuple[Regelmotor, Ruleset]]:
@@ -32,11 +31,6 @@ def _versions() -> list[tuple[Regelmotor, Ruleset]]:
 
 
 VERSIONS = _versions()
-
-
-def period_dates(ruleset: Ruleset) -> st.SearchStrategy[date]:
-    end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
-    return st.dates(ruleset.meta.gyldig_fra, end)
 
 
 def evaluated(motor: Regelmotor, ruleset: Ruleset, facts: dict[str, Any], as_of: date) -> Decision:
@@ -55,12 +49,8 @@ def evaluated(motor: Regelmotor, ruleset: Ruleset, facts: dict[str, Any], as_of:
 
 @pytest.mark.parametrize(("motor", "ruleset"), VERSIONS, ids=[r.key for _, r in VERSIONS])
 def test_schema_valid_facts_evaluate_and_repeat_identically(motor: Regelmotor, ruleset: Ruleset) -> None:
-    overrides: dict[str, st.SearchStrategy[Any]] = {}
-    if ruleset.meta.selected_by:
-        overrides[ruleset.meta.selected_by] = period_dates(ruleset).map(date.isoformat)
-
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=period_dates(ruleset))
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         first = evaluated(motor, ruleset, facts, as_of)
         second = motor.evaluate(ruleset.meta.name, facts, as_of=as_of, version=ruleset.meta.version)

@@ -26,9 +26,9 @@ from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
 from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.model import Ruleset
 from regelmotor.core.repository import CASES_SUFFIX
-from tests.strategies import plausible_facts_for
+from tests.strategies import facts_in_period, period_dates, plausible_facts_for
 from tests.test_held_reference import EVERY_OPERATOR
-from tests.test_properties import VERSIONS, period_dates
+from tests.test_properties import VERSIONS
 
 
 def disagreements(evaluation: Evaluation) -> list[str]:
@@ -61,11 +61,8 @@ def test_on_every_case_each_rules_verdict_is_its_atoms_verdicts_joined(motor: Re
 
 @pytest.mark.parametrize(("motor", "ruleset"), VERSIONS, ids=[r.key for _, r in VERSIONS])
 def test_on_random_facts_each_rules_verdict_is_its_atoms_verdicts_joined(motor: Regelmotor, ruleset: Ruleset) -> None:
-    overrides = {ruleset.meta.selected_by: period_dates(ruleset).map(date.isoformat)} if ruleset.meta.selected_by \
-        else {}
-
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=period_dates(ruleset))
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         evaluation = run_or_none(motor, ruleset, facts, as_of)
         if evaluation is not None:

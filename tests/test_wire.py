@@ -5,7 +5,7 @@ case, on random facts for every shipped version, and on random JSON values."""
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from regelmotor.server import protowire, wire
 from regelmotor.server.convert import decision_to_proto, to_value
 from regelmotor_api.v1 import decision_pb2 as pb
 from tests.conftest import BUNDLED_RULESETS
-from tests.strategies import plausible_facts_for
+from tests.strategies import facts_in_period, period_dates
 
 MOTOR = Regelmotor(RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True))
 VERSIONS = [r for name in MOTOR.repository.names() for r in MOTOR.repository.all_versions(name)]
@@ -66,14 +66,8 @@ def test_every_bundled_case_is_written_as_the_protobuf_library_builds_it(ruleset
 
 @pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])
 def test_random_facts_are_written_as_the_protobuf_library_builds_them(ruleset: Ruleset) -> None:
-    end = ruleset.meta.gyldig_til or ruleset.meta.gyldig_fra + timedelta(days=4 * 365)
-    dates = st.dates(ruleset.meta.gyldig_fra, end)
-    overrides: dict[str, st.SearchStrategy[Any]] = {}
-    if ruleset.meta.selected_by:
-        overrides[ruleset.meta.selected_by] = dates.map(date.isoformat)
-
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(facts=plausible_facts_for(ruleset, overrides), as_of=dates)
+    @given(facts=facts_in_period(ruleset), as_of=period_dates(ruleset))
     def check(facts: dict[str, Any], as_of: date) -> None:
         try:
             evaluation = MOTOR.run(ruleset.meta.name, facts, as_of=as_of, version=ruleset.meta.version)
