@@ -436,9 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total {time.monotonic() - began:.0f} s")
     if args.json:
         report = {
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
-                        "date": date.today().isoformat(), "load_before_start_percent": idle_load},
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            **load.report_head(args, idle_load),
             "runs": [asdict(run) for run in runs],
             "logs": [{**asdict(check), "expected_records": check.expected_records, "all_logged": check.all_logged}
                      for check in checks],

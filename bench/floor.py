@@ -258,9 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total {time.monotonic() - began:.0f} s")
     if args.json:
         report = {
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
-                        "date": date.today().isoformat(), "load_before_start_percent": idle_load},
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            **load.report_head(args, idle_load),
             "floor_answer_bytes": answer_bytes, "goals": GOALS, "summary": figures,
             "runs": [asdict(r) for r in runs], "streams": [asdict(s) for s in streams],
         }

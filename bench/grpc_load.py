@@ -379,6 +379,13 @@ def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, co
                        cpu)
 
 
+def report_head(args: argparse.Namespace, idle_load: object) -> dict[str, object]:
+    """The machine and settings every benchmark's --json report starts with."""
+    return {"machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
+                        "date": date.today().isoformat(), "load_before_start_percent": idle_load},
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+
+
 def percentile_ms(ordered: Sequence[float], percent: float) -> float:
     if not ordered:
         return float("nan")
@@ -674,9 +681,7 @@ def run_load(args: argparse.Namespace, requests: Requests, layouts: list[str], a
     print(f"server log: {log_lines} lines, {log_bytes / 1e6:.1f} MB on stderr; total {time.monotonic() - began:.0f} s")
     if args.json:
         report = {
-            "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
-                        "date": date.today().isoformat(), "load_before_start_percent": idle_load},
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            **report_head(args, idle_load),
             "requests": {"count": len(requests.evaluate), "per_version": requests.per_version,
                          "left_out": requests.skipped},
             "unary": [asdict(r) for r in unary],
