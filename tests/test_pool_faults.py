@@ -19,6 +19,7 @@ import pytest
 
 from regelmotor.server.pool import WorkerPool
 from regelmotor.server.protocol import SourceReply, ValidateSource
+from regelmotor.server.stream_inbox import read_requests
 from regelmotor.server.worker import WorkerConfig
 from regelmotor.store import open_log
 from regelmotor.store.group import GroupCommitter
@@ -114,6 +115,12 @@ def test_a_submitter_that_stops_waiting_breaks_neither_the_committer_nor_the_oth
 
 def test_a_cancelled_stream_leaves_no_reader_behind() -> None:
     with server_in_process(workers=1, stream_batch=1) as (server, _, _):
+        def readers() -> list[str]:
+            async def listed() -> list[str]:
+                return [repr(t.get_coro()) for t in asyncio.all_tasks() if read_requests.__name__ in repr(t.get_coro())]
+            found: list[str] = server.run(listed())
+            return found
+
         assert server.pool is not None
         worker = server.pool.pids()[0]
         os.kill(worker, signal.SIGSTOP)  # the worker stalls: the streams' inboxes fill up
@@ -122,17 +129,15 @@ def test_a_cancelled_stream_leaves_no_reader_behind() -> None:
                 stub = pb_grpc.DecisionServiceStub(channel)
                 calls = [stub.EvaluateStream(iter([request(request_id="")] * 200), timeout=60) for _ in range(3)]
                 time.sleep(1.0)
+                # Found by the reader's own name, and seen to exist first, so the check below cannot pass vacuously.
+                assert len(readers()) == 3
                 for call in calls:
                     call.cancel()
                 time.sleep(0.5)
         finally:
             os.kill(worker, signal.SIGCONT)
-
-        async def readers() -> list[str]:
-            await asyncio.sleep(1.0)
-            return [repr(t.get_coro()) for t in asyncio.all_tasks() if "read_requests" in repr(t.get_coro())]
-
-        assert server.run(readers()) == []
+        time.sleep(1.0)
+        assert readers() == []
 
 
 def test_workers_ignore_a_sigterm_sent_to_them_the_front_alone_ends_them() -> None:
