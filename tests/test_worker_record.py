@@ -8,8 +8,10 @@ canonical text, equal to what the log would make itself, for the front's group c
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,9 @@ from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.fingerprint import request_fingerprint
 from regelmotor.server.handler import EvaluationHandler
+from regelmotor.server.protocol import EvaluateCalls, Skipped
 from regelmotor.server.recording import AppendedHere, HandedToFront, RecordingPlan, Writer
+from regelmotor.server.worker import Worker, WorkerConfig
 from regelmotor.store import open_log, unpack_response
 from regelmotor.store.chain import VerifyResult, canonical_json, large_parts
 from regelmotor.store.record import DecisionRecord, StoredRecord
@@ -149,6 +153,37 @@ def test_a_batch_is_stored_in_one_transaction_and_its_bad_items_are_not(log: Cou
         if reply.decision is not None:
             assert log.get(pb.Decision.FromString(reply.decision).decision_id) is not None
     assert log.verify() == VerifyResult(ok=True, checked=5)
+
+
+def test_unary_calls_sent_to_a_worker_together_are_stored_in_one_transaction_before_any_is_answered(
+        log: CountingLog) -> None:
+    worker = Worker(WorkerConfig(role="engine"), engine=_handler(log))
+    later, passed = time.monotonic() + 60, time.monotonic() - 1
+    calls = [(request(request_id=f"c-{n}").SerializeToString(), None, f"caller-{n}", passed if n == 2 else later)
+             for n in range(4)]
+    calls.append((request(ruleset="").SerializeToString(), None, "caller-4", later))  # refused: nothing to store
+    answers = worker.answers(EvaluateCalls(tuple(calls)))
+    assert log.appends == [3]  # calls 0, 1 and 3: one commit, not one a call
+    assert isinstance(answers[2], Skipped) and len(answers) == 5
+    refused: Any = answers[4]
+    assert refused.decision is None and pb.ErrorResult.FromString(refused.error).code == 3
+    for n in (0, 1, 3):
+        reply: Any = answers[n]
+        answered = pb.Decision.FromString(reply.decision)
+        stored = log.get(answered.decision_id)
+        assert stored is not None and (stored.caller, stored.request_id) == (f"caller-{n}", f"c-{n}")
+    assert log.verify() == VerifyResult(ok=True, checked=3)
+
+
+def test_unary_calls_sent_together_to_a_worker_whose_log_is_gone_are_each_refused_safe_to_retry(
+        log: CountingLog) -> None:
+    worker = Worker(WorkerConfig(role="engine"), engine=_handler(log))
+    log.close()
+    calls = tuple((request(request_id=f"g-{n}").SerializeToString(), None, "dips", None) for n in range(3))
+    for answer in worker.answers(EvaluateCalls(calls)):
+        reply: Any = answer
+        assert reply.decision is None and pb.ErrorResult.FromString(reply.error).code == 14  # UNAVAILABLE
+        assert b"DECISION_NOT_RECORDED" in reply.error
 
 
 def test_a_decision_the_log_cannot_store_is_not_answered(log: CountingLog) -> None:

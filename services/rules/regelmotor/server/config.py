@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     grace_seconds: float = Field(default=10.0, ge=0, le=3600, description="then, how long in-flight calls get to "
                                  "finish before they are cancelled")
     max_evaluation_seconds: float = Field(default=30.0, gt=0, description="longest an engine worker may work on one "
-                                          "unary Evaluate (also one sent with others) or one stream batch before it "
-                                          "is killed")
+                                          "message (a unary Evaluate, unary calls sent together, a stream batch) "
+                                          "before it is killed")
     max_queue_seconds: float = Field(default=10.0, gt=0, description="longest a call without a deadline waits for a "
                                      "free engine worker")
     max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls beyond this get RESOURCE_EXHAUSTED")

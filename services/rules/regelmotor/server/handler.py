@@ -141,6 +141,10 @@ def _log_record(head: DecisionHead, level: int, answer: bytes, caller: str, requ
         answer=answer, trace_id=trace_id, request_fingerprint=fingerprint, prepare=prepare)
 
 
+# A request's reply, and the record to store before it is answered (None: nothing to store here).
+Decided = tuple[Reply, DecisionRecord | None]
+
+
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
                  pseudonymiser: Pseudonymiser | None = None, recording: EngineRecording | None = None) -> None:
@@ -156,7 +160,11 @@ class EvaluationHandler:
     def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None,
                        caller: str | None = None) -> list[Reply]:
         """One reply per (index, request bytes), in order; those stored here, stored in one transaction."""
-        decided = [self._decide(request_bytes, traceparent, caller) for _, request_bytes in items]
+        return self.store([self.decide(request_bytes, traceparent, caller) for _, request_bytes in items])
+
+    def store(self, decided: list[Decided]) -> list[Reply]:
+        """The replies to decided requests, in order, after storing those to be stored here in one transaction
+        (one commit for many decisions: most of a recorded decision's cost when each has its own)."""
         pending = [(index, record) for index, (_, record) in enumerate(decided) if record is not None]
         replies = [reply for reply, _ in decided]
         if not pending:
@@ -178,9 +186,8 @@ class EvaluationHandler:
         answer = answer_for(record.decision_id, reply.decision, result.decision_id, result.response)
         return Reply(replace(reply.summary, decision_id=result.decision_id), decision=answer)
 
-    def _decide(self, request_bytes: bytes, traceparent: str | None,
-                caller: str | None) -> tuple[Reply, DecisionRecord | None]:
-        """The reply to one request, and the record to store here before answering it."""
+    def decide(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Decided:
+        """The reply to one request, and the record to store here (`store`) before answering it."""
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")

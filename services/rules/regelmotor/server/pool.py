@@ -7,15 +7,15 @@ worker and awaits the answer on the worker's pipe, holding no thread while it wa
 Coalescing: unary Evaluate calls that find every worker busy wait in the pool's queue, and the next worker that
 frees takes those at the head together, in one `EvaluateCalls` message: its share of the queue split over the ready
 workers, at most `batch_items` (and about `batch_bytes`), and none it is not expected to reach before that call's
-deadline. k calls waiting cost one message to a worker instead of k. The worker answers each call as soon as it is
-decided, so the first of a batch does not wait for the last, and skips a call whose deadline passed before its
-turn. Each caller gets its own reply, its own deadline and its own error. A call that finds a worker idle is sent
-at once: nothing waits to fill a batch. Calls that need a whole worker (a stream's batch, a ruleset source) wait in
-the same queue, in order.
+deadline. k calls waiting cost one message to a worker instead of k, and, with a log the workers write, one
+commit instead of k: the worker decides them all, stores those it records in one transaction, then answers each,
+skipping a call whose deadline passed before its turn. Each caller gets its own reply, its own deadline and its own
+error. A call that finds a worker idle is sent at once: nothing waits to fill a batch. Calls that need a whole
+worker (a stream's batch, a ruleset source) wait in the same queue, in order.
 
 Time: the wait for a free worker and the evaluation are kept apart. A call waits for a worker until its own
 deadline (or the pool's `max_wait`); a worker is killed only when *it* has worked longer than the pool's time
-limit on one message, or on one call of a batch, never because a caller's budget ran out. A caller whose deadline
+limit on one message (a batch of calls is one message), never because a caller's budget ran out. A caller whose deadline
 passes while the worker is busy gets DEADLINE_EXCEEDED, and the worker finishes (that answer is dropped) and goes
 on. A worker lost (or killed for time) fails each call it had not answered, with the same safe-to-retry error as a
 lone call.

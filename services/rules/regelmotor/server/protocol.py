@@ -29,15 +29,19 @@ class EvaluateBatch:
     caller: str | None = None
 
 
+# An item of EvaluateCalls: request bytes, traceparent, caller, deadline.
+CallItem = tuple[bytes, str | None, str | None, float | None]
+
+
 @dataclass(frozen=True)
 class EvaluateCalls:
     """Concurrent unary Evaluate calls that the pool sends to one worker together. Each item: the request's wire
     bytes, its traceparent, its caller, and the caller's deadline (`time.monotonic()`, which all processes of the
-    machine share; None: none). The worker answers each item on its own as soon as it is done, in order: a Reply,
-    or `Skipped` when the item's deadline passed before its turn. Each item is decided and recorded as if it had
-    come alone."""
+    machine share; None: none). The worker answers every item, in order: a Reply, or `Skipped` when the item's
+    deadline passed before its turn. Each item is decided as if it had come alone; those it records, it stores in
+    one transaction before it answers any."""
 
-    items: tuple[tuple[bytes, str | None, str | None, float | None], ...]
+    items: tuple[CallItem, ...]
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,16 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from regelmotor.core.repository import RulesetSnapshot
 
 from .frames import write_message
 from .protocol import (
+    CallItem,
     DiffSources,
     Evaluate,
     EvaluateBatch,
@@ -40,7 +41,11 @@ from .protocol import (
 )
 from .recording import EngineRecording, RecordingPlan
 
+if TYPE_CHECKING:
+    from .handler import Decided
+
 log = logging.getLogger("regelmotor.worker")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,40 +110,55 @@ class Worker:
         if config.role == "engine" and engine is None:
             self._engine, self._recording = _engine_handler(config)
 
-    def answers(self, message: Request) -> Iterator[object]:
-        """The answers to `message`, each to be sent as soon as it is made: one per item of EvaluateCalls (`Skipped`
-        for an item whose caller's deadline has passed), else the one answer."""
-        if not isinstance(message, EvaluateCalls):
-            yield self.handle(message)
-            return
-        for request, traceparent, caller, deadline in message.items:
-            if deadline is not None and time.monotonic() >= deadline:
-                yield Skipped()
-            else:
-                yield self.handle(Evaluate(request, traceparent, caller))
+    def answers(self, message: Request) -> list[object]:
+        """The answers to `message`: one per item of EvaluateCalls, else the one answer."""
+        if isinstance(message, EvaluateCalls):
+            answers = self._guarded(message, lambda: self._evaluate_calls(message.items))
+            return [answers] * len(message.items) if isinstance(answers, Failed) else answers
+        return [self.handle(message)]
+
+    def _evaluate_calls(self, items: tuple[CallItem, ...]) -> list[object] | Failed:
+        """Each call decided as if it had come alone (`Skipped` when its caller's deadline passed before its
+        turn), and those to be recorded here stored in one transaction, before any is answered: a commit per
+        call cost more than the decisions of a whole batch."""
+        if not self._engine:
+            return Failed(f"a {self.config.role} worker does not handle EvaluateCalls")
+        decided: list[Decided | None] = []
+        for request, traceparent, caller, deadline in items:
+            skip = deadline is not None and time.monotonic() >= deadline
+            decided.append(None if skip else self._engine.decide(request, traceparent, caller))
+        replies = iter(self._engine.store([reply for reply in decided if reply is not None]))
+        return [Skipped() if reply is None else next(replies) for reply in decided]
 
     def handle(self, message: Request) -> object:
         """The answer to one request; never raises for a request the worker can survive."""
+        return self._guarded(message, lambda: self._handle(message))
+
+    def _handle(self, message: Request) -> object:
+        match message:
+            case Evaluate(request=request, traceparent=traceparent, caller=caller) if self._engine:
+                return self._engine.evaluate(request, traceparent, caller)
+            case EvaluateBatch(items=items, traceparent=traceparent, caller=caller) if self._engine:
+                return self._engine.evaluate_batch(list(items), traceparent, caller)
+            case ValidateSource(request=request):
+                from .sources import validate_source
+
+                return validate_source(request)
+            case TestSource(request=request):
+                from .sources import run_source_cases
+
+                return run_source_cases(request)
+            case DiffSources(request=request):
+                from .sources import diff_sources
+
+                return diff_sources(request)
+            case _:
+                return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
+
+    def _guarded(self, message: Request, work: Callable[[], T]) -> T | Failed:
+        """`work`'s result, or `Failed` for a fault the worker survives."""
         try:
-            match message:
-                case Evaluate(request=request, traceparent=traceparent, caller=caller) if self._engine:
-                    return self._engine.evaluate(request, traceparent, caller)
-                case EvaluateBatch(items=items, traceparent=traceparent, caller=caller) if self._engine:
-                    return self._engine.evaluate_batch(list(items), traceparent, caller)
-                case ValidateSource(request=request):
-                    from .sources import validate_source
-
-                    return validate_source(request)
-                case TestSource(request=request):
-                    from .sources import run_source_cases
-
-                    return run_source_cases(request)
-                case DiffSources(request=request):
-                    from .sources import diff_sources
-
-                    return diff_sources(request)
-                case _:
-                    return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
+            return work()
         except MemoryError:
             # The address-space limit was reached: answer, then end this process (it may be in a bad state);
             # the pool starts a fresh one.
