@@ -100,6 +100,8 @@ def _claims(**changes: Any) -> dict[str, Any]:
     ("HS256 with the public key", "TOKEN_ALGORITHM"),
     ("RS256 naming an EC key", "TOKEN_ALGORITHM"),
     ("no exp", "TOKEN_CLAIM_MISSING"),
+    ("bound to a certificate, none presented", "TOKEN_CERTIFICATE_MISMATCH"),
+    ("cnf without x5t#S256", "TOKEN_MALFORMED"),
 ])
 def test_a_bad_token_is_unauthenticated_with_the_reason(server: RunningServer, issuer: Issuer, case: str,
                                                         reason: str) -> None:
@@ -121,6 +123,9 @@ def test_a_bad_token_is_unauthenticated_with_the_reason(server: RunningServer, i
                                                                 _claims(), issuer.public_pem("k1")),
         "RS256 naming an EC key": f"Bearer {issuer.token('k2', algorithm='RS256', key=issuer.keys['k1'])}",
         "no exp": f"Bearer {issuer.token(exp=None)}",
+        # RFC 8705: usable only over mutual TLS with the certificate (tests/test_tls.py); this channel has none.
+        "bound to a certificate, none presented": f"Bearer {issuer.token(cnf={'x5t#S256': 'A' * 43})}",
+        "cnf without x5t#S256": f"Bearer {issuer.token(cnf={'jkt': 'A' * 43})}",
     }
     value = tokens[case]
     code, info = _refused(server, [] if value is None else [("authorization", value)])
