@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -23,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from regelmotor.server.app import RunningServer
+from regelmotor.server.startup import StartupError
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
@@ -269,3 +271,22 @@ def test_a_token_bound_to_a_client_certificate_is_served_only_with_that_certific
     assert with_own == dict.fromkeys(with_own, "OK")
     assert with_other == dict.fromkeys(with_own, "UNAUTHENTICATED TOKEN_CERTIFICATE_MISMATCH")
     assert unbound == dict.fromkeys(with_own, "OK"), "a token without cnf is a plain bearer token"
+
+
+def _tokens(pki: Pki) -> dict[str, Any]:
+    issuer = Issuer()
+    issuer.add_rsa("k1")
+    return {"auth_jwks_file": issuer.write_jwks(pki.root / "jwks.json"), "auth_issuer": ISSUER,
+            "auth_audience": AUDIENCE}
+
+
+@pytest.mark.parametrize(("secured", "missing"), [("tls", "authentication is off"), ("tokens", "TLS is off")])
+def test_an_address_other_machines_reach_needs_both_tls_and_tokens(pki: Pki, secured: str, missing: str) -> None:
+    settings: dict[str, Any] = _tls(pki) if secured == "tls" else _tokens(pki)
+    with pytest.raises(StartupError, match=rf"^REGELMOTOR_HOST: 0\.0\.0\.0 is reachable from other machines, but "
+                                           rf"{missing}; .*REGELMOTOR_INSECURE=true"), \
+            server_in_process(workers=0, host="0.0.0.0", **settings):
+        pass
+    with server_in_process(workers=0, host="0.0.0.0", **(_tls(pki) | _tokens(pki))) as (server, _, _):
+        assert server.service.posture == "listening on 0.0.0.0, TLS, bearer tokens required"
+        assert _evaluate(server.port, _credentials(pki.ca)) == "UNAUTHENTICATED"
