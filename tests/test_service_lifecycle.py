@@ -188,6 +188,8 @@ def test_with_authentication_the_pseudonym_key_must_live_apart_from_the_decision
     apart = {**auth, "REGELMOTOR_PSEUDONYM_KEY_FILE": str(tmp_path / "keys" / "pseudonym.key")}
     with running_server(workers=1, env=apart) as server:
         assert "bearer tokens required" in server.banner
-        database = server.data_dir / "decisions.db"
-        assert database.stat().st_mode & 0o777 == 0o600, "the decision log is readable by its user alone"
+        made = {path.name: path.stat().st_mode & 0o777 for path in server.data_dir.iterdir() if path.is_file()}
+    # The log (with its -wal/-shm/.lock), the checkpoint key and the witness: readable by the service's user alone.
+    assert {"decisions.db", "checkpoint.key", "checkpoints.jsonl"} <= set(made), made
+    assert made == dict.fromkeys(made, 0o600)
     assert (tmp_path / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
