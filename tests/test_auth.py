@@ -338,3 +338,17 @@ def test_a_jwks_url_is_fetched_again_for_an_unknown_kid(jwks_url: str, issuer: I
         monkeypatch.setattr(auth, "MIN_REFETCH_SECONDS", 0.0)
         assert _evaluate(running, bearer(issuer.token("k2")), request_id="url-3").outcome["utfall"] == "rett"
         assert len(_Jwks.fetches) == 2
+
+
+def test_a_jwks_url_is_fetched_again_when_its_lifetime_is_up(jwks_url: str, issuer: Issuer) -> None:
+    with server_in_process(auth_jwks_url=jwks_url, auth_issuer=ISSUER, auth_audience=AUDIENCE,
+                           auth_jwks_cache_seconds=1) as (running, _, _):
+        token = issuer.token("k1")
+        assert _evaluate(running, bearer(token), request_id="life-1").outcome["utfall"] == "rett"
+        # The issuer withdraws k1: once the lifetime is up the set is fetched again, and neither the held
+        # key nor the token verified with it earlier is accepted any more.
+        _Jwks.document = {"keys": issuer.jwks()["keys"][1:]}
+        time.sleep(1.2)
+        code, info = _refused(running, bearer(token))
+        assert (code, info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_KEY_UNKNOWN")
+        assert len(_Jwks.fetches) == 2
