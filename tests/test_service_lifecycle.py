@@ -188,6 +188,37 @@ def test_with_authentication_the_pseudonym_key_must_live_apart_from_the_decision
     apart = {**auth, "REGELMOTOR_PSEUDONYM_KEY_FILE": str(tmp_path / "keys" / "pseudonym.key")}
     with running_server(workers=1, env=apart) as server:
         assert "bearer tokens required" in server.banner
-        database = server.data_dir / "decisions.db"
-        assert database.stat().st_mode & 0o777 == 0o600, "the decision log is readable by its user alone"
+        made = {path.name: path.stat().st_mode & 0o777 for path in server.data_dir.iterdir() if path.is_file()}
+    # The log (with its -wal/-shm/.lock), the checkpoint key and the witness: readable by the service's user alone.
+    assert {"decisions.db", "checkpoint.key", "checkpoints.jsonl"} <= set(made), made
+    assert made == dict.fromkeys(made, 0o600)
     assert (tmp_path / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_no_secret_reaches_the_server_s_output(tmp_path: Path) -> None:
+    """The pseudonym key (from the environment), the bearer tokens sent (accepted, expired, forged) and the
+    identity number evaluated appear nowhere in what the server prints or logs, at DEBUG."""
+    from tests.auth_support import AUDIENCE, ISSUER, Issuer, bearer
+    from tests.identity_numbers import FODSELSNUMRE
+
+    issuer, forger = Issuer(), Issuer()
+    issuer.add_rsa("k1")
+    forger.add_rsa("k1")
+    key = os.urandom(32).hex()
+    env = {"REGELMOTOR_AUTH_JWKS_FILE": str(issuer.write_jwks(tmp_path / "jwks.json")),
+           "REGELMOTOR_AUTH_ISSUER": ISSUER, "REGELMOTOR_AUTH_AUDIENCE": AUDIENCE,
+           "REGELMOTOR_PSEUDONYM_KEY": key, "REGELMOTOR_LOG_LEVEL": "DEBUG"}
+    national_id = FODSELSNUMRE[3]
+    tokens = [issuer.token(), issuer.token(exp=int(time.time()) - 600), forger.token()]
+    with running_server(workers=1, env=env) as server:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+            assert stub.Evaluate(request(request_id="", national_id=national_id), metadata=bearer(tokens[0]),
+                                 timeout=30).version
+            for refused in tokens[1:]:
+                with pytest.raises(grpc.RpcError, match="UNAUTHENTICATED"):
+                    stub.Evaluate(request(request_id=""), metadata=bearer(refused), timeout=30)
+        output = server.banner + server.logs()
+    assert '"message": "call refused"' in output, "the refusals were logged (so their lines were looked at)"
+    for secret in (key, national_id, *tokens, *(token.rsplit(".", 1)[1] for token in tokens)):
+        assert secret not in output

@@ -4,27 +4,35 @@ start-up checks of the certificate files."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from regelmotor.server.app import RunningServer
+from regelmotor.server.startup import StartupError
+from regelmotor_api.v1 import audit_pb2 as apb
+from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from regelmotor_client import RegelmotorClient
 from regelmotor_client.__main__ import main as client_main
+from tests.auth_support import AUDIENCE, ISSUER, Issuer, bearer
 from tests.conftest import ROOT
-from tests.grpc_support import request, server_in_process
+from tests.grpc_support import details, request, server_in_process
 from tests.server_process import running_server
 
 HOSTS = ("localhost", "127.0.0.1")
@@ -217,3 +225,68 @@ def test_under_mutual_tls_without_a_token_the_caller_is_the_certificate_not_the_
         assert server.log is not None
         record = server.log.get(answer.decision_id)
     assert record is not None and record.caller == "cert:dips.helse-vest.example"
+
+
+def _thumbprint(cert: trustme.LeafCert) -> str:
+    """RFC 8705 x5t#S256, worked out here apart from the server's code: SHA-256 of the DER certificate."""
+    digest = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes()).fingerprint(hashes.SHA256())
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _bound_calls(port: int, client: trustme.LeafCert, ca: trustme.CA, token: str) -> dict[str, str]:
+    """Evaluate (unary), EvaluateStream (both streaming) and ExportDecisions (a response stream) with `token`
+    under mutual TLS with `client`: OK, or the refusal's code and ErrorInfo reason."""
+    calls: dict[str, Callable[[grpc.Channel], object]] = {
+        "Evaluate": lambda channel: pb_grpc.DecisionServiceStub(channel).Evaluate(
+            request(request_id=""), metadata=bearer(token), timeout=10),
+        "EvaluateStream": lambda channel: list(pb_grpc.DecisionServiceStub(channel).EvaluateStream(
+            iter([request(request_id="")]), metadata=bearer(token), timeout=10)),
+        "ExportDecisions": lambda channel: list(apb_grpc.AuditServiceStub(channel).ExportDecisions(
+            apb.ExportDecisionsRequest(formaal="kontroll av bundne tokens"), metadata=bearer(token), timeout=10)),
+    }
+    outcomes = {}
+    with grpc.secure_channel(f"127.0.0.1:{port}", _credentials(ca, client)) as channel:
+        for name, call in calls.items():
+            try:
+                call(channel)
+                outcomes[name] = "OK"
+            except grpc.RpcError as error:
+                assert isinstance(error, grpc.Call)
+                outcomes[name] = f"{error.code().name} {details(error)['ErrorInfo'].reason}"
+    return outcomes
+
+
+def test_a_token_bound_to_a_client_certificate_is_served_only_with_that_certificate(pki: Pki) -> None:
+    issuer = Issuer()
+    issuer.add_rsa("k1")
+    jwks = issuer.write_jwks(pki.root / "jwks.json")
+    own, other = pki.ca.issue_cert("dips.helse-vest.example"), pki.ca.issue_cert("metavision.example")
+    roles = "evaluate audit"
+    bound_token = issuer.token(scope=roles, cnf={"x5t#S256": _thumbprint(own)})
+    with server_in_process(workers=0, auth_jwks_file=jwks, auth_issuer=ISSUER, auth_audience=AUDIENCE,
+                           **_tls(pki, client_ca=True)) as (server, _, _):
+        with_own = _bound_calls(server.port, own, pki.ca, bound_token)
+        with_other = _bound_calls(server.port, other, pki.ca, bound_token)
+        unbound = _bound_calls(server.port, other, pki.ca, issuer.token(scope=roles))
+    assert with_own == dict.fromkeys(with_own, "OK")
+    assert with_other == dict.fromkeys(with_own, "UNAUTHENTICATED TOKEN_CERTIFICATE_MISMATCH")
+    assert unbound == dict.fromkeys(with_own, "OK"), "a token without cnf is a plain bearer token"
+
+
+def _tokens(pki: Pki) -> dict[str, Any]:
+    issuer = Issuer()
+    issuer.add_rsa("k1")
+    return {"auth_jwks_file": issuer.write_jwks(pki.root / "jwks.json"), "auth_issuer": ISSUER,
+            "auth_audience": AUDIENCE}
+
+
+@pytest.mark.parametrize(("secured", "missing"), [("tls", "authentication is off"), ("tokens", "TLS is off")])
+def test_an_address_other_machines_reach_needs_both_tls_and_tokens(pki: Pki, secured: str, missing: str) -> None:
+    settings: dict[str, Any] = _tls(pki) if secured == "tls" else _tokens(pki)
+    with pytest.raises(StartupError, match=rf"^REGELMOTOR_HOST: 0\.0\.0\.0 is reachable from other machines, but "
+                                           rf"{missing}; .*REGELMOTOR_INSECURE=true"), \
+            server_in_process(workers=0, host="0.0.0.0", **settings):
+        pass
+    with server_in_process(workers=0, host="0.0.0.0", **(_tls(pki) | _tokens(pki))) as (server, _, _):
+        assert server.service.posture == "listening on 0.0.0.0, TLS, bearer tokens required"
+        assert _evaluate(server.port, _credentials(pki.ca)) == "UNAUTHENTICATED"

@@ -62,6 +62,9 @@ class Identity:
     client_id: str | None
     org_number: str | None
     scopes: frozenset[str]
+    # RFC 8705: the SHA-256 thumbprint (`cnf` `x5t#S256`) of the client certificate the token is bound to; a
+    # call with the token must present that certificate (server/binding.py).
+    certificate_bound_to: str | None = None
 
     @property
     def caller(self) -> str:
@@ -301,4 +304,17 @@ def _identity(claims: dict[str, Any], org_claim: str) -> Identity:
     org = claims.get(org_claim)
     return Identity(subject=subject, client_id=_text(claims.get("client_id")),
                     org_number=str(org) if isinstance(org, (str, int)) and str(org) else None,
-                    scopes=_scopes(claims))
+                    scopes=_scopes(claims), certificate_bound_to=_bound_to(claims))
+
+
+def _bound_to(claims: dict[str, Any]) -> str | None:
+    """The `x5t#S256` of the token's `cnf` claim; AuthFailure for a `cnf` that binds to something unusable
+    (a binding the server cannot check must not be ignored)."""
+    confirmation = claims.get("cnf")
+    if confirmation is None:
+        return None
+    thumbprint = confirmation.get("x5t#S256") if isinstance(confirmation, dict) else None
+    if not isinstance(thumbprint, str) or not 0 < len(thumbprint) <= 64:
+        raise AuthFailure("TOKEN_MALFORMED", "the token's cnf claim has no usable x5t#S256 (RFC 8705): this "
+                                             "service checks certificate-bound tokens only")
+    return thumbprint

@@ -28,6 +28,7 @@ from .auth import (
     read_jwks_file,
     token_kid,
 )
+from .binding import bound
 from .caller import set_current
 from .config import Settings
 from .errors import method_not_listed, scope_missing, to_status, unauthenticated, unavailable
@@ -83,6 +84,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             log.info("call refused", extra={"method": method, "reason": "SCOPE_MISSING", "caller": identity.caller})
             return _refusal(handler, scope_missing(method, role, access.granting_scopes(role, self.scope_roles)))
         set_current(identity)
+        if identity.certificate_bound_to is not None:
+            return bound(handler, identity.certificate_bound_to)
         return handler
 
     async def _verify(self, metadata: Any) -> Identity:
