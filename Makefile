@@ -31,9 +31,12 @@ run: $(STAMP)
 # store free of server; the v1 stubs imported only by the server and the client), then no function above
 # cyclomatic grade C (radon prints every one of grade D or worse) and no dead code (vulture, [tool.vulture]).
 COMPLEXITY_PATHS := services/rules clients/python protos/python/regelmotor_api/facts.py
+# lint-imports reads the packages where Python finds them: this tree's, not those an editable install elsewhere put
+# on the venv's path (a second worktree sharing one venv would otherwise check the other tree and pass).
+IMPORT_PATH := PYTHONPATH=services/rules:protos/python:clients/python
 lint: $(STAMP)
 	$(BIN)/ruff check services clients protos/python tests bench vulture_whitelist.py
-	$(BIN)/lint-imports --no-logo
+	$(IMPORT_PATH) $(BIN)/lint-imports --no-logo
 	@complex="$$($(BIN)/radon cc --min D --show-complexity $(COMPLEXITY_PATHS))"; \
 	  if [ -n "$$complex" ]; then echo "$$complex"; echo "radon: split these functions to grade C or better"; exit 1; fi
 	$(BIN)/vulture

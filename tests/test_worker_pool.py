@@ -357,6 +357,8 @@ def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_pro
     from regelmotor.server.pool import PoolClosed, WorkerPool
     from regelmotor.server.protocol import EvaluateBatch
 
+    before = _workers_of(os.getpid())
+
     async def scenario() -> tuple[list[int], object, int, bool]:
         config = WorkerConfig(role="engine", snapshot=RulesetSnapshot.read(BUNDLED_RULESETS), allow_drafts=True)
         pool = WorkerPool("engine", 2, config, time_limit=60)
@@ -387,6 +389,50 @@ def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_pro
     assert isinstance(answer, list) and len(answer) == 64, "the busy worker finished its batch before it stopped"
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or _state(pid) != "Z", f"{pid} was reaped"
+    # The replacement started for the killed worker (or still starting when the pool closed) went too.
+    assert _workers_of(os.getpid()) - before == set(), "no worker process is left running or unreaped"
+
+
+def test_closing_a_pool_while_a_replacement_is_starting_leaves_no_process_behind() -> None:
+    # Noticing a lost worker starts its replacement at once (no backoff after a first loss), in a task the closing
+    # pool cancels while the process is being started in a thread: that process must be ended all the same.
+    import asyncio
+
+    from regelmotor.core.repository import RulesetSnapshot
+    from regelmotor.server.pool import WorkerPool
+
+    async def scenario() -> None:
+        config = WorkerConfig(role="engine", snapshot=RulesetSnapshot.read(BUNDLED_RULESETS), allow_drafts=True)
+        pool = WorkerPool("engine", 1, config, time_limit=60)
+        await pool.start()
+        pid = pool.pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        while pid in pool.pids():
+            await asyncio.sleep(0.0005)
+        await pool.close(timeout=2)
+
+    before = _workers_of(os.getpid())
+    for _ in range(3):
+        asyncio.run(scenario())
+        assert _workers_of(os.getpid()) - before == set(), "no worker process is left running or unreaped"
+
+
+def _workers_of(parent: int) -> set[int]:
+    """The worker processes (spawned by multiprocessing) whose parent is `parent`, running or zombie; not
+    multiprocessing's resource tracker, which lives as long as the parent."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as command:
+                    spawned = b"spawn_main" in command.read()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and (spawned or fields[0] == "Z"):
+                found.add(int(entry))
+    return found
 
 
 def _state(pid: int) -> str:

@@ -23,13 +23,12 @@ from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import explanation_level, to_struct, to_value
 from .errors import bad_request, pool_failure, to_status, worker_failed
-from .handler import Reply
 from .limits import CallerLimiter
 from .pool import PoolError
-from .protocol import Evaluate
+from .protocol import Evaluate, Reply
 from .recording import caller_of
 from .replay_proof import prove, recorded_answer_sha256
-from .servicers import Engine
+from .servicers import Engine, ask
 from .telemetry import Telemetry
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -196,7 +195,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
                                         facts=to_struct(record.facts))
             try:  # no caller: a replay is not recorded
-                reply = await self.engine.call(Evaluate(replay.SerializeToString()), self.max_seconds)
+                reply = await ask(self.engine, Evaluate(replay.SerializeToString()), self.max_seconds)
             except PoolError as exc:
                 await context.abort_with_status(rpc_status.to_status(to_status(pool_failure(exc))))
                 raise

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -38,44 +38,12 @@ from .answer_levels import LEVEL_NAMES
 from .convert import struct_to_dict
 from .errors import bad_request, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
+from .protocol import Reply, Summary
 from .recording import EngineRecording
 from .wire import FULL, decision_bytes
 
 _propagator = TraceContextTextMapPropagator()
 log = logging.getLogger("regelmotor.engine")
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What the front may log and measure about an evaluation: ids and codes, never facts."""
-
-    code: int
-    ruleset: str = ""
-    version: str = ""
-    # The ruleset's declared headline outcome (`headline:` in its file) and its value as text; "" for none.
-    headline_outcome: str = ""
-    headline: str = ""
-    decision_id: str = ""
-    request_id: str = ""
-    trace_id: str = ""
-    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
-
-    def headline_attributes(self) -> list[tuple[str, str]]:
-        """The span attributes of the headline: its value, and the outcome it is the value of."""
-        if not self.headline:
-            return []
-        return [("regelmotor.headline", self.headline), ("regelmotor.headline_outcome", self.headline_outcome)]
-
-
-@dataclass(frozen=True)
-class Reply:
-    summary: Summary
-    decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
-    error: bytes | None = None  # a serialised ErrorResult
-    # Only when the front stores the decision (`EngineRecording.hands_back`): the record to store, its large
-    # fields' canonical text already made here (`DecisionRecord.encoded`), in parallel rather than by the
-    # front's single log writer.
-    record: DecisionRecord | None = None
 
 
 class _BadRequest(Exception):

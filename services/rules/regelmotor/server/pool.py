@@ -386,8 +386,10 @@ class WorkerPool(Supervisor):
         log.info("pool stopping", extra={"pool": self.name, "calls": sum(self.stats.calls_by_worker.values()),
                                          "batches": self.stats.batches, "restarts": self.stats.restarts,
                                          "killed_for_time": self.stats.killed_for_time})
-        for task in list(self._tasks):
+        restarts = list(self._tasks)
+        for task in restarts:
             task.cancel()
+        await asyncio.gather(*restarts, return_exceptions=True)  # a cancelled start ends what it started
         self._fail_waiters(PoolClosed("the service is shutting down"))
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout

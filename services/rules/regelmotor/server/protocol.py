@@ -1,14 +1,20 @@
 """The messages between the gRPC front and its worker processes.
 
-Every request a worker can get is a dataclass here, and each side dispatches on the type in one place
-(`regelmotor.server.worker.Worker.handle` and the pool's callers); an unknown message is answered with
-`Failed`, never treated as some default kind. Messages cross a multiprocessing pipe, so they hold only
-plain data (bytes, str, tuples).
+Every request a worker can get, and every answer it gives, is a dataclass here. Each side dispatches on the type
+in one place: the worker in `regelmotor.server.worker.Worker.handle`, which answers an unknown message with
+`Failed`, never treating it as some default kind; the front in `regelmotor.server.servicers.ask`, which takes
+an answer only when `answers` says it is the kind its request asks for, and a `Failed` in its place otherwise.
+A new kind of request is a dataclass in `Request`, a case in `Worker.handle` and a case in `answers`.
+Messages cross a multiprocessing pipe, so they hold only plain data (bytes, str, tuples, dataclasses of them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from regelmotor.store import DecisionRecord
 
 
 @dataclass(frozen=True)
@@ -100,3 +106,54 @@ class SourceReply:
 
     response: bytes = b""
     error: bytes = b""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the front may log and measure about an evaluation: ids and codes, never facts."""
+
+    code: int
+    ruleset: str = ""
+    version: str = ""
+    # The ruleset's declared headline outcome (`headline:` in its file) and its value as text; "" for none.
+    headline_outcome: str = ""
+    headline: str = ""
+    decision_id: str = ""
+    request_id: str = ""
+    trace_id: str = ""
+    log_failed: bool = False  # the decision log could not store the decision (so it was not answered)
+
+    def headline_attributes(self) -> list[tuple[str, str]]:
+        """The span attributes of the headline: its value, and the outcome it is the value of."""
+        if not self.headline:
+            return []
+        return [("regelmotor.headline", self.headline), ("regelmotor.headline_outcome", self.headline_outcome)]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to an Evaluate (and to each item of EvaluateBatch and EvaluateCalls): a decision or an error."""
+
+    summary: Summary
+    decision: bytes | None = None  # a serialised Decision (the one stored first, when a request_id is retried)
+    error: bytes | None = None  # a serialised ErrorResult
+    # Only when the front stores the decision (`EngineRecording.hands_back`): the record to store, its large
+    # fields' canonical text already made here (`DecisionRecord.encoded`), in parallel rather than by the
+    # front's single log writer.
+    record: DecisionRecord | None = None
+
+
+def answers(request: Request, answer: object) -> bool:
+    """Whether `answer` is the kind of answer `request` asks for: a Reply to an Evaluate, one Reply per item of an
+    EvaluateBatch (in order), a SourceReply to a caller's source. False for any other pair, and for a request the
+    front never sends to wait for one answer (EvaluateCalls, whose items the pool answers one by one, and Stop)."""
+    match request:
+        case Evaluate():
+            return isinstance(answer, Reply)
+        case EvaluateBatch(items=items):
+            return (isinstance(answer, list) and len(answer) == len(items)
+                    and all(isinstance(reply, Reply) for reply in answer))
+        case ValidateSource() | TestSource() | DiffSources():
+            return isinstance(answer, SourceReply)
+        case _:
+            return False

@@ -40,10 +40,21 @@ from .errors import (
     to_status,
     worker_failed,
 )
-from .handler import Reply, Summary
 from .limits import CallerLimiter
 from .pool import DeadlineExpired, PoolError
-from .protocol import DiffSources, Evaluate, EvaluateBatch, Failed, Request, SourceReply, TestSource, ValidateSource
+from .protocol import (
+    DiffSources,
+    Evaluate,
+    EvaluateBatch,
+    Failed,
+    Reply,
+    Request,
+    SourceReply,
+    Summary,
+    TestSource,
+    ValidateSource,
+    answers,
+)
 from .recording import FrontRecording, caller_of, stream_item
 from .sources import diff_response
 from .stream_inbox import read_requests, take_batch
@@ -59,6 +70,19 @@ RULESET_SERVICE = "regelmotor.v1.RulesetService"
 
 class Engine(Protocol):
     async def call(self, message: Request, timeout: float | None) -> object: ...
+
+
+async def ask(engine: Engine, message: Request, timeout: float | None) -> object:
+    """The answer of `engine` (a worker pool, or the inline engine) to `message`: of the kind `message` asks for
+    (`protocol.answers`), or a `Failed` - never an answer of some other kind, which is logged and replaced by a
+    `Failed` naming both kinds. Every call of the front to its workers goes through here. Raises what
+    `engine.call` raises (PoolError)."""
+    answer = await engine.call(message, timeout)
+    if isinstance(answer, Failed) or answers(message, answer):
+        return answer
+    wrong = {"request": type(message).__name__, "answer": type(answer).__name__}
+    log.error("a worker answered with the wrong kind", extra=wrong)
+    return Failed(f"a worker answered {wrong['request']} with {wrong['answer']}")
 
 
 class InlineEngine:
@@ -148,16 +172,12 @@ class DecisionServicer:
 
     async def _engine_call(self, message: Request, timeout: float | None) -> tuple[Any, pb.ErrorResult | None]:
         try:
-            answer = await self.engine.call(message, timeout)
+            answer = await ask(self.engine, message, timeout)
         except PoolError as exc:
             return None, pool_failure(exc)
         if isinstance(answer, Failed):
             log.error("engine worker failed", extra={"reason": answer.reason})
             return None, worker_failed(answer.reason)
-        if not _answers(message, answer):  # never read an answer as some other kind
-            log.error("engine worker answered with the wrong kind", extra={"request": type(message).__name__,
-                                                                            "answer": type(answer).__name__})
-            return None, worker_failed("wrong kind of answer")
         return answer, None
 
     def _measure(self, summary: Summary, started: float) -> None:
@@ -275,16 +295,6 @@ class DecisionServicer:
         return out
 
 
-def _answers(message: Request, answer: object) -> bool:
-    """Whether `answer` is the kind of answer `message` asks for (one Reply; one per batch item, in order)."""
-    if isinstance(message, Evaluate):
-        return isinstance(answer, Reply)
-    if isinstance(message, EvaluateBatch):
-        return (isinstance(answer, list) and len(answer) == len(message.items)
-                and all(isinstance(reply, Reply) for reply in answer))
-    return False
-
-
 _STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
 
 
@@ -323,7 +333,7 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
         """The response bytes for a caller's source, worked out in the sources worker."""
         with self.telemetry.rpc_span(f"/{RULESET_SERVICE}/{name}", context):
             try:
-                answer = await self.sources.call(message, time_left(context))
+                answer = await ask(self.sources, message, time_left(context))
             except PoolError as exc:
                 failure = source_failure(exc)
             else:
@@ -332,8 +342,9 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
                 if isinstance(answer, SourceReply):
                     failure = pb.ErrorResult.FromString(answer.error)
                 else:
-                    log.error("sources worker failed", extra={"reason": getattr(answer, "reason", repr(answer))})
-                    failure = worker_failed(str(answer))
+                    assert isinstance(answer, Failed)
+                    log.error("sources worker failed", extra={"reason": answer.reason})
+                    failure = worker_failed(answer.reason)
             self.telemetry.errors.add(1, {"method": name, "code": _status_name(failure.code)})
         await abort(context, failure)
         raise AssertionError("abort raises")

@@ -136,7 +136,18 @@ class Supervisor:
         # data outgrows the pipe buffer (the ruleset snapshot does); the configuration follows on our own pipe.
         process = self._context.Process(target=worker_main, args=(child,), daemon=True,
                                         name=f"regelmotor-{self.name}")
-        await loop.run_in_executor(None, process.start)
+        started = loop.run_in_executor(None, process.start)
+        try:
+            await asyncio.shield(started)
+        except asyncio.CancelledError:
+            # The pool is closing and cancelled this restart: the start goes on in its thread all the same, so
+            # end the process it starts (close waits for this) rather than leave it behind, unwatched.
+            with contextlib.suppress(Exception):
+                await started
+                await loop.run_in_executor(None, _kill, process)
+            child.close()
+            parent.close()
+            raise
         child.close()
         worker = WorkerProcess(next(self._numbers), process, parent)
         self._workers.add(worker)
@@ -304,6 +315,11 @@ def _reap(process: BaseProcess) -> None:
     if process.is_alive():
         process.kill()
         process.join(2)
+
+
+def _kill(process: BaseProcess) -> None:
+    process.kill()
+    process.join(2)
 
 
 def _join_all(processes: list[BaseProcess], timeout: float) -> None:
