@@ -74,3 +74,17 @@ def server_in_process(workers: int = 0, **overrides: Any) -> Iterator[tuple[Runn
             yield running, spans, reader
         finally:
             running.stop(grace=1)
+
+
+def metric_points(reader: InMemoryMetricReader, name: str) -> list[dict[str, object]]:
+    """The data points of metric `name` so far, each as its attributes and its value."""
+    data = reader.get_metrics_data()
+    points: list[dict[str, object]] = []
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    points += [{**dict(p.attributes or {}), "value": getattr(p, "value", getattr(p, "count", None))}
+                               for p in metric.data.data_points]
+    return points

@@ -8,30 +8,16 @@ import logging
 
 import grpc
 import pytest
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from regelmotor.server.telemetry import setup_logging, tracer_provider
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
-from tests.grpc_support import VALID_FACTS, request, server_in_process
+from tests.grpc_support import VALID_FACTS, metric_points, request, server_in_process
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"
-
-
-def _metric_points(reader: InMemoryMetricReader, name: str) -> list[dict[str, object]]:
-    data = reader.get_metrics_data()
-    points: list[dict[str, object]] = []
-    assert data is not None
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == name:
-                    points += [{**dict(p.attributes or {}), "value": getattr(p, "value", getattr(p, "count", None))}
-                               for p in metric.data.data_points]
-    return points
 
 
 def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
@@ -42,9 +28,9 @@ def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
         with pytest.raises(grpc.RpcError, match="fagomrade: 'kirurgi' is not a known value"):
             stub.Evaluate(request({**VALID_FACTS, "fagomrade": "kirurgi"}), timeout=30)
         finished = spans.get_finished_spans()
-        evaluations = _metric_points(reader, "regelmotor.evaluations")
-        errors = _metric_points(reader, "regelmotor.errors")
-        latency = _metric_points(reader, "regelmotor.evaluation.duration")
+        evaluations = metric_points(reader, "regelmotor.evaluations")
+        errors = metric_points(reader, "regelmotor.errors")
+        latency = metric_points(reader, "regelmotor.evaluation.duration")
     assert decision.trace_id == CALLER_TRACE
     rpc = [s for s in finished if s.name == "/regelmotor.v1.DecisionService/Evaluate"]
     evaluation = [s for s in finished if s.name == "regelmotor.evaluate"]

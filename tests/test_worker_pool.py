@@ -29,7 +29,7 @@ from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from tests.conftest import BUNDLED_RULESETS
-from tests.grpc_support import details, request, server_in_process
+from tests.grpc_support import details, metric_points, request, server_in_process
 from tests.server_process import running_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -173,8 +173,20 @@ def test_every_worker_serves_the_snapshot_the_front_lists_even_after_the_files_c
     assert got.version.sha256 == listed["2024.07"] and got.source == original
 
 
+def _wait_for_calls_in_progress(reader: InMemoryMetricReader, count: int, seconds: float = 30) -> None:
+    """Until the server counts `count` decision calls in progress (regelmotor.calls.in_progress)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        points = [p for p in metric_points(reader, "regelmotor.calls.in_progress")
+                  if p.get("regelmotor.limit") == "max_calls_per_caller"]
+        if points and points[0]["value"] == count:
+            return
+        assert time.monotonic() < deadline, f"calls in progress: {points}, expected {count}"
+        time.sleep(0.05)
+
+
 def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
-    with server_in_process(workers=1) as (server, _, _):
+    with server_in_process(workers=1) as (server, _, reader):
         release = threading.Event()
 
         def idle() -> Iterator[pb.EvaluateRequest]:
@@ -187,7 +199,7 @@ def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
         streams = [pb_grpc.DecisionServiceStub(channels[i % 4]).EvaluateStream(
             idle(), metadata=[("regelmotor-caller", f"idle-{i}")], timeout=60) for i in range(200)]
         try:
-            time.sleep(1.0)  # let every stream open on the server
+            _wait_for_calls_in_progress(reader, 200)  # every stream open on the server, not only sent
             with grpc.insecure_channel(server.address) as fresh:
                 assert _health(fresh) == SERVING
                 assert pb_grpc.DecisionServiceStub(fresh).Evaluate(request(request_id=""), timeout=10).version
@@ -197,6 +209,7 @@ def test_two_hundred_idle_streams_leave_health_and_evaluate_answering() -> None:
                 assert list(stream) == []
             for channel in channels:
                 channel.close()
+        _wait_for_calls_in_progress(reader, 0)  # each ended stream is no longer counted
 
 
 def test_unknown_messages_and_handler_faults_are_answered_not_fatal() -> None:

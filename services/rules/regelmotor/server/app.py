@@ -175,7 +175,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=settings.workers + 1,
                                      recording=recording, health=service_health,
                                      idle_seconds=settings.stream_idle_seconds,
-                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller),
+                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller,
+                                                           telemetry.calls_in_progress),
                                      log=decision_log)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -183,7 +184,9 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
-                              checkpointer, CallerLimiter("max_exports_per_caller", settings.max_exports_per_caller)),
+                              checkpointer, CallerLimiter("max_exports_per_caller",
+                                                          settings.max_exports_per_caller,
+                                                          telemetry.calls_in_progress)),
                 server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if settings.reflection:

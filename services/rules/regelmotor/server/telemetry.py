@@ -94,6 +94,7 @@ class Telemetry:
     latency: metrics.Histogram
     health_changes: metrics.Counter
     engine_workers: Gauge
+    calls_in_progress: metrics.UpDownCounter
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
@@ -111,6 +112,9 @@ class Telemetry:
                 description="A condition of health changed (engine_workers, decision_log), by condition and ok"),
             engine_workers=meter.create_gauge("regelmotor.engine_workers.ready", unit="{worker}",
                                               description="Engine worker processes ready to evaluate"),
+            calls_in_progress=meter.create_up_down_counter(
+                "regelmotor.calls.in_progress", unit="{call}",
+                description="Calls under a per-caller limit in progress (open streams included), by its setting"),
         )
 
     @contextmanager
