@@ -69,13 +69,22 @@ def test_short_deadlines_under_load_never_kill_a_healthy_worker() -> None:
         pids = sorted(server.pool.pids())
         codes: Counter[str] = Counter()
         lock = threading.Lock()
+        # 20 ms as in the report, or four times one call's time on a machine slower than that (a shared CI
+        # runner): a call that finds a free worker is answered, while 16 callers on 2 workers wait longer.
+        with grpc.insecure_channel(server.address) as channel:
+            timings = []
+            for _ in range(5):
+                started = time.monotonic()
+                pb_grpc.DecisionServiceStub(channel).Evaluate(request(request_id=""), timeout=30)
+                timings.append(time.monotonic() - started)
+        deadline = max(0.02, 4 * sorted(timings)[2])
 
         def caller() -> None:
             with grpc.insecure_channel(server.address) as channel:
                 stub = pb_grpc.DecisionServiceStub(channel)
                 for index in range(30):
                     try:
-                        stub.Evaluate(request(request_id=""), timeout=0.02)
+                        stub.Evaluate(request(request_id=""), timeout=deadline)
                         code = "OK"
                     except grpc.RpcError as error:
                         code = error.code().name
@@ -90,7 +99,7 @@ def test_short_deadlines_under_load_never_kill_a_healthy_worker() -> None:
             thread.join()
         stats = server.pool.stats
         assert set(codes) <= {"OK", "DEADLINE_EXCEEDED"}, codes
-        assert codes["OK"] > 0, codes
+        assert codes["OK"] > 0, (codes, deadline)
         assert stats.killed_for_time == 0 and stats.restarts == 0, stats
         assert sorted(server.pool.pids()) == pids, "no worker was replaced"
         with grpc.insecure_channel(server.address) as channel:
