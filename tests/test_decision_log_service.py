@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from regelmotor.server.app import RunningServer
 from regelmotor.store import pack_response, unpack_response
@@ -193,6 +193,37 @@ def test_list_filters_and_pages(server: RunningServer) -> None:
             audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE,
                                                          filter=apb.DecisionFilter(national_id="1")), timeout=10)
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+# Times a protobuf Timestamp cannot hold (it holds 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z).
+OUT_OF_RANGE = {"after 9999": timestamp_pb2.Timestamp(seconds=253_402_300_800),
+                "before year 1": timestamp_pb2.Timestamp(seconds=-62_135_596_801),
+                "far out": timestamp_pb2.Timestamp(seconds=10**15),
+                "negative nanos": timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+                "a second of nanos": timestamp_pb2.Timestamp(seconds=0, nanos=10**9)}
+
+
+@pytest.mark.parametrize("stamp", list(OUT_OF_RANGE.values()), ids=list(OUT_OF_RANGE))
+@pytest.mark.parametrize("bound", ["recorded_from", "recorded_to"])
+def test_a_filter_time_no_timestamp_holds_is_invalid_argument_naming_it(server: RunningServer, bound: str,
+                                                                          stamp: timestamp_pb2.Timestamp) -> None:
+    wanted = rf"filter\.{bound}: must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59\.999999999Z"
+    asked = apb.DecisionFilter()
+    getattr(asked, bound).CopyFrom(stamp)
+    _evaluate(server, caller="edges", request_id="edges-1")  # something recorded for the edges to find
+    channel, audit = _audit(server)
+    with channel:
+        with pytest.raises(grpc.RpcError, match=wanted) as listed:
+            audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10)
+        with pytest.raises(grpc.RpcError, match=wanted) as exported:
+            list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10))
+        # The edges themselves are times: everything recorded lies between them.
+        edges = apb.DecisionFilter(recorded_from=timestamp_pb2.Timestamp(seconds=-62_135_596_800),
+                                   recorded_to=timestamp_pb2.Timestamp(seconds=253_402_300_799, nanos=999_999_999))
+        assert audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=edges), timeout=10).decisions
+    for caught in (listed, exported):
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [f"filter.{bound}"]
 
 
 def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer) -> None:

@@ -55,6 +55,20 @@ def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+def _filter_time(message: apb.DecisionFilter, bound: str, violations: list[FieldViolation]) -> datetime | None:
+    """A filter's time bound, if given; one the Timestamp type cannot hold (seconds outside year 1 to 9999,
+    nanos outside one second: the proto runtime refuses to read it) is a violation naming the field."""
+    if not message.HasField(bound):
+        return None
+    try:
+        moment: datetime = getattr(message, bound).ToDatetime(UTC)
+    except ValueError:
+        violations.append(FieldViolation(f"filter.{bound}", "must be a time from 0001-01-01T00:00:00Z to "
+                                                            "9999-12-31T23:59:59.999999999Z"))
+        return None
+    return moment
+
+
 def summary(record: StoredRecord) -> apb.DecisionSummary:
     return apb.DecisionSummary(
         seq=record.seq, decision_id=record.decision_id, recorded_at=_timestamp(record.recorded_at),
@@ -135,10 +149,14 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
         if message.outcome_field and not message.HasField("outcome_value"):
             error = bad_request([FieldViolation("filter.outcome_value", "required with outcome_field")])
             await context.abort_with_status(rpc_status.to_status(to_status(error)))
+        violations: list[FieldViolation] = []
+        recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
+                                                                                              "recorded_to"))
+        if violations:
+            await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
         outcome_value = json_format.MessageToDict(message.outcome_value) if message.HasField("outcome_value") else None
         filters = ListFilter(
-            recorded_from=message.recorded_from.ToDatetime(UTC) if message.HasField("recorded_from") else None,
-            recorded_to=message.recorded_to.ToDatetime(UTC) if message.HasField("recorded_to") else None,
+            recorded_from=recorded_from, recorded_to=recorded_to,
             ruleset=message.ruleset or None, version=message.version or None,
             outcome_field=message.outcome_field or None, outcome_value=outcome_value,
             subject=subject, caller=message.caller or None)
