@@ -3,6 +3,7 @@ identity numbers, the AuditService, and crash safety — over real channels."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -224,6 +226,67 @@ def test_a_filter_time_no_timestamp_holds_is_invalid_argument_naming_it(server: 
     for caught in (listed, exported):
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [f"filter.{bound}"]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def either_log(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    if request.param == "postgres":
+        with postgres_schema() as dsn, server_in_process(workers=0, decision_log=dsn) as (running, _, _):
+            yield running
+    else:
+        with server_in_process(workers=0) as (running, _, _):
+            yield running
+
+
+def _filter(**fields: Any) -> apb.DecisionFilter:
+    return apb.DecisionFilter(**fields)
+
+
+# Filters no recorded decision can match, each refused naming its field (PostgreSQL refused NUL in text with a
+# DataError, the NaN and the quote failed in our own code: each was UNKNOWN carrying the exception's text).
+BAD_FILTERS = {
+    "NUL in ruleset": (_filter(ruleset="rett\x00"), "filter.ruleset", "control characters"),
+    "NUL in version": (_filter(version="2024\x00"), "filter.version", "control characters"),
+    "NUL in caller": (_filter(caller="dips\x00"), "filter.caller", "control characters"),
+    "line break in outcome_field": (_filter(outcome_field="utfall\n", outcome_value=struct_pb2.Value(string_value="x")),
+                                    "filter.outcome_field", "control characters"),
+    "quote in outcome_field": (_filter(outcome_field='ut"fall', outcome_value=struct_pb2.Value(string_value="x")),
+                               "filter.outcome_field", "the name of an outcome"),
+    "NaN outcome_value": (_filter(outcome_field="utfall", outcome_value=struct_pb2.Value(number_value=math.nan)),
+                          "filter.outcome_value", "finite"),
+    "infinite outcome_value": (_filter(outcome_field="utfall", outcome_value=struct_pb2.Value(
+        list_value=struct_pb2.ListValue(values=[struct_pb2.Value(number_value=-math.inf)]))),
+        "filter.outcome_value", "finite"),
+}
+
+
+@pytest.mark.parametrize(("asked", "field", "reason"), list(BAD_FILTERS.values()), ids=list(BAD_FILTERS))
+def test_a_filter_no_decision_can_match_is_invalid_argument_naming_its_field(
+        either_log: RunningServer, asked: apb.DecisionFilter, field: str, reason: str) -> None:
+    channel, audit = _audit(either_log)
+    with channel:
+        with pytest.raises(grpc.RpcError, match=re.escape(f"{field}: ") + ".*" + re.escape(reason)) as listed:
+            audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10)
+        with pytest.raises(grpc.RpcError, match=re.escape(f"{field}: ")) as exported:
+            list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10))
+    for caught in (listed, exported):
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [field]
+
+
+def test_a_decision_id_with_a_control_character_is_invalid_argument_on_every_read(either_log: RunningServer) -> None:
+    wanted = r"decision_id: must not contain control characters"
+    channel, audit = _audit(either_log)
+    with channel:
+        for call in (lambda: audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE, decision_id="d\x00"),
+                                               timeout=10),
+                     lambda: audit.ReplayDecision(apb.ReplayDecisionRequest(formaal=PURPOSE, decision_id="d\x00"),
+                                                  timeout=10),
+                     lambda: pb_grpc.DecisionServiceStub(channel).FetchDecision(
+                         pb.FetchDecisionRequest(decision_id="d\x00"), timeout=10)):
+            with pytest.raises(grpc.RpcError, match=wanted) as caught:
+                call()
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer) -> None:

@@ -22,7 +22,7 @@ from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import explanation_level, to_struct, to_value
-from .errors import bad_request, pool_failure, to_status, worker_failed
+from .errors import bad_request, control_characters, pool_failure, to_status, worker_failed
 from .handler import Reply
 from .limits import CallerLimiter
 from .pool import PoolError
@@ -67,6 +67,33 @@ def _filter_time(message: apb.DecisionFilter, bound: str, violations: list[Field
                                                             "9999-12-31T23:59:59.999999999Z"))
         return None
     return moment
+
+
+def _outcome_value(message: apb.DecisionFilter, violations: list[FieldViolation]) -> Any:
+    """The filter's outcome value as JSON, after the checks of the texts a filter compares (violations added):
+    none holds a control character, the outcome's name no quote or backslash, and the value no NaN or
+    infinity - no recorded decision could match them, and the log cannot take some of them in a query."""
+    violations.extend(control_characters((f"filter.{name}", getattr(message, name))
+                                         for name in ("ruleset", "version", "caller", "outcome_field")))
+    if '"' in message.outcome_field or "\\" in message.outcome_field:
+        violations.append(FieldViolation("filter.outcome_field", "must be the name of an outcome (no quotes or "
+                                                                 "backslashes)"))
+    if not message.HasField("outcome_value"):
+        if message.outcome_field:
+            violations.append(FieldViolation("filter.outcome_value", "required with outcome_field"))
+        return None
+    try:
+        return json_format.MessageToDict(message.outcome_value)
+    except ValueError:  # the JSON form has no NaN or infinity
+        violations.append(FieldViolation("filter.outcome_value", "numbers must be finite (not NaN or infinity)"))
+        return None
+
+
+async def checked_decision_id(decision_id: str, context: Context) -> None:
+    """End the call with INVALID_ARGUMENT naming `decision_id` if it holds a control character."""
+    violations = control_characters([("decision_id", decision_id)])
+    if violations:
+        await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
 
 
 def summary(record: StoredRecord) -> apb.DecisionSummary:
@@ -139,22 +166,18 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
         await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
 
     async def _filter(self, message: apb.DecisionFilter, context: Context) -> tuple[ListFilter, dict[str, Any]]:
+        violations: list[FieldViolation] = []
         subject = None
         if message.national_id:
             try:
                 subject = self.pseudonymiser.pseudonym(message.national_id)
             except InvalidIdentityNumber as exc:
-                error = bad_request([FieldViolation("filter.national_id", str(exc))])
-                await context.abort_with_status(rpc_status.to_status(to_status(error)))
-        if message.outcome_field and not message.HasField("outcome_value"):
-            error = bad_request([FieldViolation("filter.outcome_value", "required with outcome_field")])
-            await context.abort_with_status(rpc_status.to_status(to_status(error)))
-        violations: list[FieldViolation] = []
+                violations.append(FieldViolation("filter.national_id", str(exc)))
         recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
                                                                                               "recorded_to"))
+        outcome_value = _outcome_value(message, violations)
         if violations:
             await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
-        outcome_value = json_format.MessageToDict(message.outcome_value) if message.HasField("outcome_value") else None
         filters = ListFilter(
             recorded_from=recorded_from, recorded_to=recorded_to,
             ruleset=message.ruleset or None, version=message.version or None,
@@ -188,6 +211,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def GetDecision(self, request: apb.GetDecisionRequest, context: Context) -> apb.GetDecisionResponse:
         formaal = await checked_purpose(request.formaal, context)
+        await checked_decision_id(request.decision_id, context)
 
         async def work() -> apb.GetDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
@@ -205,6 +229,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def ReplayDecision(self, request: apb.ReplayDecisionRequest, context: Context) -> apb.ReplayDecisionResponse:
         formaal = await checked_purpose(request.formaal, context)
+        await checked_decision_id(request.decision_id, context)
 
         async def work() -> apb.ReplayDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
