@@ -17,6 +17,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from regelmotor.server.app import RunningServer
 from regelmotor.store import pack_response, unpack_response
@@ -272,6 +274,62 @@ def test_a_filter_no_decision_can_match_is_invalid_argument_naming_its_field(
     for caught in (listed, exported):
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [field]
+
+
+_texts = st.text(max_size=12) | st.sampled_from(["", "rett-til-helsehjelp", "2024.07", "dips-a", "utfall", "a\x00",
+                                                  "\n", '"', "\\", "\x85", "x" * 300])
+_values = st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                   max_size=3), max_leaves=6)
+_stamps = st.builds(timestamp_pb2.Timestamp, seconds=st.integers(-2**63, 2**63 - 1) | st.integers(
+    -62_135_596_801, 253_402_300_800), nanos=st.integers(-2**31, 2**31 - 1) | st.integers(0, 999_999_999))
+
+
+@st.composite
+def audit_filters(draw: st.DrawFn) -> apb.DecisionFilter:
+    asked = apb.DecisionFilter(ruleset=draw(_texts), version=draw(_texts), caller=draw(_texts),
+                               outcome_field=draw(_texts), national_id=draw(st.just("") | st.sampled_from(
+                                   FODSELSNUMRE + SYNTHETIC) | st.text(max_size=12)))
+    for bound in ("recorded_from", "recorded_to"):
+        if draw(st.booleans()):
+            getattr(asked, bound).CopyFrom(draw(_stamps))
+    if draw(st.booleans()):
+        asked.outcome_value.CopyFrom(_to_value(draw(_values)))
+    return asked
+
+
+def _to_value(value: Any) -> struct_pb2.Value:
+    """Any JSON-like value as a protobuf Value, NaN and infinities included (ParseDict refuses them)."""
+    if isinstance(value, dict):
+        return struct_pb2.Value(struct_value=struct_pb2.Struct(fields={k: _to_value(v) for k, v in value.items()}))
+    if isinstance(value, list):
+        return struct_pb2.Value(list_value=struct_pb2.ListValue(values=[_to_value(v) for v in value]))
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, float):
+        return struct_pb2.Value(number_value=value)
+    return struct_pb2.Value(string_value=value)
+
+
+def test_random_audit_filters_are_answered_or_refused_never_unknown_or_internal(either_log: RunningServer) -> None:
+    channel, audit = _audit(either_log)
+    with channel:
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(asked=audit_filters(), page_token=st.just("") | st.text(max_size=20), page_size=st.integers(-5, 600))
+        def answered(asked: apb.DecisionFilter, page_token: str, page_size: int) -> None:
+            for call in (lambda: audit.ListDecisions(apb.ListDecisionsRequest(
+                            formaal=PURPOSE, filter=asked, page_token=page_token, page_size=page_size), timeout=30),
+                         lambda: list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked),
+                                                            timeout=30))):
+                try:
+                    call()
+                except grpc.RpcError as error:
+                    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
+                    assert details(error)["BadRequest"].field_violations, error.details()
+
+        answered()
 
 
 def test_a_decision_id_with_a_control_character_is_invalid_argument_on_every_read(either_log: RunningServer) -> None:
