@@ -516,3 +516,25 @@ def test_a_record_altered_in_the_database_shows_in_verify_and_replay() -> None:
     [difference] = [d for d in replay.differences if d.path == "outcome.frist_start_helsehjelp"]
     assert difference.recorded.string_value == "2099-01-01" and difference.replayed.string_value == "2026-04-27"
     assert untouched.identical
+
+
+def test_a_log_that_cannot_be_read_is_internal_without_the_stores_text() -> None:
+    with server_in_process(workers=0) as (server, _, _):
+        _evaluate(server, request_id="unreadable-1")
+        database = Path(str(server.settings.data_dir)) / "decisions.db"
+        with sqlite3.connect(database) as db:  # the store breaks under the service (a bad migration would)
+            db.execute("ALTER TABLE decisions RENAME TO decisions_moved")
+        channel, audit = _audit(server)
+        with channel:
+            reads = {"ListDecisions": lambda: audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE),
+                                                                  timeout=10),
+                     "GetDecision": lambda: audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE,
+                                                                                     decision_id="d-1"), timeout=10),
+                     "ExportDecisions": lambda: list(audit.ExportDecisions(
+                         apb.ExportDecisionsRequest(formaal=PURPOSE), timeout=10)),
+                     "VerifyLog": lambda: audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), timeout=10)}
+            for name, read in reads.items():
+                with pytest.raises(grpc.RpcError, match="internal error") as caught:
+                    read()
+                assert caught.value.code() is grpc.StatusCode.INTERNAL, name
+                assert "decisions" not in (caught.value.details() or ""), name  # nothing of the store's own text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import explanation_level, to_struct, to_value
-from .errors import bad_request, control_characters, pool_failure, to_status, worker_failed
+from .errors import bad_request, control_characters, error_result, pool_failure, to_status, worker_failed
 from .handler import Reply
 from .limits import CallerLimiter
 from .pool import PoolError
@@ -34,6 +35,7 @@ from .telemetry import Telemetry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _EXPORT_CHUNK = 200
+log = logging.getLogger("regelmotor.audit")
 
 # Why an auditor reads (formål): at least a few letters, so "." or "x" is no reason; at most a paragraph, so the
 # access log, kept for years, grows by a bounded amount per read.
@@ -94,6 +96,13 @@ async def checked_decision_id(decision_id: str, context: Context) -> None:
     violations = control_characters([("decision_id", decision_id)])
     if violations:
         await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
+
+
+async def _internal(name: str, exc: Exception, context: Context) -> None:
+    """End a read that failed through no fault of the caller's (the log cannot be read, a bug): INTERNAL without
+    the exception's text, which could tell a caller about the store; the log gets the whole of it."""
+    log.error("audit read failed", exc_info=exc, extra={"method": name})
+    await context.abort_with_status(rpc_status.to_status(to_status(error_result(exc))))
 
 
 def summary(record: StoredRecord) -> apb.DecisionSummary:
@@ -158,8 +167,15 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
     async def _call(self, name: str, context: Context, detail: dict[str, Any],
                     work: Callable[[], Awaitable[_T]]) -> _T:
         with self.telemetry.rpc_span(f"/regelmotor.v1.AuditService/{name}", context):
-            await self._log_access(name, context, detail)
-            return await work()
+            try:
+                await self._log_access(name, context, detail)
+                return await work()
+            except grpc.aio.AbortError:  # an answer already given (context.abort)
+                raise
+            except Exception as exc:
+                await _internal(name, exc, context)
+                raise
+
 
     async def _log_access(self, name: str, context: Context, detail: dict[str, Any]) -> None:
         # The read is logged before it is answered: no unlogged read of health records.
@@ -290,8 +306,14 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
                               context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
-        async for item in self._export_limited(request, context):
-            yield item
+        try:
+            async for item in self._export_limited(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _internal("ExportDecisions", exc, context)
+            raise
 
     async def _export(self, request: apb.ExportDecisionsRequest,
                       context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
