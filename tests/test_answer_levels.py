@@ -87,7 +87,7 @@ def test_only_a_full_answer_is_cut_down_and_only_answers_are_read() -> None:
     evaluation = case_evaluations(VERSIONS[0])[0]
     with pytest.raises(MalformedAnswer, match="not a FULL answer"):
         at_level(_written(evaluation, wire.NONE), wire.FIRED)
-    with pytest.raises(MalformedAnswer):
+    with pytest.raises(MalformedAnswer, match=r"^field 1 runs past the end$"):
         level_of(b"\x0a\x05ab")  # a length past the end
     with pytest.raises(ValueError, match="not an explanation level"):
         wire.decision_bytes(evaluation, evaluation.head("d"), level=pb.EXPLANATION_LEVEL_UNSPECIFIED)

@@ -41,7 +41,7 @@ def test_constraints_refuse_the_same_whether_or_not_they_share_the_first_rounds_
     compiled = evaluator.compiled
     assert compiled.rounds[0].checks_constraints is shared
     assert bool(compiled.constraints.partitions) is not shared
-    with pytest.raises(InvalidFacts) as caught:
+    with pytest.raises(InvalidFacts, match="n is required when m is given") as caught:
         evaluator.evaluate({"m": 7}, AS_OF)
     assert [(v.field, v.reason) for v in caught.value.violations] == [("n", "n is required when m is given (m = 7)")]
     decision = evaluator.evaluate({"m": 7, "n": 2}, AS_OF)

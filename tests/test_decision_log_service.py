@@ -3,6 +3,7 @@ identity numbers, the AuditService, and crash safety — over real channels."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -11,10 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from regelmotor.server.app import RunningServer
 from regelmotor.store import pack_response, unpack_response
@@ -195,6 +199,154 @@ def test_list_filters_and_pages(server: RunningServer) -> None:
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+# Times a protobuf Timestamp cannot hold (it holds 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z).
+OUT_OF_RANGE = {"after 9999": timestamp_pb2.Timestamp(seconds=253_402_300_800),
+                "before year 1": timestamp_pb2.Timestamp(seconds=-62_135_596_801),
+                "far out": timestamp_pb2.Timestamp(seconds=10**15),
+                "negative nanos": timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+                "a second of nanos": timestamp_pb2.Timestamp(seconds=0, nanos=10**9)}
+
+
+@pytest.mark.parametrize("stamp", list(OUT_OF_RANGE.values()), ids=list(OUT_OF_RANGE))
+@pytest.mark.parametrize("bound", ["recorded_from", "recorded_to"])
+def test_a_filter_time_no_timestamp_holds_is_invalid_argument_naming_it(server: RunningServer, bound: str,
+                                                                          stamp: timestamp_pb2.Timestamp) -> None:
+    wanted = rf"filter\.{bound}: must be a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59\.999999999Z"
+    asked = apb.DecisionFilter()
+    getattr(asked, bound).CopyFrom(stamp)
+    _evaluate(server, caller="edges", request_id="edges-1")  # something recorded for the edges to find
+    channel, audit = _audit(server)
+    with channel:
+        with pytest.raises(grpc.RpcError, match=wanted) as listed:
+            audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10)
+        with pytest.raises(grpc.RpcError, match=wanted) as exported:
+            list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10))
+        # The edges themselves are times: everything recorded lies between them.
+        edges = apb.DecisionFilter(recorded_from=timestamp_pb2.Timestamp(seconds=-62_135_596_800),
+                                   recorded_to=timestamp_pb2.Timestamp(seconds=253_402_300_799, nanos=999_999_999))
+        assert audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=edges), timeout=10).decisions
+    for caught in (listed, exported):
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [f"filter.{bound}"]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def either_log(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    if request.param == "postgres":
+        with postgres_schema() as dsn, server_in_process(workers=0, decision_log=dsn) as (running, _, _):
+            yield running
+    else:
+        with server_in_process(workers=0) as (running, _, _):
+            yield running
+
+
+def _filter(**fields: Any) -> apb.DecisionFilter:
+    return apb.DecisionFilter(**fields)
+
+
+# Filters no recorded decision can match, each refused naming its field (PostgreSQL refused NUL in text with a
+# DataError, the NaN and the quote failed in our own code: each was UNKNOWN carrying the exception's text).
+BAD_FILTERS = {
+    "NUL in ruleset": (_filter(ruleset="rett\x00"), "filter.ruleset", "control characters"),
+    "NUL in version": (_filter(version="2024\x00"), "filter.version", "control characters"),
+    "NUL in caller": (_filter(caller="dips\x00"), "filter.caller", "control characters"),
+    "line break in outcome_field": (_filter(outcome_field="utfall\n", outcome_value=struct_pb2.Value(string_value="x")),
+                                    "filter.outcome_field", "control characters"),
+    "quote in outcome_field": (_filter(outcome_field='ut"fall', outcome_value=struct_pb2.Value(string_value="x")),
+                               "filter.outcome_field", "the name of an outcome"),
+    "NaN outcome_value": (_filter(outcome_field="utfall", outcome_value=struct_pb2.Value(number_value=math.nan)),
+                          "filter.outcome_value", "finite"),
+    "infinite outcome_value": (_filter(outcome_field="utfall", outcome_value=struct_pb2.Value(
+        list_value=struct_pb2.ListValue(values=[struct_pb2.Value(number_value=-math.inf)]))),
+        "filter.outcome_value", "finite"),
+}
+
+
+@pytest.mark.parametrize(("asked", "field", "reason"), list(BAD_FILTERS.values()), ids=list(BAD_FILTERS))
+def test_a_filter_no_decision_can_match_is_invalid_argument_naming_its_field(
+        either_log: RunningServer, asked: apb.DecisionFilter, field: str, reason: str) -> None:
+    channel, audit = _audit(either_log)
+    with channel:
+        with pytest.raises(grpc.RpcError, match=re.escape(f"{field}: ") + ".*" + re.escape(reason)) as listed:
+            audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10)
+        with pytest.raises(grpc.RpcError, match=re.escape(f"{field}: ")) as exported:
+            list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=10))
+    for caught in (listed, exported):
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == [field]
+
+
+_texts = st.text(max_size=12) | st.sampled_from(["", "rett-til-helsehjelp", "2024.07", "dips-a", "utfall", "a\x00",
+                                                  "\n", '"', "\\", "\x85", "x" * 300])
+_values = st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                   max_size=3), max_leaves=6)
+_stamps = st.builds(timestamp_pb2.Timestamp, seconds=st.integers(-2**63, 2**63 - 1) | st.integers(
+    -62_135_596_801, 253_402_300_800), nanos=st.integers(-2**31, 2**31 - 1) | st.integers(0, 999_999_999))
+
+
+@st.composite
+def audit_filters(draw: st.DrawFn) -> apb.DecisionFilter:
+    asked = apb.DecisionFilter(ruleset=draw(_texts), version=draw(_texts), caller=draw(_texts),
+                               outcome_field=draw(_texts), national_id=draw(st.just("") | st.sampled_from(
+                                   FODSELSNUMRE + SYNTHETIC) | st.text(max_size=12)))
+    for bound in ("recorded_from", "recorded_to"):
+        if draw(st.booleans()):
+            getattr(asked, bound).CopyFrom(draw(_stamps))
+    if draw(st.booleans()):
+        asked.outcome_value.CopyFrom(_to_value(draw(_values)))
+    return asked
+
+
+def _to_value(value: Any) -> struct_pb2.Value:
+    """Any JSON-like value as a protobuf Value, NaN and infinities included (ParseDict refuses them)."""
+    if isinstance(value, dict):
+        return struct_pb2.Value(struct_value=struct_pb2.Struct(fields={k: _to_value(v) for k, v in value.items()}))
+    if isinstance(value, list):
+        return struct_pb2.Value(list_value=struct_pb2.ListValue(values=[_to_value(v) for v in value]))
+    if value is None:
+        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
+    if isinstance(value, bool):
+        return struct_pb2.Value(bool_value=value)
+    if isinstance(value, float):
+        return struct_pb2.Value(number_value=value)
+    return struct_pb2.Value(string_value=value)
+
+
+def test_random_audit_filters_are_answered_or_refused_never_unknown_or_internal(either_log: RunningServer) -> None:
+    channel, audit = _audit(either_log)
+    with channel:
+        @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(asked=audit_filters(), page_token=st.just("") | st.text(max_size=20), page_size=st.integers(-5, 600))
+        def answered(asked: apb.DecisionFilter, page_token: str, page_size: int) -> None:
+            for call in (lambda: audit.ListDecisions(apb.ListDecisionsRequest(
+                            formaal=PURPOSE, filter=asked, page_token=page_token, page_size=page_size), timeout=30),
+                         lambda: list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked),
+                                                            timeout=30))):
+                try:
+                    call()
+                except grpc.RpcError as error:
+                    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
+                    assert details(error)["BadRequest"].field_violations, error.details()
+
+        answered()
+
+
+def test_a_decision_id_with_a_control_character_is_invalid_argument_on_every_read(either_log: RunningServer) -> None:
+    wanted = r"decision_id: must not contain control characters"
+    channel, audit = _audit(either_log)
+    with channel:
+        for call in (lambda: audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE, decision_id="d\x00"),
+                                               timeout=10),
+                     lambda: audit.ReplayDecision(apb.ReplayDecisionRequest(formaal=PURPOSE, decision_id="d\x00"),
+                                                  timeout=10),
+                     lambda: pb_grpc.DecisionServiceStub(channel).FetchDecision(
+                         pb.FetchDecisionRequest(decision_id="d\x00"), timeout=10)):
+            with pytest.raises(grpc.RpcError, match=wanted) as caught:
+                call()
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_get_replay_verify_export_and_every_read_is_logged(server: RunningServer) -> None:
     assert server.log is not None
     decision = _evaluate(server, caller="auditee", request_id="audit-1")
@@ -364,3 +516,25 @@ def test_a_record_altered_in_the_database_shows_in_verify_and_replay() -> None:
     [difference] = [d for d in replay.differences if d.path == "outcome.frist_start_helsehjelp"]
     assert difference.recorded.string_value == "2099-01-01" and difference.replayed.string_value == "2026-04-27"
     assert untouched.identical
+
+
+def test_a_log_that_cannot_be_read_is_internal_without_the_stores_text() -> None:
+    with server_in_process(workers=0) as (server, _, _):
+        _evaluate(server, request_id="unreadable-1")
+        database = Path(str(server.settings.data_dir)) / "decisions.db"
+        with sqlite3.connect(database) as db:  # the store breaks under the service (a bad migration would)
+            db.execute("ALTER TABLE decisions RENAME TO decisions_moved")
+        channel, audit = _audit(server)
+        with channel:
+            reads = {"ListDecisions": lambda: audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE),
+                                                                  timeout=10),
+                     "GetDecision": lambda: audit.GetDecision(apb.GetDecisionRequest(formaal=PURPOSE,
+                                                                                     decision_id="d-1"), timeout=10),
+                     "ExportDecisions": lambda: list(audit.ExportDecisions(
+                         apb.ExportDecisionsRequest(formaal=PURPOSE), timeout=10)),
+                     "VerifyLog": lambda: audit.VerifyLog(apb.VerifyLogRequest(formaal=PURPOSE), timeout=10)}
+            for name, read in reads.items():
+                with pytest.raises(grpc.RpcError, match="internal error") as caught:
+                    read()
+                assert caught.value.code() is grpc.StatusCode.INTERNAL, name
+                assert "decisions" not in (caught.value.details() or ""), name  # nothing of the store's own text

@@ -79,7 +79,7 @@ def test_an_unknown_level_is_refused_naming_the_field(server: RunningServer) -> 
     asked = request(None, request_id="unknown-level")
     asked.explanation = 7  # type: ignore[assignment]  # a level from a newer API: proto3 enums are open
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, \
-            pytest.raises(grpc.RpcError) as caught:
+            pytest.raises(grpc.RpcError, match="unknown explanation level 7") as caught:
         pb_grpc.DecisionServiceStub(channel).Evaluate(asked, metadata=CALLER, timeout=30)
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     [violation] = details(caught.value)["BadRequest"].field_violations
@@ -106,7 +106,7 @@ def test_a_retry_must_ask_the_same_level(server: RunningServer) -> None:
         answered = _raw_evaluate(channel, first)
         assert _raw_evaluate(channel, first) == answered  # the same request: the stored answer again
         other = request(None, request_id="retry-level")  # the same, but the full explanation
-        with pytest.raises(grpc.RpcError) as caught:
+        with pytest.raises(grpc.RpcError, match="'retry-level' was already used for a different request") as caught:
             _raw_evaluate(channel, other)
     assert caught.value.code() is grpc.StatusCode.ALREADY_EXISTS
     assert details(caught.value)["ErrorInfo"].reason == "REQUEST_ID_REUSED"

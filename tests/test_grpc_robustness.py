@@ -26,6 +26,7 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.conftest import BUNDLED_RULESETS
 from tests.grpc_support import VALID_FACTS, details, request, server_in_process, struct
+from tests.identity_numbers import SYNTHETIC, VALID
 from tests.server_process import running_server
 from tests.strategies import in_digits, non_ascii_digit_classes
 from tests.test_grpc_api import STAY_2013
@@ -96,6 +97,10 @@ changes = {
 valid_as_of = st.just("")  # today
 bad_as_of = st.sampled_from(["2026-13-01", "i går", "20260420", *EDGE_DATES]) | st.builds(
     in_digits, st.just("2026-04-20"), st.sampled_from(non_ascii_digit_classes()))
+# Identity numbers: none, published ones of every kind (synthetic ones are refused by default), the same written
+# in another digit class, or any text.
+national_ids = st.just("") | st.sampled_from(VALID + SYNTHETIC) | st.builds(
+    in_digits, st.sampled_from(VALID), st.sampled_from(non_ascii_digit_classes())) | st.text(max_size=14)
 
 
 @st.composite
@@ -111,7 +116,8 @@ def requests(draw: st.DrawFn) -> bytes:
         facts = {**base, **(draw(changes[kind]) if kind in changes else {})}
     message = pb.EvaluateRequest(
         ruleset=ruleset, version=draw(st.just("") | st.sampled_from(["2024.07", "2019.1", "x"])),
-        as_of=draw(st.just(as_of) | valid_as_of | bad_as_of), request_id=draw(st.text(max_size=250)))
+        as_of=draw(st.just(as_of) | valid_as_of | bad_as_of), request_id=draw(st.text(max_size=250)),
+        national_id=draw(national_ids))
     try:
         message.facts.CopyFrom(struct(facts))
     except (ValueError, TypeError):
@@ -133,8 +139,10 @@ def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningSe
                 assert pb.Decision.FromString(answer).decision_id
             except grpc.RpcError as error:
                 assert error.code() not in FORBIDDEN, (error.code(), error.details())
+                # ALREADY_EXISTS: a request_id drawn again for a different request (REQUEST_ID_REUSED).
                 assert error.code() in {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                                        grpc.StatusCode.FAILED_PRECONDITION}, (error.code(), error.details())
+                                        grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS}, (
+                    error.code(), error.details())
 
         answered_without_internal()
         health = health_pb2_grpc.HealthStub(channel)

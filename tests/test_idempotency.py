@@ -18,6 +18,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regelmotor.server.app import RunningServer
 from regelmotor.server.fingerprint import request_fingerprint
@@ -230,3 +231,22 @@ def test_the_fingerprint_covers_each_part_of_the_request_and_only_as_asked() -> 
                 request_fingerprint("r", "", "", facts, "p" * 64)}) == 6
     with pytest.raises(ValueError, match="not JSON compliant"):
         request_fingerprint("r", "", "", {"a": float("nan")}, None)
+
+
+@pytest.mark.parametrize("request_id", ["a\x00b", "line\nbreak", "del\x7f", "c1\x85"])
+def test_a_request_id_with_a_control_character_is_refused_naming_it_and_health_stays(
+        server: RunningServer, caller: str, request_id: str) -> None:
+    # PostgreSQL cannot store NUL in text: a request_id holding one failed the write, was answered UNAVAILABLE
+    # and turned DecisionService NOT_SERVING - one caller's bad request took the service out of rotation.
+    with pytest.raises(grpc.RpcError, match="request_id: must not contain control characters") as caught:
+        _evaluate(server, caller, request(request_id=request_id))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in details(caught.value)["BadRequest"].field_violations] == ["request_id"]
+    [item] = _stream(server, caller, [request(request_id=request_id)])
+    assert item.error.code == code_pb2.INVALID_ARGUMENT and "request_id" in item.error.message
+    assert _stored(server, caller) == []
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="regelmotor.v1.DecisionService"), timeout=5)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert server.log is not None and server.log.verify().ok

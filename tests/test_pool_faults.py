@@ -6,6 +6,7 @@ ignore a SIGTERM sent to them (the front alone ends them)."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing.connection
 import multiprocessing.context
 import os
 import signal
@@ -76,6 +77,41 @@ def test_a_replacement_that_fails_to_start_is_retried_until_the_pool_is_whole(
     assert whole, "the pool came back to its size after two refused starts"
     assert refusals["left"] == 0, "both refusals were met"
     assert isinstance(answer, SourceReply) and answer.response
+
+
+def test_a_worker_lost_while_another_ones_replacement_starts_is_replaced_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A replacement's process is counted in the pool from its start, while the task starting it still counted as
+    # pending until the worker had its configuration: a second loss in between was taken as already replaced,
+    # and the pool stayed one worker short for good (seen under load: two workers killed, one came back).
+    from regelmotor.core.repository import RulesetSnapshot
+
+    victims: list[int] = []
+    real_send = multiprocessing.connection.Connection.send
+
+    def send_after_a_loss(conn: multiprocessing.connection.Connection, obj: Any) -> None:
+        if isinstance(obj, WorkerConfig) and victims:
+            # The second worker dies while the first one's replacement is given its configuration: when it
+            # happens cannot be had on demand, so it is made to happen here (the loop notices it meanwhile).
+            os.kill(victims.pop(), signal.SIGKILL)
+            time.sleep(1.0)
+        real_send(conn, obj)
+
+    monkeypatch.setattr(multiprocessing.connection.Connection, "send", send_after_a_loss)
+
+    async def scenario() -> tuple[int, int]:
+        config = WorkerConfig(role="engine", snapshot=RulesetSnapshot.read(BUNDLED_RULESETS), allow_drafts=True)
+        pool = WorkerPool("engine", 2, config, time_limit=60)
+        await pool.start()
+        first, second = pool.pids()
+        victims.append(second)
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: pool.ready == 2 and not victims, 60)
+        ready, restarts = pool.ready, pool.stats.restarts
+        await pool.close(5)
+        return ready, restarts
+
+    ready, restarts = asyncio.run(scenario())
+    assert not victims and (ready, restarts) == (2, 2)
 
 
 def test_concurrent_and_abandoned_first_calls_start_exactly_one_sandbox() -> None:

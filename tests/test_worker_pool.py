@@ -69,13 +69,22 @@ def test_short_deadlines_under_load_never_kill_a_healthy_worker() -> None:
         pids = sorted(server.pool.pids())
         codes: Counter[str] = Counter()
         lock = threading.Lock()
+        # 20 ms as in the report, or four times one call's time on a machine slower than that (a shared CI
+        # runner): a call that finds a free worker is answered, while 16 callers on 2 workers wait longer.
+        with grpc.insecure_channel(server.address) as channel:
+            timings = []
+            for _ in range(5):
+                started = time.monotonic()
+                pb_grpc.DecisionServiceStub(channel).Evaluate(request(request_id=""), timeout=30)
+                timings.append(time.monotonic() - started)
+        deadline = max(0.02, 4 * sorted(timings)[2])
 
         def caller() -> None:
             with grpc.insecure_channel(server.address) as channel:
                 stub = pb_grpc.DecisionServiceStub(channel)
                 for index in range(30):
                     try:
-                        stub.Evaluate(request(request_id=""), timeout=0.02)
+                        stub.Evaluate(request(request_id=""), timeout=deadline)
                         code = "OK"
                     except grpc.RpcError as error:
                         code = error.code().name
@@ -90,7 +99,7 @@ def test_short_deadlines_under_load_never_kill_a_healthy_worker() -> None:
             thread.join()
         stats = server.pool.stats
         assert set(codes) <= {"OK", "DEADLINE_EXCEEDED"}, codes
-        assert codes["OK"] > 0, codes
+        assert codes["OK"] > 0, (codes, deadline)
         assert stats.killed_for_time == 0 and stats.restarts == 0, stats
         assert sorted(server.pool.pids()) == pids, "no worker was replaced"
         with grpc.insecure_channel(server.address) as channel:
@@ -289,8 +298,24 @@ def _is_engine_worker(pid: int) -> bool:
     return b"multiprocessing.spawn" in command and b"resource_tracker" not in command
 
 
+def _health_changes(reader: InMemoryMetricReader, condition: str, ok: bool) -> float:
+    return _sum_points(reader, "regelmotor.health.changes", condition=condition, ok=str(ok).lower())
+
+
+def test_a_pool_without_a_ready_worker_is_not_serving_and_counted_in_the_health_metric() -> None:
+    with server_in_process(workers=1) as (server, _, reader), grpc.insecure_channel(server.address) as channel:
+        assert server.pool is not None and _health(channel, "regelmotor.v1.DecisionService") == SERVING
+        lost, back = _health_changes(reader, "engine_workers", False), _health_changes(reader, "engine_workers", True)
+        [pid] = server.pool.pids()
+        os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: _health_changes(reader, "engine_workers", False) == lost + 1, 30,
+                  "the loss of the last worker counted")
+        _wait_for(lambda: _health_changes(reader, "engine_workers", True) == back + 1, 60, "the replacement counted")
+        assert _health(channel, "regelmotor.v1.DecisionService") == SERVING
+
+
 def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recovers() -> None:
-    with server_in_process(workers=1) as (server, _, _):
+    with server_in_process(workers=1) as (server, _, reader):
         database = Path(str(server.settings.data_dir)) / "decisions.db"
         with grpc.insecure_channel(server.address) as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
@@ -303,11 +328,13 @@ def test_decision_service_is_not_serving_while_the_log_refuses_writes_and_recove
             assert details(caught.value)["ErrorInfo"].reason == "DECISION_NOT_RECORDED"
             _wait_for(lambda: _health(channel, "regelmotor.v1.DecisionService") == NOT_SERVING, 10, "NOT_SERVING")
             assert _health(channel, "") == NOT_SERVING
+            assert _health_changes(reader, "decision_log", False) == 1  # the reason, counted once
             assert _health(channel, "regelmotor.v1.RulesetService") == SERVING
             with sqlite3.connect(database) as db:
                 db.execute("DROP TRIGGER refuse")
             _wait_for(lambda: _health(channel, "regelmotor.v1.DecisionService") == SERVING, 15,
                       "SERVING again after the probe succeeds")
+            assert _health_changes(reader, "decision_log", True) == 1
             assert stub.Evaluate(request(request_id="ok-2"), timeout=30).version
         with sqlite3.connect(database) as db:
             ids = {row[0] for row in db.execute("SELECT request_id FROM decisions")}
@@ -361,6 +388,30 @@ def test_hostile_sources_are_handled_in_the_sandbox_never_in_the_front_or_the_en
         assert sorted(pid for pid in server.worker_pids() if _is_engine_worker(pid) and pid in engine_workers) \
             == engine_workers, "no engine worker was touched"
     assert front_growth < 50 * 1024, f"the front grew by {front_growth} KiB"
+
+
+def _address_space_limit(pid: int) -> str:
+    with open(f"/proc/{pid}/limits") as limits:
+        return " ".join(next(line for line in limits if line.startswith("Max address space")).split()[3:5])
+
+
+def test_callers_sources_are_parsed_only_in_a_sandbox_with_the_configured_memory_limit() -> None:
+    limit = 300 * 1024 * 1024
+    with server_in_process(workers=1, source_memory_mb=300) as (server, _, _), \
+            grpc.insecure_channel(server.address) as channel:
+        source = (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+        answer = rpb_grpc.RulesetServiceStub(channel).ValidateRuleset(rpb.ValidateRulesetRequest(source=source),
+                                                                      timeout=60)
+        assert answer.valid
+        [sandbox] = server.service.sources.pids()
+        assert server.pool is not None
+        engine_workers = server.pool.pids()
+        # The sandbox that read the source has the address-space limit (soft and hard); the front and the
+        # engine workers, which never read a caller's source, do not.
+        assert _address_space_limit(sandbox) == f"{limit} {limit}"
+        assert sandbox != os.getpid() and sandbox not in engine_workers
+        for pid in [os.getpid(), *engine_workers]:
+            assert _address_space_limit(pid) != f"{limit} {limit}", pid
 
 
 def test_closing_a_pool_with_a_busy_worker_and_a_pending_restart_reaps_every_process() -> None:

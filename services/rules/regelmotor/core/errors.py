@@ -11,10 +11,12 @@ Every error the library raises on purpose is a kind of `RegelmotorError`; the bo
     ├── SourceProblem                   (never escapes)       -
     │     one located problem while reading a source (YAML limits, bad YAML); the readers turn it
     │     into a RulesetInvalid diagnostic.
+    │     └── YamlProblem (core.yamlsource): not valid YAML, or beyond the limits of a source
     ├── CompileError                    (never escapes)       -
     │     a valid ruleset that durable_rules cannot run safely; loading compiles, so the loader
     │     reports it as a RulesetInvalid diagnostic at the rule or name concerned.
     ├── InvalidFacts                    INVALID_ARGUMENT      2
+    ├── InvalidIdentityNumber           INVALID_ARGUMENT      -   (core.identity; the field is national_id)
     ├── RulesetNotFound                 NOT_FOUND             2
     ├── VersionNotFound                 NOT_FOUND             2
     ├── NoVersionInForce                FAILED_PRECONDITION   2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import explanation_level, to_struct, to_value
-from .errors import bad_request, pool_failure, to_status, worker_failed
+from .errors import bad_request, control_characters, error_result, pool_failure, to_status, worker_failed
 from .limits import CallerLimiter
 from .pool import PoolError
 from .protocol import Evaluate, Reply
@@ -33,6 +34,7 @@ from .telemetry import Telemetry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _EXPORT_CHUNK = 200
+log = logging.getLogger("regelmotor.audit")
 
 # Why an auditor reads (formål): at least a few letters, so "." or "x" is no reason; at most a paragraph, so the
 # access log, kept for years, grows by a bounded amount per read.
@@ -52,6 +54,54 @@ def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
+
+
+def _filter_time(message: apb.DecisionFilter, bound: str, violations: list[FieldViolation]) -> datetime | None:
+    """A filter's time bound, if given; one the Timestamp type cannot hold (seconds outside year 1 to 9999,
+    nanos outside one second: the proto runtime refuses to read it) is a violation naming the field."""
+    if not message.HasField(bound):
+        return None
+    try:
+        moment: datetime = getattr(message, bound).ToDatetime(UTC)
+    except ValueError:
+        violations.append(FieldViolation(f"filter.{bound}", "must be a time from 0001-01-01T00:00:00Z to "
+                                                            "9999-12-31T23:59:59.999999999Z"))
+        return None
+    return moment
+
+
+def _outcome_value(message: apb.DecisionFilter, violations: list[FieldViolation]) -> Any:
+    """The filter's outcome value as JSON, after the checks of the texts a filter compares (violations added):
+    none holds a control character, the outcome's name no quote or backslash, and the value no NaN or
+    infinity - no recorded decision could match them, and the log cannot take some of them in a query."""
+    violations.extend(control_characters((f"filter.{name}", getattr(message, name))
+                                         for name in ("ruleset", "version", "caller", "outcome_field")))
+    if '"' in message.outcome_field or "\\" in message.outcome_field:
+        violations.append(FieldViolation("filter.outcome_field", "must be the name of an outcome (no quotes or "
+                                                                 "backslashes)"))
+    if not message.HasField("outcome_value"):
+        if message.outcome_field:
+            violations.append(FieldViolation("filter.outcome_value", "required with outcome_field"))
+        return None
+    try:
+        return json_format.MessageToDict(message.outcome_value)
+    except ValueError:  # the JSON form has no NaN or infinity
+        violations.append(FieldViolation("filter.outcome_value", "numbers must be finite (not NaN or infinity)"))
+        return None
+
+
+async def checked_decision_id(decision_id: str, context: Context) -> None:
+    """End the call with INVALID_ARGUMENT naming `decision_id` if it holds a control character."""
+    violations = control_characters([("decision_id", decision_id)])
+    if violations:
+        await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
+
+
+async def _internal(name: str, exc: Exception, context: Context) -> None:
+    """End a read that failed through no fault of the caller's (the log cannot be read, a bug): INTERNAL without
+    the exception's text, which could tell a caller about the store; the log gets the whole of it."""
+    log.error("audit read failed", exc_info=exc, extra={"method": name})
+    await context.abort_with_status(rpc_status.to_status(to_status(error_result(exc))))
 
 
 def summary(record: StoredRecord) -> apb.DecisionSummary:
@@ -116,28 +166,35 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
     async def _call(self, name: str, context: Context, detail: dict[str, Any],
                     work: Callable[[], Awaitable[_T]]) -> _T:
         with self.telemetry.rpc_span(f"/regelmotor.v1.AuditService/{name}", context):
-            await self._log_access(name, context, detail)
-            return await work()
+            try:
+                await self._log_access(name, context, detail)
+                return await work()
+            except grpc.aio.AbortError:  # an answer already given (context.abort)
+                raise
+            except Exception as exc:
+                await _internal(name, exc, context)
+                raise
+
 
     async def _log_access(self, name: str, context: Context, detail: dict[str, Any]) -> None:
         # The read is logged before it is answered: no unlogged read of health records.
         await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
 
     async def _filter(self, message: apb.DecisionFilter, context: Context) -> tuple[ListFilter, dict[str, Any]]:
+        violations: list[FieldViolation] = []
         subject = None
         if message.national_id:
             try:
                 subject = self.pseudonymiser.pseudonym(message.national_id)
             except InvalidIdentityNumber as exc:
-                error = bad_request([FieldViolation("filter.national_id", str(exc))])
-                await context.abort_with_status(rpc_status.to_status(to_status(error)))
-        if message.outcome_field and not message.HasField("outcome_value"):
-            error = bad_request([FieldViolation("filter.outcome_value", "required with outcome_field")])
-            await context.abort_with_status(rpc_status.to_status(to_status(error)))
-        outcome_value = json_format.MessageToDict(message.outcome_value) if message.HasField("outcome_value") else None
+                violations.append(FieldViolation("filter.national_id", str(exc)))
+        recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
+                                                                                              "recorded_to"))
+        outcome_value = _outcome_value(message, violations)
+        if violations:
+            await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
         filters = ListFilter(
-            recorded_from=message.recorded_from.ToDatetime(UTC) if message.HasField("recorded_from") else None,
-            recorded_to=message.recorded_to.ToDatetime(UTC) if message.HasField("recorded_to") else None,
+            recorded_from=recorded_from, recorded_to=recorded_to,
             ruleset=message.ruleset or None, version=message.version or None,
             outcome_field=message.outcome_field or None, outcome_value=outcome_value,
             subject=subject, caller=message.caller or None)
@@ -169,6 +226,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def GetDecision(self, request: apb.GetDecisionRequest, context: Context) -> apb.GetDecisionResponse:
         formaal = await checked_purpose(request.formaal, context)
+        await checked_decision_id(request.decision_id, context)
 
         async def work() -> apb.GetDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
@@ -186,6 +244,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def ReplayDecision(self, request: apb.ReplayDecisionRequest, context: Context) -> apb.ReplayDecisionResponse:
         formaal = await checked_purpose(request.formaal, context)
+        await checked_decision_id(request.decision_id, context)
 
         async def work() -> apb.ReplayDecisionResponse:
             record = await asyncio.to_thread(self.log.get, request.decision_id)
@@ -246,8 +305,14 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
     async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
                               context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
-        async for item in self._export_limited(request, context):
-            yield item
+        try:
+            async for item in self._export_limited(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _internal("ExportDecisions", exc, context)
+            raise
 
     async def _export(self, request: apb.ExportDecisionsRequest,
                       context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:

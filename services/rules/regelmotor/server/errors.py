@@ -7,6 +7,8 @@ faults (an engine disagreement, a ruleset whose rules conflict).
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -54,6 +56,17 @@ def _cut(text: str, limit: int) -> str:
     if len(encoded) <= limit:
         return text
     return encoded[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
+# Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F). No name, id or key holds one, and
+# PostgreSQL cannot store NUL in text: a request's text that reaches the log or a query is refused with them.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def control_characters(fields: Iterable[tuple[str, str]]) -> list[FieldViolation]:
+    """A violation for each (field, text) whose text holds a control character."""
+    return [FieldViolation(field, "must not contain control characters (NUL, line breaks, tabs)")
+            for field, text in fields if _CONTROL_CHARACTER.search(text)]
 
 
 def bad_request(violations: list[FieldViolation], message: str | None = None) -> pb.ErrorResult:

@@ -36,7 +36,7 @@ from regelmotor_api.v1 import decision_pb2 as pb
 
 from .answer_levels import LEVEL_NAMES
 from .convert import struct_to_dict
-from .errors import bad_request, error_result, not_recorded, recording_failure
+from .errors import bad_request, control_characters, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
 from .protocol import Reply, Summary
 from .recording import EngineRecording
@@ -63,9 +63,11 @@ def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None, int]:
     problems: list[FieldViolation] = []
     if not request.ruleset:
         problems.append(FieldViolation("ruleset", "required: the name of a ruleset"))
-    for name, text in (("ruleset", request.ruleset), ("version", request.version), ("request_id", request.request_id)):
+    names = (("ruleset", request.ruleset), ("version", request.version), ("request_id", request.request_id))
+    for name, text in names:
         if len(text) > _MAX_NAME_CHARS:
             problems.append(FieldViolation(name, f"at most {_MAX_NAME_CHARS} characters, got {len(text)}"))
+    problems.extend(control_characters(names))
     as_of: date | None = None
     if request.as_of:
         try:

@@ -30,6 +30,7 @@ from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from .convert import to_struct
 from .errors import (
     bad_request,
+    control_characters,
     error_result,
     not_found,
     not_kept,
@@ -160,6 +161,8 @@ class DecisionServicer:
             if not 0 < len(decision_id) <= 100:
                 failure = bad_request([FieldViolation("decision_id", "required: the decision_id of an answered "
                                                                      "Decision (at most 100 characters)")])
+            elif violations := control_characters([("decision_id", decision_id)]):
+                failure = bad_request(violations)
             elif self.log is None:
                 failure = not_kept()
             else:

@@ -46,6 +46,8 @@ class WorkerProcess:
     timer: asyncio.TimerHandle | None = None
     progress: float = 0.0  # when it was sent its message, or last answered a call of its batch (loop time)
     clock_from: float = 0.0  # when its time limit started to count
+    # Started by a restart task that has not finished yet: that task is what counts it (see _schedule_restart).
+    replacing: bool = False
     reader: FrameReader = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,8 +129,9 @@ class Supervisor:
             if not self.ready:
                 raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
 
-    async def _spawn(self) -> bool:
-        """Start one worker process; False when it died before it could be watched (the caller retries)."""
+    async def _spawn(self, *, replacing: bool = False) -> bool:
+        """Start one worker process; False when it died before it could be watched (the caller retries).
+        `replacing`: a restart task starts it, and counts it until this returns."""
         loop = asyncio.get_running_loop()
         parent, child = self._context.Pipe()
         # Only the pipe goes with the spawn. CPython writes a spawned child's preparation data while still holding
@@ -149,7 +152,7 @@ class Supervisor:
             parent.close()
             raise
         child.close()
-        worker = WorkerProcess(next(self._numbers), process, parent)
+        worker = WorkerProcess(next(self._numbers), process, parent, replacing=replacing)
         self._workers.add(worker)
         worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
         try:
@@ -160,6 +163,7 @@ class Supervisor:
         if worker.state != "starting":
             return False
         loop.add_reader(parent.fileno(), self._on_readable, worker)
+        worker.replacing = False  # from here the pool counts it: its task ends without another await
         return True
 
     def _pending_restarts(self) -> int:
@@ -171,8 +175,10 @@ class Supervisor:
                                                    MAX_BACKOFF_SECONDS)
 
     def _schedule_restart(self) -> None:
-        """Start a task that brings the pool back to its size, unless one is already doing so."""
-        if self._closing or len(self._workers) + self._pending_restarts() >= self.size:
+        """Start a task that brings the pool back to its size, unless one is already doing so. A worker a pending
+        task is still starting is that task's: counted once, or a loss meanwhile would go unreplaced."""
+        placed = sum(1 for worker in self._workers if not worker.replacing)
+        if self._closing or placed + self._pending_restarts() >= self.size:
             return
         delay = self._backoff()
         task = asyncio.get_running_loop().create_task(self._restart_after(delay))
@@ -199,7 +205,7 @@ class Supervisor:
             self.stats.restarts += 1
             self._spawning += 1
             try:
-                if await self._spawn():
+                if await self._spawn(replacing=True):
                     return
             except Exception as exc:  # e.g. no processes left: try again later
                 log.error("could not spawn a worker", extra={"pool": self.name, "error": repr(exc)})
