@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.cases import load_cases, run_case
+from regelmotor.core.cases import CaseResult, load_cases, run_case
+from regelmotor.core.coverage import coverage
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_file
-from regelmotor.core.model import Status
+from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
 from regelmotor_api.facts import FactsFileError, read_facts
 
+from .coverage import render_coverage
 from .render import render_decision
 
 
@@ -73,20 +75,29 @@ def cmd_test(args: argparse.Namespace) -> int:
             if not cases_path.exists():
                 print(f"{ruleset.key}: no cases file ({cases_path.name})")
                 continue
-            for case in load_cases(cases_path, ruleset):
-                total += 1
-                result = run_case(motor, ruleset, case)
-                if result.passed:
-                    continue
-                failed += 1
-                print(f"FAIL {ruleset.key} {cases_path}:{case.line} {case.name}")
-                for failure in result.failures:
-                    print(f"    {failure}")
-                if result.decision is not None:
-                    print(f"    fired: {', '.join(result.decision.fired_rules) or '(none)'}; "
-                          f"applied: {', '.join(result.decision.applied_rules) or '(none)'}")
+            results = [run_case(motor, ruleset, case) for case in load_cases(cases_path, ruleset)]
+            total += len(results)
+            failed += _print_failures(ruleset, cases_path, results)
+            if args.coverage:
+                print("\n".join(render_coverage(ruleset, coverage(ruleset, results))))
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _print_failures(ruleset: Ruleset, cases_path: Path, results: list[CaseResult]) -> int:
+    """Prints each failed case with what differed; returns how many failed."""
+    failed = 0
+    for result in results:
+        if result.passed:
+            continue
+        failed += 1
+        print(f"FAIL {ruleset.key} {cases_path}:{result.case.line} {result.case.name}")
+        for failure in result.failures:
+            print(f"    {failure}")
+        if result.decision is not None:
+            print(f"    fired: {', '.join(result.decision.fired_rules) or '(none)'}; "
+                  f"applied: {', '.join(result.decision.applied_rules) or '(none)'}")
+    return failed
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -185,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = ruleset.add_parser("test", help="run the test cases beside each ruleset version")
     p.add_argument("path", nargs="?", help="a rulesets directory or one version file (default: bundled)")
+    p.add_argument("--coverage", action="store_true",
+                   help="also list the rules and exceptions no case fires and the outcome values no case expects")
     p.set_defaults(func=cmd_test)
     p = ruleset.add_parser("diff", help="what changed between two ruleset versions")
     p.add_argument("a")

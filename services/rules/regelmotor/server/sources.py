@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.coverage import Coverage, coverage
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
 from regelmotor.core.evaluator import Evaluator
@@ -53,14 +54,24 @@ def run_source_cases(request_bytes: bytes) -> SourceReply:
     except RegelmotorError as exc:
         response.diagnostics.extend(_diagnostics(_problems(exc)))
         return SourceReply(response.SerializeToString())
-    for case in cases:
-        result = run_case(motor, ruleset, case)
+    results = [run_case(motor, ruleset, case) for case in cases]
+    for result in results:
         response.results.append(rpb.CaseResult(
-            name=case.name, line=case.line, passed=result.passed, failures=result.failures,
+            name=result.case.name, line=result.case.line, passed=result.passed, failures=result.failures,
             fired=result.decision.fired_rules if result.decision else []))
     response.passed = sum(1 for r in response.results if r.passed)
     response.failed = len(response.results) - response.passed
+    if request.coverage:
+        response.coverage.CopyFrom(_coverage(coverage(ruleset, results)))
     return SourceReply(response.SerializeToString())
+
+
+def _coverage(found: Coverage) -> rpb.CaseCoverage:
+    return rpb.CaseCoverage(
+        rules_not_fired=found.rules_not_fired, exceptions_not_fired=found.exceptions_not_fired,
+        values_not_expected=[rpb.UntestedValues(outcome=name, values=values)
+                             for name, values in found.values_not_expected.items()],
+        cases=found.cases)
 
 
 def diff_sources(request_bytes: bytes) -> SourceReply:
