@@ -15,6 +15,7 @@ from regelmotor.core.cases import CaseResult, load_cases, run_case
 from regelmotor.core.coverage import coverage
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.format_schema import SCHEMA_FILES, schema_text
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
@@ -147,6 +148,18 @@ def cmd_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of the ruleset (or cases) file format, for an editor: printed, or written to a folder."""
+    if args.write_to is None:
+        print(schema_text("ruleset-cases.schema.json" if args.cases else "ruleset-format.schema.json"), end="")
+        return 0
+    folder = Path(args.write_to)
+    for file_name in SCHEMA_FILES:
+        (folder / file_name).write_text(schema_text(file_name), encoding="utf-8")
+        print(f"wrote {folder / file_name}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     motor = Regelmotor(RulesetRepository.load(args.rulesets or default_rulesets_dir(),
                                               include_drafts=args.drafts))
@@ -209,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: docs/rulesets beside the rulesets directory)")
     p.add_argument("--check", action="store_true", help="only check that the committed documents are current")
     p.set_defaults(func=cmd_doc)
+    p = ruleset.add_parser("schema", help="print the JSON Schema of the ruleset file format, for editors")
+    p.add_argument("--cases", action="store_true", help="the schema of a cases file instead")
+    p.add_argument("--write-to", metavar="DIR", help=f"write both schema files ({', '.join(SCHEMA_FILES)}) to DIR")
+    p.set_defaults(func=cmd_schema)
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)
