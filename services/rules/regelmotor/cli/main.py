@@ -45,11 +45,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         repo = _repository(path)
-        count = sum(len(v) for v in repo.versions.values())
-        print(f"ok: {count} ruleset version(s) in {path}")
+        loaded = [ruleset for name in repo.names() for ruleset in repo.all_versions(name)]
+        summary = f"ok: {len(loaded)} ruleset version(s) in {path}"
     else:
         ruleset = load_ruleset_file(path)
-        print(f"ok: {ruleset.key} sha256 {ruleset.sha256}")
+        loaded = [ruleset]
+        summary = f"ok: {ruleset.key} sha256 {ruleset.sha256}"
+    warnings = [warning for ruleset in loaded for warning in ruleset.warnings]
+    for warning in warnings:
+        print(warning)
+    print(summary + (f", with {len(warnings)} warning(s)" if warnings else ""))
     return 0
 
 

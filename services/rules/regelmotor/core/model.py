@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from .errors import ParameterValueMissing
+from .errors import Diagnostic, ParameterValueMissing
 from .expressions import Expr
 from .limits import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH
 from .types import Kind, ValueType
@@ -217,6 +217,8 @@ class Ruleset:
     sha256: str
     source_path: str
     canonical: dict[str, Any] = field(repr=False, default_factory=dict)
+    # What the loader warns about in a source that loads (a title stating a number a parameter holds).
+    warnings: tuple[Diagnostic, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def key(self) -> str:
