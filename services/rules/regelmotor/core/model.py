@@ -224,6 +224,11 @@ class Ruleset:
     def key(self) -> str:
         return f"{self.meta.name}@{self.meta.version}"
 
+    def unverified_hjemler(self) -> list[Hjemmel]:
+        """The legal references marked `verified: false`, in file order: what an approver acknowledges before such
+        a version is published."""
+        return [hjemmel for hjemmel in self.hjemler.values() if not hjemmel.verified]
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
