@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bregelmotor/v1/ruleset.proto\x12\rregelmotor.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x15\n\x13ListRulesetsRequest\"G\n\x14ListRulesetsResponse\x12/\n\x08rulesets\x18\x01 \x03(\x0b\x32\x1d.regelmotor.v1.RulesetSummary\"a\n\x0eRulesetSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bselected_by\x18\x02 \x01(\t\x12,\n\x08versions\x18\x03 \x03(\x0b\x32\x1a.regelmotor.v1.VersionInfo\"u\n\x0bVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\ngyldig_fra\x18\x04 \x01(\t\x12\x12\n\ngyldig_til\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\"2\n\x11GetRulesetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xe1\x01\n\x12GetRulesetResponse\x12.\n\x07ruleset\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.RulesetSummary\x12+\n\x07version\x18\x02 \x01(\x0b\x32\x1a.regelmotor.v1.VersionInfo\x12-\n\x0cinput_schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0eoutcome_schema\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x05 \x01(\t\";\n\nDiagnostic\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"(\n\x16ValidateRulesetRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\"\x87\x01\n\x17ValidateRulesetResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12.\n\x0b\x64iagnostics\x18\x02 \x03(\x0b\x32\x19.regelmotor.v1.Diagnostic\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"3\n\x12TestRulesetRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05\x63\x61ses\x18\x02 \x01(\t\"Y\n\nCaseResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x10\n\x08\x66\x61ilures\x18\x04 \x03(\t\x12\r\n\x05\x66ired\x18\x05 \x03(\t\"\x91\x01\n\x13TestRulesetResponse\x12\x0e\n\x06passed\x18\x01 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x05\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.regelmotor.v1.CaseResult\x12.\n\x0b\x64iagnostics\x18\x04 \x03(\x0b\x32\x19.regelmotor.v1.Diagnostic\"m\n\x13\x44iffRulesetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tversion_a\x18\x02 \x01(\t\x12\x11\n\tversion_b\x18\x03 \x01(\t\x12\x10\n\x08source_a\x18\x04 \x01(\t\x12\x10\n\x08source_b\x18\x05 \x01(\t\"\x91\x02\n\x14\x44iffRulesetsResponse\x12\x10\n\x08metadata\x18\x01 \x03(\t\x12\x13\n\x0brules_added\x18\x02 \x03(\t\x12\x15\n\rrules_removed\x18\x03 \x03(\t\x12\x30\n\rrules_changed\x18\x04 \x03(\x0b\x32\x19.regelmotor.v1.RuleChange\x12\x12\n\nparameters\x18\x05 \x03(\t\x12\r\n\x05\x66\x61\x63ts\x18\x06 \x03(\t\x12\x0f\n\x07\x64\x65rived\x18\x07 \x03(\t\x12\x10\n\x08outcomes\x18\x08 \x03(\t\x12\x0e\n\x06tables\x18\t \x03(\t\x12\x0f\n\x07hjemler\x18\n \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x0b \x03(\t\x12\r\n\x05lines\x18\x0c \x03(\t\".\n\nRuleChange\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x02 \x03(\t2\xcd\x03\n\x0eRulesetService\x12W\n\x0cListRulesets\x12\".regelmotor.v1.ListRulesetsRequest\x1a#.regelmotor.v1.ListRulesetsResponse\x12Q\n\nGetRuleset\x12 .regelmotor.v1.GetRulesetRequest\x1a!.regelmotor.v1.GetRulesetResponse\x12`\n\x0fValidateRuleset\x12%.regelmotor.v1.ValidateRulesetRequest\x1a&.regelmotor.v1.ValidateRulesetResponse\x12T\n\x0bTestRuleset\x12!.regelmotor.v1.TestRulesetRequest\x1a\".regelmotor.v1.TestRulesetResponse\x12W\n\x0c\x44iffRulesets\x12\".regelmotor.v1.DiffRulesetsRequest\x1a#.regelmotor.v1.DiffRulesetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bregelmotor/v1/ruleset.proto\x12\rregelmotor.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x15\n\x13ListRulesetsRequest\"G\n\x14ListRulesetsResponse\x12/\n\x08rulesets\x18\x01 \x03(\x0b\x32\x1d.regelmotor.v1.RulesetSummary\"a\n\x0eRulesetSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bselected_by\x18\x02 \x01(\t\x12,\n\x08versions\x18\x03 \x03(\x0b\x32\x1a.regelmotor.v1.VersionInfo\"u\n\x0bVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x12\n\ngyldig_fra\x18\x04 \x01(\t\x12\x12\n\ngyldig_til\x18\x05 \x01(\t\x12\x0e\n\x06sha256\x18\x06 \x01(\t\"2\n\x11GetRulesetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xe1\x01\n\x12GetRulesetResponse\x12.\n\x07ruleset\x18\x01 \x01(\x0b\x32\x1d.regelmotor.v1.RulesetSummary\x12+\n\x07version\x18\x02 \x01(\x0b\x32\x1a.regelmotor.v1.VersionInfo\x12-\n\x0cinput_schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0eoutcome_schema\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\x05 \x01(\t\"p\n\nDiagnostic\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x33\n\x08severity\x18\x04 \x01(\x0e\x32!.regelmotor.v1.DiagnosticSeverity\"(\n\x16ValidateRulesetRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\"\x87\x01\n\x17ValidateRulesetResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12.\n\x0b\x64iagnostics\x18\x02 \x03(\x0b\x32\x19.regelmotor.v1.Diagnostic\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"E\n\x12TestRulesetRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05\x63\x61ses\x18\x02 \x01(\t\x12\x10\n\x08\x63overage\x18\x03 \x01(\x08\"Y\n\nCaseResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\x05\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x10\n\x08\x66\x61ilures\x18\x04 \x03(\t\x12\r\n\x05\x66ired\x18\x05 \x03(\t\"\xc0\x01\n\x13TestRulesetResponse\x12\x0e\n\x06passed\x18\x01 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x05\x12*\n\x07results\x18\x03 \x03(\x0b\x32\x19.regelmotor.v1.CaseResult\x12.\n\x0b\x64iagnostics\x18\x04 \x03(\x0b\x32\x19.regelmotor.v1.Diagnostic\x12-\n\x08\x63overage\x18\x05 \x01(\x0b\x32\x1b.regelmotor.v1.CaseCoverage\"\x90\x01\n\x0c\x43\x61seCoverage\x12\x17\n\x0frules_not_fired\x18\x01 \x03(\t\x12\x1c\n\x14\x65xceptions_not_fired\x18\x02 \x03(\t\x12:\n\x13values_not_expected\x18\x03 \x03(\x0b\x32\x1d.regelmotor.v1.UntestedValues\x12\r\n\x05\x63\x61ses\x18\x04 \x01(\x05\"1\n\x0eUntestedValues\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"m\n\x13\x44iffRulesetsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tversion_a\x18\x02 \x01(\t\x12\x11\n\tversion_b\x18\x03 \x01(\t\x12\x10\n\x08source_a\x18\x04 \x01(\t\x12\x10\n\x08source_b\x18\x05 \x01(\t\"\x91\x02\n\x14\x44iffRulesetsResponse\x12\x10\n\x08metadata\x18\x01 \x03(\t\x12\x13\n\x0brules_added\x18\x02 \x03(\t\x12\x15\n\rrules_removed\x18\x03 \x03(\t\x12\x30\n\rrules_changed\x18\x04 \x03(\x0b\x32\x19.regelmotor.v1.RuleChange\x12\x12\n\nparameters\x18\x05 \x03(\t\x12\r\n\x05\x66\x61\x63ts\x18\x06 \x03(\t\x12\x0f\n\x07\x64\x65rived\x18\x07 \x03(\t\x12\x10\n\x08outcomes\x18\x08 \x03(\t\x12\x0e\n\x06tables\x18\t \x03(\t\x12\x0f\n\x07hjemler\x18\n \x03(\t\x12\x13\n\x0b\x63onstraints\x18\x0b \x03(\t\x12\r\n\x05lines\x18\x0c \x03(\t\".\n\nRuleChange\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanges\x18\x02 \x03(\t*y\n\x12\x44iagnosticSeverity\x12#\n\x1f\x44IAGNOSTIC_SEVERITY_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IAGNOSTIC_SEVERITY_ERROR\x10\x01\x12\x1f\n\x1b\x44IAGNOSTIC_SEVERITY_WARNING\x10\x02\x32\xcd\x03\n\x0eRulesetService\x12W\n\x0cListRulesets\x12\".regelmotor.v1.ListRulesetsRequest\x1a#.regelmotor.v1.ListRulesetsResponse\x12Q\n\nGetRuleset\x12 .regelmotor.v1.GetRulesetRequest\x1a!.regelmotor.v1.GetRulesetResponse\x12`\n\x0fValidateRuleset\x12%.regelmotor.v1.ValidateRulesetRequest\x1a&.regelmotor.v1.ValidateRulesetResponse\x12T\n\x0bTestRuleset\x12!.regelmotor.v1.TestRulesetRequest\x1a\".regelmotor.v1.TestRulesetResponse\x12W\n\x0c\x44iffRulesets\x12\".regelmotor.v1.DiffRulesetsRequest\x1a#.regelmotor.v1.DiffRulesetsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'regelmotor_api.v1.ruleset_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DIAGNOSTICSEVERITY']._serialized_start=1954
+  _globals['_DIAGNOSTICSEVERITY']._serialized_end=2075
   _globals['_LISTRULESETSREQUEST']._serialized_start=76
   _globals['_LISTRULESETSREQUEST']._serialized_end=97
   _globals['_LISTRULESETSRESPONSE']._serialized_start=99
@@ -45,23 +47,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRULESETRESPONSE']._serialized_start=443
   _globals['_GETRULESETRESPONSE']._serialized_end=668
   _globals['_DIAGNOSTIC']._serialized_start=670
-  _globals['_DIAGNOSTIC']._serialized_end=729
-  _globals['_VALIDATERULESETREQUEST']._serialized_start=731
-  _globals['_VALIDATERULESETREQUEST']._serialized_end=771
-  _globals['_VALIDATERULESETRESPONSE']._serialized_start=774
-  _globals['_VALIDATERULESETRESPONSE']._serialized_end=909
-  _globals['_TESTRULESETREQUEST']._serialized_start=911
-  _globals['_TESTRULESETREQUEST']._serialized_end=962
-  _globals['_CASERESULT']._serialized_start=964
-  _globals['_CASERESULT']._serialized_end=1053
-  _globals['_TESTRULESETRESPONSE']._serialized_start=1056
-  _globals['_TESTRULESETRESPONSE']._serialized_end=1201
-  _globals['_DIFFRULESETSREQUEST']._serialized_start=1203
-  _globals['_DIFFRULESETSREQUEST']._serialized_end=1312
-  _globals['_DIFFRULESETSRESPONSE']._serialized_start=1315
-  _globals['_DIFFRULESETSRESPONSE']._serialized_end=1588
-  _globals['_RULECHANGE']._serialized_start=1590
-  _globals['_RULECHANGE']._serialized_end=1636
-  _globals['_RULESETSERVICE']._serialized_start=1639
-  _globals['_RULESETSERVICE']._serialized_end=2100
+  _globals['_DIAGNOSTIC']._serialized_end=782
+  _globals['_VALIDATERULESETREQUEST']._serialized_start=784
+  _globals['_VALIDATERULESETREQUEST']._serialized_end=824
+  _globals['_VALIDATERULESETRESPONSE']._serialized_start=827
+  _globals['_VALIDATERULESETRESPONSE']._serialized_end=962
+  _globals['_TESTRULESETREQUEST']._serialized_start=964
+  _globals['_TESTRULESETREQUEST']._serialized_end=1033
+  _globals['_CASERESULT']._serialized_start=1035
+  _globals['_CASERESULT']._serialized_end=1124
+  _globals['_TESTRULESETRESPONSE']._serialized_start=1127
+  _globals['_TESTRULESETRESPONSE']._serialized_end=1319
+  _globals['_CASECOVERAGE']._serialized_start=1322
+  _globals['_CASECOVERAGE']._serialized_end=1466
+  _globals['_UNTESTEDVALUES']._serialized_start=1468
+  _globals['_UNTESTEDVALUES']._serialized_end=1517
+  _globals['_DIFFRULESETSREQUEST']._serialized_start=1519
+  _globals['_DIFFRULESETSREQUEST']._serialized_end=1628
+  _globals['_DIFFRULESETSRESPONSE']._serialized_start=1631
+  _globals['_DIFFRULESETSRESPONSE']._serialized_end=1904
+  _globals['_RULECHANGE']._serialized_start=1906
+  _globals['_RULECHANGE']._serialized_end=1952
+  _globals['_RULESETSERVICE']._serialized_start=2078
+  _globals['_RULESETSERVICE']._serialized_end=2539
 # @@protoc_insertion_point(module_scope)

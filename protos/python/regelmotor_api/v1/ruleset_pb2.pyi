@@ -1,11 +1,21 @@
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DiagnosticSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIAGNOSTIC_SEVERITY_UNSPECIFIED: _ClassVar[DiagnosticSeverity]
+    DIAGNOSTIC_SEVERITY_ERROR: _ClassVar[DiagnosticSeverity]
+    DIAGNOSTIC_SEVERITY_WARNING: _ClassVar[DiagnosticSeverity]
+DIAGNOSTIC_SEVERITY_UNSPECIFIED: DiagnosticSeverity
+DIAGNOSTIC_SEVERITY_ERROR: DiagnosticSeverity
+DIAGNOSTIC_SEVERITY_WARNING: DiagnosticSeverity
 
 class ListRulesetsRequest(_message.Message):
     __slots__ = ()
@@ -66,14 +76,16 @@ class GetRulesetResponse(_message.Message):
     def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class Diagnostic(_message.Message):
-    __slots__ = ("line", "column", "message")
+    __slots__ = ("line", "column", "message", "severity")
     LINE_FIELD_NUMBER: _ClassVar[int]
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
     line: int
     column: int
     message: str
-    def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    severity: DiagnosticSeverity
+    def __init__(self, line: _Optional[int] = ..., column: _Optional[int] = ..., message: _Optional[str] = ..., severity: _Optional[_Union[DiagnosticSeverity, str]] = ...) -> None: ...
 
 class ValidateRulesetRequest(_message.Message):
     __slots__ = ("source",)
@@ -96,12 +108,14 @@ class ValidateRulesetResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class TestRulesetRequest(_message.Message):
-    __slots__ = ("source", "cases")
+    __slots__ = ("source", "cases", "coverage")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CASES_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
     source: str
     cases: str
-    def __init__(self, source: _Optional[str] = ..., cases: _Optional[str] = ...) -> None: ...
+    coverage: bool
+    def __init__(self, source: _Optional[str] = ..., cases: _Optional[str] = ..., coverage: _Optional[bool] = ...) -> None: ...
 
 class CaseResult(_message.Message):
     __slots__ = ("name", "line", "passed", "failures", "fired")
@@ -118,16 +132,38 @@ class CaseResult(_message.Message):
     def __init__(self, name: _Optional[str] = ..., line: _Optional[int] = ..., passed: _Optional[bool] = ..., failures: _Optional[_Iterable[str]] = ..., fired: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TestRulesetResponse(_message.Message):
-    __slots__ = ("passed", "failed", "results", "diagnostics")
+    __slots__ = ("passed", "failed", "results", "diagnostics", "coverage")
     PASSED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTICS_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
     passed: int
     failed: int
     results: _containers.RepeatedCompositeFieldContainer[CaseResult]
     diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
-    def __init__(self, passed: _Optional[int] = ..., failed: _Optional[int] = ..., results: _Optional[_Iterable[_Union[CaseResult, _Mapping]]] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ...) -> None: ...
+    coverage: CaseCoverage
+    def __init__(self, passed: _Optional[int] = ..., failed: _Optional[int] = ..., results: _Optional[_Iterable[_Union[CaseResult, _Mapping]]] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., coverage: _Optional[_Union[CaseCoverage, _Mapping]] = ...) -> None: ...
+
+class CaseCoverage(_message.Message):
+    __slots__ = ("rules_not_fired", "exceptions_not_fired", "values_not_expected", "cases")
+    RULES_NOT_FIRED_FIELD_NUMBER: _ClassVar[int]
+    EXCEPTIONS_NOT_FIRED_FIELD_NUMBER: _ClassVar[int]
+    VALUES_NOT_EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    rules_not_fired: _containers.RepeatedScalarFieldContainer[str]
+    exceptions_not_fired: _containers.RepeatedScalarFieldContainer[str]
+    values_not_expected: _containers.RepeatedCompositeFieldContainer[UntestedValues]
+    cases: int
+    def __init__(self, rules_not_fired: _Optional[_Iterable[str]] = ..., exceptions_not_fired: _Optional[_Iterable[str]] = ..., values_not_expected: _Optional[_Iterable[_Union[UntestedValues, _Mapping]]] = ..., cases: _Optional[int] = ...) -> None: ...
+
+class UntestedValues(_message.Message):
+    __slots__ = ("outcome", "values")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    outcome: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, outcome: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DiffRulesetsRequest(_message.Message):
     __slots__ = ("name", "version_a", "version_b", "source_a", "source_b")

@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from regelmotor.core.api import Regelmotor
-from regelmotor.core.cases import load_cases, run_case
+from regelmotor.core.cases import CaseResult, load_cases, run_case
+from regelmotor.core.coverage import coverage
 from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.format_schema import SCHEMA_FILES, schema_text
 from regelmotor.core.loader import load_ruleset_file
-from regelmotor.core.model import Status
+from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
 from regelmotor_api.facts import FactsFileError, read_facts
 
+from .coverage import render_coverage
 from .render import render_decision
 
 
@@ -42,11 +45,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         repo = _repository(path)
-        count = sum(len(v) for v in repo.versions.values())
-        print(f"ok: {count} ruleset version(s) in {path}")
+        loaded = [ruleset for name in repo.names() for ruleset in repo.all_versions(name)]
+        summary = f"ok: {len(loaded)} ruleset version(s) in {path}"
     else:
         ruleset = load_ruleset_file(path)
-        print(f"ok: {ruleset.key} sha256 {ruleset.sha256}")
+        loaded = [ruleset]
+        summary = f"ok: {ruleset.key} sha256 {ruleset.sha256}"
+    warnings = [warning for ruleset in loaded for warning in ruleset.warnings]
+    for warning in warnings:
+        print(warning)
+    print(summary + (f", with {len(warnings)} warning(s)" if warnings else ""))
     return 0
 
 
@@ -73,20 +81,29 @@ def cmd_test(args: argparse.Namespace) -> int:
             if not cases_path.exists():
                 print(f"{ruleset.key}: no cases file ({cases_path.name})")
                 continue
-            for case in load_cases(cases_path, ruleset):
-                total += 1
-                result = run_case(motor, ruleset, case)
-                if result.passed:
-                    continue
-                failed += 1
-                print(f"FAIL {ruleset.key} {cases_path}:{case.line} {case.name}")
-                for failure in result.failures:
-                    print(f"    {failure}")
-                if result.decision is not None:
-                    print(f"    fired: {', '.join(result.decision.fired_rules) or '(none)'}; "
-                          f"applied: {', '.join(result.decision.applied_rules) or '(none)'}")
+            results = [run_case(motor, ruleset, case) for case in load_cases(cases_path, ruleset)]
+            total += len(results)
+            failed += _print_failures(ruleset, cases_path, results)
+            if args.coverage:
+                print("\n".join(render_coverage(ruleset, coverage(ruleset, results))))
     print(f"{total - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _print_failures(ruleset: Ruleset, cases_path: Path, results: list[CaseResult]) -> int:
+    """Prints each failed case with what differed; returns how many failed."""
+    failed = 0
+    for result in results:
+        if result.passed:
+            continue
+        failed += 1
+        print(f"FAIL {ruleset.key} {cases_path}:{result.case.line} {result.case.name}")
+        for failure in result.failures:
+            print(f"    {failure}")
+        if result.decision is not None:
+            print(f"    fired: {', '.join(result.decision.fired_rules) or '(none)'}; "
+                  f"applied: {', '.join(result.decision.applied_rules) or '(none)'}")
+    return failed
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -133,6 +150,18 @@ def cmd_doc(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     for path in write_documents(root, out_dir):
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of the ruleset (or cases) file format, for an editor: printed, or written to a folder."""
+    if args.write_to is None:
+        print(schema_text("ruleset-cases.schema.json" if args.cases else "ruleset-format.schema.json"), end="")
+        return 0
+    folder = Path(args.write_to)
+    for file_name in SCHEMA_FILES:
+        (folder / file_name).write_text(schema_text(file_name), encoding="utf-8")
+        print(f"wrote {folder / file_name}")
     return 0
 
 
@@ -185,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     p = ruleset.add_parser("test", help="run the test cases beside each ruleset version")
     p.add_argument("path", nargs="?", help="a rulesets directory or one version file (default: bundled)")
+    p.add_argument("--coverage", action="store_true",
+                   help="also list the rules and exceptions no case fires and the outcome values no case expects")
     p.set_defaults(func=cmd_test)
     p = ruleset.add_parser("diff", help="what changed between two ruleset versions")
     p.add_argument("a")
@@ -196,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: docs/rulesets beside the rulesets directory)")
     p.add_argument("--check", action="store_true", help="only check that the committed documents are current")
     p.set_defaults(func=cmd_doc)
+    p = ruleset.add_parser("schema", help="print the JSON Schema of the ruleset file format, for editors")
+    p.add_argument("--cases", action="store_true", help="the schema of a cases file instead")
+    p.add_argument("--write-to", metavar="DIR", help=f"write both schema files ({', '.join(SCHEMA_FILES)}) to DIR")
+    p.set_defaults(func=cmd_schema)
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)

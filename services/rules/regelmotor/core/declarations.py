@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from . import shapes
-from .errors import Diagnostic
+from .errors import Diagnostic, Severity
 from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, shown
 from .literals import read_date, read_type, read_value
 from .model import Combine, FactSpec, Hjemmel, Metadata, OutcomeSpec, Parameter, ParameterValue, Status, Table
@@ -37,6 +37,7 @@ class Reporter:
         self.path = path
         self.located = located
         self.diagnostics: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
         self.left_out = 0
 
     def error(self, where: YPath, message: str, line_offset: int = 0, column: int | None = None) -> None:
@@ -45,6 +46,11 @@ class Reporter:
             return
         line, col = self.located.where(where)
         self.diagnostics.append(Diagnostic(self.path, line + line_offset, column or col, message))
+
+    def warn(self, where: YPath, message: str) -> None:
+        if len(self.warnings) < MAX_DIAGNOSTICS:
+            line, col = self.located.where(where)
+            self.warnings.append(Diagnostic(self.path, line, col, message, Severity.WARNING))
 
     def all(self) -> list[Diagnostic]:
         if not self.left_out:

@@ -24,7 +24,8 @@ Every error the library raises on purpose is a kind of `RegelmotorError`; the bo
     ├── OutcomeConflict                 INTERNAL              2   (the ruleset's rules disagree)
     └── EngineFailure                   INTERNAL              2   (durable_rules failed: never the caller's fault)
 
-    * ValidateRuleset and TestRuleset answer a RulesetInvalid inside their response (`diagnostics`),
+    * ValidateRuleset and TestRuleset answer a RulesetInvalid inside their response (`diagnostics`; a valid
+      source's warnings, `Ruleset.warnings`, come back there too, with severity warning),
       DiffRulesets as INVALID_ARGUMENT with one BadRequest field violation `source:<line>:<column>`
       per diagnostic.
 
@@ -37,10 +38,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
 
 class RegelmotorError(Exception):
     """Base class of every error the library raises on purpose."""
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the source cannot be used
+    WARNING = "warning"  # it can, but something in it is likely to mislead (see Ruleset.warnings)
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,11 @@ class Diagnostic:
     line: int
     column: int
     message: str
+    severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        warning = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.file}:{self.line}:{self.column}: {warning}{self.message}"
 
 
 class RulesetInvalid(RegelmotorError):

@@ -25,6 +25,7 @@ from .schema import FactValidator
 from .types import encode_for_engine, to_json_value
 from .view import Headline, RuleShape
 from .vocabulary import CallContext
+from .wording import wording
 
 ENGINE_NAME = "regelmotor"
 
@@ -61,7 +62,8 @@ class Evaluator:
             for compiled in round_.rules:
                 rule = compiled.rule
                 shapes.append(RuleShape(rule, compiled.round, tuple(hjemler[h] for h in rule.hjemmel),
-                                        tuple(_distinct_atoms(round_, rule)), tuple(exceptions[rule.id])))
+                                        tuple(_distinct_atoms(round_, rule)), tuple(exceptions[rule.id]),
+                                        wording(rule, ruleset.parameters)))
         shapes.sort(key=lambda shape: order[shape.rule.id])
         self._rules: tuple[RuleShape, ...] = tuple(shapes)
         self._plan: EvaluationPlan = plan_evaluation(self._compiled)

@@ -56,8 +56,9 @@ def rule_trace(view: EvaluationView, shape: RuleShape, held: Mapping[int, Mappin
                   for atom, negated in shape.conditions]
     exceptions = [ExceptionTrace(e.id, bool(fired.get(e.id))) for e in shape.exceptions]
     result = {field: view.effect_json(rule, field) for field in rule.effects}
+    title, begrunnelse = (rule.title, rule.begrunnelse) if shape.wording is None else shape.texts(view.selection_date)
     return RuleTrace(
-        rule.id, rule.title, list(shape.hjemmel), rule.condition_text, fired[rule.id], applied[rule.id], result,
+        rule.id, title, list(shape.hjemmel), rule.condition_text, fired[rule.id], applied[rule.id], result,
         conditions, rule.unntak_fra, exceptions, [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering,
-        rule.begrunnelse, shape.round,
+        begrunnelse, shape.round,
     )

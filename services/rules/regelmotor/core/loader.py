@@ -91,7 +91,7 @@ class _Builder:
             raise RulesetInvalid(self.report.all())
         sha, canonical = canonical_sha256(self.located.data)
         ruleset = Ruleset(meta, d.hjemler, d.facts, d.parameters, d.tables, derived, tuple(rules), d.outcomes,
-                          tuple(constraints), sha, self.path, canonical)
+                          tuple(constraints), sha, self.path, canonical, tuple(self.report.warnings))
         self.section = ("rules",)
         self._compile(ruleset, doc)
         return ruleset

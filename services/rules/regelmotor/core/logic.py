@@ -18,6 +18,7 @@ from .literals import read_value
 from .model import Combine, Constraint, Derived, Rule
 from .typecheck import ExpressionTypeError, NameInfo, TypeChecker
 from .types import STRING, Kind, ValueType
+from .wording import WORDED_FIELDS, placeholders, stated_numbers
 from .yamlsource import Path as YPath
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -126,6 +127,7 @@ def _rule(d: Declared, where: YPath, rule_id: str, spec: dict[str, Any]) -> Rule
     if condition is None:
         return None
     effects = _effects(d, where, rule_id, spec.get("then", {}))
+    _check_wording(d, where, rule_id, spec)
     reason = spec.get("manuell_vurdering")
     if reason is not None and not reason.strip():
         d.err((*where, "manuell_vurdering"), "manuell_vurdering must be a reason (text)")
@@ -133,6 +135,22 @@ def _rule(d: Declared, where: YPath, rule_id: str, spec: dict[str, Any]) -> Rule
         d.err(where, f"rule {rule_id!r} has no effect: give `then`, `manuell_vurdering` or `begrunnelse`")
     return Rule(rule_id, spec.get("title", ""), hjemmel, condition, " ".join(text.split()), effects,
                 spec.get("unntak_fra"), spec.get("prioritet", 0), reason, spec.get("begrunnelse"), d.line(where))
+
+
+def _check_wording(d: Declared, where: YPath, rule_id: str, spec: dict[str, Any]) -> None:
+    """Each `{name}` in the title or begrunnelse is a parameter; a number a parameter holds, stated as it is, is
+    a warning (the text goes stale when the parameter changes)."""
+    for key in WORDED_FIELDS:
+        text = spec.get(key)
+        for name in placeholders(text):
+            if name not in d.parameters:
+                d.err((*where, key), f"{{{name}}} in the {key} of rule {rule_id!r} is not a parameter; "
+                                     f"parameters: {listing(d.parameters)}")
+        for stated in stated_numbers(text, d.parameters):
+            d.report.warn((*where, key), (
+                f"the {key} of rule {rule_id!r} states {stated.text}, a value of parameter {stated.parameter!r} "
+                f"(from {stated.gyldig_fra}); write {{{stated.parameter}}} instead, so that it shows the value in "
+                "force and does not go stale when the parameter changes"))
 
 
 def _check_exceptions(d: Declared, index_of: dict[str, int], bases: dict[str, str | None]) -> None:

@@ -10,7 +10,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from .errors import ParameterValueMissing
+from .errors import Diagnostic, ParameterValueMissing
 from .expressions import Expr
 from .limits import DEFAULT_MAX_ITEMS, DEFAULT_MAX_LENGTH
 from .types import Kind, ValueType
@@ -217,10 +217,17 @@ class Ruleset:
     sha256: str
     source_path: str
     canonical: dict[str, Any] = field(repr=False, default_factory=dict)
+    # What the loader warns about in a source that loads (a title stating a number a parameter holds).
+    warnings: tuple[Diagnostic, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return f"{self.meta.name}@{self.meta.version}"
+
+    def unverified_hjemler(self) -> list[Hjemmel]:
+        """The legal references marked `verified: false`, in file order: what an approver acknowledges before such
+        a version is published."""
+        return [hjemmel for hjemmel in self.hjemler.values() if not hjemmel.verified]
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:

@@ -1,5 +1,10 @@
 """The allowed keys of every section of a ruleset (and of a cases file), and the type of each value.
 
+This is the model of the file format: the readers check each entry against its shape here, and the JSON Schema
+that editors use (`format_schema`) is generated from the same shapes, with what each kind of value is in JSON
+Schema terms (`Expect.schema`) and which shape the entries of a section have (`Expect.entries`, `items`,
+`shape`).
+
 One check serves every section, so a misspelt key (`combin: max`) or a value of the wrong type
 (`internal: 'no'`, which Python would take as true) is refused with its line wherever it occurs,
 instead of silently falling back to a default. Booleans must be YAML booleans (true/false), whole
@@ -14,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from .model import Combine, Status
+from .types import Kind
 from .yamlsource import Path as YPath
 
 Report = Callable[[YPath, str], None]
@@ -28,6 +35,12 @@ class Expect:
     what: str
     accepts: Callable[[Any], bool]
     nullable: bool = False  # null is a value here, not "not given"
+    schema: Mapping[str, Any] = field(default_factory=dict)  # the same in JSON Schema ({}: anything)
+    # For an editor's schema only (each reader checks these itself, with its own messages): the shape of the
+    # value (a mapping), of each entry of a mapping of named entries, or of each item of a list.
+    shape: Shape | None = None
+    entries: Shape | None = None
+    items: Shape | None = None
 
 
 def _is_text_list(value: Any) -> bool:
@@ -38,20 +51,45 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-TEXT = Expect("text", lambda v: isinstance(v, str))
-BOOL = Expect("true or false", lambda v: isinstance(v, bool))
-WHOLE = Expect("a whole number", _is_whole)
+_STRING = {"type": "string"}
+TEXT = Expect("text", lambda v: isinstance(v, str), schema=_STRING)
+BOOL = Expect("true or false", lambda v: isinstance(v, bool), schema={"type": "boolean"})
+WHOLE = Expect("a whole number", _is_whole, schema={"type": "integer"})
 # A YAML date, or text the loader reads as a date and reports when it is not one.
 DATE = Expect("a date YYYY-MM-DD",
-              lambda v: isinstance(v, str) or (isinstance(v, date) and not isinstance(v, datetime)))
-MAPPING = Expect("a mapping", lambda v: isinstance(v, dict))
-LIST = Expect("a list", lambda v: isinstance(v, list))
-TEXTS = Expect("a list of texts", _is_text_list)
-TEXT_OR_TEXTS = Expect("text or a list of texts", lambda v: isinstance(v, str) or _is_text_list(v))
-LABEL = Expect("text or a whole number", lambda v: isinstance(v, str) or _is_whole(v))
-SCALAR = Expect("text, a number or a date", lambda v: isinstance(v, (str, int, float, date)))
+              lambda v: isinstance(v, str) or (isinstance(v, date) and not isinstance(v, datetime)),
+              schema={"type": "string", "format": "date"})
+MAPPING = Expect("a mapping", lambda v: isinstance(v, dict), schema={"type": "object"})
+LIST = Expect("a list", lambda v: isinstance(v, list), schema={"type": "array"})
+TEXTS = Expect("a list of texts", _is_text_list, schema={"type": "array", "items": _STRING})
+TEXT_OR_TEXTS = Expect("text or a list of texts", lambda v: isinstance(v, str) or _is_text_list(v),
+                       schema={"anyOf": [_STRING, TEXTS.schema]})
+LABEL = Expect("text or a whole number", lambda v: isinstance(v, str) or _is_whole(v),
+               schema={"type": ["string", "integer"]})
+SCALAR = Expect("text, a number or a date", lambda v: isinstance(v, (str, int, float, date)),
+                schema={"type": ["string", "number"]})
 # A literal checked later against the declared type of its fact, outcome, column or parameter.
 VALUE = Expect("a value", lambda v: True, nullable=True)
+
+
+def one_of(expect: Expect, choices: list[str]) -> Expect:
+    """`expect`, with the values the reader accepts listed for an editor (the reader checks them itself)."""
+    return Expect(expect.what, expect.accepts, schema={**expect.schema, "enum": choices})
+
+
+def mapping_of(shape: Shape) -> Expect:
+    """A mapping whose value is an entry of `shape` (as `items: {type: ...}`)."""
+    return Expect(MAPPING.what, MAPPING.accepts, schema=MAPPING.schema, shape=shape)
+
+
+def named(shape: Shape) -> Expect:
+    """A mapping of names to entries of `shape` (as `facts:`)."""
+    return Expect(MAPPING.what, MAPPING.accepts, schema=MAPPING.schema, entries=shape)
+
+
+def list_of(shape: Shape) -> Expect:
+    """A list of entries of `shape` (as `rules:`)."""
+    return Expect(LIST.what, LIST.accepts, schema=LIST.schema, items=shape)
 
 
 @dataclass(frozen=True)
@@ -60,6 +98,7 @@ class Shape:
     keys: Mapping[str, Expect]
     required: Mapping[str, str] = field(default_factory=dict)  # key -> hint shown when it is missing
     member: str = "key"
+    shorthand: Expect | None = None  # what the entry may be instead of a mapping (a derived value: its expr)
 
 
 def check(spec: Any, shape: Shape, where: YPath, name: str, report: Report) -> dict[str, Any] | None:
@@ -114,9 +153,11 @@ def describe(value: Any) -> str:
 
 
 def _hint(expect: Expect, value: Any) -> str:
-    if expect is BOOL and isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+    # By what it accepts: a key whose values are listed for editors (`one_of`) is still text.
+    if expect.accepts is BOOL.accepts and isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
         return " (write true or false without quotes)"
-    if expect in (TEXT, LABEL, TEXT_OR_TEXTS) and isinstance(value, (bool, int, float, date)):
+    if expect.accepts in (TEXT.accepts, LABEL.accepts, TEXT_OR_TEXTS.accepts) and isinstance(
+            value, (bool, int, float, date)):
         return " (put it in quotes to make it text)"
     return ""
 
@@ -130,50 +171,56 @@ def _clip(text: str, limit: int = 60) -> str:
 
 
 # --- the sections -------------------------------------------------------------------------------
+# From the innermost out, since a section names the shape of its entries.
 
-_TYPE_KEYS: dict[str, Expect] = {"type": TEXT, "values": TEXTS, "values_from": TEXT, "items": MAPPING}
+TYPE_NAME = one_of(TEXT, [kind.value for kind in Kind if kind is not Kind.NULL])
+ITEMS = Shape("list items", {"type": TYPE_NAME, "values": TEXTS, "values_from": TEXT, "items": MAPPING},
+              required={"type": ""})
+_TYPE_KEYS: dict[str, Expect] = {"type": TYPE_NAME, "values": TEXTS, "values_from": TEXT, "items": mapping_of(ITEMS)}
 
-RULESET = Shape("the ruleset", {
-    "name": TEXT, "version": TEXT, "title": TEXT, "description": TEXT, "status": TEXT, "gyldig_fra": DATE,
-    "gyldig_til": DATE, "selected_by": TEXT, "allow_gap_before": BOOL, "notes": TEXTS, "headline": TEXT,
-    "hjemler": MAPPING,
-    "facts": MAPPING, "parameters": MAPPING, "tables": MAPPING, "derived": MAPPING, "rules": LIST,
-    "outcomes": MAPPING, "constraints": LIST,
-}, required={"name": "", "version": ' (text, e.g. version: "2024.1")', "title": "",
-             "status": " (draft or published)", "gyldig_fra": " (the first day this version governs)"},
-    member="section")
 HJEMMEL = Shape("hjemmel", {
     "kilde": TEXT, "navn": TEXT, "kapittel": LABEL, "paragraf": LABEL, "ledd": WHOLE, "punktum": WHOLE,
     "bokstav": TEXT, "i_kraft": DATE, "url": TEXT, "verified": BOOL, "merknad": TEXT,
 }, required={"kilde": " (e.g. LOV-1999-07-02-63)"})  # `verified` too, checked with its own message
-ITEMS = Shape("list items", dict(_TYPE_KEYS), required={"type": ""})
 FACT = Shape("fact", {
     **_TYPE_KEYS, "required": BOOL, "default": VALUE, "description": TEXT, "min": VALUE, "max": VALUE,
     "pattern": TEXT, "max_items": VALUE, "max_length": VALUE,  # size limits: checked with their range
 }, required={"type": ""})
-PARAMETER = Shape("parameter", {
-    "type": TEXT, "values_from": TEXT, "items": MAPPING, "unit": TEXT, "source": TEXT, "description": TEXT,
-    "hjemmel": TEXT_OR_TEXTS, "values": LIST,
-}, required={"type": "", "unit": "", "source": "", "values": ": a list of {gyldig_fra, value}"})
 PARAMETER_VALUE = Shape("parameter value", {"gyldig_fra": DATE, "value": VALUE, "note": TEXT},
                         required={"gyldig_fra": "", "value": " (null for a declared gap)"})
-TABLE = Shape("table", {"key": TEXT, "columns": MAPPING, "rows": LIST, "description": TEXT, "source": TEXT},
-              required={"key": " (the column that keys the rows)", "rows": ": a list of rows"})
+PARAMETER = Shape("parameter", {
+    "type": TYPE_NAME, "values_from": TEXT, "items": mapping_of(ITEMS), "unit": TEXT, "source": TEXT,
+    "description": TEXT, "hjemmel": TEXT_OR_TEXTS, "values": list_of(PARAMETER_VALUE),
+}, required={"type": "", "unit": "", "source": "", "values": ": a list of {gyldig_fra, value}"})
 COLUMN = Shape("column", {**_TYPE_KEYS, "description": TEXT}, required={"type": ""})
-DERIVED = Shape("derived value", {"expr": TEXT, "description": TEXT}, required={"expr": ": an expression"})
+TABLE = Shape("table", {"key": TEXT, "columns": named(COLUMN), "rows": LIST, "description": TEXT, "source": TEXT},
+              required={"key": " (the column that keys the rows)", "rows": ": a list of rows"})
+DERIVED = Shape("derived value", {"expr": TEXT, "description": TEXT}, required={"expr": ": an expression"},
+                shorthand=TEXT)
 RULE = Shape("rule", {
     "id": TEXT, "title": TEXT, "hjemmel": TEXT_OR_TEXTS, "when": TEXT, "then": MAPPING, "unntak_fra": TEXT,
     "prioritet": WHOLE, "manuell_vurdering": TEXT, "begrunnelse": TEXT,
 }, required={"id": "", "title": "", "hjemmel": ": one or more entries of `hjemler`", "when": ": a condition"})
 OUTCOME = Shape("outcome", {
-    **_TYPE_KEYS, "default": VALUE, "combine": TEXT, "description": TEXT, "internal": BOOL,
+    **_TYPE_KEYS, "default": VALUE, "combine": one_of(TEXT, [c.value for c in Combine]), "description": TEXT,
+    "internal": BOOL,
 }, required={"type": ""})
 CONSTRAINT = Shape("constraint", {"id": TEXT, "when": TEXT, "field": TEXT, "message": TEXT}, required={
     "id": "", "when": " (the condition that makes the input invalid)", "field": " (the fact to name)",
     "message": ""})
+RULESET = Shape("the ruleset", {
+    "name": TEXT, "version": TEXT, "title": TEXT, "description": TEXT,
+    "status": one_of(TEXT, [s.value for s in Status]), "gyldig_fra": DATE,
+    "gyldig_til": DATE, "selected_by": TEXT, "allow_gap_before": BOOL, "notes": TEXTS, "headline": TEXT,
+    "hjemler": named(HJEMMEL),
+    "facts": named(FACT), "parameters": named(PARAMETER), "tables": named(TABLE), "derived": named(DERIVED),
+    "rules": list_of(RULE), "outcomes": named(OUTCOME), "constraints": list_of(CONSTRAINT),
+}, required={"name": "", "version": ' (text, e.g. version: "2024.1")', "title": "",
+             "status": " (draft or published)", "gyldig_fra": " (the first day this version governs)"},
+    member="section")
 
+EXPECTED_ERROR = Shape("expect_error", {"type": TEXT, "contains": SCALAR})
 CASE = Shape("case", {
     "name": TEXT, "as_of": DATE, "facts": MAPPING, "expect": MAPPING, "fired": TEXTS, "expect_version": TEXT,
-    "expect_error": MAPPING,
+    "expect_error": mapping_of(EXPECTED_ERROR),
 }, required={"name": "", "as_of": ": YYYY-MM-DD"})
-EXPECTED_ERROR = Shape("expect_error", {"type": TEXT, "contains": SCALAR})

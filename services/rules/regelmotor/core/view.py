@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from .compiler import Atom
 from .decision import DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace, RuleTrace
 from .model import Rule, Ruleset
+from .wording import Wording
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +33,21 @@ class RuleShape:
     hjemmel: tuple[HjemmelRef, ...]
     conditions: tuple[tuple[Atom, bool], ...]  # its distinct atomic conditions; True: it stands under a `not`
     exceptions: tuple[Rule, ...]  # the rules that are exceptions to it
+    wording: Wording | None = None  # its title and begrunnelse when they name a parameter; None: fixed text
 
-    def static_trace(self) -> RuleTrace:
-        """The fields of its trace that the version fixes; what an evaluation adds is left empty."""
+    def texts(self, day: date) -> tuple[str, str | None]:
+        """Its title and begrunnelse in a decision whose selection date is `day`."""
+        if self.wording is None:
+            return self.rule.title, self.rule.begrunnelse
+        return self.wording.on(day)
+
+    def static_trace(self, day: date | None = None) -> RuleTrace:
+        """The fields of its trace that the version fixes (with `day`, and a wording, the title and begrunnelse of
+        that day); what an evaluation adds is left empty."""
         rule = self.rule
-        return RuleTrace(rule.id, rule.title, list(self.hjemmel), rule.condition_text, False, False, {}, [],
-                         rule.unntak_fra, [], [], rule.manuell_vurdering, rule.begrunnelse, self.round)
+        title, begrunnelse = (rule.title, rule.begrunnelse) if day is None else self.texts(day)
+        return RuleTrace(rule.id, title, list(self.hjemmel), rule.condition_text, False, False, {}, [],
+                         rule.unntak_fra, [], [], rule.manuell_vurdering, begrunnelse, self.round)
 
 
 @dataclass(frozen=True, slots=True)

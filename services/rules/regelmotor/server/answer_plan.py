@@ -19,7 +19,7 @@ from typing import Any
 
 from regelmotor.core.expressions import Literal, Name
 from regelmotor.core.model import Rule
-from regelmotor.core.view import EvaluationView
+from regelmotor.core.view import EvaluationView, RuleShape
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .convert import rule_template
@@ -92,6 +92,9 @@ class RulePlan:
     # more (an effect other than a literal or a name, which the ruleset format does not have today).
     verdicts: Getter
     values: Getter | None
+    # A rule whose title or begrunnelse names a parameter: its shape, whose static fields depend on the decision's
+    # selection date (`heads_on`); None: `heads` serve every decision.
+    worded: RuleShape | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,32 @@ def plan_of(evaluation: EvaluationView) -> AnswerPlan:
     found = _plans.get(key)
     if found is None:
         found = _plans[key] = _make_plan(evaluation)
+    return found
+
+
+def _heads(static: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """A rule's static fields followed by each combination of its flags, by 2 * fired + applied."""
+    return static, static + RULE_APPLIED, static + RULE_FIRED, static + RULE_FIRED + RULE_APPLIED
+
+
+_worded_heads: dict[tuple[int, str, str | None], tuple[bytes, bytes, bytes, bytes]] = {}
+WORDED_CACHE_LIMIT = 10_000  # distinct (rule, wording) pairs kept; a rule has one per period of its parameters
+
+
+def heads_on(plan: RulePlan, evaluation: EvaluationView) -> tuple[bytes, bytes, bytes, bytes]:
+    """The rule's heads in this evaluation: `plan.heads`, or for a worded rule those of its decision's date."""
+    shape = plan.worded
+    if shape is None:
+        return plan.heads
+    title, begrunnelse = shape.texts(evaluation.selection_date)
+    key = (plan.key, title, begrunnelse)
+    found = _worded_heads.get(key)
+    if found is None:
+        trace = shape.static_trace(evaluation.selection_date)
+        found = _heads(rule_template(evaluation.ruleset.sha256, trace).SerializeToString())
+        if len(_worded_heads) >= WORDED_CACHE_LIMIT:
+            _worded_heads.clear()
+        _worded_heads[key] = found
     return found
 
 
@@ -142,14 +171,15 @@ def _make_plan(evaluation: EvaluationView) -> AnswerPlan:
                           field(RULE_EXCEPTION, text(EXCEPTION_RULE, e.id) + EXCEPTION_HELD),
                           text(RULE_OVERRIDDEN_BY, e.id))
             for e in shape.exceptions)
-        heads = (static, static + RULE_APPLIED, static + RULE_FIRED, static + RULE_FIRED + RULE_APPLIED)
+        heads = _heads(static)
         rule = shape.rule
         names = tuple(dict.fromkeys([name for c in conditions for name in c.reads]
                                     + [e.name for e in rule.effects.values() if isinstance(e, Name)]))
         read.update(dict.fromkeys(names))
         rules.append(RulePlan(next(_rule_keys), rule, shape.round, heads, tuple(rule.effects), tuple(conditions),
                               exceptions, tuple_getter(tuple(dict.fromkeys(c.text for c in conditions))),
-                              tuple_getter(names) if _given_by_values(rule) else None))
+                              tuple_getter(names) if _given_by_values(rule) else None,
+                              shape if shape.wording is not None else None))
     ruleset = evaluation.ruleset
     derived = {name: text(DERIVED_NAME, d.name) + text(DERIVED_EXPRESSION, d.text)
                for name, d in ruleset.derived.items()}

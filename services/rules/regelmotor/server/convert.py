@@ -54,12 +54,13 @@ def _hjemmel(ref: HjemmelRef) -> pb.Hjemmel:
 
 # The parts of a rule's trace that never change for one ruleset version, built once and copied:
 # building protobuf messages field by field is the costly part of answering.
-_templates: dict[tuple[str, str], pb.RuleTrace] = {}
+_templates: dict[tuple[str, str, str, str | None], pb.RuleTrace] = {}
 
 
 def rule_template(sha256: str, rule: RuleTrace) -> pb.RuleTrace:
-    """The fields of a rule's trace that one ruleset version fixes (id, title, hjemmel, ...), built once."""
-    key = (sha256, rule.id)
+    """The fields of a rule's trace that one ruleset version fixes (id, title, hjemmel, ...), built once (once per
+    wording, for a rule whose title or begrunnelse names a parameter)."""
+    key = (sha256, rule.id, rule.title, rule.begrunnelse)
     found = _templates.get(key)
     if found is None:
         found = _templates[key] = pb.RuleTrace(

@@ -3,10 +3,13 @@ sandboxed sources worker: a source is untrusted input, so it is parsed, compiled
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import parse_cases, run_case
+from regelmotor.core.coverage import Coverage, coverage
 from regelmotor.core.diff import diff_rulesets
-from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
+from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid, Severity
 from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.model import Ruleset
@@ -16,9 +19,12 @@ from regelmotor_api.v1 import ruleset_pb2 as rpb
 from .errors import error_result
 from .protocol import SourceReply
 
+_SEVERITY = {Severity.ERROR: rpb.DIAGNOSTIC_SEVERITY_ERROR, Severity.WARNING: rpb.DIAGNOSTIC_SEVERITY_WARNING}
 
-def _diagnostics(found: list[Diagnostic]) -> list[rpb.Diagnostic]:
-    return [rpb.Diagnostic(line=d.line, column=d.column, message=d.message) for d in found]
+
+def _diagnostics(found: Iterable[Diagnostic]) -> list[rpb.Diagnostic]:
+    return [rpb.Diagnostic(line=d.line, column=d.column, message=d.message, severity=_SEVERITY[d.severity])
+            for d in found]
 
 
 def _problems(exc: RegelmotorError) -> list[Diagnostic]:
@@ -36,7 +42,7 @@ def validate_source(request_bytes: bytes) -> SourceReply:
         response = rpb.ValidateRulesetResponse(valid=False, diagnostics=_diagnostics(exc.diagnostics))
         return SourceReply(response.SerializeToString())
     response = rpb.ValidateRulesetResponse(valid=True, name=ruleset.meta.name, version=ruleset.meta.version,
-                                           sha256=ruleset.sha256)
+                                           sha256=ruleset.sha256, diagnostics=_diagnostics(ruleset.warnings))
     return SourceReply(response.SerializeToString())
 
 
@@ -53,14 +59,24 @@ def run_source_cases(request_bytes: bytes) -> SourceReply:
     except RegelmotorError as exc:
         response.diagnostics.extend(_diagnostics(_problems(exc)))
         return SourceReply(response.SerializeToString())
-    for case in cases:
-        result = run_case(motor, ruleset, case)
+    results = [run_case(motor, ruleset, case) for case in cases]
+    for result in results:
         response.results.append(rpb.CaseResult(
-            name=case.name, line=case.line, passed=result.passed, failures=result.failures,
+            name=result.case.name, line=result.case.line, passed=result.passed, failures=result.failures,
             fired=result.decision.fired_rules if result.decision else []))
     response.passed = sum(1 for r in response.results if r.passed)
     response.failed = len(response.results) - response.passed
+    if request.coverage:
+        response.coverage.CopyFrom(_coverage(coverage(ruleset, results)))
     return SourceReply(response.SerializeToString())
+
+
+def _coverage(found: Coverage) -> rpb.CaseCoverage:
+    return rpb.CaseCoverage(
+        rules_not_fired=found.rules_not_fired, exceptions_not_fired=found.exceptions_not_fired,
+        values_not_expected=[rpb.UntestedValues(outcome=name, values=values)
+                             for name, values in found.values_not_expected.items()],
+        cases=found.cases)
 
 
 def diff_sources(request_bytes: bytes) -> SourceReply:

@@ -38,7 +38,7 @@ from regelmotor.core.view import EvaluationView
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from . import protowire
-from .answer_plan import AnswerPlan, ConditionPlan, RulePlan, plan_of
+from .answer_plan import AnswerPlan, ConditionPlan, RulePlan, heads_on, plan_of
 from .protowire import (
     CACHE_LIMIT,
     LENGTH,
@@ -194,7 +194,8 @@ class _Writer:
             rule_fired = fired[rule_id]
             if only_fired and not rule_fired:
                 continue
-            head = plan.heads[2 * rule_fired + applied[rule_id]]
+            heads = plan.heads if plan.worded is None else heads_on(plan, evaluation)
+            head = heads[2 * rule_fired + applied[rule_id]]
             given = None if plan.values is None or plan.key in _UNCACHED else _values_key(plan.values(values))
             if given is None:
                 tail = self.tail(plan)
