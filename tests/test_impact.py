@@ -18,6 +18,7 @@ import grpc
 import pytest
 from google.protobuf import json_format, timestamp_pb2
 
+from regelmotor.core.calendar_no import OSLO
 from regelmotor.server.app import RunningServer
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -260,3 +261,45 @@ def test_the_report_holds_on_postgresql() -> None:
         ids = record(server, chosen, "pg")
         report = analyse(server, (began, datetime.now(UTC) + timedelta(seconds=1)))[-1].report
         check_report(report, chosen, ids)
+
+
+def _cli(logged: Logged, tmp_path: Any, *extra: str, source: str | None = None,
+         window: tuple[str, str] | None = None) -> list[str]:
+    candidate = tmp_path / "2026.1.yaml"
+    candidate.write_text(candidate_source() if source is None else source, encoding="utf-8")
+    start, end = window or (logged.window[0].isoformat(), logged.window[1].isoformat())
+    return ["ruleset", "impact", str(candidate), "--ruleset", "utskrivningsklar", "--from", start, "--to", end,
+            "--formaal", PURPOSE, "--address", logged.server.address, *extra]
+
+
+def test_the_cli_prints_the_report_as_json_and_as_a_table(logged: Logged, tmp_path: Any,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from regelmotor.cli.main import main
+
+    assert main(_cli(logged, tmp_path, "--json")) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""  # no progress bar into a pipe
+    report = json_format.Parse(printed.out, rpb.ImpactReport())
+    check_report(report, logged.chosen, logged.ids)
+    assert main(_cli(logged, tmp_path)) == 0
+    table = capsys.readouterr().out
+    want = expected(logged.chosen, logged.ids)
+    assert f"utfall (enum): {len(want['utfall_changed'])} endret" in table
+    assert f"belop (int): {len(want['belop_changed'])} endret" in table
+    assert f"sum før {want['sum_before']:,}".replace(",", " ") in table
+    assert "(første regel som gir annet: varsel-innlagt-rettidig)" in table
+
+
+def test_the_cli_exit_status_says_who_refused(logged: Logged, tmp_path: Any,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from regelmotor.cli.main import main
+
+    today = datetime.now(OSLO).date().isoformat()  # the CLI's days are Oslo days
+    assert main(_cli(logged, tmp_path, window=(today, today))) == 1  # both batches: more than MAX_DECISIONS
+    assert "  filter: the window holds more than 50" in capsys.readouterr().err
+    assert main(_cli(logged, tmp_path, source="name: [")) == 1
+    assert "  source: line " in capsys.readouterr().err
+    assert main(_cli(logged, tmp_path, window=("2025-13-01", today))) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main([*_cli(logged, tmp_path)[:-2], "--address", "127.0.0.1:1"]) == 2
+    assert "cannot reach the service" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from regelmotor.core.model import Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
 from regelmotor_api.facts import FactsFileError, read_facts
 
+from .remote import add_impact
 from .render import render_decision
 
 
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)
+    add_impact(ruleset)
 
     p = sub.add_parser("evaluate", help="evaluate facts and print the explained decision")
     p.add_argument("--ruleset", required=True)
