@@ -1,4 +1,5 @@
 from google.protobuf import struct_pb2 as _struct_pb2
+from regelmotor_api.v1 import audit_pb2 as _audit_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -214,3 +215,99 @@ class RuleChange(_message.Message):
     rule_id: str
     changes: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, rule_id: _Optional[str] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AnalyseImpactRequest(_message.Message):
+    __slots__ = ("source", "ruleset", "filter", "formaal", "max_examples")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RULESET_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    ruleset: str
+    filter: _audit_pb2.DecisionFilter
+    formaal: str
+    max_examples: int
+    def __init__(self, source: _Optional[str] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ...) -> None: ...
+
+class AnalyseImpactResponse(_message.Message):
+    __slots__ = ("progress", "report")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    progress: ImpactProgress
+    report: ImpactReport
+    def __init__(self, progress: _Optional[_Union[ImpactProgress, _Mapping]] = ..., report: _Optional[_Union[ImpactReport, _Mapping]] = ...) -> None: ...
+
+class ImpactProgress(_message.Message):
+    __slots__ = ("done", "total")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    done: int
+    total: int
+    def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
+
+class ImpactReport(_message.Message):
+    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds")
+    RULESET_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ANALYSED_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ruleset: str
+    candidate_version: str
+    candidate_sha256: str
+    analysed: int
+    changed: int
+    refused: int
+    outcomes: _containers.RepeatedCompositeFieldContainer[OutcomeImpact]
+    refusals: _containers.RepeatedCompositeFieldContainer[ImpactExample]
+    seconds: float
+    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class OutcomeImpact(_message.Message):
+    __slots__ = ("field", "kind", "changed", "transitions", "sum_before", "sum_after", "examples")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SUM_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SUM_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    kind: str
+    changed: int
+    transitions: _containers.RepeatedCompositeFieldContainer[ValueTransition]
+    sum_before: str
+    sum_after: str
+    examples: _containers.RepeatedCompositeFieldContainer[ImpactExample]
+    def __init__(self, field: _Optional[str] = ..., kind: _Optional[str] = ..., changed: _Optional[int] = ..., transitions: _Optional[_Iterable[_Union[ValueTransition, _Mapping]]] = ..., sum_before: _Optional[str] = ..., sum_after: _Optional[str] = ..., examples: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ...) -> None: ...
+
+class ValueTransition(_message.Message):
+    __slots__ = ("before", "after", "count")
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    before: _struct_pb2.Value
+    after: _struct_pb2.Value
+    count: int
+    def __init__(self, before: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class ImpactExample(_message.Message):
+    __slots__ = ("decision_id", "as_of", "before", "after", "first_rule", "message")
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RULE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    decision_id: str
+    as_of: str
+    before: _struct_pb2.Value
+    after: _struct_pb2.Value
+    first_rule: str
+    message: str
+    def __init__(self, decision_id: _Optional[str] = ..., as_of: _Optional[str] = ..., before: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., first_rule: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

@@ -61,6 +61,11 @@ class RulesetServiceStub:
                 request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsRequest.SerializeToString,
                 response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsResponse.FromString,
                 _registered_method=True)
+        self.AnalyseImpact = channel.unary_stream(
+                '/regelmotor.v1.RulesetService/AnalyseImpact',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.FromString,
+                _registered_method=True)
 
 
 class RulesetServiceServicer:
@@ -103,6 +108,15 @@ class RulesetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnalyseImpact(self, request, context):
+        """What a candidate version would have changed: the logged decisions of a window evaluated again under the
+        candidate, as if it had been in force on their dates, and compared with what was decided. Progress
+        messages while it runs, then one report. Needs ruleset:author; recorded in the access log with its formaal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulesetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +144,11 @@ def add_RulesetServiceServicer_to_server(servicer, server):
                     servicer.DiffRulesets,
                     request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsRequest.FromString,
                     response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsResponse.SerializeToString,
+            ),
+            'AnalyseImpact': grpc.unary_stream_rpc_method_handler(
+                    servicer.AnalyseImpact,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +288,33 @@ class RulesetService:
             '/regelmotor.v1.RulesetService/DiffRulesets',
             regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsRequest.SerializeToString,
             regelmotor_dot_v1_dot_ruleset__pb2.DiffRulesetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyseImpact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/AnalyseImpact',
+            regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.FromString,
             options,
             channel_credentials,
             insecure,

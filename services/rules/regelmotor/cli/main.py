@@ -22,6 +22,7 @@ from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepo
 from regelmotor_api.facts import FactsFileError, read_facts
 
 from .coverage import render_coverage
+from .remote import add_impact
 from .render import render_decision
 
 
@@ -234,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)
+    add_impact(ruleset)
 
     p = sub.add_parser("evaluate", help="evaluate facts and print the explained decision")
     p.add_argument("--ruleset", required=True)

@@ -33,6 +33,9 @@ REQUIRED_SCOPE: dict[str, str | None] = {
     _RULESET + "ValidateRuleset": RULESET_READ,
     _RULESET + "TestRuleset": RULESET_READ,
     _RULESET + "DiffRulesets": RULESET_READ,
+    # It reads logged decisions' facts (patient data) and shows outcomes of real decisions: an author's tool, not
+    # every reader's; recorded in the access log with its purpose, as the AuditService's reads are.
+    _RULESET + "AnalyseImpact": RULESET_AUTHOR,
     _AUDIT + "ListDecisions": AUDIT,
     _AUDIT + "GetDecision": AUDIT,
     _AUDIT + "ReplayDecision": AUDIT,

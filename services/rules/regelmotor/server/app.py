@@ -40,6 +40,7 @@ from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
 from .health import ServiceHealth
+from .impact import ImpactAnalyst
 from .limits import CallerLimiter
 from .pool import WorkerPool
 from .recording import FrontRecording, RecordingPlan
@@ -48,6 +49,9 @@ from .telemetry import Telemetry, meter_provider, tracer_provider
 from .worker import Worker, WorkerConfig
 
 log = logging.getLogger("regelmotor.server")
+# Messages (chunks of logged decisions) an impact worker handles before a fresh process replaces it: durable_rules
+# never frees the candidates it compiled.
+IMPACT_MESSAGES = 2000
 AUDIT_SERVICE = "regelmotor.v1.AuditService"
 
 
@@ -69,6 +73,7 @@ class Service:
     posture: str = ""  # how the server can be reached (startup.exposure), said at every start
     checkpointer: Checkpointer | None = None
     checkpointing: asyncio.Task[None] | None = None
+    impact: WorkerPool | None = None  # the impact analysis sandbox (server/impact.py)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -92,7 +97,7 @@ class Service:
         if drain_delay:
             await asyncio.sleep(drain_delay)
         await self.server.stop(grace)
-        pools = [self.sources] + ([self.pool] if self.pool is not None else [])
+        pools = [self.sources] + [p for p in (self.pool, self.impact) if p is not None]
         await asyncio.gather(*(p.close(timeout=2.0) for p in pools))
         if self.inline is not None:
             await asyncio.to_thread(self.inline.close)
@@ -143,6 +148,13 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                                                    memory_limit_bytes=settings.source_memory_mb * 1024 * 1024),
                          time_limit=settings.source_seconds, max_wait=settings.max_queue_seconds,
                          max_calls=settings.source_calls, lazy=True)
+    # The impact sandbox: the sources worker's limits, one process per core, at a lower priority (impact.py).
+    impact = WorkerPool("impact", settings.impact_workers,
+                        WorkerConfig(role="impact", snapshot=snapshot, log_level=settings.log_level,
+                                     memory_limit_bytes=settings.impact_memory_mb * 1024 * 1024,
+                                     nice=settings.impact_nice),
+                        time_limit=settings.source_seconds, max_wait=settings.max_queue_seconds,
+                        max_calls=IMPACT_MESSAGES, lazy=True)
     pool: WorkerPool | None = None
     inline: InlineEngine | None = None
     engine: Engine
@@ -170,6 +182,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             inline = engine = InlineEngine(Worker(WorkerConfig(role="engine"), engine=handler))
             service_health.workers_ready = 1
         await sources.start()
+        await impact.start()
         # A stream keeps one batch more in flight than there are workers: it waits in the pool's queue, so a worker
         # that finishes a batch finds the next at once instead of idling while the front sends the answers.
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=settings.workers + 1,
@@ -180,7 +193,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                                      log=decision_log)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            RulesetServicer(motor, sources, telemetry), server)
+            RulesetServicer(motor, sources, telemetry, ImpactAnalyst(decision_log, impact, motor, pseudonymiser,
+                                                                     settings.impact_max_decisions)), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
@@ -199,12 +213,13 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if pool is not None:
             await pool.close(timeout=1.0)
         await sources.close(timeout=1.0)
+        await impact.close(timeout=1.0)
         recording.close()
         if decision_log is not None:
             decision_log.close()
         raise
     service = Service(settings, telemetry, motor, decision_log, recording, pool, inline, sources, server,
-                      service_health, port, posture, checkpointer)
+                      service_health, port, posture, checkpointer, impact=impact)
     service.start_checkpointing()
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())

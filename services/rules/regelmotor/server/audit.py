@@ -150,6 +150,34 @@ async def checked_purpose(formaal: str, context: Context) -> str:
     return formaal.strip()
 
 
+async def decision_filter(message: apb.DecisionFilter, pseudonymiser: Pseudonymiser,
+                          context: Context) -> tuple[ListFilter, dict[str, Any]]:
+    """The log's filter for a request's DecisionFilter, and what was asked for the access log (a national_id as its
+    pseudonym); the call is ended with INVALID_ARGUMENT naming the field for one that cannot be used."""
+    violations: list[FieldViolation] = []
+    subject = None
+    if message.national_id:
+        try:
+            subject = pseudonymiser.pseudonym(message.national_id)
+        except InvalidIdentityNumber as exc:
+            violations.append(FieldViolation("filter.national_id", str(exc)))
+    recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
+                                                                                          "recorded_to"))
+    outcome_value = _outcome_value(message, violations)
+    if violations:
+        await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
+    filters = ListFilter(
+        recorded_from=recorded_from, recorded_to=recorded_to,
+        ruleset=message.ruleset or None, version=message.version or None,
+        outcome_field=message.outcome_field or None, outcome_value=outcome_value,
+        subject=subject, caller=message.caller or None)
+    # What was asked, for the access log: the pseudonym, never the number.
+    detail = {k: v for k, v in {"ruleset": message.ruleset, "version": message.version,
+                                "outcome_field": message.outcome_field, "outcome_value": outcome_value,
+                                "subject": subject, "caller": message.caller}.items() if v}
+    return filters, detail
+
+
 class AuditServicer(apb_grpc.AuditServiceServicer):
     def __init__(self, log: DecisionLog, engine: Engine, pseudonymiser: Pseudonymiser, telemetry: Telemetry,
                  max_seconds: float, checkpointer: Checkpointer | None = None,
@@ -181,28 +209,7 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
         await asyncio.to_thread(self.log.log_access, caller_of(context), name, detail)
 
     async def _filter(self, message: apb.DecisionFilter, context: Context) -> tuple[ListFilter, dict[str, Any]]:
-        violations: list[FieldViolation] = []
-        subject = None
-        if message.national_id:
-            try:
-                subject = self.pseudonymiser.pseudonym(message.national_id)
-            except InvalidIdentityNumber as exc:
-                violations.append(FieldViolation("filter.national_id", str(exc)))
-        recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
-                                                                                              "recorded_to"))
-        outcome_value = _outcome_value(message, violations)
-        if violations:
-            await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
-        filters = ListFilter(
-            recorded_from=recorded_from, recorded_to=recorded_to,
-            ruleset=message.ruleset or None, version=message.version or None,
-            outcome_field=message.outcome_field or None, outcome_value=outcome_value,
-            subject=subject, caller=message.caller or None)
-        # What was asked, for the access log: the pseudonym, never the number.
-        detail = {k: v for k, v in {"ruleset": message.ruleset, "version": message.version,
-                                    "outcome_field": message.outcome_field, "outcome_value": outcome_value,
-                                    "subject": subject, "caller": message.caller}.items() if v}
-        return filters, detail
+        return await decision_filter(message, self.pseudonymiser, context)
 
     async def ListDecisions(self, request: apb.ListDecisionsRequest, context: Context) -> apb.ListDecisionsResponse:
         formaal = await checked_purpose(request.formaal, context)

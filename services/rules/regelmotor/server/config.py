@@ -53,6 +53,14 @@ class Settings(BaseSettings):
                                   "that handles callers' ruleset sources")
     source_calls: int = Field(default=50, ge=1, description="sources the sandbox handles before it is replaced by "
                               "a fresh process (durable_rules never frees a compiled ruleset)")
+    impact_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+                                description="sandbox processes that evaluate logged decisions again under a "
+                                "candidate version (AnalyseImpact); started on the first analysis")
+    impact_nice: int = Field(default=10, ge=0, le=19, description="added to the impact workers' nice value, so "
+                             "an analysis yields the CPU to the engine workers")
+    impact_max_decisions: int = Field(default=200_000, ge=1, description="most logged decisions one AnalyseImpact "
+                                      "may evaluate again; a larger window is refused (INVALID_ARGUMENT, filter)")
+    impact_memory_mb: int = Field(default=2048, ge=256, description="address-space limit of each impact worker")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
     data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")

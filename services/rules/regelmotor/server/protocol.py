@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from regelmotor.core.impact import ImpactTally
     from regelmotor.store import DecisionRecord
 
 
@@ -72,11 +73,34 @@ class DiffSources:
 
 
 @dataclass(frozen=True)
+class PrepareImpact:
+    """A candidate version's source for an impact analysis: parse and compile it (in the impact sandbox)."""
+
+    source: str
+
+
+# A logged decision to evaluate again: seq, decision_id, version, ruleset_sha256, as_of, facts and outcome JSON.
+LoggedItem = tuple[int, str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class AnalyseChunk:
+    """Logged decisions to evaluate again under the candidate `source`; examples wanted: `max_examples` per
+    outcome field, none for the fields in `filled` (found already in earlier chunks)."""
+
+    source: str
+    items: tuple[LoggedItem, ...]
+    max_examples: int
+    filled: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Stop:
     """Finish and exit."""
 
 
-Request = Evaluate | EvaluateBatch | EvaluateCalls | ValidateSource | TestSource | DiffSources | Stop
+Request = (Evaluate | EvaluateBatch | EvaluateCalls | ValidateSource | TestSource | DiffSources | PrepareImpact
+           | AnalyseChunk | Stop)
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,24 @@ class SourceReply:
 
     response: bytes = b""
     error: bytes = b""
+
+
+@dataclass(frozen=True)
+class ImpactPrepared:
+    """The answer to PrepareImpact: the candidate's name, version and sha256, or the problems of its source
+    (line, column, message)."""
+
+    name: str = ""
+    version: str = ""
+    sha256: str = ""
+    diagnostics: tuple[tuple[int, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ImpactPart:
+    """The answer to AnalyseChunk: the tally of its decisions."""
+
+    tally: ImpactTally
 
 
 @dataclass(frozen=True)
@@ -155,5 +197,9 @@ def answers(request: Request, answer: object) -> bool:
                     and all(isinstance(reply, Reply) for reply in answer))
         case ValidateSource() | TestSource() | DiffSources():
             return isinstance(answer, SourceReply)
+        case PrepareImpact():
+            return isinstance(answer, ImpactPrepared)
+        case AnalyseChunk():
+            return isinstance(answer, ImpactPart)
         case _:
             return False

@@ -313,13 +313,20 @@ def _version_info(ruleset: Ruleset) -> rpb.VersionInfo:
                            gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "", sha256=ruleset.sha256)
 
 
+class ImpactAnalysis(Protocol):
+    def analyse(self, request: rpb.AnalyseImpactRequest, context: grpc.aio.ServicerContext[Any, Any]
+                ) -> AsyncIterator[rpb.AnalyseImpactResponse]: ...
+
+
 class RulesetServicer(rpb_grpc.RulesetServiceServicer):
     """Versions of the instance's snapshot are read in the front; callers' sources go to the sandbox."""
 
-    def __init__(self, motor: Regelmotor, sources: Engine, telemetry: Telemetry) -> None:
+    def __init__(self, motor: Regelmotor, sources: Engine, telemetry: Telemetry,
+                 impact: ImpactAnalysis | None = None) -> None:
         self.motor = motor
         self.sources = sources
         self.telemetry = telemetry
+        self.impact = impact  # AnalyseImpact (server/impact.py)
 
     async def _traced(self, name: str, context: grpc.aio.ServicerContext[Any, Any],
                       work: Callable[[], Awaitable[_T]]) -> _T:
@@ -399,3 +406,12 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
                                  repository.get(request.name, request.version_b))
 
         return await self._traced("DiffRulesets", context, work)
+
+    async def AnalyseImpact(self, request: rpb.AnalyseImpactRequest,
+                            context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[rpb.AnalyseImpactResponse]:
+        with self.telemetry.rpc_span(f"/{RULESET_SERVICE}/AnalyseImpact", context):
+            if self.impact is None:
+                await abort(context, not_kept())
+                return
+            async for item in self.impact.analyse(request, context):
+                yield item

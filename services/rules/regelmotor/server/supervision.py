@@ -129,6 +129,13 @@ class Supervisor:
             if not self.ready:
                 raise RuntimeError(self._last_failure or f"no {self.name} worker could start")
 
+    def fill(self) -> None:
+        """Start now every worker the pool lacks (a lazy pool starts one on its first call; a caller that will
+        use them all, such as an impact analysis, wants the rest too). Call from the event loop."""
+        self._loop = asyncio.get_running_loop()
+        for _ in range(self.size):
+            self._schedule_restart()
+
     async def _spawn(self, *, replacing: bool = False) -> bool:
         """Start one worker process; False when it died before it could be watched (the caller retries).
         `replacing`: a restart task starts it, and counts it until this returns."""

@@ -4,7 +4,9 @@ Two roles share this entry point:
 - an *engine* worker evaluates requests on the instance's ruleset snapshot (and records decisions as the
   service's `RecordingPlan` says: with a SQLite decision log, it stores each before it answers);
 - a *sources* worker parses, validates, compiles and tests ruleset sources sent by callers, under an
-  address-space limit, and is recycled after a number of sources (durable_rules never frees a ruleset).
+  address-space limit, and is recycled after a number of sources (durable_rules never frees a ruleset);
+- an *impact* worker is a sources worker that also evaluates logged decisions again under a caller's candidate
+  version (impact analysis), at a lower CPU priority (`nice`) than the engine workers.
 
 A request the worker cannot handle (an unknown kind, or a fault of ours) is answered with `Failed`; the
 worker goes on. Only a crash of the C engine, a hang or the memory limit ends it, and the pool replaces it.
@@ -26,12 +28,14 @@ from regelmotor.core.repository import RulesetSnapshot
 
 from .frames import write_message
 from .protocol import (
+    AnalyseChunk,
     CallItem,
     DiffSources,
     Evaluate,
     EvaluateBatch,
     EvaluateCalls,
     Failed,
+    PrepareImpact,
     Ready,
     Request,
     Skipped,
@@ -60,6 +64,7 @@ class WorkerConfig:
     log_level: str = "INFO"
     recording: RecordingPlan = field(default_factory=RecordingPlan)  # who writes the decision log
     memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
+    nice: int = 0  # added to the process's nice value: >0 yields the CPU to the engine workers
 
 
 def worker_main(conn: Connection) -> None:
@@ -76,6 +81,8 @@ def worker_main(conn: Connection) -> None:
     except (EOFError, KeyboardInterrupt):
         return
     setup_logging(config.log_level)
+    if config.nice:
+        os.nice(config.nice)
     if config.memory_limit_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_limit_bytes, config.memory_limit_bytes))
     try:
@@ -109,6 +116,7 @@ class Worker:
         self._recording: EngineRecording | None = None  # what this worker opened for recording, to close
         if config.role == "engine" and engine is None:
             self._engine, self._recording = _engine_handler(config)
+        self._impact: Any = None  # an impact worker's candidates (made on its first request)
 
     def answers(self, message: Request) -> list[object]:
         """The answers to `message`: one per item of EvaluateCalls, else the one answer."""
@@ -152,8 +160,17 @@ class Worker:
                 from .sources import diff_sources
 
                 return diff_sources(request)
+            case PrepareImpact() | AnalyseChunk() if self.config.role == "impact":
+                return self._impact_work().handle(message)
             case _:
                 return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
+
+    def _impact_work(self) -> Any:
+        if self._impact is None:
+            from .impact_worker import ImpactWork
+
+            self._impact = ImpactWork(self.config.snapshot)
+        return self._impact
 
     def _guarded(self, message: Request, work: Callable[[], T]) -> T | Failed:
         """`work`'s result, or `Failed` for a fault the worker survives."""

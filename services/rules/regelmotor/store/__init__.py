@@ -28,12 +28,12 @@ from .chain import Problem, VerifyResult, canonical_json
 from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, FileWitness, load_or_create_key
 from .group import GroupCommitter
 from .packing import answer_for, answered_record, pack_response, unpack_response
-from .record import DecisionRecord, StoredRecord
+from .record import DecisionRecord, ReplayInput, StoredRecord
 
 __all__ = ["CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog", "DecisionRecord",
-           "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "RequestIdConflict",
-           "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each", "canonical_json",
-           "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
+           "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "ReplayInput",
+           "RequestIdConflict", "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each",
+           "canonical_json", "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
 
 DEFAULT_FILE = "decisions.db"
 

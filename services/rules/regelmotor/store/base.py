@@ -34,7 +34,7 @@ from typing import Any
 
 from .access_chain import AccessHead
 from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
-from .record import DecisionRecord, StoredRecord
+from .record import DecisionRecord, ReplayInput, StoredRecord
 
 MAX_PAGE = 1000
 
@@ -153,6 +153,15 @@ class DecisionLog(ABC):
     def iterate(self, filters: ListFilter) -> Iterator[StoredRecord]:
         """Every matching record, oldest (lowest seq) first, from one consistent snapshot (for exports).
         Close the iterator (or exhaust it) to release its connection."""
+
+    @abstractmethod
+    def count(self, filters: ListFilter, at_most: int) -> int:
+        """How many records match, counted up to `at_most` (a window too large is found without counting it all)."""
+
+    @abstractmethod
+    def replay_inputs(self, filters: ListFilter) -> Iterator[ReplayInput]:
+        """What evaluating each matching record again needs, oldest first, from one consistent snapshot (impact
+        analysis). Close the iterator (or exhaust it) to release its connection."""
 
     @abstractmethod
     def verify(self) -> VerifyResult:
@@ -301,6 +310,14 @@ def outcome_json(value: Any) -> str:
 COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "request_fingerprint", "ruleset", "version",
            "ruleset_sha256", "engine_version", "as_of", "subject", "facts", "outcome", "decision", "response",
            "trace_id", "prev_hash", "hash")
+
+
+INPUT_COLUMNS = ("seq", "decision_id", "version", "ruleset_sha256", "as_of", "facts", "outcome")
+
+
+def input_from_row(row: tuple[Any, ...]) -> ReplayInput:
+    seq, decision_id, version, sha256, as_of, facts, outcome = row
+    return ReplayInput(int(seq), decision_id, version, sha256, as_of, facts, outcome)
 
 
 # A row that `probe` inserts and rolls back: never committed, and seq 0 is before every record. Columns not

@@ -18,10 +18,10 @@ from __future__ import annotations
 import builtins
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -31,6 +31,7 @@ from psycopg.pq import TransactionStatus
 from .access_chain import NO_ACCESS, AccessHead, access_hash
 from .base import (
     COLUMNS,
+    INPUT_COLUMNS,
     PROBE_ROW,
     Assigned,
     CorruptRecord,
@@ -41,6 +42,7 @@ from .base import (
     assign,
     check_limit,
     decode_cursor,
+    input_from_row,
     page,
     prepare,
     record_from_row,
@@ -48,7 +50,7 @@ from .base import (
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
-from .record import DecisionRecord, StoredRecord
+from .record import DecisionRecord, ReplayInput, StoredRecord
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -57,6 +59,9 @@ _SELECT = f"SELECT {_READ_COLUMNS} FROM decisions"
 _INSERT = (f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ("
            + ", ".join("%s::json" if c in ("facts", "outcome", "decision") else "%s" for c in COLUMNS) + ")")
 _FETCH = 500
+_Row = TypeVar("_Row")
+_INPUTS = ("SELECT " + ", ".join(f"{c}::text" if c in ("facts", "outcome") else c for c in INPUT_COLUMNS)
+           + " FROM decisions")
 
 
 class _Pool:
@@ -239,14 +244,30 @@ class PostgresDecisionLog(DecisionLog):
         where, params = _where(filters, None)
         if self._pool.closed:
             raise RuntimeError("the decision log is closed")
-        return self._iterate(f"{_SELECT}{where} ORDER BY seq", params)
+        return self._rows(f"{_SELECT}{where} ORDER BY seq", params, record_from_row)
 
-    def _iterate(self, query: str, params: builtins.list[Any]) -> Iterator[StoredRecord]:
-        with self._snapshot() as conn, conn.cursor(name="regelmotor_iterate") as cursor:
+    def count(self, filters: ListFilter, at_most: int) -> int:
+        where, params = _where(filters, None)
+        with self._pool.connection() as conn:
+            row = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM decisions{where} LIMIT %s) AS matching",
+                               (*params, at_most)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def replay_inputs(self, filters: ListFilter) -> Iterator[ReplayInput]:
+        where, params = _where(filters, None)
+        if self._pool.closed:
+            raise RuntimeError("the decision log is closed")
+        return self._rows(f"{_INPUTS}{where} ORDER BY seq", params, input_from_row)
+
+    def _rows(self, query: str, params: builtins.list[Any],
+              make: Callable[[tuple[Any, ...]], _Row]) -> Iterator[_Row]:
+        """Each row of `query`, made into a value by `make`, read from one snapshot."""
+        with self._snapshot() as conn, conn.cursor(name="regelmotor_rows") as cursor:
             cursor.itersize = _FETCH
             cursor.execute(query, params)
             for row in cursor:
-                yield record_from_row(row)
+                yield make(row)
 
     def verify(self) -> VerifyResult:
         with self._snapshot() as conn:

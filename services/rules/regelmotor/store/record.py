@@ -120,3 +120,17 @@ class StoredRecord(DecisionRecord):
     def record(self) -> DecisionRecord:
         """The plain record, without the chain fields."""
         return DecisionRecord(**self.field_values())
+
+
+@dataclass(frozen=True)
+class ReplayInput:
+    """What evaluating a logged decision again needs, and what it is compared with: its facts and outcome as
+    their stored JSON text (parsed by whoever evaluates, not by the reader of the log)."""
+
+    seq: int
+    decision_id: str
+    version: str
+    ruleset_sha256: str
+    as_of: str
+    facts_json: str
+    outcome_json: str

@@ -24,15 +24,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .access_chain import NO_ACCESS, AccessHead, access_hash
 from .base import (
     COLUMNS,
+    INPUT_COLUMNS,
     PROBE_ROW,
     Assigned,
     CorruptRecord,
@@ -43,6 +44,7 @@ from .base import (
     assign,
     check_limit,
     decode_cursor,
+    input_from_row,
     page,
     prepare,
     record_from_row,
@@ -50,11 +52,13 @@ from .base import (
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, timestamp_text, verify
 from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
-from .record import DecisionRecord, StoredRecord
+from .record import DecisionRecord, ReplayInput, StoredRecord
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 _INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+_INPUTS = f"SELECT {', '.join(INPUT_COLUMNS)} FROM decisions"
 _FETCH = 500
+_Row = TypeVar("_Row")
 _INT64 = 2**63
 _SYNC_LEVELS = {0: "off", 1: "normal", 2: "full", 3: "extra"}  # PRAGMA synchronous
 
@@ -246,16 +250,30 @@ class SQLiteDecisionLog(DecisionLog):
     def iterate(self, filters: ListFilter) -> Iterator[StoredRecord]:
         where, params = _where(filters, None)
         self._writer()  # fails now (not at the first next()) when the log is closed
-        return self._iterate(f"{_SELECT}{where} ORDER BY seq", params)
+        return self._rows(f"{_SELECT}{where} ORDER BY seq", params, record_from_row)
 
-    def _iterate(self, query: str, params: builtins.list[Any]) -> Iterator[StoredRecord]:
+    def count(self, filters: ListFilter, at_most: int) -> int:
+        where, params = _where(filters, None)
+        with self._reader() as conn:
+            row = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM decisions{where} LIMIT ?)",
+                               (*params, at_most)).fetchone()
+        return int(row[0])
+
+    def replay_inputs(self, filters: ListFilter) -> Iterator[ReplayInput]:
+        where, params = _where(filters, None)
+        self._writer()  # fails now when the log is closed
+        return self._rows(f"{_INPUTS}{where} ORDER BY seq", params, input_from_row)
+
+    def _rows(self, query: str, params: builtins.list[Any],
+              make: Callable[[tuple[Any, ...]], _Row]) -> Iterator[_Row]:
+        """Each row of `query`, made into a value by `make`, read from one snapshot."""
         with self._reader() as conn:
             conn.execute("BEGIN")
             cursor = conn.execute(query, params)
             try:
                 while rows := cursor.fetchmany(_FETCH):
                     for row in rows:
-                        yield record_from_row(row)
+                        yield make(row)
             finally:
                 cursor.close()
 

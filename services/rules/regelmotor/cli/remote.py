@@ -1,0 +1,189 @@
+"""`regelmotor ruleset` commands that ask a running service over its gRPC API (the RulesetService), as policy
+staff do from their own machine: `impact` (what a candidate version would change in the logged decisions).
+
+Exit status: 0 the report was printed; 1 the service refused or failed the request (the error is printed, with
+the field it names); 2 the arguments or files are unusable, or the service could not be reached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import grpc
+from google.protobuf import json_format, timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from regelmotor.core.calendar_no import OSLO
+from regelmotor_api.v1 import audit_pb2 as apb
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
+
+EXIT_STATUS = ("exit status: 0 the report was printed; 1 the service refused or failed the request (printed with "
+               "the field it names); 2 unusable arguments or files, or the service could not be reached")
+PROGRESS_WIDTH = 30
+
+
+class Unusable(Exception):
+    """An argument or file the command cannot use (exit status 2)."""
+
+
+def add_impact(actions: Any) -> None:
+    """The `ruleset impact` sub-command."""
+    p = actions.add_parser("impact", help="what a candidate version would change in the logged decisions "
+                                          "(asks a running service)", epilog=EXIT_STATUS)
+    p.add_argument("file", help="the candidate version's YAML file")
+    p.add_argument("--ruleset", required=True, help="the ruleset whose logged decisions are analysed")
+    p.add_argument("--from", dest="start", required=True,
+                   help="first day (YYYY-MM-DD, Oslo time) or moment (ISO 8601 with offset) the decisions were logged")
+    p.add_argument("--to", dest="end", required=True,
+                   help="last day, inclusive (YYYY-MM-DD), or moment, exclusive (ISO 8601 with offset)")
+    p.add_argument("--formaal", required=True, help="why the logged decisions are read (recorded in the access log)")
+    p.add_argument("--examples", type=int, default=0, help="examples per outcome field (default 5, at most 50)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--address", default=os.environ.get("REGELMOTOR_ADDRESS", "127.0.0.1:50051"),
+                   help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051)")
+    p.add_argument("--ca-file", help="CA certificates (PEM): connect over TLS trusting them")
+    p.add_argument("--tls", action="store_true", help="connect over TLS trusting the system's CAs")
+    p.add_argument("--token-file", help="a file holding the bearer token (scope ruleset:author)")
+    p.set_defaults(func=cmd_impact)
+
+
+def _moment(text: str, *, end: bool) -> datetime:
+    """A day (Oslo time; the end day inclusive) or an ISO 8601 moment with its offset."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is not None and len(text) == 10:
+        return datetime.combine(day + timedelta(days=1) if end else day, time(), OSLO)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Unusable(f"{'--to' if end else '--from'}: {text!r} is neither YYYY-MM-DD nor ISO 8601") from None
+    if moment.tzinfo is None:
+        raise Unusable(f"{'--to' if end else '--from'}: {text!r} needs a UTC offset (e.g. +01:00 or Z)")
+    return moment
+
+
+def _stamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    result = timestamp_pb2.Timestamp()
+    result.FromDatetime(moment)
+    return result
+
+
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    if args.ca_file or args.tls:
+        roots = Path(args.ca_file).read_bytes() if args.ca_file else None
+        return grpc.secure_channel(args.address, grpc.ssl_channel_credentials(roots))
+    return grpc.insecure_channel(args.address)
+
+
+def _metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
+    metadata = [("regelmotor-caller", os.environ.get("USER", "regelmotor-cli"))]  # heard only with tokens off
+    if args.token_file:
+        metadata.append(("authorization", f"Bearer {Path(args.token_file).read_text(encoding='utf-8').strip()}"))
+    return metadata
+
+
+def cmd_impact(args: argparse.Namespace) -> int:
+    try:
+        message = rpb.AnalyseImpactRequest(
+            source=Path(args.file).read_text(encoding="utf-8"), ruleset=args.ruleset, formaal=args.formaal,
+            max_examples=args.examples, filter=apb.DecisionFilter(recorded_from=_stamp(_moment(args.start, end=False)),
+                                                                  recorded_to=_stamp(_moment(args.end, end=True))))
+        metadata = _metadata(args)
+    except (OSError, UnicodeDecodeError, Unusable) as exc:
+        print(f"regelmotor: {exc}", file=sys.stderr)
+        return 2
+    show = sys.stderr.isatty()  # a progress bar on a terminal, never into a pipe or a file
+    try:
+        with _channel(args) as channel:
+            stub = rpb_grpc.RulesetServiceStub(channel)  # type: ignore[no-untyped-call]
+            for item in stub.AnalyseImpact(message, metadata=metadata):
+                if item.WhichOneof("item") == "progress" and show:
+                    _bar(item.progress, sys.stderr)
+                elif item.WhichOneof("item") == "report":
+                    if show:
+                        sys.stderr.write("\r\033[K")
+                    print(json.dumps(json_format.MessageToDict(item.report, preserving_proto_field_name=True),
+                                     ensure_ascii=False, indent=2) if args.json else render_report(item.report))
+                    return 0
+    except grpc.RpcError as error:
+        if show:
+            sys.stderr.write("\n")
+        return _failed(error, args.address)
+    print("regelmotor: the service ended the analysis without a report", file=sys.stderr)
+    return 1
+
+
+def _bar(progress: rpb.ImpactProgress, out: TextIO) -> None:
+    share = progress.done / progress.total if progress.total else 1.0
+    filled = int(share * PROGRESS_WIDTH)
+    out.write(f"\r[{'#' * filled}{'.' * (PROGRESS_WIDTH - filled)}] {share:4.0%}  "
+              f"{progress.done}/{progress.total} beslutninger")
+    out.flush()
+
+
+def _failed(error: grpc.RpcError, address: str) -> int:
+    assert isinstance(error, grpc.Call)
+    if error.code() is grpc.StatusCode.UNAVAILABLE and "connect" in (error.details() or "").lower():
+        print(f"regelmotor: cannot reach the service at {address}: {error.details()}", file=sys.stderr)
+        return 2
+    print(f"regelmotor: {error.code().name}: {error.details()}", file=sys.stderr)
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else []:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            for violation in bad.field_violations:
+                print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+    return 1
+
+
+def _value(value: Any) -> str:
+    plain = json_format.MessageToDict(value)
+    if isinstance(plain, float) and plain.is_integer():  # a Value holds every number as a double
+        plain = int(plain)
+    return "–" if plain is None else plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)
+
+
+def _number(text: str) -> str:
+    return f"{float(text):,.2f}".replace(",", " ").removesuffix(".00") if text else "–"
+
+
+def render_report(report: rpb.ImpactReport) -> str:
+    """The report as readable lines: the changed fields with their cross-table, sums and examples."""
+    lines = [f"Konsekvens av {report.ruleset} {report.candidate_version} (sha256 {report.candidate_sha256[:12]}…) "
+             f"for {report.analysed} loggførte beslutninger",
+             f"  endret: {report.changed}   avvist av kandidaten: {report.refused}   tid: {report.seconds:.1f} s"]
+    for example in report.refusals:
+        lines.append(f"    avvist {example.decision_id} ({example.as_of}): {example.message}")
+    unchanged = []
+    for outcome in report.outcomes:
+        if not outcome.changed:
+            unchanged.append(outcome.field)
+            continue
+        lines += ["", f"{outcome.field} ({outcome.kind}): {outcome.changed} endret"]
+        cells = [(_value(t.before), _value(t.after), t.count) for t in outcome.transitions]
+        if cells:
+            left = max(len(a) for a, _, _ in cells) + 2
+            right = max(len(b) for _, b, _ in cells) + 2
+            lines.append(f"  {'før':<{left}}{'etter':<{right}}{'antall':>8}")
+            lines += [f"  {a:<{left}}{b:<{right}}{n:>8}" for a, b, n in cells]
+        if outcome.sum_before or outcome.sum_after:
+            difference = float(outcome.sum_after or 0) - float(outcome.sum_before or 0)
+            lines.append(f"  sum før {_number(outcome.sum_before)}, etter {_number(outcome.sum_after)} "
+                         f"({'+' if difference >= 0 else '−'}{_number(str(abs(difference)))})")
+        for example in outcome.examples:
+            rule = f"  (første regel som gir annet: {example.first_rule})" if example.first_rule else ""
+            lines.append(f"  f.eks. {example.decision_id} ({example.as_of}): {_value(example.before)} → "
+                         f"{_value(example.after)}{rule}")
+    if unchanged:
+        lines += ["", f"Uendret: {', '.join(unchanged)}"]
+    return "\n".join(lines)

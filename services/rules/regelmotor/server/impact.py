@@ -1,0 +1,199 @@
+"""RulesetService.AnalyseImpact: what a candidate version would have changed in the decisions already logged.
+
+Where it runs: the candidate source is parsed and compiled only in the impact workers, a sandbox pool of its own
+(the sources worker's memory and time limits) whose processes run at a lower CPU priority (`impact_nice`, 10 by
+default): they use every core the engine workers leave idle, and yield it to them under load, so an analysis
+delays Evaluate calls only by a bounded share (measured: bench/impact_latency.py, BENCHMARKS.md). The front reads
+the window from the log as stored JSON text, in chunks, and sends each chunk to a free impact worker (a few
+chunks in flight); the workers parse and evaluate; the front merges the chunks' tallies in order.
+
+Reading logged decisions reads patient data: the call needs `ruleset:author`, a `formaal`, and is recorded in the
+access log (who, what, why) before anything is read, as AuditService's reads are. Bad input is refused before
+anything is read or recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+from grpc_status import rpc_status
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.errors import FieldViolation
+from regelmotor.core.identity import Pseudonymiser
+from regelmotor.core.impact import SUMMED_KINDS, Example, ImpactTally, transitions_of
+from regelmotor.store import DecisionLog, ListFilter, ReplayInput
+from regelmotor_api.v1 import ruleset_pb2 as rpb
+
+from .audit import checked_purpose, decision_filter
+from .convert import to_value
+from .errors import bad_request, not_kept, pool_failure, source_failure, to_status, worker_failed
+from .pool import PoolError, WorkerPool
+from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, LoggedItem, PrepareImpact
+from .recording import caller_of
+from .servicers import ask, time_left
+
+Context = grpc.aio.ServicerContext[Any, Any]
+MAX_SOURCE_BYTES = 1024 * 1024
+CHUNK = 200  # decisions per message to an impact worker: about 50 ms of work, so the front merges often
+EXAMPLES = (5, 50)  # default and most examples per outcome field
+
+
+async def _refuse(context: Context, field: str, reason: str) -> None:
+    await context.abort_with_status(rpc_status.to_status(to_status(bad_request([FieldViolation(field, reason)]))))
+
+
+def _progress(done: int, total: int) -> rpb.AnalyseImpactResponse:
+    return rpb.AnalyseImpactResponse(progress=rpb.ImpactProgress(done=done, total=total))
+
+
+def _take(inputs: Iterator[ReplayInput], count: int) -> list[LoggedItem]:
+    """The next `count` logged decisions as plain data for a worker (read off the event loop)."""
+    items: list[LoggedItem] = []
+    for row in inputs:
+        items.append((row.seq, row.decision_id, row.version, row.ruleset_sha256, row.as_of, row.facts_json,
+                      row.outcome_json))
+        if len(items) >= count:
+            break
+    return items
+
+
+def _example(example: Example) -> rpb.ImpactExample:
+    return rpb.ImpactExample(decision_id=example.decision_id, as_of=example.as_of, before=to_value(example.before),
+                             after=to_value(example.after), first_rule=example.first_rule, message=example.message)
+
+
+def report(tally: ImpactTally, prepared: ImpactPrepared, seconds: float) -> rpb.ImpactReport:
+    """The report of a whole analysis."""
+    outcomes = []
+    for name, field in tally.fields.items():
+        impact = rpb.OutcomeImpact(field=name, kind=field.kind, changed=field.changed,
+                                   examples=[_example(e) for e in field.examples])
+        impact.transitions.extend(rpb.ValueTransition(before=to_value(a), after=to_value(b), count=n)
+                                  for a, b, n in transitions_of(field))
+        if field.kind in SUMMED_KINDS:
+            impact.sum_before, impact.sum_after = str(field.sum_before), str(field.sum_after)
+        outcomes.append(impact)
+    return rpb.ImpactReport(ruleset=prepared.name, candidate_version=prepared.version,
+                            candidate_sha256=prepared.sha256, analysed=tally.analysed, changed=tally.changed,
+                            refused=tally.refused, outcomes=outcomes, refusals=[_example(e) for e in tally.refusals],
+                            seconds=seconds)
+
+
+class ImpactAnalyst:
+    """Runs AnalyseImpact calls (see the module docstring). `log` None: the service keeps no decision log."""
+
+    def __init__(self, log: DecisionLog | None, pool: WorkerPool, motor: Regelmotor, pseudonymiser: Pseudonymiser,
+                 max_decisions: int) -> None:
+        self.log = log
+        self.pool = pool
+        self.motor = motor
+        self.pseudonymiser = pseudonymiser
+        self.max_decisions = max_decisions
+
+    async def analyse(self, request: rpb.AnalyseImpactRequest,
+                      context: Context) -> AsyncIterator[rpb.AnalyseImpactResponse]:
+        started = time.perf_counter()
+        log = self.log
+        if log is None:
+            await context.abort_with_status(rpc_status.to_status(to_status(not_kept())))
+            raise AssertionError("abort raises")
+        formaal = await checked_purpose(request.formaal, context)
+        source = await self._candidate_source(request, context)
+        filters, detail = await decision_filter(request.filter, self.pseudonymiser, context)
+        await self._check_ruleset(request, context)
+        max_examples = request.max_examples or EXAMPLES[0]
+        if not 0 < max_examples <= EXAMPLES[1]:
+            await _refuse(context, "max_examples", f"between 1 and {EXAMPLES[1]} (0: {EXAMPLES[0]})")
+        prepared = await self._prepare(source, request.ruleset, context)
+        filters = dataclasses.replace(filters, ruleset=request.ruleset)
+        total = await asyncio.to_thread(log.count, filters, self.max_decisions + 1)
+        if total > self.max_decisions:
+            await _refuse(context, "filter", f"the window holds more than {self.max_decisions} logged decisions "
+                                             "(impact_max_decisions): narrow recorded_from and recorded_to")
+        await asyncio.to_thread(log.log_access, caller_of(context), "AnalyseImpact", {
+            **detail, "recorded_from": filters.recorded_from.isoformat() if filters.recorded_from else None,
+            "recorded_to": filters.recorded_to.isoformat() if filters.recorded_to else None,
+            "candidate_version": prepared.version, "candidate_sha256": prepared.sha256, "decisions": total,
+            "formaal": formaal})
+        yield _progress(0, total)
+        tally = ImpactTally()
+        async for done in self._evaluate(log, source, filters, total, max_examples, tally, context):
+            yield _progress(done, total)
+        yield rpb.AnalyseImpactResponse(report=report(tally, prepared, time.perf_counter() - started))
+
+    async def _candidate_source(self, request: rpb.AnalyseImpactRequest, context: Context) -> str:
+        """The candidate's YAML source. The place a stored proposed version (a new member of the request's
+        `candidate` oneof) is to be read from the ruleset store."""
+        if request.WhichOneof("candidate") != "source" or not request.source.strip():
+            await _refuse(context, "source", "required: the YAML source of the candidate version")
+        if len(request.source.encode()) > MAX_SOURCE_BYTES:
+            await _refuse(context, "source", f"at most {MAX_SOURCE_BYTES} bytes")
+        return request.source
+
+    async def _check_ruleset(self, request: rpb.AnalyseImpactRequest, context: Context) -> None:
+        names = self.motor.repository.names()
+        if request.ruleset not in names:
+            await _refuse(context, "ruleset", f"unknown ruleset {request.ruleset[:100]!r}; known: {', '.join(names)}")
+        if request.filter.ruleset and request.filter.ruleset != request.ruleset:
+            await _refuse(context, "filter.ruleset", "must be empty or equal to ruleset")
+
+    async def _work(self, message: PrepareImpact | AnalyseChunk, context: Context) -> object:
+        """An impact worker's answer; the call is ended with the pool's error, or INTERNAL for a fault of ours."""
+        try:
+            answer = await ask(self.pool, message, time_left(context))
+        except PoolError as exc:
+            failure = source_failure(exc) if isinstance(message, PrepareImpact) else pool_failure(exc)
+            await context.abort_with_status(rpc_status.to_status(to_status(failure)))
+            raise
+        if isinstance(answer, Failed):
+            await context.abort_with_status(rpc_status.to_status(to_status(worker_failed(answer.reason))))
+        return answer
+
+    async def _prepare(self, source: str, ruleset: str, context: Context) -> ImpactPrepared:
+        """The candidate compiled in the sandbox (all its workers started: an analysis uses them all)."""
+        self.pool.fill()
+        prepared = await self._work(PrepareImpact(source), context)
+        assert isinstance(prepared, ImpactPrepared)
+        if prepared.diagnostics:
+            error = bad_request([FieldViolation("source", f"line {line}, column {column}: {message}")
+                                 for line, column, message in prepared.diagnostics])
+            await context.abort_with_status(rpc_status.to_status(to_status(error)))
+        if prepared.name != ruleset:
+            await _refuse(context, "ruleset", f"the candidate is a version of {prepared.name!r}, not {ruleset!r}")
+        return prepared
+
+    async def _evaluate(self, log: DecisionLog, source: str, filters: ListFilter, total: int, max_examples: int,
+                        tally: ImpactTally, context: Context) -> AsyncIterator[int]:
+        """Send the window to the impact workers a chunk at a time (one chunk more in flight than workers, so none
+        waits for the front), merge each chunk's tally in order, and yield the decisions done so far."""
+        inputs = log.replay_inputs(filters)
+        pending: deque[asyncio.Task[object]] = deque()
+        taken = 0
+        exhausted = total == 0
+        try:
+            while not exhausted or pending:
+                while not exhausted and len(pending) <= self.pool.size:
+                    items = await asyncio.to_thread(_take, inputs, min(CHUNK, total - taken))
+                    exhausted = not items or taken + len(items) >= total
+                    taken += len(items)
+                    if items:
+                        message = AnalyseChunk(source, tuple(items), max_examples, tally.filled(max_examples))
+                        pending.append(asyncio.create_task(self._work(message, context)))
+                if pending:
+                    part = await pending.popleft()
+                    assert isinstance(part, ImpactPart)
+                    tally.merge(part.tally, max_examples)
+                    yield tally.analysed
+        finally:
+            for task in pending:
+                task.cancel()
+            close = getattr(inputs, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)

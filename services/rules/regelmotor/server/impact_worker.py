@@ -1,0 +1,72 @@
+"""The impact worker's side of an impact analysis: a caller's candidate source parsed and compiled here, in the
+sandbox, never in the front; logged decisions evaluated again under it (regelmotor.core.impact)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+from regelmotor.core.api import Regelmotor
+from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
+from regelmotor.core.evaluator import Evaluator
+from regelmotor.core.impact import LoggedDecision, Reanalysis, parse_logged
+from regelmotor.core.loader import load_ruleset_text
+from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
+
+from .protocol import AnalyseChunk, ImpactPart, ImpactPrepared, PrepareImpact
+
+# Candidates kept compiled (an analysis sends its source with every chunk); durable_rules never frees one, so the
+# pool retires the worker after a number of messages as it does the sources worker.
+_KEPT = 4
+
+
+
+class ImpactWork:
+    def __init__(self, snapshot: RulesetSnapshot | None) -> None:
+        self._snapshot = snapshot
+        self._candidates: OrderedDict[str, Reanalysis] = OrderedDict()
+        self._logged: Regelmotor | None = None
+
+    def handle(self, message: PrepareImpact | AnalyseChunk) -> ImpactPrepared | ImpactPart:
+        if isinstance(message, PrepareImpact):
+            return self._prepare(message.source)
+        analysis = self._candidate(message.source)
+        decisions = (parse_logged(*item) for item in message.items)
+        return ImpactPart(analysis.tally(decisions, message.max_examples, message.filled))
+
+    def _prepare(self, source: str) -> ImpactPrepared:
+        try:
+            analysis = self._candidate(source)
+        except RulesetInvalid as exc:
+            return ImpactPrepared(diagnostics=_lines(exc.diagnostics))
+        except RegelmotorError as exc:  # the engine refused it
+            return ImpactPrepared(diagnostics=((1, 1, str(exc)),))
+        meta = analysis.candidate.ruleset.meta
+        return ImpactPrepared(meta.name, meta.version, analysis.candidate.ruleset.sha256)
+
+    def _candidate(self, source: str) -> Reanalysis:
+        key = hashlib.sha256(source.encode()).hexdigest()
+        found = self._candidates.get(key)
+        if found is None:
+            found = Reanalysis(Evaluator(load_ruleset_text(source, "source")), self._logged_version)
+            self._candidates[key] = found
+            if len(self._candidates) > _KEPT:
+                self._candidates.popitem(last=False)
+        self._candidates.move_to_end(key)
+        return found
+
+    def _logged_version(self, name: str, decision: LoggedDecision) -> Evaluator | None:
+        """The evaluator of the version a decision was made with, when this instance has that very content."""
+        if self._snapshot is None:
+            return None
+        if self._logged is None:
+            self._logged = Regelmotor(RulesetRepository.from_snapshot(self._snapshot, include_drafts=True))
+        try:
+            ruleset = self._logged.repository.get(name, decision.version)
+        except RegelmotorError:
+            return None
+        return self._logged.evaluator(ruleset) if ruleset.sha256 == decision.ruleset_sha256 else None
+
+
+def _lines(diagnostics: list[Diagnostic]) -> tuple[tuple[int, int, str], ...]:
+    return tuple((d.line, d.column, d.message) for d in diagnostics)
