@@ -33,6 +33,11 @@ REQUIRED_SCOPE: dict[str, str | None] = {
     _RULESET + "ValidateRuleset": RULESET_READ,
     _RULESET + "TestRuleset": RULESET_READ,
     _RULESET + "DiffRulesets": RULESET_READ,
+    _RULESET + "GetRulesetHistory": RULESET_READ,
+    _RULESET + "ProposeRuleset": RULESET_AUTHOR,
+    _RULESET + "ApproveRuleset": RULESET_APPROVE,  # never by the version's proposer (four eyes, server/lifecycle.py)
+    _RULESET + "RejectRuleset": RULESET_APPROVE,
+    _RULESET + "RetireRuleset": RULESET_APPROVE,
     _AUDIT + "ListDecisions": AUDIT,
     _AUDIT + "GetDecision": AUDIT,
     _AUDIT + "ReplayDecision": AUDIT,

@@ -32,6 +32,7 @@ from .protocol import (
     EvaluateBatch,
     EvaluateCalls,
     Failed,
+    ProposeSource,
     Ready,
     Request,
     Skipped,
@@ -152,6 +153,10 @@ class Worker:
                 from .sources import diff_sources
 
                 return diff_sources(request)
+            case ProposeSource(request=request):
+                from .sources import check_proposal
+
+                return check_proposal(request)
             case _:
                 return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
 

@@ -49,6 +49,7 @@ from .base import (
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
 from .record import DecisionRecord, StoredRecord
+from .versions import RulesetStore
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -289,6 +290,11 @@ class PostgresDecisionLog(DecisionLog):
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         return [int(row[0]) for row in rows]
+
+    def rulesets(self) -> RulesetStore:
+        from .version_tables import PostgresTables
+
+        return RulesetStore(PostgresTables(self))
 
     def close(self) -> None:
         self._pool.close()
