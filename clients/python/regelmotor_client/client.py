@@ -168,6 +168,10 @@ class RegelmotorClient:
         """The bearer token, got again (file re-read, command re-run) when it has changed or expires soon."""
         return [] if self.token is None else [("authorization", f"Bearer {self.token.token()}")]
 
+    def call_metadata(self) -> list[tuple[str, str]]:
+        """The metadata every call of this client carries (the bearer token), for other services' stubs."""
+        return self._metadata()
+
     def close(self) -> None:
         self.channel.close()
 

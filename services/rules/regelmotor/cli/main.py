@@ -13,7 +13,7 @@ from typing import Any
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import load_cases, run_case
 from regelmotor.core.diff import diff_rulesets
-from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.errors import LifecycleRefused, RegelmotorError, RulesetInvalid
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.model import Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = ruleset.add_parser("publish", help=f"record a published version's sha256 in {PUBLISHED_FILE}")
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)
+    from .lifecycle import add_commands
+
+    add_commands(ruleset)
 
     p = sub.add_parser("evaluate", help="evaluate facts and print the explained decision")
     p.add_argument("--ruleset", required=True)
@@ -231,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FactsFileError as exc:  # the facts file itself, before the ruleset's schema sees it
         print(exc, file=sys.stderr)
         return 1
+    except LifecycleRefused as exc:  # the store's state does not allow the step (import): nothing was stored
+        print(f"error: {exc.reason}: {exc}", file=sys.stderr)
+        return 3
     except RegelmotorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
