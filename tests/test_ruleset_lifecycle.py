@@ -16,28 +16,10 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.auth_support import Issuer, bearer
 from tests.grpc_support import details, struct
-from tests.lifecycle_support import Person, cases, lifecycle_server, seed_directory, sha256, source, store_location
+from tests.lifecycle_support import Person, cases, lifecycle_server, seed_directory, sha256, source
 
 AUTHOR = ("ruleset:author", "ruleset:read", "ruleset:approve")  # anna may approve, only not her own proposals
 APPROVER = ("ruleset:approve", "ruleset:read")
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Issuer:
-    made = Issuer()
-    made.add_rsa("k1")
-    return made
-
-
-@pytest.fixture(scope="module")
-def jwks(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return issuer.write_jwks(tmp_path_factory.mktemp("jwks") / "jwks.json")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    with store_location(request.param) as location:
-        yield location
 
 
 @pytest.fixture
@@ -46,10 +28,11 @@ def rulesets(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def people(issuer: Issuer, jwks: Path, rulesets: Path, backend: str) -> Iterator[tuple[Person, Person, grpc.Channel]]:
-    with lifecycle_server(issuer, jwks, rulesets, backend) as server, \
+def people(idp: Issuer, idp_jwks: Path, rulesets: Path,
+           store_backend: str) -> Iterator[tuple[Person, Person, grpc.Channel]]:
+    with lifecycle_server(idp, idp_jwks, rulesets, store_backend) as server, \
             grpc.insecure_channel(server.address) as channel:
-        yield Person(issuer, channel, "anna", *AUTHOR), Person(issuer, channel, "bjorn", *APPROVER), channel
+        yield Person(idp, channel, "anna", *AUTHOR), Person(idp, channel, "bjorn", *APPROVER), channel
 
 
 def _code_and_reason(error: pytest.ExceptionInfo[grpc.RpcError]) -> tuple[grpc.StatusCode, str]:
@@ -177,19 +160,19 @@ def test_a_rejection_needs_a_reason_and_is_recorded(people: tuple[Person, Person
 
 
 def test_a_published_version_is_served_after_a_restart_on_the_same_store(
-        issuer: Issuer, jwks: Path, rulesets: Path, backend: str, tmp_path: Path) -> None:
+        idp: Issuer, idp_jwks: Path, rulesets: Path, store_backend: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with lifecycle_server(issuer, jwks, rulesets, backend, data_dir=data) as server, \
+    with lifecycle_server(idp, idp_jwks, rulesets, store_backend, data_dir=data) as server, \
             grpc.insecure_channel(server.address) as channel:
-        anna, bjorn = Person(issuer, channel, "anna", *AUTHOR), Person(issuer, channel, "bjorn", *APPROVER)
+        anna, bjorn = Person(idp, channel, "anna", *AUTHOR), Person(idp, channel, "bjorn", *APPROVER)
         text = source("2025.1", "2025-01-01", grense=67)
         assert anna.propose(text, cases("2025-01-01").replace("alder: 40", "alder: 70")).accepted
         bjorn.approve("2025.1", sha256(text))
     (rulesets / "sats" / "2024.1.yaml").unlink()  # the directory no longer matters: the store is seeded
-    with lifecycle_server(issuer, jwks, rulesets, backend, data_dir=data) as server, \
+    with lifecycle_server(idp, idp_jwks, rulesets, store_backend, data_dir=data) as server, \
             grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.DecisionServiceStub(channel)
-        token = bearer(issuer.token(scope="evaluate"))
+        token = bearer(idp.token(scope="evaluate"))
         for as_of, version, voksen in (("2024-05-01", "2024.1", True), ("2025-05-01", "2025.1", None)):
             answer = stub.Evaluate(pb.EvaluateRequest(ruleset="sats", as_of=as_of, facts=struct({"alder": 40}),
                                                       request_id=f"r-{as_of}"), metadata=token, timeout=30)

@@ -17,31 +17,24 @@ from tests.auth_support import Issuer
 from tests.lifecycle_support import cases, lifecycle_server, seed_directory, sha256, source
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Issuer:
-    made = Issuer()
-    made.add_rsa("k1")
-    return made
-
-
 @pytest.fixture
-def server(issuer: Issuer, tmp_path: Path) -> Iterator[RunningServer]:
-    jwks = issuer.write_jwks(tmp_path / "jwks.json")
-    with lifecycle_server(issuer, jwks, seed_directory(tmp_path / "rulesets"), "sqlite",
+def server(idp: Issuer, tmp_path: Path) -> Iterator[RunningServer]:
+    jwks = idp.write_jwks(tmp_path / "jwks.json")
+    with lifecycle_server(idp, jwks, seed_directory(tmp_path / "rulesets"), "sqlite",
                           data_dir=tmp_path / "data") as running:
         yield running
 
 
-def _token(issuer: Issuer, path: Path, sub: str, *roles: str) -> list[str]:
-    path.write_text(issuer.token(scope=list(roles), sub=sub, client_id="regelmotor-cli"), encoding="utf-8")
+def _token(idp: Issuer, path: Path, sub: str, *roles: str) -> list[str]:
+    path.write_text(idp.token(scope=list(roles), sub=sub, client_id="regelmotor-cli"), encoding="utf-8")
     return ["--token-file", str(path)]
 
 
-def test_propose_approve_and_history_from_the_command_line(server: RunningServer, issuer: Issuer, tmp_path: Path,
+def test_propose_approve_and_history_from_the_command_line(server: RunningServer, idp: Issuer, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     address = ["--address", server.address]
-    anna = _token(issuer, tmp_path / "anna.jwt", "anna", "ruleset:author", "ruleset:approve", "ruleset:read")
-    bjorn = _token(issuer, tmp_path / "bjorn.jwt", "bjorn", "ruleset:approve", "ruleset:read")
+    anna = _token(idp, tmp_path / "anna.jwt", "anna", "ruleset:author", "ruleset:approve", "ruleset:read")
+    bjorn = _token(idp, tmp_path / "bjorn.jwt", "bjorn", "ruleset:approve", "ruleset:read")
     work = tmp_path / "arbeid"
     work.mkdir()
     text = source("2025.1", "2025-01-01", verified=False)

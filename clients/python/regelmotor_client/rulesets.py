@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
-from .client import RegelmotorClient, _error
+from .client import RegelmotorClient, decision_error
 
 
 class RulesetLifecycle:
@@ -30,7 +30,7 @@ class RulesetLifecycle:
             answer = getattr(self.stub, method)(request, timeout=max(self.client.timeout, 60.0),
                                                 metadata=self.client.call_metadata())
         except grpc.RpcError as error:
-            raise _error(error) from None
+            raise decision_error(error) from None
         return json_format.MessageToDict(answer, preserving_proto_field_name=True,
                                          always_print_fields_with_no_presence=True)
 

@@ -294,7 +294,7 @@ class PostgresDecisionLog(DecisionLog):
     def rulesets(self) -> RulesetStore:
         from .version_tables import PostgresTables
 
-        return RulesetStore(PostgresTables(self))
+        return RulesetStore(PostgresTables(self._pool.connection))
 
     def close(self) -> None:
         self._pool.close()

@@ -316,7 +316,7 @@ class SQLiteDecisionLog(DecisionLog):
     def rulesets(self) -> RulesetStore:
         from .version_tables import SQLiteTables
 
-        return RulesetStore(SQLiteTables(self))
+        return RulesetStore(SQLiteTables(self._writing, self._reader))
 
     def shared_location(self) -> str:
         """The file: each process appends on its own connection, queued on the flock (the module docstring)."""

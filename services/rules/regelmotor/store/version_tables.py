@@ -8,15 +8,14 @@ threads, processes and instances: SQLite takes the log's writer (its thread lock
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
 
-    from .postgres import PostgresDecisionLog
-    from .sqlite import SQLiteDecisionLog
+    PgConnection = psycopg.Connection[tuple[Any, ...]]
 
 # pg_advisory_xact_lock(int, int) class for lifecycle steps ("RGLC"); the migrations and the access log use others.
 _LIFECYCLE_LOCK_CLASS = 0x52474C43
@@ -33,12 +32,14 @@ class _SQLiteTx:
 class SQLiteTables:
     selection_date = "coalesce(json_extract(decision, '$.selection_date'), as_of)"
 
-    def __init__(self, log: SQLiteDecisionLog) -> None:
-        self.log = log
+    def __init__(self, writer: Callable[[], AbstractContextManager[sqlite3.Connection]],
+                 reader: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> None:
+        self.writer = writer  # the log's writer connection, held by this thread and this log alone: the lock
+        self.reader = reader
 
     @contextmanager
     def writing(self) -> Iterator[_SQLiteTx]:
-        with self.log._writing() as conn:
+        with self.writer() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTx(conn)
@@ -50,13 +51,13 @@ class SQLiteTables:
 
     @contextmanager
     def reading(self) -> Iterator[_SQLiteTx]:
-        with self.log._reader() as conn:
+        with self.reader() as conn:
             conn.execute("BEGIN")
             yield _SQLiteTx(conn)
 
 
 class _PostgresTx:
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    def __init__(self, conn: PgConnection) -> None:
         self.conn = conn
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -67,18 +68,18 @@ class _PostgresTx:
 class PostgresTables:
     selection_date = "coalesce(decision::jsonb ->> 'selection_date', as_of)"
 
-    def __init__(self, log: PostgresDecisionLog) -> None:
-        self.log = log
+    def __init__(self, connection: Callable[[], AbstractContextManager[PgConnection]]) -> None:
+        self.connection = connection  # one of the log's pooled connections
 
     @contextmanager
     def writing(self) -> Iterator[_PostgresTx]:
-        with self.log._pool.connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
                          (_LIFECYCLE_LOCK_CLASS,))
             yield _PostgresTx(conn)
 
     @contextmanager
     def reading(self) -> Iterator[_PostgresTx]:
-        with self.log._pool.connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield _PostgresTx(conn)
