@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,28 @@ def make_evaluator(make_ruleset: Callable[..., Ruleset]) -> Callable[..., Evalua
         return Evaluator(make_ruleset(body, name, version))
 
     return make
+
+
+# The ruleset lifecycle tests (tests/test_ruleset_lifecycle*.py, tests/lifecycle_support.py): an identity provider
+# of their own, its JWKS, and the store on SQLite and on PostgreSQL.
+@pytest.fixture(scope="module")
+def idp() -> Any:
+    from tests.auth_support import Issuer
+
+    made = Issuer()
+    made.add_rsa("k1")
+    return made
+
+
+@pytest.fixture(scope="module")
+def idp_jwks(idp: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path: Path = idp.write_jwks(tmp_path_factory.mktemp("jwks") / "jwks.json")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    from tests.lifecycle_support import store_location
+
+    with store_location(request.param) as location:
+        yield location

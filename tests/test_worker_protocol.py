@@ -18,6 +18,7 @@ from regelmotor.server.protocol import (
     EvaluateBatch,
     EvaluateCalls,
     Failed,
+    ProposeSource,
     Ready,
     Reply,
     Request,
@@ -38,6 +39,7 @@ REQUESTS: dict[str, Request] = {
     "ValidateSource": ValidateSource(b""),
     "TestSource": protocol.TestSource(b""),  # by the module: pytest would collect a Test* name
     "DiffSources": DiffSources(b""),
+    "ProposeSource": ProposeSource(b""),
     "EvaluateCalls": EvaluateCalls(((b"", None, None, None),)),
     "Stop": Stop(),
 }
@@ -55,7 +57,7 @@ ANSWERS: dict[str, object] = {
 # The one answer each request kind is read as. EvaluateCalls (the pool answers its items one by one, each a Reply
 # or Skipped) and Stop (answered by the worker's exit) are never sent to wait for an answer.
 TAKES = {"Evaluate": "Reply", "EvaluateBatch": "two Replies", "ValidateSource": "SourceReply",
-         "TestSource": "SourceReply", "DiffSources": "SourceReply"}
+         "TestSource": "SourceReply", "DiffSources": "SourceReply", "ProposeSource": "SourceReply"}
 
 
 @pytest.mark.parametrize("request_kind", REQUESTS)

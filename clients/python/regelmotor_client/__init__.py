@@ -8,6 +8,7 @@ from regelmotor_api.facts import FactsFileError, read_facts
 
 from .client import DecisionError, RegelmotorClient, channel_credentials
 from .errors import ClientConfigError
+from .rulesets import RulesetLifecycle
 
-__all__ = ["ClientConfigError", "DecisionError", "FactsFileError", "RegelmotorClient", "channel_credentials",
-           "read_facts"]
+__all__ = ["ClientConfigError", "DecisionError", "FactsFileError", "RegelmotorClient", "RulesetLifecycle",
+           "channel_credentials", "read_facts"]

@@ -50,7 +50,7 @@ class DecisionError(Exception):
         return f"{self.code}: {self.message}" + (f" ({fields})" if fields and fields not in self.message else "")
 
 
-def _error(error: grpc.RpcError) -> DecisionError:
+def decision_error(error: grpc.RpcError) -> DecisionError:
     status = rpc_status.from_call(error)
     violations: dict[str, str] = {}
     reason = ""
@@ -168,6 +168,10 @@ class RegelmotorClient:
         """The bearer token, got again (file re-read, command re-run) when it has changed or expires soon."""
         return [] if self.token is None else [("authorization", f"Bearer {self.token.token()}")]
 
+    def call_metadata(self) -> list[tuple[str, str]]:
+        """The metadata every call of this client carries (the bearer token), for other services' stubs."""
+        return self._metadata()
+
     def close(self) -> None:
         self.channel.close()
 
@@ -189,7 +193,7 @@ class RegelmotorClient:
                 return _plain(json_format.MessageToDict(answer, preserving_proto_field_name=True))  # type: ignore[no-any-return]
             except grpc.RpcError as error:
                 if error.code() is not grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
-                    raise _error(error) from None
+                    raise decision_error(error) from None
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 

@@ -311,3 +311,139 @@ class ImpactExample(_message.Message):
     first_rule: str
     message: str
     def __init__(self, decision_id: _Optional[str] = ..., as_of: _Optional[str] = ..., before: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., first_rule: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class StoredVersion(_message.Message):
+    __slots__ = ("name", "version", "sha256", "state", "title", "gyldig_fra", "gyldig_til", "proposed_by", "retired_from", "unverified_hjemler", "allow_gap_before", "selected_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    GYLDIG_FRA_FIELD_NUMBER: _ClassVar[int]
+    GYLDIG_TIL_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_BY_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FROM_FIELD_NUMBER: _ClassVar[int]
+    UNVERIFIED_HJEMLER_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_GAP_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    sha256: str
+    state: str
+    title: str
+    gyldig_fra: str
+    gyldig_til: str
+    proposed_by: str
+    retired_from: str
+    unverified_hjemler: _containers.RepeatedScalarFieldContainer[str]
+    allow_gap_before: bool
+    selected_by: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., title: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., proposed_by: _Optional[str] = ..., retired_from: _Optional[str] = ..., unverified_hjemler: _Optional[_Iterable[str]] = ..., allow_gap_before: _Optional[bool] = ..., selected_by: _Optional[str] = ...) -> None: ...
+
+class ProposeRulesetRequest(_message.Message):
+    __slots__ = ("source", "cases")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    cases: str
+    def __init__(self, source: _Optional[str] = ..., cases: _Optional[str] = ...) -> None: ...
+
+class ProposeRulesetResponse(_message.Message):
+    __slots__ = ("accepted", "diagnostics", "test", "version")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTICS_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
+    test: TestRulesetResponse
+    version: StoredVersion
+    def __init__(self, accepted: _Optional[bool] = ..., diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., test: _Optional[_Union[TestRulesetResponse, _Mapping]] = ..., version: _Optional[_Union[StoredVersion, _Mapping]] = ...) -> None: ...
+
+class ApproveRulesetRequest(_message.Message):
+    __slots__ = ("name", "version", "sha256", "acknowledge_unverified")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGE_UNVERIFIED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    sha256: str
+    acknowledge_unverified: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., acknowledge_unverified: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApproveRulesetResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: StoredVersion
+    def __init__(self, version: _Optional[_Union[StoredVersion, _Mapping]] = ...) -> None: ...
+
+class RejectRulesetRequest(_message.Message):
+    __slots__ = ("name", "version", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RejectRulesetResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: StoredVersion
+    def __init__(self, version: _Optional[_Union[StoredVersion, _Mapping]] = ...) -> None: ...
+
+class RetireRulesetRequest(_message.Message):
+    __slots__ = ("name", "version", "from_date", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    from_date: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., from_date: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RetireRulesetResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: StoredVersion
+    def __init__(self, version: _Optional[_Union[StoredVersion, _Mapping]] = ...) -> None: ...
+
+class GetRulesetHistoryRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class LifecycleEvent(_message.Message):
+    __slots__ = ("id", "at", "who", "action", "version", "sha256", "reason", "detail_json", "hash")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    WHO_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_JSON_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: str
+    who: str
+    action: str
+    version: str
+    sha256: str
+    reason: str
+    detail_json: str
+    hash: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[str] = ..., who: _Optional[str] = ..., action: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., reason: _Optional[str] = ..., detail_json: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class GetRulesetHistoryResponse(_message.Message):
+    __slots__ = ("versions", "events")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[StoredVersion]
+    events: _containers.RepeatedCompositeFieldContainer[LifecycleEvent]
+    def __init__(self, versions: _Optional[_Iterable[_Union[StoredVersion, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[LifecycleEvent, _Mapping]]] = ...) -> None: ...

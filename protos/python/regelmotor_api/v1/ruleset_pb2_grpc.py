@@ -66,6 +66,31 @@ class RulesetServiceStub:
                 request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.SerializeToString,
                 response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.FromString,
                 _registered_method=True)
+        self.ProposeRuleset = channel.unary_unary(
+                '/regelmotor.v1.RulesetService/ProposeRuleset',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetResponse.FromString,
+                _registered_method=True)
+        self.ApproveRuleset = channel.unary_unary(
+                '/regelmotor.v1.RulesetService/ApproveRuleset',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetResponse.FromString,
+                _registered_method=True)
+        self.RejectRuleset = channel.unary_unary(
+                '/regelmotor.v1.RulesetService/RejectRuleset',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetResponse.FromString,
+                _registered_method=True)
+        self.RetireRuleset = channel.unary_unary(
+                '/regelmotor.v1.RulesetService/RetireRuleset',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetResponse.FromString,
+                _registered_method=True)
+        self.GetRulesetHistory = channel.unary_unary(
+                '/regelmotor.v1.RulesetService/GetRulesetHistory',
+                request_serializer=regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class RulesetServiceServicer:
@@ -117,6 +142,47 @@ class RulesetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProposeRuleset(self, request, context):
+        """Propose a version for publication (role ruleset:author). Its source must validate, say `status: published`
+        and pass its own cases; otherwise `accepted` is false, the diagnostics and case results say why, and nothing
+        is stored. A version string already used is ALREADY_EXISTS (ErrorInfo reason VERSION_EXISTS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRuleset(self, request, context):
+        """Publish a proposed version (role ruleset:approve). FAILED_PRECONDITION with an ErrorInfo reason when the
+        approver proposed it (FOUR_EYES), the sha256 named is not the proposal's (SHA256_MISMATCH), a hjemmel marked
+        not verified is not acknowledged (HJEMMEL_NOT_VERIFIED), or its period overlaps a published version or
+        leaves an undeclared gap (TIMELINE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectRuleset(self, request, context):
+        """Turn a proposed version down, with a reason (role ruleset:approve).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireRuleset(self, request, context):
+        """Retire a published version from a date (role ruleset:approve): it is no longer selected by date, and answers
+        pinned requests only for dates before that one, so replays of its decisions keep working.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRulesetHistory(self, request, context):
+        """The stored versions of a ruleset with their states, and every lifecycle event of them, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulesetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +215,31 @@ def add_RulesetServiceServicer_to_server(servicer, server):
                     servicer.AnalyseImpact,
                     request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.FromString,
                     response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.SerializeToString,
+            ),
+            'ProposeRuleset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeRuleset,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetResponse.SerializeToString,
+            ),
+            'ApproveRuleset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRuleset,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetResponse.SerializeToString,
+            ),
+            'RejectRuleset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectRuleset,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetResponse.SerializeToString,
+            ),
+            'RetireRuleset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireRuleset,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetResponse.SerializeToString,
+            ),
+            'GetRulesetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRulesetHistory,
+                    request_deserializer=regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +406,141 @@ class RulesetService:
             '/regelmotor.v1.RulesetService/AnalyseImpact',
             regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactRequest.SerializeToString,
             regelmotor_dot_v1_dot_ruleset__pb2.AnalyseImpactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeRuleset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/ProposeRuleset',
+            regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.ProposeRulesetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRuleset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/ApproveRuleset',
+            regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.ApproveRulesetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectRuleset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/RejectRuleset',
+            regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.RejectRulesetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireRuleset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/RetireRuleset',
+            regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.RetireRulesetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRulesetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.RulesetService/GetRulesetHistory',
+            regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryRequest.SerializeToString,
+            regelmotor_dot_v1_dot_ruleset__pb2.GetRulesetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

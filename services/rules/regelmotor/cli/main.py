@@ -14,7 +14,7 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import CaseResult, load_cases, run_case
 from regelmotor.core.coverage import coverage
 from regelmotor.core.diff import diff_rulesets
-from regelmotor.core.errors import RegelmotorError, RulesetInvalid
+from regelmotor.core.errors import LifecycleRefused, RegelmotorError, RulesetInvalid
 from regelmotor.core.format_schema import SCHEMA_FILES, schema_text
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor.core.model import Ruleset, Status
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.set_defaults(func=cmd_publish)
     add_impact(ruleset)
+    from .lifecycle import add_commands
+
+    add_commands(ruleset)
 
     p = sub.add_parser("evaluate", help="evaluate facts and print the explained decision")
     p.add_argument("--ruleset", required=True)
@@ -268,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FactsFileError as exc:  # the facts file itself, before the ruleset's schema sees it
         print(exc, file=sys.stderr)
         return 1
+    except LifecycleRefused as exc:  # the store's state does not allow the step (import): nothing was stored
+        print(f"error: {exc.reason}: {exc}", file=sys.stderr)
+        return 3
     except RegelmotorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

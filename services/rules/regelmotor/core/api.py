@@ -78,6 +78,7 @@ class Regelmotor:
                 selection_date = read_date(raw) if raw is not None else as_of
             except ValueError:
                 selection_date = as_of
+            self.repository.check_pinned(pinned, selection_date)
             return pinned, selecting or "as_of", selection_date
         selection_date = as_of
         if selecting is not None:

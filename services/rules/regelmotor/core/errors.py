@@ -21,6 +21,11 @@ Every error the library raises on purpose is a kind of `RegelmotorError`; the bo
     ├── VersionNotFound                 NOT_FOUND             2
     ├── NoVersionInForce                FAILED_PRECONDITION   2
     ├── ParameterValueMissing           FAILED_PRECONDITION   2
+    ├── VersionRetired                  FAILED_PRECONDITION   2   (a retired version, asked for a date it no
+    │                                                                  longer covers)
+    ├── LifecycleRefused                FAILED_PRECONDITION   3   (a ruleset lifecycle step the store's state
+    │     │                                                        does not allow: ErrorInfo.reason says which)
+    │     └── VersionTaken              ALREADY_EXISTS        3   (a version string already used)
     ├── OutcomeConflict                 INTERNAL              2   (the ruleset's rules disagree)
     └── EngineFailure                   INTERNAL              2   (durable_rules failed: never the caller's fault)
 
@@ -162,3 +167,34 @@ class OutcomeConflict(RegelmotorError):
 
 class EngineFailure(RegelmotorError):
     """durable_rules failed or disagreed with the compiled explanation: never the caller's fault."""
+
+
+class VersionRetired(RegelmotorError):
+    """A retired version answers only pinned requests for dates before it was retired (so replays keep working)."""
+
+    def __init__(self, name: str, version: str, retired_from: date, on: date) -> None:
+        self.name = name
+        self.version = version
+        self.retired_from = retired_from
+        self.on = on
+        super().__init__(f"{name}@{version} is retired from {retired_from.isoformat()}: it answers only pinned "
+                         f"requests for dates before that, not {on.isoformat()}")
+
+
+class LifecycleRefused(RegelmotorError):
+    """A step of a ruleset version's lifecycle (propose, approve, reject, retire, import) that the stored state
+    does not allow. `reason` is a stable UPPER_SNAKE code (FOUR_EYES, SHA256_MISMATCH, TIMELINE, ...), `metadata`
+    what the message names; nothing was stored."""
+
+    def __init__(self, reason: str, message: str, **metadata: str) -> None:
+        self.reason = reason
+        self.metadata = metadata
+        super().__init__(message)
+
+
+class VersionTaken(LifecycleRefused):
+    """The version string is already used for this ruleset (in any state: a version is never reused)."""
+
+    def __init__(self, name: str, version: str, state: str) -> None:
+        super().__init__("VERSION_EXISTS", f"{name}@{version} already exists ({state}); give the new text a new "
+                         "version", ruleset=name, version=version, state=state)

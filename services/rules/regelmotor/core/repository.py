@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from .errors import Diagnostic, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound
+from .errors import Diagnostic, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound, VersionRetired
 from .loader import load_ruleset_text
 from .model import Ruleset, Status
+from .timeline import Span, pair_problem
 
 CASES_SUFFIX = ".cases.yaml"
 PUBLISHED_FILE = "published.txt"
@@ -52,6 +53,9 @@ class RulesetSnapshot:
     root: str
     files: tuple[tuple[str, str], ...]  # (path, text) of each version file, sorted by path
     published: str  # the text of published.txt ("" when there is none)
+    # Retired versions (`name@version`, first day no longer covered, YYYY-MM-DD): a directory has none; the store
+    # says which of its published versions were retired (regelmotor.store.versions).
+    retired: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, root: str | Path) -> RulesetSnapshot:
@@ -86,6 +90,9 @@ class RulesetRepository:
     versions: dict[str, dict[str, Ruleset]] = field(default_factory=dict)  # name -> version -> ruleset
     include_drafts: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # ruleset key -> the source text it was loaded from
+    # ruleset key -> the day from which a retired version no longer answers: it is never selected by date, and
+    # answers pinned requests only for days before this one (so replays of its decisions keep working).
+    retired: dict[str, date] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: str | Path, *, include_drafts: bool = False,
@@ -99,7 +106,8 @@ class RulesetRepository:
                       only: set[str] | None = None) -> RulesetRepository:
         """Load and check every version of a snapshot; all problems are reported together."""
         diagnostics: list[Diagnostic] = []
-        repo = cls(include_drafts=include_drafts)
+        repo = cls(include_drafts=include_drafts,
+                   retired={key: date.fromisoformat(day) for key, day in snapshot.retired})
         published = parse_published(snapshot.published)
         for name, text in snapshot.files:
             path = Path(name)
@@ -153,7 +161,8 @@ class RulesetRepository:
 
     def periods(self, name: str, *, include_drafts: bool | None = None) -> list[Period]:
         drafts = self.include_drafts if include_drafts is None else include_drafts
-        selectable = [r for r in self.all_versions(name) if drafts or r.meta.status is Status.PUBLISHED]
+        selectable = [r for r in self.all_versions(name)
+                      if (drafts or r.meta.status is Status.PUBLISHED) and r.key not in self.retired]
         periods: list[Period] = []
         for index, ruleset in enumerate(selectable):
             end = ruleset.meta.gyldig_til
@@ -161,6 +170,12 @@ class RulesetRepository:
                 end = selectable[index + 1].meta.gyldig_fra - timedelta(days=1)
             periods.append(Period(ruleset, ruleset.meta.gyldig_fra, end))
         return periods
+
+    def check_pinned(self, ruleset: Ruleset, day: date) -> None:
+        """Raise VersionRetired when a pinned `ruleset` is retired and `day` is not before its retirement."""
+        retired_from = self.retired.get(ruleset.key)
+        if retired_from is not None and day >= retired_from:
+            raise VersionRetired(ruleset.meta.name, ruleset.meta.version, retired_from, day)
 
     def selecting_fact(self, name: str) -> str | None:
         return self.all_versions(name)[0].meta.selected_by
@@ -195,21 +210,16 @@ class RulesetRepository:
 
 def _pair_problems(earlier: Period, later: Period) -> list[Diagnostic]:
     a, b = earlier.ruleset, later.ruleset
-    if a.meta.gyldig_fra == b.meta.gyldig_fra:
-        return [Diagnostic(b.source_path, b.meta.lines.get("gyldig_fra", 1), 1,
-                           f"version {b.meta.version} starts on the same day as {a.meta.version} "
-                           f"({b.meta.gyldig_fra.isoformat()}): the periods overlap")]
-    end = earlier.end
-    if end is not None and end >= later.start:
-        return [Diagnostic(a.source_path, a.meta.lines.get("gyldig_til", 1), 1,
-                           f"version {a.meta.version} runs to {end.isoformat()}, overlapping version "
-                           f"{b.meta.version} from {later.start.isoformat()}")]
-    if end is not None and end + timedelta(days=1) < later.start and not b.meta.allow_gap_before:
-        return [Diagnostic(b.source_path, b.meta.lines.get("gyldig_fra", 1), 1,
-                           f"gap: no version of {b.meta.name!r} governs {(end + timedelta(days=1)).isoformat()} – "
-                           f"{(later.start - timedelta(days=1)).isoformat()}; declare `allow_gap_before: true` "
-                           "if that is intended")]
-    return []
+    problem = pair_problem(a.meta.name, span_of(a), earlier.end, span_of(b))
+    if problem is None:
+        return []
+    placed = a if problem.version == a.meta.version else b
+    return [Diagnostic(placed.source_path, placed.meta.lines.get(problem.key, 1), 1, problem.message)]
+
+
+def span_of(ruleset: Ruleset) -> Span:
+    meta = ruleset.meta
+    return Span(meta.version, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before)
 
 
 def _placement_problem(path: Path, ruleset: Ruleset) -> str | None:

@@ -36,6 +36,11 @@ REQUIRED_SCOPE: dict[str, str | None] = {
     # It reads logged decisions' facts (patient data) and shows outcomes of real decisions: an author's tool, not
     # every reader's; recorded in the access log with its purpose, as the AuditService's reads are.
     _RULESET + "AnalyseImpact": RULESET_AUTHOR,
+    _RULESET + "GetRulesetHistory": RULESET_READ,
+    _RULESET + "ProposeRuleset": RULESET_AUTHOR,
+    _RULESET + "ApproveRuleset": RULESET_APPROVE,  # never by the version's proposer (four eyes, server/lifecycle.py)
+    _RULESET + "RejectRuleset": RULESET_APPROVE,
+    _RULESET + "RetireRuleset": RULESET_APPROVE,
     _AUDIT + "ListDecisions": AUDIT,
     _AUDIT + "GetDecision": AUDIT,
     _AUDIT + "ReplayDecision": AUDIT,

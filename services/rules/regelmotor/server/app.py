@@ -35,16 +35,17 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.store import Checkpointer, DecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
-from . import guard, startup, tls, witnessing
+from . import guard, seeding, startup, tls, witnessing
 from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
 from .health import ServiceHealth
 from .impact import ImpactAnalyst
+from .lifecycle import RulesetLifecycleServicer
 from .limits import CallerLimiter
 from .pool import WorkerPool
 from .recording import FrontRecording, RecordingPlan
-from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine, RulesetServicer
+from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine
 from .telemetry import Telemetry, meter_provider, tracer_provider
 from .worker import Worker, WorkerConfig
 
@@ -119,8 +120,6 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     access = guard.interceptor(settings)  # None: no JWKS configured, no tokens asked for
     posture = startup.exposure(settings.host, tls=credentials is not None, authentication=access is not None,
                                insecure=settings.insecure)
-    snapshot, repository = startup.load_rulesets(settings.rulesets, include_drafts=settings.allow_drafts)
-    motor = Regelmotor(repository)
     data_dir = startup.data_dir(settings.data_dir)
     key_file = settings.pseudonym_key_file or data_dir / "pseudonym.key"
     startup.key_apart(key_file, data_dir, configured=settings.pseudonym_key is not None,
@@ -128,6 +127,14 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, key_file,
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
+    try:  # from the store beside the log, seeded from settings.rulesets at the first start (seeding.py)
+        snapshot, repository = seeding.served_rulesets(settings.rulesets, decision_log,
+                                                       include_drafts=settings.allow_drafts)
+    except BaseException:
+        if decision_log is not None:
+            decision_log.close()
+        raise
+    motor = Regelmotor(repository)
     checkpointer = _checkpointer(settings, decision_log, data_dir)
     # Who appends, chosen once here (recording.py): the engine workers for SQLite, the front's group committer
     # for PostgreSQL; the workers, the inline engine and the servicer each get their part of this one plan.
@@ -193,8 +200,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                                      log=decision_log)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            RulesetServicer(motor, sources, telemetry, ImpactAnalyst(decision_log, impact, motor, pseudonymiser,
-                                                                     settings.impact_max_decisions)), server)
+            RulesetLifecycleServicer(motor, sources, telemetry,
+                                     decision_log.rulesets() if decision_log is not None else None,
+                                     ImpactAnalyst(decision_log, impact, motor, pseudonymiser,
+                                                   settings.impact_max_decisions)), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,

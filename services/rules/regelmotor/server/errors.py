@@ -17,6 +17,7 @@ from regelmotor.core.errors import (
     EngineFailure,
     FieldViolation,
     InvalidFacts,
+    LifecycleRefused,
     NoVersionInForce,
     OutcomeConflict,
     ParameterValueMissing,
@@ -24,6 +25,8 @@ from regelmotor.core.errors import (
     RulesetInvalid,
     RulesetNotFound,
     VersionNotFound,
+    VersionRetired,
+    VersionTaken,
 )
 from regelmotor.core.limits import MAX_VIOLATIONS
 from regelmotor.store import RequestIdConflict
@@ -117,6 +120,8 @@ def error_result(exc: Exception) -> pb.ErrorResult:
             "parameter": exc.parameter, "date": exc.on.isoformat(), "year": str(exc.on.year)})
         return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=text,
                               details=[_pack(info), _pack(failure)])
+    if isinstance(exc, (LifecycleRefused, VersionRetired)):
+        return refused_step(exc, text)
     if isinstance(exc, RulesetInvalid):
         return bad_request([FieldViolation(f"source:{d.line}:{d.column}", d.message) for d in exc.diagnostics],
                            "the ruleset source has problems")
@@ -130,6 +135,19 @@ def error_result(exc: Exception) -> pb.ErrorResult:
     if isinstance(exc, RegelmotorError):
         return pb.ErrorResult(code=code_pb2.INTERNAL, message=text)
     return pb.ErrorResult(code=code_pb2.INTERNAL, message="internal error")
+
+
+def refused_step(exc: LifecycleRefused | VersionRetired, text: str) -> pb.ErrorResult:
+    """A lifecycle step the store's state does not allow (FAILED_PRECONDITION; a version string already used:
+    ALREADY_EXISTS), or a retired version asked for a date it no longer covers; ErrorInfo says which."""
+    if isinstance(exc, VersionRetired):
+        info = error_details_pb2.ErrorInfo(reason="VERSION_RETIRED", domain=DOMAIN, metadata={
+            "ruleset": exc.name, "version": exc.version, "retired_from": exc.retired_from.isoformat()})
+        return pb.ErrorResult(code=code_pb2.FAILED_PRECONDITION, message=text, details=[_pack(info)])
+    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN,
+                                       metadata={k: _cut(v, FIELD_BYTES) for k, v in exc.metadata.items()})
+    code = code_pb2.ALREADY_EXISTS if isinstance(exc, VersionTaken) else code_pb2.FAILED_PRECONDITION
+    return pb.ErrorResult(code=code, message=text, details=[_pack(info)])
 
 
 def not_found(kind: str, name: str, message: str) -> pb.ErrorResult:

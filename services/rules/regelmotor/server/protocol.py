@@ -95,12 +95,20 @@ class AnalyseChunk:
 
 
 @dataclass(frozen=True)
+class ProposeSource:
+    """A ProposeRulesetRequest (wire bytes): check a proposed version - its source, its status and its cases - and
+    read what the store keeps of it. The front stores it only when the answer says it is accepted."""
+
+    request: bytes
+
+
+@dataclass(frozen=True)
 class Stop:
     """Finish and exit."""
 
 
 Request = (Evaluate | EvaluateBatch | EvaluateCalls | ValidateSource | TestSource | DiffSources | PrepareImpact
-           | AnalyseChunk | Stop)
+           | AnalyseChunk | ProposeSource | Stop)
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ def answers(request: Request, answer: object) -> bool:
         case EvaluateBatch(items=items):
             return (isinstance(answer, list) and len(answer) == len(items)
                     and all(isinstance(reply, Reply) for reply in answer))
-        case ValidateSource() | TestSource() | DiffSources():
+        case ValidateSource() | TestSource() | DiffSources() | ProposeSource():
             return isinstance(answer, SourceReply)
         case PrepareImpact():
             return isinstance(answer, ImpactPrepared)

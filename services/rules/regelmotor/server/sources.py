@@ -1,5 +1,5 @@
-"""Ruleset sources sent by callers (ValidateRuleset, TestRuleset, DiffRulesets with sources), handled in the
-sandboxed sources worker: a source is untrusted input, so it is parsed, compiled and run only there."""
+"""Ruleset sources sent by callers (ValidateRuleset, TestRuleset, DiffRulesets with sources, ProposeRuleset),
+handled in the sandboxed sources worker: a source is untrusted input, so it is parsed, compiled and run only there."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from regelmotor.core.diff import diff_rulesets
 from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid, Severity
 from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.loader import load_ruleset_text
-from regelmotor.core.model import Ruleset
+from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import RulesetRepository
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
@@ -96,3 +96,38 @@ def diff_response(a: Ruleset, b: Ruleset) -> rpb.DiffRulesetsResponse:
         rules_changed=[rpb.RuleChange(rule_id=k, changes=v) for k, v in diff.rules_changed.items()],
         parameters=diff.parameters, facts=diff.facts, derived=diff.derived, outcomes=diff.outcomes,
         tables=diff.tables, hjemler=diff.hjemler, constraints=diff.constraints, lines=diff.lines())
+
+
+def stored_version(ruleset: Ruleset) -> rpb.StoredVersion:
+    """What the store keeps of a version besides its texts (read here, in the sandbox, for a caller's source)."""
+    meta = ruleset.meta
+    return rpb.StoredVersion(
+        name=meta.name, version=meta.version, sha256=ruleset.sha256, title=meta.title,
+        gyldig_fra=meta.gyldig_fra.isoformat(), gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "",
+        unverified_hjemler=sorted(h.id for h in ruleset.hjemler.values() if not h.verified),
+        allow_gap_before=meta.allow_gap_before, selected_by=meta.selected_by or "")
+
+
+def check_proposal(request_bytes: bytes) -> SourceReply:
+    """A proposal is accepted when its source validates, says `status: published` (it is the text to publish) and
+    has cases that all pass."""
+    request = rpb.ProposeRulesetRequest.FromString(request_bytes)
+    response = rpb.ProposeRulesetResponse()
+    try:
+        ruleset = load_ruleset_text(request.source, "source")
+    except RulesetInvalid as exc:
+        response.diagnostics.extend(_diagnostics(exc.diagnostics))
+        return SourceReply(response.SerializeToString())
+    response.version.CopyFrom(stored_version(ruleset))
+    if ruleset.meta.status is not Status.PUBLISHED:
+        response.diagnostics.append(rpb.Diagnostic(
+            line=ruleset.meta.lines.get("status", 1), column=1,
+            message=f"status is {ruleset.meta.status.value}: a proposal is the text to publish, so it must say "
+                    "`status: published`"))
+    tested = run_source_cases(rpb.TestRulesetRequest(source=request.source, cases=request.cases).SerializeToString())
+    response.test.ParseFromString(tested.response)
+    if not response.test.results and not response.test.diagnostics:
+        response.diagnostics.append(rpb.Diagnostic(line=1, column=1, message="a proposal needs its cases: give at "
+                                                                             "least one case that passes"))
+    response.accepted = not (response.diagnostics or response.test.diagnostics or response.test.failed)
+    return SourceReply(response.SerializeToString())

@@ -36,6 +36,7 @@ from .protocol import (
     EvaluateCalls,
     Failed,
     PrepareImpact,
+    ProposeSource,
     Ready,
     Request,
     Skipped,
@@ -162,6 +163,10 @@ class Worker:
                 return diff_sources(request)
             case PrepareImpact() | AnalyseChunk() if self.config.role == "impact":
                 return self._impact_work().handle(message)
+            case ProposeSource(request=request):
+                from .sources import check_proposal
+
+                return check_proposal(request)
             case _:
                 return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
 

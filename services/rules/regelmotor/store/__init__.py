@@ -13,7 +13,8 @@ Modules: `record` (DecisionRecord, StoredRecord), `packing` (the answer compress
 for the log), `chain` (hashing and verification), `base` (the DecisionLog interface and ListFilter),
 `sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit),
 `access_chain` (the hash chain over the access log), `checkpoint` (signed checkpoints in a witness outside
-the database).
+the database), `lifecycle` and `versions` (ruleset versions kept in the store, their states and chained
+lifecycle events; `version_tables`: each backend's part).
 PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
@@ -27,13 +28,16 @@ from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict, ap
 from .chain import Problem, VerifyResult, canonical_json
 from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, FileWitness, load_or_create_key
 from .group import GroupCommitter
+from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .versions import RulesetStore, StoredText
 
-__all__ = ["CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog", "DecisionRecord",
-           "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "ReplayInput",
-           "RequestIdConflict", "StoredRecord", "VerifyResult", "answer_for", "answered_record", "append_each",
-           "canonical_json", "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
+__all__ = ["CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog", "DecisionRecord", "Event",
+           "EventHead", "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "ReplayInput",
+           "RequestIdConflict", "RulesetStore", "State", "StoredRecord", "StoredText", "VerifyResult", "VersionMeta",
+           "VersionState", "VersionText", "answer_for", "answered_record", "append_each", "canonical_json",
+           "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
 
 DEFAULT_FILE = "decisions.db"
 

@@ -35,6 +35,7 @@ from typing import Any
 from .access_chain import AccessHead
 from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .versions import RulesetStore
 
 MAX_PAGE = 1000
 
@@ -202,6 +203,10 @@ class DecisionLog(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the store's connections. Further calls fail."""
+
+    def rulesets(self) -> RulesetStore:
+        """The ruleset versions kept in this store, and their lifecycle (regelmotor.store.versions)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no ruleset versions")
 
     def shared_location(self) -> str | None:
         """Where other processes open this same log (`open_log`) to append to it themselves, each on its own

@@ -85,7 +85,8 @@ from .record import DecisionRecord, StoredRecord
 GENESIS = "0" * 64
 
 # The last three are found only against a signed checkpoint (regelmotor.store.checkpoint).
-ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered"]
+ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered",
+                      "lifecycle altered"]
 
 
 @dataclass(frozen=True)

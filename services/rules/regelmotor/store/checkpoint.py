@@ -4,9 +4,11 @@ The hash chains (regelmotor.store.chain, .access_chain) show edits that leave th
 with write access to the database can still delete the newest records and move the chain head back, or
 rewrite a record and recompute every later hash and the head: the chain is consistent again. A checkpoint
 closes that gap. It is ``{"seq", "hash", "access_id", "access_hash", "at"}`` - the chain head, the
-access-log head and the time - as canonical JSON, signed with an Ed25519 key that the database does not
-hold, and appended as one JSON line (with ``"signature"``, base64) to a witness: by default an append-only
-file apart from the database (`FileWitness`); anything with `append` and `latest` will do.
+access-log head and the time - and, once the store holds ruleset lifecycle events, ``"lifecycle_id"`` and
+``"lifecycle_hash"`` (the head of their chain, regelmotor.store.lifecycle), as canonical JSON, signed with an
+Ed25519 key that the database does not hold, and appended as one JSON line (with ``"signature"``, base64) to a
+witness: by default an append-only file apart from the database (`FileWitness`); anything with `append` and
+`latest` will do.
 
 `check` verifies the log against the latest witnessed checkpoint and names what it finds:
 
@@ -14,7 +16,10 @@ file apart from the database (`FileWitness`); anything with `append` and `latest
 * **rehashed**: the record at the checkpoint's seq has another hash (a record at or before it was rewritten
   and the later hashes recomputed);
 * **access log altered**: the access-log chain is broken, or its row at the checkpoint's access_id is gone
-  or has another hash.
+  or has another hash;
+* **lifecycle altered**: the chain of ruleset lifecycle events is broken (or a stored ruleset text no longer
+  matches the event that stored it), or its event at the checkpoint's lifecycle_id is gone or has another
+  hash. That chain is short (a few events per version), so it is walked whole at every check.
 
 Problems the chain shows by itself (altered, removed, …) are reported first, as `DecisionLog.verify` does.
 `check(full=False)` is the incremental check (the service's start): only the records and access-log rows
@@ -46,7 +51,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .access_chain import ACCESS_ALTERED, NO_ACCESS, AccessHead, verify_access
 from .base import DecisionLog
-from .chain import ChainHead, Problem, VerifyResult, canonical_json, timestamp_text
+from .chain import GENESIS, ChainHead, Problem, VerifyResult, canonical_json, timestamp_text
+from .lifecycle import NO_EVENTS, EventHead
 
 _TAIL = 64 * 1024  # a witness line is a few hundred bytes; the last one is within this much of the end
 
@@ -62,10 +68,15 @@ class Checkpoint:
     access_id: int
     access_hash: str
     at: str  # timestamp_text
+    lifecycle_id: int = 0  # 0: no lifecycle event yet (then the two are not signed: older checkpoints verify)
+    lifecycle_hash: str = GENESIS
 
     def signed_text(self) -> bytes:
-        return canonical_json({"seq": self.seq, "hash": self.hash, "access_id": self.access_id,
-                               "access_hash": self.access_hash, "at": self.at}).encode("utf-8")
+        value: dict[str, object] = {"seq": self.seq, "hash": self.hash, "access_id": self.access_id,
+                                    "access_hash": self.access_hash, "at": self.at}
+        if self.lifecycle_id:
+            value.update(lifecycle_id=self.lifecycle_id, lifecycle_hash=self.lifecycle_hash)
+        return canonical_json(value).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,8 @@ class SignedCheckpoint:
             value = json.loads(line)
             checkpoint = Checkpoint(seq=int(value["seq"]), hash=str(value["hash"]),
                                     access_id=int(value["access_id"]), access_hash=str(value["access_hash"]),
-                                    at=str(value["at"]))
+                                    at=str(value["at"]), lifecycle_id=int(value.get("lifecycle_id", 0)),
+                                    lifecycle_hash=str(value.get("lifecycle_hash", GENESIS)))
             return SignedCheckpoint(checkpoint, base64.b64decode(value["signature"], validate=True))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"not a checkpoint line: {exc}") from None
@@ -198,13 +210,23 @@ class Checkpointer:
             if not checked.result.ok:
                 return checked
             head, access = self.log.heads()
+            events = lifecycle_head(self.log)
             previous = checked.checkpoint
-            if previous is not None and (previous.seq, previous.hash, previous.access_id) == (
-                    head.seq, head.hash, access.id):
+            if previous is not None and (previous.seq, previous.hash, previous.access_id, previous.lifecycle_id) == (
+                    head.seq, head.hash, access.id, events.id):
                 return checked
-            new = Checkpoint(head.seq, head.hash, access.id, access.hash, timestamp_text(datetime.now(UTC)))
+            new = Checkpoint(head.seq, head.hash, access.id, access.hash, timestamp_text(datetime.now(UTC)),
+                             events.id, events.hash)
             self.witness.append(SignedCheckpoint(new, self.key.sign(new.signed_text())))
             return CheckResult(checked.result, new)
+
+
+def lifecycle_head(log: DecisionLog) -> EventHead:
+    """The head of the log's chain of ruleset lifecycle events (none for a log that keeps no rulesets)."""
+    try:
+        return log.rulesets().head()
+    except NotImplementedError:
+        return NO_EVENTS
 
 
 def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, full: bool = True) -> VerifyResult:
@@ -244,6 +266,9 @@ def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint 
     (full=False): only the rows from the checkpoint's access-log row on are read."""
     if not result.ok:
         return result
+    lifecycle = _lifecycle_problem(log, checkpoint)
+    if lifecycle is not None:
+        return VerifyResult(ok=False, checked=result.checked, first_problem=lifecycle)
     anchor = AccessHead(checkpoint.access_id, checkpoint.access_hash) if checkpoint is not None else NO_ACCESS
     try:
         rows = log.access_log(0 if full else anchor.id)
@@ -269,6 +294,23 @@ def _access_problem(rows: list[dict[str, Any]], anchor: AccessHead, *, full: boo
     signed = next((row for row in rows if row["id"] == anchor.id), None)
     if signed is None or head.id < anchor.id or signed.get("hash") != anchor.hash:
         return _anchor_problem(anchor)
+    return None
+
+
+def _lifecycle_problem(log: DecisionLog, checkpoint: Checkpoint | None) -> Problem | None:
+    """The first problem of the lifecycle events' chain, and whether it still holds the checkpoint's event."""
+    try:
+        store = log.rulesets()
+    except NotImplementedError:
+        return None
+    head, problem = store.verify()
+    if problem is not None or checkpoint is None or not checkpoint.lifecycle_id:
+        return problem
+    signed = next((e for e in store.events(checkpoint.lifecycle_id) if e.id == checkpoint.lifecycle_id), None)
+    if signed is None or head.id < checkpoint.lifecycle_id or signed.hash != checkpoint.lifecycle_hash:
+        return Problem(checkpoint.lifecycle_id, None, "lifecycle altered",
+                       f"ruleset lifecycle event {checkpoint.lifecycle_id} is gone or has another hash than the "
+                       "checkpoint signed: it or an event before it was changed or removed")
     return None
 
 

@@ -91,6 +91,41 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE access_log ADD COLUMN prev_hash TEXT",
         "ALTER TABLE access_log ADD COLUMN hash TEXT",
     )),
+    # Ruleset versions kept in the store (regelmotor.store.versions): sources never change, and the state of a
+    # version is what its chained lifecycle events say (regelmotor.store.lifecycle).
+    Migration(4, "ruleset versions and their chained lifecycle events", (
+        """CREATE TABLE ruleset_versions (
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            source TEXT NOT NULL,
+            cases TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (name, version)
+        )""",
+        """CREATE TABLE ruleset_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "CREATE INDEX ruleset_events_name ON ruleset_events (name, id)",
+        """CREATE TRIGGER ruleset_versions_no_update BEFORE UPDATE ON ruleset_versions
+           BEGIN SELECT RAISE(ABORT, 'ruleset sources never change'); END""",
+        """CREATE TRIGGER ruleset_versions_no_delete BEFORE DELETE ON ruleset_versions
+           BEGIN SELECT RAISE(ABORT, 'ruleset sources never change'); END""",
+        """CREATE TRIGGER ruleset_events_no_update BEFORE UPDATE ON ruleset_events
+           BEGIN SELECT RAISE(ABORT, 'ruleset events are append-only'); END""",
+        """CREATE TRIGGER ruleset_events_no_delete BEFORE DELETE ON ruleset_events
+           BEGIN SELECT RAISE(ABORT, 'ruleset events are append-only'); END""",
+    )),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -150,6 +185,40 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "a hash chain over the access log", (
         "ALTER TABLE access_log ADD COLUMN prev_hash text",
         "ALTER TABLE access_log ADD COLUMN hash text",
+    )),
+    # As SQLite's 4. Text columns for the JSON (meta, detail): the hashed text is kept exactly.
+    Migration(4, "ruleset versions and their chained lifecycle events", (
+        """CREATE TABLE ruleset_versions (
+            name text NOT NULL,
+            version text NOT NULL,
+            source text NOT NULL,
+            cases text NOT NULL,
+            sha256 text NOT NULL,
+            meta text NOT NULL,
+            created_at timestamptz NOT NULL,
+            PRIMARY KEY (name, version)
+        )""",
+        """CREATE TABLE ruleset_events (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL,
+            who text NOT NULL,
+            action text NOT NULL,
+            name text NOT NULL,
+            version text NOT NULL,
+            sha256 text NOT NULL,
+            detail text NOT NULL,
+            prev_hash text NOT NULL,
+            hash text NOT NULL
+        )""",
+        "CREATE INDEX ruleset_events_name ON ruleset_events (name, id)",
+        """CREATE TRIGGER ruleset_versions_append_only BEFORE UPDATE OR DELETE ON ruleset_versions
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER ruleset_versions_no_truncate BEFORE TRUNCATE ON ruleset_versions
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER ruleset_events_append_only BEFORE UPDATE OR DELETE ON ruleset_events
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER ruleset_events_no_truncate BEFORE TRUNCATE ON ruleset_events
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
     )),
 )
 

@@ -51,6 +51,7 @@ from .base import (
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .versions import RulesetStore
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -310,6 +311,11 @@ class PostgresDecisionLog(DecisionLog):
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         return [int(row[0]) for row in rows]
+
+    def rulesets(self) -> RulesetStore:
+        from .version_tables import PostgresTables
+
+        return RulesetStore(PostgresTables(self._pool.connection))
 
     def close(self) -> None:
         self._pool.close()

@@ -53,6 +53,7 @@ from .base import (
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, timestamp_text, verify
 from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .versions import RulesetStore
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
 _INSERT = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -329,6 +330,11 @@ class SQLiteDecisionLog(DecisionLog):
             journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
             level = conn.execute("PRAGMA synchronous").fetchone()[0]
         return {"journal_mode": str(journal).lower(), "synchronous": _SYNC_LEVELS.get(level, str(level))}
+
+    def rulesets(self) -> RulesetStore:
+        from .version_tables import SQLiteTables
+
+        return RulesetStore(SQLiteTables(self._writing, self._reader))
 
     def shared_location(self) -> str:
         """The file: each process appends on its own connection, queued on the flock (the module docstring)."""
