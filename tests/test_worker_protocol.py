@@ -11,13 +11,18 @@ from typing import get_args
 
 import pytest
 
+from regelmotor.core.impact import ImpactTally
 from regelmotor.server import protocol
 from regelmotor.server.protocol import (
+    AnalyseChunk,
     DiffSources,
     Evaluate,
     EvaluateBatch,
     EvaluateCalls,
     Failed,
+    ImpactPart,
+    ImpactPrepared,
+    PrepareImpact,
     ProposeSource,
     Ready,
     Reply,
@@ -40,6 +45,8 @@ REQUESTS: dict[str, Request] = {
     "TestSource": protocol.TestSource(b""),  # by the module: pytest would collect a Test* name
     "DiffSources": DiffSources(b""),
     "ProposeSource": ProposeSource(b""),
+    "PrepareImpact": PrepareImpact(""),
+    "AnalyseChunk": AnalyseChunk("", (), 0),
     "EvaluateCalls": EvaluateCalls(((b"", None, None, None),)),
     "Stop": Stop(),
 }
@@ -49,6 +56,8 @@ ANSWERS: dict[str, object] = {
     "one Reply": [REPLY],
     "two SourceReplies": [SourceReply(), SourceReply()],
     "SourceReply": SourceReply(),
+    "ImpactPrepared": ImpactPrepared(),
+    "ImpactPart": ImpactPart(ImpactTally()),
     "Failed": Failed("a fault of ours"),
     "Skipped": Skipped(),
     "Ready": Ready(1),
@@ -57,7 +66,8 @@ ANSWERS: dict[str, object] = {
 # The one answer each request kind is read as. EvaluateCalls (the pool answers its items one by one, each a Reply
 # or Skipped) and Stop (answered by the worker's exit) are never sent to wait for an answer.
 TAKES = {"Evaluate": "Reply", "EvaluateBatch": "two Replies", "ValidateSource": "SourceReply",
-         "TestSource": "SourceReply", "DiffSources": "SourceReply", "ProposeSource": "SourceReply"}
+         "TestSource": "SourceReply", "DiffSources": "SourceReply", "ProposeSource": "SourceReply",
+         "PrepareImpact": "ImpactPrepared", "AnalyseChunk": "ImpactPart"}
 
 
 @pytest.mark.parametrize("request_kind", REQUESTS)
