@@ -48,7 +48,7 @@ from tests.conftest import ROOT
 from tests.grpc_support import server_in_process, struct
 
 GUIDE = ROOT / "docs" / "guides" / "policy-author.md"
-STEPS = ["aktiver", "start", "for", "kopier", "valider", "test", "konsekvens", "foreslaa", "godkjenn", "i-bruk",
+STEPS = ["aktiver", "start", "for", "kopier", "valider", "test", "konsekvens", "foreslaa", "diff", "godkjenn", "i-bruk",
          "historikk", "registrer"]
 LATER = "i-bruk"  # needs hot reload: run by its own test, after the others
 SHA256 = "991da2e880a5dc934b85dbcc8fe6827ddf6ff21127420e6f6c020454cb2f6b06"  # the guide's 2026.1.yaml
@@ -337,6 +337,14 @@ def test_the_proposal_prints_the_approval_the_guide_gives(walkthrough: Walkthrou
     assert first in guide()
     approval = one_line(walkthrough.command("godkjenn").text).removeprefix("USER=ola ")
     assert second == f"en annen godkjenner med: {approval}"
+
+
+def test_the_approver_sees_that_only_the_rate_and_the_period_changed(walkthrough: Walkthrough) -> None:
+    said = ran(walkthrough, "diff").out
+    sections = [line for line in said.splitlines() if re.fullmatch(r"\w+:", line)]
+    assert sections == ["metadata:", "parameters:"]
+    assert "  gyldig_fra: 2019-01-01 → 2025-01-01\n" in said and "  version: 2019.1 → 2026.1\n" in said
+    assert said.endswith("2025-01-01: 5981, 2026-01-01: 6250 NOK\n")
 
 
 def test_the_proposer_cannot_approve_her_own_version(walkthrough: Walkthrough) -> None:
