@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from regelmotor_api.facts import FactsFileError, read_facts
@@ -24,7 +25,8 @@ def _refused(error: ClientConfigError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__, epilog=EXIT_STATUS)
-    parser.add_argument("--address", default="127.0.0.1:50051")
+    parser.add_argument("--address", default=os.environ.get("REGELMOTOR_ADDRESS", "127.0.0.1:50051"),
+                        help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051)")
     tls = parser.add_argument_group("TLS (plaintext unless one of these is given)")
     tls.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
     tls.add_argument("--ca-file", help="CA certificates (PEM) to trust instead of the system's")

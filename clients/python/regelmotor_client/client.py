@@ -147,9 +147,12 @@ class RegelmotorClient:
     def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 10.0, retries: int = 3,
                  tls: bool = False, ca_file: str | Path | None = None, cert_file: str | Path | None = None,
                  key_file: str | Path | None = None, token_file: str | Path | None = None,
-                 token_env: str | None = None, token_command: str | Sequence[str] | None = None) -> None:
+                 token_env: str | None = None, token_command: str | Sequence[str] | None = None,
+                 caller: str | None = None) -> None:
         """Plaintext unless `tls` or any of the files is given; with at most one of the token options, a bearer
-        token on every call. ClientConfigError for a file, variable or command that cannot be used."""
+        token on every call. `caller` names this client in `regelmotor-caller` metadata, which a server hears
+        only with authentication off (a token names the caller otherwise). ClientConfigError for a file,
+        variable or command that cannot be used."""
         secure = tls or any(f is not None for f in (ca_file, cert_file, key_file))
         credentials = (channel_credentials(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
                        if secure else None)
@@ -163,10 +166,13 @@ class RegelmotorClient:
         self.stub = pb_grpc.DecisionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
         self.retries = retries
+        self.caller = caller
 
     def _metadata(self) -> list[tuple[str, str]]:
-        """The bearer token, got again (file re-read, command re-run) when it has changed or expires soon."""
-        return [] if self.token is None else [("authorization", f"Bearer {self.token.token()}")]
+        """The bearer token, got again (file re-read, command re-run) when it has changed or expires soon; and the
+        caller's own name, when given."""
+        named = [] if self.caller is None else [("regelmotor-caller", self.caller)]
+        return named + ([] if self.token is None else [("authorization", f"Bearer {self.token.token()}")])
 
     def call_metadata(self) -> list[tuple[str, str]]:
         """The metadata every call of this client carries (the bearer token), for other services' stubs."""

@@ -84,8 +84,14 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
     return grpc.insecure_channel(args.address)
 
 
+def local_caller() -> str:
+    """Who the command says it is to a service without authentication (heard only with tokens off): the user's
+    login name, USER."""
+    return os.environ.get("USER") or "regelmotor-cli"
+
+
 def _metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
-    metadata = [("regelmotor-caller", os.environ.get("USER", "regelmotor-cli"))]  # heard only with tokens off
+    metadata = [("regelmotor-caller", local_caller())]
     if args.token_file:
         metadata.append(("authorization", f"Bearer {Path(args.token_file).read_text(encoding='utf-8').strip()}"))
     return metadata
