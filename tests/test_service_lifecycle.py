@@ -90,7 +90,9 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
 
 
 def test_the_default_start_says_it_is_local_and_unauthenticated_and_an_insecure_one_warns() -> None:
-    with running_server(workers=1) as server:
+    # REGELMOTOR_ADDRESS is the commands' setting (regelmotor ruleset propose, regelmotor-client), often set in the
+    # same shell: the server starts with it there.
+    with running_server(workers=1, env={"REGELMOTOR_ADDRESS": "127.0.0.1:1"}) as server:
         pass
     local = server.banner
     with running_server(workers=1, env={"REGELMOTOR_HOST": "0.0.0.0", "REGELMOTOR_INSECURE": "true"}) as server:

@@ -43,8 +43,9 @@ def from_validation(error: ValidationError) -> StartupError:
     return StartupError(setting, f"{first['msg']}{shown}", "see docs/configuration.md")
 
 
-# REGELMOTOR_* variables that are not settings of the server but are read elsewhere.
-_OTHER_VARIABLES = ("REGELMOTOR_CONFIG",)
+# REGELMOTOR_* variables that are not settings of the server but are read elsewhere: the config file's name, and
+# the address the commands that call the service use (set in the same shell as often as not).
+_OTHER_VARIABLES = ("REGELMOTOR_CONFIG", "REGELMOTOR_ADDRESS")
 _OTHER_PREFIXES = ("REGELMOTOR_TEST_",)
 
 
