@@ -81,8 +81,18 @@ _AS_IS = frozenset({type(None), bool, int, str, float})
 
 def encode_for_engine(value: Any) -> Any:
     """Encode a strictly typed Python value as the JSON value the engine compares."""
-    if type(value) in _AS_IS:
+    kind = type(value)
+    if kind in _AS_IS:
         return value
+    if kind is date:  # the exact types first: most values are of them (subclasses take the general way below)
+        return value.year * 10000 + value.month * 100 + value.day
+    if kind is list:
+        return [item if type(item) in _AS_IS else encode_for_engine(item) for item in value] or None
+    return _engine_value(value)
+
+
+def _engine_value(value: Any) -> Any:
+    """encode_for_engine of any value, by the general way (tests/test_value_encoding.py holds the two alike)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -96,12 +106,24 @@ def encode_for_engine(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         # An empty list is encoded as null: the engine's `$iall` never matches an empty array,
         # so "x not in list" is compiled as "list is null or every item differs".
-        return [encode_for_engine(v) for v in value] or None
+        return [_engine_value(v) for v in value] or None
     return value
 
 
 def to_json_value(value: Any) -> Any:
     """A value as plain JSON for decisions and traces (ISO dates, decimals as strings)."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is date:  # the exact types first, as in encode_for_engine
+        return value.isoformat()
+    if kind is list:
+        return [item if type(item) in _AS_IS else to_json_value(item) for item in value]
+    return _json_value(value)
+
+
+def _json_value(value: Any) -> Any:
+    """to_json_value of any value, by the general way (tests/test_value_encoding.py holds the two alike)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -113,7 +135,7 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, (list, tuple)):
-        return [to_json_value(v) for v in value]
+        return [_json_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): to_json_value(v) for k, v in value.items()}
+        return {str(k): _json_value(v) for k, v in value.items()}
     raise TypeError(f"no JSON form for {type(value).__name__}")
