@@ -189,6 +189,22 @@ def test_two_instances_on_one_postgresql_both_serve_a_version_published_on_one_o
         assert time.monotonic() - approved < LIVE_WITHIN
 
 
+def test_an_instance_without_engine_workers_serves_a_published_version_without_a_restart_too(
+        idp: Issuer, idp_jwks: Path, rulesets: Path) -> None:
+    evaluate = bearer(idp.token(scope="evaluate"))
+    with lifecycle_server(idp, idp_jwks, rulesets, "sqlite", workers=0) as server, \
+            grpc.insecure_channel(server.address) as channel:
+        anna, bjorn = Person(idp, channel, "anna", *AUTHOR), Person(idp, channel, "bjorn", *APPROVER)
+        stub = pb_grpc.DecisionServiceStub(channel)
+        text = source("2025.1", "2025-01-01")
+        assert anna.propose(text, cases("2025-01-01")).accepted
+        bjorn.approve("2025.1", sha256(text))
+        took = _seconds_until(lambda: _evaluate(stub, evaluate, "2025-03-01",
+                                                f"probe-{time.monotonic()}").version == "2025.1")
+        assert "2025.1" in _listed(channel, bearer(idp.token(scope="ruleset:read")))
+        assert took < LIVE_WITHIN
+
+
 BROKEN = "name: sats\nversion: '2030.1'\nstatus: published\ngyldig_fra: 2030-01-01\nrules: [hemmelig tekst\n"
 
 
