@@ -12,6 +12,7 @@ from typing import get_args
 import pytest
 
 from regelmotor.core.impact import ImpactTally
+from regelmotor.core.repository import RulesetSnapshot
 from regelmotor.server import protocol
 from regelmotor.server.protocol import (
     AnalyseChunk,
@@ -25,6 +26,8 @@ from regelmotor.server.protocol import (
     PrepareImpact,
     ProposeSource,
     Ready,
+    Reload,
+    Reloaded,
     Reply,
     Request,
     Skipped,
@@ -48,6 +51,7 @@ REQUESTS: dict[str, Request] = {
     "PrepareImpact": PrepareImpact(""),
     "AnalyseChunk": AnalyseChunk("", (), 0),
     "EvaluateCalls": EvaluateCalls(((b"", None, None, None),)),
+    "Reload": Reload(RulesetSnapshot("store", (), "")),
     "Stop": Stop(),
 }
 ANSWERS: dict[str, object] = {
@@ -58,6 +62,7 @@ ANSWERS: dict[str, object] = {
     "SourceReply": SourceReply(),
     "ImpactPrepared": ImpactPrepared(),
     "ImpactPart": ImpactPart(ImpactTally()),
+    "Reloaded": Reloaded(),
     "Failed": Failed("a fault of ours"),
     "Skipped": Skipped(),
     "Ready": Ready(1),
@@ -67,7 +72,7 @@ ANSWERS: dict[str, object] = {
 # or Skipped) and Stop (answered by the worker's exit) are never sent to wait for an answer.
 TAKES = {"Evaluate": "Reply", "EvaluateBatch": "two Replies", "ValidateSource": "SourceReply",
          "TestSource": "SourceReply", "DiffSources": "SourceReply", "ProposeSource": "SourceReply",
-         "PrepareImpact": "ImpactPrepared", "AnalyseChunk": "ImpactPart"}
+         "PrepareImpact": "ImpactPrepared", "AnalyseChunk": "ImpactPart", "Reload": "Reloaded"}
 
 
 @pytest.mark.parametrize("request_kind", REQUESTS)

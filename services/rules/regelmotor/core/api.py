@@ -58,14 +58,21 @@ class Regelmotor:
                     self._evaluators[key] = found
         return found
 
-    def warm_up(self) -> None:
-        """Compile and register every version now, so the first request pays nothing extra. That includes
-        the holiday calendar: the `holidays` package imports its Norway module on first use (about
-        0.15 s), which would otherwise fall on the first request that counts working days."""
-        for name in self.repository.names():
-            for ruleset in self.repository.all_versions(name):
+    def warm_up(self, repository: RulesetRepository | None = None) -> None:
+        """Compile and register every version (of `repository`, else of this one's) now, so the first request
+        pays nothing extra. That includes the holiday calendar: the `holidays` package imports its Norway module
+        on first use (about 0.15 s), which would otherwise fall on the first request that counts working days."""
+        repository = repository or self.repository
+        for name in repository.names():
+            for ruleset in repository.all_versions(name):
                 self.evaluator(ruleset)
                 calendar_no.public_holidays(ruleset.meta.gyldig_fra.year)
+
+    def switch_to(self, repository: RulesetRepository) -> None:
+        """Serve `repository` from now on, once every version of it is compiled (a version compiled already, by
+        its key and sha256, is reused): a version that does not compile raises here, and this one serves on."""
+        self.warm_up(repository)
+        self.repository = repository
 
     def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None) -> tuple[Ruleset, str, date]:
         """The version to use, the fact that selected it ("as_of" if none) and the selecting date."""

@@ -1,8 +1,9 @@
 """Assemble and run the gRPC server (grpc.aio).
 
 One front process holds the server and two pools of worker processes: the engine workers (default one
-per core), which evaluate on one snapshot of the rulesets read at start, and a sandbox that handles
-ruleset sources sent by callers. Calls on one channel are spread over every engine worker.
+per core), which evaluate on one snapshot of the rulesets (read at start, replaced when a version is published or
+retired in the store: reload.py), and a sandbox that handles ruleset sources sent by callers. Calls on one
+channel are spread over every engine worker.
 
 Life cycle:
 - start: every setting is checked first (`startup`); a bad one stops the server with one line naming it;
@@ -32,6 +33,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics, trace
 
 from regelmotor.core.api import Regelmotor
+from regelmotor.core.repository import RulesetSnapshot
 from regelmotor.store import Checkpointer, DecisionLog
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, ruleset_pb2, ruleset_pb2_grpc
 
@@ -45,6 +47,7 @@ from .lifecycle import RulesetLifecycleServicer
 from .limits import CallerLimiter
 from .pool import WorkerPool
 from .recording import FrontRecording, RecordingPlan
+from .reload import RulesetReloader
 from .servicers import DECISION_SERVICE, RULESET_SERVICE, DecisionServicer, Engine, InlineEngine
 from .telemetry import Telemetry, meter_provider, tracer_provider
 from .worker import Worker, WorkerConfig
@@ -75,6 +78,8 @@ class Service:
     checkpointer: Checkpointer | None = None
     checkpointing: asyncio.Task[None] | None = None
     impact: WorkerPool | None = None  # the impact analysis sandbox (server/impact.py)
+    reloader: RulesetReloader | None = None  # hot reload from the store (server/reload.py); None without a log
+    reloading: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -87,6 +92,11 @@ class Service:
             self.checkpointing = asyncio.create_task(
                 witnessing.keep_checkpointing(self.checkpointer, self.settings.checkpoint_seconds))
 
+    def start_reloading(self) -> None:
+        """Serve the versions published and retired in the store from now on (when there is a store)."""
+        if self.reloader is not None:
+            self.reloading = asyncio.create_task(self.reloader.run())
+
     async def stop(self, *, drain_delay: float, grace: float) -> None:
         """NOT_SERVING at once; still serving for `drain_delay`; then refuse new calls, let in-flight ones finish
         within `grace`, stop the workers, close the log."""
@@ -94,6 +104,8 @@ class Service:
             await self.stopped.wait()
             return
         await self.health.shut_down()
+        if self.reloading is not None:
+            self.reloading.cancel()
         log.info("draining", extra={"drain_delay_seconds": drain_delay, "grace_seconds": grace})
         if drain_delay:
             await asyncio.sleep(drain_delay)
@@ -127,7 +139,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, key_file,
                                                allow_synthetic=settings.allow_synthetic_ids)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
-    try:  # from the store beside the log, seeded from settings.rulesets at the first start (seeding.py)
+    try:
+        # The store's change counter, read before its versions: a change between the two is seen at the first look.
+        seen = _change_counter(decision_log)
+        # From the store beside the log, seeded from settings.rulesets at the first start (seeding.py).
         snapshot, repository = seeding.served_rulesets(settings.rulesets, decision_log,
                                                        include_drafts=settings.allow_drafts)
     except BaseException:
@@ -229,13 +244,32 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         raise
     service = Service(settings, telemetry, motor, decision_log, recording, pool, inline, sources, server,
                       service_health, port, posture, checkpointer, impact=impact)
+    service.reloader = _reloader(service, snapshot, seen)
     service.start_checkpointing()
+    service.start_reloading()
     await service_health.publish()
     versions = sum(len(v) for v in repository.versions.values())
     log.info("serving", extra={"address": service.address, "workers": settings.workers, "rulesets": versions,
                                "allow_drafts": settings.allow_drafts, "tls": tls.mode(settings),
                                "auth": "bearer" if access is not None else "off"})
     return service
+
+
+def _change_counter(decision_log: DecisionLog | None) -> int:
+    """The newest lifecycle event id of the store beside the log (0: no log)."""
+    return decision_log.rulesets().head().id if decision_log is not None else 0
+
+
+def _reloader(service: Service, snapshot: RulesetSnapshot, seen: int) -> RulesetReloader | None:
+    """What brings the instance to the versions published and retired later (None: no store, nothing to watch)."""
+    serving = service.pool if service.pool is not None else service.inline
+    if service.log is None or serving is None:
+        return None
+    settings = service.settings
+    return RulesetReloader(service.log.rulesets(), service.motor, serving, served=snapshot, seen=seen,
+                           include_drafts=settings.allow_drafts, health=service.health, telemetry=service.telemetry,
+                           interval=settings.reload_seconds,
+                           followers=(service.impact,) if service.impact is not None else ())
 
 
 def _checkpointer(settings: Settings, decision_log: DecisionLog | None, data_dir: Path) -> Checkpointer | None:

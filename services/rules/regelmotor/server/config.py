@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     impact_max_decisions: int = Field(default=200_000, ge=1, description="most logged decisions one AnalyseImpact "
                                       "may evaluate again; a larger window is refused (INVALID_ARGUMENT, filter)")
     impact_memory_mb: int = Field(default=2048, ge=256, description="address-space limit of each impact worker")
+    reload_seconds: float = Field(default=1.0, ge=0.1, le=60, description="how often the ruleset store is asked "
+                                  "whether a version was published or retired since (hot reload)")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
     data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")

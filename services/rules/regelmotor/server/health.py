@@ -3,6 +3,9 @@
 - DecisionService (and the server as a whole, service ""): SERVING only while at least one engine worker
   is ready and the decision log takes records; NOT_SERVING otherwise, with the reason logged and counted.
 - RulesetService and AuditService: SERVING until shutdown (they answer from the snapshot and the log).
+- A published or retired version the instance could not load (hot reload, server/reload.py) is the condition
+  `ruleset_reload`: logged and counted like the others, but no reason for NOT_SERVING, since the instance
+  decides on, with the versions it served before.
 - On shutdown everything turns NOT_SERVING at once and stays so.
 
 While the log refuses records, a probe (a write rolled back) runs every `probe_seconds` until it succeeds,
@@ -65,6 +68,12 @@ class ServiceHealth:
     def workers(self, ready: int) -> None:
         self.workers_ready = ready
         self._changed("engine_workers", ready > 0)
+
+    def rulesets_loaded(self, ok: bool) -> None:
+        """Whether the newest versions in the store were loaded (reported from the first failure on)."""
+        if ok and "ruleset_reload" not in self._reported:
+            return
+        self._changed("ruleset_reload", ok)
 
     def log_ok(self) -> None:
         if not self.log_writable:

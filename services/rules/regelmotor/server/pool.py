@@ -24,6 +24,7 @@ lone call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -101,6 +102,8 @@ class WorkerPool(Supervisor):
         self._queue: deque[_Call | asyncio.Future[WorkerProcess]] = deque()
         self._queued_calls = 0  # the _Calls in _queue (some may have stopped waiting)
         self._evaluation_seconds = 0.0  # recent time a worker took per call of a batch (a moving average)
+        # Messages for one worker each, sent when it has finished its current message (`between_messages`).
+        self._between: dict[WorkerProcess, tuple[Request, asyncio.Future[object]]] = {}
 
     def batches_in_flight(self) -> dict[int, int]:
         """Each worker working on a batch of Evaluate calls: its pid, and the calls of the batch not yet answered."""
@@ -117,6 +120,9 @@ class WorkerPool(Supervisor):
             call.fail(lost)
         worker.answer = None
         worker.batch = None
+        _, waiting = self._between.pop(worker, (None, None))
+        if waiting is not None and not waiting.done():
+            waiting.set_exception(WorkerCrashed("the worker stopped before it took the message"))
 
     def _nobody_coming(self) -> None:
         self._fail_waiters(NoWorker(self._last_failure or f"no {self.name} worker is running"))
@@ -163,7 +169,10 @@ class WorkerPool(Supervisor):
 
     def _release(self, worker: WorkerProcess) -> None:
         """Give a free worker to what has waited longest: a run of queued Evaluate calls, sent to it together, or
-        a caller that needs a whole worker; else it waits idle."""
+        a caller that needs a whole worker; else it waits idle. A message meant for this worker goes first."""
+        if worker in self._between:
+            self._send_between(worker)
+            return
         queue = self._queue
         while queue:
             head = queue[0]
@@ -228,6 +237,43 @@ class WorkerPool(Supervisor):
             self._lost(worker, "its pipe is closed")
             return
         self._start_clock(worker)
+
+    # -- a message for one worker --------------------------------------------------------------------
+
+    def behind(self, config: WorkerConfig) -> tuple[list[WorkerProcess], int]:
+        """The ready workers that serve another config than `config`, and how many are starting with another."""
+        stale = [w for w in self._workers if w.config is not config]
+        return [w for w in stale if w.state in ("idle", "busy")], sum(1 for w in stale if w.state == "starting")
+
+    async def between_messages(self, worker: WorkerProcess, message: Request) -> object:
+        """Send `message` to `worker` once it has finished the message it is working on (at once when it is idle),
+        before it takes another call, and return its answer. Raises WorkerCrashed when the worker is lost first,
+        EvaluationTimeLimit when it works on the message longer than the pool's time limit."""
+        answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._between[worker] = (message, answer)
+        if worker.state == "idle":
+            with contextlib.suppress(ValueError):
+                self._idle.remove(worker)
+            self._send_between(worker)
+        elif worker.state not in ("busy", "starting"):
+            self._work_lost(worker)
+        return await answer
+
+    def _send_between(self, worker: WorkerProcess) -> None:
+        self._send_whole(worker, *self._between.pop(worker))
+
+    def _send_whole(self, worker: WorkerProcess, message: Request, answer: asyncio.Future[object]) -> bool:
+        """Send `worker` a message that has it whole, its answer to go to `answer`; False when its pipe is closed
+        (the worker is then lost, and `answer` told so)."""
+        worker.answer = answer
+        worker.state = "busy"
+        try:
+            write_message(worker.conn.fileno(), message)
+        except (OSError, ValueError):
+            self._lost(worker, "its pipe is closed")
+            return False
+        self._start_clock(worker)
+        return True
 
     def _start_clock(self, worker: WorkerProcess, start: float | None = None) -> None:
         """Watch the worker's time limit from `start` (now: a message was sent). One timer a message: each answer
@@ -302,14 +348,8 @@ class WorkerPool(Supervisor):
             self._release(worker)
             raise DeadlineExpired("the deadline passed before a worker was free")
         answer: asyncio.Future[object] = loop.create_future()
-        worker.answer = answer
-        worker.state = "busy"
-        try:
-            write_message(worker.conn.fileno(), message)
-        except (OSError, ValueError):
-            self._lost(worker, "its pipe is closed")
-            raise WorkerCrashed("the worker stopped before it took the call; it is safe to retry") from None
-        self._start_clock(worker)
+        if not self._send_whole(worker, message, answer):
+            raise WorkerCrashed("the worker stopped before it took the call; it is safe to retry")
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
         try:
             return await asyncio.wait_for(asyncio.shield(answer), remaining)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from regelmotor.core.impact import ImpactTally
+    from regelmotor.core.repository import RulesetSnapshot
     from regelmotor.store import DecisionRecord
 
 
@@ -103,12 +104,21 @@ class ProposeSource:
 
 
 @dataclass(frozen=True)
+class Reload:
+    """Serve `snapshot` from the next message on (hot reload, regelmotor.server.reload): an engine worker loads and
+    compiles every version of it, and switches only when all did; else it goes on with the versions it served.
+    A worker handles one message at a time, so a call it was working on finishes on the versions it began with."""
+
+    snapshot: RulesetSnapshot
+
+
+@dataclass(frozen=True)
 class Stop:
     """Finish and exit."""
 
 
 Request = (Evaluate | EvaluateBatch | EvaluateCalls | ValidateSource | TestSource | DiffSources | PrepareImpact
-           | AnalyseChunk | ProposeSource | Stop)
+           | AnalyseChunk | ProposeSource | Reload | Stop)
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,15 @@ class ImpactPart:
     """The answer to AnalyseChunk: the tally of its decisions."""
 
     tally: ImpactTally
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """The answer to Reload: the number of versions now served, or, when `problem` is given, why the snapshot
+    was not taken (the worker serves what it served before). `problem` names files and lines, never source text."""
+
+    versions: int = 0
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,5 +228,7 @@ def answers(request: Request, answer: object) -> bool:
             return isinstance(answer, ImpactPrepared)
         case AnalyseChunk():
             return isinstance(answer, ImpactPart)
+        case Reload():
+            return isinstance(answer, Reloaded)
         case _:
             return False

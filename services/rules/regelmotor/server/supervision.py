@@ -38,6 +38,7 @@ class WorkerProcess:
     number: int
     process: BaseProcess
     conn: Connection
+    config: WorkerConfig  # what it serves: the config it started with, or the one it was reloaded to since
     state: str = "starting"  # starting → idle ⇄ busy → gone
     answer: asyncio.Future[object] | None = None  # the answer of a call that has the whole worker
     abandoned: bool = False  # its caller stopped waiting; the answer is dropped
@@ -159,11 +160,11 @@ class Supervisor:
             parent.close()
             raise
         child.close()
-        worker = WorkerProcess(next(self._numbers), process, parent, replacing=replacing)
+        worker = WorkerProcess(next(self._numbers), process, parent, self.config, replacing=replacing)
         self._workers.add(worker)
         worker.timer = loop.call_later(self.start_timeout, self._start_overran, worker)
         try:
-            await loop.run_in_executor(None, parent.send, self.config)
+            await loop.run_in_executor(None, parent.send, worker.config)
         except (OSError, ValueError):
             self._lost(worker, "exited while starting")
             return False

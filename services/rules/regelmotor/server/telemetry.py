@@ -95,6 +95,7 @@ class Telemetry:
     health_changes: metrics.Counter
     engine_workers: Gauge
     calls_in_progress: metrics.UpDownCounter
+    ruleset_reloads: metrics.Counter
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
@@ -109,12 +110,17 @@ class Telemetry:
                                            description="Evaluation latency as seen by the server, by ruleset"),
             health_changes=meter.create_counter(
                 "regelmotor.health.changes", unit="{change}",
-                description="A condition of health changed (engine_workers, decision_log), by condition and ok"),
+                description="A condition of health changed (engine_workers, decision_log, ruleset_reload), by "
+                            "condition and ok"),
             engine_workers=meter.create_gauge("regelmotor.engine_workers.ready", unit="{worker}",
                                               description="Engine worker processes ready to evaluate"),
             calls_in_progress=meter.create_up_down_counter(
                 "regelmotor.calls.in_progress", unit="{call}",
                 description="Calls under a per-caller limit in progress (open streams included), by its setting"),
+            ruleset_reloads=meter.create_counter(
+                "regelmotor.ruleset.reloads", unit="{reload}",
+                description="Changed ruleset versions in the store taken by every engine worker (outcome served) "
+                            "or not taken, the versions served before kept (outcome refused)"),
         )
 
     @contextmanager

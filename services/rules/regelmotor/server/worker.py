@@ -1,8 +1,9 @@
 """The worker process: what runs on the other side of the pool's pipes.
 
 Two roles share this entry point:
-- an *engine* worker evaluates requests on the instance's ruleset snapshot (and records decisions as the
-  service's `RecordingPlan` says: with a SQLite decision log, it stores each before it answers);
+- an *engine* worker evaluates requests on the instance's ruleset snapshot (replaced, between two messages, by
+  a `Reload` when a version is published or retired: regelmotor.server.reload) and records decisions as the
+  service's `RecordingPlan` says (with a SQLite decision log, it stores each before it answers);
 - a *sources* worker parses, validates, compiles and tests ruleset sources sent by callers, under an
   address-space limit, and is recycled after a number of sources (durable_rules never frees a ruleset);
 - an *impact* worker is a sources worker that also evaluates logged decisions again under a caller's candidate
@@ -38,6 +39,7 @@ from .protocol import (
     PrepareImpact,
     ProposeSource,
     Ready,
+    Reload,
     Request,
     Skipped,
     Stop,
@@ -167,6 +169,10 @@ class Worker:
                 from .sources import check_proposal
 
                 return check_proposal(request)
+            case Reload(snapshot=snapshot) if self._engine:
+                from .reload import switch_engine
+
+                return switch_engine(self._engine.motor, snapshot, include_drafts=self.config.allow_drafts)
             case _:
                 return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
 
