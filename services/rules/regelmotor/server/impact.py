@@ -45,7 +45,7 @@ from .servicers import ask, time_left
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_SOURCE_BYTES = 1024 * 1024
-CHUNK = 200  # decisions per message to an impact worker: about 50 ms of work, so the front merges often
+CHUNK = 500  # decisions per range handed to an impact worker: about 0.2 s of work; the front's part is per range
 EXAMPLES = (5, 50)  # default and most examples per outcome field
 
 
