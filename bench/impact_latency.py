@@ -2,13 +2,15 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:protos/python:. python bench/impact_latency.py [--nice 10] [--seconds 5]
+    PYTHONPATH=services/rules:protos/python:. python bench/impact_latency.py [--nice 10] [--no-idle] [--seconds 5]
 
 A SQLite log is filled with `--decisions` utskrivningsklar decisions (bench/impact.py) and `regelmotor serve` is
-started on it with 2 engine workers and 2 impact workers at `--nice`. For 1 and for 4 unary Evaluate calls in
-flight (closed loop, threads of this process, each call with a request_id of its own, so recorded), the
-latency is measured for `--seconds` without an analysis, then for `--seconds` while AnalyseImpact runs over
-the whole log (started again when it ends). Printed: calls/s, p50, p99 of each, and the analysis's rate.
+started on it with 2 engine workers and 2 impact workers at `--nice` (and SCHED_IDLE unless `--no-idle`). For 1
+and for 4 unary Evaluate calls in flight (closed loop, threads of this process, each call with a request_id of its
+own, so recorded), the latency is measured for `--seconds` without an analysis, then for `--seconds` while
+AnalyseImpact runs over the whole log (started again when it ends). Printed: calls/s, p50, p99 of each, the
+front process's CPU time per Evaluate call (the analysis's part of the front shows as the difference), and the
+analysis's rate.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ for _path in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT):
         sys.path.insert(0, str(_path))
 
 import grpc  # noqa: E402  (needs the paths above)
-from bench.impact import analyse, fill, server_on  # noqa: E402
+from bench.impact import analyse, fill, front_cpu, server_on  # noqa: E402
 from tests.grpc_support import request  # noqa: E402
 
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc  # noqa: E402
@@ -96,21 +98,29 @@ def main() -> int:
     parser.add_argument("--decisions", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--nice", type=int, default=10)
+    parser.add_argument("--no-idle", dest="idle", action="store_false", help="impact workers not SCHED_IDLE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="regelmotor-impact-") as folder:
         data_dir = Path(folder)
         fill(data_dir, args.decisions)
-        server = server_on(data_dir, 2, 2, args.nice)
+        server = server_on(data_dir, 2, 2, args.nice, args.idle)
         try:
             analyse(server.address, version="none")  # starts the impact workers
             evaluate_for(server.address, 1.0, 4)  # warm
-            print(f"2 engine workers, 2 impact workers at nice {args.nice}, {args.decisions} logged decisions")
+            print(f"2 engine workers, 2 impact workers at nice {args.nice}{', SCHED_IDLE' if args.idle else ''}, "
+                  f"{args.decisions} logged decisions")
             for in_flight in (1, 4):
+                cpu = front_cpu(server)
                 alone = evaluate_for(server.address, args.seconds, in_flight)
-                print(line(f"{in_flight} in flight, alone", alone, args.seconds))
+                cpu = front_cpu(server) - cpu
+                print(line(f"{in_flight} in flight, alone", alone, args.seconds)
+                      + f"  front {cpu / len(alone) * 1000:.2f} ms CPU per call")
                 with Analyses(server.address) as running:
+                    cpu = front_cpu(server)
                     during = evaluate_for(server.address, args.seconds, in_flight)
+                    cpu = front_cpu(server) - cpu
                 print(line(f"{in_flight} in flight, analysing", during, args.seconds)
+                      + f"  front {cpu / len(during) * 1000:.2f} ms CPU per call"
                       + f"  (analysis {running.decisions / running.seconds:.0f} decisions/s)")
         finally:
             server.terminate()

@@ -68,7 +68,10 @@ def test_a_clean_log_verifies_and_a_rehashed_one_refuses_the_next_start(data_dir
                 apb.VerifyLogRequest(formaal="kontroll av loggen"), timeout=30)
         assert server.log is not None
         records = list(server.log.iterate(ListFilter()))
+        lifecycle = server.log.rulesets().head()  # the seeding's import events
     assert verified.ok and verified.checked == 3
+    assert lifecycle.id > 0
+    assert (verified.checkpoint.lifecycle_id, verified.checkpoint.lifecycle_hash) == (lifecycle.id, lifecycle.hash)
     # Stopped: the shutdown checkpoint signed seq 3. A clean restart is fine.
     with server_in_process(workers=0, data_dir=data_dir) as (server, _, _):
         assert server.service.checkpointer is not None

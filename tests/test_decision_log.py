@@ -409,6 +409,19 @@ def test_cursor_pagination_has_no_duplicates_or_gaps(log: DecisionLog) -> None:
             log.list(ListFilter(), None, limit)
 
 
+def test_an_impact_window_selects_by_decision_date_and_seq_range(log: DecisionLog) -> None:
+    stored = log.append([make_record(i, as_of=f"2025-0{1 + i % 3}-1{i}") for i in range(9)])
+    assert [r.seq for r in log.replay_inputs(ListFilter(as_of_from="2025-02-01", as_of_to="2025-02-18"))] == [
+        s.seq for i, s in enumerate(stored) if i % 3 == 1]  # both days included
+    assert list(log.replay_seqs(ListFilter(as_of_to="2025-01-13"))) == [stored[0].seq, stored[3].seq]
+    seqs = list(log.replay_seqs(ListFilter(seq_from=stored[2].seq, seq_to=stored[4].seq)))
+    assert seqs == [s.seq for s in stored[2:5]]
+    assert [r.decision_id for r in log.replay_inputs(ListFilter(ruleset="rett-til-helsehjelp", seq_from=seqs[1]))] == [
+        s.decision_id for s in stored[3:]]
+    with pytest.raises(ValueError, match="as_of_from must be a date YYYY-MM-DD"):
+        ListFilter(as_of_from="2025-2-1")
+
+
 def test_iterate_exports_oldest_first_and_filters(log: DecisionLog) -> None:
     stored = _dataset(log)
     assert list(log.iterate(ListFilter())) == stored

@@ -138,8 +138,9 @@ def analyse(server: RunningServer, window: tuple[datetime, datetime] | None, *, 
             ) -> list[rpb.AnalyseImpactResponse]:
     chosen = apb.DecisionFilter() if window is None else apb.DecisionFilter(recorded_from=stamp(window[0]),
                                                                            recorded_to=stamp(window[1]))
-    message = rpb.AnalyseImpactRequest(source=candidate_source() if source is None else source, ruleset=ruleset,
-                                       filter=chosen, formaal=formaal, **fields)
+    if "stored" not in fields:
+        fields["source"] = candidate_source() if source is None else source
+    message = rpb.AnalyseImpactRequest(ruleset=ruleset, filter=chosen, formaal=formaal, **fields)
     with grpc.insecure_channel(server.address) as channel:
         return list(rpb_grpc.RulesetServiceStub(channel).AnalyseImpact(message, metadata=AUTHOR, timeout=120))
 
@@ -268,8 +269,8 @@ def _cli(logged: Logged, tmp_path: Any, *extra: str, source: str | None = None,
     candidate = tmp_path / "2026.1.yaml"
     candidate.write_text(candidate_source() if source is None else source, encoding="utf-8")
     start, end = window or (logged.window[0].isoformat(), logged.window[1].isoformat())
-    return ["ruleset", "impact", str(candidate), "--ruleset", "utskrivningsklar", "--from", start, "--to", end,
-            "--formaal", PURPOSE, "--address", logged.server.address, *extra]
+    return ["ruleset", "impact", str(candidate), "--ruleset", "utskrivningsklar", "--recorded-from", start,
+            "--recorded-to", end, "--formaal", PURPOSE, "--address", logged.server.address, *extra]
 
 
 def test_the_cli_prints_the_report_as_json_and_as_a_table(logged: Logged, tmp_path: Any,
@@ -300,6 +301,65 @@ def test_the_cli_exit_status_says_who_refused(logged: Logged, tmp_path: Any,
     assert main(_cli(logged, tmp_path, source="name: [")) == 1
     assert "  source: line " in capsys.readouterr().err
     assert main(_cli(logged, tmp_path, window=("2025-13-01", today))) == 2
-    assert "--from" in capsys.readouterr().err
+    assert "--recorded-from" in capsys.readouterr().err
+    assert main([*_cli(logged, tmp_path), "--from", "1.1.2025"]) == 2
+    assert "--from: '1.1.2025' is not a date YYYY-MM-DD" in capsys.readouterr().err
     assert main([*_cli(logged, tmp_path)[:-2], "--address", "127.0.0.1:1"]) == 2
     assert "cannot reach the service" in capsys.readouterr().err
+
+
+def _zero_time(report: rpb.ImpactReport) -> rpb.ImpactReport:
+    report.seconds = 0
+    return report
+
+
+def _store_proposal(server: RunningServer, source: str) -> None:
+    """The candidate kept in the store as a proposed version, as ProposeRuleset keeps one."""
+    from regelmotor.core.loader import load_ruleset_text
+    from regelmotor.server.seeding import meta_of
+    from regelmotor.store import VersionText
+
+    assert server.log is not None
+    ruleset = load_ruleset_text(source, "2026.1.yaml")
+    text = VersionText(ruleset.meta.name, ruleset.meta.version, source, "", ruleset.sha256, meta_of(ruleset))
+    assert server.log.rulesets().propose(text, "fagstab-kari").state.value == "proposed"
+
+
+def test_a_stored_proposed_version_gives_the_report_of_its_source(logged: Logged, tmp_path: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from regelmotor.cli.main import main
+
+    source = candidate_source().replace('version: "2026.1"', 'version: "2026.9"')
+    _store_proposal(logged.server, source)
+    stored = rpb.VersionRef(name="utskrivningsklar", version="2026.9")
+    by_name = analyse(logged.server, logged.window, stored=stored, source=None)[-1].report
+    by_source = analyse(logged.server, logged.window, source=source)[-1].report
+    assert by_name.candidate_version == "2026.9" and by_name.changed > 0
+    assert _zero_time(by_name) == _zero_time(by_source)
+    command = _cli(logged, tmp_path, "--json")
+    assert main([command[0], command[1], "--version", "2026.9", *command[3:]]) == 0
+    assert _zero_time(json_format.Parse(capsys.readouterr().out, rpb.ImpactReport())) == by_source
+    unknown = rpb.VersionRef(name="utskrivningsklar", version="2099.1")
+    assert "holds no version '2099.1'" in _refused(logged.server, "stored.version", stored=unknown,
+                                                   window=logged.window, source=None)
+
+
+def test_a_window_of_decision_dates_selects_the_decisions_of_those_days(logged: Logged, tmp_path: Any,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from regelmotor.cli.main import main
+
+    def dated(stay: Stay) -> str:
+        return (stay.start + timedelta(days=stay.days)).isoformat()  # the as_of each was decided for
+
+    in_2025 = [i for i, stay in enumerate(logged.chosen) if "2025-01-01" <= dated(stay) <= "2025-12-31"]
+    assert 0 < len(in_2025) < len(logged.chosen)
+    report = analyse(logged.server, logged.window, as_of_from="2025-01-01", as_of_to="2025-12-31")[-1].report
+    check_report(report, [logged.chosen[i] for i in in_2025], [logged.ids[i] for i in in_2025])
+    last_day = max(dated(stay) for stay in logged.chosen)
+    only_last = analyse(logged.server, logged.window, as_of_from=last_day, as_of_to=last_day)[-1].report
+    assert only_last.analysed == sum(dated(stay) == last_day for stay in logged.chosen)
+    assert main([*_cli(logged, tmp_path, "--json"), "--from", "2025-01-01", "--to", "2025-12-31"]) == 0
+    assert _zero_time(json_format.Parse(capsys.readouterr().out, rpb.ImpactReport())) == _zero_time(report)
+    assert "YYYY-MM-DD" in _refused(logged.server, "as_of_from", as_of_from="2025-1-1", window=logged.window)
+    assert "before as_of_from" in _refused(logged.server, "as_of_to", as_of_from="2025-02-01",
+                                           as_of_to="2025-01-31", window=logged.window)

@@ -38,6 +38,7 @@ from regelmotor.server.protocol import (
     answers,
 )
 from regelmotor.server.servicers import ask
+from regelmotor.store import ListFilter
 from tests.conftest import ROOT
 
 REPLY = Reply(Summary(0))
@@ -49,7 +50,7 @@ REQUESTS: dict[str, Request] = {
     "DiffSources": DiffSources(b""),
     "ProposeSource": ProposeSource(b""),
     "PrepareImpact": PrepareImpact(""),
-    "AnalyseChunk": AnalyseChunk("", (), 0),
+    "AnalyseChunk": AnalyseChunk("", ListFilter(), 1, 1, 0),
     "EvaluateCalls": EvaluateCalls(((b"", None, None, None),)),
     "Reload": Reload(RulesetSnapshot("store", (), "")),
     "Stop": Stop(),

@@ -176,18 +176,22 @@ class VerifyLogResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ..., checkpoint: _Optional[_Union[LogCheckpoint, _Mapping]] = ...) -> None: ...
 
 class LogCheckpoint(_message.Message):
-    __slots__ = ("seq", "hash", "access_id", "access_hash", "at")
+    __slots__ = ("seq", "hash", "access_id", "access_hash", "at", "lifecycle_id", "lifecycle_hash")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     ACCESS_ID_FIELD_NUMBER: _ClassVar[int]
     ACCESS_HASH_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_HASH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hash: str
     access_id: int
     access_hash: str
     at: str
-    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., access_id: _Optional[int] = ..., access_hash: _Optional[str] = ..., at: _Optional[str] = ...) -> None: ...
+    lifecycle_id: int
+    lifecycle_hash: str
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., access_id: _Optional[int] = ..., access_hash: _Optional[str] = ..., at: _Optional[str] = ..., lifecycle_id: _Optional[int] = ..., lifecycle_hash: _Optional[str] = ...) -> None: ...
 
 class ExportDecisionsRequest(_message.Message):
     __slots__ = ("filter", "formaal")

@@ -217,18 +217,32 @@ class RuleChange(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnalyseImpactRequest(_message.Message):
-    __slots__ = ("source", "ruleset", "filter", "formaal", "max_examples")
+    __slots__ = ("source", "stored", "ruleset", "filter", "formaal", "max_examples", "as_of_from", "as_of_to")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     FORMAAL_FIELD_NUMBER: _ClassVar[int]
     MAX_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FROM_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TO_FIELD_NUMBER: _ClassVar[int]
     source: str
+    stored: VersionRef
     ruleset: str
     filter: _audit_pb2.DecisionFilter
     formaal: str
     max_examples: int
-    def __init__(self, source: _Optional[str] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ...) -> None: ...
+    as_of_from: str
+    as_of_to: str
+    def __init__(self, source: _Optional[str] = ..., stored: _Optional[_Union[VersionRef, _Mapping]] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ..., as_of_from: _Optional[str] = ..., as_of_to: _Optional[str] = ...) -> None: ...
+
+class VersionRef(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class AnalyseImpactResponse(_message.Message):
     __slots__ = ("progress", "report")

@@ -37,12 +37,18 @@ def add_impact(actions: Any) -> None:
     """The `ruleset impact` sub-command."""
     p = actions.add_parser("impact", help="what a candidate version would change in the logged decisions "
                                           "(asks a running service)", epilog=EXIT_STATUS)
-    p.add_argument("file", help="the candidate version's YAML file")
+    candidate = p.add_mutually_exclusive_group(required=True)
+    candidate.add_argument("file", nargs="?", help="the candidate version's YAML file")
+    candidate.add_argument("--version", help="a version kept in the service's store (e.g. a proposed one), instead "
+                                             "of a file")
     p.add_argument("--ruleset", required=True, help="the ruleset whose logged decisions are analysed")
-    p.add_argument("--from", dest="start", required=True,
-                   help="first day (YYYY-MM-DD, Oslo time) or moment (ISO 8601 with offset) the decisions were logged")
-    p.add_argument("--to", dest="end", required=True,
-                   help="last day, inclusive (YYYY-MM-DD), or moment, exclusive (ISO 8601 with offset)")
+    p.add_argument("--from", dest="start", help="the decisions dated from this day (YYYY-MM-DD, inclusive): the "
+                                                "date each was decided for (as_of), which chose its version")
+    p.add_argument("--to", dest="end", help="... to this day (YYYY-MM-DD, inclusive)")
+    p.add_argument("--recorded-from", help="the decisions logged from this day (YYYY-MM-DD, Oslo time) or moment "
+                                           "(ISO 8601 with offset)")
+    p.add_argument("--recorded-to", help="... to this day, inclusive (YYYY-MM-DD), or moment, exclusive "
+                                         "(ISO 8601 with offset)")
     p.add_argument("--formaal", required=True, help="why the logged decisions are read (recorded in the access log)")
     p.add_argument("--examples", type=int, default=0, help="examples per outcome field (default 5, at most 50)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -52,6 +58,27 @@ def add_impact(actions: Any) -> None:
     p.add_argument("--tls", action="store_true", help="connect over TLS trusting the system's CAs")
     p.add_argument("--token-file", help="a file holding the bearer token (scope ruleset:author)")
     p.set_defaults(func=cmd_impact)
+
+
+def _day(text: str | None, option: str) -> str:
+    if text is None:
+        return ""
+    try:
+        day: date | None = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day.isoformat() != text:
+        raise Unusable(f"{option}: {text!r} is not a date YYYY-MM-DD")
+    return text
+
+
+def _window(args: argparse.Namespace) -> apb.DecisionFilter:
+    chosen = apb.DecisionFilter()
+    if args.recorded_from is not None:
+        chosen.recorded_from.CopyFrom(_stamp(_moment(args.recorded_from, end=False)))
+    if args.recorded_to is not None:
+        chosen.recorded_to.CopyFrom(_stamp(_moment(args.recorded_to, end=True)))
+    return chosen
 
 
 def _moment(text: str, *, end: bool) -> datetime:
@@ -65,9 +92,11 @@ def _moment(text: str, *, end: bool) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Unusable(f"{'--to' if end else '--from'}: {text!r} is neither YYYY-MM-DD nor ISO 8601") from None
+        raise Unusable(f"{'--recorded-to' if end else '--recorded-from'}: {text!r} is neither YYYY-MM-DD nor "
+                       "ISO 8601") from None
     if moment.tzinfo is None:
-        raise Unusable(f"{'--to' if end else '--from'}: {text!r} needs a UTC offset (e.g. +01:00 or Z)")
+        raise Unusable(f"{'--recorded-to' if end else '--recorded-from'}: {text!r} needs a UTC offset (e.g. +01:00 "
+                       "or Z)")
     return moment
 
 
@@ -100,9 +129,12 @@ def _metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
 def cmd_impact(args: argparse.Namespace) -> int:
     try:
         message = rpb.AnalyseImpactRequest(
-            source=Path(args.file).read_text(encoding="utf-8"), ruleset=args.ruleset, formaal=args.formaal,
-            max_examples=args.examples, filter=apb.DecisionFilter(recorded_from=_stamp(_moment(args.start, end=False)),
-                                                                  recorded_to=_stamp(_moment(args.end, end=True))))
+            ruleset=args.ruleset, formaal=args.formaal, max_examples=args.examples, filter=_window(args),
+            as_of_from=_day(args.start, "--from"), as_of_to=_day(args.end, "--to"))
+        if args.version is not None:
+            message.stored.CopyFrom(rpb.VersionRef(name=args.ruleset, version=args.version))
+        else:
+            message.source = Path(args.file).read_text(encoding="utf-8")
         metadata = _metadata(args)
     except (OSError, UnicodeDecodeError, Unusable) as exc:
         print(f"regelmotor: {exc}", file=sys.stderr)

@@ -174,7 +174,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     impact = WorkerPool("impact", settings.impact_workers,
                         WorkerConfig(role="impact", snapshot=snapshot, log_level=settings.log_level,
                                      memory_limit_bytes=settings.impact_memory_mb * 1024 * 1024,
-                                     nice=settings.impact_nice),
+                                     nice=settings.impact_nice, idle=settings.impact_idle,
+                                     log_location=decision_log.reader_location() if decision_log else None),
                         time_limit=settings.source_seconds, max_wait=settings.max_queue_seconds,
                         max_calls=IMPACT_MESSAGES, lazy=True)
     pool: WorkerPool | None = None

@@ -301,7 +301,8 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             if checkpoint is not None:
                 response.checkpoint.CopyFrom(apb.LogCheckpoint(
                     seq=checkpoint.seq, hash=checkpoint.hash, access_id=checkpoint.access_id,
-                    access_hash=checkpoint.access_hash, at=checkpoint.at))
+                    access_hash=checkpoint.access_hash, at=checkpoint.at, lifecycle_id=checkpoint.lifecycle_id,
+                    lifecycle_hash=checkpoint.lifecycle_hash if checkpoint.lifecycle_id else ""))
             problem = result.first_problem
             if problem is not None:
                 response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",

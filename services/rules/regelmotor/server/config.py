@@ -58,6 +58,8 @@ class Settings(BaseSettings):
                                 "candidate version (AnalyseImpact); started on the first analysis")
     impact_nice: int = Field(default=10, ge=0, le=19, description="added to the impact workers' nice value, so "
                              "an analysis yields the CPU to the engine workers")
+    impact_idle: bool = Field(default=True, description="run the impact workers under the SCHED_IDLE policy "
+                              "(Linux): a core goes to them only when no other process of the service wants it")
     impact_max_decisions: int = Field(default=200_000, ge=1, description="most logged decisions one AnalyseImpact "
                                       "may evaluate again; a larger window is refused (INVALID_ARGUMENT, filter)")
     impact_memory_mb: int = Field(default=2048, ge=256, description="address-space limit of each impact worker")

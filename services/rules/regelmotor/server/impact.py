@@ -4,8 +4,10 @@ Where it runs: the candidate source is parsed and compiled only in the impact wo
 (the sources worker's memory and time limits) whose processes run at a lower CPU priority (`impact_nice`, 10 by
 default): they use every core the engine workers leave idle, and yield it to them under load, so an analysis
 delays Evaluate calls only by a bounded share (measured: bench/impact_latency.py, BENCHMARKS.md). The front reads
-the window from the log as stored JSON text, in chunks, and sends each chunk to a free impact worker (a few
-chunks in flight); the workers parse and evaluate; the front merges the chunks' tallies in order.
+only the seqs of the window, cuts them into ranges of CHUNK decisions and hands each range to a free impact
+worker (at most one range more in flight than workers); the workers read their ranges from the log themselves,
+parse and evaluate; the front merges the ranges' small tallies in order. So the front's part is a constant per
+range (its CPU per decision is measured by bench/impact.py), and the decisions' text never passes through it.
 
 Reading logged decisions reads patient data: the call needs `ruleset:author`, a `formaal`, and is recorded in the
 access log (who, what, why) before anything is read, as AuditService's reads are. Bad input is refused before
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import grpc
@@ -28,20 +32,20 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.impact import SUMMED_KINDS, Example, ImpactTally, transitions_of
-from regelmotor.store import DecisionLog, ListFilter, ReplayInput
+from regelmotor.store import DecisionLog, ListFilter, State
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .audit import checked_purpose, decision_filter
 from .convert import to_value
 from .errors import bad_request, not_kept, pool_failure, source_failure, to_status, worker_failed
 from .pool import PoolError, WorkerPool
-from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, LoggedItem, PrepareImpact
+from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, PrepareImpact
 from .recording import caller_of
 from .servicers import ask, time_left
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_SOURCE_BYTES = 1024 * 1024
-CHUNK = 200  # decisions per message to an impact worker: about 50 ms of work, so the front merges often
+CHUNK = 500  # decisions per range handed to an impact worker: about 0.2 s of work; the front's part is per range
 EXAMPLES = (5, 50)  # default and most examples per outcome field
 
 
@@ -49,19 +53,44 @@ async def _refuse(context: Context, field: str, reason: str) -> None:
     await context.abort_with_status(rpc_status.to_status(to_status(bad_request([FieldViolation(field, reason)]))))
 
 
+async def _days(request: rpb.AnalyseImpactRequest, context: Context) -> tuple[str | None, str | None]:
+    """The window of the decisions' dates (as_of_from, as_of_to; None: open)."""
+    days: list[str | None] = []
+    for name in ("as_of_from", "as_of_to"):
+        text = getattr(request, name)
+        try:
+            ok = not text or date.fromisoformat(text).isoformat() == text
+        except ValueError:
+            ok = False
+        if not ok:
+            await _refuse(context, name, f"a date YYYY-MM-DD, not {text[:40]!r}")
+        days.append(text or None)
+    if days[0] and days[1] and days[0] > days[1]:
+        await _refuse(context, "as_of_to", "before as_of_from")
+    return days[0], days[1]
+
+
 def _progress(done: int, total: int) -> rpb.AnalyseImpactResponse:
     return rpb.AnalyseImpactResponse(progress=rpb.ImpactProgress(done=done, total=total))
 
 
-def _take(inputs: Iterator[ReplayInput], count: int) -> list[LoggedItem]:
-    """The next `count` logged decisions as plain data for a worker (read off the event loop)."""
-    items: list[LoggedItem] = []
-    for row in inputs:
-        items.append((row.seq, row.decision_id, row.version, row.ruleset_sha256, row.as_of, row.facts_json,
-                      row.outcome_json))
-        if len(items) >= count:
-            break
-    return items
+def _ranges(log: DecisionLog, filters: ListFilter, total: int) -> list[tuple[int, int]]:
+    """The window cut into seq ranges of CHUNK matching decisions each, from the seqs alone (read off the event
+    loop, once: a few bytes per decision). Records are only appended, with growing seqs, so a range read later by
+    a worker holds the same decisions; those logged after the count are left out (at most `total`)."""
+    ranges: list[tuple[int, int]] = []
+    seqs = log.replay_seqs(filters)
+    try:
+        for index, seq in enumerate(itertools.islice(seqs, total)):
+            if index % CHUNK == 0:
+                ranges.append((seq, seq))
+            else:
+                ranges[-1] = (ranges[-1][0], seq)
+    finally:
+        close = getattr(seqs, "close", None)
+        if close is not None:
+            close()
+    return ranges
 
 
 def _example(example: Example) -> rpb.ImpactExample:
@@ -111,15 +140,18 @@ class ImpactAnalyst:
         max_examples = request.max_examples or EXAMPLES[0]
         if not 0 < max_examples <= EXAMPLES[1]:
             await _refuse(context, "max_examples", f"between 1 and {EXAMPLES[1]} (0: {EXAMPLES[0]})")
+        days = await _days(request, context)
         prepared = await self._prepare(source, request.ruleset, context)
-        filters = dataclasses.replace(filters, ruleset=request.ruleset)
+        filters = dataclasses.replace(filters, ruleset=request.ruleset, as_of_from=days[0], as_of_to=days[1])
         total = await asyncio.to_thread(log.count, filters, self.max_decisions + 1)
         if total > self.max_decisions:
             await _refuse(context, "filter", f"the window holds more than {self.max_decisions} logged decisions "
-                                             "(impact_max_decisions): narrow recorded_from and recorded_to")
+                                             "(impact_max_decisions): narrow as_of_from and as_of_to, or "
+                                             "recorded_from and recorded_to")
         await asyncio.to_thread(log.log_access, caller_of(context), "AnalyseImpact", {
             **detail, "recorded_from": filters.recorded_from.isoformat() if filters.recorded_from else None,
             "recorded_to": filters.recorded_to.isoformat() if filters.recorded_to else None,
+            "as_of_from": days[0], "as_of_to": days[1],
             "candidate_version": prepared.version, "candidate_sha256": prepared.sha256, "decisions": total,
             "formaal": formaal})
         yield _progress(0, total)
@@ -129,13 +161,26 @@ class ImpactAnalyst:
         yield rpb.AnalyseImpactResponse(report=report(tally, prepared, time.perf_counter() - started))
 
     async def _candidate_source(self, request: rpb.AnalyseImpactRequest, context: Context) -> str:
-        """The candidate's YAML source. The place a stored proposed version (a new member of the request's
-        `candidate` oneof) is to be read from the ruleset store."""
+        """The candidate's YAML source: as sent, or as the store keeps a version of it."""
+        if request.WhichOneof("candidate") == "stored":
+            return await self._stored_source(request.stored, context)
         if request.WhichOneof("candidate") != "source" or not request.source.strip():
-            await _refuse(context, "source", "required: the YAML source of the candidate version")
+            await _refuse(context, "source", "required: the YAML source of the candidate version, or stored")
         if len(request.source.encode()) > MAX_SOURCE_BYTES:
             await _refuse(context, "source", f"at most {MAX_SOURCE_BYTES} bytes")
         return request.source
+
+    async def _stored_source(self, wanted: rpb.VersionRef, context: Context) -> str:
+        assert self.log is not None
+        if not wanted.name or not wanted.version:
+            await _refuse(context, "stored.name" if not wanted.name else "stored.version", "required")
+        stored = await asyncio.to_thread(self.log.rulesets().texts, tuple(State))
+        for text in stored:
+            if (text.state.name, text.state.version) == (wanted.name, wanted.version):
+                return text.source
+        await _refuse(context, "stored.version", f"the store holds no version {wanted.version[:100]!r} of "
+                                                 f"{wanted.name[:100]!r}")
+        raise AssertionError("refusing raises")
 
     async def _check_ruleset(self, request: rpb.AnalyseImpactRequest, context: Context) -> None:
         names = self.motor.repository.names()
@@ -171,29 +216,21 @@ class ImpactAnalyst:
 
     async def _evaluate(self, log: DecisionLog, source: str, filters: ListFilter, total: int, max_examples: int,
                         tally: ImpactTally, context: Context) -> AsyncIterator[int]:
-        """Send the window to the impact workers a chunk at a time (one chunk more in flight than workers, so none
-        waits for the front), merge each chunk's tally in order, and yield the decisions done so far."""
-        inputs = log.replay_inputs(filters)
+        """Hand the window's seq ranges to the impact workers (one range more in flight than workers, so none
+        waits for the front, and never more), merge each range's tally in order, and yield the decisions done so
+        far. The front's part per range is constant: a small message out, a small tally in."""
+        ranges = deque(await asyncio.to_thread(_ranges, log, filters, total))
         pending: deque[asyncio.Task[object]] = deque()
-        taken = 0
-        exhausted = total == 0
         try:
-            while not exhausted or pending:
-                while not exhausted and len(pending) <= self.pool.size:
-                    items = await asyncio.to_thread(_take, inputs, min(CHUNK, total - taken))
-                    exhausted = not items or taken + len(items) >= total
-                    taken += len(items)
-                    if items:
-                        message = AnalyseChunk(source, tuple(items), max_examples, tally.filled(max_examples))
-                        pending.append(asyncio.create_task(self._work(message, context)))
-                if pending:
-                    part = await pending.popleft()
-                    assert isinstance(part, ImpactPart)
-                    tally.merge(part.tally, max_examples)
-                    yield tally.analysed
+            while ranges or pending:
+                while ranges and len(pending) <= self.pool.size:
+                    first, last = ranges.popleft()
+                    message = AnalyseChunk(source, filters, first, last, max_examples, tally.filled(max_examples))
+                    pending.append(asyncio.create_task(self._work(message, context)))
+                part = await pending.popleft()
+                assert isinstance(part, ImpactPart)
+                tally.merge(part.tally, max_examples)
+                yield tally.analysed
         finally:
             for task in pending:
                 task.cancel()
-            close = getattr(inputs, "close", None)
-            if close is not None:
-                await asyncio.to_thread(close)

@@ -1,10 +1,13 @@
 """The impact worker's side of an impact analysis: a caller's candidate source parsed and compiled here, in the
-sandbox, never in the front; logged decisions evaluated again under it (regelmotor.core.impact)."""
+sandbox, never in the front; logged decisions read from the log here (the front hands out seq ranges only, so its
+share of an analysis stays small: server/impact.py) and evaluated again under it (regelmotor.core.impact)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
@@ -12,6 +15,7 @@ from regelmotor.core.evaluator import Evaluator
 from regelmotor.core.impact import LoggedDecision, Reanalysis, parse_logged
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
+from regelmotor.store import DecisionLog, ReplayInput, open_log
 
 from .protocol import AnalyseChunk, ImpactPart, ImpactPrepared, PrepareImpact
 
@@ -22,17 +26,39 @@ _KEPT = 4
 
 
 class ImpactWork:
-    def __init__(self, snapshot: RulesetSnapshot | None) -> None:
+    def __init__(self, snapshot: RulesetSnapshot | None, log_location: str | None) -> None:
         self._snapshot = snapshot
         self._candidates: OrderedDict[str, Reanalysis] = OrderedDict()
         self._logged: Regelmotor | None = None
+        self._log_location = log_location
+        self._log: DecisionLog | None = None  # opened on the first chunk, kept until the worker ends
 
     def handle(self, message: PrepareImpact | AnalyseChunk) -> ImpactPrepared | ImpactPart:
         if isinstance(message, PrepareImpact):
             return self._prepare(message.source)
         analysis = self._candidate(message.source)
-        decisions = (parse_logged(*item) for item in message.items)
-        return ImpactPart(analysis.tally(decisions, message.max_examples, message.filled))
+        inputs = self._read(message)
+        try:
+            decisions = (parse_logged(row.seq, row.decision_id, row.version, row.ruleset_sha256, row.as_of,
+                                      row.facts_json, row.outcome_json) for row in inputs)
+            return ImpactPart(analysis.tally(decisions, message.max_examples, message.filled))
+        finally:
+            close = getattr(inputs, "close", None)
+            if close is not None:
+                close()
+
+    def _read(self, message: AnalyseChunk) -> Iterator[ReplayInput]:
+        if self._log is None:
+            if self._log_location is None:
+                raise RuntimeError("this impact worker was started without the decision log's location")
+            remote = self._log_location.startswith("postgres")
+            self._log = open_log(self._log_location, **({"pool_size": 1} if remote else {}))
+        return self._log.replay_inputs(dataclasses.replace(message.filters, seq_from=message.first_seq,
+                                                           seq_to=message.last_seq))
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
     def _prepare(self, source: str) -> ImpactPrepared:
         try:

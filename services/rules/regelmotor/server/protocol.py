@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from regelmotor.core.impact import ImpactTally
     from regelmotor.core.repository import RulesetSnapshot
-    from regelmotor.store import DecisionRecord
+    from regelmotor.store import DecisionRecord, ListFilter
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,17 @@ class PrepareImpact:
     source: str
 
 
-# A logged decision to evaluate again: seq, decision_id, version, ruleset_sha256, as_of, facts and outcome JSON.
-LoggedItem = tuple[int, str, str, str, str, str, str]
-
-
 @dataclass(frozen=True)
 class AnalyseChunk:
-    """Logged decisions to evaluate again under the candidate `source`; examples wanted: `max_examples` per
-    outcome field, none for the fields in `filled` (found already in earlier chunks)."""
+    """A part of an impact analysis's window: the logged decisions matching `filters` from `first_seq` to
+    `last_seq` (inclusive), read from the log by the impact worker itself and evaluated again under the candidate
+    `source`; examples wanted: `max_examples` per outcome field, none for the fields in `filled` (found already
+    in earlier chunks)."""
 
     source: str
-    items: tuple[LoggedItem, ...]
+    filters: ListFilter
+    first_seq: int
+    last_seq: int
     max_examples: int
     filled: frozenset[str] = frozenset()
 

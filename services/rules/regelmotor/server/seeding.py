@@ -50,6 +50,8 @@ def served_rulesets(root: Path, decision_log: DecisionLog | None, *,
     store = decision_log.rulesets()
     if store.is_empty():
         seed(store, root, include_drafts=include_drafts)
+    else:
+        warn_unseeded(store, root)
     snapshot = store.snapshot()
     try:
         repository = RulesetRepository.from_snapshot(snapshot, include_drafts=include_drafts)
@@ -61,6 +63,22 @@ def served_rulesets(root: Path, decision_log: DecisionLog | None, *,
         raise StartupError("decision_log", "the store holds no ruleset version to serve",
                            "import some with `regelmotor ruleset import DIR`")
     return snapshot, repository
+
+
+def warn_unseeded(store: RulesetStore, root: Path) -> None:
+    """One warning naming the directory's versions the seeded store lacks: the store is what is served, so a
+    version added to the directory later is ignored until it is imported. Read from the file names alone (the
+    repository requires <name>/<version>.yaml), so a start parses nothing more."""
+    if not root.is_dir():
+        return
+    stored = {state.key for state in store.states()}
+    missing = [key for key in sorted(f"{path.parent.name}@{path.name.removesuffix('.yaml')}"
+                                     for path in root.glob("*/*.yaml") if not path.name.endswith(CASES_SUFFIX))
+               if key not in stored]
+    if missing:
+        log.warning("ruleset versions in the directory are not in the store and are not served",
+                    extra={"rulesets": str(root), "versions": missing,
+                           "fix": f"regelmotor ruleset import {root} (or propose them for approval)"})
 
 
 def seed(store: RulesetStore, root: Path, *, include_drafts: bool) -> None:

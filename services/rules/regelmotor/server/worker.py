@@ -68,6 +68,8 @@ class WorkerConfig:
     recording: RecordingPlan = field(default_factory=RecordingPlan)  # who writes the decision log
     memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
     nice: int = 0  # added to the process's nice value: >0 yields the CPU to the engine workers
+    idle: bool = False  # SCHED_IDLE (Linux): any runnable normal process preempts this one at once
+    log_location: str | None = None  # an impact worker: where it reads logged decisions (DecisionLog.reader_location)
 
 
 def worker_main(conn: Connection) -> None:
@@ -86,6 +88,10 @@ def worker_main(conn: Connection) -> None:
     setup_logging(config.log_level)
     if config.nice:
         os.nice(config.nice)
+    if config.idle and hasattr(os, "sched_setscheduler"):
+        # A nice value only weights the shares: a woken engine worker may still wait for a nice one's slice.
+        # An idle-policy process is preempted on every wakeup of a normal one (measured: BENCHMARKS.md).
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     if config.memory_limit_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_limit_bytes, config.memory_limit_bytes))
     try:
@@ -180,7 +186,7 @@ class Worker:
         if self._impact is None:
             from .impact_worker import ImpactWork
 
-            self._impact = ImpactWork(self.config.snapshot)
+            self._impact = ImpactWork(self.config.snapshot, self.config.log_location)
         return self._impact
 
     def _guarded(self, message: Request, work: Callable[[], T]) -> T | Failed:
@@ -199,6 +205,8 @@ class Worker:
     def close(self) -> None:
         if self._recording is not None:
             self._recording.close()
+        if self._impact is not None:
+            self._impact.close()
 
 
 def _engine_handler(config: WorkerConfig) -> tuple[Any, EngineRecording]:

@@ -28,7 +28,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any
 
@@ -73,12 +73,20 @@ class ListFilter:
     outcome_value: Any = None
     subject: str | None = None
     caller: str | None = None
+    as_of_from: str | None = None  # the decisions' date (as_of, YYYY-MM-DD), from this day, inclusive
+    as_of_to: str | None = None  # ... to this day, inclusive
+    seq_from: int | None = None  # the records from this seq, inclusive (an impact worker's part of a window)
+    seq_to: int | None = None  # ... to this seq, inclusive
 
     def __post_init__(self) -> None:
         for name in ("recorded_from", "recorded_to"):
             moment = getattr(self, name)
             if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
                 raise ValueError(f"ListFilter.{name} must be timezone-aware")
+        for name in ("as_of_from", "as_of_to"):
+            day = getattr(self, name)
+            if day is not None and not _is_day(day):
+                raise ValueError(f"ListFilter.{name} must be a date YYYY-MM-DD, not {day[:40]!r}")
         if self.outcome_field is not None:
             if not self.outcome_field or '"' in self.outcome_field or "\\" in self.outcome_field:
                 raise ValueError(f"ListFilter.outcome_field {self.outcome_field!r} is not a usable key")
@@ -89,6 +97,25 @@ class ListFilter:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"ListFilter.outcome_value is not JSON: {exc}") from None
+
+
+def _is_day(text: str) -> bool:
+    try:
+        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+def range_conditions(filters: ListFilter) -> list[tuple[str, str, Any]]:
+    """The filter's plain range conditions as (column, operator, value), for each backend's placeholders. The
+    as_of column holds YYYY-MM-DD text, so its order as text is its order as dates."""
+    conditions = [("as_of", ">=", filters.as_of_from), ("as_of", "<=", filters.as_of_to),
+                  ("seq", ">=", filters.seq_from), ("seq", "<=", filters.seq_to)]
+    return [condition for condition in conditions if condition[2] is not None]
+
+
+def seq_of_row(row: tuple[Any, ...]) -> int:
+    return int(row[0])
 
 
 def encode_cursor(before_seq: int) -> str:
@@ -163,6 +190,16 @@ class DecisionLog(ABC):
     def replay_inputs(self, filters: ListFilter) -> Iterator[ReplayInput]:
         """What evaluating each matching record again needs, oldest first, from one consistent snapshot (impact
         analysis). Close the iterator (or exhaust it) to release its connection."""
+
+    @abstractmethod
+    def replay_seqs(self, filters: ListFilter) -> Iterator[int]:
+        """The seq of each matching record, oldest first, from one consistent snapshot: an impact analysis cuts a
+        window into seq ranges that its workers read themselves (`reader_location`). Close it or exhaust it."""
+
+    @abstractmethod
+    def reader_location(self) -> str:
+        """Where another process opens this same log (`open_log`) to read it: the file, or the DSN (never
+        printed or logged: it may hold a password)."""
 
     @abstractmethod
     def verify(self) -> VerifyResult:

@@ -45,8 +45,10 @@ from .base import (
     input_from_row,
     page,
     prepare,
+    range_conditions,
     record_from_row,
     request_keys,
+    seq_of_row,
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
@@ -261,6 +263,13 @@ class PostgresDecisionLog(DecisionLog):
             raise RuntimeError("the decision log is closed")
         return self._rows(f"{_INPUTS}{where} ORDER BY seq", params, input_from_row)
 
+    def reader_location(self) -> str:
+        return self._pool.dsn
+
+    def replay_seqs(self, filters: ListFilter) -> Iterator[int]:
+        where, params = _where(filters, None)
+        return self._rows(f"SELECT seq FROM decisions{where} ORDER BY seq", params, seq_of_row)
+
     def _rows(self, query: str, params: builtins.list[Any],
               make: Callable[[tuple[Any, ...]], _Row]) -> Iterator[_Row]:
         """Each row of `query`, made into a value by `make`, read from one snapshot."""
@@ -355,6 +364,9 @@ def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[
         if value is not None:
             clauses.append(f"{name} = %s")
             params.append(value)
+    for column, operator, bound in range_conditions(filters):
+        clauses.append(f"{column} {operator} %s")
+        params.append(bound)
     if filters.outcome_field is not None:
         if filters.outcome_value is None:
             clauses.append("((outcome::jsonb -> %s::text) IS NULL OR (outcome::jsonb -> %s::text) = 'null'::jsonb)")

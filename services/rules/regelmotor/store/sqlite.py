@@ -47,8 +47,10 @@ from .base import (
     input_from_row,
     page,
     prepare,
+    range_conditions,
     record_from_row,
     request_keys,
+    seq_of_row,
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, timestamp_text, verify
 from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
@@ -265,6 +267,10 @@ class SQLiteDecisionLog(DecisionLog):
         self._writer()  # fails now when the log is closed
         return self._rows(f"{_INPUTS}{where} ORDER BY seq", params, input_from_row)
 
+    def replay_seqs(self, filters: ListFilter) -> Iterator[int]:
+        where, params = _where(filters, None)
+        return self._rows(f"SELECT seq FROM decisions{where} ORDER BY seq", params, seq_of_row)
+
     def _rows(self, query: str, params: builtins.list[Any],
               make: Callable[[tuple[Any, ...]], _Row]) -> Iterator[_Row]:
         """Each row of `query`, made into a value by `make`, read from one snapshot."""
@@ -336,6 +342,9 @@ class SQLiteDecisionLog(DecisionLog):
 
         return RulesetStore(SQLiteTables(self._writing, self._reader))
 
+    def reader_location(self) -> str:
+        return str(self.path)
+
     def shared_location(self) -> str:
         """The file: each process appends on its own connection, queued on the flock (the module docstring)."""
         return str(self.path)
@@ -383,6 +392,9 @@ def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[
         if value is not None:
             clauses.append(f"{name} = ?")
             params.append(value)
+    for column, operator, bound in range_conditions(filters):
+        clauses.append(f"{column} {operator} ?")
+        params.append(bound)
     if filters.outcome_field is not None:
         clause, values = _outcome_clause(f'$."{filters.outcome_field}"', filters.outcome_value)
         clauses.append(clause)
