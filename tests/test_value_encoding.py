@@ -22,12 +22,12 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=
 
 @given(VALUES)
 def test_the_engine_encoding_takes_the_shortcut_to_the_same_value(value: Any) -> None:
-    assert types.encode_for_engine(value) == types._engine_value(value)
+    assert types.encode_for_engine(value) == types.general_engine_value(value)
 
 
 @given(st.one_of(VALUES, st.dictionaries(st.text(max_size=4), VALUES, max_size=3)))
 def test_the_json_form_takes_the_shortcut_to_the_same_value(value: Any) -> None:
-    assert types.to_json_value(value) == types._json_value(value)
+    assert types.to_json_value(value) == types.general_json_value(value)
 
 
 def test_the_shortcuts_keep_the_general_meaning_of_the_types_they_skip() -> None:

@@ -88,10 +88,10 @@ def encode_for_engine(value: Any) -> Any:
         return value.year * 10000 + value.month * 100 + value.day
     if kind is list:
         return [item if type(item) in _AS_IS else encode_for_engine(item) for item in value] or None
-    return _engine_value(value)
+    return general_engine_value(value)
 
 
-def _engine_value(value: Any) -> Any:
+def general_engine_value(value: Any) -> Any:
     """encode_for_engine of any value, by the general way (tests/test_value_encoding.py holds the two alike)."""
     if value is None:
         return None
@@ -106,7 +106,7 @@ def _engine_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         # An empty list is encoded as null: the engine's `$iall` never matches an empty array,
         # so "x not in list" is compiled as "list is null or every item differs".
-        return [_engine_value(v) for v in value] or None
+        return [general_engine_value(v) for v in value] or None
     return value
 
 
@@ -119,10 +119,10 @@ def to_json_value(value: Any) -> Any:
         return value.isoformat()
     if kind is list:
         return [item if type(item) in _AS_IS else to_json_value(item) for item in value]
-    return _json_value(value)
+    return general_json_value(value)
 
 
-def _json_value(value: Any) -> Any:
+def general_json_value(value: Any) -> Any:
     """to_json_value of any value, by the general way (tests/test_value_encoding.py holds the two alike)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -135,7 +135,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
+        return [general_json_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
+        return {str(k): general_json_value(v) for k, v in value.items()}
     raise TypeError(f"no JSON form for {type(value).__name__}")
