@@ -224,6 +224,7 @@ def test_a_stored_version_that_does_not_load_never_replaces_the_served_ones_and_
         # Only a store altered behind the lifecycle's back holds such a text: ProposeRuleset checks every source.
         server.log.rulesets().import_versions([(VersionText("sats", "2030.1", BROKEN, "", "0" * 64, meta),
                                                 State.PUBLISHED)], "test", "test")
+        server.log.rulesets().approve("sats", "2030.1", "0" * 64, "another", ())
 
         def reported() -> bool:
             return any(p.get("outcome") == "refused" for p in metric_points(reader, "regelmotor.ruleset.reloads"))

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import filecmp
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from regelmotor.cli.main import main
+from regelmotor.core.errors import NoVersionInForce, VersionRetired
+from regelmotor.core.repository import RulesetRepository
 from regelmotor.server.app import RunningServer
 from regelmotor.store import open_log
 from tests.auth_support import Issuer
@@ -86,3 +89,73 @@ def test_export_writes_the_store_as_a_directory_and_import_stores_it_again(tmp_p
     assert "sats@2024.1 already exists (published)" in capsys.readouterr().err
     with open_log(first) as log:
         assert [(s.key, s.state.value) for s in log.rulesets().states()] == [("sats@2024.1", "published")]
+
+
+def _directory_with(root: Path, version: str, fra: str) -> Path:
+    """The seeded directory plus `version` (published in its published.txt), as a team's git checkout holds it."""
+    seed_directory(root)
+    text = source(version, fra, verified=False)
+    (root / "sats" / f"{version}.yaml").write_text(text, encoding="utf-8")
+    (root / "sats" / f"{version}.cases.yaml").write_text(cases(fra), encoding="utf-8")
+    with (root / "published.txt").open("a", encoding="utf-8") as record:
+        record.write(f"sats {version} {sha256(text)}\n")
+    return root
+
+
+def test_import_into_a_store_holding_versions_only_proposes_them_for_another_person_to_approve(
+        server: RunningServer, idp: Issuer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    address = ["--address", server.address]
+    anna = _token(idp, tmp_path / "anna.jwt", "anna", "ruleset:approve", "ruleset:read")
+    bjorn = _token(idp, tmp_path / "bjorn.jwt", "bjorn", "ruleset:approve", "ruleset:read")
+    directory = _directory_with(tmp_path / "git", "2025.1", "2025-01-01")
+    text = (directory / "sats" / "2025.1.yaml").read_text(encoding="utf-8")
+    monkeypatch.setenv("USER", "anna")  # the importer, as the command line names its user
+    assert main(["ruleset", "import", str(directory), "--store", str(tmp_path / "data" / "decisions.db")]) == 0
+    said = capsys.readouterr().out
+    assert "importert: 1 versjon(er): sats@2025.1" in said
+    assert (f"proposed: sats@2025.1 (by anna, not published) — ask an approver: regelmotor ruleset approve sats "
+            f"2025.1 --sha256 {sha256(text)} --acknowledge h1") in said
+    assert main(["ruleset", "history", "sats", *address, *bjorn]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("sats@2025.1  proposed  2025-01-01")  # stored, not served
+    assert lines[-1].split("  ")[1:4] == ["anna", "proposed", "2025.1"]
+    approve = ["ruleset", "approve", "sats", "2025.1", "--sha256", sha256(text), "--acknowledge", "h1", *address]
+    assert main([*approve, *anna]) == 3
+    assert "FOUR_EYES: FAILED_PRECONDITION: sats@2025.1 was proposed by anna" in capsys.readouterr().err
+    assert main(["ruleset", "approve", "sats", "2025.1", "--sha256", sha256(text), *address, *bjorn]) == 3
+    assert "HJEMMEL_NOT_VERIFIED" in capsys.readouterr().err
+    assert main([*approve, *bjorn]) == 0
+    assert "publisert: sats@2025.1  published  2025-01-01" in capsys.readouterr().out
+
+
+def test_export_keeps_retirements_and_importing_it_into_an_empty_store_gives_the_same_states(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "anna")
+    first = tmp_path / "first.db"
+    assert main(["ruleset", "import", str(seed_directory(tmp_path / "rulesets")), "--store", str(first)]) == 0
+    directory = _directory_with(tmp_path / "git", "2025.1", "2025-01-01")
+    assert main(["ruleset", "import", str(directory), "--store", str(first)]) == 0
+    with open_log(first) as log:
+        store = log.rulesets()
+        store.approve("sats", "2025.1", sha256((directory / "sats" / "2025.1.yaml").read_text(encoding="utf-8")),
+                      "bjorn", ("h1",))
+        store.retire("sats", "2024.1", "bjorn", date(2024, 6, 1), "erstattet")
+        before = [(s.key, s.state.value, s.retired_from) for s in store.states()]
+    assert before == [("sats@2024.1", "retired", date(2024, 6, 1)), ("sats@2025.1", "published", None)]
+    exported = tmp_path / "exported"
+    assert main(["ruleset", "export", str(exported), "--store", str(first)]) == 0
+    assert (exported / "retired.txt").read_text(encoding="utf-8") == "sats@2024.1 from 2024-06-01\n"
+    fresh = tmp_path / "fresh.db"
+    capsys.readouterr()
+    assert main(["ruleset", "import", str(exported), "--store", str(fresh)]) == 0
+    assert "proposed:" not in capsys.readouterr().out  # an empty store takes the export as it is
+    with open_log(fresh) as log:
+        store = log.rulesets()
+        assert [(s.key, s.state.value, s.retired_from) for s in store.states()] == before
+        repository = RulesetRepository.from_snapshot(store.snapshot())
+    with pytest.raises(NoVersionInForce, match="sats"):
+        repository.select("sats", date(2024, 7, 1))
+    assert repository.select("sats", date(2025, 2, 1)).meta.version == "2025.1"
+    with pytest.raises(VersionRetired, match="retired from 2024-06-01"):
+        repository.check_pinned(repository.get("sats", "2024.1"), date(2024, 6, 1))

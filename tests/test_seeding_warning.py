@@ -31,3 +31,4 @@ def test_a_directory_version_the_seeded_store_lacks_is_named_with_the_fix(
     [warning] = _warnings(caplog)
     assert warning.__dict__["versions"] == ["sats@2025.1"]
     assert warning.__dict__["fix"].startswith(f"regelmotor ruleset import {rulesets}")
+    assert "another person approve" in warning.__dict__["fix"]  # import proposes; it never publishes alone

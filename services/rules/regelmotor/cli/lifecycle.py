@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE
+from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RETIRED_FILE
 
 EXIT_STATUS = ("exit status: 0 done; 1 the proposal did not pass (nothing stored); 2 arguments, file or token "
                "refused, or the service unreachable; 3 the service refused the step (its reason is printed)")
@@ -149,16 +149,29 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import getpass
-
     from regelmotor.server.seeding import directory_versions
     from regelmotor.server.startup import load_rulesets
+    from regelmotor.store import State
 
+    from .remote import local_caller
+
+    # Recorded as the person the service knows the command line's user by without tokens, so four eyes compare it.
+    who = local_caller()
     _, repository = load_rulesets(Path(args.dir), include_drafts=True)
     with _store(args) as log:
-        stored = log.rulesets().import_versions(directory_versions(repository), f"import:{getpass.getuser()}",
-                                                str(Path(args.dir).resolve()))
-    print(f"importert: {len(stored)} versjon(er){': ' + ', '.join(stored) if stored else ''}")
+        stored = log.rulesets().import_versions(directory_versions(repository), who,
+                                                str(Path(args.dir).resolve()), repository.retired)
+        retired_now = {s.key: s.retired_from for s in log.rulesets().states()}
+    print(f"importert: {len(stored)} versjon(er){': ' + ', '.join(s.key for s in stored) if stored else ''}")
+    for state in stored:
+        if state.state is State.PROPOSED:
+            acknowledge = "".join(f" --acknowledge {h}" for h in state.meta.unverified)
+            print(f"proposed: {state.key} (by {who}, not published) — ask an approver: regelmotor ruleset approve "
+                  f"{state.name} {state.version} --sha256 {state.sha256}{acknowledge}")
+    for key, day in sorted(repository.retired.items()):
+        if retired_now.get(key) != day:
+            print(f"not retired: {key} (the store held versions already), retire it with: regelmotor ruleset "
+                  f"retire {key.replace('@', ' ')} --from {day.isoformat()}")
     return 0
 
 
@@ -169,6 +182,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _store(args) as log:
         texts = log.rulesets().texts()
     published: list[str] = []
+    retired: list[str] = []
     for text in texts:
         folder = out / text.state.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -177,7 +191,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             (folder / f"{text.state.version}{CASES_SUFFIX}").write_text(text.cases, encoding="utf-8")
         if text.state.state is not State.DRAFT:
             published.append(f"{text.state.name} {text.state.version} {text.state.sha256}\n")
+        if text.state.retired_from is not None:
+            retired.append(f"{text.state.key} from {text.state.retired_from.isoformat()}\n")
     (out / PUBLISHED_FILE).write_text("".join(published), encoding="utf-8")
+    if retired:
+        (out / RETIRED_FILE).write_text("".join(retired), encoding="utf-8")
+    else:  # an earlier export's record would otherwise retire versions that are published now
+        (out / RETIRED_FILE).unlink(missing_ok=True)
     print(f"eksportert: {len(texts)} versjon(er) til {out}")
     return 0
 
@@ -228,7 +248,9 @@ def add_commands(ruleset: Any) -> None:
     p.add_argument("name")
     _connection(p)
     p.set_defaults(func=cmd_history)
-    p = ruleset.add_parser("import", help="store a rulesets directory's versions (published and draft)")
+    p = ruleset.add_parser("import", help="store a rulesets directory's versions: into an empty store as they are "
+                           "(published, draft, retired); into one holding versions, new ones as proposed by you, "
+                           "for another person to approve")
     p.add_argument("dir")
     p.add_argument("--store", help="the store: 'sqlite' (in REGELMOTOR_DATA_DIR) or a postgresql:// DSN "
                                    "(default: REGELMOTOR_DECISION_LOG)")

@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<name>/<version>.yaml`` per version, with its test cases in
 ``<root>/<name>/<version>.cases.yaml``, and ``<root>/published.txt`` recording the sha256 of every
-published version (a published version's content never changes).
+published version (a published version's content never changes), and ``<root>/retired.txt`` the published
+versions retired and from which day (``name@version from YYYY-MM-DD``, as `regelmotor ruleset export` writes it).
 
 A version governs from its `gyldig_fra` to its `gyldig_til` (inclusive) or, when that is not given,
 until the day before the next version starts. Overlaps are errors; a gap between versions is an
@@ -23,6 +24,7 @@ from .timeline import Span, pair_problem
 
 CASES_SUFFIX = ".cases.yaml"
 PUBLISHED_FILE = "published.txt"
+RETIRED_FILE = "retired.txt"
 
 
 def ruleset_files(root: Path) -> list[Path]:
@@ -44,6 +46,28 @@ def parse_published(text: str) -> dict[str, str]:
     return published
 
 
+def read_retired(record: Path) -> tuple[tuple[str, str], ...]:
+    """The lines ``name@version from YYYY-MM-DD`` of a retired.txt (none when there is no such file)."""
+    if not record.exists():
+        return ()
+    retired: list[tuple[str, str]] = []
+    problems: list[Diagnostic] = []
+    for number, line in enumerate(record.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split()
+        if not parts or line.startswith("#"):
+            continue
+        try:
+            if len(parts) != 3 or parts[1] != "from" or "@" not in parts[0]:
+                raise ValueError(line)
+            retired.append((parts[0], date.fromisoformat(parts[2]).isoformat()))
+        except ValueError:
+            problems.append(Diagnostic(str(record), number, 1, f"expected 'name@version from YYYY-MM-DD', got "
+                                                               f"{line[:200]!r}"))
+    if problems:
+        raise RulesetInvalid(problems)
+    return tuple(retired)
+
+
 @dataclass(frozen=True)
 class RulesetSnapshot:
     """The ruleset files of a directory as read at one moment: every process of an instance builds its
@@ -53,8 +77,8 @@ class RulesetSnapshot:
     root: str
     files: tuple[tuple[str, str], ...]  # (path, text) of each version file, sorted by path
     published: str  # the text of published.txt ("" when there is none)
-    # Retired versions (`name@version`, first day no longer covered, YYYY-MM-DD): a directory has none; the store
-    # says which of its published versions were retired (regelmotor.store.versions).
+    # Retired versions (`name@version`, first day no longer covered, YYYY-MM-DD): a directory's retired.txt, or
+    # what the store says of its published versions (regelmotor.store.versions).
     retired: tuple[tuple[str, str], ...] = ()
 
     @classmethod
@@ -68,7 +92,7 @@ class RulesetSnapshot:
                 raise RulesetInvalid([Diagnostic(str(path), 1, 1, f"cannot read file: {exc}")]) from None
         record = base / PUBLISHED_FILE
         published = record.read_text(encoding="utf-8") if record.exists() else ""
-        return cls(str(base), tuple(files), published)
+        return cls(str(base), tuple(files), published, read_retired(base / RETIRED_FILE))
 
 
 @dataclass(frozen=True)

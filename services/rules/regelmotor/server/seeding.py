@@ -78,14 +78,16 @@ def warn_unseeded(store: RulesetStore, root: Path) -> None:
     if missing:
         log.warning("ruleset versions in the directory are not in the store and are not served",
                     extra={"rulesets": str(root), "versions": missing,
-                           "fix": f"regelmotor ruleset import {root} (or propose them for approval)"})
+                           "fix": f"regelmotor ruleset import {root}, then have another person approve each "
+                                  "(import stores them as proposed: regelmotor ruleset approve NAME VERSION "
+                                  "--sha256 ...)"})
 
 
 def seed(store: RulesetStore, root: Path, *, include_drafts: bool) -> None:
-    """Import the directory's versions into an empty store (the first start)."""
+    """Import the directory's versions, and its retirements, into an empty store (the first start)."""
     _, repository = load_rulesets(root, include_drafts=include_drafts)
     try:
-        stored = store.import_versions(directory_versions(repository), SEED_ACTOR, str(root))
+        stored = store.import_versions(directory_versions(repository), SEED_ACTOR, str(root), repository.retired)
     except RegelmotorError as exc:
         raise StartupError("rulesets", f"the versions in {root} cannot seed the store: {exc}",
                            "fix them (`regelmotor ruleset validate`)") from None

@@ -15,7 +15,7 @@ as at any start.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -131,11 +131,16 @@ class RulesetStore:
 
     # -- the lifecycle -------------------------------------------------------------------------------
 
-    def import_versions(self, items: Sequence[tuple[VersionText, State]], who: str, origin: str) -> list[str]:
-        """Store versions read from a rulesets directory (published or draft), in one transaction; a version
-        stored already with the same sha256 is skipped, with another one refused (VersionTaken). Published ones
-        must fit the published timeline. Returns the keys stored."""
-        stored: list[str] = []
+    def import_versions(self, items: Sequence[tuple[VersionText, State]], who: str, origin: str,
+                        retired: Mapping[str, date] | None = None) -> list[VersionState]:
+        """Store versions read from a rulesets directory, in one transaction; a version stored already with the
+        same sha256 is skipped, with another one refused (VersionTaken). Returns the versions stored.
+
+        Into an empty store (the first start, or importing an export) the directory's states are taken as they
+        are: published ones (they must fit the timeline) as published, drafts as drafts, and `retired`
+        (`name@version` -> first day no longer covered) replayed as retirements. Into a store that holds versions
+        already, import never publishes: each new published version is stored as proposed by `who`, to be
+        approved by another person like any proposal (four eyes), and `retired` is left to RetireRuleset."""
         with self.tables.writing() as tx:
             found = _states(tx, None)
             fresh = []
@@ -146,17 +151,17 @@ class RulesetStore:
                 if have is not None:
                     raise VersionTaken(text.name, text.version, have.state.value)
                 fresh.append((text, state))
-            for name in {text.name for text, state in fresh if state is State.PUBLISHED}:
-                versions = [(s.version, s.meta) for s in found.values()
-                            if s.name == name and s.state is State.PUBLISHED]
-                versions += [(t.version, t.meta) for t, st in fresh if t.name == name and st is State.PUBLISHED]
-                _check_timeline(name, versions)
-            for text, state in fresh:
-                _insert_text(tx, text)
-                _append(tx, who, Action.IMPORTED, text.name, text.version, text.sha256,
-                        {"state": state.value, "origin": origin, "text_sha256": text_digest(text.source, text.cases)})
-                stored.append(text.key)
-        return stored
+            if found:
+                for text, state in fresh:
+                    _insert_text(tx, text)
+                    action = Action.PROPOSED if state is State.PUBLISHED else Action.IMPORTED
+                    detail = {"origin": origin, "text_sha256": text_digest(text.source, text.cases)}
+                    _append(tx, who, action, text.name, text.version, text.sha256,
+                            detail if action is Action.PROPOSED else {**detail, "state": state.value})
+            else:
+                _seed(tx, who, origin, fresh, dict(retired or {}))
+            now = _states(tx, None)
+            return [now[(text.name, text.version)] for text, _ in fresh]
 
     def propose(self, text: VersionText, who: str) -> VersionState:
         """Store a proposed version (its source validated and its cases passed, in the sandbox)."""
@@ -218,6 +223,26 @@ class RulesetStore:
             _append(tx, who, Action.RETIRED, name, version, current.sha256,
                     {"from": from_day.isoformat(), "reason": reason[:MAX_REASON]})
             return _states(tx, name)[(name, version)]
+
+
+def _seed(tx: Tx, who: str, origin: str, fresh: list[tuple[VersionText, State]], retired: dict[str, date]) -> None:
+    """An empty store takes a directory's versions in their states, its retirements replayed after them."""
+    published = [text for text, state in fresh if state is State.PUBLISHED]
+    unknown = sorted(set(retired) - {text.key for text in published})
+    if unknown:
+        name, _, version = unknown[0].partition("@")
+        raise LifecycleRefused("NO_SUCH_VERSION", f"{unknown[0]} is listed as retired but is not a published "
+                               "version of the directory", ruleset=name, version=version)
+    for name in {text.name for text in published}:  # as in force: the retired ones no longer count
+        _check_timeline(name, [(t.version, t.meta) for t in published if t.name == name and t.key not in retired])
+    for text, state in fresh:
+        _insert_text(tx, text)
+        _append(tx, who, Action.IMPORTED, text.name, text.version, text.sha256,
+                {"state": state.value, "origin": origin, "text_sha256": text_digest(text.source, text.cases)})
+    for text in published:
+        if text.key in retired:
+            _append(tx, who, Action.RETIRED, text.name, text.version, text.sha256,
+                    {"from": retired[text.key].isoformat(), "reason": f"retired in {origin}"})
 
 
 # -- checks --------------------------------------------------------------------------------------------
