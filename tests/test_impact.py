@@ -298,10 +298,15 @@ def test_the_cli_exit_status_says_who_refused(logged: Logged, tmp_path: Any,
     from regelmotor.cli.main import main
 
     today = datetime.now(OSLO).date().isoformat()  # the CLI's days are Oslo days
-    assert main(_cli(logged, tmp_path, window=(today, today))) == 1  # both batches: more than MAX_DECISIONS
+    # What the command sent, refused as invalid (INVALID_ARGUMENT): 2, as the lifecycle commands' refused arguments.
+    assert main(_cli(logged, tmp_path, window=(today, today))) == 2  # both batches: more than MAX_DECISIONS
     assert "  filter: the window holds more than 50" in capsys.readouterr().err
-    assert main(_cli(logged, tmp_path, source="name: [")) == 1
+    assert main(_cli(logged, tmp_path, source="name: [")) == 2
     assert "  source: line " in capsys.readouterr().err
+    with server_in_process(workers=0, decision_log="off") as (unlogged, _, _):  # the service refuses: 3
+        command = _cli(logged, tmp_path)
+        assert main([*command[:-1], unlogged.address]) == 3
+        assert "FAILED_PRECONDITION: this service keeps no decision log" in capsys.readouterr().err
     assert main(_cli(logged, tmp_path, window=("2025-13-01", today))) == 2
     assert "--recorded-from" in capsys.readouterr().err
     assert main([*_cli(logged, tmp_path), "--from", "1.1.2025"]) == 2
