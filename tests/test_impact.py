@@ -7,9 +7,10 @@ the engine, and compared with the report."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from google.protobuf import json_format, timestamp_pb2
 
 from regelmotor.core.calendar_no import OSLO
+from regelmotor.core.loader import load_ruleset_text
 from regelmotor.server.app import RunningServer
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -87,7 +89,7 @@ def stays(count: int, offset: int = 0) -> list[Stay]:
                  18 if (i + offset) % 3 == 0 else 2) for i in range(count)]
 
 
-def record(server: RunningServer, chosen: list[Stay], tag: str) -> list[str]:
+def record(server: RunningServer, chosen: list[Stay], tag: str, rates: dict[int, int] = RATES) -> list[str]:
     """Evaluate each stay through EvaluateStream (recorded in the log); the decision ids, in order."""
     requests = [pb.EvaluateRequest(ruleset="utskrivningsklar", as_of=(s.start + timedelta(days=s.days)).isoformat(),
                                    facts=struct(s.facts()), request_id=f"{tag}-{i}") for i, s in enumerate(chosen)]
@@ -97,7 +99,7 @@ def record(server: RunningServer, chosen: list[Stay], tag: str) -> list[str]:
     assert all(a.HasField("decision") for a in answers), [a.error.message for a in answers if a.HasField("error")]
     for stay, answer in zip(chosen, answers, strict=True):  # the log holds what the test expects as "before"
         outcome = json_format.MessageToDict(answer.decision.outcome)
-        assert (outcome["utfall"], outcome.get("belop")) == stay.outcome(RATES, OLD_LIMIT)
+        assert (outcome["utfall"], outcome.get("belop")) == stay.outcome(rates, OLD_LIMIT)
     return [a.decision.decision_id for a in answers]
 
 
@@ -296,10 +298,15 @@ def test_the_cli_exit_status_says_who_refused(logged: Logged, tmp_path: Any,
     from regelmotor.cli.main import main
 
     today = datetime.now(OSLO).date().isoformat()  # the CLI's days are Oslo days
-    assert main(_cli(logged, tmp_path, window=(today, today))) == 1  # both batches: more than MAX_DECISIONS
+    # What the command sent, refused as invalid (INVALID_ARGUMENT): 2, as the lifecycle commands' refused arguments.
+    assert main(_cli(logged, tmp_path, window=(today, today))) == 2  # both batches: more than MAX_DECISIONS
     assert "  filter: the window holds more than 50" in capsys.readouterr().err
-    assert main(_cli(logged, tmp_path, source="name: [")) == 1
+    assert main(_cli(logged, tmp_path, source="name: [")) == 2
     assert "  source: line " in capsys.readouterr().err
+    with server_in_process(workers=0, decision_log="off") as (unlogged, _, _):  # the service refuses: 3
+        command = _cli(logged, tmp_path)
+        assert main([*command[:-1], unlogged.address]) == 3
+        assert "FAILED_PRECONDITION: this service keeps no decision log" in capsys.readouterr().err
     assert main(_cli(logged, tmp_path, window=("2025-13-01", today))) == 2
     assert "--recorded-from" in capsys.readouterr().err
     assert main([*_cli(logged, tmp_path), "--from", "1.1.2025"]) == 2
@@ -363,3 +370,56 @@ def test_a_window_of_decision_dates_selects_the_decisions_of_those_days(logged: 
     assert "YYYY-MM-DD" in _refused(logged.server, "as_of_from", as_of_from="2025-1-1", window=logged.window)
     assert "before as_of_from" in _refused(logged.server, "as_of_to", as_of_from="2025-02-01",
                                            as_of_to="2025-01-31", window=logged.window)
+
+
+def test_the_impact_workers_know_a_version_published_after_they_started() -> None:
+    """The examples name the first rule that differs also for decisions of a version published (and hot reloaded)
+    after the impact workers started, not only for the versions they started with."""
+    published = candidate_source()
+    for new, old in (('version: "2026.1"', 'version: "2026.0"'), ("status: draft", "status: published"),
+                     ("value: 6100}", "value: 5981}"), ("<= 12", "<= 24"), ("> 12", "> 24")):
+        published = published.replace(new, old)  # 2019.1's rules, in force from 2026
+    rate_2026 = ('{gyldig_fra: 2026-01-01, value: null, '
+                 'note: "2026-satsen er ikke verifisert; legges inn i en ny versjon."}')
+    published = published.replace(rate_2026, "{gyldig_fra: 2026-01-01, value: 6000}")
+    candidate = candidate_source().replace('version: "2026.1"', 'version: "2026.2"').replace(
+        rate_2026, "{gyldig_fra: 2026-01-01, value: 6200}")
+    with server_in_process(workers=1, impact_workers=1) as (server, _, _):
+        nothing = datetime(2000, 1, 1, tzinfo=UTC)
+        assert analyse(server, (nothing, nothing), source=candidate)[-1].report.analysed == 0  # the worker starts
+        _store_proposal(server, published)
+        assert server.log is not None
+        ruleset = load_ruleset_text(published, "2026.0.yaml")
+        server.log.rulesets().approve("utskrivningsklar", "2026.0", ruleset.sha256, "fagstab-ola",
+                                      [h.id for h in ruleset.hjemler.values() if not h.verified])
+        chosen = [Stay(date(2026, 3, 2) + timedelta(days=i), 2, 18) for i in range(3)]
+        probe = Stay(date(2026, 2, 2), 1, 2)
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.DecisionServiceStub(channel)
+
+            def served() -> bool:  # 2019.1 has no døgnpris for 2026: refused until 2026.0 is served
+                with contextlib.suppress(grpc.RpcError):
+                    return bool(stub.Evaluate(pb.EvaluateRequest(ruleset="utskrivningsklar", as_of="2026-02-03",
+                                                                 facts=struct(probe.facts())),
+                                              metadata=AUTHOR, timeout=30).version == "2026.0")
+                return False
+
+            _seconds_until(served)
+        began = datetime.now(UTC) - timedelta(seconds=1)
+        ids = record(server, chosen, "late", rates={2026: 6000})
+        window = (began, datetime.now(UTC) + timedelta(seconds=1))
+
+        def first_rules() -> set[str]:
+            report = analyse(server, window, source=candidate)[-1].report
+            utfall = {o.field: o for o in report.outcomes}["utfall"]
+            assert [e.decision_id for e in utfall.examples] == ids
+            return {e.first_rule for e in utfall.examples}
+
+        _seconds_until(lambda: first_rules() == {"varsel-innlagt-rettidig"}, limit=10)
+
+
+def _seconds_until(condition: Callable[[], bool], limit: float = 30.0) -> None:
+    began = time.monotonic()
+    while not condition():
+        assert time.monotonic() - began < limit, "never held"
+        time.sleep(0.1)

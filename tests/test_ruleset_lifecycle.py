@@ -93,6 +93,20 @@ def test_an_invalid_source_comes_back_with_diagnostics_and_nothing_is_stored(
     assert list(anna.states()) == ["2024.1"]
 
 
+def test_a_name_or_version_longer_than_the_lifecycle_rpcs_accept_is_refused_at_its_line_and_not_stored(
+        people: tuple[Person, Person, grpc.Channel]) -> None:
+    anna, _, _ = people
+    long_version = "2025." + "1" * 120  # 125 characters: approve, reject and history would refuse it
+    answer = anna.propose(source(long_version, "2025-01-01"), cases("2025-01-01"))
+    assert not answer.accepted
+    assert [(d.line, d.message) for d in answer.diagnostics] == [
+        (2, "version is 125 characters; at most 100")]
+    long_name = source("2025.1", "2025-01-01").replace("name: sats", "name: s" + "a" * 100)
+    answer = anna.propose(long_name, cases("2025-01-01"))
+    assert [(d.line, d.message) for d in answer.diagnostics] == [(1, "ruleset name is 101 characters; at most 100")]
+    assert list(anna.states()) == ["2024.1"]
+
+
 def test_a_proposal_whose_cases_fail_or_are_missing_is_not_stored(people: tuple[Person, Person, grpc.Channel]) -> None:
     anna, _, _ = people
     failing = anna.propose(source("2025.1", "2025-01-01"), cases("2025-01-01", voksen=False))

@@ -1,8 +1,10 @@
 """`regelmotor ruleset` commands that ask a running service over its gRPC API (the RulesetService), as policy
 staff do from their own machine: `impact` (what a candidate version would change in the logged decisions).
 
-Exit status: 0 the report was printed; 1 the service refused or failed the request (the error is printed, with
-the field it names); 2 the arguments or files are unusable, or the service could not be reached."""
+Exit status, as the lifecycle commands' (regelmotor.cli.lifecycle; 1, "the proposal did not pass", does not occur):
+0 the report was printed; 2 the arguments or files are unusable or were refused as invalid (INVALID_ARGUMENT:
+the field is printed), or the service could not be reached; 3 the service refused or failed the request (the
+error is printed: a missing role, an unknown ruleset or version, ...)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,11 @@ from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 
-EXIT_STATUS = ("exit status: 0 the report was printed; 1 the service refused or failed the request (printed with "
-               "the field it names); 2 unusable arguments or files, or the service could not be reached")
+EXIT_STATUS = ("exit status: 0 the report was printed; 2 arguments or file unusable or refused as invalid (the "
+               "field is printed), or the service unreachable; 3 the service refused the request (its reason is "
+               "printed)")
+# Refusals of what the command sent, or no answer: exit status 2, as the lifecycle commands' (cli/lifecycle.py).
+_NOT_DONE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 PROGRESS_WIDTH = 30
 
 
@@ -157,7 +162,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
             sys.stderr.write("\n")
         return _failed(error, args.address)
     print("regelmotor: the service ended the analysis without a report", file=sys.stderr)
-    return 1
+    return 3
 
 
 def _bar(progress: rpb.ImpactProgress, out: TextIO) -> None:
@@ -181,7 +186,7 @@ def _failed(error: grpc.RpcError, address: str) -> int:
             detail.Unpack(bad)
             for violation in bad.field_violations:
                 print(f"  {violation.field}: {violation.description}", file=sys.stderr)
-    return 1
+    return 2 if error.code() in _NOT_DONE else 3
 
 
 def _value(value: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import shapes
 from .errors import Diagnostic, Severity
-from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, shown
+from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, MAX_NAME_CHARS, shown
 from .literals import read_date, read_type, read_value
 from .model import Combine, FactSpec, Hjemmel, Metadata, OutcomeSpec, Parameter, ParameterValue, Status, Table
 from .typecheck import NameInfo
@@ -123,9 +123,13 @@ def read_metadata(d: Declared, doc: dict[str, Any]) -> Metadata | None:
     if any(key not in doc for key in ("name", "version", "title", "status", "gyldig_fra")):
         return None
     name, version, status = doc["name"], doc["version"], doc["status"]
-    if not _RULESET_NAME.match(name):
+    if len(name) > MAX_NAME_CHARS:
+        d.err(("name",), f"ruleset name is {len(name)} characters; at most {MAX_NAME_CHARS}")
+    elif not _RULESET_NAME.match(name):
         d.err(("name",), f"ruleset name {name!r} must be lower-case letters, digits and '-'")
-    if not _VERSION.match(version):
+    if len(version) > MAX_NAME_CHARS:
+        d.err(("version",), f"version is {len(version)} characters; at most {MAX_NAME_CHARS}")
+    elif not _VERSION.match(version):
         d.err(("version",), f"version {version!r} must be letters, digits, '.', '_' or '-'")
     if status not in {s.value for s in Status}:
         d.err(("status",), f"status must be draft or published, not {status!r}")

@@ -35,6 +35,10 @@ DEFAULT_MAX_LENGTH = 200
 MAX_ITEMS_CEILING = 10_000
 MAX_LENGTH_CEILING = 100_000
 
+# A ruleset's name and a version string: the lifecycle RPCs (approve, reject, retire, history) accept no longer
+# ones, so a source that declares one is refused when it is loaded, before anything is stored.
+MAX_NAME_CHARS = 100
+
 # An error reports at most this many problems (the last one saying how many more there were).
 MAX_VIOLATIONS = 20
 ECHO_CHARS = 60  # the most of an input value a reason shows

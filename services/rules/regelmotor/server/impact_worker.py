@@ -17,7 +17,7 @@ from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
 from regelmotor.store import DecisionLog, ReplayInput, open_log
 
-from .protocol import AnalyseChunk, ImpactPart, ImpactPrepared, PrepareImpact
+from .protocol import AnalyseChunk, ImpactPart, ImpactPrepared, PrepareImpact, Reloaded
 
 # Candidates kept compiled (an analysis sends its source with every chunk); durable_rules never frees one, so the
 # pool retires the worker after a number of messages as it does the sources worker.
@@ -80,6 +80,17 @@ class ImpactWork:
                 self._candidates.popitem(last=False)
         self._candidates.move_to_end(key)
         return found
+
+    def follow(self, snapshot: RulesetSnapshot) -> Reloaded:
+        """Know the versions of `snapshot` from now on (hot reload), so the examples of decisions made with a
+        version published after this worker started name their first differing rule too. The versions compiled
+        already are kept (by key and sha256): only the repository changes."""
+        if self._logged is None:  # built from the snapshot when first asked
+            self._snapshot = snapshot
+            return Reloaded()
+        repository = RulesetRepository.from_snapshot(snapshot, include_drafts=True)
+        self._logged.repository, self._snapshot = repository, snapshot
+        return Reloaded(versions=sum(len(versions) for versions in repository.versions.values()))
 
     def _logged_version(self, name: str, decision: LoggedDecision) -> Evaluator | None:
         """The evaluator of the version a decision was made with, when this instance has that very content."""

@@ -13,7 +13,9 @@ Reloading: the front loads and checks the snapshot first (as at a start); then e
 version of it (reusing those compiled already) and only then switches. The pool's config is the new one from the
 start, so a worker started meanwhile starts with it. Once every worker serves it, the front's own repository
 (ListRulesets, GetRuleset) switches too, so what the front lists is what its workers serve. One worker at a time:
-the others go on taking calls, and a call waits at most for one compilation.
+the others go on taking calls, and a call waits at most for one compilation. The impact workers follow too, in the
+background and each between two chunks (they only read the versions a decision was made with, to name the first
+rule that differs, and may run at idle priority, which no reload should wait for).
 
 A snapshot that does not load in the front, or does not compile in a worker, is not served: the workers that took
 it already go back to the versions they served (compiled, so that cannot fail), the failure is logged (file and
@@ -81,18 +83,24 @@ class RulesetReloader:
         self.health = health
         self.telemetry = telemetry
         self.interval = interval
-        self.followers = followers  # pools whose workers start with the served snapshot (impact)
+        self.followers = followers  # pools whose workers follow the served snapshot (impact)
         self._refused: RulesetSnapshot | None = None
+        self._following: set[asyncio.Task[None]] = set()
+        self._follow_lock = asyncio.Lock()  # one round of Reloads at a time in a pool (`between_messages`)
 
     async def run(self) -> None:
         """Look for a change every `interval` seconds until cancelled; a store that cannot be read is tried
         again at the next turn."""
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except Exception as exc:  # psycopg's and sqlite3's errors alike: the next turn tries again
-                log.warning("the ruleset store could not be read", extra={"error": type(exc).__name__})
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    await self.check()
+                except Exception as exc:  # psycopg's and sqlite3's errors alike: the next turn tries again
+                    log.warning("the ruleset store could not be read", extra={"error": type(exc).__name__})
+        finally:
+            for task in self._following:
+                task.cancel()
 
     async def check(self) -> bool:
         """Reload when the store changed since the last look and serves another snapshot; whether it did."""
@@ -128,12 +136,25 @@ class RulesetReloader:
         self.motor.repository = repository
         self.served, self._refused = snapshot, None
         for pool in self.followers:
-            pool.config = replace(pool.config, snapshot=snapshot)
+            pool.config = replace(pool.config, snapshot=snapshot)  # a worker started from now on starts with it
+            task = asyncio.create_task(self._follow(pool))
+            self._following.add(task)
+            task.add_done_callback(self._following.discard)
         log.info("rulesets reloaded", extra={"versions": count(repository), "event": event,
                                              "seconds": round(loop.time() - began, 3)})
         self.telemetry.ruleset_reloads.add(1, {"outcome": "served"})
         self.health.rulesets_loaded(True)
         return True
+
+    async def _follow(self, pool: WorkerPool) -> None:
+        """Bring a follower's running workers to its config, in the background: its workers may run at idle
+        priority (impact), and the next reload must not wait for them. Each takes the Reload between two of its
+        messages, so an analysis's chunk finishes on the versions it began with."""
+        async with self._follow_lock:
+            problem = await _bring(pool, pool.config)
+        if problem is not None:  # its examples then lack the first differing rule for the newest versions
+            log.warning("a worker could not follow the reloaded versions", extra={"pool": pool.name,
+                                                                                  "problem": problem})
 
     async def _switch_engine(self, snapshot: RulesetSnapshot) -> str | None:
         if isinstance(self.engine, InlineEngine):

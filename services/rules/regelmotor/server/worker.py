@@ -179,6 +179,8 @@ class Worker:
                 from .reload import switch_engine
 
                 return switch_engine(self._engine.motor, snapshot, include_drafts=self.config.allow_drafts)
+            case Reload(snapshot=snapshot) if self.config.role == "impact":
+                return self._impact_work().follow(snapshot)
             case _:
                 return Failed(f"a {self.config.role} worker does not handle {type(message).__name__}")
 
