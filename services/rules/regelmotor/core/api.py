@@ -74,8 +74,10 @@ class Regelmotor:
         self.warm_up(repository)
         self.repository = repository
 
-    def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None) -> tuple[Ruleset, str, date]:
-        """The version to use, the fact that selected it ("as_of" if none) and the selecting date."""
+    def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None,
+               replay: bool = False) -> tuple[Ruleset, str, date]:
+        """The version to use, the fact that selected it ("as_of" if none) and the selecting date. `replay`: the
+        recorded decision of a pinned version is evaluated again, whatever has been retired since."""
         selecting = self.repository.selecting_fact(name)
         if version is not None:
             # A pinned version needs no selection; its schema check reports a missing or bad fact.
@@ -85,7 +87,8 @@ class Regelmotor:
                 selection_date = read_date(raw) if raw is not None else as_of
             except ValueError:
                 selection_date = as_of
-            self.repository.check_pinned(pinned, selection_date)
+            if not replay:
+                self.repository.check_pinned(pinned, selection_date)
             return pinned, selecting or "as_of", selection_date
         selection_date = as_of
         if selecting is not None:
@@ -99,11 +102,12 @@ class Regelmotor:
         return self.repository.select(name, selection_date), selecting or "as_of", selection_date
 
     def run(self, name: str, facts: Any, *, as_of: date | str | None = None,
-            version: str | None = None) -> Evaluation:
+            version: str | None = None, replay: bool = False) -> Evaluation:
         """Evaluate without explaining yet: `Evaluation.decision()` gives the decision. `as_of` may be given
         as text YYYY-MM-DD; either way a bad one is InvalidFacts naming `as_of`."""
         used_as_of = as_of_date(as_of) if as_of is not None else today_in_oslo()
-        ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version)
+        ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version,
+                                                           replay=replay)
         return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date)
 
     def evaluate(self, name: str, facts: Any, *, as_of: date | str | None = None, version: str | None = None,

@@ -260,8 +260,8 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 raise AssertionError("abort raises")
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
                                         facts=to_struct(record.facts))
-            try:  # no caller: a replay is not recorded
-                reply = await ask(self.engine, Evaluate(replay.SerializeToString()), self.max_seconds)
+            try:  # no caller: a replay is not recorded; its version answers it even if retired since it decided
+                reply = await ask(self.engine, Evaluate(replay.SerializeToString(), replay=True), self.max_seconds)
             except PoolError as exc:
                 await context.abort_with_status(rpc_status.to_status(to_status(pool_failure(exc))))
                 raise

@@ -123,9 +123,11 @@ class EvaluationHandler:
         self.pseudonymiser = pseudonymiser
         self.recording = recording or EngineRecording()  # whether, and where, decisions are recorded
 
-    def evaluate(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Reply:
-        """Evaluate one request. `caller` (the calling system) is given when the decision is to be recorded."""
-        return self.evaluate_batch([(0, request_bytes)], traceparent, caller)[0]
+    def evaluate(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None,
+                 replay: bool = False) -> Reply:
+        """Evaluate one request. `caller` (the calling system) is given when the decision is to be recorded;
+        `replay`: a recorded decision evaluated again on its pinned version, even one retired since."""
+        return self.store([self.decide(request_bytes, traceparent, caller, replay)])[0]
 
     def evaluate_batch(self, items: list[tuple[int, bytes]], traceparent: str | None = None,
                        caller: str | None = None) -> list[Reply]:
@@ -156,7 +158,8 @@ class EvaluationHandler:
         answer = answer_for(record.decision_id, reply.decision, result.decision_id, result.response)
         return Reply(replace(reply.summary, decision_id=result.decision_id), decision=answer)
 
-    def decide(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None) -> Decided:
+    def decide(self, request_bytes: bytes, traceparent: str | None = None, caller: str | None = None,
+               replay: bool = False) -> Decided:
         """The reply to one request, and the record to store here (`store`) before answering it."""
         context = _propagator.extract({"traceparent": traceparent}) if traceparent else None
         with self.tracer.start_as_current_span("regelmotor.evaluate", context=context) as span:
@@ -172,7 +175,8 @@ class EvaluationHandler:
                 except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
-                evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None)
+                evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None,
+                                            replay=replay)
                 head = evaluation.head(str(uuid.uuid4()))
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None

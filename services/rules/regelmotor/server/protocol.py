@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Evaluate:
-    """One EvaluateRequest (wire bytes). `caller` is given when the decision is to be recorded."""
+    """One EvaluateRequest (wire bytes). `caller` is given when the decision is to be recorded; `replay`: a recorded
+    decision evaluated again (AuditService), on its pinned version even if that was retired since."""
 
     request: bytes
     traceparent: str | None = None
     caller: str | None = None
+    replay: bool = False
 
 
 @dataclass(frozen=True)

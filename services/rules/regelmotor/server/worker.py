@@ -153,8 +153,8 @@ class Worker:
 
     def _handle(self, message: Request) -> object:
         match message:
-            case Evaluate(request=request, traceparent=traceparent, caller=caller) if self._engine:
-                return self._engine.evaluate(request, traceparent, caller)
+            case Evaluate(request=request, traceparent=traceparent, caller=caller, replay=replay) if self._engine:
+                return self._engine.evaluate(request, traceparent, caller, replay)
             case EvaluateBatch(items=items, traceparent=traceparent, caller=caller) if self._engine:
                 return self._engine.evaluate_batch(list(items), traceparent, caller)
             case ValidateSource(request=request):
