@@ -363,8 +363,11 @@ async def _serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(settings.threads, thread_name_prefix="regelmotor-io"))
     service = await build(settings, Telemetry.create(tracer_provider(), meter_provider()))
+    # With a decision log the versions served are the store's (seeded from the folder at the first start).
+    source = (f"the store beside the decision log (first seeded from {settings.rulesets})" if service.log is not None
+              else str(settings.rulesets))
     print(f"Regelmotor is serving gRPC on {service.address} "
-          f"({settings.workers} engine worker(s), rulesets from {settings.rulesets})", flush=True)
+          f"({settings.workers} engine worker(s), rulesets from {source})", flush=True)
     print(f"Security: {service.posture}", flush=True)
     if service.posture.startswith("WARNING"):
         log.warning("insecure", extra={"posture": service.posture})
