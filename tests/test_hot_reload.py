@@ -239,6 +239,10 @@ def test_a_stored_version_that_does_not_load_never_replaces_the_served_ones_and_
         answer = _evaluate(pb_grpc.DecisionServiceStub(channel), None, "2031-01-01", "after-refusal")
         assert answer.version == "2024.1"
         assert _listed(channel, None) == {"2024.1"}
+        # ListRulesets says why the newest stored versions are not served: the file and line, not the text.
+        listing = rpb_grpc.RulesetServiceStub(channel).ListRulesets(rpb.ListRulesetsRequest(), timeout=10)
+        problem = listing.reload_problem
+        assert "store/sats/2030.1.yaml line" in problem and "hemmelig" not in problem
     assert _workers_serve(server, "2024.1") and not _workers_serve(server, "2030.1")
 
 

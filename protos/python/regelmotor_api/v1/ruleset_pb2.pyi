@@ -23,10 +23,12 @@ class ListRulesetsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListRulesetsResponse(_message.Message):
-    __slots__ = ("rulesets",)
+    __slots__ = ("rulesets", "reload_problem")
     RULESETS_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     rulesets: _containers.RepeatedCompositeFieldContainer[RulesetSummary]
-    def __init__(self, rulesets: _Optional[_Iterable[_Union[RulesetSummary, _Mapping]]] = ...) -> None: ...
+    reload_problem: str
+    def __init__(self, rulesets: _Optional[_Iterable[_Union[RulesetSummary, _Mapping]]] = ..., reload_problem: _Optional[str] = ...) -> None: ...
 
 class RulesetSummary(_message.Message):
     __slots__ = ("name", "selected_by", "versions")

@@ -219,7 +219,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             RulesetLifecycleServicer(motor, sources, telemetry,
                                      decision_log.rulesets() if decision_log is not None else None,
                                      ImpactAnalyst(decision_log, impact, motor, pseudonymiser,
-                                                   settings.impact_max_decisions)), server)
+                                                   settings.impact_max_decisions),
+                                     lambda: service_health.reload_problem), server)
         if decision_log is not None:
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,

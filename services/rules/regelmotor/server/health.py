@@ -36,6 +36,7 @@ class ServiceHealth:
         self.probe_seconds = probe_seconds
         self.on_change = on_change
         self.workers_ready = 0
+        self.reload_problem = ""  # why the newest stored versions are not served ("": they are)
         self.log_writable = True
         self.shutting_down = False
         self._probing: asyncio.Task[None] | None = None
@@ -69,8 +70,10 @@ class ServiceHealth:
         self.workers_ready = ready
         self._changed("engine_workers", ready > 0)
 
-    def rulesets_loaded(self, ok: bool) -> None:
-        """Whether the newest versions in the store were loaded (reported from the first failure on)."""
+    def rulesets_loaded(self, ok: bool, problem: str = "") -> None:
+        """Whether the newest versions in the store were loaded (reported from the first failure on); `problem`:
+        why not (a file and line, never a source's text), shown by ListRulesets."""
+        self.reload_problem = "" if ok else problem
         if ok and "ruleset_reload" not in self._reported:
             return
         self._changed("ruleset_reload", ok)

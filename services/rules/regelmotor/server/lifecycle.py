@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -111,8 +112,8 @@ class RulesetLifecycleServicer(RulesetServicer):
     no log, and the lifecycle RPCs say so)."""
 
     def __init__(self, motor: Regelmotor, sources: Engine, telemetry: Telemetry, store: RulesetStore | None,
-                 impact: ImpactAnalysis | None = None) -> None:
-        super().__init__(motor, sources, telemetry, impact)
+                 impact: ImpactAnalysis | None = None, reload_problem: Callable[[], str] | None = None) -> None:
+        super().__init__(motor, sources, telemetry, impact, reload_problem)
         self.store = store
 
     def _kept(self) -> RulesetStore:

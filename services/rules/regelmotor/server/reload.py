@@ -131,7 +131,7 @@ class RulesetReloader:
             log.error("ruleset reload refused: the versions served before are served on",
                       extra={"problem": problem, "event": event})
             self.telemetry.ruleset_reloads.add(1, {"outcome": "refused"})
-            self.health.rulesets_loaded(False)
+            self.health.rulesets_loaded(False, problem)
             return False
         self.motor.repository = repository
         self.served, self._refused = snapshot, None

@@ -322,11 +322,12 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
     """Versions of the instance's snapshot are read in the front; callers' sources go to the sandbox."""
 
     def __init__(self, motor: Regelmotor, sources: Engine, telemetry: Telemetry,
-                 impact: ImpactAnalysis | None = None) -> None:
+                 impact: ImpactAnalysis | None = None, reload_problem: Callable[[], str] | None = None) -> None:
         self.motor = motor
         self.sources = sources
         self.telemetry = telemetry
         self.impact = impact  # AnalyseImpact (server/impact.py)
+        self.reload_problem = reload_problem  # why the newest stored versions are not served ("": they are)
 
     async def _traced(self, name: str, context: grpc.aio.ServicerContext[Any, Any],
                       work: Callable[[], Awaitable[_T]]) -> _T:
@@ -367,7 +368,8 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
     async def ListRulesets(self, request: rpb.ListRulesetsRequest,
                            context: grpc.aio.ServicerContext[Any, Any]) -> rpb.ListRulesetsResponse:
         async def work() -> rpb.ListRulesetsResponse:
-            return rpb.ListRulesetsResponse(rulesets=[self._summary(n) for n in self.motor.repository.names()])
+            return rpb.ListRulesetsResponse(rulesets=[self._summary(n) for n in self.motor.repository.names()],
+                                            reload_problem=self.reload_problem() if self.reload_problem else "")
 
         return await self._traced("ListRulesets", context, work)
 
