@@ -35,6 +35,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.worker_steps import best  # µs of thread CPU per item, best of the repeats
+
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import Case, load_cases
 from regelmotor.core.errors import RegelmotorError
@@ -85,16 +87,6 @@ def writer(level: str) -> Callable[[list[Any]], None]:
         for evaluation in evaluations:
             wire.decision_bytes(evaluation, evaluation.head("d"), request_id="r", trace_id="t" * 32, **extra)
     return write
-
-
-def best(work: Callable[[], None], repeats: int, count: int) -> float:
-    work()
-    fastest = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        work()
-        fastest = min(fastest, time.thread_time() - start)
-    return fastest / count * 1e6
 
 
 def fresh_medians(levels: list[str], evaluations: list[Any]) -> dict[str, float]:
