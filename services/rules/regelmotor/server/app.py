@@ -208,11 +208,13 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         await impact.start()
         # A stream keeps one batch more in flight than there are workers: it waits in the pool's queue, so a worker
         # that finishes a batch finds the next at once instead of idling while the front sends the answers.
+        calls = CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller)
+        exports = CallerLimiter("max_exports_per_caller", settings.max_exports_per_caller)
+        telemetry.in_progress += [(calls.setting, calls.in_progress)]
         decisions = DecisionServicer(engine, telemetry, batch=settings.stream_batch, parallel=settings.workers + 1,
                                      recording=recording, health=service_health,
                                      idle_seconds=settings.stream_idle_seconds,
-                                     limiter=CallerLimiter("max_calls_per_caller", settings.max_calls_per_caller,
-                                                           telemetry.calls_in_progress),
+                                     limiter=calls,
                                      log=decision_log)
         server.add_generic_rpc_handlers((decisions.handler(),))
         ruleset_pb2_grpc.add_RulesetServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -222,11 +224,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
                                                    settings.impact_max_decisions),
                                      lambda: service_health.reload_problem), server)
         if decision_log is not None:
+            telemetry.in_progress += [(exports.setting, exports.in_progress)]
             audit_pb2_grpc.add_AuditServiceServicer_to_server(  # type: ignore[no-untyped-call]
                 AuditServicer(decision_log, engine, pseudonymiser, telemetry, settings.max_evaluation_seconds,
-                              checkpointer, CallerLimiter("max_exports_per_caller",
-                                                          settings.max_exports_per_caller,
-                                                          telemetry.calls_in_progress)),
+                              checkpointer, exports),
                 server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         if settings.reflection:

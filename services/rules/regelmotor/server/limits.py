@@ -1,6 +1,6 @@
 """Per-caller concurrency limits: one caller (a hospital system, an auditor) cannot hold all of the service's
-calls. A call counts from when it is let in until it ends; a stream counts while it is open. The calls let in
-are also counted in the metric `regelmotor.calls.in_progress` (by the limit's setting), so open streams show."""
+calls. A call counts from when it is let in until it ends; a stream counts while it is open. The metric
+`regelmotor.calls.in_progress` reads `in_progress` of each limit when the metrics are collected (telemetry.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_status import rpc_status
-from opentelemetry import metrics
 
 from .errors import caller_limit, to_status
 from .recording import caller_of
@@ -23,25 +22,24 @@ class CallerLimiter:
     """At most `limit` calls at once per caller (as `caller_of` names it); the next gets RESOURCE_EXHAUSTED with
     reason CALLER_CONCURRENCY_LIMIT naming `setting`. All calls run on the server's one event loop: no lock."""
 
-    def __init__(self, setting: str, limit: int, in_progress: metrics.UpDownCounter | None = None) -> None:
+    def __init__(self, setting: str, limit: int) -> None:
         self.setting = setting
         self.limit = limit
         self._held: dict[str, int] = {}
-        self._in_progress = in_progress
-        self._attributes = {"regelmotor.limit": setting}
 
     async def _admit(self, context: Context) -> str:
         caller = caller_of(context)
         if self._held.get(caller, 0) >= self.limit:
             await context.abort_with_status(rpc_status.to_status(to_status(caller_limit(self.setting, self.limit))))
         self._held[caller] = self._held.get(caller, 0) + 1
-        if self._in_progress is not None:
-            self._in_progress.add(1, self._attributes)
         return caller
 
+    def in_progress(self) -> int:
+        """The calls let in and not yet ended, of every caller. Read by the metrics' collecting thread: the
+        values are copied in one step (list() runs in C under the GIL), as the event loop changes the table."""
+        return sum(list(self._held.values()))
+
     def _release(self, caller: str) -> None:
-        if self._in_progress is not None:
-            self._in_progress.add(-1, self._attributes)
         left = self._held[caller] - 1
         if left:
             self._held[caller] = left

@@ -13,9 +13,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from opentelemetry import metrics, trace
@@ -94,13 +94,15 @@ class Telemetry:
     latency: metrics.Histogram
     health_changes: metrics.Counter
     engine_workers: Gauge
-    calls_in_progress: metrics.UpDownCounter
     ruleset_reloads: metrics.Counter
+    # The per-caller limits' counts of calls in progress (setting, count), read only when the metrics are
+    # collected (`regelmotor.calls.in_progress`): nothing is added on a call's way.
+    in_progress: list[tuple[str, Callable[[], int]]] = field(default_factory=list)
 
     @classmethod
     def create(cls, tracers: trace.TracerProvider, meters: metrics.MeterProvider) -> Telemetry:
         meter = meters.get_meter("regelmotor")
-        return cls(
+        telemetry = cls(
             tracer=tracers.get_tracer("regelmotor.server"),
             evaluations=meter.create_counter("regelmotor.evaluations", unit="{evaluation}",
                                              description="Evaluations answered, by ruleset and status code"),
@@ -114,14 +116,18 @@ class Telemetry:
                             "condition and ok"),
             engine_workers=meter.create_gauge("regelmotor.engine_workers.ready", unit="{worker}",
                                               description="Engine worker processes ready to evaluate"),
-            calls_in_progress=meter.create_up_down_counter(
-                "regelmotor.calls.in_progress", unit="{call}",
-                description="Calls under a per-caller limit in progress (open streams included), by its setting"),
             ruleset_reloads=meter.create_counter(
                 "regelmotor.ruleset.reloads", unit="{reload}",
                 description="Changed ruleset versions in the store taken by every engine worker (outcome served) "
                             "or not taken, the versions served before kept (outcome refused)"),
         )
+        meter.create_observable_up_down_counter(
+            "regelmotor.calls.in_progress", callbacks=[telemetry._observe_in_progress], unit="{call}",
+            description="Calls under a per-caller limit in progress (open streams included), by its setting")
+        return telemetry
+
+    def _observe_in_progress(self, _options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        return [metrics.Observation(count(), {"regelmotor.limit": setting}) for setting, count in self.in_progress]
 
     @contextmanager
     def rpc_span(self, method: str, context: CallContext) -> Iterator[trace.Span]:
