@@ -313,6 +313,13 @@ def test_the_cli_exit_status_says_who_refused(logged: Logged, tmp_path: Any,
     assert "--from: '1.1.2025' is not a date YYYY-MM-DD" in capsys.readouterr().err
     assert main([*_cli(logged, tmp_path)[:-2], "--address", "127.0.0.1:1"]) == 2
     assert "cannot reach the service" in capsys.readouterr().err
+    token = tmp_path / "token"
+    token.write_text("a.b.c", encoding="utf-8")
+    # A token is never sent in the clear beyond this machine, and an unreadable CA file is named, not a traceback.
+    assert main([*_cli(logged, tmp_path)[:-2], "--address", "10.0.0.1:50051", "--token-file", str(token)]) == 2
+    assert "--token-file: a token is sent only over TLS or to a loopback" in capsys.readouterr().err
+    assert main([*_cli(logged, tmp_path), "--ca-file", str(tmp_path / "missing.pem")]) == 2
+    assert "--ca-file" in capsys.readouterr().err
 
 
 def _zero_time(report: rpb.ImpactReport) -> rpb.ImpactReport:

@@ -41,4 +41,5 @@ def test_the_worker_passes_a_replay_on_to_its_engine(tmp_path: Path) -> None:
     worker = Worker(WorkerConfig(role="engine"), engine=_retired_handler(tmp_path))
     answer = worker.handle(Evaluate(PINNED, replay=True))
     assert getattr(answer, "decision", None), answer
-    assert getattr(worker.handle(Evaluate(PINNED)), "decision", "") is None
+    refused = worker.handle(Evaluate(PINNED))
+    assert getattr(refused, "decision", "") is None and b"retired" in getattr(refused, "error", b"")

@@ -23,15 +23,22 @@ EXIT_STATUS = ("exit status: 0 done; 1 the proposal did not pass (nothing stored
                "refused, or the service unreachable; 3 the service refused the step (its reason is printed)")
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from regelmotor_client import RegelmotorClient, RulesetLifecycle
+def service_client(args: argparse.Namespace) -> Any:
+    """A RegelmotorClient for the options of `connection_options` (it refuses to send a token in the clear
+    beyond this machine; ClientConfigError names the option it cannot use)."""
+    from regelmotor_client import RegelmotorClient
 
     from .remote import local_caller
 
     # Without authentication the service knows the person only by the name sent here (four eyes compare it).
-    client = RegelmotorClient(args.address, tls=args.tls, ca_file=args.ca_file, token_file=args.token_file,
-                              token_env=args.token_env, token_command=args.token_command, caller=local_caller())
-    return RulesetLifecycle(client)
+    return RegelmotorClient(args.address, tls=args.tls, ca_file=args.ca_file, token_file=args.token_file,
+                            token_env=args.token_env, token_command=args.token_command, caller=local_caller())
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from regelmotor_client import RulesetLifecycle
+
+    return RulesetLifecycle(service_client(args))
 
 
 def _remote(args: argparse.Namespace, work: Any) -> int:
@@ -202,7 +209,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connection(parser: argparse.ArgumentParser) -> None:
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say where the service is and who calls it (every command that asks the service)."""
     parser.add_argument("--address", default=os.environ.get("REGELMOTOR_ADDRESS", "127.0.0.1:50051"),
                         help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051)")
     parser.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
@@ -220,7 +228,7 @@ def add_commands(ruleset: Any) -> None:
                            epilog=EXIT_STATUS)
     p.add_argument("file", help="the version's YAML file (with status: published)")
     p.add_argument("--cases", help="its cases file (default: <version>.cases.yaml beside it)")
-    _connection(p)
+    connection_options(p)
     p.set_defaults(func=cmd_propose)
     p = ruleset.add_parser("approve", help="publish a version someone else proposed", epilog=EXIT_STATUS)
     p.add_argument("name")
@@ -228,13 +236,13 @@ def add_commands(ruleset: Any) -> None:
     p.add_argument("--sha256", required=True, help="the sha256 of the version you reviewed")
     p.add_argument("--acknowledge", action="append", default=[], metavar="HJEMMEL",
                    help="a hjemmel marked not verified that you knowingly publish (repeat for each)")
-    _connection(p)
+    connection_options(p)
     p.set_defaults(func=cmd_approve)
     p = ruleset.add_parser("reject", help="turn a proposed version down", epilog=EXIT_STATUS)
     p.add_argument("name")
     p.add_argument("version")
     p.add_argument("--reason", required=True, help="why, for the author")
-    _connection(p)
+    connection_options(p)
     p.set_defaults(func=cmd_reject)
     p = ruleset.add_parser("retire", help="retire a published version from a date", epilog=EXIT_STATUS)
     p.add_argument("name")
@@ -242,11 +250,11 @@ def add_commands(ruleset: Any) -> None:
     p.add_argument("--from", dest="from_date", required=True, metavar="YYYY-MM-DD",
                    help="the first day it no longer answers (after every logged decision of it)")
     p.add_argument("--reason")
-    _connection(p)
+    connection_options(p)
     p.set_defaults(func=cmd_retire)
     p = ruleset.add_parser("history", help="a ruleset's stored versions and their lifecycle", epilog=EXIT_STATUS)
     p.add_argument("name")
-    _connection(p)
+    connection_options(p)
     p.set_defaults(func=cmd_history)
     p = ruleset.add_parser("import", help="store a rulesets directory's versions: into an empty store as they are "
                            "(published, draft, retired); into one holding versions, new ones as proposed by you, "

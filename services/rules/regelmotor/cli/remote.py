@@ -56,12 +56,9 @@ def add_impact(actions: Any) -> None:
                                          "(ISO 8601 with offset)")
     p.add_argument("--formaal", required=True, help="why the logged decisions are read (recorded in the access log)")
     p.add_argument("--examples", type=int, default=0, help="examples per outcome field (default 5, at most 50)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--address", default=os.environ.get("REGELMOTOR_ADDRESS", "127.0.0.1:50051"),
-                   help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051)")
-    p.add_argument("--ca-file", help="CA certificates (PEM): connect over TLS trusting them")
-    p.add_argument("--tls", action="store_true", help="connect over TLS trusting the system's CAs")
-    p.add_argument("--token-file", help="a file holding the bearer token (scope ruleset:author)")
+    from .lifecycle import connection_options
+
+    connection_options(p)  # --address, --tls, --ca-file, a token (scope ruleset:author), --json
     p.set_defaults(func=cmd_impact)
 
 
@@ -111,27 +108,17 @@ def _stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     return result
 
 
-def _channel(args: argparse.Namespace) -> grpc.Channel:
-    if args.ca_file or args.tls:
-        roots = Path(args.ca_file).read_bytes() if args.ca_file else None
-        return grpc.secure_channel(args.address, grpc.ssl_channel_credentials(roots))
-    return grpc.insecure_channel(args.address)
-
-
 def local_caller() -> str:
     """Who the command says it is to a service without authentication (heard only with tokens off): the user's
     login name, USER."""
     return os.environ.get("USER") or "regelmotor-cli"
 
 
-def _metadata(args: argparse.Namespace) -> list[tuple[str, str]]:
-    metadata = [("regelmotor-caller", local_caller())]
-    if args.token_file:
-        metadata.append(("authorization", f"Bearer {Path(args.token_file).read_text(encoding='utf-8').strip()}"))
-    return metadata
-
-
 def cmd_impact(args: argparse.Namespace) -> int:
+    from regelmotor_client import ClientConfigError
+
+    from .lifecycle import service_client
+
     try:
         message = rpb.AnalyseImpactRequest(
             ruleset=args.ruleset, formaal=args.formaal, max_examples=args.examples, filter=_window(args),
@@ -140,13 +127,17 @@ def cmd_impact(args: argparse.Namespace) -> int:
             message.stored.CopyFrom(rpb.VersionRef(name=args.ruleset, version=args.version))
         else:
             message.source = Path(args.file).read_text(encoding="utf-8")
-        metadata = _metadata(args)
+        client = service_client(args)  # a token only over TLS or to this machine
+        metadata = client.call_metadata()
+    except ClientConfigError as error:
+        print(f"regelmotor: --{error.parameter.replace('_', '-')}: {error.problem}", file=sys.stderr)
+        return 2
     except (OSError, UnicodeDecodeError, Unusable) as exc:
         print(f"regelmotor: {exc}", file=sys.stderr)
         return 2
     show = sys.stderr.isatty()  # a progress bar on a terminal, never into a pipe or a file
     try:
-        with _channel(args) as channel:
+        with client.channel as channel:
             stub = rpb_grpc.RulesetServiceStub(channel)  # type: ignore[no-untyped-call]
             for item in stub.AnalyseImpact(message, metadata=metadata):
                 if item.WhichOneof("item") == "progress" and show:

@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any
 
 import grpc
-from grpc_status import rpc_status
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation
@@ -37,11 +36,11 @@ from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .audit import checked_purpose, decision_filter
 from .convert import to_value
-from .errors import bad_request, not_kept, pool_failure, source_failure, to_status, worker_failed
+from .errors import bad_request, not_kept, pool_failure, source_failure, worker_failed
 from .pool import PoolError, WorkerPool
 from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, PrepareImpact
 from .recording import caller_of
-from .servicers import ask, time_left
+from .servicers import abort, ask, time_left
 
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -50,7 +49,7 @@ EXAMPLES = (5, 50)  # default and most examples per outcome field
 
 
 async def _refuse(context: Context, field: str, reason: str) -> None:
-    await context.abort_with_status(rpc_status.to_status(to_status(bad_request([FieldViolation(field, reason)]))))
+    await abort(context, bad_request([FieldViolation(field, reason)]))
 
 
 async def _days(request: rpb.AnalyseImpactRequest, context: Context) -> tuple[str | None, str | None]:
@@ -131,7 +130,7 @@ class ImpactAnalyst:
         started = time.perf_counter()
         log = self.log
         if log is None:
-            await context.abort_with_status(rpc_status.to_status(to_status(not_kept())))
+            await abort(context, not_kept())
             raise AssertionError("abort raises")
         formaal = await checked_purpose(request.formaal, context)
         source = await self._candidate_source(request, context)
@@ -195,10 +194,10 @@ class ImpactAnalyst:
             answer = await ask(self.pool, message, time_left(context))
         except PoolError as exc:
             failure = source_failure(exc) if isinstance(message, PrepareImpact) else pool_failure(exc)
-            await context.abort_with_status(rpc_status.to_status(to_status(failure)))
+            await abort(context, failure)
             raise
         if isinstance(answer, Failed):
-            await context.abort_with_status(rpc_status.to_status(to_status(worker_failed(answer.reason))))
+            await abort(context, worker_failed(answer.reason))
         return answer
 
     async def _prepare(self, source: str, ruleset: str, context: Context) -> ImpactPrepared:
@@ -209,7 +208,7 @@ class ImpactAnalyst:
         if prepared.diagnostics:
             error = bad_request([FieldViolation("source", f"line {line}, column {column}: {message}")
                                  for line, column, message in prepared.diagnostics])
-            await context.abort_with_status(rpc_status.to_status(to_status(error)))
+            await abort(context, error)
         if prepared.name != ruleset:
             await _refuse(context, "ruleset", f"the candidate is a version of {prepared.name!r}, not {ruleset!r}")
         return prepared

@@ -19,7 +19,7 @@ import grpc
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
-from regelmotor.store import Event, RulesetStore, VersionMeta, VersionState, VersionText
+from regelmotor.store import MAX_REASON, Event, RulesetStore, VersionMeta, VersionState, VersionText
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .caller import current
@@ -31,7 +31,6 @@ from .telemetry import Telemetry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_REASON = 2000
 MAX_ACKNOWLEDGED = 100
 
 

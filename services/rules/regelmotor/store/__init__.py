@@ -31,9 +31,10 @@ from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, ReplayInput, StoredRecord
-from .versions import RulesetStore, StoredText
+from .versions import MAX_REASON, RulesetStore, StoredText
 
-__all__ = ["CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog", "DecisionRecord", "Event",
+__all__ = ["MAX_REASON", "CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog",
+           "DecisionRecord", "Event",
            "EventHead", "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "ReplayInput",
            "RequestIdConflict", "RulesetStore", "State", "StoredRecord", "StoredText", "VerifyResult", "VersionMeta",
            "VersionState", "VersionText", "answer_for", "answered_record", "append_each", "canonical_json",
