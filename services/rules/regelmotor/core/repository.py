@@ -163,6 +163,10 @@ class RulesetRepository:
             del self.sources[ruleset.key]
             raise RulesetInvalid(problems)
 
+    def version_count(self) -> int:
+        """How many versions it holds, of every ruleset."""
+        return sum(len(versions) for versions in self.versions.values())
+
     def names(self) -> list[str]:
         return sorted(self.versions)
 

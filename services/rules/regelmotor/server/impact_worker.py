@@ -90,7 +90,7 @@ class ImpactWork:
             return Reloaded()
         repository = RulesetRepository.from_snapshot(snapshot, include_drafts=True)
         self._logged.repository, self._snapshot = repository, snapshot
-        return Reloaded(versions=sum(len(versions) for versions in repository.versions.values()))
+        return Reloaded(versions=repository.version_count())
 
     def _logged_version(self, name: str, decision: LoggedDecision) -> Evaluator | None:
         """The evaluator of the version a decision was made with, when this instance has that very content."""

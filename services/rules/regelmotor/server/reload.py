@@ -46,10 +46,6 @@ from .worker import WorkerConfig
 log = logging.getLogger("regelmotor.reload")
 
 
-def count(repository: RulesetRepository) -> int:
-    return sum(len(versions) for versions in repository.versions.values())
-
-
 def problem_text(exc: RegelmotorError) -> str:
     """Why a snapshot was not taken, safe to log: the file and line of its first problem, never the text."""
     if isinstance(exc, RulesetInvalid) and exc.diagnostics:
@@ -65,7 +61,7 @@ def switch_engine(motor: Regelmotor, snapshot: RulesetSnapshot, *, include_draft
         motor.switch_to(repository)
     except RegelmotorError as exc:
         return Reloaded(problem=problem_text(exc))
-    return Reloaded(versions=count(repository))
+    return Reloaded(versions=repository.version_count())
 
 
 class RulesetReloader:
@@ -140,7 +136,7 @@ class RulesetReloader:
             task = asyncio.create_task(self._follow(pool))
             self._following.add(task)
             task.add_done_callback(self._following.discard)
-        log.info("rulesets reloaded", extra={"versions": count(repository), "event": event,
+        log.info("rulesets reloaded", extra={"versions": repository.version_count(), "event": event,
                                              "seconds": round(loop.time() - began, 3)})
         self.telemetry.ruleset_reloads.add(1, {"outcome": "served"})
         self.health.rulesets_loaded(True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -140,7 +140,6 @@ class VersionState:
     meta: VersionMeta
     proposed_by: str | None = None
     retired_from: date | None = None
-    events: list[Event] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -156,7 +155,6 @@ def fold(events: Iterable[Event], metas: Mapping[tuple[str, str], VersionMeta]) 
         if meta is None:
             continue
         current = states.setdefault(key, VersionState(event.name, event.version, event.sha256, State.DRAFT, meta))
-        current.events.append(event)
         if event.action == Action.IMPORTED:
             current.state = State(event.detail.get("state", State.DRAFT))
         elif event.action == Action.PROPOSED:
