@@ -83,11 +83,22 @@ def test_callers_sent_to_a_worker_together_each_get_their_own_decision() -> None
 
 def test_a_caller_whose_deadline_passes_alone_gets_deadline_exceeded_its_companions_their_decisions() -> None:
     with server_in_process(workers=1) as (server, _, _), grpc.insecure_channel(server.address) as channel:
+        assert server.pool is not None
         stub = pb_grpc.DecisionServiceStub(channel)
-        stream = _busy_worker(stub)
         hurried = CALLERS // 2
-        results = _at_once([_caller(stub, number, 0.05 if number == hurried else 60) for number in range(CALLERS)])
-        assert len(list(stream)) == 299
+        calls = [_caller(stub, number, 0.05 if number == hurried else 60) for number in range(CALLERS)]
+        results: list[object] = []
+        # The one worker is stopped while the callers come, and for long after the hurried one's 50 ms: its
+        # deadline passes for certain while the others wait (a busy stream left that to the machine's speed).
+        worker = server.pool.pids()[0]
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            callers = threading.Thread(target=lambda: results.extend(_at_once(calls)))
+            callers.start()
+            time.sleep(1.0)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        callers.join(90)
     for number, result in enumerate(results):
         if number == hurried:
             assert isinstance(result, grpc.RpcError) and result.code() is grpc.StatusCode.DEADLINE_EXCEEDED
