@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml protos/python/pyproject.toml clients/python/pyproject.t
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/regelmotor serve
+	$(BIN)/regelmotor serve --console 127.0.0.1:8080
 
 # ruff, then the import rules of pyproject.toml's [tool.importlinter] (core free of server, store, console and cli;
 # store free of server; the v1 stubs imported only by the server and the client), then no function above

@@ -59,3 +59,8 @@ _._srcfile
 _.logThreads
 _.logProcesses
 _.logMultiprocessing
+
+# Jinja2 reads its environment's options as attributes; waitress calls the application it holds (console/).
+_.trim_blocks
+_.lstrip_blocks
+_.application

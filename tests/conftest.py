@@ -69,3 +69,19 @@ def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
     with store_location(request.param) as location:
         yield location
+
+
+# The console's browser tests (tests/test_console_*.py, tests/console_support.py): Debian's chromium, one per session,
+# and a fresh Norwegian page per test that fails on any Content-Security-Policy violation.
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from tests.console_support import launched_browser
+
+    yield from launched_browser()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    from tests.console_support import fresh_page
+
+    yield from fresh_page(browser)

@@ -6,9 +6,9 @@
 
 from regelmotor_api.facts import FactsFileError, read_facts
 
-from .client import DecisionError, RegelmotorClient, channel_credentials
+from .client import DecisionError, RegelmotorClient, channel_credentials, decision_error
 from .errors import ClientConfigError
 from .rulesets import RulesetLifecycle
 
 __all__ = ["ClientConfigError", "DecisionError", "FactsFileError", "RegelmotorClient", "RulesetLifecycle",
-           "channel_credentials", "read_facts"]
+           "channel_credentials", "decision_error", "read_facts"]

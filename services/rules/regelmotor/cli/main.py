@@ -21,6 +21,7 @@ from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
 from regelmotor_api.facts import FactsFileError, read_facts
 
+from .console import add_console, start_beside, stop_beside
 from .coverage import render_coverage
 from .remote import add_impact
 from .render import render_decision
@@ -219,7 +220,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"regelmotor: cannot start: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
-    return serve(settings)
+    if args.console is None:
+        return serve(settings)
+    if settings.port == 0:
+        print("regelmotor: cannot start: --console needs the service on a known port, not port 0", file=sys.stderr)
+        return 2
+    try:
+        console = start_beside(args.console, f"{settings.host}:{settings.port}")
+    except ValueError as exc:
+        print(f"regelmotor: cannot start: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return serve(settings)
+    finally:
+        stop_beside(console)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (REGELMOTOR_PORT, default 50051)")
     p.add_argument("--workers", type=int, help="engine worker processes (REGELMOTOR_WORKERS, default: cores)")
     p.add_argument("--drafts", action="store_true", help="let draft versions be selected (REGELMOTOR_ALLOW_DRAFTS)")
+    p.add_argument("--console", metavar="HOST:PORT", help="also start the web console there (the README's "
+                                                           "start command: 127.0.0.1:8080)")
     p.set_defaults(func=cmd_serve)
+    add_console(sub)
     return parser
 
 

@@ -1,0 +1,68 @@
+"""Serve the console with waitress (a production WSGI server in pure Python), and `regelmotor console`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, cast
+
+from pydantic import ValidationError
+from waitress.server import create_server
+
+from .app import create_app
+from .settings import ConsoleSettings
+
+log = logging.getLogger("regelmotor.console")
+
+
+class ConsoleServer:
+    """The console listening on its port; `run` serves until the process is stopped, `close` stops it."""
+
+    def __init__(self, settings: ConsoleSettings, *, threads: int = 8) -> None:
+        # Bind first (port 0 picks a free one), then build the app for the address browsers will use.
+        # One host, so one TCP server (the stubs' union also has the multi-socket kind).
+        self._server: Any = cast(Any, create_server(
+            _Deferred(), host=settings.host, port=settings.port, threads=threads, ident="regelmotor-konsoll",
+            max_request_body_size=2 * 1024 * 1024))
+        self.port: int = self._server.effective_port
+        self.url = settings.base_url(self.port)
+        self.app = create_app(settings, base_url=self.url)
+        self._server.application = self.app
+
+    def run(self) -> None:
+        self._server.run()
+
+    def close(self) -> None:
+        self._server.close()
+        self.app.extensions["regelmotor_api"].close()
+
+
+class _Deferred:
+    """Stands in until the app exists (waitress wants one when it binds)."""
+
+    def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"starting"]
+
+
+def main(overrides: dict[str, Any]) -> int:
+    """`regelmotor console`: serve until stopped; exit 2 with one line naming a bad setting."""
+    try:
+        settings = ConsoleSettings(**overrides)
+        server = ConsoleServer(settings)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        print(f"regelmotor console: cannot start: {where}: {problem['msg']}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"regelmotor console: cannot start: {error}", file=sys.stderr)
+        return 2
+    print(f"console on {server.url} (API at {settings.api_address})", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,108 @@
+"""The console's frame: it starts beside the service, serves pages a browser and axe-core accept, says when no one
+is logged in, sends its security headers, and shows a failing API in plain words."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.console_support import assert_accessible, running_console, tab_to
+from tests.server_process import ServerProcess, running_server
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[ServerProcess]:
+    with running_server(workers=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def console_url(service: ServerProcess) -> Iterator[str]:
+    with running_console(service.address) as console:
+        yield console.url
+
+
+def test_the_start_page_lists_the_rulesets_and_passes_axe(page: Any, console_url: str) -> None:
+    page.goto(console_url + "/")
+    assert page.locator("html").get_attribute("lang") == "nb"
+    names = page.locator("main table tbody td:first-child").all_inner_texts()
+    assert {"rett-til-helsehjelp", "utskrivningsklar", "prioriterte-pasientgrupper"} <= set(names)
+    assert_accessible(page)
+
+
+def test_without_login_every_page_says_so(page: Any, console_url: str) -> None:
+    for path in ("/", "/finnes-ikke"):
+        page.goto(console_url + path)
+        banner = page.get_by_role("note")
+        assert "Uten innlogging" in banner.inner_text()
+        assert_accessible(page)
+
+
+def test_the_keyboard_reaches_the_content_first(page: Any, console_url: str) -> None:
+    page.goto(console_url + "/")
+    tab_to(page, "a.hopp", limit=1)  # the first Tab: "Hopp til innholdet"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "innhold"
+
+
+def test_security_headers_and_no_caching(console_url: str) -> None:
+    with urllib.request.urlopen(console_url + "/") as answer:
+        headers = answer.headers
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_service_is_said_in_plain_words(page: Any) -> None:
+    with running_console(f"127.0.0.1:{_free_port()}", api_timeout_seconds=2) as console:
+        answer = page.goto(console.url + "/")
+        assert answer is not None and answer.status == 503
+        text = page.locator("main").inner_text()
+        assert "Regelmotor-tjenesten svarer ikke" in text
+        assert "Traceback" not in page.content() and "grpc" not in text.lower()
+        assert_accessible(page)
+
+
+def test_serve_with_console_prints_both_addresses_and_stops_both(tmp_path: Any) -> None:
+    port = _free_port()
+    environment = {"PYTHONPATH": f"{ROOT / 'services' / 'rules'}:{ROOT / 'protos' / 'python'}:{ROOT}",
+                   "REGELMOTOR_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin",
+                   "REGELMOTOR_PSEUDONYM_KEY_FILE": str(tmp_path / "pseudonym.key")}
+    process = subprocess.Popen([sys.executable, "-m", "regelmotor.cli.main", "serve", "--port", str(port),
+                                "--workers", "1", "--console", "127.0.0.1:0"], cwd=ROOT, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (any("serving gRPC" in line for line in lines)
+                                                   and any("console on" in line for line in lines)):
+            lines.append(process.stdout.readline())
+        console = re.search(r"console on (http://127\.0\.0\.1:\d+)", "".join(lines))
+        assert console is not None and f"serving gRPC on 127.0.0.1:{port}" in "".join(lines), lines
+        with urllib.request.urlopen(console.group(1) + "/", timeout=30) as answer:
+            assert "rett-til-helsehjelp" in answer.read().decode("utf-8")
+    finally:
+        process.terminate()
+        assert process.wait(60) == 0
+    children = subprocess.run(["pgrep", "-f", f"--api-address 127.0.0.1:{port}"], capture_output=True, text=True,
+                              check=False)
+    assert children.stdout.strip() == "", "the console outlived the service"
