@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -106,3 +108,34 @@ def test_serve_with_console_prints_both_addresses_and_stops_both(tmp_path: Any) 
     children = subprocess.run(["pgrep", "-f", f"--api-address 127.0.0.1:{port}"], capture_output=True, text=True,
                               check=False)
     assert children.stdout.strip() == "", "the console outlived the service"
+
+
+def test_a_purpose_is_asked_for_refused_when_empty_and_kept(page: Any, console_url: str) -> None:
+    page.goto(console_url + "/formaal?neste=/")
+    page.get_by_role("button", name="Bruk dette formålet").click()
+    assert page.locator("#formaal-feil").inner_text().startswith("Skriv hvorfor du slår opp")
+    assert page.locator("#formaal").get_attribute("aria-invalid") == "true"
+    assert_accessible(page)
+    page.get_by_label("Formål").fill("tilsynssak 2024/118")
+    page.get_by_role("button", name="Bruk dette formålet").click()
+    assert page.url == console_url + "/"
+    page.goto(console_url + "/formaal")
+    assert page.get_by_label("Formål").input_value() == "tilsynssak 2024/118"
+
+
+def test_a_form_without_its_csrf_token_is_refused(console_url: str) -> None:
+    body = urllib.parse.urlencode({"formaal": "tilsynssak 1", "neste": "/"}).encode()
+    try:
+        urllib.request.urlopen(urllib.request.Request(console_url + "/formaal", data=body))
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 400
+        assert "kom ikke fra konsollet" in refused.read().decode("utf-8")
+    else:
+        raise AssertionError("a POST without a CSRF token was accepted")
+
+
+def test_the_purpose_page_sends_nobody_elsewhere(page: Any, console_url: str) -> None:
+    page.goto(console_url + "/formaal?neste=//evil.example/")
+    page.get_by_label("Formål").fill("tilsynssak 2024/118")
+    page.get_by_role("button", name="Bruk dette formålet").click()
+    assert page.url == console_url + "/"

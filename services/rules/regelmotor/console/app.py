@@ -22,8 +22,8 @@ def create_app(settings: ConsoleSettings, *, base_url: str, api: ConsoleApi | No
     app.extensions["regelmotor_api"] = api or ConsoleApi(settings)
     app.extensions["regelmotor_settings"] = settings
     app.config["PREFERRED_URL_SCHEME"] = "https" if base_url.startswith("https://") else "http"
+    login.install(app, settings)  # first: every later check (CSRF) may show a page, which names the person
     security.protect(app, settings, base_url)
-    login.install(app, settings)
     for page in PAGES:
         app.register_blueprint(page)
     _template_helpers(app, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from .. import purpose
 from . import home
 
-PAGES: list[Blueprint] = [home.blueprint]
+PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint]

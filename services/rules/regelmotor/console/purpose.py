@@ -1,0 +1,47 @@
+"""The purpose (formål) of an auditor's reads: asked once, kept in the session, sent with every audit call,
+which the API records in the access log. The API decides what an acceptable purpose is (and names the field
+when it is not); the console only keeps it and makes sure one is given before a read."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+blueprint = Blueprint("formaal", __name__)
+
+MAX_CHARS = 200  # the API's own bound; a longer text is refused here with the same words
+_KEY = "formaal"
+
+def current_purpose() -> str | None:
+    kept = session.get(_KEY)
+    return kept if isinstance(kept, str) and kept else None
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this console (never another site: an open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("home.index")
+
+
+@blueprint.get("/formaal")
+def ask() -> str:
+    return render_template("formaal.html", formaal=current_purpose() or "", neste=_safe_next(request.args.get("neste")),
+                           feil={})
+
+
+@blueprint.post("/formaal")
+def keep() -> Response | tuple[str, int]:
+    text = request.form.get("formaal", "").strip()
+    following = _safe_next(request.form.get("neste"))
+    problem = None
+    if not text:
+        problem = "Skriv hvorfor du slår opp, for eksempel saksnummeret. Formålet lagres i tilgangsloggen."
+    elif len(text) > MAX_CHARS:
+        problem = f"Formålet kan være høyst {MAX_CHARS} tegn, ikke {len(text)}."
+    elif any(ord(char) < 32 or ord(char) == 127 for char in text):
+        problem = "Formålet kan ikke ha linjeskift eller tabulatorer."
+    if problem is not None:
+        return render_template("formaal.html", formaal=text, neste=following, feil={"formaal": problem}), 400
+    session[_KEY] = text
+    return redirect(following)
