@@ -32,10 +32,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from regelmotor_client import DecisionError, RegelmotorClient  # noqa: E402
-
 from tests.console_support import running_console  # noqa: E402
 from tests.server_process import running_server  # noqa: E402
+
+from regelmotor_client import DecisionError, RegelmotorClient  # noqa: E402
 
 GOAL_MS = 300.0
 
