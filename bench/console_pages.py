@@ -2,7 +2,7 @@
 
 Not a test: it prints figures. Run from the repository root:
 
-    PYTHONPATH=services/rules:protos/python:clients/python:. python bench/console_pages.py [--rounds 5] [--decisions 200]
+    PYTHONPATH=services/rules:protos/python:clients/python:. python bench/console_pages.py --rounds 5
 
 It starts the real service (`regelmotor serve`, one engine worker, SQLite log, the bundled rulesets) and the
 console beside it (authentication off, the local default), makes `--decisions` decisions through the API from the
