@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ def main() -> int:
         statuses: dict[str, int] = {}
         for _ in range(args.rounds):
             for page in pages:
-                elapsed, answer = _timed(lambda page=page: session.get(console.url + page, timeout=60))
+                elapsed, answer = _timed(partial(session.get, console.url + page, timeout=60))
                 times[page].append(elapsed)
                 statuses[page] = answer.status_code
     rows = [_summary(page, found) | {"status": statuses[page]} for page, found in times.items()]
