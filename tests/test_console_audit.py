@@ -169,7 +169,8 @@ def test_a_search_by_national_id_finds_its_decisions_and_the_number_is_in_no_url
     assert urls and not any(NATIONAL_ID in url for url in urls)
 
 
-def test_an_invalid_national_id_is_shown_at_its_field(page: Any, console_url: str) -> None:
+def test_an_invalid_national_id_is_shown_at_its_field(page: Any, console_url: str,
+                                                      made: list[dict[str, Any]]) -> None:
     _give_purpose(page, console_url, "/revisjon/")
     page.get_by_label("Fødselsnummer").fill("12345678901")
     page.get_by_role("button", name="Søk", exact=True).click()
@@ -180,6 +181,15 @@ def test_an_invalid_national_id_is_shown_at_its_field(page: Any, console_url: st
                                                                  "fødselsnummeret er skrevet riktig.")
     assert page.get_by_role("alert").locator("a[href='#fodselsnummer']").count() == 1
     assert_accessible(page)
+    page.get_by_label("Fødselsnummer").fill("")
+    page.get_by_label("Verdi").fill("rett")  # a value without the outcome it is the value of
+    page.get_by_role("button", name="Søk", exact=True).click()
+    assert page.locator("#utfall").get_attribute("aria-invalid") == "true"
+    assert page.locator("#utfall-feil").inner_text().startswith("Skriv hvilket utfall verdien gjelder")
+    page.get_by_label("Utfall", exact=True).fill("utfall")
+    page.get_by_role("button", name="Søk", exact=True).click()
+    assert page.locator("[aria-invalid='true']").count() == 0
+    assert set(_found_ids(page)) == {d["id"] for d in made if d["outcome"]["utfall"] == "rett"} != set()
 
 
 def test_the_export_is_the_same_decisions_as_json_lines(page: Any, console_url: str, service: ServerProcess,

@@ -122,6 +122,8 @@ def decision_filter(form: Form) -> audit_pb2.DecisionFilter:
                                     national_id=values.get("fodselsnummer", ""))
     if values.get("verdi"):
         made.outcome_value.CopyFrom(_outcome_value(values["verdi"]))
+        if not values.get("utfall"):  # the API would not filter on a value of no outcome: say so instead
+            form.errors["utfall"] = "Skriv hvilket utfall verdien gjelder, for eksempel utfall."
     if start is not None:
         made.recorded_from.CopyFrom(start)
     if stop is not None:
