@@ -89,6 +89,9 @@ def test_a_version_page_reads_like_its_document(page: Any, console_url: str,
     values = ruleset.parameters["dognpris"].values
     assert dognpris.count() == len(values)
     assert dognpris.nth(0).locator("th").inner_text() == "1. januar 2012"
+    amount = re.sub(r"[\u00a0\u202f]", " ", dognpris.nth(0).locator("td").nth(0).inner_text())
+    assert amount == f"{values[0].value:,} kr".replace(",", " ")  # 4 000 kr
+    assert dognpris.nth(1).locator("td").nth(0).inner_text() == "ingen verdi"  # a declared gap (2013)
     assert dognpris.nth(len(values) - 1).locator("th").inner_text() == (
         f"1. januar {values[-1].gyldig_fra.year}")
     # The cases as the service runs them now.
@@ -158,11 +161,12 @@ def test_two_versions_side_by_side_chosen_with_the_keyboard(page: Any, console_u
     diff = rulesets.DiffRulesets(rpb.DiffRulesetsRequest(name="utskrivningsklar", version_a="2012.1",
                                                          version_b="2019.1"), timeout=10)
     rules = page.locator("table.side-om-side", has=page.locator("caption", has_text="Regler"))
-    added = rules.locator("tbody tr", has_text="(ny regel)").locator("th").all_inner_texts()
-    assert added == list(diff.rules_added) and added
-    removed = rules.locator("tbody tr", has_text="(regelen er fjernet)")
+    added = rules.locator("tbody tr", has=page.locator("td", has_text=re.compile("^Ny regel$")))
+    assert added.locator("th").all_inner_texts() == list(diff.rules_added) and diff.rules_added
+    assert added.first.locator("td").all_inner_texts() == ["—", "Ny regel"]  # the older side has none
+    removed = rules.locator("tbody tr", has=page.locator("td", has_text=re.compile("^Fjernet$")))
     assert removed.locator("th").all_inner_texts() == list(diff.rules_removed)
-    assert removed.locator("td").nth(1).inner_text() == "—"  # the newer side is empty
+    assert removed.first.locator("td").all_inner_texts() == ["Regelen finnes", "Fjernet"]
     meta = page.locator("table.side-om-side", has=page.locator("caption", has_text="Om versjonen"))
     row = meta.locator("tbody tr", has=page.locator("th", has_text=re.compile("^gyldig_fra$")))
     assert row.locator("td").all_inner_texts() == ["2012-01-01", "2019-01-01"]
@@ -243,6 +247,6 @@ def test_the_time_line_ends_each_version_where_the_next_takes_over_and_draws_ope
     assert first.x == drawn.labels and not first.open_ended  # the axis starts on 1 January of the first start
     assert first.x + first.width < second.x  # the gap between 2016 and 2018 shows
     assert proposal.open_ended and proposal.x + proposal.width == drawn.width - 10
-    assert [t.year for t in drawn.ticks] == list(range(2016, 2032, 2))  # 17 years: every other one
+    assert [t.year for t in drawn.ticks] == list(range(2016, 2031, 2))  # 16 years: every other one
     assert drawn.labels < drawn.today_x < proposal.x
     assert drawn.height == 8 + 4 * drawn.row + rulesets_timeline.AXIS

@@ -93,7 +93,8 @@ def versjon(name: str, version: str) -> str:
     return render_template("regelsett_versjon.html", name=name, version=version, stored=stored,
                            document=document, testing=testing, events=events,
                            previous=served[position - 1] if position > 0 else None,
-                           tilstand=state_word, hendelse=action_word, verdi=plain_value)
+                           tilstand=state_word, hendelse=action_word, verdi=plain_value,
+                           parameterverdi=rulesets_version.parameter_value)
 
 
 def _diff_problems(chosen: tuple[str, str], versions: list[str]) -> dict[str, str]:

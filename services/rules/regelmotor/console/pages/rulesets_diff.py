@@ -39,8 +39,8 @@ def change_of(line: str) -> Change:
 
 def sections(diff: dict[str, Any]) -> list[Section]:
     """The sections with changes, rules first: added, removed and changed, then the other groups."""
-    rules = [Change(rule, "", "(ny regel)") for rule in diff["rules_added"]]
-    rules += [Change(rule, "(regelen er fjernet)", "") for rule in diff["rules_removed"]]
+    rules = [Change(rule, "", "Ny regel") for rule in diff["rules_added"]]
+    rules += [Change(rule, "Regelen finnes", "Fjernet") for rule in diff["rules_removed"]]
     for changed in diff["rules_changed"]:
         rules += [Change(f"{changed['rule_id']}: {c.what}", c.before, c.after)
                   for c in map(change_of, changed["changes"])]

@@ -91,7 +91,7 @@ def draw(periods: list[VersionSpan], today: date) -> Timeline:
             max(round((x_of(p.end + timedelta(days=1)) if p.end else WIDTH - 10) - x_of(p.start), 1), 3.0),
             p.end is None)
         for i, p in enumerate(periods))
-    years = range(first.year, stop.year + 1)
+    years = range(first.year, stop.year)  # not the right edge's year: its label would be cut off
     step = 1 if len(years) <= 12 else 2 if len(years) <= 24 else 5
     ticks = tuple(Tick(x_of(date(year, 1, 1)), year) for year in years if year % step == 0)
     return Timeline(bars, ticks, x_of(today), WIDTH, 8 + len(periods) * ROW + AXIS, ROW, LABELS)

@@ -4,16 +4,18 @@ doc` writes it), its cases run by the service with what they leave untested, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from regelmotor.core.cases import parse_cases
-from regelmotor.core.document import RulesetDocument, describe
+from regelmotor.core.document import RulesetDocument, describe, plain_value
 from regelmotor.core.errors import RulesetInvalid
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor_api.v1 import ruleset_pb2
 
 from ..api import ConsoleApi, Metadata
 from ..errors import ApiProblem
+from ..formatting import kroner, norsk_tall
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class Testing:
     failed: int
     problems: tuple[str, ...]  # why the cases could not run, or could not be read
     coverage: dict[str, Any] = field(default_factory=dict)
+
+
+def parameter_value(value: Any, unit: str) -> str:
+    """A parameter's value as a reader expects it: 4 885 kr for an amount in NOK, 4 000 for other numbers."""
+    if value is None:
+        return "ingen verdi"
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return kroner(value) if unit == "NOK" else norsk_tall(value)
+    return plain_value(value)
 
 
 def document_of(answer: dict[str, Any]) -> RulesetDocument:
