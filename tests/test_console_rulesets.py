@@ -200,12 +200,13 @@ def test_bad_input_pages_pass_axe(page: Any, console_url: str) -> None:
 @pytest.fixture(scope="module")
 def thinly_tested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A service without a decision log over a copy of the bundled rulesets in which one version keeps only its
-    first case, and the console beside it."""
+    first case and another has no cases file, and the console beside it."""
     root = tmp_path_factory.mktemp("rulesets") / "rulesets"
     shutil.copytree(BUNDLED, root)
     cases = root / "prioriterte-pasientgrupper" / "2024.1.cases.yaml"
     text = cases.read_text(encoding="utf-8")
     cases.write_text(text[: text.index("  - name:", text.index("  - name:") + 1)], encoding="utf-8")
+    (root / "utskrivningsklar" / "2012.1.cases.yaml").unlink()
     with running_server(workers=1, rulesets=root, env={"REGELMOTOR_DECISION_LOG": "off"}) as server, \
             running_console(server.address) as console:
         yield console.url
@@ -226,6 +227,14 @@ def test_the_rules_no_case_fires_are_named(page: Any, thinly_tested: str) -> Non
     assert "Tjenesten fører ingen historikk" in _main_text(page)
     assert page.locator("svg[role='img']").count() == 3
     assert_accessible(page)
+
+
+def test_a_version_without_cases_says_so(page: Any, thinly_tested: str) -> None:
+    page.goto(thinly_tested + "/regelsett/utskrivningsklar/2012.1")
+    assert "Testtilfeller (0) Versjonen har ingen testtilfeller." in _main_text(page)
+    assert page.locator("table.tester").count() == 0 and page.get_by_role("alert").count() == 0
+    assert page.locator("section.regel").count() == len(
+        load_ruleset_file(BUNDLED / "utskrivningsklar" / "2012.1.yaml").rules)
 
 
 def test_the_time_line_ends_each_version_where_the_next_takes_over_and_draws_open_ones_to_the_edge() -> None:
