@@ -53,8 +53,7 @@ def oversikt() -> str:
     sets = []
     for summary in listed["rulesets"]:
         history = rulesets_version.history_of(api, metadata, summary["name"])
-        served = {v["version"] for v in summary["versions"]}
-        periods = rulesets_timeline.spans(history["versions"] if history else summary["versions"], served)
+        periods = rulesets_timeline.spans(history["versions"] if history else summary["versions"])
         sets.append({"name": summary["name"], "selected_by": summary["selected_by"], "periods": periods,
                      "timeline": rulesets_timeline.draw(periods, today), "has_history": history is not None})
     return render_template("regelsett_oversikt.html", sett=sets, reload_problem=listed["reload_problem"],

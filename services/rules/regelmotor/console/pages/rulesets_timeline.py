@@ -24,7 +24,6 @@ class VersionSpan:
     start: date
     end: date | None  # the last day it governs (inclusive); None: until further notice
     retired_from: date | None  # for a retired version: the first day it no longer answers
-    served: bool  # whether the service has it loaded (its page can show its content)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class Timeline:
     labels: int
 
 
-def spans(versions: list[dict[str, Any]], served: set[str]) -> list[VersionSpan]:
+def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
     """The periods of versions as GetRulesetHistory's StoredVersion (or ListRulesets' VersionInfo, whose
     `status` stands for the state) gives them, oldest first: a version without gyldig_til ends the day before the
     next published one starts; a retired one at the latest the day before it was retired from."""
@@ -70,8 +69,7 @@ def spans(versions: list[dict[str, Any]], served: set[str]) -> list[VersionSpan]
         retired = date.fromisoformat(version["retired_from"]) if version.get("retired_from") else None
         if retired is not None and (end is None or retired <= end):
             end = retired - timedelta(days=1)
-        found.append(VersionSpan(version["version"], version.get("title", ""), state, starts[index], end, retired,
-                                 version["version"] in served))
+        found.append(VersionSpan(version["version"], version.get("title", ""), state, starts[index], end, retired))
     return found
 
 
