@@ -220,9 +220,19 @@ def test_list_and_get_rulesets(channel: grpc.Channel) -> None:
     assert (klinisk["type"], klinisk["minimum"], klinisk["maximum"]) == ("integer", 0, 104)
     assert "frist_start_helsehjelp" in json_format.MessageToDict(rett.outcome_schema)["properties"]
     assert rett.source == (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2015.11.yaml").read_text(encoding="utf-8")
+    # The cases come as the store keeps them with the version (seeded from the bundled directory).
+    assert rett.cases == (BUNDLED_RULESETS / "rett-til-helsehjelp" / "2015.11.cases.yaml").read_text(encoding="utf-8")
     with pytest.raises(grpc.RpcError, match="no ruleset named 'nope'") as caught:
         stub.GetRuleset(rpb.GetRulesetRequest(name="nope"), timeout=10)
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_get_ruleset_without_a_store_reads_the_cases_beside_the_version() -> None:
+    with server_in_process(workers=0, decision_log="off") as (server, _, _), \
+            grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        got = rpb_grpc.RulesetServiceStub(channel).GetRuleset(
+            rpb.GetRulesetRequest(name="utskrivningsklar", version="2019.1"), timeout=10)
+    assert got.cases == (BUNDLED_RULESETS / "utskrivningsklar" / "2019.1.cases.yaml").read_text(encoding="utf-8")
 
 
 EXAMPLE = FIXTURES / "rulesets" / "vurderingsfrist" / "2015.11.yaml"

@@ -65,18 +65,20 @@ class GetRulesetRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class GetRulesetResponse(_message.Message):
-    __slots__ = ("ruleset", "version", "input_schema", "outcome_schema", "source")
+    __slots__ = ("ruleset", "version", "input_schema", "outcome_schema", "source", "cases")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
     ruleset: RulesetSummary
     version: VersionInfo
     input_schema: _struct_pb2.Struct
     outcome_schema: _struct_pb2.Struct
     source: str
-    def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ...) -> None: ...
+    cases: str
+    def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ..., cases: _Optional[str] = ...) -> None: ...
 
 class Diagnostic(_message.Message):
     __slots__ = ("line", "column", "message", "severity")

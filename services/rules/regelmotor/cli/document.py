@@ -1,34 +1,26 @@
 """A readable Markdown document per ruleset version, for reviewers and auditors.
 
 The documents are committed under docs/rulesets/ so that every change of a ruleset shows up as a
-readable diff in review; a test fails when a committed document is out of date.
+readable diff in review; a test fails when a committed document is out of date. What a document says is
+gathered in regelmotor.core.document (the web console's version page shows the same); this writes it as Markdown.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from regelmotor.core.cases import Case, load_cases
-from regelmotor.core.model import FactSpec, Hjemmel, Rule, Ruleset
+from regelmotor.core.document import RuleEntry, RulesetDocument, describe, plain_value
+from regelmotor.core.model import Hjemmel, Ruleset
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
-from regelmotor.core.types import to_json_value
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, (list, dict)):
-        text = json.dumps(to_json_value(value), ensure_ascii=False)
-    elif isinstance(value, bool):
-        text = "ja" if value else "nei"
-    else:
-        text = str(to_json_value(value))
-    return text.replace("|", "\\|").replace("\n", " ")
+    return plain_value(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def _table(header: list[str] | tuple[str, ...], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) if not isinstance(c, str) else c.replace("|", "\\|") for c in row) + " |"
               for row in rows]
@@ -42,108 +34,91 @@ def _hjemmel_line(h: Hjemmel) -> str:
     return f"- **{h.id}**: {h.cite()} ({h.kilde}{i_kraft}){link}{note}"
 
 
-def _bounds(fact: FactSpec) -> str:
-    """A fact's declared bounds, and the size limits that apply to it (declared or the engine's defaults)."""
-    parts = [f"min {_cell(fact.minimum)}" if fact.minimum is not None else "",
-             f"max {_cell(fact.maximum)}" if fact.maximum is not None else "",
-             f"høyst {fact.items_limit} elementer" if fact.items_limit is not None else "",
-             f"høyst {fact.length_limit} tegn" + (" hver" if fact.items_limit is not None else "")
-             if fact.length_limit is not None else "",
-             f"mønster `{fact.pattern}`" if fact.pattern else ""]
-    return ", ".join(part for part in parts if part) or "—"
-
-
 def render_ruleset(ruleset: Ruleset, cases: list[Case]) -> str:
-    out = _head(ruleset)
-    out += ["", "## Hjemler", ""] + [_hjemmel_line(h) for h in ruleset.hjemler.values()]
+    return render_document(describe(ruleset, cases))
+
+
+def render_document(doc: RulesetDocument) -> str:
+    out = _head(doc)
+    out += ["", "## Hjemler", ""] + [_hjemmel_line(h) for h in doc.hjemler]
     out += ["", "## Fakta (inndata)", ""]
-    out += _table(["Navn", "Type", "Påkrevd", "Standard", "Grenser", "Beskrivelse"], [
-        [f"`{f.name}`", str(f.type), f.required, f.default if f.default != [] else None, _bounds(f),
-         f.description or "—"]
-        for f in ruleset.facts.values()
-    ])
-    out += _data(ruleset)
-    if ruleset.derived:
+    out += _table(["Navn", "Type", "Påkrevd", "Standard", "Grenser", "Beskrivelse"],
+                  [[f"`{f.name}`", f.type, f.required, f.default, f.bounds, f.description] for f in doc.facts])
+    out += _data(doc)
+    if doc.derived:
         out += ["", "## Avledede verdier", ""]
         out += _table(["Navn", "Type", "Uttrykk", "Beskrivelse"],
-                      [[f"`{d.name}`", str(d.type), f"`{d.text}`", d.description or "—"]
-                       for d in ruleset.derived.values()])
-    if ruleset.constraints:
+                      [[f"`{d.name}`", d.type, f"`{d.expression}`", d.description] for d in doc.derived])
+    if doc.constraints:
         out += ["", "## Kontroller av inndata", ""]
         out += _table(["Id", "Ugyldig når", "Felt", "Melding"],
-                      [[c.id, f"`{c.condition_text}`", f"`{c.field}`", c.message] for c in ruleset.constraints])
+                      [[c.id, f"`{c.invalid_when}`", f"`{c.field}`", c.message] for c in doc.constraints])
     out += ["", "## Regler", ""]
-    for rule in ruleset.rules:
-        out += _rule(ruleset, rule)
+    for rule in doc.rules:
+        out += _rule(rule)
     out += ["## Utfall", ""]
     out += _table(["Navn", "Type", "Standard", "Kombineres", "Beskrivelse"], [
-        [f"`{o.name}`" + (" (mellomresultat)" if o.internal else ""), str(o.type), o.default, o.combine.value,
-         o.description or "—"]
-        for o in ruleset.outcomes.values()
+        [f"`{o.name}`" + (" (mellomresultat)" if o.internal else ""), o.type, o.default, o.combine, o.description]
+        for o in doc.outcomes
     ])
-    out += ["", f"## Testtilfeller ({len(cases)})", ""]
-    out += _table(["Tilfelle", "as_of", "Fakta", "Forventet"], [
-        [c.name, c.as_of, c.facts,
-         c.expect_error if c.expect_error else {k: to_json_value(v) for k, v in c.expect.items()}]
-        for c in cases
-    ])
+    out += ["", f"## Testtilfeller ({len(doc.cases)})", ""]
+    out += _table(["Tilfelle", "as_of", "Fakta", "Forventet"],
+                  [[c.name, c.as_of, c.facts, c.expected] for c in doc.cases])
     return "\n".join(out).rstrip() + "\n"
 
 
-def _head(ruleset: Ruleset) -> list[str]:
-    meta = ruleset.meta
+def _head(doc: RulesetDocument) -> list[str]:
     out = [
-        f"# {meta.title}",
+        f"# {doc.title}",
         "",
         "<!-- Generated by `regelmotor ruleset doc`; do not edit by hand. -->",
         "",
-        f"- Regelsett: `{meta.name}`, versjon `{meta.version}` ({meta.status.value})",
-        f"- Gyldig: {meta.gyldig_fra.isoformat()} – {meta.gyldig_til.isoformat() if meta.gyldig_til else '…'}",
-        f"- Versjon velges etter: `{meta.selected_by or 'as_of'}`",
-        *([f"- Hovedutfall: `{meta.headline}`"] if meta.headline else []),
-        f"- sha256: `{ruleset.sha256}`",
+        f"- Regelsett: `{doc.name}`, versjon `{doc.version}` ({doc.status})",
+        f"- Gyldig: {doc.gyldig_fra.isoformat()} – {doc.gyldig_til.isoformat() if doc.gyldig_til else '…'}",
+        f"- Versjon velges etter: `{doc.selected_by}`",
+        *([f"- Hovedutfall: `{doc.headline}`"] if doc.headline else []),
+        f"- sha256: `{doc.sha256}`",
     ]
-    if meta.description:
-        out += ["", meta.description.strip()]
-    if meta.notes:
-        out += ["", "Merknader:", ""] + [f"- {n}" for n in meta.notes]
+    if doc.description:
+        out += ["", doc.description]
+    if doc.notes:
+        out += ["", "Merknader:", ""] + [f"- {n}" for n in doc.notes]
     return out
 
 
-def _data(ruleset: Ruleset) -> list[str]:
+def _data(doc: RulesetDocument) -> list[str]:
     """The parameters and tables, one section each."""
     out: list[str] = []
-    for parameter in ruleset.parameters.values():
+    for parameter in doc.parameters:
         out += ["", f"## Parameter `{parameter.name}` ({parameter.unit})", "",
                 f"Kilde: {parameter.source}." + (f" {parameter.description}" if parameter.description else ""), ""]
         out += _table(["Gyldig fra", "Verdi", "Merknad"],
                       [[v.gyldig_fra, v.value if v.value is not None else "ingen verdi", v.note]
                        for v in parameter.values])
-    for table in ruleset.tables.values():
+    for table in doc.tables:
         out += ["", f"## Tabell `{table.name}`", ""]
         if table.source:
             out += [f"Kilde: {table.source}", ""]
-        out += _table([table.key, *table.columns], [[key, *row.values()] for key, row in table.rows.items()])
+        out += _table(table.header, [list(row) for row in table.rows])
     return out
 
 
-def _rule(ruleset: Ruleset, rule: Rule) -> list[str]:
+def _rule(rule: RuleEntry) -> list[str]:
     out = [f"### `{rule.id}` — {rule.title}", ""]
-    out += [f"- Hjemmel: {'; '.join(ruleset.hjemler[h].cite() for h in rule.hjemmel)}"]
+    out += [f"- Hjemmel: {'; '.join(h.cite() for h in rule.hjemler)}"]
     if rule.unntak_fra:
         out += [f"- Unntak fra: `{rule.unntak_fra}`"]
-    exceptions = [r.id for r in ruleset.rules if r.unntak_fra == rule.id]
-    if exceptions:
-        out += [f"- Unntak: {', '.join(f'`{e}`' for e in exceptions)}"]
-    out += [f"- Når: `{rule.condition_text}`"]
+    if rule.exceptions:
+        out += [f"- Unntak: {', '.join(f'`{e}`' for e in rule.exceptions)}"]
+    out += [f"- Når: `{rule.condition}`"]
     if rule.effects:
-        out += ["- Gir: " + ", ".join(f"`{k}` = `{v}`" for k, v in rule.effects.items())]
+        out += ["- Gir: " + ", ".join(f"`{k}` = `{v}`" for k, v in rule.effects)]
     if rule.prioritet:
         out += [f"- Prioritet: {rule.prioritet}"]
     if rule.manuell_vurdering:
         out += [f"- Manuell vurdering: {rule.manuell_vurdering}"]
     if rule.begrunnelse:
-        out += [f"- Begrunnelse: {rule.begrunnelse.strip()}"]
+        out += [f"- Begrunnelse: {rule.begrunnelse}"]
     return [*out, ""]
 
 

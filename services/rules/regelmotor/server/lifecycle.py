@@ -19,7 +19,8 @@ import grpc
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
-from regelmotor.store import MAX_REASON, Event, RulesetStore, VersionMeta, VersionState, VersionText
+from regelmotor.core.model import Ruleset
+from regelmotor.store import MAX_REASON, Event, RulesetStore, State, VersionMeta, VersionState, VersionText
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .caller import current
@@ -114,6 +115,14 @@ class RulesetLifecycleServicer(RulesetServicer):
                  impact: ImpactAnalysis | None = None, reload_problem: Callable[[], str] | None = None) -> None:
         super().__init__(motor, sources, telemetry, impact, reload_problem)
         self.store = store
+
+    async def cases_of(self, ruleset: Ruleset) -> str:
+        """With a store, the cases stored with the version (the served versions are the store's)."""
+        if self.store is None:
+            return await super().cases_of(ruleset)
+        wanted = (ruleset.meta.name, ruleset.meta.version)
+        stored = await asyncio.to_thread(self.store.texts, tuple(State))
+        return next((text.cases for text in stored if (text.state.name, text.state.version) == wanted), "")
 
     def _kept(self) -> RulesetStore:
         if self.store is None:

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -22,6 +23,7 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
+from regelmotor.core.repository import CASES_SUFFIX
 from regelmotor.store import DecisionLog, RequestIdConflict, unpack_response
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
@@ -313,6 +315,13 @@ def _version_info(ruleset: Ruleset) -> rpb.VersionInfo:
                            gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "", sha256=ruleset.sha256)
 
 
+def _read_if_there(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 class ImpactAnalysis(Protocol):
     def analyse(self, request: rpb.AnalyseImpactRequest, context: grpc.aio.ServicerContext[Any, Any]
                 ) -> AsyncIterator[rpb.AnalyseImpactResponse]: ...
@@ -360,6 +369,12 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
         await abort(context, failure)
         raise AssertionError("abort raises")
 
+    async def cases_of(self, ruleset: Ruleset) -> str:
+        """The text of a served version's cases file: without a store, the file beside it in the operator's
+        directory (as seeding reads it); "" when there is none."""
+        path = Path(ruleset.source_path[: -len(".yaml")] + CASES_SUFFIX)
+        return await asyncio.to_thread(_read_if_there, path)
+
     def _summary(self, name: str) -> rpb.RulesetSummary:
         versions = self.motor.repository.all_versions(name)
         return rpb.RulesetSummary(name=name, selected_by=self.motor.repository.selecting_fact(name) or "as_of",
@@ -382,7 +397,8 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
             return rpb.GetRulesetResponse(ruleset=self._summary(request.name), version=_version_info(ruleset),
                                           input_schema=to_struct(input_schema(ruleset)),
                                           outcome_schema=to_struct(outcome_schema(ruleset)),
-                                          source=repository.source(ruleset))
+                                          source=repository.source(ruleset),
+                                          cases=await self.cases_of(ruleset))
 
         return await self._traced("GetRuleset", context, work)
 

@@ -5,6 +5,6 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import purpose
-from . import audit, home
+from . import audit, home, rulesets
 
-PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, audit.blueprint]
+PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, rulesets.blueprint, audit.blueprint]

@@ -1,0 +1,95 @@
+"""The validity of a ruleset's versions on a time line, drawn as SVG on the server (no script): one bar per
+version from its first to its last day; a version without an end runs to the right edge with an arrow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+WIDTH = 760  # the drawing's width in SVG units (it scales with the page)
+LABELS = 110  # room on the left for the version labels
+ROW = 30  # height of one version's row
+AXIS = 34  # room below the rows for the years
+SELECTABLE = ("published", "retired")  # the states whose versions follow one another without overlap
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """One version's period as the page shows it."""
+
+    version: str
+    title: str
+    state: str  # draft, proposed, published, retired, rejected
+    start: date
+    end: date | None  # the last day it governs (inclusive); None: until further notice
+    retired_from: date | None  # for a retired version: the first day it no longer answers
+
+
+@dataclass(frozen=True)
+class Bar:
+    span: VersionSpan
+    x: float
+    y: float
+    width: float
+    open_ended: bool
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    year: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    bars: tuple[Bar, ...]
+    ticks: tuple[Tick, ...]
+    today_x: float
+    width: int
+    height: int
+    row: int
+    labels: int
+
+
+def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
+    """The periods of versions as GetRulesetHistory's StoredVersion (or ListRulesets' VersionInfo, whose
+    `status` stands for the state) gives them, oldest first: a version without gyldig_til ends the day before the
+    next published one starts; a retired one at the latest the day before it was retired from."""
+    ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], v["version"]))
+    starts = [date.fromisoformat(v["gyldig_fra"]) for v in ordered]
+    found = []
+    for index, version in enumerate(ordered):
+        state = version.get("state") or version.get("status", "")
+        end = date.fromisoformat(version["gyldig_til"]) if version.get("gyldig_til") else None
+        if end is None and state in SELECTABLE:
+            later = [starts[i] for i in range(index + 1, len(ordered))
+                     if (ordered[i].get("state") or ordered[i].get("status")) in SELECTABLE]
+            end = later[0] - timedelta(days=1) if later else None
+        retired = date.fromisoformat(version["retired_from"]) if version.get("retired_from") else None
+        if retired is not None and (end is None or retired <= end):
+            end = retired - timedelta(days=1)
+        found.append(VersionSpan(version["version"], version.get("title", ""), state, starts[index], end, retired))
+    return found
+
+
+def draw(periods: list[VersionSpan], today: date) -> Timeline:
+    """Where each bar and each year goes: from the first of January of the first start to the first of January
+    after the last day shown (today, or the latest start or end, whichever is later)."""
+    first = date(min([p.start for p in periods] + [today]).year, 1, 1)
+    last_day = max([today] + [p.start for p in periods] + [p.end for p in periods if p.end is not None])
+    stop = date(last_day.year + 1, 1, 1)
+    scale = (WIDTH - LABELS - 10) / max((stop - first).days, 1)
+
+    def x_of(day: date) -> float:
+        return round(LABELS + (day - first).days * scale, 1)
+
+    bars = tuple(
+        Bar(p, x_of(p.start), 8 + i * ROW,
+            max(round((x_of(p.end + timedelta(days=1)) if p.end else WIDTH - 10) - x_of(p.start), 1), 3.0),
+            p.end is None)
+        for i, p in enumerate(periods))
+    years = range(first.year, stop.year)  # not the right edge's year: its label would be cut off
+    step = 1 if len(years) <= 12 else 2 if len(years) <= 24 else 5
+    ticks = tuple(Tick(x_of(date(year, 1, 1)), year) for year in years if year % step == 0)
+    return Timeline(bars, ticks, x_of(today), WIDTH, 8 + len(periods) * ROW + AXIS, ROW, LABELS)

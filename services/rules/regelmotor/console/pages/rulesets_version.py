@@ -1,0 +1,92 @@
+"""What the page of one ruleset version shows: its document (regelmotor.core.document, as `regelmotor ruleset
+doc` writes it), its cases run by the service with what they leave untested, and its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from regelmotor.core.cases import parse_cases
+from regelmotor.core.document import RulesetDocument, describe, plain_value
+from regelmotor.core.errors import RulesetInvalid
+from regelmotor.core.loader import load_ruleset_text
+from regelmotor_api.v1 import ruleset_pb2
+
+from ..api import ConsoleApi, Metadata
+from ..errors import ApiProblem
+from ..formatting import kroner, norsk_tall
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One test case: as written (the document's) and as run by the service."""
+
+    name: str
+    as_of: str
+    facts: dict[str, Any]
+    expected: dict[str, Any]
+    passed: bool | None  # None: not run (the cases could not run)
+    failures: tuple[str, ...]
+    fired: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Testing:
+    """The version's cases as TestRuleset ran them (with coverage)."""
+
+    rows: tuple[CaseRow, ...]
+    passed: int
+    failed: int
+    problems: tuple[str, ...]  # why the cases could not run, or could not be read
+    coverage: dict[str, Any] = field(default_factory=dict)
+
+
+def parameter_value(value: Any, unit: str) -> str:
+    """A parameter's value as a reader expects it: 4 885 kr for an amount in NOK, 4 000 for other numbers."""
+    if value is None:
+        return "ingen verdi"
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return kroner(value) if unit == "NOK" else norsk_tall(value)
+    return plain_value(value)
+
+
+def document_of(answer: dict[str, Any]) -> RulesetDocument:
+    """The document of a GetRuleset answer, parsed here from its source and cases (the served source is
+    checked already; a problem still comes back as an ApiProblem, never as a failed page)."""
+    version = answer["version"]
+    where = f"{answer['ruleset']['name']}/{version['version']}"
+    try:
+        ruleset = load_ruleset_text(answer["source"], f"{where}.yaml")
+        cases = parse_cases(answer["cases"], f"{where}.cases.yaml", ruleset) if answer["cases"].strip() else []
+    except RulesetInvalid as exc:
+        raise ApiProblem("FAILED_PRECONDITION", f"Versjonen kunne ikke leses: {exc.diagnostics[0]}") from None
+    return describe(ruleset, cases)
+
+
+def run_cases(api: ConsoleApi, metadata: Metadata, answer: dict[str, Any], document: RulesetDocument) -> Testing:
+    """The version's cases run by the service (TestRuleset, with coverage), lined up with the document's."""
+    if not answer["cases"].strip():
+        return Testing((), 0, 0, ())
+    tested = api.call(api.rulesets.TestRuleset, ruleset_pb2.TestRulesetRequest(
+        source=answer["source"], cases=answer["cases"], coverage=True), metadata)
+    problems = tuple(f"Linje {d['line']}: {d['message']}" for d in tested["diagnostics"])
+    results = {r["name"]: r for r in tested["results"]}
+    rows = tuple(
+        CaseRow(case.name, case.as_of.isoformat(), case.facts, case.expected,
+                results[case.name]["passed"] if case.name in results else None,
+                tuple(results.get(case.name, {}).get("failures", ())),
+                tuple(results.get(case.name, {}).get("fired", ())))
+        for case in document.cases)
+    return Testing(rows, tested["passed"], tested["failed"], problems, tested.get("coverage") or {})
+
+
+def history_of(api: ConsoleApi, metadata: Metadata, name: str) -> dict[str, Any] | None:
+    """The stored versions and lifecycle events of a ruleset; None when the service keeps no store (the
+    lifecycle is then the rulesets directory's, and has no history to show)."""
+    try:
+        return api.call(api.rulesets.GetRulesetHistory, ruleset_pb2.GetRulesetHistoryRequest(name=name), metadata)
+    except ApiProblem as problem:
+        if problem.code in ("FAILED_PRECONDITION", "NOT_FOUND"):
+            return None
+        raise

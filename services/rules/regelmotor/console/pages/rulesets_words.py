@@ -1,0 +1,17 @@
+"""Norwegian words for a ruleset version's state and its lifecycle events, as policy staff say them."""
+
+from __future__ import annotations
+
+STATES = {"draft": "Utkast", "proposed": "Foreslått", "published": "Publisert", "retired": "Tatt ut av bruk",
+          "rejected": "Avvist"}
+ACTIONS = {"imported": "Lagt inn", "proposed": "Foreslått", "approved": "Godkjent og publisert",
+           "rejected": "Avvist", "retired": "Tatt ut av bruk"}
+
+
+def state_word(state: str) -> str:
+    """"Publisert" for "published"; a state this console does not know yet is shown as the API names it."""
+    return STATES.get(state, state)
+
+
+def action_word(action: str) -> str:
+    return ACTIONS.get(action, action)
