@@ -5,6 +5,6 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import purpose
-from . import home
+from . import home, lifecycle
 
-PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint]
+PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, lifecycle.blueprint]

@@ -1,0 +1,177 @@
+"""Reviewing a proposed version: who proposed it and when, its sha256, what it would have changed in the logged
+decisions (AnalyseImpact, read with the person's purpose), and the decision: approve (naming the sha256 seen, and
+each hjemmel not verified) or reject (with a reason)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from regelmotor_api.v1 import ruleset_pb2
+
+from ..api import console_api
+from ..charts import BarChart, Series, chart_svg, chart_table
+from ..errors import ApiProblem
+from ..formatting import kroner, norsk_tall
+from ..person import current_person
+from ..purpose import current_purpose
+from .lifecycle_draft import MAX_NAME_CHARS
+from .lifecycle_words import refusal
+
+MAX_REASON_CHARS = 2000  # the API's bound on a rejection's reason
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome field of the impact report as the page shows it."""
+
+    field: str
+    changed: int
+    table: Any  # the cross-table of old and new values (Markup), empty for amounts
+    chart: Any  # its bars (Markup)
+    sum_before: str
+    sum_after: str
+    examples: list[dict[str, Any]]
+
+
+def _shown(value: Any) -> str:
+    if value is True:
+        return "ja"
+    if value is False:
+        return "nei"
+    if value is None:
+        return "(ingen verdi)"
+    return str(value)
+
+
+def _cross_table(field: str, transitions: list[dict[str, Any]]) -> BarChart:
+    """Old values down, new values across, the number of decisions in each cell."""
+    before = list(dict.fromkeys(_shown(t.get("before")) for t in transitions))
+    after = list(dict.fromkeys(_shown(t.get("after")) for t in transitions))
+    counts = {(_shown(t.get("before")), _shown(t.get("after"))): int(t["count"]) for t in transitions}
+    series = tuple(Series(f"etter: {new}", tuple(float(counts.get((old, new), 0)) for old in before))
+                   for new in after)
+    return BarChart(f"«{field}» før og etter: antall beslutninger (rader: før, kolonner: etter)", tuple(before),
+                    series, category_heading="Før")
+
+
+def _is_kroner(field: str) -> bool:
+    # Outcomes declare no unit; the rulesets name their amounts in kroner this way (belop, dognpris).
+    return "belop" in field or "pris" in field
+
+
+def _amount(field: str, text: str) -> str:
+    if not text:
+        return ""
+    return kroner(text) if _is_kroner(field) else norsk_tall(text)
+
+
+def _outcome(report: dict[str, Any]) -> Outcome:
+    field = report["field"]
+    table = chart = ""
+    if report["transitions"]:
+        crossed = _cross_table(field, report["transitions"])
+        table, chart = chart_table(crossed, lambda v: norsk_tall(int(v))), chart_svg(crossed)
+    examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"], "before": _shown(e.get("before")),
+                 "after": _shown(e.get("after")), "first_rule": e["first_rule"]}
+                for e in report["examples"][:EXAMPLES]]
+    return Outcome(field, int(report["changed"]), table, chart, _amount(field, report["sum_before"]),
+                   _amount(field, report["sum_after"]), examples)
+
+
+def _impact(name: str, version: str, purpose: str) -> tuple[dict[str, Any] | None, list[Outcome], str]:
+    """The report and its outcomes, or why there is none (in plain words)."""
+    api = console_api()
+    asked = ruleset_pb2.AnalyseImpactRequest(stored=ruleset_pb2.VersionRef(name=name, version=version), ruleset=name,
+                                             formaal=purpose, max_examples=EXAMPLES)
+    try:
+        answers = list(api.stream(api.rulesets.AnalyseImpact, asked, current_person().metadata()))
+    except ApiProblem as problem:
+        words = refusal(problem)
+        return None, [], f"{words} {problem.detail}".strip()
+    reports = [a["report"] for a in answers if a.get("report")]
+    if not reports:
+        return None, [], "Tjenesten svarte uten rapport."
+    report = reports[-1]
+    return report, [_outcome(o) for o in report["outcomes"]], ""
+
+
+def _named(name: str, version: str) -> tuple[str, str]:
+    if not 0 < len(name) <= MAX_NAME_CHARS or not 0 < len(version) <= MAX_NAME_CHARS:
+        raise ApiProblem("INVALID_ARGUMENT", f"navn og versjon kan være høyst {MAX_NAME_CHARS} tegn")
+    return name, version
+
+
+def _page(name: str, version: str, *, refused: ApiProblem | None = None, errors: dict[str, str] | None = None,
+          reason: str = "", outcome: str = "") -> str:
+    api = console_api()
+    history = api.call(api.rulesets.GetRulesetHistory, ruleset_pb2.GetRulesetHistoryRequest(name=name),
+                       current_person().metadata())
+    stored = next((v for v in history["versions"] if v["version"] == version), None)
+    if stored is None:
+        raise ApiProblem("NOT_FOUND", f"Regelsettet {name} har ingen versjon {version} i lageret.",
+                         {"version": "finnes ikke"}, "NO_SUCH_VERSION")
+    proposal = next((e for e in reversed(history["events"])
+                     if e["version"] == version and e["action"] == "proposed"), None)
+    purpose = current_purpose()
+    report, outcomes, impact_problem = (None, [], "")
+    if purpose is not None and stored["state"] == "proposed":
+        report, outcomes, impact_problem = _impact(name, version, purpose)
+    return render_template(
+        "behandling_behandle.html", navn=name, versjon=stored, forslag=proposal, formaal=purpose,
+        rapport=report, utfall_felt=outcomes, rapportproblem=impact_problem, avvist=refused,
+        avvist_tekst=refusal(refused) if refused else "", feil=errors or {}, grunn=reason, utfall=outcome,
+        her=url_for("behandling.behandle", name=name, version=version))
+
+
+def show(name: str, version: str) -> str:
+    name, version = _named(name, version)
+    return _page(name, version, outcome=request.args.get("utfall", "")[:20])
+
+
+def _refused_page(name: str, version: str, problem: ApiProblem, reason: str = "") -> tuple[str, int]:
+    if problem.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"):
+        raise problem
+    return _page(name, version, refused=problem, reason=reason), problem.http_status
+
+
+def approve(name: str, version: str) -> Response | tuple[str, int]:
+    name, version = _named(name, version)
+    sha256 = request.form.get("sha256", "")[:64]
+    if request.form.get("bekreft") != "ja":
+        errors = {"bekreft": "Kryss av for at du har sett gjennom versjonen med denne sha256 før du godkjenner."}
+        return _page(name, version, errors=errors), 400
+    acknowledged = [h[:MAX_NAME_CHARS] for h in request.form.getlist("kvitter")][:100]
+    api = console_api()
+    try:
+        api.call(api.rulesets.ApproveRuleset,
+                 ruleset_pb2.ApproveRulesetRequest(name=name, version=version, sha256=sha256,
+                                                   acknowledge_unverified=acknowledged),
+                 current_person().metadata())
+    except ApiProblem as problem:
+        return _refused_page(name, version, problem)
+    return redirect(url_for("behandling.behandle", name=name, version=version, utfall="godkjent"), code=303)
+
+
+def reject(name: str, version: str) -> Response | tuple[str, int]:
+    name, version = _named(name, version)
+    reason = request.form.get("grunn", "").strip()
+    problem_text = ""
+    if not reason:
+        problem_text = "Skriv hvorfor du avviser forslaget. Forfatteren ser begrunnelsen i historikken."
+    elif len(reason) > MAX_REASON_CHARS:
+        problem_text = f"Begrunnelsen kan være høyst {MAX_REASON_CHARS} tegn, ikke {len(reason)}."
+    if problem_text:
+        return _page(name, version, errors={"grunn": problem_text}, reason=reason), 400
+    api = console_api()
+    try:
+        api.call(api.rulesets.RejectRuleset,
+                 ruleset_pb2.RejectRulesetRequest(name=name, version=version, reason=reason),
+                 current_person().metadata())
+    except ApiProblem as problem:
+        return _refused_page(name, version, problem, reason)
+    return redirect(url_for("behandling.behandle", name=name, version=version, utfall="avvist"), code=303)
