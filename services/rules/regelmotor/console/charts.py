@@ -52,8 +52,8 @@ _WIDTH, _HEIGHT, _LEFT, _BOTTOM, _TOP, _LEGEND = 640, 260, 56, 40, 12, 24
 def _largest(chart: BarChart) -> float:
     if chart.stacked:
         totals = [sum(s.values[i] for s in chart.series) for i in range(len(chart.categories))]
-        return max(totals + [0.0])
-    return max([v for s in chart.series for v in s.values] + [0.0])
+        return max([*totals, 0.0])
+    return max([*(v for s in chart.series for v in s.values), 0.0])
 
 
 def _bars(chart: BarChart, scale: float) -> list[str]:
@@ -61,7 +61,7 @@ def _bars(chart: BarChart, scale: float) -> list[str]:
     slot = plot_width / len(chart.categories)
     per_category = 1 if chart.stacked else len(chart.series)
     bar = max(2.0, (slot * 0.8) / per_category)
-    floor = _HEIGHT - _BOTTOM
+    floor = float(_HEIGHT - _BOTTOM)
     parts: list[str] = []
     for index, category in enumerate(chart.categories):
         left = _LEFT + index * slot + slot * 0.1
@@ -74,7 +74,7 @@ def _bars(chart: BarChart, scale: float) -> list[str]:
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{height:.1f}" '
                          f'fill="{PALETTE[number]}"><title>{escape(category)}, {escape(series.name)}: '
                          f'{series.values[index]:g}</title></rect>')
-        parts.append(f'<text x="{left + slot * 0.4:.1f}" y="{floor + 16}" text-anchor="middle" font-size="12" '
+        parts.append(f'<text x="{left + slot * 0.4:.1f}" y="{floor + 16:.0f}" text-anchor="middle" font-size="12" '
                      f'fill="#1a1a1a">{escape(category)}</text>')
     return parts
 

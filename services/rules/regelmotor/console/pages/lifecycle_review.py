@@ -118,7 +118,9 @@ def _page(name: str, version: str, *, refused: ApiProblem | None = None, errors:
     proposal = next((e for e in reversed(history["events"])
                      if e["version"] == version and e["action"] == "proposed"), None)
     purpose = current_purpose()
-    report, outcomes, impact_problem = (None, [], "")
+    report: dict[str, Any] | None = None
+    outcomes: list[Outcome] = []
+    impact_problem = ""
     if purpose is not None and stored["state"] == "proposed":
         report, outcomes, impact_problem = _impact(name, version, purpose)
     return render_template(
