@@ -80,8 +80,8 @@ def _history(channel: grpc.Channel) -> rpb.GetRulesetHistoryResponse:
     return answer
 
 
-def _propose_through_api(channel: grpc.Channel, version: str, fra: str) -> str:
-    text = source(version, fra)
+def _propose_through_api(channel: grpc.Channel, version: str, fra: str, *, verified: bool = True) -> str:
+    text = source(version, fra, verified=verified)
     answer = rpb_grpc.RulesetServiceStub(channel).ProposeRuleset(
         rpb.ProposeRulesetRequest(source=text, cases=cases(fra)), metadata=_as(ANNA), timeout=60)
     assert answer.accepted, answer
@@ -258,3 +258,46 @@ def test_a_rejection_needs_a_reason_which_is_recorded(page: Any, bjorn: str, cha
     assert {v.version: v.state for v in history.versions}["2031.1"] == "rejected"
     (event,) = [e for e in history.events if e.version == "2031.1" and e.action == "rejected"]
     assert (event.who, event.reason) == (f"konsoll:{BJORN}", "grensen skal ikke endres i 2031")
+
+
+def test_an_approval_naming_another_text_is_refused_in_plain_words(page: Any, bjorn: str,
+                                                                   channel: grpc.Channel) -> None:
+    _propose_through_api(channel, "2032.1", "2032-01-01")
+    page.goto(bjorn + "/regelsett/sats/2032.1/behandle")
+    # As if the proposal had changed after the page was read: the form names a sha256 that is not the proposal's.
+    page.locator("input[name=sha256]").evaluate("field => { field.value = '0'.repeat(64); }")
+    page.get_by_label("Jeg har sett gjennom versjonen").check()
+    page.get_by_role("button", name="Godkjenn og publiser").click()
+    assert "sha256 stemmer ikke" in page.get_by_role("alert").inner_text()
+    assert {v.version: v.state for v in _history(channel).versions}["2032.1"] == "proposed"
+
+
+def test_a_version_starting_on_the_day_of_a_published_one_is_refused_as_a_timeline_overlap(
+        page: Any, bjorn: str, channel: grpc.Channel) -> None:
+    _propose_through_api(channel, "2024.2", "2024-01-01")
+    page.goto(bjorn + "/regelsett/sats/2024.2/behandle")
+    page.get_by_label("Jeg har sett gjennom versjonen").check()
+    page.get_by_role("button", name="Godkjenn og publiser").click()
+    refused = page.get_by_role("alert").inner_text()
+    assert "Versjonens periode passer ikke med de publiserte versjonene" in refused
+    assert "starts on the same day as 2024.1" in refused  # the API's own words, after the plain ones
+    assert {v.version: v.state for v in _history(channel).versions}["2024.2"] == "proposed"
+
+
+def test_each_unverified_hjemmel_must_be_acknowledged_and_the_acknowledgement_is_recorded(
+        page: Any, bjorn: str, channel: grpc.Channel) -> None:
+    _propose_through_api(channel, "2033.1", "2033-01-01", verified=False)
+    page.goto(bjorn + "/regelsett/sats/2033.1/behandle")
+    page.get_by_label("Jeg har sett gjennom versjonen").check()
+    page.get_by_role("button", name="Godkjenn og publiser").click()
+    assert "hjemler som ikke er verifisert" in page.get_by_role("alert").inner_text()
+    assert {v.version: v.state for v in _history(channel).versions}["2033.1"] == "proposed"
+    assert_accessible(page)
+    page.get_by_label("Jeg har sett gjennom versjonen").check()
+    page.get_by_role("group", name="Hjemler som ikke er verifisert").get_by_label("h1").check()
+    page.get_by_role("button", name="Godkjenn og publiser").click()
+    assert "godkjent og publisert" in page.get_by_role("status").inner_text()
+    history = _history(channel)
+    assert {v.version: v.state for v in history.versions}["2033.1"] == "published"
+    (approval,) = [e for e in history.events if e.version == "2033.1" and e.action == "approved"]
+    assert approval.who == f"konsoll:{BJORN}" and '"acknowledged_unverified": ["h1"]' in approval.detail_json

@@ -23,6 +23,7 @@ from .lifecycle_words import refusal
 
 MAX_REASON_CHARS = 2000  # the API's bound on a rejection's reason
 EXAMPLES = 5
+IMPACT_SECONDS = 120.0  # reading a large log again takes longer than one ordinary call
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def _impact(name: str, version: str, purpose: str) -> tuple[dict[str, Any] | Non
     asked = ruleset_pb2.AnalyseImpactRequest(stored=ruleset_pb2.VersionRef(name=name, version=version), ruleset=name,
                                              formaal=purpose, max_examples=EXAMPLES)
     try:
-        answers = list(api.stream(api.rulesets.AnalyseImpact, asked, current_person().metadata()))
+        answers = list(api.stream(api.rulesets.AnalyseImpact, asked, current_person().metadata(),
+                                  timeout=max(api.timeout, IMPACT_SECONDS)))
     except ApiProblem as problem:
         words = refusal(problem)
         return None, [], f"{words} {problem.detail}".strip()
