@@ -30,9 +30,60 @@ ANNA, BJORN = "anna", "bjorn"
 SHOWN = {True: "ja", False: "nei", None: "(ingen verdi)"}  # how the page names a bool outcome's values
 
 
+# Beside `sats`: a ruleset whose outcome is an amount in kroner, the price of the days of a stay.
+DOGNPRIS = """\
+name: dognpris
+version: "{version}"
+title: Døgnpris {version}
+status: published
+gyldig_fra: {fra}
+hjemler:
+  h1:
+    kilde: FOR-2011-11-18-1115
+    verified: true
+parameters:
+  pris:
+    type: int
+    unit: NOK
+    hjemmel: h1
+    source: Helsedirektoratet
+    description: Pris per døgn.
+    values:
+      - {{gyldig_fra: 2024-01-01, value: {pris}}}
+facts:
+  fra: {{type: date, required: true}}
+  til: {{type: date, required: true}}
+derived:
+  belop_beregnet:
+    expr: parameter_sum_days('pris', fra, til)
+rules:
+  - id: pris-for-dognene
+    title: Pris for døgnene
+    hjemmel: h1
+    when: til > fra
+    then: {{belop: =belop_beregnet}}
+outcomes:
+  belop:
+    type: int
+    combine: unique
+"""
+DOGNPRIS_CASES = """\
+cases:
+  - name: tre døgn
+    as_of: {fra}
+    facts: {{fra: {fra}, til: {til}}}
+    expect: {{belop: {belop}}}
+"""
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     rulesets = seed_directory(tmp_path_factory.mktemp("lifecycle") / "rulesets")
+    first = DOGNPRIS.format(version="2024.1", fra="2024-01-01", pris=5745)
+    (rulesets / "dognpris").mkdir()
+    (rulesets / "dognpris" / "2024.1.yaml").write_text(first, encoding="utf-8")
+    with (rulesets / "published.txt").open("a", encoding="utf-8") as published:
+        published.write(f"dognpris 2024.1 {sha256(first)}\n")
     with running_server(workers=1, rulesets=rulesets) as server:
         yield server
 
@@ -301,3 +352,43 @@ def test_each_unverified_hjemmel_must_be_acknowledged_and_the_acknowledgement_is
     assert {v.version: v.state for v in history.versions}["2033.1"] == "published"
     (approval,) = [e for e in history.events if e.version == "2033.1" and e.action == "approved"]
     assert approval.who == f"konsoll:{BJORN}" and '"acknowledged_unverified": ["h1"]' in approval.detail_json
+
+
+def _purpose(page: Any, console: str, then: str) -> None:
+    page.goto(f"{console}/formaal?neste={then}")
+    page.get_by_label("Formål").fill("ny døgnpris, sak 2026/12")
+    page.get_by_role("button", name="Bruk dette formålet").click()
+
+
+def test_changed_amounts_are_summed_in_kroner_for_the_days_chosen(page: Any, bjorn: str,
+                                                                  channel: grpc.Channel) -> None:
+    decide = pb_grpc.DecisionServiceStub(channel)
+    for number, as_of in enumerate(["2024-03-10", "2024-04-10", "2024-05-10", "2025-02-10"]):
+        decide.Evaluate(pb.EvaluateRequest(ruleset="dognpris", as_of=as_of, request_id=f"pris-{number}",
+                                           facts=struct({"fra": "2024-03-01", "til": "2024-03-04"})),
+                        metadata=[("regelmotor-caller", "his")], timeout=30)
+    candidate = DOGNPRIS.format(version="2025.1", fra="2025-01-01", pris=5981)
+    proposed = rpb_grpc.RulesetServiceStub(channel).ProposeRuleset(rpb.ProposeRulesetRequest(
+        source=candidate, cases=DOGNPRIS_CASES.format(fra="2025-01-01", til="2025-01-04", belop=3 * 5981)),
+        metadata=_as(ANNA), timeout=60)
+    assert proposed.accepted, proposed
+    _purpose(page, bjorn, "/regelsett/dognpris/2025.1/behandle")
+    page.get_by_label("Fra og med").fill("2024-01-01")
+    page.get_by_label("Til og med").fill("2024-12-31")  # the decision made for 2025-02-10 stays out
+    page.get_by_role("button", name="Lag rapporten på nytt").click()
+    assert "fra_dato=2024-01-01" in page.url
+    cells = [" ".join(c.split()) for c in page.locator("table.summer tbody td").all_inner_texts()]
+    asked = rpb.AnalyseImpactRequest(stored=rpb.VersionRef(name="dognpris", version="2025.1"), ruleset="dognpris",
+                                     formaal="kontroll av konsollets rapport", as_of_from="2024-01-01",
+                                     as_of_to="2024-12-31")
+    report = list(rpb_grpc.RulesetServiceStub(channel).AnalyseImpact(asked, metadata=_as(BJORN), timeout=120))[-1]
+    (belop,) = report.report.outcomes
+    assert report.report.analysed == 3
+    before, after = int(belop.sum_before), int(belop.sum_after)
+    assert (before, after) == (3 * 3 * 5745, 3 * 3 * 5981)
+
+    def kroner(amount: int) -> str:
+        return f"{amount:,} kr".replace(",", " ")
+
+    assert cells == [kroner(before), kroner(after), "+" + kroner(after - before)]  # 51 705 kr, 53 829 kr, +2 124 kr
+    assert_accessible(page)

@@ -5,6 +5,7 @@ each hjemmel not verified) or reject (with a reason)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import redirect, render_template, request, url_for
@@ -36,6 +37,7 @@ class Outcome:
     chart: Any  # its bars (Markup)
     sum_before: str
     sum_after: str
+    sum_change: str
     examples: list[dict[str, Any]]
 
 
@@ -65,10 +67,17 @@ def _is_kroner(field: str) -> bool:
     return "belop" in field or "pris" in field
 
 
-def _amount(field: str, text: str) -> str:
-    if not text:
+def _amount(field: str, value: str | Decimal) -> str:
+    if value == "":
         return ""
-    return kroner(text) if _is_kroner(field) else norsk_tall(text)
+    return kroner(value) if _is_kroner(field) else norsk_tall(value)
+
+
+def _change(before: str, after: str) -> Decimal | str:
+    try:
+        return Decimal(after) - Decimal(before)
+    except InvalidOperation:  # a sum the API left empty: nothing to subtract
+        return ""
 
 
 def _outcome(report: dict[str, Any]) -> Outcome:
@@ -80,15 +89,27 @@ def _outcome(report: dict[str, Any]) -> Outcome:
     examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"], "before": _shown(e.get("before")),
                  "after": _shown(e.get("after")), "first_rule": e["first_rule"]}
                 for e in report["examples"][:EXAMPLES]]
-    return Outcome(field, int(report["changed"]), table, chart, _amount(field, report["sum_before"]),
-                   _amount(field, report["sum_after"]), examples)
+    before, after = report["sum_before"], report["sum_after"]
+    change = _change(before, after)
+    shown_change = _amount(field, change)
+    if isinstance(change, Decimal) and change > 0:
+        shown_change = "+" + shown_change
+    return Outcome(field, int(report["changed"]), table, chart, _amount(field, before), _amount(field, after),
+                   shown_change, examples)
+
+
+def _window() -> dict[str, str]:
+    """The days of the decisions to analyse, as the person chose them (YYYY-MM-DD; the API checks them)."""
+    return {"fra_dato": request.args.get("fra_dato", "")[:10], "til_dato": request.args.get("til_dato", "")[:10]}
 
 
 def _impact(name: str, version: str, purpose: str) -> tuple[dict[str, Any] | None, list[Outcome], str]:
     """The report and its outcomes, or why there is none (in plain words)."""
     api = console_api()
+    window = _window()
     asked = ruleset_pb2.AnalyseImpactRequest(stored=ruleset_pb2.VersionRef(name=name, version=version), ruleset=name,
-                                             formaal=purpose, max_examples=EXAMPLES)
+                                             formaal=purpose, max_examples=EXAMPLES, as_of_from=window["fra_dato"],
+                                             as_of_to=window["til_dato"])
     try:
         answers = list(api.stream(api.rulesets.AnalyseImpact, asked, current_person().metadata(),
                                   timeout=max(api.timeout, IMPACT_SECONDS)))
@@ -125,8 +146,10 @@ def _page(name: str, version: str, *, refused: ApiProblem | None = None, errors:
     impact_problem = ""
     if purpose is not None and stored["state"] == "proposed":
         report, outcomes, impact_problem = _impact(name, version, purpose)
+    events = [e for e in history["events"] if e["version"] == version]
     return render_template(
-        "behandling_behandle.html", navn=name, versjon=stored, forslag=proposal, formaal=purpose,
+        "behandling_behandle.html", navn=name, versjon=stored, forslag=proposal, formaal=purpose, hendelser=events,
+        vindu=_window(),
         rapport=report, utfall_felt=outcomes, rapportproblem=impact_problem, avvist=refused,
         avvist_tekst=refusal(refused) if refused else "", feil=errors or {}, grunn=reason, utfall=outcome,
         her=url_for("behandling.behandle", name=name, version=version))
