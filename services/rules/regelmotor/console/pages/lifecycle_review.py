@@ -4,7 +4,6 @@ each hjemmel not verified) or reject (with a reason)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,18 +26,9 @@ EXAMPLES = 5
 IMPACT_SECONDS = 120.0  # reading a large log again takes longer than one ordinary call
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One outcome field of the impact report as the page shows it."""
-
-    field: str
-    changed: int
-    table: Any  # the cross-table of old and new values (Markup), empty for amounts
-    chart: Any  # its bars (Markup)
-    sum_before: str
-    sum_after: str
-    sum_change: str
-    examples: list[dict[str, Any]]
+# One outcome field of the impact report as the page shows it: field, changed, table and chart (Markup; empty for
+# amounts), sum_before, sum_after, sum_change (formatted; empty for values that are not numbers), examples.
+Outcome = dict[str, Any]
 
 
 def _shown(value: Any) -> str:
@@ -94,8 +84,9 @@ def _outcome(report: dict[str, Any]) -> Outcome:
     shown_change = _amount(field, change)
     if isinstance(change, Decimal) and change > 0:
         shown_change = "+" + shown_change
-    return Outcome(field, int(report["changed"]), table, chart, _amount(field, before), _amount(field, after),
-                   shown_change, examples)
+    return {"field": field, "changed": int(report["changed"]), "table": table, "chart": chart,
+            "sum_before": _amount(field, before), "sum_after": _amount(field, after), "sum_change": shown_change,
+            "examples": examples}
 
 
 def _window() -> dict[str, str]:
