@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
+from regelmotor.console.charts import BarChart, Series, chart_svg, chart_table
 from regelmotor.console.serve import ConsoleServer
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
@@ -391,4 +393,26 @@ def test_changed_amounts_are_summed_in_kroner_for_the_days_chosen(page: Any, bjo
         return f"{amount:,} kr".replace(",", " ")
 
     assert cells == [kroner(before), kroner(after), "+" + kroner(after - before)]  # 51 705 kr, 53 829 kr, +2 124 kr
+    example = page.locator("section.konsekvens table", has_text="Eksempler").locator("tbody tr").first
+    assert [" ".join(c.split()) for c in example.locator("td").all_inner_texts()[2:4]] == [
+        kroner(3 * 5745), kroner(3 * 5981)]
     assert_accessible(page)
+
+
+def test_a_stacked_chart_stacks_its_bars_and_its_table_carries_the_numbers_with_names_escaped() -> None:
+    chart = BarChart("Antall <før>", ("a<b", "c"), (Series("x", (1.0, 3.0)), Series("y", (2.0, 0.0))),
+                     category_heading="Før", stacked=True)
+    svg = ElementTree.fromstring(str(chart_svg(chart)))
+    namespace = "{http://www.w3.org/2000/svg}"
+    assert svg.get("role") == "img" and svg.get("aria-label") == "Antall <før>"
+    bars = [r for r in svg.iter(f"{namespace}rect") if r.find(f"{namespace}title") is not None]
+    tops = {r.findtext(f"{namespace}title"): float(r.get("y", "")) for r in bars}
+    heights = {r.findtext(f"{namespace}title"): float(r.get("height", "")) for r in bars}
+    # "a<b" stacks 1 and 2, "c" has 3 alone: both stacks reach the same height, and y sits on x in "a<b".
+    assert tops["a<b, y: 2"] == pytest.approx(tops["c, x: 3"], abs=0.2)  # drawn to a tenth of a pixel
+    assert tops["a<b, x: 1"] == pytest.approx(tops["a<b, y: 2"] + heights["a<b, y: 2"], abs=0.2)
+    assert heights["c, x: 3"] == pytest.approx(3 * heights["a<b, x: 1"], abs=0.2)
+    table = ElementTree.fromstring(str(chart_table(chart)))
+    assert table.findtext("caption") == "Antall <før>"
+    assert [[cell.text for cell in row] for row in table.iter("tr")] == [
+        ["Før", "x", "y"], ["a<b", "1", "2"], ["c", "3", "0"]]

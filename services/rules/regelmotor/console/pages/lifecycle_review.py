@@ -70,14 +70,21 @@ def _change(before: str, after: str) -> Decimal | str:
         return ""
 
 
+def _value(field: str, value: Any) -> str:
+    """An example's value: a number as a Norwegian reads it (JSON gives 17235.0 for 17 235), else as `_shown`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _amount(field, Decimal(int(value)) if float(value).is_integer() else Decimal(str(value)))
+    return _shown(value)
+
+
 def _outcome(report: dict[str, Any]) -> Outcome:
     field = report["field"]
     table = chart = ""
     if report["transitions"]:
         crossed = _cross_table(field, report["transitions"])
         table, chart = chart_table(crossed, lambda v: norsk_tall(int(v))), chart_svg(crossed)
-    examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"], "before": _shown(e.get("before")),
-                 "after": _shown(e.get("after")), "first_rule": e["first_rule"]}
+    examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"], "before": _value(field, e.get("before")),
+                 "after": _value(field, e.get("after")), "first_rule": e["first_rule"]}
                 for e in report["examples"][:EXAMPLES]]
     before, after = report["sum_before"], report["sum_after"]
     change = _change(before, after)
