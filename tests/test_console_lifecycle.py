@@ -198,6 +198,16 @@ def test_the_keyboard_alone_checks_and_proposes_a_new_version(page: Any, anna: s
     assert_accessible(page)
 
 
+def test_a_version_string_already_used_is_refused_in_plain_words_and_the_text_kept(page: Any, anna: str) -> None:
+    page.goto(anna + "/regelsett/sats/utkast?fra=2024.1")
+    text = source("2024.1", "2024-01-01", grense=21)  # the version line left as it was
+    _fill_draft(page, text, cases("2024-01-01"))
+    page.get_by_role("button", name="Foreslå").click()
+    assert "Versjonsnummeret er allerede brukt" in page.get_by_role("alert").inner_text()
+    assert page.locator("#kilde").input_value() == text
+    assert_accessible(page)
+
+
 def _decide(channel: grpc.Channel, ages: list[int]) -> None:
     stub = pb_grpc.DecisionServiceStub(channel)
     for number, age in enumerate(ages):

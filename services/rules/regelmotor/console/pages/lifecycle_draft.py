@@ -45,13 +45,23 @@ def show(name: str) -> str:
                  str(answer.get("cases", "")))
 
 
+_NOT_THE_PERSONS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN")  # the service's trouble: its own page
+
+
 def submit(name: str) -> Response | tuple[str, int] | str:
     source = _form_text("kilde", "Regelsettet")
     cases = _form_text("tilfeller", "Testtilfellene")
     origin = request.form.get("fra", "")[:MAX_NAME_CHARS]
-    if request.form.get("handling") == "foresla":
-        return _propose(_bounded_name(name), origin, source, cases)
-    return _check(_bounded_name(name), origin, source, cases)
+    name = _bounded_name(name)
+    try:
+        if request.form.get("handling") == "foresla":
+            return _propose(name, origin, source, cases)
+        return _check(name, origin, source, cases)
+    except ApiProblem as problem:
+        if problem.code in _NOT_THE_PERSONS:
+            raise
+        # A refusal of what the person wrote: said above the text areas, which keep their text.
+        return _page(name, origin, source, cases, refused=problem), problem.http_status
 
 
 def _check(name: str, origin: str, source: str, cases: str) -> str:
@@ -66,15 +76,10 @@ def _check(name: str, origin: str, source: str, cases: str) -> str:
                  valid=validated["valid"], tested=tested)
 
 
-def _propose(name: str, origin: str, source: str, cases: str) -> Response | tuple[str, int] | str:
+def _propose(name: str, origin: str, source: str, cases: str) -> Response | str:
     api = console_api()
-    try:
-        answer = api.call(api.rulesets.ProposeRuleset, ruleset_pb2.ProposeRulesetRequest(source=source, cases=cases),
-                          current_person().metadata())
-    except ApiProblem as problem:
-        if problem.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"):
-            raise
-        return _page(name, origin, source, cases, refused=problem), problem.http_status
+    answer = api.call(api.rulesets.ProposeRuleset, ruleset_pb2.ProposeRulesetRequest(source=source, cases=cases),
+                      current_person().metadata())
     stored = answer["version"]
     if answer["accepted"]:
         return redirect(url_for("behandling.behandle", name=stored["name"], version=stored["version"],
