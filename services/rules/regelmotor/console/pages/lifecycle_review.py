@@ -38,6 +38,8 @@ def _shown(value: Any) -> str:
         return "nei"
     if value is None:
         return "(ingen verdi)"
+    if isinstance(value, list):  # a list outcome (mangler): its values as a person writes them
+        return ", ".join(_shown(v) for v in value) or "(tom liste)"
     return str(value)
 
 
