@@ -4,6 +4,10 @@ when it is not); the console only keeps it and makes sure one is given before a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
@@ -11,6 +15,9 @@ blueprint = Blueprint("formaal", __name__)
 
 MAX_CHARS = 200  # the API's own bound; a longer text is refused here with the same words
 _KEY = "formaal"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
 
 def current_purpose() -> str | None:
     kept = session.get(_KEY)
@@ -22,6 +29,17 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return url_for("home.index")
+
+
+def purpose_required(view: View) -> View:
+    """A page that reads audit data: without a purpose in the session, ask for one first, then come back."""
+    @wraps(view)
+    def asked(*args: Any, **kwargs: Any) -> Any:
+        if current_purpose() is None:
+            return redirect(url_for("formaal.ask", neste=request.full_path if request.method == "GET" else None))
+        return view(*args, **kwargs)
+
+    return asked  # type: ignore[return-value]
 
 
 @blueprint.get("/formaal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import purpose
-from . import home
+from . import decide, decision, forklaring, home
 
-PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint]
+PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, forklaring.blueprint, decide.blueprint,
+                          decision.blueprint]
