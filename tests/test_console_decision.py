@@ -47,11 +47,11 @@ def recorded(service: ServerProcess) -> Iterator[dict[str, Any]]:
     facts = struct_pb2.Struct()
     facts.update({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in first["facts"].items()})
     with grpc.insecure_channel(service.address) as channel:
-        decisions = decision_pb2_grpc.DecisionServiceStub(channel)  # type: ignore[no-untyped-call]
+        decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         decision = decisions.Evaluate(decision_pb2.EvaluateRequest(
             ruleset="utskrivningsklar", version="2019.1", as_of=first["as_of"].isoformat(), facts=facts,
             request_id="revisjon-test-1"), metadata=CALLER, timeout=30)
-        audit = audit_pb2_grpc.AuditServiceStub(channel)  # type: ignore[no-untyped-call]
+        audit = audit_pb2_grpc.AuditServiceStub(channel)
         record = audit.GetDecision(audit_pb2.GetDecisionRequest(decision_id=decision.decision_id, formaal=PURPOSE),
                                    metadata=CALLER, timeout=30)
     yield json_format.MessageToDict(record, preserving_proto_field_name=True,

@@ -45,7 +45,7 @@ def channel(service: ServerProcess) -> Iterator[grpc.Channel]:
 
 def _current_versions(channel: grpc.Channel) -> list[tuple[str, str]]:
     """Each served ruleset's current version: published and with no end date."""
-    stub = ruleset_pb2_grpc.RulesetServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub = ruleset_pb2_grpc.RulesetServiceStub(channel)
     listed = stub.ListRulesets(ruleset_pb2.ListRulesetsRequest(), metadata=CALLER, timeout=30)
     return sorted((r.name, v.version) for r in listed.rulesets for v in r.versions
                   if v.status == "published" and not v.gyldig_til)
@@ -85,7 +85,7 @@ def _fill(page: Any, name: str, value: Any) -> None:
 def _evaluate(channel: grpc.Channel, name: str, version: str, as_of: str, facts: dict[str, Any]) -> dict[str, Any]:
     message = struct_pb2.Struct()
     message.update({key: _as_json(value) for key, value in facts.items()})
-    stub = decision_pb2_grpc.DecisionServiceStub(channel)  # type: ignore[no-untyped-call]
+    stub = decision_pb2_grpc.DecisionServiceStub(channel)
     decision = stub.Evaluate(decision_pb2.EvaluateRequest(ruleset=name, version=version, as_of=as_of,
                                                           facts=message), metadata=CALLER, timeout=30)
     return json_format.MessageToDict(decision, preserving_proto_field_name=True,
@@ -104,7 +104,8 @@ def test_every_current_version_has_a_form_that_passes_axe(page: Any, console_url
             field = page.locator(f"#felt-{fact}")
             assert field.count() == 1, f"{name} {version}: no field for {fact}"
             if spec.get("required"):
-                assert "(må fylles ut)" in page.locator(f'label[for="felt-{fact}"], #felt-{fact} > legend').first.inner_text()
+                label = page.locator(f'label[for="felt-{fact}"], #felt-{fact} > legend').first
+                assert "(må fylles ut)" in label.inner_text()
         assert page.locator("#felt-as_of").input_value() == datetime.now(OSLO).date().isoformat()
         assert_accessible(page)
 
@@ -146,7 +147,7 @@ def test_a_refused_value_is_shown_at_its_field_in_the_apis_words(page: Any, cons
     version = dict(_current_versions(channel))[name]
     facts = {"ansiennitetsdato": date(2025, 3, 3), "fodselsdato": date(1980, 1, 2), "fagomrade": "somatikk",
              "forventet_nytte": True, "kostnad_rimelig": True, "klinisk_frist_uker": 500}
-    with pytest.raises(grpc.RpcError) as refused:
+    with pytest.raises(grpc.RpcError, match="klinisk_frist_uker") as refused:
         _evaluate(channel, name, version, "2025-03-10", facts)
     reason = decision_error(refused.value).field_violations["klinisk_frist_uker"]
 
