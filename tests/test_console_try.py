@@ -14,7 +14,9 @@ import grpc
 import pytest
 import yaml
 from google.protobuf import json_format, struct_pb2
+from werkzeug.datastructures import MultiDict
 
+from regelmotor.console.pages.fact_form import field_of_violation, fields_from_schema, read_facts
 from regelmotor_api.v1 import decision_pb2, decision_pb2_grpc, ruleset_pb2, ruleset_pb2_grpc
 from regelmotor_client import decision_error
 from tests.conftest import ROOT
@@ -207,3 +209,39 @@ def test_the_keyboard_alone_fills_in_and_submits(page: Any, console_url: str, ch
     shown = {cell.get_attribute("data-felt"): json.loads(cell.get_attribute("data-verdi") or "null")
              for cell in page.locator(".utfall dd[data-felt]").all()}
     assert shown == answered["outcome"]
+
+
+NESTED_SCHEMA = {
+    "type": "object", "required": ["henvisning", "fodselsnummer_gitt"],
+    "properties": {
+        "fodselsnummer_gitt": {"type": "boolean"},
+        "henvisning": {"type": "object", "title": "Henvisningen", "required": ["mottatt"], "properties": {
+            "mottatt": {"type": "string", "format": "date", "description": "Datoen henvisningen kom."},
+            "koder": {"type": "array", "items": {"type": "string"}, "maxItems": 3}}},
+        "innlagt": {"type": "string", "format": "date-time"},
+        "vekt": {"type": "number"},
+    },
+}
+
+
+def test_a_nested_schema_becomes_fieldsets_and_its_facts_come_back_nested() -> None:
+    """No bundled ruleset has nested facts yet; a schema that has them gets a fieldset, and the API's
+    violation of facts.henvisning.mottatt lands at that field."""
+    fields = fields_from_schema(NESTED_SCHEMA)
+    assert [f.name for f in fields] == ["henvisning", "fodselsnummer_gitt", "innlagt", "vekt"]
+    nested = fields[0]
+    assert nested.kind == "object" and nested.label == "Henvisningen"
+    assert [(c.name, c.kind, c.required) for c in nested.children] == [("henvisning.mottatt", "date", True),
+                                                                        ("henvisning.koder", "list", False)]
+    filled = read_facts(fields, MultiDict({"fakta.henvisning.mottatt": "2026-04-16",
+                                           "fakta.henvisning.koder": "A1\n\nB2\n", "fakta.fodselsnummer_gitt": "nei",
+                                           "fakta.innlagt": "2026-04-16T14:05", "fakta.vekt": "72,5"}))
+    assert filled.problems == {}
+    assert filled.facts == {"henvisning": {"mottatt": "2026-04-16", "koder": ["A1", "B2"]},
+                            "fodselsnummer_gitt": False, "innlagt": "2026-04-16T14:05:00+02:00", "vekt": 72.5}
+    names = {"henvisning", "henvisning.mottatt", "henvisning.koder"}
+    assert field_of_violation("facts.henvisning.mottatt", names) == ("henvisning.mottatt", "")
+    assert field_of_violation("henvisning.koder[1]", names) == ("henvisning.koder", "Nr. 2: ")
+    assert field_of_violation("request_id", names) == (None, "")
+    too_many = read_facts(fields, MultiDict({"fakta.henvisning.koder": "A\nB\nC\nD"}))
+    assert too_many.problems == {"henvisning.koder": "Høyst 3 linjer, ikke 4."}

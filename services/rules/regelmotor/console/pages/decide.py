@@ -23,6 +23,7 @@ blueprint = Blueprint("prov", __name__)
 
 MAX_NAME_CHARS = 200  # a ruleset's name or version in the path: the API's own bound
 AS_OF = "as_of"
+MAX_AS_OF_CHARS = 32  # a date is 10; a longer text is refused here, not echoed back whole
 AS_OF_FIELD = FactField(name=AS_OF, label="Vurderingsdato", kind="date", required=True, form_name=AS_OF,
                         help="Datoen beslutningen gjelder for. Til vanlig i dag.")
 
@@ -87,7 +88,10 @@ def evaluate(name: str, version: str) -> tuple[str, int] | str:
     ruleset = _ruleset(name, version)
     fields = fields_from_schema(ruleset.get("input_schema") or {})
     filled = read_facts(fields, request.form)
-    as_of = request.form.get(AS_OF, "").strip()[:MAX_NAME_CHARS]  # the API names a bad date (field as_of)
+    as_of = request.form.get(AS_OF, "").strip()  # the API names a date that is no date (field as_of)
+    if len(as_of) > MAX_AS_OF_CHARS:
+        filled.problems[AS_OF] = "Skriv vurderingsdatoen som en dato, for eksempel 2026-04-16."
+        as_of = as_of[:MAX_AS_OF_CHARS]
     kept = {"skrevet": {**filled.typed, AS_OF: as_of}}
     if filled.problems:
         return _page(ruleset, fields, problems=filled.problems, beslutning=None, problem=None, **kept), 400
