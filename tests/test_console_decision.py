@@ -4,8 +4,11 @@ that says the decision is identical and the answer's hash matches."""
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,24 +41,33 @@ def console_url(service: ServerProcess) -> Iterator[str]:
         yield console.url
 
 
-@pytest.fixture(scope="module")
-def recorded(service: ServerProcess) -> Iterator[dict[str, Any]]:
-    """A decision made through the API (the first bundled case of utskrivningsklar 2019.1: 4 days, 22 980 kr),
-    and the log's record of it."""
-    case = yaml.safe_load((ROOT / "rulesets" / "utskrivningsklar" / "2019.1.cases.yaml").read_text("utf-8"))
-    first = case["cases"][0]
+def _first_case() -> dict[str, Any]:
+    """The first bundled case of utskrivningsklar 2019.1: four days to pay for, 22 980 kr."""
+    cases = yaml.safe_load((ROOT / "rulesets" / "utskrivningsklar" / "2019.1.cases.yaml").read_text("utf-8"))
+    first: dict[str, Any] = cases["cases"][0]
+    return first
+
+
+def _decide_and_read(service: ServerProcess, request_id: str) -> dict[str, Any]:
+    """A decision made through the API, and the log's record of it (GetDecision)."""
+    case = _first_case()
     facts = struct_pb2.Struct()
-    facts.update({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in first["facts"].items()})
+    facts.update({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in case["facts"].items()})
     with grpc.insecure_channel(service.address) as channel:
         decisions = decision_pb2_grpc.DecisionServiceStub(channel)
         decision = decisions.Evaluate(decision_pb2.EvaluateRequest(
-            ruleset="utskrivningsklar", version="2019.1", as_of=first["as_of"].isoformat(), facts=facts,
-            request_id="revisjon-test-1"), metadata=CALLER, timeout=30)
+            ruleset="utskrivningsklar", version="2019.1", as_of=case["as_of"].isoformat(), facts=facts,
+            request_id=request_id), metadata=CALLER, timeout=30)
         audit = audit_pb2_grpc.AuditServiceStub(channel)
         record = audit.GetDecision(audit_pb2.GetDecisionRequest(decision_id=decision.decision_id, formaal=PURPOSE),
                                    metadata=CALLER, timeout=30)
-    yield json_format.MessageToDict(record, preserving_proto_field_name=True,
-                                    always_print_fields_with_no_presence=True)
+    return json_format.MessageToDict(record, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+@pytest.fixture(scope="module")
+def recorded(service: ServerProcess) -> dict[str, Any]:
+    return _decide_and_read(service, "revisjon-test-1")
 
 
 def _norsk_tid(stamp: str) -> str:
@@ -126,3 +138,32 @@ def test_an_unknown_decision_is_said_in_plain_words(page: Any, console_url: str,
     assert navigation.value is not None and navigation.value.status == 404
     assert "Fant ikke det du ba om" in page.locator("main").inner_text()
     assert recorded["decision"]["decision_id"] not in page.content()
+
+
+def test_a_replay_of_altered_facts_shows_each_difference(page: Any, console_url: str, service: ServerProcess) -> None:
+    """Someone changed a recorded decision's facts in the log's database: the replay decides otherwise, and the page
+    shows each differing path with the recorded and the replayed value, as the API reports them."""
+    decision_id = _decide_and_read(service, "revisjon-test-2")["decision"]["decision_id"]
+    with closing(sqlite3.connect(service.data_dir / "decisions.db")) as database, database:
+        database.execute("DROP TRIGGER decisions_no_update")  # as one with access to the database file could
+        (text,) = database.execute("SELECT facts FROM decisions WHERE decision_id = ?", (decision_id,)).fetchone()
+        altered = {**json.loads(text), "kommune_klar_dato": "2024-03-11"}  # three more days to pay for
+        database.execute("UPDATE decisions SET facts = ? WHERE decision_id = ?", (json.dumps(altered), decision_id))
+    with grpc.insecure_channel(service.address) as channel:
+        replayed = audit_pb2_grpc.AuditServiceStub(channel).ReplayDecision(
+            audit_pb2.ReplayDecisionRequest(decision_id=decision_id, formaal=PURPOSE), metadata=CALLER, timeout=30)
+    assert not replayed.identical and "outcome.belop" in {d.path for d in replayed.differences}
+
+    page.goto(f"{console_url}/formaal?neste=/revisjon/beslutning/{decision_id}")
+    page.get_by_label("Formål").fill(PURPOSE)
+    page.get_by_role("button", name="Bruk dette formålet").click()
+    page.get_by_role("button", name="Spill av beslutningen").click()
+    result = page.get_by_role("status")
+    assert "Avspillingen er ikke identisk" in result.inner_text()
+    assert "Svarets sha256 stemmer ikke" in result.inner_text()
+    rows = {row.locator("th").inner_text(): [json.loads(cell) for cell in row.locator("td").all_inner_texts()]
+            for row in result.locator("tbody tr").all()}
+    assert rows == {d.path: [json_format.MessageToDict(d.recorded), json_format.MessageToDict(d.replayed)]
+                    for d in replayed.differences}
+    assert rows["outcome.belop"] == [22980, 7 * 5745]
+    assert_accessible(page)
