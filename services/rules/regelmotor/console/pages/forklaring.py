@@ -14,6 +14,7 @@ from ..formatting import kroner, norsk_dato, norsk_tall, norsk_tid
 # No routes: the blueprint only installs the filters on the app.
 blueprint = Blueprint("forklaring", __name__)
 
+_CHOICE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")  # an enum value with underscores, not a free text
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _LOVDATA = re.compile(r"^(LOV|FOR)-(\d{4}-\d{2}-\d{2}-\d+)$")
@@ -28,8 +29,13 @@ def _number(value: float | int, in_kroner: bool) -> str:
 
 
 @blueprint.app_template_filter("verdi")
-def verdi(value: Any, in_kroner: bool = False) -> str:
-    """A value as a person reads it: ja/nei, 16. april 2026, 29 612 kr, «ingen verdi»."""
+def verdi(value: Any, in_kroner: bool = False, words: bool = False) -> str:
+    """A value as a person reads it: ja/nei, 16. april 2026, 29 612 kr, «ingen verdi»; with `words`, a choice
+    such as flere_kroniske_lidelser as «flere kroniske lidelser» (for the outcome a person reads first)."""
+    if words and isinstance(value, str) and _CHOICE.match(value):
+        return value.replace("_", " ")
+    if words and isinstance(value, list):
+        return ", ".join(verdi(item, in_kroner, words) for item in value) if value else "ingen"
     if value is None:
         return "ingen verdi"
     if isinstance(value, bool):
