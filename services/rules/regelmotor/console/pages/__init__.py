@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .. import purpose
-from . import audit, home, lifecycle, rulesets
+from . import audit, decide, decision, forklaring, home, lifecycle, rulesets
 
-PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, rulesets.blueprint, lifecycle.blueprint,
-                          audit.blueprint]
+PAGES: list[Blueprint] = [home.blueprint, purpose.blueprint, forklaring.blueprint, rulesets.blueprint,
+                          decide.blueprint, lifecycle.blueprint, audit.blueprint, decision.blueprint]
