@@ -60,6 +60,7 @@ class OidcIssuer:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     token_refusals: list[str] = field(default_factory=list)
     end_session_requests: list[dict[str, str]] = field(default_factory=list)
+    issued: list[dict[str, Any]] = field(default_factory=list)  # every token answer, for the tests to look for
     _grants: dict[str, _Grant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -118,7 +119,9 @@ class OidcIssuer:
         verifier = form.get("code_verifier", "")
         if not verifier or s256(verifier) != grant.code_challenge:
             return self._refuse("invalid_grant", "code_verifier does not match the code_challenge", 400)
-        return jsonify(self._tokens(grant))
+        tokens = self._tokens(grant)
+        self.issued.append(tokens)
+        return jsonify(tokens)
 
     def _client(self, form: dict[str, str]) -> tuple[str, str]:
         """The client's id, and what is wrong with its authentication ('' when nothing)."""

@@ -5,6 +5,7 @@ the session's cookie, timeout and CSRF, and no open redirect."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from regelmotor.console.app import create_app
-from regelmotor.console.login import local_path
+from regelmotor.console.login import display_name, local_path
 from regelmotor.console.serve import ConsoleServer
 from regelmotor.console.settings import ConsoleSettings
 from tests.auth_support import AUDIENCE, Issuer
@@ -206,13 +207,13 @@ def test_the_session_cookie_is_secure_behind_https(issuer: OidcIssuer, secret_fi
 def test_a_session_unused_for_longer_than_its_time_needs_a_login_again(issuer: OidcIssuer, service: ServerProcess,
                                                                       secret_file: Path) -> None:
     _signed_in_as(issuer, KARI)
-    lifetime = 3.0
+    lifetime = 4.0
     with _login_console(issuer, service, secret_file, session_minutes=lifetime / 60) as console:
         _register(issuer, console)
         browser, answer = _logged_in(console.url)
         assert "Innlogget som Kari Nordmann" in answer.text
         for _ in range(2):  # sliding: each request keeps it alive past its first lifetime
-            time.sleep(lifetime * 0.6)
+            time.sleep(lifetime * 0.5)
             kept = browser.get(console.url + "/", timeout=10, allow_redirects=False)
             assert kept.status_code == 200, "the session ended while in use"
         time.sleep(lifetime + 0.5)
@@ -260,3 +261,58 @@ def test_a_public_url_without_https_is_refused_at_start() -> None:
                         public_url="http://konsoll.sykehus.example")
     with pytest.raises(ValueError, match="oidc_issuer must be an https:// address"):
         ConsoleSettings(oidc_issuer="http://helseid-sts.nhn.no", oidc_client_id=CLIENT_ID)
+
+
+def test_a_public_client_logs_in_with_pkce_alone(issuer: OidcIssuer, service: ServerProcess) -> None:
+    _signed_in_as(issuer, KARI)
+    issuer.clients["regelmotor-offentlig"] = None
+    with running_console(service.address, oidc_issuer=issuer.url, oidc_client_id="regelmotor-offentlig",
+                         oidc_scopes=SCOPES) as console:
+        _register(issuer, console)
+        _, answer = _logged_in(console.url)
+        assert answer.status_code == 200 and "Innlogget som Kari Nordmann" in answer.text
+        assert issuer.token_requests[-1]["client_id"] == "regelmotor-offentlig"
+        assert issuer.token_requests[-1]["code_verifier"]
+
+
+def test_a_wrong_client_secret_is_a_failed_login_in_plain_words(issuer: OidcIssuer, service: ServerProcess,
+                                                                 tmp_path: Path) -> None:
+    _signed_in_as(issuer, KARI)
+    wrong = tmp_path / "secret"
+    wrong.write_text("ikke-hemmeligheten", encoding="utf-8")
+    with _login_console(issuer, service, wrong) as console:
+        _register(issuer, console)
+        _, answer = _logged_in(console.url)
+        assert answer.status_code == 401 and "Innloggingen lyktes ikke" in answer.text
+        assert issuer.token_refusals[-1].startswith("invalid_client")
+
+
+def test_an_unreadable_secret_file_refuses_the_start_naming_the_setting(tmp_path: Path) -> None:
+    settings = ConsoleSettings(oidc_issuer="https://helseid-sts.nhn.no", oidc_client_id=CLIENT_ID,
+                               oidc_client_secret_file=tmp_path / "mangler", port=0)
+    with pytest.raises(ValueError, match=r"^oidc_client_secret_file .*mangler: cannot read it"):
+        ConsoleServer(settings)
+
+
+@pytest.mark.parametrize(("claims", "shown"), [
+    ({"sub": "s1", "name": "Kari Nordmann", "given_name": "K"}, "Kari Nordmann"),
+    ({"sub": "s1", "given_name": "Ola", "family_name": "Revisor"}, "Ola Revisor"),
+    ({"sub": "s1", "family_name": "Revisor"}, "Revisor"),
+    ({"sub": "s1", "name": " "}, "s1"),
+])
+def test_the_name_shown_comes_from_the_id_token(claims: dict[str, str], shown: str) -> None:
+    assert display_name(claims) == shown
+
+
+def test_no_token_or_verifier_reaches_the_log(console_url: str, issuer: OidcIssuer,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    _signed_in_as(issuer, KARI)
+    issuer.expired_tokens_to_issue = 1  # a refused token and a fresh login: the paths that log
+    caplog.set_level(logging.DEBUG)
+    tokens_before = len(issuer.token_requests)
+    _, answer = _logged_in(console_url)
+    assert answer.status_code == 200
+    secrets = [t[key] for t in issuer.issued[-2:] for key in ("access_token", "id_token")]
+    secrets += [request["code_verifier"] for request in issuer.token_requests[tokens_before:]]
+    assert len(secrets) == 6 and caplog.records
+    assert not [secret for secret in secrets if secret in caplog.text]
