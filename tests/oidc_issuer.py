@@ -60,6 +60,8 @@ class OidcIssuer:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     token_refusals: list[str] = field(default_factory=list)
     end_session_requests: list[dict[str, str]] = field(default_factory=list)
+    id_token_changes: dict[str, Any] = field(default_factory=dict)  # claims a forged id_token would alter
+    id_token_key: Any = None  # another key than the published one: a forged signature
     issued: list[dict[str, Any]] = field(default_factory=list)  # every token answer, for the tests to look for
     _grants: dict[str, _Grant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,8 +151,9 @@ class OidcIssuer:
         access = self.keys.token(iss=self.url, aud=AUDIENCE, sub=person.sub, client_id=grant.client_id,
                                  scope=api_scopes, iat=now, nbf=now, exp=now + lifetime)
         identity = jwt.encode({"iss": self.url, "aud": grant.client_id, "sub": person.sub, "nonce": grant.nonce,
-                               "iat": now, "exp": now + 300, "auth_time": now, **person.claims},
-                              self.keys.keys["k1"], algorithm="RS256", headers={"kid": "k1"})
+                               "iat": now, "exp": now + 300, "auth_time": now, **person.claims,
+                               **self.id_token_changes},
+                              self.id_token_key or self.keys.keys["k1"], algorithm="RS256", headers={"kid": "k1"})
         return {"access_token": access, "id_token": identity, "token_type": "Bearer", "expires_in": 300,
                 "scope": " ".join(grant.scope)}
 

@@ -83,6 +83,7 @@ def console_url(issuer: OidcIssuer, service: ServerProcess, secret_file: Path) -
 def _signed_in_as(issuer: OidcIssuer, person: IssuerPerson | None) -> None:
     issuer.signed_in = person
     issuer.expired_tokens_to_issue = 0
+    issuer.id_token_changes, issuer.id_token_key = {}, None
 
 
 def test_a_page_sends_to_the_issuer_and_comes_back_with_the_person(page: Any, console_url: str,
@@ -280,11 +281,45 @@ def test_a_wrong_client_secret_is_a_failed_login_in_plain_words(issuer: OidcIssu
     _signed_in_as(issuer, KARI)
     wrong = tmp_path / "secret"
     wrong.write_text("ikke-hemmeligheten", encoding="utf-8")
+    wrong.chmod(0o600)
     with _login_console(issuer, service, wrong) as console:
         _register(issuer, console)
         _, answer = _logged_in(console.url)
         assert answer.status_code == 401 and "Innloggingen lyktes ikke" in answer.text
         assert issuer.token_refusals[-1].startswith("invalid_client")
+
+
+@pytest.mark.parametrize("forged", [{"nonce": "en-annen"}, {"aud": "en-annen-klient"}, {"iss": "https://falsk.example"},
+                                    {"exp": 1_000_000_000}, "another key"])
+def test_an_id_token_not_made_for_this_login_is_refused(forged: dict[str, Any] | str, console_url: str,
+                                                        issuer: OidcIssuer) -> None:
+    _signed_in_as(issuer, KARI)
+    if isinstance(forged, dict):
+        issuer.id_token_changes = forged
+    else:
+        issuer.id_token_key = Issuer().add_rsa("k1")  # same kid, a key the issuer never published
+    browser, answer = _logged_in(console_url)
+    assert answer.status_code == 401 and "Innloggingen lyktes ikke" in answer.text
+    assert "Innlogget som" not in answer.text
+    assert browser.get(console_url + "/", timeout=10, allow_redirects=False).status_code == 302  # no session
+
+
+def test_the_session_id_changes_at_login(console_url: str, issuer: OidcIssuer) -> None:
+    _signed_in_as(issuer, KARI)
+    browser, answer = _logged_in(console_url)
+    before = answer.history[0].cookies.get("regelmotor_konsoll")  # set when the login began
+    assert before and browser.cookies.get("regelmotor_konsoll") not in (None, before)
+    assert "Innlogget som Kari Nordmann" in answer.text
+
+
+def test_a_secret_file_others_can_read_refuses_the_start(tmp_path: Path) -> None:
+    shared = tmp_path / "secret"
+    shared.write_text(CLIENT_SECRET, encoding="utf-8")
+    shared.chmod(0o644)
+    settings = ConsoleSettings(oidc_issuer="https://helseid-sts.nhn.no", oidc_client_id=CLIENT_ID,
+                               oidc_client_secret_file=shared, port=0)
+    with pytest.raises(ValueError, match=r"^oidc_client_secret_file .*: others can read it \(mode 644\)"):
+        ConsoleServer(settings)
 
 
 def test_an_unreadable_secret_file_refuses_the_start_naming_the_setting(tmp_path: Path) -> None:

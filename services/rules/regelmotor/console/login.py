@@ -68,13 +68,16 @@ def read_client_secret(settings: ConsoleSettings) -> str | None:
     """The confidential client's secret, from its file (never from code or an environment literal)."""
     if settings.oidc_client_secret_file is None:
         return None
+    path = settings.oidc_client_secret_file
     try:
-        secret = settings.oidc_client_secret_file.read_text(encoding="utf-8").strip()
+        mode = path.stat().st_mode & 0o777
+        secret = path.read_text(encoding="utf-8").strip()
     except OSError as error:
-        raise ValueError(f"oidc_client_secret_file {settings.oidc_client_secret_file}: cannot read it "
-                         f"({error.strerror})") from None
+        raise ValueError(f"oidc_client_secret_file {path}: cannot read it ({error.strerror})") from None
+    if mode & 0o077:
+        raise ValueError(f"oidc_client_secret_file {path}: others can read it (mode {mode:o}); chmod 600 {path}")
     if not secret:
-        raise ValueError(f"oidc_client_secret_file {settings.oidc_client_secret_file}: the file is empty")
+        raise ValueError(f"oidc_client_secret_file {path}: the file is empty")
     return secret
 
 
