@@ -163,6 +163,8 @@ def test_logout_ends_the_session_here_and_at_the_issuer(page: Any, console_url: 
 def _logged_in(console_url: str, path: str = "/") -> tuple[requests.Session, requests.Response]:
     """A person's browser without the rendering: follows the redirects to the issuer and back."""
     browser = requests.Session()
+    # No keep-alive: a connection left open would hold the console's shutdown at the end of a test.
+    browser.headers["Connection"] = "close"
     return browser, browser.get(console_url + path, timeout=30)
 
 
