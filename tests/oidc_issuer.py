@@ -53,6 +53,7 @@ class OidcIssuer:
     post_logout_uris: set[str] = field(default_factory=set)
     signed_in: IssuerPerson | None = None
     end_session: bool = True  # whether discovery offers an end_session_endpoint
+    named_issuer: str | None = None  # the issuer the discovery document names (None: its own address)
     access_token_seconds: int = 300
     expired_tokens_to_issue: int = 0  # the next n access tokens have an exp in the past (the API refuses them)
     url: str = ""
@@ -70,7 +71,7 @@ class OidcIssuer:
 
     def discovery(self) -> dict[str, Any]:
         document = {
-            "issuer": self.url, "authorization_endpoint": self.url + "/authorize",
+            "issuer": self.named_issuer or self.url, "authorization_endpoint": self.url + "/authorize",
             "token_endpoint": self.url + "/token", "jwks_uri": self.url + "/jwks",
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],

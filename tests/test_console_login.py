@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,6 +323,32 @@ def test_a_secret_file_others_can_read_refuses_the_start(tmp_path: Path) -> None
                                oidc_client_secret_file=shared, port=0)
     with pytest.raises(ValueError, match=r"^oidc_client_secret_file .*: others can read it \(mode 644\)"):
         ConsoleServer(settings)
+
+
+def test_an_issuer_whose_discovery_names_another_is_not_used(issuer: OidcIssuer, service: ServerProcess,
+                                                              secret_file: Path) -> None:
+    _signed_in_as(issuer, KARI)
+    issuer.named_issuer = "https://falsk.example"
+    asked_before = len(issuer.authorize_requests)
+    try:
+        with _login_console(issuer, service, secret_file) as console:
+            _, answer = _logged_in(console.url)
+    finally:
+        issuer.named_issuer = None
+    assert answer.status_code == 503 and "Innloggingen er feil satt opp" in answer.text
+    assert len(issuer.authorize_requests) == asked_before
+
+
+def test_an_issuer_that_does_not_answer_is_said_in_plain_words(page: Any, service: ServerProcess) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{probe.getsockname()[1]}"  # closed again: nothing listens there
+    with running_console(service.address, oidc_issuer=nobody, oidc_client_id=CLIENT_ID) as console:
+        answer = page.goto(console.url + "/")
+        assert answer is not None and answer.status == 503
+        assert "Innloggingstjenesten svarer ikke" in page.locator("main").inner_text()
+        assert "Innlogget som" not in page.locator("header").inner_text()
+        assert_accessible(page)
 
 
 def test_an_unreadable_secret_file_refuses_the_start_naming_the_setting(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ _MAX_PATH = 2000
 @dataclass(frozen=True)
 class _Login:
     client: Any  # authlib's FlaskOAuth2App (untyped)
+    issuer: str
     base_url: str
     client_id: str
     session_seconds: float
@@ -91,13 +92,13 @@ def _install_oidc(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10,
                        # a public client proves itself by PKCE alone; a confidential one by its secret as well
                        "token_endpoint_auth_method": "client_secret_basic" if secret else "none"})
-    app.extensions["regelmotor_login"] = _Login(client, base_url, settings.oidc_client_id,
+    app.extensions["regelmotor_login"] = _Login(client, settings.oidc_issuer, base_url, settings.oidc_client_id,
                                                 settings.session_minutes * 60)
 
     @app.before_request
     def _who() -> Response | tuple[str, int] | None:
+        g.person = NOT_SIGNED_IN  # until known: a page shown on the way (the issuer not answering) names no one
         if request.endpoint in _OPEN:
-            g.person = NOT_SIGNED_IN
             return None
         person = _signed_in()
         if person is None:
@@ -149,8 +150,15 @@ def _to_issuer(following: str) -> Response | tuple[str, int]:
     login = _login()
     session[_NEXT] = local_path(following)
     try:
+        named = str(login.client.load_server_metadata().get("issuer", ""))
+        if named.rstrip("/") != login.issuer.rstrip("/"):
+            # OpenID Connect Discovery 4.3: a document naming another issuer is not this issuer's.
+            log.error("the discovery document of oidc_issuer %s names another issuer: %s", login.issuer, named)
+            return _problem_page("Innloggingen er feil satt opp",
+                                 "Innloggingstjenesten er ikke den konsollet er satt opp med. Meld fra til driften.",
+                                 503)
         answer: Response = login.client.authorize_redirect(login.base_url + url_for("login.callback"))
-    except requests.RequestException as error:
+    except (requests.RequestException, ValueError) as error:  # no answer, or no JSON
         log.warning("the OpenID Connect issuer did not answer: %s", type(error).__name__)
         return _problem_page("Innloggingstjenesten svarer ikke",
                              "Prøv igjen om litt. Kommer feilen tilbake, meld fra til driften.", 503)
