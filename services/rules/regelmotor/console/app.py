@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from . import formatting, login, security
 from .api import ConsoleApi
@@ -22,7 +23,7 @@ def create_app(settings: ConsoleSettings, *, base_url: str, api: ConsoleApi | No
     app.extensions["regelmotor_api"] = api or ConsoleApi(settings)
     app.extensions["regelmotor_settings"] = settings
     app.config["PREFERRED_URL_SCHEME"] = "https" if base_url.startswith("https://") else "http"
-    login.install(app, settings)  # first: every later check (CSRF) may show a page, which names the person
+    login.install(app, settings, base_url)  # first: every later check (CSRF) may show a page, which names the person
     security.protect(app, settings, base_url)
     for page in PAGES:
         app.register_blueprint(page)
@@ -44,7 +45,10 @@ def _template_helpers(app: Flask, settings: ConsoleSettings) -> None:
 
 def _error_pages(app: Flask) -> None:
     @app.errorhandler(ApiProblem)
-    def _api(problem: ApiProblem) -> tuple[str, int]:
+    def _api(problem: ApiProblem) -> Response | tuple[str, int]:
+        again = login.login_again(problem)  # an expired token: a fresh login, not an error page
+        if again is not None:
+            return again
         return render_template("feil.html", overskrift=problem.headline, detalj=problem.detail,
                                felter=problem.fields), problem.http_status
 

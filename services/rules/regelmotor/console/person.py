@@ -27,6 +27,11 @@ class Person:
         return [("regelmotor-caller", f"{CALLER_PREFIX}{self.subject}")]
 
 
+# On the login's own pages (the issuer's way back, the page after logout) no one is signed in yet; the header then
+# names no one. Its metadata names no caller the API would accept: with login on the API asks for a token.
+NOT_SIGNED_IN = Person(name="", subject="")
+
+
 def local_person() -> Person:
     """The local default (no login): the user the console runs as."""
     try:

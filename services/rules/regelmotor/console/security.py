@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from cachelib import SimpleCache
 from flask import Flask, Response
@@ -30,6 +31,16 @@ CONTENT_SECURITY_POLICY = {
 csrf = CSRFProtect()
 
 
+def content_security_policy(settings: ConsoleSettings) -> dict[str, str]:
+    """With login, a form may lead on to the issuer: the logout (its end_session endpoint), or any form sent after
+    the session ended (a fresh login). Browsers apply form-action to those redirects too."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    if settings.oidc_issuer is not None:
+        issuer = urlsplit(settings.oidc_issuer)
+        policy["form-action"] = f"'self' {issuer.scheme}://{issuer.netloc}"
+    return policy
+
+
 def session_secret(settings: ConsoleSettings) -> str:
     """The key that signs the CSRF tokens: from a file when configured (several console processes, restarts),
     else a random one per start (sessions then end with the process)."""
@@ -48,7 +59,7 @@ def protect(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
         SECRET_KEY=session_secret(settings),
         SESSION_TYPE="cachelib",
         # The session (with the person's access token) stays in the console's memory; the browser holds an id.
-        SESSION_CACHELIB=SimpleCache(threshold=10_000, default_timeout=settings.session_minutes * 60),
+        SESSION_CACHELIB=SimpleCache(threshold=10_000, default_timeout=max(1, round(settings.session_minutes * 60))),
         SESSION_PERMANENT=True,
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_minutes),
         SESSION_REFRESH_EACH_REQUEST=True,
@@ -63,7 +74,7 @@ def protect(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
     Session(app)
     csrf.init_app(app)
     Talisman(app, force_https=https, strict_transport_security=https, session_cookie_secure=https,
-             frame_options="DENY", content_security_policy=CONTENT_SECURITY_POLICY,
+             frame_options="DENY", content_security_policy=content_security_policy(settings),
              referrer_policy="no-referrer", permissions_policy={"browsing-topics": "()", "camera": "()",
                                                                 "microphone": "()", "geolocation": "()"})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,22 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# What a person's login asks for: who they are, and the roles the API's own scope names grant (the service's
+# default auth_scope_roles: each role granted by the scope of the same name). A deployment with other scope names
+# (HelseID: "nhn:regelmotor/ruleset.read"...) sets oidc_scopes to those.
+DEFAULT_SCOPES = "openid profile ruleset:read ruleset:author ruleset:approve audit"
+
+
+def _https_unless_loopback(setting: str, url: str) -> None:
+    """A login's addresses carry codes and tokens: https, except on this machine (a developer's, a test's)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+        return
+    raise ValueError(f"{setting} must be an https:// address (http only on loopback), not {url!r}")
 
 
 class ConsoleSettings(BaseSettings):
@@ -34,12 +51,18 @@ class ConsoleSettings(BaseSettings):
     # the API runs without authentication too, and every page says so.
     oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL (discovery is read from it)")
     oidc_client_id: str | None = Field(default=None, description="the console's client id at the issuer")
+    oidc_client_secret_file: Path | None = Field(default=None, description="file holding the client secret (a "
+                                                 "confidential client); without it a public client with PKCE only")
+    oidc_scopes: str = Field(default=DEFAULT_SCOPES, max_length=2000,
+                             description="scopes asked for at login: openid profile, and the scopes the issuer "
+                                         "maps to the API's roles (see auth_scope_roles of the service)")
     public_url: str | None = Field(default=None, description="the console's address as browsers see it "
                                                               "(https://...); the login's redirect goes there")
     session_secret_file: Path | None = Field(default=None, description="file holding the session signing secret "
                                                                        "(a random one per start when absent)")
-    session_minutes: int = Field(default=30, ge=1, le=24 * 60, description="a session ends after this many "
-                                                                            "minutes without a request")
+    # A float so that a test can end a session in seconds (session_minutes=0.05); people use whole minutes.
+    session_minutes: float = Field(default=30, ge=0.01, le=24 * 60, description="a session ends after this many "
+                                                                                "minutes without a request")
 
     @model_validator(mode="after")
     def _login_is_configured_together(self) -> ConsoleSettings:
@@ -47,6 +70,16 @@ class ConsoleSettings(BaseSettings):
             raise ValueError("oidc_issuer and oidc_client_id go together: set both, or neither for no login")
         if self.oidc_issuer is None and not is_loopback_host(self.host):
             raise ValueError(f"without a login (oidc_issuer) the console listens on loopback only, not {self.host}")
+        if self.oidc_issuer is not None:
+            _https_unless_loopback("oidc_issuer", self.oidc_issuer)
+            if "openid" not in self.oidc_scopes.split():
+                raise ValueError(f"oidc_scopes must include openid (the login needs an id_token), not "
+                                 f"{self.oidc_scopes!r}")
+        if self.public_url is not None:
+            _https_unless_loopback("public_url", self.public_url)
+        elif self.oidc_issuer is not None and not is_loopback_host(self.host):
+            raise ValueError(f"public_url: set the https address browsers use; with login the console cannot "
+                             f"be reached as http://{self.host}")
         return self
 
     @property
