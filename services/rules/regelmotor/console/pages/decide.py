@@ -15,9 +15,9 @@ from regelmotor_api.v1 import decision_pb2, ruleset_pb2
 from ..api import console_api
 from ..errors import ApiProblem
 from ..formatting import OSLO
+from ..money import kroner_outcomes
 from ..person import current_person
 from .fact_form import FactField, all_names, described_by, field_of_violation, fields_from_schema, read_facts
-from .forklaring import kroner_fields
 
 blueprint = Blueprint("prov", __name__)
 
@@ -57,7 +57,7 @@ def _page(ruleset: dict[str, Any], fields: list[FactField], **shown: Any) -> str
     return render_template("prov_skjema.html", navn=ruleset["ruleset"]["name"],
                            versjon=ruleset["version"]["version"], tittel=ruleset["version"]["title"], felter=fields,
                            problemer=problems, problemlenker=_problem_links(problems, fields),
-                           kroner=kroner_fields(ruleset.get("outcome_schema") or {}), as_of_felt=AS_OF_FIELD, **shown)
+                           kroner=kroner_outcomes(ruleset.get("outcome_schema") or {}), as_of_felt=AS_OF_FIELD, **shown)
 
 
 def _today() -> str:
