@@ -13,11 +13,8 @@ from regelmotor_api.v1 import audit_pb2
 
 from ..api import console_api
 from ..charts import BarChart, Series, at_most, chart_legend, chart_svg, chart_table
-from ..errors import ApiProblem
 from ..formatting import OSLO, norsk_dato, norsk_tall
-from ..person import current_person
-from ..purpose import keep_purpose
-from .audit_forms import STATISTICS_FIELDS, Form, decision_filter, empty_form, place_problem, read_form
+from .audit_forms import STATISTICS_FIELDS, Form, decision_filter, empty_form, read_form, read_with_purpose
 from .audit_words import in_words
 
 DEFAULT_DAYS = 30
@@ -69,13 +66,9 @@ def count() -> tuple[str, int]:
     if form.errors:
         return _page(form, 400)
     api = console_api()
-    try:
-        answer = api.call(api.audit.CountDecisions, audit_pb2.CountDecisionsRequest(
-            filter=wanted, outcome_field=form.values["utfall"], formaal=form.purpose), current_person().metadata())
-    except ApiProblem as problem:
-        if place_problem(form, problem):
-            return _page(form, 400)
-        raise
-    keep_purpose(form.purpose)
+    answer = read_with_purpose(form, api, api.audit.CountDecisions, audit_pb2.CountDecisionsRequest(
+        filter=wanted, outcome_field=form.values["utfall"], formaal=form.purpose))
+    if answer is None:
+        return _page(form, 400)
     days = (date.fromisoformat(form.values["fra"]), date.fromisoformat(form.values["til"]))
     return _page(form, answer=answer, days=days)
