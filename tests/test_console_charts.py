@@ -43,7 +43,7 @@ def test_a_month_of_days_is_drawn_with_a_few_labels_and_a_piece_only_where_there
     nei = tuple(2.0 if n in (4, 20) else 0.0 for n in range(30))
     chart = _days_chart((Series("ja", ja), Series("nei", nei)))
     svg = ElementTree.fromstring(str(chart_svg(chart, legend=False)))
-    pieces = [r.findtext(f"{SVG}title") for r in svg.iter(f"{SVG}rect")]
+    pieces = [r.findtext(f"{SVG}title") or "" for r in svg.iter(f"{SVG}rect")]
     assert sorted(pieces) == ["21. mai, nei: 2", "5. mai, ja: 3", "5. mai, nei: 2"]
     labels = [t.text for t in svg.iter(f"{SVG}text") if t.text and t.text.endswith(".5.")]
     assert labels[0] == "1.5." and 1 < len(labels) <= MAX_AXIS_LABELS
