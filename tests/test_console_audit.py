@@ -16,8 +16,8 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from regelmotor.console.charts import OTHERS, PALETTE
 from regelmotor.console.formatting import OSLO, norsk_dato, norsk_tall
-from regelmotor.console.pages.audit_chart import OTHERS, PALETTE
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
@@ -242,7 +242,7 @@ def test_the_statistics_count_the_decisions_made_per_day_and_outcome(page: Any, 
     assert_accessible(page)
     page.get_by_label("Regelsett").fill("rett-til-helsehjelp")
     page.get_by_role("button", name="Tell beslutninger").click()
-    table = page.locator("table.revisjon-tall")
+    table = page.locator(".revisjon-statistikk table.diagramtabell")
     values = table.locator("thead th").all_inner_texts()[1:-1]
     today = norsk_dato(datetime.now(OSLO).date())
     row = table.locator("tbody tr", has=page.locator(f"th:text-is('{today}')"))
@@ -251,7 +251,7 @@ def test_the_statistics_count_the_decisions_made_per_day_and_outcome(page: Any, 
     assert dict(zip(values, counts[:-1], strict=True)) == {value: norsk_tall(n) for value, n in expected.items()}
     assert counts[-1] == norsk_tall(len(made))
     assert page.locator("svg[role='img'] rect").count() == len(expected)  # one stacked piece per value today
-    legend = page.locator(".revisjon-forklaring").inner_text()
+    legend = page.locator(".diagramforklaring").inner_text()
     assert all(f"{value}: {norsk_tall(n)}" in legend for value, n in expected.items())
     assert_accessible(page)
 

@@ -36,7 +36,7 @@ def console_url(service: ServerProcess) -> Iterator[str]:
 def test_the_start_page_lists_the_rulesets_and_passes_axe(page: Any, console_url: str) -> None:
     page.goto(console_url + "/")
     assert page.locator("html").get_attribute("lang") == "nb"
-    names = page.locator("main table tbody td:first-child").all_inner_texts()
+    names = page.locator("main table tbody th[scope=row]").all_inner_texts()
     assert {"rett-til-helsehjelp", "utskrivningsklar", "prioriterte-pasientgrupper"} <= set(names)
     assert_accessible(page)
 

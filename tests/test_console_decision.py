@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
+import requests
 import yaml
 from google.protobuf import json_format, struct_pb2
 
@@ -94,6 +96,26 @@ def test_without_a_purpose_the_page_asks_for_one_and_comes_back(page: Any, conso
     assert page.url == console_url + path
     assert page.get_by_role("heading", level=1).inner_text() == "Beslutning"
     assert PURPOSE in page.locator("main").inner_text()
+
+
+@pytest.mark.parametrize(("back", "expected"), [
+    ("{path}", "{path}"), ("https://andre.example/revisjon", "/"), ("//andre.example/x", "/"), ("", "/")])
+def test_a_replay_without_a_purpose_asks_for_one_and_comes_back_to_the_decision_page(
+        console_url: str, recorded: dict[str, Any], back: str, expected: str) -> None:
+    """A POST cannot be repeated by a redirect: the purpose page leads back to the page the form was on (a path on
+    this console only, never another site)."""
+    path = f"/revisjon/beslutning/{recorded['decision']['decision_id']}"
+    with requests.Session() as browser:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(f"{console_url}/formaal", timeout=30).text)
+        assert token is not None
+        asked = browser.post(f"{console_url}{path}/spill-av", data={"csrf_token": token.group(1),
+                             "tilbake": back.format(path=path)}, allow_redirects=False, timeout=30)
+        assert asked.status_code == 302
+        location = urlsplit(asked.headers["Location"])
+        assert location.path == "/formaal" and parse_qs(location.query)["neste"] == [expected.format(path=path)]
+        given = browser.post(f"{console_url}/formaal", data={"csrf_token": token.group(1), "formaal": PURPOSE,
+                             "neste": expected.format(path=path)}, allow_redirects=False, timeout=30)
+        assert given.status_code == 302 and urlsplit(given.headers["Location"]).path == expected.format(path=path)
 
 
 def test_the_decision_page_shows_the_record_and_replays_it_identically(page: Any, console_url: str,

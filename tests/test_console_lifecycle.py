@@ -68,6 +68,7 @@ outcomes:
   belop:
     type: int
     combine: unique
+    description: Beløp i NOK for døgnene (console/money.py reads kroner from here).
 """
 DOGNPRIS_CASES = """\
 cases:

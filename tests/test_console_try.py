@@ -16,7 +16,10 @@ import yaml
 from google.protobuf import json_format, struct_pb2
 from werkzeug.datastructures import MultiDict
 
-from regelmotor.console.pages.fact_form import field_of_violation, fields_from_schema, read_facts
+from regelmotor.console.pages.fact_form import field_of_violation, fields_from_schema, read_facts, typed_from_facts
+from regelmotor.core.cases import load_cases
+from regelmotor.core.json_schema import input_schema
+from regelmotor.core.loader import load_ruleset_file
 from regelmotor_api.v1 import decision_pb2, decision_pb2_grpc, ruleset_pb2, ruleset_pb2_grpc
 from regelmotor_client import decision_error
 from tests.conftest import ROOT
@@ -143,6 +146,38 @@ def test_a_bundled_case_filled_in_gives_the_apis_decision(page: Any, console_url
     assert_accessible(page)
 
 
+@pytest.mark.parametrize("name", ["rett-til-helsehjelp", "utskrivningsklar", "prioriterte-pasientgrupper"])
+def test_a_case_chosen_from_the_list_fills_the_form_and_gives_the_apis_decision(
+        page: Any, console_url: str, channel: grpc.Channel, name: str) -> None:
+    version = dict(_current_versions(channel))[name]
+    case = _richest_case(name, version)
+    page.goto(f"{console_url}/regelsett/{name}/{version}/prov")
+    page.get_by_label("Fyll ut fra et testtilfelle").select_option(case["name"])
+    page.get_by_role("button", name="Fyll ut skjemaet").click()
+    assert page.get_by_label("Fyll ut fra et testtilfelle").input_value() == case["name"]
+    assert page.locator("#felt-as_of").input_value() == case["as_of"].isoformat()
+    assert_accessible(page)
+    page.get_by_role("button", name="Prøv beslutningen").click()
+
+    answered = _evaluate(channel, name, version, case["as_of"].isoformat(), case["facts"])
+    shown = {cell.get_attribute("data-felt"): json.loads(cell.get_attribute("data-verdi") or "null")
+             for cell in page.locator(".utfall dd[data-felt]").all()}
+    assert shown == answered["outcome"]
+    fired = {item.get_attribute("data-regel") for item in page.locator("li.regel").all()
+             if item.get_attribute("data-tilstand") != "ikke-oppfylt"}
+    assert fired == {r["id"] for r in answered["explanation"]["rules"] if r["fired"]}
+
+
+def test_an_unknown_case_is_said_at_the_list(page: Any, console_url: str, channel: grpc.Channel) -> None:
+    version = dict(_current_versions(channel))["utskrivningsklar"]
+    page.goto(f"{console_url}/regelsett/utskrivningsklar/{version}/prov?tilfelle=finnes+ikke")
+    chooser = page.get_by_label("Fyll ut fra et testtilfelle")
+    assert chooser.get_attribute("aria-invalid") == "true"
+    assert "ikke noe testtilfelle som heter «finnes ikke»" in page.locator("#tilfelle-feil").inner_text()
+    assert page.locator("#felt-as_of").input_value() == datetime.now(OSLO).date().isoformat()
+    assert_accessible(page)
+
+
 def test_a_refused_value_is_shown_at_its_field_in_the_apis_words(page: Any, console_url: str,
                                                                  channel: grpc.Channel) -> None:
     name = "rett-til-helsehjelp"
@@ -245,3 +280,31 @@ def test_a_nested_schema_becomes_fieldsets_and_its_facts_come_back_nested() -> N
     assert field_of_violation("request_id", names) == (None, "")
     too_many = read_facts(fields, MultiDict({"fakta.henvisning.koder": "A\nB\nC\nD"}))
     assert too_many.problems == {"henvisning.koder": "Høyst 3 linjer, ikke 4."}
+
+
+def _zoneless_time(facts: dict[str, Any]) -> bool:
+    return any(isinstance(v, str) and len(v) == 19 and v[10] == "T" for v in facts.values())
+
+
+def _same_instant(value: Any) -> Any:
+    """A date-time text as the moment it names (the form shows Norwegian time, the case may use any offset)."""
+    if isinstance(value, str) and len(value) > 19 and value[10] == "T":
+        return datetime.fromisoformat(value).timestamp()
+    if isinstance(value, dict):
+        return {key: _same_instant(item) for key, item in value.items()}
+    return [_same_instant(item) for item in value] if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (ROOT / "rulesets").glob("*/*.yaml")
+                                        if not p.name.endswith(".cases.yaml")), ids=lambda p: p.parent.name + p.stem)
+def test_every_bundled_case_fills_the_form_with_what_reads_back_as_its_facts(path: Any) -> None:
+    fields = fields_from_schema(input_schema(load_ruleset_file(path)))
+    by_name = {f.name: f for f in fields}
+    for case in load_cases(path.with_name(f"{path.stem}.cases.yaml")):
+        if _zoneless_time(case.facts):
+            continue  # the form's date-time field is Norwegian time: «no zone», an error case's point, it cannot hold
+        typed = typed_from_facts(fields, case.facts)
+        form = MultiDict([(by_name[name].input_name, item) for name, value in typed.items()
+                          for item in (value if isinstance(value, list) else [value])])
+        facts = {key: value for key, value in case.facts.items() if value is not None}
+        assert _same_instant(read_facts(fields, form).facts) == _same_instant(facts), case.name

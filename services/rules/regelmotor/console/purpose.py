@@ -15,6 +15,7 @@ blueprint = Blueprint("formaal", __name__)
 
 MAX_CHARS = 200  # the API's own bound; a longer text is refused here with the same words
 _KEY = "formaal"
+MAX_BACK_CHARS = 500  # a path on this console; a longer one is not followed
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -31,12 +32,24 @@ def _safe_next(target: str | None) -> str:
     return url_for("home.index")
 
 
+BACK_FIELD = "tilbake"  # a POST form's hidden field: the path of the page the form is on
+
+
+def _back() -> str | None:
+    """Where to come back to after the purpose is given: the page itself for a GET; for a POST (a replay), the
+    page its form was on, from the form's `tilbake` field (a POST cannot be repeated by a redirect, and the
+    console sends no Referer). `_safe_next` keeps it to a path on this console."""
+    if request.method == "GET":
+        return request.full_path
+    return request.form.get(BACK_FIELD, "")[:MAX_BACK_CHARS] or None
+
+
 def purpose_required(view: View) -> View:
     """A page that reads audit data: without a purpose in the session, ask for one first, then come back."""
     @wraps(view)
     def asked(*args: Any, **kwargs: Any) -> Any:
         if current_purpose() is None:
-            return redirect(url_for("formaal.ask", neste=request.full_path if request.method == "GET" else None))
+            return redirect(url_for("formaal.ask", neste=_safe_next(_back())))
         return view(*args, **kwargs)
 
     return asked  # type: ignore[return-value]

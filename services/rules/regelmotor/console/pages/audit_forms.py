@@ -4,19 +4,22 @@ form's own fields in Norwegian. Every search is a POST (a fødselsnummer never g
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import request
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from regelmotor_api.v1 import audit_pb2
 
+from ..api import ConsoleApi
 from ..errors import ApiProblem
 from ..formatting import OSLO, norsk_tall
-from ..purpose import current_purpose
+from ..person import current_person
+from ..purpose import current_purpose, keep_purpose
 
 MAX_TEXT = 200  # every text field of a search form; the API has its own bounds as well
 
@@ -162,6 +165,25 @@ def place_problem(form: Form, problem: ApiProblem) -> bool:
         placed = {"formaal": norwegian_reason(problem.fields["page_token"])}
     form.errors.update(placed)
     return bool(placed)
+
+
+def page_token() -> str:
+    """The next page's token a «Neste side» form carries (the API refuses one that is not its own)."""
+    return request.form.get("side", "")[:500]
+
+
+def read_with_purpose(form: Form, api: ConsoleApi, method: Callable[..., Message],
+                      asked: Message) -> dict[str, Any] | None:
+    """The answer to an audit read (`method` of `api.audit`, with the form's purpose in `asked`); the purpose is
+    then kept for the next reads. None when the API refused a field of the form: its reason is at that field."""
+    try:
+        answer = api.call(method, asked, current_person().metadata())
+    except ApiProblem as problem:
+        if place_problem(form, problem):
+            return None
+        raise
+    keep_purpose(form.purpose)
+    return answer
 
 
 def hidden_values(form: Form, names: Iterable[str]) -> Mapping[str, str]:

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, request
+from flask import render_template
 
 from regelmotor_api.v1 import audit_pb2
 
 from ..api import console_api
-from ..errors import ApiProblem
 from ..person import current_person
-from ..purpose import current_purpose, keep_purpose
-from .audit_forms import ACCESS_FIELDS, Form, access_filter, empty_form, hidden_values, place_problem, read_form
+from ..purpose import current_purpose
+from .audit_forms import (
+    ACCESS_FIELDS,
+    Form,
+    access_filter,
+    empty_form,
+    hidden_values,
+    page_token,
+    read_form,
+    read_with_purpose,
+)
 from .audit_words import METHODS, asked_in_words
 
 PAGE_SIZE = 50
@@ -59,13 +67,6 @@ def search_access() -> tuple[str, int]:
     if form.errors:
         return _page(form, 400)
     api = console_api()
-    try:
-        answer = api.call(api.audit.ListAccessLog, audit_pb2.ListAccessLogRequest(
-            filter=wanted, formaal=form.purpose, page_size=PAGE_SIZE, page_token=request.form.get("side", "")[:500]),
-            current_person().metadata())
-    except ApiProblem as problem:
-        if place_problem(form, problem):
-            return _page(form, 400)
-        raise
-    keep_purpose(form.purpose)
-    return _page(form, answer=answer)
+    answer = read_with_purpose(form, api, api.audit.ListAccessLog, audit_pb2.ListAccessLogRequest(
+        filter=wanted, formaal=form.purpose, page_size=PAGE_SIZE, page_token=page_token()))
+    return _page(form, 400) if answer is None else _page(form, answer=answer)

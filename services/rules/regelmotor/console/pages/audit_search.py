@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, render_template, stream_with_context
 
 from regelmotor_api.v1 import audit_pb2
 
@@ -14,7 +14,17 @@ from ..api import console_api
 from ..errors import ApiProblem
 from ..person import current_person
 from ..purpose import keep_purpose
-from .audit_forms import DECISION_FIELDS, Form, decision_filter, empty_form, hidden_values, place_problem, read_form
+from .audit_forms import (
+    DECISION_FIELDS,
+    Form,
+    decision_filter,
+    empty_form,
+    hidden_values,
+    page_token,
+    place_problem,
+    read_form,
+    read_with_purpose,
+)
 from .audit_words import outcome_in_words
 
 PAGE_SIZE = 25
@@ -39,16 +49,9 @@ def search() -> tuple[str, int]:
     if form.errors:
         return _page(form, 400)
     api = console_api()
-    try:
-        answer = api.call(api.audit.ListDecisions, audit_pb2.ListDecisionsRequest(
-            filter=wanted, formaal=form.purpose, page_size=PAGE_SIZE, page_token=request.form.get("side", "")[:500]),
-            current_person().metadata())
-    except ApiProblem as problem:
-        if place_problem(form, problem):
-            return _page(form, 400)
-        raise
-    keep_purpose(form.purpose)
-    return _page(form, answer=answer)
+    answer = read_with_purpose(form, api, api.audit.ListDecisions, audit_pb2.ListDecisionsRequest(
+        filter=wanted, formaal=form.purpose, page_size=PAGE_SIZE, page_token=page_token()))
+    return _page(form, 400) if answer is None else _page(form, answer=answer)
 
 
 def export() -> Response | tuple[str, int]:

@@ -10,20 +10,32 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 from google.protobuf import struct_pb2
 
+from regelmotor.core.cases import Case, parse_cases
+from regelmotor.core.errors import RulesetInvalid
 from regelmotor_api.v1 import decision_pb2, ruleset_pb2
 
 from ..api import console_api
 from ..errors import ApiProblem
 from ..formatting import OSLO
+from ..money import kroner_outcomes
 from ..person import current_person
-from .fact_form import FactField, all_names, described_by, field_of_violation, fields_from_schema, read_facts
-from .forklaring import kroner_fields
+from .fact_form import (
+    FactField,
+    all_names,
+    described_by,
+    field_of_violation,
+    fields_from_schema,
+    read_facts,
+    typed_from_facts,
+)
 
 blueprint = Blueprint("prov", __name__)
 
 MAX_NAME_CHARS = 200  # a ruleset's name or version in the path: the API's own bound
 AS_OF = "as_of"
 MAX_AS_OF_CHARS = 32  # a date is 10; a longer text is refused here, not echoed back whole
+CASE = "tilfelle"  # the query parameter naming a test case to fill the form from
+MAX_CASE_CHARS = 200
 AS_OF_FIELD = FactField(name=AS_OF, label="Vurderingsdato", kind="date", required=True, form_name=AS_OF,
                         help="Datoen beslutningen gjelder for. Til vanlig i dag.")
 
@@ -52,12 +64,24 @@ def _flat(fields: list[FactField]) -> list[FactField]:
     return [leaf for f in fields for leaf in (_flat(list(f.children)) if f.children else [f])]
 
 
+def bundled_cases(ruleset: dict[str, Any]) -> list[Case]:
+    """The version's own test cases (GetRuleset's `cases`, YAML read by the core's safe reader); none when it has
+    none or they cannot be read (the version page says why)."""
+    try:
+        return parse_cases(str(ruleset.get("cases") or ""), "cases") if ruleset.get("cases") else []
+    except RulesetInvalid:
+        return []
+
+
 def _page(ruleset: dict[str, Any], fields: list[FactField], **shown: Any) -> str:
     problems: dict[str, str] = shown.pop("problems", {})
-    return render_template("prov_skjema.html", navn=ruleset["ruleset"]["name"],
+    shown.setdefault("tilfelle", "")
+    shown.setdefault("tilfelle_feil", "")
+    return render_template("prov_skjema.html", tilfeller=[case.name for case in bundled_cases(ruleset)],
+                           navn=ruleset["ruleset"]["name"],
                            versjon=ruleset["version"]["version"], tittel=ruleset["version"]["title"], felter=fields,
                            problemer=problems, problemlenker=_problem_links(problems, fields),
-                           kroner=kroner_fields(ruleset.get("outcome_schema") or {}), as_of_felt=AS_OF_FIELD, **shown)
+                           kroner=kroner_outcomes(ruleset.get("outcome_schema") or {}), as_of_felt=AS_OF_FIELD, **shown)
 
 
 def _today() -> str:
@@ -66,9 +90,20 @@ def _today() -> str:
 
 @blueprint.get("/regelsett/<name>/<version>/prov")
 def form(name: str, version: str) -> str:
+    """The empty form; with `?tilfelle=<name>`, filled from that test case of the version (made-up facts, so
+    its name may stand in a URL)."""
     ruleset = _ruleset(name, version)
     fields = fields_from_schema(ruleset.get("input_schema") or {})
-    return _page(ruleset, fields, skrevet={AS_OF: _today()}, beslutning=None, problem=None)
+    wanted = request.args.get(CASE, "")[:MAX_CASE_CHARS]
+    if not wanted:
+        return _page(ruleset, fields, skrevet={AS_OF: _today()}, beslutning=None, problem=None)
+    chosen = [case for case in bundled_cases(ruleset) if case.name == wanted]
+    if not chosen:
+        return _page(ruleset, fields, skrevet={AS_OF: _today()}, beslutning=None, problem=None, tilfelle=wanted,
+                     tilfelle_feil=f"Versjonen har ikke noe testtilfelle som heter «{wanted}». Velg et fra listen.")
+    typed = typed_from_facts(fields, chosen[0].facts)
+    return _page(ruleset, fields, skrevet={**typed, AS_OF: chosen[0].as_of.isoformat()}, beslutning=None,
+                 problem=None, tilfelle=wanted)
 
 
 def _api_problems(problem: ApiProblem, fields: list[FactField]) -> dict[str, str]:

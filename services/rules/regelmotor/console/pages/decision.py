@@ -12,9 +12,9 @@ from regelmotor_api.v1 import audit_pb2, ruleset_pb2
 
 from ..api import console_api
 from ..errors import ApiProblem
+from ..money import kroner_outcomes
 from ..person import current_person
 from ..purpose import current_purpose, purpose_required
-from .forklaring import kroner_fields
 
 blueprint = Blueprint("beslutning", __name__)
 
@@ -39,7 +39,7 @@ def _kroner(decision: dict[str, Any]) -> frozenset[str]:
         if problem.code not in ("PERMISSION_DENIED", "NOT_FOUND"):
             raise
         return frozenset()
-    return kroner_fields(ruleset.get("outcome_schema") or {})
+    return kroner_outcomes(ruleset.get("outcome_schema") or {})
 
 
 def _page(decision_id: str, replay: dict[str, Any] | None) -> str:

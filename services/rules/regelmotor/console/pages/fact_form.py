@@ -223,3 +223,36 @@ def all_names(fields: list[FactField]) -> set[str]:
         names.add(field.name)
         names |= all_names(list(field.children))
     return names
+
+
+def _typed_value(field: FactField, value: Any) -> Any:
+    """A fact's value as a person would have typed it in `field` (what `read_facts` reads back to the value)."""
+    if field.kind == "choices":
+        return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    if field.kind == "list":
+        return "\n".join(str(item) for item in value) if isinstance(value, list) else str(value)
+    if isinstance(value, bool):
+        return "ja" if value else "nei"
+    if field.kind == "datetime" and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        # <input type="datetime-local"> shows Norwegian time without an offset.
+        return (moment.astimezone(OSLO) if moment.tzinfo else moment).strftime("%Y-%m-%dT%H:%M:%S")
+    return str(value)
+
+
+def typed_from_facts(fields: list[FactField], facts: Mapping[str, Any]) -> dict[str, Any]:
+    """The form filled with `facts` (JSON values, e.g. a test case's): for each field, what `read_facts`
+    expects typed; facts the form has no field for are left out."""
+    typed: dict[str, Any] = {}
+    for field in fields:
+        value = facts.get(field.name.rsplit(".", 1)[-1])
+        if value is None:
+            continue
+        if field.kind == "object":
+            typed |= typed_from_facts(list(field.children), value) if isinstance(value, Mapping) else {}
+        else:
+            typed[field.name] = _typed_value(field, value)
+    return typed

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint
 
 from ..formatting import kroner, norsk_dato, norsk_tall, norsk_tid
+from ..money import is_kroner_unit
 
 # No routes: the blueprint only installs the filters on the app.
 blueprint = Blueprint("forklaring", __name__)
@@ -18,8 +19,6 @@ _CHOICE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")  # an enum value with und
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _LOVDATA = re.compile(r"^(LOV|FOR)-(\d{4}-\d{2}-\d{2}-\d+)$")
-# Words in an outcome's description or a parameter's unit that say the value is an amount in Norwegian kroner.
-_KRONER = re.compile(r"\b(NOK|kroner|kr)\b")
 
 
 def _number(value: float | int, in_kroner: bool) -> str:
@@ -73,15 +72,8 @@ def lovdata_lenke(hjemmel: Mapping[str, Any]) -> str:
     return f"https://lovdata.no/{kind}/{found.group(2)}"
 
 
-def kroner_fields(outcome_schema: Mapping[str, Any]) -> frozenset[str]:
-    """The outcome fields the ruleset describes as amounts in kroner (their values are shown as 29 612 kr)."""
-    properties = outcome_schema.get("properties") or {}
-    return frozenset(name for name, schema in properties.items()
-                     if isinstance(schema, Mapping) and _KRONER.search(str(schema.get("description") or "")))
-
-
 @blueprint.app_template_filter("i_kroner")
 def i_kroner(unit: str) -> bool:
     """A parameter's unit that is Norwegian kroner."""
-    return bool(_KRONER.fullmatch(unit or ""))
+    return is_kroner_unit(unit)
 

@@ -16,6 +16,7 @@ from regelmotor_api.v1 import ruleset_pb2
 from ..api import ConsoleApi, Metadata
 from ..errors import ApiProblem
 from ..formatting import kroner, norsk_tall
+from ..money import is_kroner_unit
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def parameter_value(value: Any, unit: str) -> str:
     if value is None:
         return "ingen verdi"
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return kroner(value) if unit == "NOK" else norsk_tall(value)
+        return kroner(value) if is_kroner_unit(unit) else norsk_tall(value)
     return plain_value(value)
 
 
