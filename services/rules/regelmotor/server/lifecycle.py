@@ -20,7 +20,16 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
 from regelmotor.core.model import Ruleset
-from regelmotor.store import MAX_REASON, Event, RulesetStore, StoredText, VersionMeta, VersionState, VersionText
+from regelmotor.store import (
+    MAX_REASON,
+    Event,
+    RulesetStore,
+    State,
+    StoredText,
+    VersionMeta,
+    VersionState,
+    VersionText,
+)
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .caller import current
@@ -33,6 +42,7 @@ from .telemetry import Telemetry
 Context = grpc.aio.ServicerContext[Any, Any]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_ACKNOWLEDGED = 100
+MAX_LISTED = 30  # versions a NOT_FOUND names, at most
 
 
 def actor_of(context: Context) -> str:
@@ -151,7 +161,7 @@ class RulesetLifecycleServicer(RulesetServicer):
             if stored is not None:
                 return await self._traced("GetRuleset", context, lambda: self._stored_answer(stored))
             if states or served:
-                known = ", ".join(sorted(set(states) | set(served)))
+                known = ", ".join(sorted(set(states) | set(served))[:MAX_LISTED])
                 await abort(context, not_found("ruleset version", f"{request.name}@{request.version}",
                                                f"version: ruleset {request.name!r} has no version "
                                                f"{request.version!r}; its versions: {known}"))
@@ -169,9 +179,11 @@ class RulesetLifecycleServicer(RulesetServicer):
             summary = self._summary(name)
         else:  # a ruleset with no published version yet
             summary = rpb.RulesetSummary(name=name, selected_by=meta.selected_by or "as_of")
-        # Only a source that says `status: published` can be proposed (sources.check_proposal); stored versions
-        # that are not served were all proposed.
-        version = rpb.VersionInfo(version=state.version, title=meta.title, status="published",
+        # The source's `status:` without reading it: a draft is stored only by an import of a draft; every other
+        # stored version was imported as published or proposed, which needs `status: published`
+        # (sources.check_proposal).
+        status = "draft" if state.state is State.DRAFT else "published"
+        version = rpb.VersionInfo(version=state.version, title=meta.title, status=status,
                                   gyldig_fra=meta.gyldig_fra.isoformat(),
                                   gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "",
                                   sha256=state.sha256, state=state.state.value)
