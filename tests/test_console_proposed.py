@@ -90,6 +90,13 @@ def test_the_page_of_a_proposed_version_shows_its_text_its_changes_and_its_cases
     assert "1 av 1 tilfeller bestått" in page.locator(".testsum").inner_text()
     assert_accessible(page)
 
+    # A version to compare with that the ruleset does not have: said at the field, the predecessor compared.
+    page.goto(console_url + "/regelsett/sats/2025.1?mot=2099.9")
+    assert page.locator("#mot").get_attribute("aria-invalid") == "true"
+    assert "ingen annen versjon «2099.9»" in page.locator("#mot-feil").inner_text()
+    assert ["voksen: when", "alder >= 18", "alder >= 21"] in _changes(page)
+    assert_accessible(page)
+
 
 def test_a_rejected_version_still_shows_its_text_with_the_reason(page: Any, console_url: str) -> None:
     page.goto(console_url + "/regelsett/sats/2026.1")
