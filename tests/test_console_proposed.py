@@ -64,6 +64,8 @@ def test_the_review_page_shows_the_changes_against_the_served_version_and_the_wh
     page.locator("details.hele-teksten summary").click()
     assert _source_lines(page, "details.hele-teksten ol.kildetekst") == [
         line.rstrip() for line in PROPOSED.splitlines()]
+    tested = " ".join(page.locator(".testsum").inner_text().split())
+    assert "Testtilfellene kjørt av tjenesten nå: 1 av 1 bestått" in tested
     assert_accessible(page)
 
     # Compare with another version, with the keyboard alone: the rejected 2026.1.

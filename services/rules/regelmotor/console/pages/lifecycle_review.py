@@ -158,7 +158,8 @@ def _page(name: str, version: str, *, refused: ApiProblem | None = None, errors:
         vindu=_window(),
         rapport=report, utfall_felt=outcomes, rapportproblem=impact_problem, avvist=refused,
         avvist_tekst=refusal(refused) if refused else "", feil=errors or {}, grunn=reason, utfall=outcome,
-        her=url_for("behandling.behandle", name=name, version=version), innhold=content, sammenligning=comparison)
+        her=url_for("behandling.behandle", name=name, version=version), innhold=content, sammenligning=comparison,
+        testing=rulesets_stored.run_stored_cases(api, current_person().metadata(), content))
 
 
 def show(name: str, version: str) -> str:
