@@ -135,7 +135,8 @@ def test_a_proposed_then_rejected_version_shows_who_did_what_and_why(
         "Foreslått", "Avvist"]
     assert history.nth(1).locator("td").nth(2).inner_text() == "Gjelder fra feil dato"
     assert history.nth(0).locator("td").nth(1).inner_text() == proposed.version.proposed_by != ""
-    assert "ikke i bruk i tjenesten" in _main_text(page)
+    assert "brukes ikke av tjenesten" in _main_text(page)  # not served, but its text shown (test_console_proposed)
+    assert 'version: "2099.1"' in page.locator("ol.kildetekst").first.inner_text()
     assert page.locator(".om-versjonen .sjekksum").inner_text() == proposed.version.sha256
     assert_accessible(page)
 

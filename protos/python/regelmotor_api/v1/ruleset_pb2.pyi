@@ -41,20 +41,22 @@ class RulesetSummary(_message.Message):
     def __init__(self, name: _Optional[str] = ..., selected_by: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
 
 class VersionInfo(_message.Message):
-    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256")
+    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256", "state")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     GYLDIG_FRA_FIELD_NUMBER: _ClassVar[int]
     GYLDIG_TIL_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     version: str
     title: str
     status: str
     gyldig_fra: str
     gyldig_til: str
     sha256: str
-    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+    state: str
+    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class GetRulesetRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -65,20 +67,22 @@ class GetRulesetRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class GetRulesetResponse(_message.Message):
-    __slots__ = ("ruleset", "version", "input_schema", "outcome_schema", "source", "cases")
+    __slots__ = ("ruleset", "version", "input_schema", "outcome_schema", "source", "cases", "served")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CASES_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
     ruleset: RulesetSummary
     version: VersionInfo
     input_schema: _struct_pb2.Struct
     outcome_schema: _struct_pb2.Struct
     source: str
     cases: str
-    def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ..., cases: _Optional[str] = ...) -> None: ...
+    served: bool
+    def __init__(self, ruleset: _Optional[_Union[RulesetSummary, _Mapping]] = ..., version: _Optional[_Union[VersionInfo, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ..., cases: _Optional[str] = ..., served: _Optional[bool] = ...) -> None: ...
 
 class Diagnostic(_message.Message):
     __slots__ = ("line", "column", "message", "severity")

@@ -20,7 +20,16 @@ from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
 from regelmotor.core.model import Ruleset
-from regelmotor.store import MAX_REASON, Event, RulesetStore, State, VersionMeta, VersionState, VersionText
+from regelmotor.store import (
+    MAX_REASON,
+    Event,
+    RulesetStore,
+    State,
+    StoredText,
+    VersionMeta,
+    VersionState,
+    VersionText,
+)
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 
 from .caller import current
@@ -33,6 +42,7 @@ from .telemetry import Telemetry
 Context = grpc.aio.ServicerContext[Any, Any]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_ACKNOWLEDGED = 100
+MAX_LISTED = 30  # versions a NOT_FOUND names, at most
 
 
 def actor_of(context: Context) -> str:
@@ -78,6 +88,14 @@ def _named(name: str, version: str) -> list[FieldViolation]:
     return problems
 
 
+def _get_problems(request: rpb.GetRulesetRequest) -> list[FieldViolation]:
+    problems = [] if 0 < len(request.name) <= MAX_NAME else [
+        FieldViolation("name", f"required, at most {MAX_NAME} characters")]
+    if len(request.version) > MAX_NAME:
+        problems.append(FieldViolation("version", f"at most {MAX_NAME} characters (empty: the newest served)"))
+    return problems
+
+
 def _approval_problems(request: rpb.ApproveRulesetRequest) -> list[FieldViolation]:
     problems = _named(request.name, request.version)
     if not _SHA256.fullmatch(request.sha256):
@@ -120,9 +138,57 @@ class RulesetLifecycleServicer(RulesetServicer):
         """With a store, the cases stored with the version (the served versions are the store's)."""
         if self.store is None:
             return await super().cases_of(ruleset)
-        wanted = (ruleset.meta.name, ruleset.meta.version)
-        stored = await asyncio.to_thread(self.store.texts, tuple(State))
-        return next((text.cases for text in stored if (text.state.name, text.state.version) == wanted), "")
+        stored = await asyncio.to_thread(self.store.text, ruleset.meta.name, ruleset.meta.version)
+        return stored.cases if stored is not None else ""
+
+    async def GetRuleset(self, request: rpb.GetRulesetRequest, context: Context) -> rpb.GetRulesetResponse:
+        """A served version as RulesetServicer describes it, with its state in the store; or a stored version this
+        service does not serve (proposed, rejected), described from the store alone. A proposal's text is a
+        caller's source: it is returned as stored, never parsed or compiled here (that happens only in the
+        sandbox), which is why such an answer has no schemas."""
+        if self.store is None:
+            response = await super().GetRuleset(request, context)
+            response.served = True
+            return response
+        problems = _get_problems(request)
+        if problems:
+            await self._refuse(context, problems)
+        store = self.store
+        states = {s.version: s for s in await asyncio.to_thread(store.states, request.name)}
+        served = self.motor.repository.versions.get(request.name, {})
+        if request.version and request.version not in served:
+            stored = await asyncio.to_thread(store.text, request.name, request.version)
+            if stored is not None:
+                return await self._traced("GetRuleset", context, lambda: self._stored_answer(stored))
+            if states or served:
+                known = ", ".join(sorted(set(states) | set(served))[:MAX_LISTED])
+                await abort(context, not_found("ruleset version", f"{request.name}@{request.version}",
+                                               f"version: ruleset {request.name!r} has no version "
+                                               f"{request.version!r}; its versions: {known}"))
+        response = await super().GetRuleset(request, context)  # an unknown ruleset: NOT_FOUND naming it
+        response.served = True
+        if (state := states.get(response.version.version)) is not None:
+            response.version.state = state.state.value
+        return response
+
+    async def _stored_answer(self, stored: StoredText) -> rpb.GetRulesetResponse:
+        state = stored.state
+        meta = state.meta
+        name = state.name
+        if name in self.motor.repository.versions:
+            summary = self._summary(name)
+        else:  # a ruleset with no published version yet
+            summary = rpb.RulesetSummary(name=name, selected_by=meta.selected_by or "as_of")
+        # The source's `status:` without reading it: a draft is stored only by an import of a draft; every other
+        # stored version was imported as published or proposed, which needs `status: published`
+        # (sources.check_proposal).
+        status = "draft" if state.state is State.DRAFT else "published"
+        version = rpb.VersionInfo(version=state.version, title=meta.title, status=status,
+                                  gyldig_fra=meta.gyldig_fra.isoformat(),
+                                  gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "",
+                                  sha256=state.sha256, state=state.state.value)
+        return rpb.GetRulesetResponse(ruleset=summary, version=version, source=stored.source, cases=stored.cases,
+                                      served=False)
 
     def _kept(self) -> RulesetStore:
         if self.store is None:

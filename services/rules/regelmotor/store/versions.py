@@ -102,6 +102,14 @@ class RulesetStore:
                         key=lambda s: (s.name, s.meta.gyldig_fra, s.version))
         return [StoredText(s, *rows[(s.name, s.version)]) for s in chosen]
 
+    def text(self, name: str, version: str) -> StoredText | None:
+        """One stored version in any state, with its source and cases; None when the store has no such version."""
+        with self.tables.reading() as tx:
+            state = _states(tx, name).get((name, version))
+            rows = tx.rows("SELECT source, cases FROM ruleset_versions WHERE name = ? AND version = ?",
+                           (name, version))
+        return StoredText(state, *rows[0]) if state is not None and rows else None
+
     def snapshot(self) -> RulesetSnapshot:
         """The versions an instance serves, as the repository reads a directory of them: published and retired
         ones recorded as published (with their retirement), drafts as drafts."""

@@ -18,6 +18,7 @@ from ..errors import ApiProblem
 from ..formatting import kroner, norsk_tall
 from ..person import current_person
 from ..purpose import current_purpose
+from . import rulesets_stored
 from .lifecycle_draft import MAX_NAME_CHARS
 from .lifecycle_words import refusal
 
@@ -147,12 +148,18 @@ def _page(name: str, version: str, *, refused: ApiProblem | None = None, errors:
     if purpose is not None and stored["state"] == "proposed":
         report, outcomes, impact_problem = _impact(name, version, purpose)
     events = [e for e in history["events"] if e["version"] == version]
+    # The text under review exactly as stored, and what it changes (both read by the service, in its sandbox).
+    content = api.call(api.rulesets.GetRuleset, ruleset_pb2.GetRulesetRequest(name=name, version=version),
+                       current_person().metadata())
+    comparison = rulesets_stored.compare(api, current_person().metadata(), history["versions"], content,
+                                         request.args.get("mot", "")[:MAX_NAME_CHARS])
     return render_template(
         "behandling_behandle.html", navn=name, versjon=stored, forslag=proposal, formaal=purpose, hendelser=events,
         vindu=_window(),
         rapport=report, utfall_felt=outcomes, rapportproblem=impact_problem, avvist=refused,
         avvist_tekst=refusal(refused) if refused else "", feil=errors or {}, grunn=reason, utfall=outcome,
-        her=url_for("behandling.behandle", name=name, version=version))
+        her=url_for("behandling.behandle", name=name, version=version), innhold=content, sammenligning=comparison,
+        testing=rulesets_stored.run_stored_cases(api, current_person().metadata(), content))
 
 
 def show(name: str, version: str) -> str:

@@ -17,7 +17,7 @@ from regelmotor_api.v1 import ruleset_pb2
 from ..api import console_api
 from ..errors import ApiProblem
 from ..person import current_person
-from . import rulesets_diff, rulesets_timeline, rulesets_version
+from . import rulesets_diff, rulesets_stored, rulesets_timeline, rulesets_version
 from .rulesets_words import action_word, state_word
 
 blueprint = Blueprint("regelsett", __name__)
@@ -76,15 +76,12 @@ def versjon(name: str, version: str) -> str:
     except ApiProblem as problem:
         if problem.code != "NOT_FOUND":
             raise
-        if stored is None:
-            summary = _summary(name)  # a 404 naming the rulesets, when there is no such ruleset
-            versions = ", ".join(v["version"] for v in summary["versions"])
-            raise _not_found(f"Regelsettet «{name}» har ingen versjon «{version}». Versjonene er: {versions}."
-                             ) from None
-        # Stored but not served (proposed or rejected): what the store says of it, and its history.
-        return render_template("regelsett_versjon.html", name=name, version=version, stored=stored,
-                               document=None, events=events, previous=None, tilstand=state_word,
-                               hendelse=action_word)
+        summary = _summary(name)  # a 404 naming the rulesets, when there is no such ruleset
+        versions = ", ".join(v["version"] for v in summary["versions"])
+        raise _not_found(f"Regelsettet «{name}» har ingen versjon «{version}». Versjonene er: {versions}."
+                         ) from None
+    if not answer["served"]:  # stored, not served (proposed or rejected): its text, not parsed here
+        return rulesets_stored.page(api, metadata, answer, history["versions"] if history else [], stored, events)
     document = rulesets_version.document_of(answer)
     testing = rulesets_version.run_cases(api, metadata, answer, document)
     served = [v["version"] for v in answer["ruleset"]["versions"]]
