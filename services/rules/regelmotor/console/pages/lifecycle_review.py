@@ -16,6 +16,7 @@ from ..api import console_api
 from ..charts import BarChart, Series, chart_svg, chart_table
 from ..errors import ApiProblem
 from ..formatting import kroner, norsk_tall
+from ..money import kroner_outcomes
 from ..person import current_person
 from ..purpose import current_purpose
 from . import rulesets_stored
@@ -55,15 +56,22 @@ def _cross_table(field: str, transitions: list[dict[str, Any]]) -> BarChart:
                     series, category_heading="Før")
 
 
-def _is_kroner(field: str) -> bool:
-    # Outcomes declare no unit; the rulesets name their amounts in kroner this way (belop, dognpris).
-    return "belop" in field or "pris" in field
+def _kroner_fields(name: str) -> frozenset[str]:
+    """The outcomes the ruleset's served version describes as kroner (money.py's one rule). A proposed version's
+    schema is not read outside the service's sandbox, so the version in force speaks for both sides."""
+    api = console_api()
+    try:
+        served = api.call(api.rulesets.GetRuleset, ruleset_pb2.GetRulesetRequest(name=name),
+                          current_person().metadata())
+    except ApiProblem:  # no version in force (a first proposal): the amounts are shown as plain numbers
+        return frozenset()
+    return kroner_outcomes(served.get("outcome_schema") or {})
 
 
-def _amount(field: str, value: str | Decimal) -> str:
+def _amount(field: str, value: str | Decimal, in_kroner: frozenset[str]) -> str:
     if value == "":
         return ""
-    return kroner(value) if _is_kroner(field) else norsk_tall(value)
+    return kroner(value) if field in in_kroner else norsk_tall(value)
 
 
 def _change(before: str, after: str) -> Decimal | str:
@@ -73,29 +81,32 @@ def _change(before: str, after: str) -> Decimal | str:
         return ""
 
 
-def _value(field: str, value: Any) -> str:
+def _value(field: str, value: Any, in_kroner: frozenset[str]) -> str:
     """An example's value: a number as a Norwegian reads it (JSON gives 17235.0 for 17 235), else as `_shown`."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _amount(field, Decimal(int(value)) if float(value).is_integer() else Decimal(str(value)))
+        number = Decimal(int(value)) if float(value).is_integer() else Decimal(str(value))
+        return _amount(field, number, in_kroner)
     return _shown(value)
 
 
-def _outcome(report: dict[str, Any]) -> Outcome:
+def _outcome(report: dict[str, Any], in_kroner: frozenset[str]) -> Outcome:
     field = report["field"]
     table = chart = ""
     if report["transitions"]:
         crossed = _cross_table(field, report["transitions"])
         table, chart = chart_table(crossed, lambda v: norsk_tall(int(v))), chart_svg(crossed)
-    examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"], "before": _value(field, e.get("before")),
-                 "after": _value(field, e.get("after")), "first_rule": e["first_rule"]}
+    examples = [{"decision_id": e["decision_id"], "as_of": e["as_of"],
+                 "before": _value(field, e.get("before"), in_kroner),
+                 "after": _value(field, e.get("after"), in_kroner), "first_rule": e["first_rule"]}
                 for e in report["examples"][:EXAMPLES]]
     before, after = report["sum_before"], report["sum_after"]
     change = _change(before, after)
-    shown_change = _amount(field, change)
+    shown_change = _amount(field, change, in_kroner)
     if isinstance(change, Decimal) and change > 0:
         shown_change = "+" + shown_change
     return {"field": field, "changed": int(report["changed"]), "table": table, "chart": chart,
-            "sum_before": _amount(field, before), "sum_after": _amount(field, after), "sum_change": shown_change,
+            "sum_before": _amount(field, before, in_kroner), "sum_after": _amount(field, after, in_kroner),
+            "sum_change": shown_change,
             "examples": examples}
 
 
@@ -121,7 +132,8 @@ def _impact(name: str, version: str, purpose: str) -> tuple[dict[str, Any] | Non
     if not reports:
         return None, [], "Tjenesten svarte uten rapport."
     report = reports[-1]
-    return report, [_outcome(o) for o in report["outcomes"]], ""
+    in_kroner = _kroner_fields(name)
+    return report, [_outcome(o, in_kroner) for o in report["outcomes"]], ""
 
 
 def _named(name: str, version: str) -> tuple[str, str]:
