@@ -5,7 +5,12 @@ werkzeug on a free loopback port in a thread. Tokens are signed with the keys of
 Like a real issuer, it remembers who is signed in at it (`signed_in`; `None` shows a page asking to log in, as an
 issuer's login form would), approves the console's authorize request for that person (their scopes: what the
 console asks for and the person may have), and checks at the token endpoint the code, the redirect_uri, the
-client's authentication and the PKCE verifier against the S256 challenge (refusing `plain` at authorize)."""
+client's authentication and the PKCE verifier against the S256 challenge (refusing `plain` at authorize).
+
+A client authenticates with its secret (HTTP basic), with nothing (a public client), or, registered with a public
+key in `client_keys`, with a client assertion (`private_key_jwt`, RFC 7523), checked here with PyJWT as HelseID
+checks it: the key the header's kid names, an asymmetric algorithm, iss = sub = client_id, aud = this token
+endpoint, exp no more than 60 seconds after iat, and a jti never seen before."""
 
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response as AnyResponse
 
 from tests.auth_support import AUDIENCE, Issuer
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+ASSERTION_MAX_SECONDS = 60  # HelseID's limit on exp - iat
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class _Grant:
 class OidcIssuer:
     keys: Issuer
     clients: dict[str, str | None] = field(default_factory=dict)  # client_id -> secret (None: public client)
+    client_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> {kid: public key}
     redirect_uris: set[str] = field(default_factory=set)
     post_logout_uris: set[str] = field(default_factory=set)
     signed_in: IssuerPerson | None = None
@@ -65,6 +75,7 @@ class OidcIssuer:
     id_token_key: Any = None  # another key than the published one: a forged signature
     issued: list[dict[str, Any]] = field(default_factory=list)  # every token answer, for the tests to look for
     _grants: dict[str, _Grant] = field(default_factory=dict)
+    _seen_jtis: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the endpoints -------------------------------------------------------------------------------------------
@@ -75,7 +86,8 @@ class OidcIssuer:
             "token_endpoint": self.url + "/token", "jwks_uri": self.url + "/jwks",
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
             "scopes_supported": ["openid", "profile"],
         }
         if self.end_session:
@@ -85,7 +97,8 @@ class OidcIssuer:
     def authorize(self) -> AnyResponse | tuple[str, int]:
         asked = request.args.to_dict()
         self.authorize_requests.append(asked)
-        if asked.get("client_id") not in self.clients or asked.get("redirect_uri") not in self.redirect_uris:
+        known = asked.get("client_id") in self.clients or asked.get("client_id") in self.client_keys
+        if not known or asked.get("redirect_uri") not in self.redirect_uris:
             return "unknown client or redirect_uri", 400  # never redirect to an unregistered address
         if asked.get("code_challenge_method") != "S256" or not asked.get("code_challenge"):
             return self._back(asked, error="invalid_request")  # PKCE required, and never `plain`
@@ -129,12 +142,44 @@ class OidcIssuer:
     def _client(self, form: dict[str, str]) -> tuple[str, str]:
         """The client's id, and what is wrong with its authentication ('' when nothing)."""
         basic = request.authorization
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if basic is not None:
+                return "", "more than one way of client authentication"  # RFC 6749 2.3
+            return self._asserted_client(form)
         client_id = basic.username if basic and basic.username else form.get("client_id", "")
         if client_id not in self.clients:
-            return client_id, "unknown client"
+            return client_id, "unknown client"  # a client registered with a key is refused without its assertion
         secret = self.clients[client_id]
         if secret is not None and (basic is None or basic.password != secret):
             return client_id, "client secret missing or wrong"
+        return client_id, ""
+
+    def _asserted_client(self, form: dict[str, str]) -> tuple[str, str]:
+        """The client named by a client assertion, and what is wrong with the assertion ('' when nothing)."""
+        assertion = form.get("client_assertion", "")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return "", "client_assertion_type is not jwt-bearer"
+        try:  # which client and key to check it with; then nothing unchecked is believed
+            kid = jwt.get_unverified_header(assertion).get("kid")
+            client_id = str(jwt.decode(assertion, options={"verify_signature": False}).get("sub", ""))
+        except jwt.PyJWTError:
+            return "", "client_assertion is not a JWT"
+        key = self.client_keys.get(client_id, {}).get(kid) if isinstance(kid, str) else None
+        if key is None:
+            return client_id, "no key registered for that client and kid"
+        try:
+            claims = jwt.decode(assertion, key, algorithms=ASSERTION_ALGORITHMS, audience=self.url + "/token",
+                                issuer=client_id, options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]})
+        except jwt.PyJWTError as error:
+            return client_id, f"client_assertion refused ({type(error).__name__})"
+        if form.get("client_id", client_id) != client_id:
+            return client_id, "client_id differs from the assertion's"
+        if claims["exp"] - claims["iat"] > ASSERTION_MAX_SECONDS:
+            return client_id, f"client_assertion lives longer than {ASSERTION_MAX_SECONDS} seconds"
+        with self._lock:
+            if claims["jti"] in self._seen_jtis:
+                return client_id, "client_assertion's jti was used before"
+            self._seen_jtis.add(claims["jti"])
         return client_id, ""
 
     def _refuse(self, error: str, description: str, status: int) -> tuple[Response, int]:

@@ -11,15 +11,20 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from regelmotor.console.app import create_app
 from regelmotor.console.login import display_name, local_path
 from regelmotor.console.serve import ConsoleServer
+from regelmotor.console.serve import main as serve_main
 from regelmotor.console.settings import ConsoleSettings
 from tests.auth_support import AUDIENCE, Issuer
 from tests.console_support import assert_accessible, running_console, tab_to
@@ -380,3 +385,233 @@ def test_no_token_or_verifier_reaches_the_log(console_url: str, issuer: OidcIssu
     secrets += [request["code_verifier"] for request in issuer.token_requests[tokens_before:]]
     assert len(secrets) == 6 and caplog.records
     assert not [secret for secret in secrets if secret in caplog.text]
+
+
+# -- private_key_jwt: the console proves itself with a private key, as HelseID requires ---------------------------
+
+KEY_CLIENT_ID = "regelmotor-konsoll-nokkel"
+KEY_ID = "konsoll-nokkel-2026"
+
+
+def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, path: Path,
+         encryption: serialization.KeySerializationEncryption | None = None) -> Path:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       encryption or serialization.NoEncryption()))
+    path.chmod(0o600)
+    return path
+
+
+def _jwk_file(jwk: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(jwk), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _ec_jwk(key: ec.EllipticCurvePrivateKey, **extra: str) -> dict[str, Any]:
+    return {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key)), **extra}
+
+
+@pytest.fixture(scope="module")
+def client_key(issuer: OidcIssuer) -> rsa.RSAPrivateKey:
+    """The console's key; the issuer knows its public half under KEY_ID."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    issuer.client_keys[KEY_CLIENT_ID] = {KEY_ID: key.public_key()}
+    return key
+
+
+@pytest.fixture(scope="module")
+def key_console_url(issuer: OidcIssuer, service: ServerProcess, client_key: rsa.RSAPrivateKey,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    key_file = _pem(client_key, tmp_path_factory.mktemp("nokkel") / "client-key.pem")
+    with running_console(service.address, oidc_issuer=issuer.url, oidc_client_id=KEY_CLIENT_ID,
+                         oidc_client_key_file=key_file, oidc_client_key_id=KEY_ID, oidc_scopes=SCOPES) as console:
+        _register(issuer, console)
+        yield console.url
+
+
+def _assertion_of(token_request: dict[str, str], key: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the claims of a token request's client assertion, its signature checked with `key`."""
+    assertion = token_request["client_assertion"]
+    claims = jwt.decode(assertion, key, algorithms=["RS256", "ES256"], options={"verify_aud": False})
+    return jwt.get_unverified_header(assertion), claims
+
+
+def test_a_person_logs_in_through_a_console_proving_itself_with_its_private_key(
+        page: Any, key_console_url: str, issuer: OidcIssuer, client_key: rsa.RSAPrivateKey) -> None:
+    _signed_in_as(issuer, KARI)
+    before = len(issuer.token_requests)
+    page.goto(key_console_url + "/")
+    assert "Innlogget som Kari Nordmann" in page.locator("header").inner_text()
+    assert RULESET in page.locator("main table tbody th[scope=row]").all_inner_texts()  # the API heard Kari
+    assert_accessible(page)
+    exchanged = issuer.token_requests[before:]
+    assert len(exchanged) == 1 and exchanged[0]["code_verifier"]
+    assert exchanged[0]["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert "client_secret" not in exchanged[0]
+    header, claims = _assertion_of(exchanged[0], client_key.public_key())
+    assert header["kid"] == KEY_ID and header["alg"] == "RS256"
+    assert claims["iss"] == claims["sub"] == KEY_CLIENT_ID
+    assert claims["aud"] == issuer.discovery()["token_endpoint"]  # authlib's choice, and HelseID accepts it
+    assert 0 < claims["exp"] - claims["iat"] <= 60 and claims["nbf"] == claims["iat"]
+    assert len(claims["jti"]) >= 20
+
+
+def test_each_login_makes_a_fresh_assertion_and_none_reaches_the_log(
+        key_console_url: str, issuer: OidcIssuer, client_key: rsa.RSAPrivateKey,
+        caplog: pytest.LogCaptureFixture) -> None:
+    _signed_in_as(issuer, KARI)
+    caplog.set_level(logging.DEBUG)
+    before = len(issuer.token_requests)
+    for _ in range(2):
+        _, answer = _logged_in(key_console_url)
+        assert answer.status_code == 200 and "Innlogget som Kari Nordmann" in answer.text
+    assertions = [request["client_assertion"] for request in issuer.token_requests[before:]]
+    jtis = {_assertion_of(request, client_key.public_key())[1]["jti"] for request in issuer.token_requests[before:]}
+    assert len(assertions) == 2 and len(jtis) == 2  # the issuer refuses a jti seen before
+    assert caplog.records and not [assertion for assertion in assertions if assertion in caplog.text]
+
+
+def test_an_ec_key_in_a_jwk_file_signs_with_es256_and_the_jwks_own_kid(
+        issuer: OidcIssuer, service: ServerProcess, tmp_path: Path) -> None:
+    _signed_in_as(issuer, KARI)
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer.client_keys["regelmotor-konsoll-ec"] = {"ec-1": key.public_key()}
+    key_file = _jwk_file(_ec_jwk(key, kid="ec-1"), tmp_path / "client-key.jwk")
+    with running_console(service.address, oidc_issuer=issuer.url, oidc_client_id="regelmotor-konsoll-ec",
+                         oidc_client_key_file=key_file, oidc_scopes=SCOPES) as console:
+        _register(issuer, console)
+        _, answer = _logged_in(console.url)
+        assert answer.status_code == 200 and "Innlogget som Kari Nordmann" in answer.text
+    header, claims = _assertion_of(issuer.token_requests[-1], key.public_key())
+    assert header == {"alg": "ES256", "kid": "ec-1", "typ": "JWT"} and claims["sub"] == "regelmotor-konsoll-ec"
+
+
+def test_an_assertion_signed_with_another_key_is_a_failed_login_in_plain_words(
+        page: Any, issuer: OidcIssuer, service: ServerProcess, client_key: rsa.RSAPrivateKey,
+        tmp_path: Path) -> None:
+    _signed_in_as(issuer, KARI)
+    other = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048), tmp_path / "other-key.pem")
+    with running_console(service.address, oidc_issuer=issuer.url, oidc_client_id=KEY_CLIENT_ID,
+                         oidc_client_key_file=other, oidc_client_key_id=KEY_ID, oidc_scopes=SCOPES) as console:
+        _register(issuer, console)
+        answer = page.goto(console.url + "/")
+        assert answer is not None and answer.status == 401
+        assert page.get_by_role("heading", level=1).inner_text() == "Innloggingen lyktes ikke"
+        assert "Innlogget som" not in page.locator("header").inner_text()
+        assert "Traceback" not in page.content()
+        assert_accessible(page)
+    assert issuer.token_refusals[-1] == "invalid_client: client_assertion refused (InvalidSignatureError)"
+
+
+def test_the_issuer_refuses_a_bad_client_assertion(issuer: OidcIssuer, key_console_url: str,
+                                                   client_key: rsa.RSAPrivateKey) -> None:
+    """The tests' issuer checks what HelseID checks: each flaw alone is refused, the sound assertion taken."""
+    _signed_in_as(issuer, KARI)
+    redirect_uri = key_console_url + "/innlogging/tilbake"
+    token_endpoint = issuer.url + "/token"
+    verifier = "v" * 50
+
+    def assertion(key: Any = client_key, kid: str = KEY_ID, **changes: Any) -> str:
+        now = int(time.time())
+        claims = {"iss": KEY_CLIENT_ID, "sub": KEY_CLIENT_ID, "aud": token_endpoint, "iat": now, "nbf": now,
+                  "exp": now + 30, "jti": token_urlsafe(24), **changes}
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+    def exchange(client_assertion: str, basic: tuple[str, str] | None = None) -> requests.Response:
+        code = parse_qs(urlsplit(requests.get(issuer.url + "/authorize", allow_redirects=False, timeout=10, params={
+            "client_id": KEY_CLIENT_ID, "redirect_uri": redirect_uri, "response_type": "code", "scope": "openid",
+            "state": "s", "nonce": "n", "code_challenge": s256(verifier), "code_challenge_method": "S256",
+        }).headers["Location"]).query)["code"][0]
+        return requests.post(token_endpoint, auth=basic, timeout=10, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": client_assertion})
+
+    now = int(time.time())
+    used = assertion()
+    flawed = {
+        "another key": assertion(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        "an unknown kid": assertion(kid="ukjent"),
+        "another audience": assertion(aud=issuer.url),
+        "iss not the client": assertion(iss="en-annen-klient"),
+        "expired": assertion(iat=now - 120, nbf=now - 120, exp=now - 90),
+        "living too long": assertion(exp=now + 3600),
+        "no jti": assertion(jti=None),
+        "not a JWT": "ikke.en.jwt",
+    }
+    for flaw, bad in flawed.items():
+        refused = exchange(bad)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", flaw
+    assert exchange(assertion(), basic=(KEY_CLIENT_ID, "x")).status_code == 401  # two ways at once
+    assert exchange(used).status_code == 200  # the sound one is taken...
+    assert exchange(used).json()["error"] == "invalid_client"  # ...once
+    assert issuer.token_refusals[-1] == "invalid_client: client_assertion's jti was used before"
+
+
+def test_a_key_file_others_can_read_refuses_the_start(tmp_path: Path, client_key: rsa.RSAPrivateKey) -> None:
+    shared = _pem(client_key, tmp_path / "client-key.pem")
+    shared.chmod(0o640)
+    settings = ConsoleSettings(oidc_issuer="https://helseid-sts.nhn.no", oidc_client_id=KEY_CLIENT_ID,
+                               oidc_client_key_file=shared, oidc_client_key_id=KEY_ID, port=0)
+    with pytest.raises(ValueError, match=r"^oidc_client_key_file .*: others can read it \(mode 640\)"):
+        ConsoleServer(settings)
+
+
+def test_a_secret_and_a_key_together_refuse_the_start_naming_both(
+        tmp_path: Path, secret_file: Path, client_key: rsa.RSAPrivateKey, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = _pem(client_key, tmp_path / "client-key.pem")
+    both: dict[str, Any] = {"oidc_issuer": "https://helseid-sts.nhn.no", "oidc_client_id": KEY_CLIENT_ID,
+            "oidc_client_secret_file": secret_file, "oidc_client_key_file": key_file, "oidc_client_key_id": KEY_ID,
+            "port": 0}
+    with pytest.raises(ValueError, match="oidc_client_secret_file and oidc_client_key_file: set one of them"):
+        ConsoleSettings(**both)
+    assert serve_main(both) == 2  # `regelmotor console`: one line, no traceback
+    said = capsys.readouterr().err
+    assert said.startswith("regelmotor console: cannot start: ") and said.count("\n") == 1
+    assert "oidc_client_secret_file and oidc_client_key_file" in said
+
+
+@pytest.fixture(scope="module")
+def unusable_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any], str]]:
+    """Key files the console must refuse at start: (file, further settings, what the refusal says)."""
+    path = tmp_path_factory.mktemp("unusable")
+    garbage = path / "garbage.pem"
+    garbage.write_text("ikke en nøkkel", encoding="utf-8")
+    garbage.chmod(0o600)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    public_jwk = {k: v for k, v in _ec_jwk(ec_key, kid="a").items() if k != "d"}
+    encrypted = serialization.BestAvailableEncryption(b"passord")
+    return {
+        "no kid": (_pem(rsa_key, path / "no-kid.pem"), {}, r"^oidc_client_key_id: the key in .* names no kid"),
+        "kid differs": (_jwk_file(_ec_jwk(ec_key, kid="a"), path / "kid.jwk"), {"oidc_client_key_id": "b"},
+                        r"^oidc_client_key_id 'b' differs from the kid in .*kid.jwk \('a'\)"),
+        "public only": (_jwk_file(public_jwk, path / "public.jwk"), {}, r"is a public key; the console needs"),
+        "passphrase": (_pem(rsa_key, path / "secret.pem", encrypted), {"oidc_client_key_id": "a"},
+                       r"protected by a passphrase"),
+        "short rsa": (_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024), path / "short.pem"),
+                      {"oidc_client_key_id": "a"}, r"an RSA key of 1024 bits is too short"),
+        "secp256k1": (_pem(ec.generate_private_key(ec.SECP256K1()), path / "k1.pem"), {"oidc_client_key_id": "a"},
+                      r"the curve secp256k1 is not one the issuer accepts"),
+        "ed25519": (_pem(ed25519.Ed25519PrivateKey.generate(), path / "ed.pem"), {"oidc_client_key_id": "a"},
+                    r"must be RSA or EC"),
+        "a key set": (_jwk_file({"keys": [_ec_jwk(ec_key)]}, path / "set.jwk"), {}, r"give one JWK"),
+        "oct": (_jwk_file({"kty": "oct", "k": "c2VjcmV0", "kid": "a"}, path / "oct.jwk"), {},
+                r"kty\) must be RSA or EC, not 'oct'"),
+        "rsa alg on ec": (_jwk_file(_ec_jwk(ec_key, kid="a", alg="RS256"), path / "alg.jwk"), {},
+                          r"alg 'RS256' does not fit the curve P-256 \(ES256\)"),
+        "not a key": (_jwk_file({"kty": "RSA"}, path / "broken.jwk"), {}, r"not a usable RSA JWK"),
+        "garbage": (garbage, {"oidc_client_key_id": "a"},
+                    r"^oidc_client_key_file .*garbage.pem: not a PEM private key"),
+    }
+
+
+@pytest.mark.parametrize("flaw", ["no kid", "kid differs", "public only", "passphrase", "short rsa", "secp256k1",
+                                  "ed25519", "a key set", "oct", "rsa alg on ec", "not a key", "garbage"])
+def test_an_unusable_key_file_refuses_the_start_naming_the_setting(
+        flaw: str, unusable_keys: dict[str, tuple[Path, dict[str, Any], str]]) -> None:
+    key_file, further, refusal = unusable_keys[flaw]
+    settings = ConsoleSettings(oidc_issuer="https://helseid-sts.nhn.no", oidc_client_id=KEY_CLIENT_ID,
+                               oidc_client_key_file=key_file, port=0, **further)
+    with pytest.raises(ValueError, match=refusal):
+        ConsoleServer(settings)

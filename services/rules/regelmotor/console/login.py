@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from .client_auth import client_proof
 from .errors import ApiProblem
 from .person import NOT_SIGNED_IN, Person, local_person
 from .settings import ConsoleSettings
@@ -37,8 +38,9 @@ _SEEN = "sist_sett"  # time of the last request: the sliding timeout
 _NEXT = "etter_innlogging"  # the local path the login returns to
 _REFUSED = "avvist_av_tjenesten"  # the API refused the token once; a second refusal is shown, not looped
 
-# Pages reached without a login: the issuer's way back, the logout and the page after it, the style sheet.
-_OPEN = frozenset({"login.callback", "login.logout", "login.logged_out", "static"})
+# Pages reached without a login: the issuer's way back, the logout and the page after it, the style sheet, and
+# the icon browsers ask for on their own.
+_OPEN = frozenset({"login.callback", "login.logout", "login.logged_out", "login.no_icon", "static"})
 
 _MAX_PATH = 2000
 
@@ -65,33 +67,16 @@ def install(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
     app.register_blueprint(blueprint)
 
 
-def read_client_secret(settings: ConsoleSettings) -> str | None:
-    """The confidential client's secret, from its file (never from code or an environment literal)."""
-    if settings.oidc_client_secret_file is None:
-        return None
-    path = settings.oidc_client_secret_file
-    try:
-        mode = path.stat().st_mode & 0o777
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ValueError(f"oidc_client_secret_file {path}: cannot read it ({error.strerror})") from None
-    if mode & 0o077:
-        raise ValueError(f"oidc_client_secret_file {path}: others can read it (mode {mode:o}); chmod 600 {path}")
-    if not secret:
-        raise ValueError(f"oidc_client_secret_file {path}: the file is empty")
-    return secret
-
-
 def _install_oidc(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
     assert settings.oidc_issuer is not None and settings.oidc_client_id is not None  # login_enabled
-    secret = read_client_secret(settings)
+    proof = client_proof(settings)
     oauth = OAuth(app)
     client = oauth.register(
-        name="issuer", client_id=settings.oidc_client_id, client_secret=secret,
+        name="issuer", client_id=settings.oidc_client_id, client_secret=proof.credential,
+        client_auth_methods=list(proof.signers),
         server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
         client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10,
-                       # a public client proves itself by PKCE alone; a confidential one by its secret as well
-                       "token_endpoint_auth_method": "client_secret_basic" if secret else "none"})
+                       "token_endpoint_auth_method": proof.method})
     app.extensions["regelmotor_login"] = _Login(client, settings.oidc_issuer, base_url, settings.oidc_client_id,
                                                 settings.session_minutes * 60)
 
@@ -222,6 +207,14 @@ def logout() -> Response:
     url: str = login.client.create_logout_url(post_logout_redirect_uri=after, id_token_hint=id_token,
                                               client_id=login.client_id)["url"]
     return redirect(url, 303)
+
+
+@blueprint.get("/favicon.ico")
+def no_icon() -> tuple[str, int]:
+    """The console has no icon. Browsers ask for one after every page, a failed login's too: without a login
+    that request must not start one (a redirect to the issuer, which the page's CSP refuses as an image, and a
+    fresh state and return path in place of the person's own)."""
+    return "", 404
 
 
 @blueprint.get("/utlogget")

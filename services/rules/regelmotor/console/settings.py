@@ -35,6 +35,15 @@ def _https_unless_loopback(setting: str, url: str) -> None:
     raise ValueError(f"{setting} must be an https:// address (http only on loopback), not {url!r}")
 
 
+def _one_client_credential(settings: ConsoleSettings) -> None:
+    """A secret or a key proves the console at the token endpoint, never both: which would it be?"""
+    if settings.oidc_client_secret_file is not None and settings.oidc_client_key_file is not None:
+        raise ValueError("oidc_client_secret_file and oidc_client_key_file: set one of them, not both "
+                         "(the key for private_key_jwt, as HelseID requires; the secret for client_secret_basic)")
+    if settings.oidc_client_key_id is not None and settings.oidc_client_key_file is None:
+        raise ValueError("oidc_client_key_id names the key of oidc_client_key_file, which is not set")
+
+
 class ConsoleSettings(BaseSettings):
     """Where the console listens, which API it uses, and how people log in."""
 
@@ -52,7 +61,13 @@ class ConsoleSettings(BaseSettings):
     oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL (discovery is read from it)")
     oidc_client_id: str | None = Field(default=None, description="the console's client id at the issuer")
     oidc_client_secret_file: Path | None = Field(default=None, description="file holding the client secret (a "
-                                                 "confidential client); without it a public client with PKCE only")
+                                                 "confidential client); without it or a key a public client with "
+                                                 "PKCE only")
+    oidc_client_key_file: Path | None = Field(default=None, description="file holding the client's private key "
+                                              "(PEM or JWK, RSA or EC): private_key_jwt, as HelseID requires")
+    oidc_client_key_id: str | None = Field(default=None, min_length=1, max_length=200,
+                                           description="the kid the key's public half is registered with at the "
+                                                       "issuer (default: the JWK's own kid)")
     oidc_scopes: str = Field(default=DEFAULT_SCOPES, max_length=2000,
                              description="scopes asked for at login: openid profile, and the scopes the issuer "
                                          "maps to the API's roles (see auth_scope_roles of the service)")
@@ -68,6 +83,7 @@ class ConsoleSettings(BaseSettings):
     def _login_is_configured_together(self) -> ConsoleSettings:
         if (self.oidc_issuer is None) != (self.oidc_client_id is None):
             raise ValueError("oidc_issuer and oidc_client_id go together: set both, or neither for no login")
+        _one_client_credential(self)
         if self.oidc_issuer is None and not is_loopback_host(self.host):
             raise ValueError(f"without a login (oidc_issuer) the console listens on loopback only, not {self.host}")
         if self.oidc_issuer is not None:
