@@ -71,9 +71,11 @@ def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield location
 
 
-# The console's browser tests (tests/test_console_*.py, tests/console_support.py): Debian's chromium, one per session,
-# and a fresh Norwegian page per test that fails on any Content-Security-Policy violation.
-@pytest.fixture(scope="session")
+# The console's browser tests (tests/test_console_*.py, tests/console_support.py): Debian's chromium, one per module,
+# and a fresh Norwegian page per test that fails on any Content-Security-Policy violation. Per module, not per
+# session: Playwright's sync API runs an event loop in the main thread while it is open, and a later module's
+# asyncio.run() would find it running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from tests.console_support import launched_browser
 
