@@ -64,14 +64,15 @@ def made() -> Iterator[Made]:
 
 
 def audit(made: Made | None, *args: str, stdin: str | None = None, purpose: str | None = PURPOSE,
-          address: str | None = None) -> subprocess.CompletedProcess[str]:
+          address: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "regelmotor.cli.main", "audit", *args,
                "--address", address or (made.server.address if made else "")]
     if purpose is not None:
         command += ["--purpose", purpose]
-    env = {k: v for k, v in os.environ.items() if k not in ("REGELMOTOR_PURPOSE", "REGELMOTOR_ADDRESS")}
+    inherited = {k: v for k, v in os.environ.items() if k not in ("REGELMOTOR_PURPOSE", "REGELMOTOR_ADDRESS")}
     return subprocess.run(command, input=stdin if stdin is not None else "", capture_output=True, text=True,
-                          env={**env, "PYTHONPATH": SOURCE}, cwd=ROOT, timeout=120, check=False)
+                          env={**inherited, **(env or {}), "PYTHONPATH": SOURCE}, cwd=ROOT, timeout=120,
+                          check=False)
 
 
 def _api_list(made: Made, **fields: Any) -> list[dict[str, Any]]:
@@ -186,33 +187,90 @@ def test_export_lines_are_the_listed_decisions_oldest_first(made: Made, tmp_path
     assert _json_lines(to_stdout.stdout) == lines and to_stdout.stderr == ""
 
 
-def test_the_export_bar_is_on_a_terminal_only_and_never_among_the_lines(made: Made, tmp_path: Path) -> None:
-    target = tmp_path / "stdout.jsonl"
+def _read_all(descriptor: int) -> bytes:
+    """Everything a terminal shows until the process on its other side has closed it."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(descriptor, 4096)
+        except OSError:  # EIO: the other side closed
+            return shown
+        if not chunk:
+            return shown
+        shown += chunk
+
+
+def _stderr_on_a_terminal(made: Made, stdout: Path, *args: str) -> bytes:
+    """Run the command with standard error on a terminal (a pty, which has not told its size) and standard output
+    into a file; what the terminal showed."""
     controller, terminal = pty.openpty()
-    with target.open("w", encoding="utf-8") as stdout:
-        env = {**os.environ, "PYTHONPATH": SOURCE}
+    with stdout.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "regelmotor.cli.main", "audit", "export", "--caller", made.caller,
-             "--purpose", PURPOSE, "--address", made.server.address],
-            stdin=subprocess.DEVNULL, stdout=stdout, stderr=terminal, env=env, cwd=ROOT)
+            [sys.executable, "-m", "regelmotor.cli.main", "audit", *args, "--purpose", PURPOSE, "--address",
+             made.server.address], stdin=subprocess.DEVNULL, stdout=out, stderr=terminal,
+            env={**os.environ, "PYTHONPATH": SOURCE}, cwd=ROOT)
         os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal closed with the process
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = _read_all(controller)
         assert process.wait(60) == 0, shown.decode(errors="replace")
     os.close(controller)
+    return shown
+
+
+def test_the_export_bar_is_on_a_terminal_only_and_never_among_the_lines(made: Made, tmp_path: Path) -> None:
+    target = tmp_path / "stdout.jsonl"
+    shown = _stderr_on_a_terminal(made, target, "export", "--caller", made.caller)
     assert b"eksporterer" in shown and f"{len(made.ids)} beslutninger".encode() in shown
     assert [line["decision_id"] for line in _json_lines(target.read_text(encoding="utf-8"))] == made.ids
 
 
+def test_verify_says_what_it_does_on_a_terminal_and_clears_it(made: Made, tmp_path: Path) -> None:
+    target = tmp_path / "verify.txt"
+    shown = _stderr_on_a_terminal(made, target, "verify")
+    assert shown.startswith("kontrollerer hele kjeden …".encode()) and shown.endswith(b"\r\x1b[K")
+    assert target.read_text(encoding="utf-8").startswith("Kjeden er hel")
+
+
+def _at_a_terminal(*args: str) -> tuple[int, int]:
+    """The command run at a terminal (a pty that is its controlling terminal, as a person's is): its pid, and the
+    terminal's other side."""
+    pid, controller = pty.fork()
+    if pid == 0:  # the child becomes the command
+        os.execve(sys.executable, [sys.executable, "-m", "regelmotor.cli.main", "audit", *args, "--purpose",
+                                   PURPOSE], {**os.environ, "PYTHONPATH": SOURCE})
+    return pid, controller
+
+
+def _exit_status(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_standard_input_at_a_terminal_is_refused_for_the_number() -> None:
+    pid, controller = _at_a_terminal("list", "--national-id-file", "-", "--address", "127.0.0.1:9")
+    os.write(controller, b"\x04")  # Ctrl-D: a command that did read the terminal ends rather than waits
+    shown = _read_all(controller)
+    os.close(controller)
+    assert _exit_status(pid) == 2 and b"use --national-id-prompt" in shown
+
+
+def test_the_prompt_does_not_show_the_number_as_it_is_typed(made: Made) -> None:
+    pid, controller = _at_a_terminal("list", "--json", "--national-id-prompt", "--caller", made.caller,
+                                     "--address", made.server.address)
+    shown = b""
+    while b"vises ikke" not in shown:
+        chunk = os.read(controller, 1024)
+        assert chunk, shown
+        shown += chunk
+    os.write(controller, PATIENT.encode() + b"\n")
+    shown += _read_all(controller)
+    os.close(controller)
+    assert _exit_status(pid) == 0, shown.decode(errors="replace")
+    assert PATIENT.encode() not in shown  # not echoed, and not in the answer
+    found = {json.loads(line)["decision_id"] for line in shown.decode().splitlines() if line.startswith("{")}
+    assert found == set(made.patient_ids)
+
+
 def test_verify_of_an_intact_log(made: Made) -> None:
-    verified = audit(made, "verify")
+    verified = audit(made, "verify", purpose=None, env={"REGELMOTOR_PURPOSE": PURPOSE})
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("Kjeden er hel") and verified.stderr == ""  # no "checking" line off a TTY
     document = json.loads(audit(made, "verify", "--json").stdout)

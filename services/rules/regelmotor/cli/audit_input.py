@@ -77,6 +77,9 @@ def national_id(args: argparse.Namespace) -> str:
         number = getpass.getpass("Fødselsnummer (vises ikke): ").strip()
         source = "--national-id-prompt"
     elif args.national_id_file == "-":
+        if sys.stdin.isatty():  # typed there, the number would show on the screen
+            raise Unusable("--national-id-file -: standard input is a terminal, where the number shows as it is "
+                           "typed; use --national-id-prompt")
         number = _read_limited(sys.stdin, "--national-id-file -")
         source = "--national-id-file -"
     elif args.national_id_file:
