@@ -64,3 +64,6 @@ _.logMultiprocessing
 _.trim_blocks
 _.lstrip_blocks
 _.application
+
+# html.parser.HTMLParser calls handle_starttag for every tag (bench/console_pages.py).
+_.handle_starttag

@@ -139,3 +139,13 @@ def test_the_purpose_page_sends_nobody_elsewhere(page: Any, console_url: str) ->
     page.get_by_label("Formål").fill("tilsynssak 2024/118")
     page.get_by_role("button", name="Bruk dette formålet").click()
     assert page.url == console_url + "/"
+
+
+def test_the_accessibility_check_finds_what_it_must(page: Any) -> None:
+    # The check every console page passes must be able to fail: an image without a text alternative, a field
+    # without a label and grey-on-white text below 4.5:1.
+    page.set_content('<html lang="nb"><head><title>t</title></head><body><main><h1>t</h1><img src="x.png">'
+                     '<input type="text"><p style="color:#aaa">lys tekst</p></main></body></html>')
+    with pytest.raises(AssertionError, match=r"image-alt[\s\S]*label") as found:
+        assert_accessible(page)
+    assert "color-contrast" in str(found.value)

@@ -206,3 +206,87 @@ class ExportDecisionsResponse(_message.Message):
     JSON_LINE_FIELD_NUMBER: _ClassVar[int]
     json_line: str
     def __init__(self, json_line: _Optional[str] = ...) -> None: ...
+
+class AccessLogFilter(_message.Message):
+    __slots__ = ("at_from", "at_to", "reader", "decision_id", "formaal_contains", "method")
+    AT_FROM_FIELD_NUMBER: _ClassVar[int]
+    AT_TO_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    at_from: _timestamp_pb2.Timestamp
+    at_to: _timestamp_pb2.Timestamp
+    reader: str
+    decision_id: str
+    formaal_contains: str
+    method: str
+    def __init__(self, at_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reader: _Optional[str] = ..., decision_id: _Optional[str] = ..., formaal_contains: _Optional[str] = ..., method: _Optional[str] = ...) -> None: ...
+
+class ListAccessLogRequest(_message.Message):
+    __slots__ = ("filter", "page_size", "page_token", "formaal")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
+    filter: AccessLogFilter
+    page_size: int
+    page_token: str
+    formaal: str
+    def __init__(self, filter: _Optional[_Union[AccessLogFilter, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
+
+class AccessLogEntry(_message.Message):
+    __slots__ = ("id", "at", "reader", "method", "detail", "formaal", "decision_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: _timestamp_pb2.Timestamp
+    reader: str
+    method: str
+    detail: _struct_pb2.Struct
+    formaal: str
+    decision_id: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reader: _Optional[str] = ..., method: _Optional[str] = ..., detail: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formaal: _Optional[str] = ..., decision_id: _Optional[str] = ...) -> None: ...
+
+class ListAccessLogResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AccessLogEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[AccessLogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CountDecisionsRequest(_message.Message):
+    __slots__ = ("filter", "outcome_field", "formaal")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_FIELD_NUMBER: _ClassVar[int]
+    FORMAAL_FIELD_NUMBER: _ClassVar[int]
+    filter: DecisionFilter
+    outcome_field: str
+    formaal: str
+    def __init__(self, filter: _Optional[_Union[DecisionFilter, _Mapping]] = ..., outcome_field: _Optional[str] = ..., formaal: _Optional[str] = ...) -> None: ...
+
+class DecisionCount(_message.Message):
+    __slots__ = ("day", "value", "count")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    value: _struct_pb2.Value
+    count: int
+    def __init__(self, day: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CountDecisionsResponse(_message.Message):
+    __slots__ = ("counts", "outcome_field", "total")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedCompositeFieldContainer[DecisionCount]
+    outcome_field: str
+    total: int
+    def __init__(self, counts: _Optional[_Iterable[_Union[DecisionCount, _Mapping]]] = ..., outcome_field: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...

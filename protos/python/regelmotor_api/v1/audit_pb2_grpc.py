@@ -63,6 +63,16 @@ class AuditServiceStub:
                 request_serializer=regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsRequest.SerializeToString,
                 response_deserializer=regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsResponse.FromString,
                 _registered_method=True)
+        self.ListAccessLog = channel.unary_unary(
+                '/regelmotor.v1.AuditService/ListAccessLog',
+                request_serializer=regelmotor_dot_v1_dot_audit__pb2.ListAccessLogRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_audit__pb2.ListAccessLogResponse.FromString,
+                _registered_method=True)
+        self.CountDecisions = channel.unary_unary(
+                '/regelmotor.v1.AuditService/CountDecisions',
+                request_serializer=regelmotor_dot_v1_dot_audit__pb2.CountDecisionsRequest.SerializeToString,
+                response_deserializer=regelmotor_dot_v1_dot_audit__pb2.CountDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -107,6 +117,23 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccessLog(self, request, context):
+        """The access log (who read what, when, and why), newest first, a page at a time. Reading it is itself an
+        audit read: it needs a purpose and is recorded in the access log (before it is answered, so a page that
+        starts now shows this very read).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountDecisions(self, request, context):
+        """How many decisions were recorded per calendar day (Europe/Oslo) for each value of one outcome, counted in
+        the log's database.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +161,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportDecisions,
                     request_deserializer=regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsRequest.FromString,
                     response_serializer=regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsResponse.SerializeToString,
+            ),
+            'ListAccessLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessLog,
+                    request_deserializer=regelmotor_dot_v1_dot_audit__pb2.ListAccessLogRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_audit__pb2.ListAccessLogResponse.SerializeToString,
+            ),
+            'CountDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDecisions,
+                    request_deserializer=regelmotor_dot_v1_dot_audit__pb2.CountDecisionsRequest.FromString,
+                    response_serializer=regelmotor_dot_v1_dot_audit__pb2.CountDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -275,6 +312,60 @@ class AuditService:
             '/regelmotor.v1.AuditService/ExportDecisions',
             regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsRequest.SerializeToString,
             regelmotor_dot_v1_dot_audit__pb2.ExportDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.AuditService/ListAccessLog',
+            regelmotor_dot_v1_dot_audit__pb2.ListAccessLogRequest.SerializeToString,
+            regelmotor_dot_v1_dot_audit__pb2.ListAccessLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/regelmotor.v1.AuditService/CountDecisions',
+            regelmotor_dot_v1_dot_audit__pb2.CountDecisionsRequest.SerializeToString,
+            regelmotor_dot_v1_dot_audit__pb2.CountDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

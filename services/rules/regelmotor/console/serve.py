@@ -20,10 +20,12 @@ class ConsoleServer:
 
     def __init__(self, settings: ConsoleSettings, *, threads: int = 8) -> None:
         # Bind first (port 0 picks a free one), then build the app for the address browsers will use.
+        # Our own socket map: closing what is in it ends the server's loop (waitress has no stop of its own).
+        self._sockets: dict[int, Any] = {}
         # One host, so one TCP server (the stubs' union also has the multi-socket kind).
         self._server: Any = cast(Any, create_server(
-            _Deferred(), host=settings.host, port=settings.port, threads=threads, ident="regelmotor-konsoll",
-            max_request_body_size=2 * 1024 * 1024))
+            _Deferred(), map=self._sockets, host=settings.host, port=settings.port, threads=threads,
+            ident="regelmotor-konsoll", max_request_body_size=2 * 1024 * 1024))
         self.port: int = self._server.effective_port
         self.url = settings.base_url(self.port)
         self.app = create_app(settings, base_url=self.url)
@@ -33,7 +35,11 @@ class ConsoleServer:
         self._server.run()
 
     def close(self) -> None:
-        self._server.close()
+        """Stop serving (from another thread than `run`): finish the pages being made, then close the listening
+        socket and every open connection, which ends `run`."""
+        self._server.task_dispatcher.shutdown(timeout=10)
+        for dispatcher in list(self._sockets.values()):
+            dispatcher.close()
         self.app.extensions["regelmotor_api"].close()
 
 

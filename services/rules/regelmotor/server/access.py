@@ -46,6 +46,8 @@ REQUIRED_SCOPE: dict[str, str | None] = {
     _AUDIT + "ReplayDecision": AUDIT,
     _AUDIT + "VerifyLog": AUDIT,
     _AUDIT + "ExportDecisions": AUDIT,
+    _AUDIT + "ListAccessLog": AUDIT,
+    _AUDIT + "CountDecisions": AUDIT,
     "/grpc.health.v1.Health/Check": None,
     "/grpc.health.v1.Health/List": None,
     "/grpc.health.v1.Health/Watch": None,

@@ -17,11 +17,20 @@ from grpc_status import rpc_status
 
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
-from regelmotor.store import Checkpoint, Checkpointer, DecisionLog, ListFilter, StoredRecord, unpack_response
+from regelmotor.store import (
+    Checkpoint,
+    Checkpointer,
+    DecisionLog,
+    ListFilter,
+    StoredRecord,
+    TooManyGroups,
+    unpack_response,
+)
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 
+from .audit_queries import access_filter, count_violations, filter_time
 from .convert import explanation_level, to_struct, to_value
 from .errors import bad_request, control_characters, error_result, pool_failure, to_status, worker_failed
 from .limits import CallerLimiter
@@ -54,20 +63,6 @@ def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
-
-
-def _filter_time(message: apb.DecisionFilter, bound: str, violations: list[FieldViolation]) -> datetime | None:
-    """A filter's time bound, if given; one the Timestamp type cannot hold (seconds outside year 1 to 9999,
-    nanos outside one second: the proto runtime refuses to read it) is a violation naming the field."""
-    if not message.HasField(bound):
-        return None
-    try:
-        moment: datetime = getattr(message, bound).ToDatetime(UTC)
-    except ValueError:
-        violations.append(FieldViolation(f"filter.{bound}", "must be a time from 0001-01-01T00:00:00Z to "
-                                                            "9999-12-31T23:59:59.999999999Z"))
-        return None
-    return moment
 
 
 def _outcome_value(message: apb.DecisionFilter, violations: list[FieldViolation]) -> Any:
@@ -161,7 +156,7 @@ async def decision_filter(message: apb.DecisionFilter, pseudonymiser: Pseudonymi
             subject = pseudonymiser.pseudonym(message.national_id)
         except InvalidIdentityNumber as exc:
             violations.append(FieldViolation("filter.national_id", str(exc)))
-    recorded_from, recorded_to = (_filter_time(message, bound, violations) for bound in ("recorded_from",
+    recorded_from, recorded_to = (filter_time(message, bound, violations) for bound in ("recorded_from",
                                                                                           "recorded_to"))
     outcome_value = _outcome_value(message, violations)
     if violations:
@@ -311,6 +306,51 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
 
         return await self._call("VerifyLog", context, {"formaal": formaal}, work)
 
+    async def ListAccessLog(self, request: apb.ListAccessLogRequest, context: Context) -> apb.ListAccessLogResponse:
+        formaal = await checked_purpose(request.formaal, context)
+        violations: list[FieldViolation] = []
+        filters, asked = access_filter(request.filter, violations)
+        size = request.page_size or 50
+        if not 0 < size <= 500:
+            violations.append(FieldViolation("page_size", "between 1 and 500"))
+        await _refuse(violations, context)
+
+        async def work() -> apb.ListAccessLogResponse:
+            try:
+                rows, cursor = await asyncio.to_thread(self.log.list_access, filters, request.page_token or None, size)
+            except ValueError:
+                await _refuse([FieldViolation("page_token", "not a token from this service")], context)
+                raise
+            return apb.ListAccessLogResponse(entries=[access_entry(row) for row in rows], next_page_token=cursor or "")
+
+        # The filter under a key of its own: a search for a decision's reads is not itself a read of the decision.
+        return await self._call("ListAccessLog", context, {"access_filter": asked, "page_token": request.page_token,
+                                                           "formaal": formaal}, work)
+
+    async def CountDecisions(self, request: apb.CountDecisionsRequest,
+                             context: Context) -> apb.CountDecisionsResponse:
+        formaal = await checked_purpose(request.formaal, context)
+        await _refuse(count_violations(request, None), context)
+        filters, detail = await self._filter(request.filter, context)
+        await _refuse(count_violations(request, filters), context)
+
+        async def work() -> apb.CountDecisionsResponse:
+            try:
+                counts = await asyncio.to_thread(self.log.count_per_day, filters, request.outcome_field)
+            except TooManyGroups:
+                await _refuse([FieldViolation("outcome_field", "has too many different values to count per day; "
+                                                               "choose an outcome with few values or a shorter "
+                                                               "period")], context)
+                raise
+            return apb.CountDecisionsResponse(
+                counts=[apb.DecisionCount(day=c.day, value=to_value(c.value), count=c.count) for c in counts],
+                outcome_field=request.outcome_field, total=sum(c.count for c in counts))
+
+        period = {name: moment.isoformat() for name, moment in (("recorded_from", filters.recorded_from),
+                                                                 ("recorded_to", filters.recorded_to)) if moment}
+        return await self._call("CountDecisions", context, {**detail, **period, "count_outcome": request.outcome_field,
+                                                            "formaal": formaal}, work)
+
     async def ExportDecisions(self, request: apb.ExportDecisionsRequest,
                               context: Context) -> AsyncIterator[apb.ExportDecisionsResponse]:
         try:
@@ -337,6 +377,22 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                 close = getattr(records, "close", None)
                 if close is not None:
                     await asyncio.to_thread(close)
+
+
+async def _refuse(violations: list[FieldViolation], context: Context) -> None:
+    """End the call with INVALID_ARGUMENT naming each field, if there is any violation."""
+    if violations:
+        await context.abort_with_status(rpc_status.to_status(to_status(bad_request(violations))))
+
+
+def access_entry(row: dict[str, Any]) -> apb.AccessLogEntry:
+    """An access-log row as the API shows it: the purpose and the decision read taken out of what was asked."""
+    detail = row["detail"] if isinstance(row["detail"], dict) else {"detail": row["detail"]}
+    asked = {key: value for key, value in detail.items() if key != "formaal"}
+    decision_id = asked.get("decision_id")
+    return apb.AccessLogEntry(id=int(row["id"]), at=_timestamp(row["at"]), reader=row["who"], method=row["action"],
+                              detail=to_struct(asked), formaal=str(detail.get("formaal") or ""),
+                              decision_id=decision_id if isinstance(decision_id, str) else "")
 
 
 def _export_lines(records: Iterator[StoredRecord], count: int) -> list[str]:

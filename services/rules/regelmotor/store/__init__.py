@@ -12,7 +12,8 @@ hash chain covers - stays the store's own (an import rule in pyproject.toml chec
 Modules: `record` (DecisionRecord, StoredRecord), `packing` (the answer compressed, a record made ready
 for the log), `chain` (hashing and verification), `base` (the DecisionLog interface and ListFilter),
 `sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit),
-`access_chain` (the hash chain over the access log), `checkpoint` (signed checkpoints in a witness outside
+`access_chain` (the hash chain over the access log), `access_query` (searching it), `day_counts` (decisions
+counted per day and outcome value), `checkpoint` (signed checkpoints in a witness outside
 the database), `lifecycle` and `versions` (ruleset versions kept in the store, their states and chained
 lifecycle events; `version_tables`: each backend's part).
 PostgreSQL needs psycopg 3, imported only when a DSN is opened.
@@ -24,21 +25,57 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .access_query import AccessFilter
 from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict, append_each
 from .chain import Problem, VerifyResult, canonical_json
 from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, FileWitness, load_or_create_key
+from .day_counts import DAY_ZONE, MAX_DAYS, DayCount, TooManyGroups
 from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .versions import MAX_REASON, RulesetStore, StoredText
 
-__all__ = ["MAX_REASON", "CheckResult", "Checkpoint", "CheckpointError", "Checkpointer", "DecisionLog",
-           "DecisionRecord", "Event",
-           "EventHead", "FileWitness", "GroupCommitter", "ListFilter", "Problem", "RecordRejected", "ReplayInput",
-           "RequestIdConflict", "RulesetStore", "State", "StoredRecord", "StoredText", "VerifyResult", "VersionMeta",
-           "VersionState", "VersionText", "answer_for", "answered_record", "append_each", "canonical_json",
-           "load_or_create_key", "open_log", "pack_response", "sqlite_path", "unpack_response"]
+__all__ = [
+    "DAY_ZONE",
+    "MAX_DAYS",
+    "MAX_REASON",
+    "AccessFilter",
+    "CheckResult",
+    "Checkpoint",
+    "CheckpointError",
+    "Checkpointer",
+    "DayCount",
+    "DecisionLog",
+    "DecisionRecord",
+    "Event",
+    "EventHead",
+    "FileWitness",
+    "GroupCommitter",
+    "ListFilter",
+    "Problem",
+    "RecordRejected",
+    "ReplayInput",
+    "RequestIdConflict",
+    "RulesetStore",
+    "State",
+    "StoredRecord",
+    "StoredText",
+    "TooManyGroups",
+    "VerifyResult",
+    "VersionMeta",
+    "VersionState",
+    "VersionText",
+    "answer_for",
+    "answered_record",
+    "append_each",
+    "canonical_json",
+    "load_or_create_key",
+    "open_log",
+    "pack_response",
+    "sqlite_path",
+    "unpack_response",
+]
 
 DEFAULT_FILE = "decisions.db"
 

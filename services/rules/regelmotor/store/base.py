@@ -33,7 +33,9 @@ from types import TracebackType
 from typing import Any
 
 from .access_chain import AccessHead
+from .access_query import AccessFilter
 from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
+from .day_counts import DayCount
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .versions import RulesetStore
 
@@ -104,6 +106,15 @@ def _is_day(text: str) -> bool:
         return len(text) == 10 and date.fromisoformat(text).isoformat() == text
     except ValueError:
         return False
+
+
+def check_count_request(filters: ListFilter, outcome_field: str) -> tuple[datetime, datetime]:
+    """The period of a count_per_day call; ValueError when it is open-ended or the outcome field is no usable key."""
+    if filters.recorded_from is None or filters.recorded_to is None:
+        raise ValueError("count_per_day needs recorded_from and recorded_to")
+    if not outcome_field or '"' in outcome_field or "\\" in outcome_field:
+        raise ValueError(f"outcome field {outcome_field[:40]!r} is not a usable key")
+    return filters.recorded_from, filters.recorded_to
 
 
 def range_conditions(filters: ListFilter) -> list[tuple[str, str, Any]]:
@@ -232,6 +243,20 @@ class DecisionLog(ABC):
         """The access log from row `from_id` on, oldest first: dicts with id, at (aware datetime, UTC), who,
         action, detail, and the chain columns prev_hash and hash (None on rows logged before schema 3; see
         access_chain). Raises ValueError for a row that cannot be read (edited outside the library)."""
+
+    @abstractmethod
+    def list_access(self, filters: AccessFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[dict[str, Any]], str | None]:
+        """One page of the matching access-log rows (dicts as `access_log` gives them), newest (highest id) first,
+        and the token for the next page (None on the last page). Raises ValueError for a token not made by this
+        log's `list_access` or a limit outside 1..1000."""
+
+    @abstractmethod
+    def count_per_day(self, filters: ListFilter, outcome_field: str) -> builtins.list[DayCount]:
+        """How many matching records there are per calendar day in day_counts.DAY_ZONE and value of
+        outcome[outcome_field] (a missing one counts as null), grouped by the database, by day and value. The
+        filter must bound the period (recorded_from and recorded_to); ValueError when it does not or when the
+        outcome field is no usable key, day_counts.TooManyGroups when there are more than MAX_GROUPS rows."""
 
     @abstractmethod
     def schema_versions(self) -> builtins.list[int]:

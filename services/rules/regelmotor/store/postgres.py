@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from .access_chain import NO_ACCESS, AccessHead, access_hash
+from .access_query import AccessFilter, access_page, decode_access_cursor, folded
 from .base import (
     COLUMNS,
     INPUT_COLUMNS,
@@ -40,6 +41,7 @@ from .base import (
     RecordRejected,
     RequestKey,
     assign,
+    check_count_request,
     check_limit,
     decode_cursor,
     input_from_row,
@@ -51,6 +53,7 @@ from .base import (
     seq_of_row,
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, verify
+from .day_counts import DAY_ZONE, MAX_GROUPS, DayCount, TooManyGroups, day_counts
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .versions import RulesetStore
@@ -312,9 +315,28 @@ class PostgresDecisionLog(DecisionLog):
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT id, at, who, action, detail::text, prev_hash, hash FROM access_log "
                                 "WHERE id >= %s ORDER BY id", (from_id,)).fetchall()
-        return [{"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail),
-                 "prev_hash": prev_hash, "hash": digest}
-                for id_, at, who, action, detail, prev_hash, digest in rows]
+        return [_access_row(row) for row in rows]
+
+    def list_access(self, filters: AccessFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[dict[str, Any]], str | None]:
+        check_limit(limit)
+        before = decode_access_cursor(cursor) if cursor else None
+        where, params = _access_where(filters, before)
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT id, at, who, action, detail::text, prev_hash, hash FROM access_log"
+                                f"{where} ORDER BY id DESC LIMIT %s", (*params, limit + 1)).fetchall()
+        return access_page([_access_row(row) for row in rows], limit)
+
+    def count_per_day(self, filters: ListFilter, outcome_field: str) -> builtins.list[DayCount]:
+        check_count_request(filters, outcome_field)
+        where, params = _where(filters, None)
+        query = ("SELECT to_char((recorded_at AT TIME ZONE %s)::date, 'YYYY-MM-DD'), "
+                 f"(outcome::jsonb -> %s::text)::text, count(*) FROM decisions{where} GROUP BY 1, 2 LIMIT %s")
+        with self._pool.connection() as conn:
+            rows = conn.execute(query, (DAY_ZONE, outcome_field, *params, MAX_GROUPS + 1)).fetchall()
+        if len(rows) > MAX_GROUPS:
+            raise TooManyGroups(f"more than {MAX_GROUPS} days and values")
+        return day_counts(rows)
 
     def schema_versions(self) -> builtins.list[int]:
         with self._pool.connection() as conn:
@@ -337,6 +359,24 @@ _ACCESS_LOCK_CLASS = 0x5247414C
 def _access_head(conn: Connection) -> AccessHead:
     row = conn.execute("SELECT id, hash FROM access_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
     return NO_ACCESS if row is None else AccessHead(int(row[0]), str(row[1]))
+
+
+def _access_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    id_, at, who, action, detail, prev_hash, digest = row
+    return {"id": id_, "at": at.astimezone(UTC), "who": who, "action": action, "detail": json.loads(detail),
+            "prev_hash": prev_hash, "hash": digest}
+
+
+def _access_where(filters: AccessFilter, before: int | None) -> tuple[str, builtins.list[Any]]:
+    conditions: builtins.list[tuple[str, Any]] = [
+        ("id < %s", before), ("at >= %s", filters.at_from), ("at < %s", filters.at_to),
+        ("who = %s", filters.who), ("action = %s", filters.action),
+        ("(detail ->> 'decision_id') = %s", filters.decision_id),
+        ("strpos(lower(detail ->> 'formaal'), %s) > 0", folded(filters.formaal_contains))]
+    used = [(clause, value) for clause, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(clause for clause, _ in used), [value for _, value in used]
 
 
 def _items(cursor: psycopg.ServerCursor[tuple[Any, ...]]) -> Iterator[Item]:

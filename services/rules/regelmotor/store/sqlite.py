@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .access_chain import NO_ACCESS, AccessHead, access_hash
+from .access_query import AccessFilter, access_page, decode_access_cursor, folded
 from .base import (
     COLUMNS,
     INPUT_COLUMNS,
@@ -42,6 +43,7 @@ from .base import (
     RecordRejected,
     RequestKey,
     assign,
+    check_count_request,
     check_limit,
     decode_cursor,
     input_from_row,
@@ -53,6 +55,7 @@ from .base import (
     seq_of_row,
 )
 from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, timestamp_text, verify
+from .day_counts import MAX_GROUPS, DayCount, TooManyGroups, day_bounds, day_counts
 from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .versions import RulesetStore
@@ -100,6 +103,8 @@ class SQLiteDecisionLog(DecisionLog):
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA synchronous=FULL")
+        # SQLite's lower() folds ASCII only; the access log's purposes are Norwegian (Æ, Ø, Å).
+        conn.create_function("regelmotor_lower", 1, folded, deterministic=True)
         return conn
 
     def _enable_wal(self, conn: sqlite3.Connection) -> str:
@@ -319,9 +324,34 @@ class SQLiteDecisionLog(DecisionLog):
         with self._reader() as conn:
             rows = conn.execute("SELECT id, at, who, action, detail, prev_hash, hash FROM access_log "
                                 "WHERE id >= ? ORDER BY id", (from_id,)).fetchall()
-        return [{"id": id_, "at": datetime.fromisoformat(at), "who": who, "action": action,
-                 "detail": json.loads(detail), "prev_hash": prev_hash, "hash": digest}
-                for id_, at, who, action, detail, prev_hash, digest in rows]
+        return [_access_row(row) for row in rows]
+
+    def list_access(self, filters: AccessFilter, cursor: str | None, limit: int) -> tuple[
+            builtins.list[dict[str, Any]], str | None]:
+        check_limit(limit)
+        before = decode_access_cursor(cursor) if cursor else None
+        where, params = _access_where(filters, before)
+        with self._reader() as conn:
+            rows = conn.execute(f"SELECT id, at, who, action, detail, prev_hash, hash FROM access_log{where} "
+                                "ORDER BY id DESC LIMIT ?", (*params, limit + 1)).fetchall()
+        return access_page([_access_row(row) for row in rows], limit)
+
+    def count_per_day(self, filters: ListFilter, outcome_field: str) -> builtins.list[DayCount]:
+        recorded_from, recorded_to = check_count_request(filters, outcome_field)
+        bounds = day_bounds(recorded_from, recorded_to)
+        where, params = _where(filters, None)
+        # No time zones in SQLite: each record joins the day whose bounds (in UTC, as stored) hold it.
+        days = ", ".join("(?, ?, ?)" for _ in bounds)
+        query = (f"WITH days(day, start, stop) AS (VALUES {days}) "
+                 "SELECT days.day, outcome -> ?, count(*) FROM decisions "
+                 f"JOIN days ON recorded_at >= days.start AND recorded_at < days.stop{where} "
+                 "GROUP BY 1, 2 LIMIT ?")
+        with self._reader() as conn:
+            rows = conn.execute(query, (*[part for bound in bounds for part in bound], f'$."{outcome_field}"',
+                                        *params, MAX_GROUPS + 1)).fetchall()
+        if len(rows) > MAX_GROUPS:
+            raise TooManyGroups(f"more than {MAX_GROUPS} days and values")
+        return day_counts(rows)
 
     def schema_versions(self) -> builtins.list[int]:
         with self._reader() as conn:
@@ -364,6 +394,26 @@ class SQLiteDecisionLog(DecisionLog):
 def _access_head(conn: sqlite3.Connection) -> AccessHead:
     row = conn.execute("SELECT id, hash FROM access_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
     return NO_ACCESS if row is None else AccessHead(int(row[0]), str(row[1]))
+
+
+def _access_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    id_, at, who, action, detail, prev_hash, digest = row
+    return {"id": id_, "at": datetime.fromisoformat(at), "who": who, "action": action, "detail": json.loads(detail),
+            "prev_hash": prev_hash, "hash": digest}
+
+
+def _access_where(filters: AccessFilter, before: int | None) -> tuple[str, builtins.list[Any]]:
+    conditions: builtins.list[tuple[str, Any]] = [
+        ("id < ?", before),
+        ("at >= ?", None if filters.at_from is None else timestamp_text(filters.at_from)),
+        ("at < ?", None if filters.at_to is None else timestamp_text(filters.at_to)),
+        ("who = ?", filters.who), ("action = ?", filters.action),
+        ("json_extract(detail, '$.decision_id') = ?", filters.decision_id),
+        ("instr(regelmotor_lower(json_extract(detail, '$.formaal')), ?) > 0", folded(filters.formaal_contains))]
+    used = [(clause, value) for clause, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(clause for clause, _ in used), [value for _, value in used]
 
 
 def _items(cursor: sqlite3.Cursor) -> Iterator[Item]:
