@@ -56,7 +56,9 @@ def _evaluate(server: ServerProcess, caller: str, **fields: str) -> str:
 
 @pytest.fixture(scope="module")
 def made() -> Iterator[Made]:
-    with running_server(workers=1) as server:
+    # REGELMOTOR_PURPOSE, which the commands read, set in the shell that starts the server too: it is no setting
+    # of the server's, which refuses unknown REGELMOTOR_* variables, but a known variable of other commands.
+    with running_server(workers=1, env={"REGELMOTOR_PURPOSE": PURPOSE}) as server:
         caller = f"cli-audit-{time.time_ns()}"
         fields = [{"national_id": PATIENT}, {}, {"national_id": OTHER_PATIENT}, {"national_id": PATIENT}, {}]
         ids = [_evaluate(server, caller, request_id=f"{caller}-{i}", **extra) for i, extra in enumerate(fields)]
@@ -328,3 +330,44 @@ def test_a_record_changed_in_the_database_breaks_the_chain_and_the_replay() -> N
     assert replayed.returncode == 1, replayed.stderr
     assert "AVVIKER" in replayed.stdout
     assert "outcome.frist_start_helsehjelp: registrert \"2099-01-01\" → nå \"2026-04-27\"" in replayed.stdout
+
+
+def _api_access(made: Made, formaal_contains: str) -> list[dict[str, Any]]:
+    query = apb.ListAccessLogRequest(formaal=PURPOSE, page_size=500,
+                                     filter=apb.AccessLogFilter(formaal_contains=formaal_contains))
+    with grpc.insecure_channel(made.server.address) as channel:
+        page = apb_grpc.AuditServiceStub(channel).ListAccessLog(query, timeout=30)
+    return [json_format.MessageToDict(entry, preserving_proto_field_name=True) for entry in page.entries]
+
+
+def test_access_lists_who_read_what_and_why(made: Made) -> None:
+    reader = f"revisor-{time.time_ns()}"  # without authentication the service knows the command's user by USER
+    case = f"sak {reader}"
+    assert audit(made, "show", made.ids[2], purpose=f"{case} les", env={"USER": reader}).returncode == 0
+    assert audit(made, "replay", made.ids[2], purpose=f"{case} gjenkjør", env={"USER": reader}).returncode == 0
+    by_purpose = audit(made, "access", "--purpose-contains", case.upper(), "--json")
+    assert by_purpose.returncode == 0, by_purpose.stderr
+    entries = _json_lines(by_purpose.stdout)
+    assert [(e["method"], e["reader"], e["decision_id"], e["formaal"]) for e in entries] == [
+        ("ReplayDecision", reader, made.ids[2], f"{case} gjenkjør"),
+        ("GetDecision", reader, made.ids[2], f"{case} les")]
+    assert [e["id"] for e in entries] == [e["id"] for e in _api_access(made, formaal_contains=case)]
+    narrowed = audit(made, "access", "--reader", reader, "--decision", made.ids[2], "--method", "GetDecision",
+                     "--from", date.today().isoformat(), "--json")
+    assert [e["formaal"] for e in _json_lines(narrowed.stdout)] == [f"{case} les"]
+    yesterday = date.fromordinal(date.today().toordinal() - 1).isoformat()
+    assert audit(made, "access", "--reader", reader, "--to", yesterday, "--json").stdout == ""
+    shown = audit(made, "access", "--reader", reader)
+    assert shown.returncode == 0, shown.stderr
+    rows = shown.stdout.splitlines()
+    assert rows[0].split()[:4] == ["lest", "leser", "metode", "beslutning"]
+    assert rows[1].split()[2:5] == [reader, "ReplayDecision", made.ids[2]] and f"{case} gjenkjør" in rows[1]
+    assert "2 oppslag" in shown.stdout
+
+
+def test_the_access_log_records_an_identity_search_by_pseudonym_only(made: Made) -> None:
+    reader = f"revisor-{time.time_ns()}"
+    assert audit(made, "list", "--national-id-file", "-", stdin=PATIENT, env={"USER": reader}).returncode == 0
+    shown = audit(made, "access", "--reader", reader)
+    assert shown.returncode == 0 and "ListDecisions" in shown.stdout and "subject=" in shown.stdout
+    assert PATIENT not in shown.stdout

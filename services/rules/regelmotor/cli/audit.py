@@ -1,4 +1,4 @@
-"""`regelmotor audit list | show | replay | verify | export`: an auditor's reads of the decision log over the
+"""`regelmotor audit list | show | replay | verify | export | access`: an auditor's reads of the decision log over the
 gRPC API (the AuditService), as the person the token names, each with its purpose (formål), which the service
 records in its access log before it answers."""
 
@@ -25,13 +25,25 @@ from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from .audit_input import (
     OneLineErrors,
     Unusable,
+    access_filter,
+    add_access_options,
     add_filter_options,
     add_purpose_option,
     decision_filter,
     misplaced,
     purpose,
 )
-from .audit_output import plain, replay_text, show_text, table, table_rows, verify_text
+from .audit_output import (
+    ACCESS_COLUMNS,
+    COLUMNS,
+    access_rows,
+    plain,
+    replay_text,
+    show_text,
+    table,
+    table_rows,
+    verify_text,
+)
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_STATUS = """exit status:
@@ -146,15 +158,15 @@ def _headlines(channel: grpc.Channel, metadata: Metadata, decisions: list[dict[s
     return {d["decision_id"]: fields[(d.get("ruleset", ""), d.get("version", ""))] for d in decisions}
 
 
-def _pages(stub: apb_grpc.AuditServiceStub, metadata: Metadata, args: argparse.Namespace,
+def _pages(call: Callable[..., Any], request: Any, items: str, limit: int, metadata: Metadata,
            ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    """The matching decisions a page at a time, up to --limit (0: all); with each page, whether more remain."""
-    request = apb.ListDecisionsRequest(filter=_filter(args), formaal=purpose(args))
-    remaining = args.limit if args.limit > 0 else None
+    """A paged listing's `items` a page at a time, up to `limit` (0: all); with each page, whether more remain."""
+    remaining = limit if limit > 0 else None
     while True:
         request.page_size = PAGE_MAX if remaining is None else min(PAGE_MAX, remaining)
-        page = stub.ListDecisions(request, metadata=metadata, timeout=READ_SECONDS)
-        found = [plain(json_format.MessageToDict(d, preserving_proto_field_name=True)) for d in page.decisions]
+        page = call(request, metadata=metadata, timeout=READ_SECONDS)
+        found = [plain(json_format.MessageToDict(item, preserving_proto_field_name=True))
+                 for item in getattr(page, items)]
         if remaining is not None:
             remaining -= len(found)
         more = bool(page.next_page_token)
@@ -165,25 +177,60 @@ def _pages(stub: apb_grpc.AuditServiceStub, metadata: Metadata, args: argparse.N
         request.page_token = page.next_page_token
 
 
+def _listing(args: argparse.Namespace, pages: Iterator[tuple[list[dict[str, Any]], bool]],
+             ) -> tuple[list[dict[str, Any]], bool]:
+    """Every page's items (with --json printed as JSON lines, a page as it comes), and whether more remain."""
+    shown: list[dict[str, Any]] = []
+    more = False
+    for page, more_after in pages:
+        more = more_after
+        if args.json:
+            for item in page:
+                print(json.dumps(item, ensure_ascii=False))
+        shown += page
+    return shown, more
+
+
+def _counted(count: int, noun: str, more: bool, limit: int) -> str:
+    return f"\n{count} {noun}" + (f"; flere finnes (--limit {limit}: vis flere med --limit N, alle med --limit 0)"
+                                  if more else "")
+
+
+def _limit_refused(args: argparse.Namespace) -> bool:
+    if args.limit >= 0:
+        return False
+    _say("--limit: must be 0 (all) or more")
+    return True
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    if args.limit < 0:
-        _say("--limit: must be 0 (all) or more")
+    if _limit_refused(args):
         return EXIT_USAGE
 
     def work(channel: grpc.Channel, metadata: Metadata) -> int:
-        shown: list[dict[str, Any]] = []
-        more = False
-        for page, more_after in _pages(_audit(channel), metadata, args):
-            more = more_after
-            if args.json:  # JSON lines, a page as it comes
-                for decision in page:
-                    print(json.dumps(decision, ensure_ascii=False))
-            shown += page
+        request = apb.ListDecisionsRequest(filter=_filter(args), formaal=purpose(args))
+        shown, more = _listing(args, _pages(_audit(channel).ListDecisions, request, "decisions", args.limit,
+                                            metadata))
         if not args.json:
             headlines = _headlines(channel, metadata, shown)
-            print(table(table_rows(shown, headlines)) if shown else "Ingen beslutninger passer til søket.")
-            print(f"\n{len(shown)} beslutning(er)" + (f"; flere finnes (--limit {args.limit}: vis flere med "
-                                                          "--limit N, alle med --limit 0)" if more else ""))
+            print(table(COLUMNS, table_rows(shown, headlines)) if shown else "Ingen beslutninger passer til søket.")
+            print(_counted(len(shown), "beslutning(er)", more, args.limit))
+        return EXIT_OK
+
+    return _run(args, work)
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    if _limit_refused(args):
+        return EXIT_USAGE
+
+    def work(channel: grpc.Channel, metadata: Metadata) -> int:
+        request = apb.ListAccessLogRequest(filter=json_format.ParseDict(access_filter(args), apb.AccessLogFilter()),
+                                           formaal=purpose(args))
+        shown, more = _listing(args, _pages(_audit(channel).ListAccessLog, request, "entries", args.limit, metadata))
+        if not args.json:
+            print(table(ACCESS_COLUMNS, access_rows(shown)) if shown else "Ingen oppslag passer til søket.")
+            print(_counted(len(shown), "oppslag", more, args.limit))
         return EXIT_OK
 
     return _run(args, work)
@@ -307,6 +354,15 @@ def add_audit(sub: Any) -> None:
                    help=f"show at most this many (default {DEFAULT_LIMIT}; 0: all, fetched a page at a time)")
     _common(p)
     p.set_defaults(func=cmd_list)
+    p = actions.add_parser("access", help="the access log: who read what in the decision log, when and why, newest "
+                                          "first", epilog=EXIT_STATUS, formatter_class=formatter,
+                           description="A table of the recorded reads (this one included: reading the access log is "
+                           "itself recorded); with --json, one JSON object per line.")
+    add_access_options(p)
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                   help=f"show at most this many (default {DEFAULT_LIMIT}; 0: all, fetched a page at a time)")
+    _common(p)
+    p.set_defaults(func=cmd_access)
     p = actions.add_parser("show", help="one decision: where it came from, its facts and its explanation tree",
                            epilog=EXIT_STATUS, formatter_class=formatter)
     p.add_argument("decision_id")

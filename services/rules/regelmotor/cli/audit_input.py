@@ -172,6 +172,33 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--national-id", dest="national_id_argument", help=argparse.SUPPRESS)  # refused, see misplaced
 
 
+def access_filter(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of `access` as an AccessLogFilter in its JSON form (field names as in audit.proto)."""
+    chosen: dict[str, Any] = {}
+    if args.start is not None:
+        chosen["at_from"] = moment(args.start, "--from", end=False).isoformat()
+    if args.end is not None:
+        chosen["at_to"] = moment(args.end, "--to", end=True).isoformat()
+    for option, name in (("reader", "reader"), ("decision", "decision_id"), ("method", "method"),
+                         ("purpose_contains", "formaal_contains")):
+        if getattr(args, option):
+            chosen[name] = getattr(args, option)
+    return chosen
+
+
+def add_access_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `access`: the API's AccessLogFilter."""
+    parser.add_argument("--from", dest="start", metavar="WHEN",
+                        help="read from this day (YYYY-MM-DD, Oslo time) or time (ISO 8601 with offset)")
+    parser.add_argument("--to", dest="end", metavar="WHEN",
+                        help="read up to this day, inclusive (YYYY-MM-DD), or before this time (ISO 8601)")
+    parser.add_argument("--reader", help="who read, exactly as recorded (the token's identity)")
+    parser.add_argument("--decision", metavar="DECISION_ID", help="reads of this one decision (show, replay, ...)")
+    parser.add_argument("--method", help="reads by this call, e.g. GetDecision, ListDecisions, ExportDecisions")
+    parser.add_argument("--purpose-contains", metavar="TEXT",
+                        help="reads whose purpose (formål) contains this text, ignoring case")
+
+
 def add_purpose_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purpose", "--formaal", dest="purpose", metavar="TEXT",
                         help=f"why you read the log (formål), e.g. \"tilsynssak 2024/118\": required, recorded in "

@@ -40,8 +40,7 @@ def local_time(stamp: str) -> str:
 def headline(outcome: dict[str, Any], field: str | None) -> str:
     """The outcome the ruleset names as its headline, else every field (shortened)."""
     chosen = {field: outcome[field]} if field is not None and field in outcome else outcome
-    text = ", ".join(f"{k}={_text(v)}" for k, v in chosen.items())
-    return text if len(text) <= HEADLINE_CHARS else text[: HEADLINE_CHARS - 1] + "…"
+    return _shortened(", ".join(f"{k}={_text(v)}" for k, v in chosen.items()))
 
 
 COLUMNS = ("registrert", "beslutning", "regelsett", "versjon", "utfall", "spurt av")
@@ -54,10 +53,29 @@ def table_rows(decisions: list[dict[str, Any]], headlines: dict[str, str | None]
             for d in decisions]
 
 
-def table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+ACCESS_COLUMNS = ("lest", "leser", "metode", "beslutning", "formål", "spurt om")
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= HEADLINE_CHARS else text[: HEADLINE_CHARS - 1] + "…"
+
+
+def access_rows(entries: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """A row per read in the access log: when, who, which call, the decision it named, why, and what it asked."""
+    return [(local_time(e["at"]), e.get("reader", ""), e.get("method", ""), e.get("decision_id", "") or "–",
+             _shortened(e.get("formaal", "")) or "–",
+             _shortened(_asked(e.get("detail", {}))) or "–") for e in entries]
+
+
+def _asked(detail: dict[str, Any]) -> str:
+    """What a read asked, without the parts it left empty (no page token, an empty filter)."""
+    return ", ".join(f"{k}={_text(v)}" for k, v in detail.items() if v not in ("", {}, [], None))
+
+
+def table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in [COLUMNS, *rows])
+                     for row in [columns, *rows])
 
 
 def _filled(items: list[dict[str, Any]], defaults: dict[str, Any]) -> list[dict[str, Any]]:
