@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -75,6 +76,12 @@ def audit(made: Made | None, *args: str, stdin: str | None = None, purpose: str 
     return subprocess.run(command, input=stdin if stdin is not None else "", capture_output=True, text=True,
                           env={**inherited, **(env or {}), "PYTHONPATH": SOURCE}, cwd=ROOT, timeout=120,
                           check=False)
+
+
+def audit_each(made: Made | None, commands: list[list[str]], **options: Any) -> list[subprocess.CompletedProcess[str]]:
+    """Each command run as `audit` runs it, four at a time (a command mostly waits for its interpreter to start)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda command: audit(made, *command, **options), commands))
 
 
 def _api_list(made: Made, **fields: Any) -> list[dict[str, Any]]:
@@ -161,6 +168,18 @@ def test_show_prints_provenance_facts_and_the_tree(made: Made) -> None:
     assert PATIENT not in shown.stdout
     document = json.loads(audit(made, "show", decision_id, "--json").stdout)
     assert document["decision"]["decision_id"] == decision_id and document["summary"]["caller"] == made.caller
+
+
+def test_show_of_a_decision_answered_without_explanation_points_to_replay(made: Made) -> None:
+    asked = request(None, request_id=f"{made.caller}-none")
+    asked.explanation = pb.EXPLANATION_LEVEL_NONE
+    with grpc.insecure_channel(made.server.address) as channel:
+        decision_id = pb_grpc.DecisionServiceStub(channel).Evaluate(
+            asked, metadata=[("regelmotor-caller", "uten-forklaring")], timeout=30).decision_id
+    shown = audit(made, "show", decision_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "utfall = \"rett\"" in shown.stdout and "✓" not in shown.stdout  # the outcome, and no rule it was not given
+    assert f"EXPLANATION_LEVEL_NONE: se hele treet med `regelmotor audit replay {decision_id}`" in shown.stdout
 
 
 def test_replay_of_an_untouched_decision_is_identical(made: Made) -> None:
@@ -280,8 +299,9 @@ def test_verify_of_an_intact_log(made: Made) -> None:
 
 
 def test_a_missing_purpose_is_the_services_refusal_naming_formaal(made: Made) -> None:
-    for command in (["list"], ["show", made.ids[0]], ["replay", made.ids[0]], ["verify"], ["export"]):
-        _one_line_error(audit(made, *command, purpose=None), 3, "INVALID_ARGUMENT", "formaal")
+    commands = [["list"], ["show", made.ids[0]], ["replay", made.ids[0]], ["verify"], ["export"], ["access"]]
+    for result in audit_each(made, commands, purpose=None):
+        _one_line_error(result, 3, "INVALID_ARGUMENT", "formaal")
 
 
 def test_an_unknown_decision_is_the_services_refusal(made: Made) -> None:
@@ -293,17 +313,17 @@ def test_an_unreachable_service_is_exit_4_in_one_line() -> None:
     assert "cannot reach the service at 127.0.0.1:9" in _one_line_error(result, 4)
 
 
-@pytest.mark.parametrize(("options", "named"), [
-    (["list", "--from", "i går"], "--from"),
-    (["list", "--to", "2026-04-20T10:00"], "--to"),
-    (["list", "--outcome", "utfall"], "--outcome"),
-    (["list", "--limit", "-1"], "--limit"),
-    (["list", "--national-id-file", "/no/such/file"], "--national-id-file"),
-    (["export", "--output", "/no/such/dir/x.jsonl"], "--output"),
-    (["verify", "--token-file", "/no/such/token"], "--token-file"),
-])
-def test_an_unusable_option_is_exit_2_naming_it(options: list[str], named: str) -> None:
-    _one_line_error(audit(None, *options, address="127.0.0.1:9"), 2, named)
+UNUSABLE = {"--from": ["list", "--from", "i går"], "--to": ["access", "--to", "2026-04-20T10:00"],
+            "--outcome": ["list", "--outcome", "utfall"], "--limit": ["list", "--limit", "-1"],
+            "--national-id-file": ["list", "--national-id-file", "/no/such/file"],
+            "--output": ["export", "--output", "/no/such/dir/x.jsonl"],
+            "--token-file": ["verify", "--token-file", "/no/such/token"]}
+
+
+def test_an_unusable_option_is_exit_2_naming_it() -> None:
+    results = audit_each(None, list(UNUSABLE.values()), address="127.0.0.1:9")
+    for named, result in zip(UNUSABLE, results, strict=True):
+        assert f"regelmotor: {named}: " in _one_line_error(result, 2)
 
 
 def test_a_record_changed_in_the_database_breaks_the_chain_and_the_replay() -> None:

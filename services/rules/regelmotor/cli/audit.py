@@ -354,15 +354,6 @@ def add_audit(sub: Any) -> None:
                    help=f"show at most this many (default {DEFAULT_LIMIT}; 0: all, fetched a page at a time)")
     _common(p)
     p.set_defaults(func=cmd_list)
-    p = actions.add_parser("access", help="the access log: who read what in the decision log, when and why, newest "
-                                          "first", epilog=EXIT_STATUS, formatter_class=formatter,
-                           description="A table of the recorded reads (this one included: reading the access log is "
-                           "itself recorded); with --json, one JSON object per line.")
-    add_access_options(p)
-    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
-                   help=f"show at most this many (default {DEFAULT_LIMIT}; 0: all, fetched a page at a time)")
-    _common(p)
-    p.set_defaults(func=cmd_access)
     p = actions.add_parser("show", help="one decision: where it came from, its facts and its explanation tree",
                            epilog=EXIT_STATUS, formatter_class=formatter)
     p.add_argument("decision_id")
@@ -385,3 +376,12 @@ def add_audit(sub: Any) -> None:
                                                    "of standard output")
     _common(p)
     p.set_defaults(func=cmd_export)
+    p = actions.add_parser("access", help="the access log: who read what in the decision log, when and why, newest "
+                                          "first", epilog=EXIT_STATUS, formatter_class=formatter,
+                           description="A table of the recorded reads (this one included: reading the access log is "
+                           "itself recorded); with --json, one JSON object per line.")
+    add_access_options(p)
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                   help=f"show at most this many (default {DEFAULT_LIMIT}; 0: all, fetched a page at a time)")
+    _common(p)
+    p.set_defaults(func=cmd_access)

@@ -112,6 +112,9 @@ def show_text(answer: dict[str, Any]) -> str:
     lines += [f"  {k} = {_text(v)}" for k, v in plain(answer.get("facts", {})).items()]
     decision = answer["decision"]
     lines += ["", render_decision(engine_decision(decision))]
+    if not (decision.get("explanation") or {}).get("outcomes"):  # answered without explanation: the bare outcome
+        lines += ["", "Utfall som svart (uten forklaring)"]
+        lines += [f"  {k} = {json.dumps(v, ensure_ascii=False)}" for k, v in plain(decision.get("outcome", {})).items()]
     if decision.get("explanation_level", "EXPLANATION_LEVEL_FULL") != "EXPLANATION_LEVEL_FULL":
         lines += ["", f"Svaret ble gitt med forklaringsnivå {decision['explanation_level']}: se hele treet med "
                       f"`regelmotor audit replay {s['decision_id']}`"]
