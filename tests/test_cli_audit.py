@@ -313,16 +313,17 @@ def test_an_unreachable_service_is_exit_4_in_one_line() -> None:
     assert "cannot reach the service at 127.0.0.1:9" in _one_line_error(result, 4)
 
 
-UNUSABLE = {"--from": ["list", "--from", "i går"], "--to": ["access", "--to", "2026-04-20T10:00"],
-            "--outcome": ["list", "--outcome", "utfall"], "--limit": ["list", "--limit", "-1"],
-            "--national-id-file": ["list", "--national-id-file", "/no/such/file"],
-            "--output": ["export", "--output", "/no/such/dir/x.jsonl"],
-            "--token-file": ["verify", "--token-file", "/no/such/token"]}
+UNUSABLE = [("--from", ["list", "--from", "i går"]), ("--to", ["access", "--to", "2026-04-20T10:00"]),
+            ("--to", ["list", "--to", "9999-12-31"]), ("--from", ["access", "--from", "0001-01-01T00:00:00+01:00"]),
+            ("--outcome", ["list", "--outcome", "utfall"]), ("--limit", ["list", "--limit", "-1"]),
+            ("--national-id-file", ["list", "--national-id-file", "/no/such/file"]),
+            ("--output", ["export", "--output", "/no/such/dir/x.jsonl"]),
+            ("--token-file", ["verify", "--token-file", "/no/such/token"])]
 
 
 def test_an_unusable_option_is_exit_2_naming_it() -> None:
-    results = audit_each(None, list(UNUSABLE.values()), address="127.0.0.1:9")
-    for named, result in zip(UNUSABLE, results, strict=True):
+    results = audit_each(None, [command for _, command in UNUSABLE], address="127.0.0.1:9")
+    for (named, _), result in zip(UNUSABLE, results, strict=True):
         assert f"regelmotor: {named}: " in _one_line_error(result, 2)
 
 

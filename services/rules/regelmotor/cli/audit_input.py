@@ -10,7 +10,8 @@ import json
 import os
 import re
 import sys
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
 
 from regelmotor.core.calendar_no import OSLO
@@ -31,22 +32,31 @@ def purpose(args: argparse.Namespace) -> str:
     return given if given is not None else os.environ.get(PURPOSE_VARIABLE, "")
 
 
-def moment(text: str, option: str, *, end: bool) -> datetime:
+def moment(text: str, option: str, *, end: bool) -> str:
     """A day (Oslo time; an end day counts whole, so the moment is the next midnight) or an ISO 8601 moment with
-    its UTC offset."""
+    its UTC offset, as the RFC 3339 text (UTC) a Timestamp's JSON form is."""
     if len(text) == 10:
         try:
             day = date.fromisoformat(text)
         except ValueError:
             raise Unusable(f"{option}: {text!r} is not a date YYYY-MM-DD") from None
-        return datetime.combine(day + timedelta(days=1) if end else day, time(), OSLO)
+        found = _in_range(lambda: datetime.combine(day + timedelta(days=1) if end else day, time(), OSLO), text,
+                          option)
+    else:
+        try:
+            found = datetime.fromisoformat(text)
+        except ValueError:
+            raise Unusable(f"{option}: {text!r} is neither a date YYYY-MM-DD nor an ISO 8601 time") from None
+        if found.tzinfo is None:
+            raise Unusable(f"{option}: {text!r} needs a UTC offset (e.g. 2026-04-20T09:30:00+02:00, or Z)")
+    return _in_range(lambda: found.astimezone(UTC), text, option).isoformat().replace("+00:00", "Z")
+
+
+def _in_range(make: Callable[[], datetime], text: str, option: str) -> datetime:
     try:
-        found = datetime.fromisoformat(text)
-    except ValueError:
-        raise Unusable(f"{option}: {text!r} is neither a date YYYY-MM-DD nor an ISO 8601 time") from None
-    if found.tzinfo is None:
-        raise Unusable(f"{option}: {text!r} needs a UTC offset (e.g. 2026-04-20T09:30:00+02:00, or Z)")
-    return found
+        return make()
+    except OverflowError:
+        raise Unusable(f"{option}: {text!r} is outside the times the log can hold (years 1 to 9999)") from None
 
 
 def outcome(text: str) -> tuple[str, Any]:
@@ -101,9 +111,9 @@ def decision_filter(args: argparse.Namespace) -> dict[str, Any]:
     """The options as a DecisionFilter in its JSON form (field names as in audit.proto)."""
     chosen: dict[str, Any] = {}
     if args.start is not None:
-        chosen["recorded_from"] = moment(args.start, "--from", end=False).isoformat()
+        chosen["recorded_from"] = moment(args.start, "--from", end=False)
     if args.end is not None:
-        chosen["recorded_to"] = moment(args.end, "--to", end=True).isoformat()
+        chosen["recorded_to"] = moment(args.end, "--to", end=True)
     for name in ("ruleset", "version", "caller"):
         if getattr(args, name):
             chosen[name] = getattr(args, name)
@@ -176,9 +186,9 @@ def access_filter(args: argparse.Namespace) -> dict[str, Any]:
     """The options of `access` as an AccessLogFilter in its JSON form (field names as in audit.proto)."""
     chosen: dict[str, Any] = {}
     if args.start is not None:
-        chosen["at_from"] = moment(args.start, "--from", end=False).isoformat()
+        chosen["at_from"] = moment(args.start, "--from", end=False)
     if args.end is not None:
-        chosen["at_to"] = moment(args.end, "--to", end=True).isoformat()
+        chosen["at_to"] = moment(args.end, "--to", end=True)
     for option, name in (("reader", "reader"), ("decision", "decision_id"), ("method", "method"),
                          ("purpose_contains", "formaal_contains")):
         if getattr(args, option):
