@@ -29,8 +29,9 @@ from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from tests.auth_support import AUDIENCE, ISSUER, Issuer
 from tests.conftest import ROOT
-from tests.grpc_support import request
+from tests.grpc_support import request, server_in_process
 from tests.identity_numbers import FODSELSNUMRE
 from tests.server_process import ServerProcess, running_server
 
@@ -392,3 +393,28 @@ def test_the_access_log_records_an_identity_search_by_pseudonym_only(made: Made)
     shown = audit(made, "access", "--reader", reader)
     assert shown.returncode == 0 and "ListDecisions" in shown.stdout and "subject=" in shown.stdout
     assert PATIENT not in shown.stdout
+
+
+def test_with_tokens_the_reader_is_the_token_and_a_missing_role_is_refused(idp: Issuer, tmp_path: Path) -> None:
+    # A service that requires bearer tokens (in this process, for speed); the command sends the token from a file.
+    jwks = idp.write_jwks(tmp_path / "jwks.json")
+    with server_in_process(workers=0, auth_jwks_file=jwks, auth_issuer=ISSUER, auth_audience=AUDIENCE) as (
+            running, _, _):
+        with grpc.insecure_channel(running.address) as channel:
+            decided = pb_grpc.DecisionServiceStub(channel).Evaluate(
+                request(None, request_id="med-token"), timeout=30,
+                metadata=[("authorization", f"Bearer {idp.token(scope='evaluate', sub='dips')}")])
+        auditor, hospital = tmp_path / "revisor.jwt", tmp_path / "sykehus.jwt"
+        auditor.write_text(idp.token(scope="audit", sub="kari", client_id="revisjonsverktoy"), encoding="utf-8")
+        hospital.write_text(idp.token(scope="evaluate", sub="dips"), encoding="utf-8")
+        address = running.address
+        refused = audit(None, "list", "--token-file", str(hospital), address=address)
+        listed = audit(None, "list", "--token-file", str(auditor), address=address)
+        read = audit(None, "access", "--method", "ListDecisions", "--token-file", str(auditor), "--json",
+                     address=address)
+    assert "PERMISSION_DENIED" in _one_line_error(refused, 3)
+    assert listed.returncode == 0, listed.stderr
+    [row] = listed.stdout.splitlines()[1:2]
+    # The audit role may not read rulesets, so the ruleset's headline is unknown: every outcome field, shortened.
+    assert decided.decision_id in row and "…" in row
+    assert [e["reader"] for e in _json_lines(read.stdout)] == ["revisjonsverktoy"]  # the token's, not USER
