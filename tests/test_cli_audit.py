@@ -302,7 +302,7 @@ def test_verify_of_an_intact_log(made: Made) -> None:
 def test_a_missing_purpose_is_the_services_refusal_naming_formaal(made: Made) -> None:
     commands = [["list"], ["show", made.ids[0]], ["replay", made.ids[0]], ["verify"], ["export"], ["access"]]
     for result in audit_each(made, commands, purpose=None):
-        _one_line_error(result, 3, "INVALID_ARGUMENT", "formaal")
+        _one_line_error(result, 3, "INVALID_ARGUMENT", "formaal: required", "--purpose TEXT or REGELMOTOR_PURPOSE")
 
 
 def test_an_unknown_decision_is_the_services_refusal(made: Made) -> None:

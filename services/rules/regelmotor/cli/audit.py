@@ -93,7 +93,8 @@ def _refused(error: grpc.RpcError, address: str) -> int:
     refusal = decision_error(error)
     fields = "; ".join(f"{name}: {reason}" for name, reason in refusal.field_violations.items())
     reason = f" {refusal.reason}" if refusal.reason else ""
-    _say(f"the service refused: {refusal.code}{reason}: {fields or refusal.message}")
+    hint = " (give it with --purpose TEXT or REGELMOTOR_PURPOSE)" if "formaal" in refusal.field_violations else ""
+    _say(f"the service refused: {refusal.code}{reason}: {fields or refusal.message}{hint}")
     return EXIT_REFUSED
 
 
