@@ -21,6 +21,7 @@ from regelmotor.core.model import Ruleset, Status
 from regelmotor.core.repository import CASES_SUFFIX, PUBLISHED_FILE, RulesetRepository, read_published
 from regelmotor_api.facts import FactsFileError, read_facts
 
+from .audit import add_audit
 from .console import add_console, start_beside, stop_beside
 from .coverage import render_coverage
 from .remote import add_impact
@@ -291,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "start command: 127.0.0.1:8080)")
     p.set_defaults(func=cmd_serve)
     add_console(sub)
+    add_audit(sub)
     return parser
 
 

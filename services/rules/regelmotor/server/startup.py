@@ -44,8 +44,8 @@ def from_validation(error: ValidationError) -> StartupError:
 
 
 # REGELMOTOR_* variables that are not settings of the server but are read elsewhere: the config file's name, and
-# the address the commands that call the service use (set in the same shell as often as not).
-_OTHER_VARIABLES = ("REGELMOTOR_CONFIG", "REGELMOTOR_ADDRESS")
+# the address and the audit purpose the commands that call the service use (set in the same shell as often as not).
+_OTHER_VARIABLES = ("REGELMOTOR_CONFIG", "REGELMOTOR_ADDRESS", "REGELMOTOR_PURPOSE")
 _OTHER_PREFIXES = ("REGELMOTOR_TEST_",)
 
 
