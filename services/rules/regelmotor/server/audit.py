@@ -79,10 +79,24 @@ def _outcome_value(message: apb.DecisionFilter, violations: list[FieldViolation]
             violations.append(FieldViolation("filter.outcome_value", "required with outcome_field"))
         return None
     try:
-        return json_format.MessageToDict(message.outcome_value)
+        value = json_format.MessageToDict(message.outcome_value)
     except ValueError:  # the JSON form has no NaN or infinity
         violations.append(FieldViolation("filter.outcome_value", "numbers must be finite (not NaN or infinity)"))
         return None
+    if _holds_nul(value):  # PostgreSQL's jsonb cannot hold one, so no decision can; the query would fail on it
+        violations.append(FieldViolation("filter.outcome_value", "must not contain NUL characters"))
+        return None
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 async def checked_decision_id(decision_id: str, context: Context) -> None:
