@@ -356,7 +356,7 @@ def test_an_outcome_value_holding_nul_is_invalid_argument_on_both_logs(either_lo
         for call in (lambda: audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, filter=asked), timeout=30),
                      lambda: list(audit.ExportDecisions(apb.ExportDecisionsRequest(formaal=PURPOSE, filter=asked),
                                                         timeout=30))):
-            with pytest.raises(grpc.RpcError, match="filter.outcome_value: must not contain NUL") as caught:
+            with pytest.raises(grpc.RpcError, match=r"filter\.outcome_value: must not contain NUL") as caught:
                 call()
             assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
