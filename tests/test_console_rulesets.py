@@ -14,7 +14,9 @@ from typing import Any
 import grpc
 import pytest
 
-from regelmotor.console.pages import rulesets_timeline
+from regelmotor.console.api import ConsoleApi, Metadata
+from regelmotor.console.pages import rulesets_timeline, rulesets_version
+from regelmotor.console.settings import ConsoleSettings
 from regelmotor.core.loader import load_ruleset_file
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
@@ -260,3 +262,30 @@ def test_the_time_line_ends_each_version_where_the_next_takes_over_and_draws_ope
     assert [t.year for t in drawn.ticks] == list(range(2016, 2031, 2))  # 16 years: every other one
     assert drawn.labels < drawn.today_x < proposal.x
     assert drawn.height == 8 + 4 * drawn.row + rulesets_timeline.AXIS
+
+
+def test_a_versions_cases_are_run_by_the_service_once_for_the_same_texts(service: ServerProcess) -> None:
+    # The version page runs the cases through the service's sandbox (130-200 ms for rett-til-helsehjelp): the
+    # answer for the same texts is kept, and changed cases are run anew.
+    api = ConsoleApi(ConsoleSettings(api_address=service.address))
+    asked: list[str] = []
+    real_call = api.call
+
+    def counted(method: Any, request: Any, metadata: Metadata, **options: Any) -> dict[str, Any]:
+        asked.append(type(request).__name__)
+        return real_call(method, request, metadata, **options)
+
+    api.call = counted  # type: ignore[method-assign]
+    metadata: Metadata = [("regelmotor-caller", "konsoll:test")]
+    answer = api.call(api.rulesets.GetRuleset, rpb.GetRulesetRequest(name="rett-til-helsehjelp", version="2024.07"),
+                      metadata)
+    document = rulesets_version.document_of(answer)
+    first = rulesets_version.run_cases(api, metadata, answer, document)
+    again = rulesets_version.run_cases(api, metadata, answer, document)
+    assert again == first and first.passed == len(document.cases) > 1
+    assert asked.count("TestRulesetRequest") == 1
+    cases = answer["cases"]
+    fewer = {**answer, "cases": cases[: cases.index("  - name:", cases.index("  - name:") + 1)]}
+    shorter = rulesets_version.run_cases(api, metadata, fewer, rulesets_version.document_of(fewer))
+    assert asked.count("TestRulesetRequest") == 2 and shorter.passed == 1
+    api.close()
