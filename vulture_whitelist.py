@@ -65,5 +65,7 @@ _.trim_blocks
 _.lstrip_blocks
 _.application
 
-# html.parser.HTMLParser calls handle_starttag for every tag (bench/console_pages.py).
+# html.parser.HTMLParser calls these for every tag and text (bench/console_pages.py).
 _.handle_starttag
+_.handle_data
+_.handle_endtag

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -42,17 +43,47 @@ GOAL_MS = 300.0
 
 
 class _Links(HTMLParser):
+    """The links of a page, and the fields of its POST forms as a browser would send them unchanged."""
+
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
         self.csrf = ""
+        self.forms: list[tuple[str, dict[str, str]]] = []  # (action, fields) of each POST form
+        self._select: str | None = None
+        self._textarea: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
+        found = {k: v or "" for k, v in attrs}
         if tag == "a" and found.get("href"):
-            self.links.append(str(found["href"]))
-        if tag == "input" and found.get("name") == "csrf_token":
-            self.csrf = str(found.get("value") or "")
+            self.links.append(found["href"])
+        elif tag == "form" and found.get("method", "").lower() == "post":
+            self.forms.append((found.get("action", ""), {}))
+        elif tag == "input" and found.get("name"):
+            self._input(found)
+        elif tag == "select":
+            self._select = found.get("name")
+        elif tag == "option" and self._select and self.forms and ("selected" in found
+                                                                  or self._select not in self.forms[-1][1]):
+            self.forms[-1][1][self._select] = found.get("value", "")
+        elif tag == "textarea" and found.get("name"):
+            self._textarea = found["name"]
+
+    def _input(self, found: dict[str, str]) -> None:
+        if found["name"] == "csrf_token":
+            self.csrf = found.get("value", "")
+        if self.forms and (found.get("type") not in ("checkbox", "radio") or "checked" in found):
+            self.forms[-1][1][found["name"]] = found.get("value", "")
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea and self.forms:
+            self.forms[-1][1][self._textarea] = self.forms[-1][1].get(self._textarea, "") + data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
 
 
 def _parsed(html: str) -> _Links:
@@ -111,6 +142,37 @@ def _crawl(session: requests.Session, base: str, limit: int) -> list[str]:
     return seen
 
 
+def _post_forms(session: requests.Session, base: str, rounds: int) -> dict[str, tuple[list[float], int]]:
+    """The forms a person submits most, as filled in by the page itself: a decision tried from each current
+    version's first test case (Prøv en beslutning), and the auditor's search for one ruleset's decisions."""
+    asked: dict[str, tuple[str, dict[str, str]]] = {}
+    for name, version in (("rett-til-helsehjelp", "2024.07"), ("utskrivningsklar", "2019.1"),
+                          ("prioriterte-pasientgrupper", "2024.1")):
+        first_case = re.search(r'<option value="([^"]+)"', session.get(
+            f"{base}/regelsett/{name}/{version}/prov", timeout=60).text)
+        filled = _parsed(session.get(f"{base}/regelsett/{name}/{version}/prov",
+                                     params={"tilfelle": first_case.group(1) if first_case else ""},
+                                     timeout=60).text)
+        action, fields = next((a, f) for a, f in filled.forms if a.endswith("/prov"))
+        asked[f"{name} {version} prøv"] = (action, fields)
+    search = _parsed(session.get(f"{base}/revisjon/", timeout=60).text)
+    action, fields = search.forms[0]
+    asked["revisjon søk (rett-til-helsehjelp)"] = (action, fields | {"regelsett": "rett-til-helsehjelp"})
+    timed: dict[str, tuple[list[float], int]] = {}
+    for label, (action, fields) in asked.items():
+        times: list[float] = []
+        status = 0
+        for _ in range(rounds):
+            elapsed, answer = _timed(partial(session.post, urljoin(base + "/", action), data=fields, timeout=60))
+            times.append(elapsed)
+            status = answer.status_code
+            # An answer that is not what a person asked for (a refusal page) would time the wrong work.
+            if "Hvorfor" not in answer.text and "på denne siden, nyeste først" not in answer.text:
+                raise SystemExit(f"{label}: the console did not answer with a decision or search results")
+        timed[label] = (times, status)
+    return timed
+
+
 def _summary(name: str, times: list[float]) -> dict[str, Any]:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -139,7 +201,9 @@ def main() -> int:
                 elapsed, answer = _timed(partial(session.get, console.url + page, timeout=60))
                 times[page].append(elapsed)
                 statuses[page] = answer.status_code
+        posted = _post_forms(session, console.url, args.rounds)
     rows = [_summary(page, found) | {"status": statuses[page]} for page, found in times.items()]
+    rows += [_summary(f"POST {name}", found) | {"status": status} for name, (found, status) in posted.items()]
     print(f"{made} decisions made; {len(pages)} pages reached by links; {args.rounds} rounds")
     print(f"{'page':70} {'status':>6} {'median':>8} {'p95':>8} {'worst':>8}")
     for row in rows:
