@@ -3,15 +3,23 @@ strings, answers a Norwegian page with a 4xx/5xx (never a 500 or a traceback); t
 
 from __future__ import annotations
 
+import http.client
+import logging
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Any
 
+import grpc
 import pytest
 from flask import Flask
 
 from regelmotor.console.app import create_app
 from regelmotor.console.settings import ConsoleSettings
+from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
+from tests.console_support import running_console
 from tests.server_process import ServerProcess, running_server
 
 # What a person (or an attacker) might put where a name, version or id belongs.
@@ -61,8 +69,8 @@ def _walk(app: Flask, purpose: bool) -> list[str]:
             path = _fill(rule, value) + "?" + QUERY.format(v=value)
             answer = client.get(path)
             text = answer.get_data(as_text=True)
-            if answer.status_code == 500 or TRACE.search(text) or 'lang="nb"' not in text and not (
-                    rule.startswith("/static") or 300 <= answer.status_code < 400):
+            if answer.status_code == 500 or TRACE.search(text) or ('lang="nb"' not in text and not (
+                    rule.startswith("/static") or 300 <= answer.status_code < 400)):
                 wrong.append(f"{rule} [{label}]: {answer.status_code} {text[:200]!r}")
     return wrong
 
@@ -112,3 +120,46 @@ def test_every_post_without_a_csrf_token_is_refused_in_norwegian() -> None:
         answer = client.post(_fill(rule.rule, "rett-til-helsehjelp"), data={"formaal": "Sak 1", "neste": "/"})
         assert answer.status_code == 400, rule.rule
         assert "Skjemaet er for gammelt eller kom ikke fra konsollet" in answer.get_data(as_text=True), rule.rule
+
+
+class _FailingExport(audit_pb2_grpc.AuditServiceServicer):
+    """A real gRPC AuditService whose export breaks after the first line, as a service stopping mid-stream does."""
+
+    def ExportDecisions(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        yield audit_pb2.ExportDecisionsResponse(json_line='{"decision_id": "a"}')
+        context.abort(grpc.StatusCode.UNAVAILABLE, f"store went away while reading for {request.filter.national_id}")
+
+
+@pytest.fixture(scope="module")
+def failing_api() -> Iterator[str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(_FailingExport(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+def test_an_export_broken_mid_stream_is_a_failed_download_and_logged_without_personal_data(
+        failing_api: str, caplog: pytest.LogCaptureFixture) -> None:
+    national_id = "01017012345"
+    with running_console(failing_api) as console:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(console.url + "/formaal") as form:
+            token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.read().decode())
+        assert token is not None
+        opener.open(console.url + "/formaal", data=urllib.parse.urlencode(
+            {"csrf_token": token.group(1), "formaal": "Sak 2026/1234", "neste": "/formaal"}).encode()).close()
+        body = urllib.parse.urlencode({"csrf_token": token.group(1), "formaal": "Sak 2026/1234",
+                                       "fodselsnummer": national_id}).encode()
+        caplog.set_level(logging.INFO)
+        with opener.open(console.url + "/revisjon/eksport", data=body) as answer:
+            assert answer.headers["Cache-Control"] == "no-store"
+            with pytest.raises(http.client.IncompleteRead, match="bytes read"):
+                answer.read()  # the browser shows the download as failed, not as a complete file
+    logged = "\n".join(record.getMessage() + (record.exc_text or "") for record in caplog.records)
+    assert "eksport" in logged.lower() or "export" in logged.lower()
+    assert "UNAVAILABLE" in logged
+    assert national_id not in logged
