@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -209,6 +209,8 @@ def callback() -> Response | tuple[str, int]:
 @blueprint.post("/logg-ut")
 def logout() -> Response:
     """Ends the session here, then at the issuer when it offers that (RP-initiated logout)."""
+    if "regelmotor_login" not in current_app.extensions:
+        abort(404)  # no login, nothing to log out of (the page shows no such button)
     login = _login()
     id_token = session.get(_ID_TOKEN)
     session.clear()
