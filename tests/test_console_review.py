@@ -198,3 +198,11 @@ def test_every_post_form_answers_hostile_fields_in_norwegian(service: ServerProc
             if _not_a_norwegian_page(answer.status_code, text):
                 wrong.append(f"{rule.rule} [{label}]: {answer.status_code} {text[:200]!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_an_error_page_with_nothing_more_to_say_has_no_empty_alert() -> None:
+    answer = _app("127.0.0.1:1").test_client().get("/finnes-ikke")
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 404
+    assert "<h1>Siden finnes ikke</h1>" in text
+    assert 'role="alert"' not in text  # a screen reader would announce «Hva skjedde» and then nothing
