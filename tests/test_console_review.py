@@ -208,8 +208,12 @@ def test_an_error_page_with_nothing_more_to_say_has_no_empty_alert() -> None:
     assert 'role="alert"' not in text  # a screen reader would announce «Hva skjedde» and then nothing
 
 
-def test_the_ruleset_overview_says_what_picks_a_version_in_words(service: ServerProcess) -> None:
-    text = _app(service.address).test_client().get("/regelsett").get_data(as_text=True)
-    assert "Versjonen velges etter vurderingsdatoen." in text  # prioriterte-pasientgrupper names no fact
-    assert "Versjonen velges etter faktumet «ansiennitetsdato»." in text
-    assert "as_of" not in text
+@pytest.fixture(scope="module")
+def overview(service: ServerProcess) -> str:
+    return _app(service.address).test_client().get("/regelsett").get_data(as_text=True)
+
+
+def test_the_ruleset_overview_says_what_picks_a_version_in_words(overview: str) -> None:
+    assert "Versjonen velges etter vurderingsdatoen." in overview  # prioriterte-pasientgrupper names no fact
+    assert "Versjonen velges etter faktumet «ansiennitetsdato»." in overview
+    assert "as_of" not in overview
