@@ -217,3 +217,13 @@ def test_the_ruleset_overview_says_what_picks_a_version_in_words(overview: str) 
     assert "Versjonen velges etter vurderingsdatoen." in overview  # prioriterte-pasientgrupper names no fact
     assert "Versjonen velges etter faktumet «ansiennitetsdato»." in overview
     assert "as_of" not in overview
+
+
+def test_a_search_sent_after_the_session_ended_is_answered_with_its_own_purpose(service: ServerProcess) -> None:
+    app = _app(service.address)
+    app.config["WTF_CSRF_ENABLED"] = False  # the purpose is tested here; CSRF has its own test above
+    client = app.test_client()  # a fresh session: no purpose kept
+    answer = client.post("/revisjon/", data={"formaal": "Sak 2026/1234", "regelsett": "rett-til-helsehjelp"})
+    assert answer.status_code == 200  # not sent to /formaal, which would lose the search
+    assert "<h1>Søk i beslutninger</h1>" in answer.get_data(as_text=True)
+    assert client.get("/formaal").get_data(as_text=True).count('value="Sak 2026/1234"') == 1  # kept for later

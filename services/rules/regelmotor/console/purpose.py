@@ -49,7 +49,10 @@ def purpose_required(view: View) -> View:
     """A page that reads audit data: without a purpose in the session, ask for one first, then come back."""
     @wraps(view)
     def asked(*args: Any, **kwargs: Any) -> Any:
-        if current_purpose() is None:
+        # A search form carries its own purpose field (the view sends it to the API, which judges it): a session
+        # that ended while the form was open must not throw away what was typed (a fødselsnummer, say).
+        posted_own = request.method == "POST" and request.form.get(_KEY, "").strip()
+        if current_purpose() is None and not posted_own:
             return redirect(url_for("formaal.ask", neste=_safe_next(_back())))
         return view(*args, **kwargs)
 
