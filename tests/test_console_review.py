@@ -19,6 +19,7 @@ from flask import Flask
 from regelmotor.console.app import create_app
 from regelmotor.console.settings import ConsoleSettings
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
+from tests.conftest import ROOT
 from tests.console_support import running_console
 from tests.server_process import ServerProcess, running_server
 
@@ -227,3 +228,24 @@ def test_a_search_sent_after_the_session_ended_is_answered_with_its_own_purpose(
     assert answer.status_code == 200  # not sent to /formaal, which would lose the search
     assert "<h1>Søk i beslutninger</h1>" in answer.get_data(as_text=True)
     assert client.get("/formaal").get_data(as_text=True).count('value="Sak 2026/1234"') == 1  # kept for later
+
+
+
+@pytest.mark.parametrize(("area", "source", "cases"), [
+    ("kilde", "name: rett-til-helsehjelp\nversion: [\n", ""),
+    ("tilfeller", None, "- ikke: et tilfelle\n"),
+])
+def test_a_draft_with_problems_ties_its_text_area_to_them(service: ServerProcess, area: str, source: str | None,
+                                                           cases: str) -> None:
+    if source is None:  # the bundled version, valid, so its cases are checked
+        source = (ROOT / "rulesets" / "rett-til-helsehjelp" / "2024.07.yaml").read_text(encoding="utf-8")
+    app = _app(service.address)
+    app.config["WTF_CSRF_ENABLED"] = False  # the page's markup is tested here
+    html = app.test_client().post("/regelsett/rett-til-helsehjelp/utkast", data={
+        "kilde": source, "tilfeller": cases, "handling": "sjekk"}).get_data(as_text=True)
+    tag = re.search(rf'<textarea id="{area}"[^>]*>', html)
+    assert tag is not None and 'aria-invalid="true"' in tag.group(0)
+    described = re.search(r'aria-describedby="([^"]*)"', tag.group(0))
+    assert described is not None and f"{area}-feil" in described.group(1).split()
+    problems = re.search(rf'<div class="problem"[^>]*id="{area}-feil"[^>]*>(.*?)</div>', html, re.DOTALL)
+    assert problems is not None and "<li>" in problems.group(1)
