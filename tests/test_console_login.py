@@ -104,7 +104,7 @@ def test_a_page_sends_to_the_issuer_and_comes_back_with_the_person(page: Any, co
     exchanged = issuer.token_requests[tokens_before:]
     assert len(exchanged) == 1 and s256(exchanged[0]["code_verifier"]) == asked[0]["code_challenge"]
     page.goto(console_url + "/")
-    names = page.locator("main table tbody td:first-child").all_inner_texts()
+    names = page.locator("main table tbody th[scope=row]").all_inner_texts()
     assert RULESET in names  # the API heard Kari, whose token has ruleset:read
     assert_accessible(page)
 
