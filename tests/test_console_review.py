@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 
 from regelmotor.console.app import create_app
+from regelmotor.console.charts import BarChart, Series, chart_legend, chart_svg, chart_table
 from regelmotor.console.settings import ConsoleSettings
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import ROOT
@@ -74,11 +75,12 @@ def _walk(app: Flask, purpose: bool) -> list[str]:
             kept["formaal"] = "Sak 2026/1234, kontroll"
     for rule in _get_routes(app):
         for label, value in HOSTILE.items():
-            path = _fill(rule, value) + "?" + QUERY.format(v=value)
-            answer = client.get(path)
-            text = answer.get_data(as_text=True)
-            if _not_a_norwegian_page(answer.status_code, text):
-                wrong.append(f"{rule} [{label}]: {answer.status_code} {text[:200]!r}")
+            # All parameters odd, and a real ruleset with the rest odd (reaching past the name's lookup).
+            for filled in {_fill(rule, value), _fill(rule.replace("<name>", "rett-til-helsehjelp"), value)}:
+                answer = client.get(filled + "?" + QUERY.format(v=value))
+                text = answer.get_data(as_text=True)
+                if _not_a_norwegian_page(answer.status_code, text):
+                    wrong.append(f"{filled[:80]} [{label}]: {answer.status_code} {text[:200]!r}")
     return wrong
 
 
@@ -249,3 +251,12 @@ def test_a_draft_with_problems_ties_its_text_area_to_them(service: ServerProcess
     assert described is not None and f"{area}-feil" in described.group(1).split()
     problems = re.search(rf'<div class="problem"[^>]*id="{area}-feil"[^>]*>(.*?)</div>', html, re.DOTALL)
     assert problems is not None and "<li>" in problems.group(1)
+
+
+def test_a_chart_escapes_every_name_it_is_given() -> None:
+    """Outcome values, ruleset and outcome names come from people: none may become markup in the SVG or table."""
+    hostile = '<script>alert(1)</script>" onload="x'
+    chart = BarChart(hostile, (hostile,), (Series(hostile, (3.0,)),), category_heading=hostile, labels=(hostile,))
+    for drawn in (chart_svg(chart), chart_legend(chart), chart_table(chart, sums=True)):
+        assert "<script>" not in drawn and '" onload="' not in drawn
+        assert "&lt;script&gt;" in drawn
