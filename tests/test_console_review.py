@@ -260,3 +260,15 @@ def test_a_chart_escapes_every_name_it_is_given() -> None:
     for drawn in (chart_svg(chart), chart_legend(chart), chart_table(chart, sums=True)):
         assert "<script>" not in drawn and '" onload="' not in drawn
         assert "&lt;script&gt;" in drawn
+
+
+def test_the_explanation_says_how_values_were_combined_in_words() -> None:
+    app = _app("127.0.0.1:1")
+    decision = {"ruleset": "r", "version": "1", "as_of": "2026-04-16", "outcome": {"belop": 3},
+                "explanation": {"rules": [], "outcomes": [{"name": "belop", "value": 3, "combine": "max",
+                                                          "from_rules": ["r1"]}]}}
+    with app.test_request_context("/"):
+        html = app.jinja_env.from_string('{% from "_forklaring.html" import forklaring %}{{ forklaring(d) }}'
+                                         ).render(d=decision)
+    assert "<td>største verdi</td>" in html
+    assert "<td>max</td>" not in html
