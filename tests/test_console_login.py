@@ -380,3 +380,13 @@ def test_no_token_or_verifier_reaches_the_log(console_url: str, issuer: OidcIssu
     secrets += [request["code_verifier"] for request in issuer.token_requests[tokens_before:]]
     assert len(secrets) == 6 and caplog.records
     assert not [secret for secret in secrets if secret in caplog.text]
+
+
+def test_an_error_sent_back_by_whoever_calls_the_callback_cannot_write_lines_into_the_log(
+        console_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="regelmotor.console")
+    answer = requests.get(console_url + "/innlogging/tilbake", timeout=10,
+                          params={"error": "access_denied\n2026-12-07 INFO login ok: admin", "state": "x"})
+    assert answer.status_code == 401
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("login refused")]
+    assert refused and all("\n" not in line and len(line) < 200 for line in refused)

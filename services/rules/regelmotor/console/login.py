@@ -186,7 +186,8 @@ def callback() -> Response | tuple[str, int]:
         token = _login().client.authorize_access_token()
     except (OAuthError, JoseError, requests.RequestException, KeyError, ValueError) as error:
         # The kind of failure only: an issuer's description may echo what was sent.
-        log.warning("login refused: %s %s", type(error).__name__, getattr(error, "error", ""))
+        # The error code comes from the callback's query (anyone may call it): quoted and cut, one log line.
+        log.warning("login refused: %s %r", type(error).__name__, str(getattr(error, "error", ""))[:64])
         return _problem_page("Innloggingen lyktes ikke",
                              "Prøv å logge inn på nytt. Kommer feilen tilbake, meld fra til driften.", 401)
     claims = token.get("userinfo")
