@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import logging
 import re
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from flask import Flask
 
 from regelmotor.console.app import create_app
 from regelmotor.console.charts import BarChart, Series, chart_legend, chart_svg, chart_table
+from regelmotor.console.security import MAX_BODY_BYTES
 from regelmotor.console.settings import ConsoleSettings
 from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import ROOT
@@ -272,3 +274,12 @@ def test_the_explanation_says_how_values_were_combined_in_words() -> None:
                                          ).render(d=decision)
     assert "<td>største verdi</td>" in html
     assert "<td>max</td>" not in html
+
+
+def test_a_form_just_over_the_bound_gets_the_consoles_norwegian_page() -> None:
+    with running_console("127.0.0.1:1") as console:
+        body = urllib.parse.urlencode({"formaal": "x" * (MAX_BODY_BYTES + 1000)}).encode()
+        with pytest.raises(urllib.error.HTTPError, match="413") as refused:
+            urllib.request.urlopen(console.url + "/formaal", data=body, timeout=30)
+        text = refused.value.read().decode()
+    assert 'lang="nb"' in text and "Det som ble sendt inn er for stort" in text
