@@ -186,7 +186,14 @@ POSTED = {"tomt": None, "lang": b"x" * 20_000, "kontrolltegn": b"a\x00b\x1b\r\nc
 
 
 def test_every_post_form_answers_hostile_fields_in_norwegian(service: ServerProcess) -> None:
-    app = _app(service.address)
+    _assert_posts_answered(_app(service.address))
+
+
+def test_every_post_form_answers_a_stopped_service_in_norwegian() -> None:
+    _assert_posts_answered(_app("127.0.0.1:1"))
+
+
+def _assert_posts_answered(app: Flask) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # what is posted is tested here; the CSRF check has its own test
     client = app.test_client()
     with client.session_transaction() as kept:
