@@ -4,6 +4,7 @@ strings, answers a Norwegian page with a 4xx/5xx (never a 500 or a traceback); t
 from __future__ import annotations
 
 import http.client
+import itertools
 import logging
 import re
 import urllib.error
@@ -11,17 +12,20 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import date, timedelta
 from typing import Any
 
 import grpc
 import pytest
+import yaml
 from flask import Flask
+from google.protobuf import struct_pb2
 
 from regelmotor.console.app import create_app
 from regelmotor.console.charts import BarChart, Series, chart_legend, chart_svg, chart_table
 from regelmotor.console.security import MAX_BODY_BYTES
 from regelmotor.console.settings import ConsoleSettings
-from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc
+from regelmotor_api.v1 import audit_pb2, audit_pb2_grpc, decision_pb2, decision_pb2_grpc
 from tests.conftest import ROOT
 from tests.console_support import running_console
 from tests.server_process import ServerProcess, running_server
@@ -290,3 +294,67 @@ def test_a_form_just_over_the_bound_gets_the_consoles_norwegian_page() -> None:
             urllib.request.urlopen(console.url + "/formaal", data=body, timeout=30)
         text = refused.value.read().decode()
     assert 'lang="nb"' in text and "Det som ble sendt inn er for stort" in text
+
+
+# The pages a person opens, with real data (a purpose kept, so the auditor's pages show their forms).
+PAGES = ("/", "/formaal", "/regelsett", "/regelsett/rett-til-helsehjelp/2024.07", "/regelsett/rett-til-helsehjelp/diff",
+         "/regelsett/rett-til-helsehjelp/2024.07/prov", "/regelsett/rett-til-helsehjelp/utkast", "/revisjon/",
+         "/revisjon/logg", "/revisjon/tilgang", "/revisjon/statistikk", "/finnes-ikke")
+
+
+def _structure_problems(html: str) -> list[str]:
+    """Headings that skip a level, fields without a label, tables without a caption or scoped headers (axe's
+    WCAG rules leave heading order to «best practice», and a label may be missing where a title stands in)."""
+    found = []
+    levels = [int(level) for level in re.findall(r"<h([1-6])[\s>]", html)]
+    if not levels or levels[0] != 1 or levels.count(1) != 1:
+        found.append(f"one h1 first: {levels}")
+    found += [f"h{b} after h{a}" for a, b in itertools.pairwise(levels) if b > a + 1]
+    labelled = set(re.findall(r'<label[^>]*\bfor="([^"]+)"', html))
+    for tag in re.findall(r"<(?:input|select|textarea)\b[^>]*>", html):
+        if 'type="hidden"' in tag or ('type="checkbox"' in tag and "<fieldset" not in html):
+            continue
+        element_id = re.search(r'\bid="([^"]+)"', tag)
+        if element_id is None or element_id.group(1) not in labelled:
+            found.append(f"no label: {tag[:80]}")
+    for table in re.findall(r"<table\b.*?</table>", html, flags=re.DOTALL):
+        if "<caption" not in table:
+            found.append(f"no caption: {table[:80]}")
+        found += [f"th without scope: {th[:60]}" for th in re.findall(r"<th\b[^>]*>", table) if "scope=" not in th]
+    return found
+
+
+def test_every_page_has_its_headings_in_order_labels_and_captions(service: ServerProcess) -> None:
+    client = _app(service.address).test_client()
+    with client.session_transaction() as kept:
+        kept["formaal"] = "Sak 2026/1234, kontroll"
+    problems = {path: _structure_problems(client.get(path).get_data(as_text=True)) for path in PAGES}
+    assert not {path: found for path, found in problems.items() if found}
+
+
+def _decide(address: str) -> None:
+    """The first bundled case of utskrivningsklar 2019.1, decided through the API (so it is logged today)."""
+    case = yaml.safe_load((ROOT / "rulesets" / "utskrivningsklar" / "2019.1.cases.yaml").read_text("utf-8"))
+    first = case["cases"][0]
+    facts = struct_pb2.Struct()
+    facts.update({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in first["facts"].items()})
+    with grpc.insecure_channel(address) as channel:
+        decision_pb2_grpc.DecisionServiceStub(channel).Evaluate(decision_pb2.EvaluateRequest(
+            ruleset="utskrivningsklar", version="2019.1", as_of=first["as_of"].isoformat(), facts=facts),
+            metadata=[("regelmotor-caller", "test:gjennomgang")], timeout=30)
+
+
+def test_the_auditors_answers_have_their_headings_in_order_labels_and_captions(service: ServerProcess) -> None:
+    app = _app(service.address)
+    app.config["WTF_CSRF_ENABLED"] = False  # the pages' markup is tested here
+    client = app.test_client()
+    _decide(service.address)  # a decision in the log: the answers have rows, tables and a chart
+    today = date.today()
+    searched = {"formaal": "Sak 2026/1234", "regelsett": "utskrivningsklar", "utfall": "utfall",
+                "fra": (today - timedelta(days=3)).isoformat(), "til": today.isoformat()}
+    without_outcome = {name: value for name, value in searched.items() if name != "utfall"}  # a search needs a value
+    answered = {path: client.post(path, data=without_outcome if path == "/revisjon/" else searched).get_data(
+        as_text=True) for path in ("/revisjon/", "/revisjon/tilgang", "/revisjon/statistikk")}
+    assert all("<tbody>" in html for html in answered.values())  # each answer has rows to check
+    problems = {path: _structure_problems(html) for path, html in answered.items()}
+    assert not {path: found for path, found in problems.items() if found}
