@@ -358,3 +358,12 @@ def test_the_auditors_answers_have_their_headings_in_order_labels_and_captions(s
     assert all("<tbody>" in html for html in answered.values())  # each answer has rows to check
     problems = {path: _structure_problems(html) for path, html in answered.items()}
     assert not {path: found for path, found in problems.items() if found}
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/innlogging/tilbake?code=1&state=2"), ("POST", "/logg-ut")])
+def test_the_logins_own_pages_do_not_exist_without_login(method: str, path: str) -> None:
+    app = _app("127.0.0.1:1")
+    app.config["WTF_CSRF_ENABLED"] = False
+    answer = app.test_client().open(path, method=method)
+    assert answer.status_code == 404  # not «Innloggingen lyktes ikke» on a console that has no login
+    assert "<h1>Siden finnes ikke</h1>" in answer.get_data(as_text=True)

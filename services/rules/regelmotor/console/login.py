@@ -182,6 +182,8 @@ def display_name(claims: dict[str, Any]) -> str:
 def callback() -> Response | tuple[str, int]:
     """The issuer sends the browser back here with a code, which authlib exchanges (with the PKCE verifier) for
     the tokens, checking state, and the id_token's signature, issuer, audience and nonce."""
+    if "regelmotor_login" not in current_app.extensions:
+        abort(404)  # no login here: nothing to come back to (not a failed login)
     try:
         token = _login().client.authorize_access_token()
     except (OAuthError, JoseError, requests.RequestException, KeyError, ValueError) as error:
