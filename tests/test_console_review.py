@@ -367,3 +367,17 @@ def test_the_logins_own_pages_do_not_exist_without_login(method: str, path: str)
     answer = app.test_client().open(path, method=method)
     assert answer.status_code == 404  # not «Innloggingen lyktes ikke» on a console that has no login
     assert "<h1>Siden finnes ikke</h1>" in answer.get_data(as_text=True)
+
+
+def test_every_link_of_the_auditors_answers_stays_under_the_consoles_own_path(service: ServerProcess) -> None:
+    """Behind a proxy that serves the console at /konsoll, a link written as /revisjon/… would leave it."""
+    app = _app(service.address)
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    _decide(service.address)
+    searched = {"formaal": "Sak 2026/1234", "regelsett": "utskrivningsklar"}
+    for path in ("/revisjon/", "/revisjon/tilgang"):
+        html = client.post(path, data=searched, base_url="http://127.0.0.1/konsoll").get_data(as_text=True)
+        assert "/revisjon/beslutning/" in html or path != "/revisjon/"  # the search lists the decision
+        links = re.findall(r'(?:href|action)="(/[^"]*)"', html)
+        assert links and [link for link in links if not link.startswith("/konsoll/")] == []
