@@ -133,7 +133,9 @@ def test_the_decision_page_shows_the_record_and_replays_it_identically(page: Any
     assert shown["Sporings-id"] == recorded["trace_id"] and len(recorded["trace_id"]) == 32
     assert shown["Registrert"] == _norsk_tid(summary["recorded_at"])
     assert shown["Spurt av"] == "test:revisjon" and shown["Forespørselens id"] == "revisjon-test-1"
-    assert shown["Loggpostens hash"] == summary["hash"]
+    assert shown["Loggpostens kontrollsum"] == summary["hash"]  # the word the log's check page uses
+    assert shown["Forrige posts kontrollsum"] == recorded["prev_hash"]
+    assert shown["Versjonen valgt etter"] == "faktumet «utskrivningsklar_dato»: 4. mars 2024"
     assert shown["Svarets sha256"] == recorded["answer_sha256"]
     facts = dict(zip(page.locator("table.fakta tbody th").all_inner_texts(),
                      page.locator("table.fakta tbody td").all_inner_texts(), strict=True))

@@ -615,3 +615,11 @@ def test_an_unusable_key_file_refuses_the_start_naming_the_setting(
                                oidc_client_key_file=key_file, port=0, **further)
     with pytest.raises(ValueError, match=refusal):
         ConsoleServer(settings)
+def test_an_error_sent_back_by_whoever_calls_the_callback_cannot_write_lines_into_the_log(
+        console_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="regelmotor.console")
+    answer = requests.get(console_url + "/innlogging/tilbake", timeout=10,
+                          params={"error": "access_denied\n2026-12-07 INFO login ok: admin", "state": "x"})
+    assert answer.status_code == 401
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("login refused")]
+    assert refused and all("\n" not in line and len(line) < 200 for line in refused)

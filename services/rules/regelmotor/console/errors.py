@@ -57,3 +57,8 @@ class FormProblem(RegelmotorError):
         super().__init__(f"{field_name}: {reason}")
         self.field_name = field_name
         self.reason = reason
+
+
+class ExportBrokenOff(RegelmotorError):
+    """A download the API stopped answering mid-stream: the response is cut off (the browser shows a failed
+    download). Carries no text: it ends in the web server's log, and the API's message may name a person."""

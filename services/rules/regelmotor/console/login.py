@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -167,11 +167,14 @@ def display_name(claims: dict[str, Any]) -> str:
 def callback() -> Response | tuple[str, int]:
     """The issuer sends the browser back here with a code, which authlib exchanges (with the PKCE verifier) for
     the tokens, checking state, and the id_token's signature, issuer, audience and nonce."""
+    if "regelmotor_login" not in current_app.extensions:
+        abort(404)  # no login here: nothing to come back to (not a failed login)
     try:
         token = _login().client.authorize_access_token()
     except (OAuthError, JoseError, requests.RequestException, KeyError, ValueError) as error:
         # The kind of failure only: an issuer's description may echo what was sent.
-        log.warning("login refused: %s %s", type(error).__name__, getattr(error, "error", ""))
+        # The error code comes from the callback's query (anyone may call it): quoted and cut, one log line.
+        log.warning("login refused: %s %r", type(error).__name__, str(getattr(error, "error", ""))[:64])
         return _problem_page("Innloggingen lyktes ikke",
                              "Prøv å logge inn på nytt. Kommer feilen tilbake, meld fra til driften.", 401)
     claims = token.get("userinfo")
@@ -194,6 +197,8 @@ def callback() -> Response | tuple[str, int]:
 @blueprint.post("/logg-ut")
 def logout() -> Response:
     """Ends the session here, then at the issuer when it offers that (RP-initiated logout)."""
+    if "regelmotor_login" not in current_app.extensions:
+        abort(404)  # no login, nothing to log out of (the page shows no such button)
     login = _login()
     id_token = session.get(_ID_TOKEN)
     session.clear()

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from .login import local_path
+
 blueprint = Blueprint("formaal", __name__)
 
 MAX_CHARS = 200  # the API's own bound; a longer text is refused here with the same words
@@ -26,10 +28,9 @@ def current_purpose() -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this console (never another site: an open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("home.index")
+    """Only a path on this console (never another site: an open redirect). The login's rule: browsers drop tabs
+    and line breaks from a URL, so "/<tab>/evil.example" would lead to //evil.example."""
+    return local_path(target)
 
 
 BACK_FIELD = "tilbake"  # a POST form's hidden field: the path of the page the form is on
@@ -48,7 +49,10 @@ def purpose_required(view: View) -> View:
     """A page that reads audit data: without a purpose in the session, ask for one first, then come back."""
     @wraps(view)
     def asked(*args: Any, **kwargs: Any) -> Any:
-        if current_purpose() is None:
+        # A search form carries its own purpose field (the view sends it to the API, which judges it): a session
+        # that ended while the form was open must not throw away what was typed (a fødselsnummer, say).
+        posted_own = request.method == "POST" and request.form.get(_KEY, "").strip()
+        if current_purpose() is None and not posted_own:
             return redirect(url_for("formaal.ask", neste=_safe_next(_back())))
         return view(*args, **kwargs)
 

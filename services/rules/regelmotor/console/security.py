@@ -30,6 +30,8 @@ CONTENT_SECURITY_POLICY = {
 
 csrf = CSRFProtect()
 
+MAX_BODY_BYTES = 2 * 1024 * 1024  # a ruleset source with its cases fits; nothing else comes near
+
 
 def content_security_policy(settings: ConsoleSettings) -> dict[str, str]:
     """With login, a form may lead on to the issuer: the logout (its end_session endpoint), or any form sent after
@@ -68,8 +70,8 @@ def protect(app: Flask, settings: ConsoleSettings, base_url: str) -> None:
         SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: the login's redirect back from the issuer must carry it
         SESSION_COOKIE_SECURE=https,
         WTF_CSRF_TIME_LIMIT=settings.session_minutes * 60,
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # a ruleset source with its cases fits; nothing else comes near
-        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
     )
     Session(app)
     csrf.init_app(app)

@@ -10,9 +10,14 @@ from pydantic import ValidationError
 from waitress.server import create_server
 
 from .app import create_app
+from .security import MAX_BODY_BYTES
 from .settings import ConsoleSettings
 
 log = logging.getLogger("regelmotor.console")
+
+# Above the app's own bound: a body just over it gets the console's Norwegian page (413), not waitress' English
+# text; waitress still stops what is far over it.
+WEB_SERVER_BODY_BYTES = 2 * MAX_BODY_BYTES
 
 
 class ConsoleServer:
@@ -25,7 +30,7 @@ class ConsoleServer:
         # One host, so one TCP server (the stubs' union also has the multi-socket kind).
         self._server: Any = cast(Any, create_server(
             _Deferred(), map=self._sockets, host=settings.host, port=settings.port, threads=threads,
-            ident="regelmotor-konsoll", max_request_body_size=2 * 1024 * 1024))
+            ident="regelmotor-konsoll", max_request_body_size=WEB_SERVER_BODY_BYTES))
         self.port: int = self._server.effective_port
         self.url = settings.base_url(self.port)
         self.app = create_app(settings, base_url=self.url)

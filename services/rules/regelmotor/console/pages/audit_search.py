@@ -3,6 +3,7 @@ lines (ExportDecisions). Searches are POSTs: the fødselsnummer goes in the body
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask import Response, render_template, stream_with_context
 from regelmotor_api.v1 import audit_pb2
 
 from ..api import console_api
-from ..errors import ApiProblem
+from ..errors import ApiProblem, ExportBrokenOff
 from ..person import current_person
 from ..purpose import keep_purpose
 from .audit_forms import (
@@ -26,6 +27,8 @@ from .audit_forms import (
     read_with_purpose,
 )
 from .audit_words import outcome_in_words
+
+log = logging.getLogger("regelmotor.console")
 
 PAGE_SIZE = 25
 EXPORT_SECONDS = 600.0  # an export streams the whole search; it may take longer than one page
@@ -73,10 +76,19 @@ def export() -> Response | tuple[str, int]:
     keep_purpose(form.purpose)
 
     def body() -> Iterator[str]:
-        if first is not None:
-            yield first["json_line"] + "\n"
+        if first is None:
+            return
+        yield first["json_line"] + "\n"
+        written = 1
+        try:
             for line in lines:
                 yield line["json_line"] + "\n"
+                written += 1
+        except ApiProblem as problem:
+            # The status line is sent: the download can only be cut off, which the browser shows as failed. The
+            # code and count only: the API's message may echo the filter (a fødselsnummer).
+            log.error("export of decisions broken off after %d lines: %s", written, problem.code)
+            raise ExportBrokenOff from None
 
     return Response(stream_with_context(body()), mimetype="application/x-ndjson",
                     headers={"Content-Disposition": 'attachment; filename="beslutninger.jsonl"'})

@@ -77,3 +77,15 @@ def i_kroner(unit: str) -> bool:
     """A parameter's unit that is Norwegian kroner."""
     return is_kroner_unit(unit)
 
+
+
+# How an outcome's values from several rules are combined (the ruleset format's `combine`), in words.
+_COMBINED = {"unique": "alle regler må gi samme verdi", "priority": "høyeste prioritet gjelder",
+             "any": "ja hvis én regel sier ja", "all": "ja bare hvis alle regler sier ja", "min": "minste verdi",
+             "max": "største verdi", "collect": "alle verdiene samlet"}
+
+
+@blueprint.app_template_filter("kombinert")
+def kombinert(combine: str) -> str:
+    """«største verdi» for max; a way the console does not know yet is shown as the ruleset names it."""
+    return _COMBINED.get(combine, combine)

@@ -18,9 +18,10 @@ from ..api import console_api
 from ..errors import ApiProblem
 from ..person import current_person
 from . import rulesets_diff, rulesets_stored, rulesets_timeline, rulesets_version
-from .rulesets_words import action_word, state_word
+from .rulesets_words import action_word, selected_by_words, state_word
 
 blueprint = Blueprint("regelsett", __name__)
+blueprint.add_app_template_filter(selected_by_words, "valgt_etter")  # the decision page says it too
 
 
 def _not_found(text: str) -> ApiProblem:

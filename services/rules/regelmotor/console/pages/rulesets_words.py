@@ -15,3 +15,11 @@ def state_word(state: str) -> str:
 
 def action_word(action: str) -> str:
     return ACTIONS.get(action, action)
+
+
+def selected_by_words(selected_by: str) -> str:
+    """What picks a ruleset's version, as policy staff say it: the assessment date (the API's "as_of", also when
+    the ruleset names nothing), else the fact named, e.g. «ansiennitetsdato»."""
+    if selected_by in ("", "as_of"):
+        return "vurderingsdatoen"
+    return f"faktumet «{selected_by}»"
