@@ -3,6 +3,7 @@ is logged in, sends its security headers, and shows a failing API in plain words
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
@@ -16,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from regelmotor.console.api import ConsoleApi
+from regelmotor.console.app import create_app
+from regelmotor.console.settings import ConsoleSettings
 from tests.conftest import ROOT
 from tests.console_support import assert_accessible, running_console, tab_to
 from tests.server_process import ServerProcess, running_server
@@ -149,3 +153,19 @@ def test_the_accessibility_check_finds_what_it_must(page: Any) -> None:
     with pytest.raises(AssertionError, match=r"image-alt[\s\S]*label") as found:
         assert_accessible(page)
     assert "color-contrast" in str(found.value)
+
+
+def test_an_unexpected_failure_is_logged_by_where_it_happened_never_by_its_text(
+        caplog: pytest.LogCaptureFixture) -> None:
+    settings = ConsoleSettings(api_address="127.0.0.1:9")
+    app = create_app(settings, base_url="http://127.0.0.1:8080", api=ConsoleApi(settings))
+
+    @app.get("/feiler")
+    def failing_page() -> str:
+        raise ValueError("fødselsnummer 01010112345 i en feilmelding")
+
+    with caplog.at_level(logging.ERROR):
+        answer = app.test_client().get("/feiler")
+    assert answer.status_code == 500 and "Noe gikk galt i konsollet" in answer.text
+    assert "01010112345" not in caplog.text and "01010112345" not in answer.text
+    assert "ValueError at test_console_basics.py:" in caplog.text and "failing_page" in caplog.text

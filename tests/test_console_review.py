@@ -69,7 +69,7 @@ def _fill(rule: str, value: str) -> str:
 def _not_a_norwegian_page(status: int, text: str) -> bool:
     """A 500, a trace, or an answer that is neither a redirect nor a page of the console (a stopped service is a
     503 page: the right answer)."""
-    redirect = 300 <= status < 400
+    redirect = 300 <= status < 400 or status == 204  # 204: no content (the console has no icon), nothing to read
     return status == 500 or bool(TRACE.search(text)) or (not redirect and 'lang="nb"' not in text)
 
 

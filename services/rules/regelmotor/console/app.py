@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template
@@ -72,7 +74,11 @@ def _error_pages(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[str, int]:
-        app.logger.error("console page failed: %s", type(error).__name__)  # the type only: no personal data
+        # Where it failed (files, lines, functions) but not the exception's text or values, which may hold a
+        # person's data: enough to find the fault, nothing to leak.
+        where = " < ".join(f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
+                           for frame in reversed(traceback.extract_tb(error.__traceback__)[-6:]))
+        app.logger.error("console page failed: %s at %s", type(error).__name__, where)
         return render_template("feil.html", overskrift="Noe gikk galt i konsollet",
                                detalj="Feilen er logget. Prøv igjen, eller meld fra om den kommer tilbake.",
                                felter={}), 500

@@ -138,7 +138,8 @@ def _to_issuer(following: str) -> Response | tuple[str, int]:
         named = str(login.client.load_server_metadata().get("issuer", ""))
         if named.rstrip("/") != login.issuer.rstrip("/"):
             # OpenID Connect Discovery 4.3: a document naming another issuer is not this issuer's.
-            log.error("the discovery document of oidc_issuer %s names another issuer: %s", login.issuer, named)
+            log.error("the discovery document of oidc_issuer %s names another issuer: %r", login.issuer,
+                      str(named)[:200])  # remote text: quoted and cut, so it cannot forge log lines
             return _problem_page("Innloggingen er feil satt opp",
                                  "Innloggingstjenesten er ikke den konsollet er satt opp med. Meld fra til driften.",
                                  503)
@@ -218,8 +219,8 @@ def logout() -> Response:
 def no_icon() -> tuple[str, int]:
     """The console has no icon. Browsers ask for one after every page, a failed login's too: without a login
     that request must not start one (a redirect to the issuer, which the page's CSP refuses as an image, and a
-    fresh state and return path in place of the person's own)."""
-    return "", 404
+    fresh state and return path in place of the person's own). 204: nothing to show, and nothing went wrong."""
+    return "", 204
 
 
 @blueprint.get("/utlogget")
