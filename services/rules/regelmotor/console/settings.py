@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
+from regelmotor.addresses import is_loopback
 
 # What a person's login asks for: who they are, and the roles the API's own scope names grant (the service's
 # default auth_scope_roles: each role granted by the scope of the same name). A deployment with other scope names
@@ -30,7 +21,7 @@ def _https_unless_loopback(setting: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise ValueError(f"{setting} must be an https:// address (http only on loopback), not {url!r}")
 
@@ -84,7 +75,7 @@ class ConsoleSettings(BaseSettings):
         if (self.oidc_issuer is None) != (self.oidc_client_id is None):
             raise ValueError("oidc_issuer and oidc_client_id go together: set both, or neither for no login")
         _one_client_credential(self)
-        if self.oidc_issuer is None and not is_loopback_host(self.host):
+        if self.oidc_issuer is None and not is_loopback(self.host):
             raise ValueError(f"without a login (oidc_issuer) the console listens on loopback only, not {self.host}")
         if self.oidc_issuer is not None:
             _https_unless_loopback("oidc_issuer", self.oidc_issuer)
@@ -93,7 +84,7 @@ class ConsoleSettings(BaseSettings):
                                  f"{self.oidc_scopes!r}")
         if self.public_url is not None:
             _https_unless_loopback("public_url", self.public_url)
-        elif self.oidc_issuer is not None and not is_loopback_host(self.host):
+        elif self.oidc_issuer is not None and not is_loopback(self.host):
             raise ValueError(f"public_url: set the https address browsers use; with login the console cannot "
                              f"be reached as http://{self.host}")
         return self

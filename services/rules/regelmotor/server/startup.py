@@ -5,13 +5,13 @@ Every check here runs before anything listens, so a server either starts whole o
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from regelmotor.addresses import is_loopback
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.identity import Pseudonymiser, load_key
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
@@ -57,16 +57,6 @@ def unknown_variables(environment: Mapping[str, str], fields: Iterable[str]) -> 
                 and not name.startswith(_OTHER_PREFIXES)):
             raise StartupError(name[len("REGELMOTOR_"):].lower(), "is not a setting",
                                "check its spelling against docs/configuration.md (it is not a setting)")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is an address only this machine can reach (`localhost` or a loopback address)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def exposure(host: str, *, tls: bool, authentication: bool, insecure: bool) -> str:
