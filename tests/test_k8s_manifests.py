@@ -109,10 +109,14 @@ def test_the_settings_are_ones_the_server_knows_and_accepts(example: Objects,
 
 def test_probes_are_grpc_readiness_on_the_decisions_liveness_on_the_front(example: Objects) -> None:
     container = server_container(example)
-    assert [p["containerPort"] for p in container["ports"]] == [SERVICE_PORT]
+    # The kubelet's gRPC probe speaks plaintext; the service port TLS only: the probes ask the health-only port
+    # (server/health_port.py, tests/test_health_port.py).
+    health_port = int(settings_env(example)["REGELMOTOR_HEALTH_PORT"])
+    assert health_port != SERVICE_PORT
+    assert sorted(p["containerPort"] for p in container["ports"]) == sorted([SERVICE_PORT, health_port])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert set(container[probe]) & {"grpc", "exec", "httpGet", "tcpSocket"} == {"grpc"}, probe
-        assert container[probe]["grpc"]["port"] == SERVICE_PORT, probe
+        assert container[probe]["grpc"]["port"] == health_port, probe
     # "" is SERVING only while a worker is ready and the log takes records (server/health.py) ...
     assert container["readinessProbe"]["grpc"]["service"] == ""
     # ... RulesetService until shutdown, so busy workers or a lost database do not get the pod killed.
