@@ -6,18 +6,31 @@ the port - checked on the rendered objects."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import grpc
 import kubernetes_validate
 import pytest
+import trustme
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regelmotor.server.config import Settings
 from regelmotor.server.servicers import RULESET_SERVICE
+from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
+from tests.auth_support import Issuer
 from tests.conftest import ROOT
+from tests.grpc_support import request
+from tests.postgres_support import postgres_schema
+from tests.server_process import running_server
 
 K8S = ROOT / "deploy" / "k8s"
 OVERLAY = K8S / "overlays" / "example"
@@ -28,6 +41,13 @@ SERVICE_PORT = 50051
 # 2 s), write the last records (up to 5 s), then sign the last checkpoint.
 SHUTDOWN_AFTER_GRACE_SECONDS = 7
 Objects = list[dict[str, Any]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def render(folder: str) -> Objects:
@@ -252,3 +272,51 @@ def test_the_grace_period_covers_the_servers_drain(example: Objects) -> None:
     # The Job migrates and exits; it has no drain.
     assert one(example, "Job")["spec"]["template"]["spec"]["containers"][0]["command"] == ["regelmotor", "db",
                                                                                            "migrate"]
+
+
+def write_secret_files(folder: Path, names: set[str]) -> trustme.CA:
+    """The files the key-files init container leaves in the pod, made here (mode 0600, as it copies them)."""
+    ca = trustme.CA()
+    server = ca.issue_cert("0.0.0.0", "127.0.0.1", "localhost")
+    files = {"tls.crt": b"".join(p.bytes() for p in server.cert_chain_pems), "tls.key": server.private_key_pem.bytes(),
+             "pseudonym.key": secrets.token_hex(32).encode("ascii"),
+             "checkpoint.key": Ed25519PrivateKey.generate().private_bytes(
+                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        (folder / name).chmod(0o600)
+    issuer = Issuer()
+    issuer.add_rsa("k1")
+    issuer.write_jwks(folder / "jwks.json")
+    assert {p.name for p in folder.iterdir()} == names
+    return ca
+
+
+def test_the_rendered_settings_start_a_server_that_probes_can_ask(example: Objects, tmp_path: Path) -> None:
+    """The example's ConfigMap as the pod gets it - non-loopback host, TLS, tokens, the key files, the health
+    port - starts the real server on PostgreSQL, with the file paths moved from the pod's volumes to folders here
+    and no OTLP export (its collector is in the cluster)."""
+    with postgres_schema() as dsn:
+        env = {k: v for k, v in settings_env(example).items() if k.startswith("REGELMOTOR_")}
+        [pod_secrets] = {path.rpartition("/")[0] for key, path in env.items() if key.endswith("_FILE")}
+        secrets_dir = tmp_path / "secrets"
+        secrets_dir.mkdir()
+        ca = write_secret_files(secrets_dir, {path.rpartition("/")[2] for key, path in env.items()
+                                              if key.endswith("_FILE")})
+        env = {k: v.replace(pod_secrets, str(secrets_dir)) for k, v in env.items()}
+        health_port = free_port()
+        env |= {"REGELMOTOR_DATA_DIR": str(tmp_path / "data"), "REGELMOTOR_DECISION_LOG": dsn,
+                "REGELMOTOR_HEALTH_PORT": str(health_port)}
+        credentials = grpc.ssl_channel_credentials(ca.cert_pem.bytes())
+        with running_server(workers=1, drafts=False, env=env, credentials=credentials) as server:
+            with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
+                                                                   timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with grpc.secure_channel(server.address, credentials) as channel:
+                try:
+                    pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=10)
+                    refused = "answered"
+                except grpc.RpcError as error:
+                    refused = error.code().name
+            assert refused == "UNAUTHENTICATED"  # TLS answered, and a call without a token is refused
