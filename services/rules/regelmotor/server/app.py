@@ -42,6 +42,7 @@ from .audit import AuditServicer
 from .config import Settings
 from .handler import EvaluationHandler
 from .health import ServiceHealth
+from .health_port import health_only_server
 from .impact import ImpactAnalyst
 from .lifecycle import RulesetLifecycleServicer
 from .limits import CallerLimiter
@@ -80,6 +81,7 @@ class Service:
     impact: WorkerPool | None = None  # the impact analysis sandbox (server/impact.py)
     reloader: RulesetReloader | None = None  # hot reload from the store (server/reload.py); None without a log
     reloading: asyncio.Task[None] | None = None
+    health_server: grpc.aio.Server | None = None  # the plaintext health-only port (server/health_port.py)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -110,6 +112,8 @@ class Service:
         if drain_delay:
             await asyncio.sleep(drain_delay)
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         pools = [self.sources] + [p for p in (self.pool, self.impact) if p is not None]
         await asyncio.gather(*(p.close(timeout=2.0) for p in pools))
         if self.inline is not None:
@@ -235,7 +239,10 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             assert decision_pb2.DESCRIPTOR and ruleset_pb2.DESCRIPTOR and audit_pb2.DESCRIPTOR
             reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
         port = _listen(server, settings, credentials)
+        health_server = health_only_server(health_servicer, settings)
         await server.start()
+        if health_server is not None:
+            await health_server.start()
     except BaseException:
         if pool is not None:
             await pool.close(timeout=1.0)
@@ -246,7 +253,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             decision_log.close()
         raise
     service = Service(settings, telemetry, motor, decision_log, recording, pool, inline, sources, server,
-                      service_health, port, posture, checkpointer, impact=impact)
+                      service_health, port, posture, checkpointer, impact=impact, health_server=health_server)
     service.reloader = _reloader(service, snapshot, seen)
     service.start_checkpointing()
     service.start_reloading()

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
                                   "whether a version was published or retired since (hot reload)")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
+    health_port: int | None = Field(default=None, ge=1, le=65535, description="a second port, plaintext, that "
+                                    "serves only gRPC health (Kubernetes' gRPC probes cannot speak TLS)")
     data_dir: Path = Field(default=Path("var"), description="where the SQLite decision log and the pseudonym key live")
     decision_log: str = Field(default="sqlite", description="'sqlite' (in data_dir), a postgresql:// DSN, or 'off'")
     pseudonym_key: str | None = Field(default=None, description="hex HMAC key for identity numbers (else a key "
