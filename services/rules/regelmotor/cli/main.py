@@ -24,6 +24,7 @@ from regelmotor_api.facts import FactsFileError, read_facts
 from .audit import add_audit
 from .console import add_console, start_beside, stop_beside
 from .coverage import render_coverage
+from .health import add_health
 from .remote import add_impact
 from .render import render_decision
 
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     add_console(sub)
     add_audit(sub)
+    add_health(sub)
     return parser
 
 
