@@ -120,7 +120,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert " ".join(build.arguments("RUN")[-1].split()) == ("deploy/build-wheels.sh /src /wheels python3 && "
                                           "deploy/install.sh /wheels /opt/regelmotor python3")
     environment = _isolated()
-    for script, args in (("build-wheels.sh", (source, root / "wheels")), ("install.sh", (root / "wheels", root / "venv"))):
+    steps = (("build-wheels.sh", (source, root / "wheels")), ("install.sh", (root / "wheels", root / "venv")))
+    for script, args in steps:
         done = subprocess.run(["sh", str(source / "deploy" / script), *map(str, args), sys.executable],
                               capture_output=True, text=True, timeout=600, env=environment, cwd=root)
         assert done.returncode == 0, done.stdout + done.stderr
