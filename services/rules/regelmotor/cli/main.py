@@ -25,6 +25,7 @@ from .audit import add_audit
 from .console import add_console, start_beside, stop_beside
 from .coverage import render_coverage
 from .database import add_database
+from .health import add_health
 from .remote import add_impact
 from .render import render_decision
 
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_console(sub)
     add_audit(sub)
     add_database(sub)
+    add_health(sub)
     return parser
 
 
