@@ -13,9 +13,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+import trustme
 
 from regelmotor.console.api import ConsoleApi
 from regelmotor.console.app import create_app
@@ -169,3 +172,29 @@ def test_an_unexpected_failure_is_logged_by_where_it_happened_never_by_its_text(
     assert answer.status_code == 500 and "Noe gikk galt i konsollet" in answer.text
     assert "01010112345" not in caplog.text and "01010112345" not in answer.text
     assert "ValueError at test_console_basics.py:" in caplog.text and "failing_page" in caplog.text
+
+
+def test_the_console_reaches_a_service_over_mutual_tls(page: Any, tmp_path: Path) -> None:
+    # The console as a client on another host: the service's CA to trust it, a client certificate to be let in.
+    ca = trustme.CA()
+    files: dict[str, bytes] = {}
+    for name, leaf in (("server", ca.issue_cert("127.0.0.1", "localhost")), ("client", ca.issue_cert("konsoll"))):
+        files[f"{name}.crt"] = b"".join(pem.bytes() for pem in leaf.cert_chain_pems)
+        files[f"{name}.key"] = leaf.private_key_pem.bytes()
+    files["ca.crt"] = ca.cert_pem.bytes()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        (tmp_path / name).chmod(0o600)
+    env = {"REGELMOTOR_TLS_CERT_FILE": str(tmp_path / "server.crt"),
+           "REGELMOTOR_TLS_KEY_FILE": str(tmp_path / "server.key"),
+           "REGELMOTOR_TLS_CLIENT_CA_FILE": str(tmp_path / "ca.crt")}
+    credentials = grpc.ssl_channel_credentials(files["ca.crt"], files["client.key"], files["client.crt"])
+    with running_server(workers=1, env=env, credentials=credentials) as service:
+        with running_console(service.address, api_ca_file=tmp_path / "ca.crt", api_cert_file=tmp_path / "client.crt",
+                             api_key_file=tmp_path / "client.key") as console:
+            page.goto(console.url + "/")
+            assert "rett-til-helsehjelp" in page.locator("main table").inner_text()
+        with running_console(service.address, api_ca_file=tmp_path / "ca.crt", api_timeout_seconds=3) as console:
+            answer = page.goto(console.url + "/")  # no client certificate: the service does not let it in
+            assert answer is not None and answer.status == 503
+            assert "Regelmotor-tjenesten svarer ikke" in page.locator("main").inner_text()
