@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -27,6 +28,8 @@ class ConsoleServer:
         # Bind first (port 0 picks a free one), then build the app for the address browsers will use.
         # Our own socket map: closing what is in it ends the server's loop (waitress has no stop of its own).
         self._sockets: dict[int, Any] = {}
+        self._looping = threading.Event()
+        self._ended = threading.Event()
         # One host, so one TCP server (the stubs' union also has the multi-socket kind).
         self._server: Any = cast(Any, create_server(
             _Deferred(), map=self._sockets, host=settings.host, port=settings.port, threads=threads,
@@ -37,15 +40,29 @@ class ConsoleServer:
         self._server.application = self.app
 
     def run(self) -> None:
-        self._server.run()
+        self._looping.set()
+        try:
+            self._server.run()
+        finally:
+            self._looping.clear()
+            self._ended.set()
 
     def close(self) -> None:
-        """Stop serving (from another thread than `run`): finish the pages being made, then close the listening
-        socket and every open connection, which ends `run`."""
+        """Stop serving, also from another thread than `run`: finish the pages being made, then close the
+        listening socket and every open connection, which ends `run`. While `run` loops, its own thread closes
+        them (handed over through waitress' trigger): closed from here, a socket the loop is waiting on in
+        select() fails it with EBADF."""
         self._server.task_dispatcher.shutdown(timeout=10)
+        if self._looping.is_set():
+            self._server.trigger.pull_trigger(self._close_sockets)
+            self._ended.wait(10)
+        else:
+            self._close_sockets()
+        self.app.extensions["regelmotor_api"].close()
+
+    def _close_sockets(self) -> None:
         for dispatcher in list(self._sockets.values()):
             dispatcher.close()
-        self.app.extensions["regelmotor_api"].close()
 
 
 class _Deferred:
