@@ -8,6 +8,7 @@ import threading
 from typing import Any, cast
 
 from pydantic import ValidationError
+from waitress import wasyncore
 from waitress.server import create_server
 
 from .app import create_app
@@ -50,19 +51,29 @@ class ConsoleServer:
     def close(self) -> None:
         """Stop serving, also from another thread than `run`: finish the pages being made, then close the
         listening socket and every open connection, which ends `run`. While `run` loops, its own thread closes
-        them (handed over through waitress' trigger): closed from here, a socket the loop is waiting on in
-        select() fails it with EBADF."""
+        them (handed over through waitress' trigger; closed from here, a socket the loop waits on in select()
+        fails it with EBADF) and lets go of the trigger; the trigger is closed here once the loop has ended (closed
+        by the loop, a wake-up already on its way would write to a closed pipe)."""
         self._server.task_dispatcher.shutdown(timeout=10)
         if self._looping.is_set():
-            self._server.trigger.pull_trigger(self._close_sockets)
+            self._server.trigger.pull_trigger(self._close_connections)
             self._ended.wait(10)
         else:
-            self._close_sockets()
+            self._close_connections()
+        self._server.trigger.close()
         self.app.extensions["regelmotor_api"].close()
 
-    def _close_sockets(self) -> None:
+    def _close_connections(self) -> None:
+        """Close all but the trigger and take the trigger out of the loop's map: an empty map ends the loop."""
+        trigger = self._server.trigger
         for dispatcher in list(self._sockets.values()):
-            dispatcher.close()
+            if dispatcher is self._server:
+                # The listening socket only: the server's own close() closes the trigger too, under a wake-up
+                # that may still be on its way.
+                wasyncore.dispatcher.close(dispatcher)
+            elif dispatcher is not trigger:
+                dispatcher.close()
+        trigger.del_channel()
 
 
 class _Deferred:
