@@ -206,7 +206,7 @@ def test_a_retirement_counts_only_as_known_from_when_it_was_recorded(corrected: 
     motor = _stored(corrected, retired=True)
     assert _version(motor, "2031-02-01") == "2024.07"  # the correction is retired from 2031 on
     assert _version(motor, "2031-02-01", known_at=_moment("2026-08-31T00:00:00")) == "2024.07.1"
-    with pytest.raises(VersionRetired):
+    with pytest.raises(VersionRetired, match=r"frist@2024\.07\.1 is retired from 2031-01-01"):
         motor.evaluate("frist", {"mottatt": "2031-02-01"}, as_of=AS_OF, version="2024.07.1")
     pinned = motor.evaluate("frist", {"mottatt": "2031-02-01"}, as_of=AS_OF, version="2024.07.1",
                             known_at=_moment("2026-08-31T00:00:00"))

@@ -37,7 +37,7 @@ from .limits import CallerLimiter
 from .pool import PoolError
 from .protocol import Evaluate, Reply
 from .recording import caller_of
-from .replay_proof import prove, recorded_answer_sha256
+from .replay_proof import prove, recorded_answer_sha256, recorded_known_at
 from .servicers import Engine, ask
 from .telemetry import Telemetry
 
@@ -267,8 +267,9 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             if record is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id[:100]!r}")
                 raise AssertionError("abort raises")
+            # known_at as the decision was asked for (the version is pinned; the answer echoes the moment).
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
-                                        facts=to_struct(record.facts))
+                                        facts=to_struct(record.facts), known_at=recorded_known_at(record))
             try:  # no caller: a replay is not recorded; its version answers it even if retired since it decided
                 reply = await ask(self.engine, Evaluate(replay.SerializeToString(), replay=True), self.max_seconds)
             except PoolError as exc:

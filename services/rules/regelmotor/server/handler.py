@@ -19,7 +19,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -35,7 +35,7 @@ from regelmotor.store import DecisionRecord, RequestIdConflict, StoredRecord, an
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .answer_levels import LEVEL_NAMES
-from .convert import struct_to_dict
+from .convert import selection_json, struct_to_dict
 from .errors import bad_request, control_characters, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
 from .protocol import Reply, Summary
@@ -53,6 +53,22 @@ class _BadRequest(Exception):
 
 
 _MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
+_MAX_MOMENT_CHARS = 40
+
+
+def _known_at(text: str) -> datetime:
+    """EvaluateRequest.known_at: a moment with a UTC offset, not in the future (an answer about the future could
+    change before it comes, so it would not be reproducible)."""
+    try:
+        moment = datetime.fromisoformat(text) if len(text) <= _MAX_MOMENT_CHARS else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise _BadRequest([FieldViolation("known_at", "an ISO 8601 moment with a UTC offset is required, e.g. "
+                                                      "2026-03-01T12:00:00+01:00")])
+    if moment > datetime.now(UTC):  # read at the edge, never inside an evaluation
+        raise _BadRequest([FieldViolation("known_at", "is in the future: what is known then is not known yet")])
+    return moment
 
 
 def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None, int]:
@@ -96,6 +112,7 @@ def _record(head: DecisionHead, level: int, answer: bytes) -> dict[str, Any]:
                               for m in head.manuell_vurdering],
         "applied_rules": head.applied_rules,
         "explanation_level": LEVEL_NAMES[level], "answer_sha256": hashlib.sha256(answer).hexdigest(),
+        **selection_json(head),
     }
 
 
@@ -175,8 +192,9 @@ class EvaluationHandler:
                 except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
+                known_at = _known_at(request.known_at) if request.known_at else None
                 evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None,
-                                            replay=replay)
+                                            replay=replay, known_at=known_at)
                 head = evaluation.head(str(uuid.uuid4()))
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None
@@ -200,7 +218,8 @@ class EvaluationHandler:
             try:
                 # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
                 fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts, subject,
-                                                  None if level == FULL else LEVEL_NAMES[level]) if request_id else None
+                                                  None if level == FULL else LEVEL_NAMES[level],
+                                                  request.known_at or None) if request_id else None
                 record = _log_record(head, level, answer, caller, request_id, subject, trace_id,
                                      prepare=recording.hands_back, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either

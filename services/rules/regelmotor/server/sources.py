@@ -105,7 +105,8 @@ def stored_version(ruleset: Ruleset) -> rpb.StoredVersion:
         name=meta.name, version=meta.version, sha256=ruleset.sha256, title=meta.title,
         gyldig_fra=meta.gyldig_fra.isoformat(), gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "",
         unverified_hjemler=sorted(h.id for h in ruleset.hjemler.values() if not h.verified),
-        allow_gap_before=meta.allow_gap_before, selected_by=meta.selected_by or "")
+        allow_gap_before=meta.allow_gap_before, selected_by=meta.selected_by or "",
+        supersedes=meta.supersedes or "", correction_reason=meta.correction_reason)
 
 
 def check_proposal(request_bytes: bytes) -> SourceReply:
