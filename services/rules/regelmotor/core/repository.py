@@ -138,6 +138,9 @@ class RulesetRepository:
     # ruleset key -> when it was published and when its retirement was recorded (a store's versions only).
     published_at: dict[str, datetime] = field(default_factory=dict)
     retired_at: dict[str, datetime] = field(default_factory=dict)
+    # A version tested by itself (a proposal's sandbox, `ruleset test`): a correction stands on the timeline like
+    # any version, since what it corrects is not there; the store checks that relation when it is approved.
+    alone: bool = False
 
     @classmethod
     def load(cls, root: str | Path, *, include_drafts: bool = False,
@@ -232,7 +235,7 @@ class RulesetRepository:
         `known_at` (None: now)."""
         drafts = self.include_drafts if include_drafts is None else include_drafts
         selectable = [r for r in self.all_versions(name)
-                      if r.meta.supersedes is None and self._selectable(r, drafts, known_at)]
+                      if (r.meta.supersedes is None or self.alone) and self._selectable(r, drafts, known_at)]
         periods: list[Period] = []
         for index, ruleset in enumerate(selectable):
             end = ruleset.meta.gyldig_til
@@ -271,6 +274,8 @@ class RulesetRepository:
     def _corrected(self, ruleset: Ruleset, day: date, known_at: datetime | None) -> Ruleset:
         """`ruleset`, or its correction covering `day` (and that one's, and so on) as known at `known_at`. The
         load's checks leave at most one correction of a version per day, and no circles."""
+        if self.alone:
+            return ruleset
         corrections = [r for r in self.versions[ruleset.meta.name].values() if r.meta.supersedes is not None
                        and self._selectable(r, self.include_drafts, known_at)]
         chosen = ruleset
@@ -302,6 +307,8 @@ class RulesetRepository:
             periods = self.periods(name, include_drafts=drafts)
             for earlier, later in itertools.pairwise(periods):
                 problems.extend(_pair_problems(earlier, later))
+            if self.alone:
+                continue
             shown = [r for r in versions if (drafts or r.meta.status is Status.PUBLISHED) and r.key not in self.retired]
             by_version = {r.meta.version: r for r in shown}
             for problem in correction_problems(name, [span_of(r) for r in shown]):

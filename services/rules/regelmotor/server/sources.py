@@ -51,7 +51,7 @@ def run_source_cases(request_bytes: bytes) -> SourceReply:
     response = rpb.TestRulesetResponse()
     try:
         ruleset = load_ruleset_text(request.source, "source")
-        repository = RulesetRepository(include_drafts=True)
+        repository = RulesetRepository(include_drafts=True, alone=True)
         repository.add(ruleset, request.source)
         motor = Regelmotor(repository)
         Evaluator(ruleset)  # registers it with durable_rules now, so a refusal is a diagnostic, not a failed case
