@@ -109,7 +109,7 @@ def test_a_request_id_stands_for_its_known_at_too(service: Service) -> None:
     asked = service.evaluate("2024-07-01", known_at=first.isoformat(), request_id="once")
     retried = service.evaluate("2024-07-01", known_at=first.isoformat(), request_id="once")
     assert retried.decision_id == asked.decision_id  # the same request: the decision stored the first time
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="ALREADY_EXISTS") as caught:
         service.evaluate("2024-07-01", known_at=datetime.now(UTC).isoformat(), request_id="once")
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert details(caught.value)["ErrorInfo"].reason == "REQUEST_ID_REUSED"
@@ -123,7 +123,7 @@ def test_a_request_id_stands_for_its_known_at_too(service: Service) -> None:
 ])
 def test_a_known_at_that_is_not_a_past_moment_is_invalid_argument_naming_it(
         service: Service, known_at: str, reason: str) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="INVALID_ARGUMENT") as caught:
         service.evaluate("2024-07-01", known_at=known_at)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     (violation,) = details(caught.value)["BadRequest"].field_violations
@@ -145,7 +145,7 @@ def test_ruleset_history_and_get_ruleset_show_the_correction_with_its_reason(ser
 def test_an_overlap_without_supersedes_is_still_refused_at_approval(service: Service) -> None:
     text = source("2024.2", "2024-01-01")  # the same days as 2024.1, but not as its correction
     assert service.anna.propose(text, cases("2024-01-01")).accepted
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION") as caught:
         service.bjorn.approve("2024.2", sha256(text))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert details(caught.value)["ErrorInfo"].reason == "TIMELINE"
@@ -155,7 +155,7 @@ def test_an_overlap_without_supersedes_is_still_refused_at_approval(service: Ser
 def test_a_correction_reaching_outside_the_superseded_version_is_refused_at_approval(service: Service) -> None:
     text = source("2024.1.1", "2023-12-01", extra=CORRECTION)
     assert service.anna.propose(text, cases("2023-12-01")).accepted
-    with pytest.raises(grpc.RpcError) as caught:
+    with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION") as caught:
         service.bjorn.approve("2024.1.1", sha256(text))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "before version 2024.1 governs" in caught.value.details()
