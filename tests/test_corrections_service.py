@@ -149,7 +149,7 @@ def test_an_overlap_without_supersedes_is_still_refused_at_approval(service: Ser
         service.bjorn.approve("2024.2", sha256(text))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert details(caught.value)["ErrorInfo"].reason == "TIMELINE"
-    assert "starts on the same day as 2024.1" in caught.value.details()
+    assert "starts on the same day as 2024.1" in str(caught.value.details())
 
 
 def test_a_correction_reaching_outside_the_superseded_version_is_refused_at_approval(service: Service) -> None:
@@ -158,4 +158,4 @@ def test_a_correction_reaching_outside_the_superseded_version_is_refused_at_appr
     with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION") as caught:
         service.bjorn.approve("2024.1.1", sha256(text))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "before version 2024.1 governs" in caught.value.details()
+    assert "before version 2024.1 governs" in str(caught.value.details())
