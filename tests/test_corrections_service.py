@@ -12,7 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import json_format
 
+from regelmotor.cli.main import main
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -35,7 +37,8 @@ def rulesets(tmp_path: Path) -> Path:
 
 
 class Service:
-    def __init__(self, idp: Issuer, channel: grpc.Channel) -> None:
+    def __init__(self, idp: Issuer, channel: grpc.Channel, address: str = "") -> None:
+        self.idp, self.address = idp, address
         self.anna, self.bjorn = Person(idp, channel, "anna", *AUTHOR), Person(idp, channel, "bjorn", *APPROVER)
         self.decisions = pb_grpc.DecisionServiceStub(channel)
         self.audit = apb_grpc.AuditServiceStub(channel)
@@ -59,7 +62,8 @@ class Service:
         time.sleep(0.01)
         self.bjorn.approve("2024.1.1", sha256(text))
         deadline = time.monotonic() + 20
-        while self.evaluate("2024-07-01").version != "2024.1.1":  # every instance serves it within a few seconds
+        # Probed with an age both versions call adult, so the probes change no impact report below.
+        while self.evaluate("2024-07-01", alder=40).version != "2024.1.1":  # served within a few seconds
             assert time.monotonic() < deadline, "the approved correction was not served within 20 s"
             time.sleep(0.2)
         return before
@@ -69,7 +73,7 @@ class Service:
 def service(idp: Issuer, idp_jwks: Path, rulesets: Path, store_backend: str) -> Iterator[Service]:
     with lifecycle_server(idp, idp_jwks, rulesets, store_backend) as server, \
             grpc.insecure_channel(server.address) as channel:
-        yield Service(idp, channel)
+        yield Service(idp, channel, server.address)
 
 
 def test_a_published_correction_decides_for_its_days_and_says_what_it_superseded_and_since_when(
@@ -159,3 +163,59 @@ def test_a_correction_reaching_outside_the_superseded_version_is_refused_at_appr
         service.bjorn.approve("2024.1.1", sha256(text))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "before version 2024.1 governs" in str(caught.value.details())
+
+
+def _impact(service: Service, candidate: str = "", known_at: str = "") -> rpb.ImpactReport:
+    """The report of the correction 2024.1.1 as stored (or of a candidate source) over the logged decisions."""
+    asked = rpb.AnalyseImpactRequest(ruleset="sats", formaal=PURPOSE, known_at=known_at)
+    if candidate:
+        asked.source = candidate
+    else:
+        asked.stored.CopyFrom(rpb.VersionRef(name="sats", version="2024.1.1"))
+    answers = service.anna.stub.AnalyseImpact(asked, metadata=service.anna.metadata, timeout=60)
+    reports: list[rpb.ImpactReport] = [a.report for a in answers if a.WhichOneof("item") == "report"]
+    assert len(reports) == 1
+    reports[0].seconds = 0
+    return reports[0]
+
+
+def test_an_impact_analysis_as_known_at_a_moment_reads_what_was_logged_by_then_against_the_rules_then(
+        service: Service) -> None:
+    for age in (19, 40):  # logged under 2024.1: 19 is an adult there, not under the correction
+        service.evaluate("2024-07-01", alder=age, request_id=f"before-{age}")
+    before = service.publish_correction()
+    for age in (19, 40):  # logged under the correction
+        service.evaluate("2024-07-01", alder=age, request_id=f"after-{age}")
+
+    as_logged = _impact(service)  # every logged decision, "before" as logged
+    assert as_logged.known_at == "" and as_logged.changed == 1  # the 19-year-old logged under 2024.1
+    as_then = _impact(service, known_at=before.isoformat())  # only those logged by then, against 2024.1
+    assert datetime.fromisoformat(as_then.known_at) == before
+    assert as_then.analysed < as_logged.analysed and as_then.changed == 1
+    (voksen,) = [o for o in as_then.outcomes if o.field == "voksen"]
+    assert [(e.before.bool_value, e.after.WhichOneof("kind")) for e in voksen.examples] == [(True, "null_value")]
+    assert _impact(service, known_at=before.isoformat()) == as_then  # the same report whenever asked
+    as_now = _impact(service, known_at=datetime.now(UTC).isoformat())  # "before" is the correction's answer now
+    assert as_now.analysed == as_logged.analysed and as_now.changed == 0
+
+
+def test_the_impact_command_takes_known_at(service: Service, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    service.evaluate("2024-07-01", alder=19, request_id="before-19")
+    before = service.publish_correction()
+    token = tmp_path / "anna.jwt"
+    token.write_text(service.idp.token(scope=list(AUTHOR), sub="anna", client_id="regelmotor-cli"), encoding="utf-8")
+    command = ["ruleset", "impact", "--version", "2024.1.1", "--ruleset", "sats", "--formaal", PURPOSE, "--address",
+               service.address, "--token-file", str(token), "--json"]
+    assert main([*command, "--known-at", before.isoformat()]) == 0
+    report = json_format.Parse(capsys.readouterr().out, rpb.ImpactReport())
+    assert datetime.fromisoformat(report.known_at) == before and report.changed == 1
+    assert main([*command, "--known-at", "i går"]) == 2
+    assert "known_at" in capsys.readouterr().err
+
+
+def test_an_impact_analysis_with_a_known_at_that_is_not_a_past_moment_is_refused_naming_it(service: Service) -> None:
+    with pytest.raises(grpc.RpcError, match="INVALID_ARGUMENT") as caught:
+        _impact(service, candidate=source("2024.1.1", "2024-06-01", extra=CORRECTION), known_at="i går")
+    (violation,) = details(caught.value)["BadRequest"].field_violations
+    assert violation.field == "known_at" and "UTC offset" in violation.description

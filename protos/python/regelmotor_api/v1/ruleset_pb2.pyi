@@ -231,7 +231,7 @@ class RuleChange(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnalyseImpactRequest(_message.Message):
-    __slots__ = ("source", "stored", "ruleset", "filter", "formaal", "max_examples", "as_of_from", "as_of_to")
+    __slots__ = ("source", "stored", "ruleset", "filter", "formaal", "max_examples", "as_of_from", "as_of_to", "known_at")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STORED_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +240,7 @@ class AnalyseImpactRequest(_message.Message):
     MAX_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FROM_FIELD_NUMBER: _ClassVar[int]
     AS_OF_TO_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     source: str
     stored: VersionRef
     ruleset: str
@@ -248,7 +249,8 @@ class AnalyseImpactRequest(_message.Message):
     max_examples: int
     as_of_from: str
     as_of_to: str
-    def __init__(self, source: _Optional[str] = ..., stored: _Optional[_Union[VersionRef, _Mapping]] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ..., as_of_from: _Optional[str] = ..., as_of_to: _Optional[str] = ...) -> None: ...
+    known_at: str
+    def __init__(self, source: _Optional[str] = ..., stored: _Optional[_Union[VersionRef, _Mapping]] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ..., as_of_from: _Optional[str] = ..., as_of_to: _Optional[str] = ..., known_at: _Optional[str] = ...) -> None: ...
 
 class VersionRef(_message.Message):
     __slots__ = ("name", "version")
@@ -275,7 +277,7 @@ class ImpactProgress(_message.Message):
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class ImpactReport(_message.Message):
-    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds")
+    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds", "known_at")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +287,7 @@ class ImpactReport(_message.Message):
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     REFUSALS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     candidate_version: str
     candidate_sha256: str
@@ -294,7 +297,8 @@ class ImpactReport(_message.Message):
     outcomes: _containers.RepeatedCompositeFieldContainer[OutcomeImpact]
     refusals: _containers.RepeatedCompositeFieldContainer[ImpactExample]
     seconds: float
-    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ...) -> None: ...
+    known_at: str
+    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ..., known_at: _Optional[str] = ...) -> None: ...
 
 class OutcomeImpact(_message.Message):
     __slots__ = ("field", "kind", "changed", "transitions", "sum_before", "sum_after", "examples")

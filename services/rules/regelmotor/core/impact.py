@@ -129,6 +129,10 @@ def _number(value: Any) -> Decimal:
         return Decimal(0)
 
 
+# A logged decision with its "before" outcome replaced (see Reanalysis.tally); raises RegelmotorError when it cannot.
+Baseline = Callable[[LoggedDecision], LoggedDecision]
+
+
 class Reanalysis:
     """Evaluates logged decisions under a candidate and tallies the changes. `logged_version` gives the
     evaluator of a decision's own version (ruleset name, decision; None when it is not at hand): asked only for
@@ -141,17 +145,20 @@ class Reanalysis:
         self.logged_version = logged_version
 
     def tally(self, decisions: Iterable[LoggedDecision], max_examples: int,
-              filled: frozenset[str] = frozenset()) -> ImpactTally:
-        """The tally of `decisions`, with at most `max_examples` examples per field (none for `filled` ones)."""
+              filled: frozenset[str] = frozenset(), baseline: Baseline | None = None) -> ImpactTally:
+        """The tally of `decisions`, with at most `max_examples` examples per field (none for `filled` ones).
+        `baseline`: what each decision's "before" is instead of its logged outcome (the rules as known at a
+        moment); a decision it cannot decide counts as refused, its message saying so."""
         result = ImpactTally(fields={name: FieldTally(kind) for name, kind in self.kinds.items()})
-        for decision in decisions:
+        for logged in decisions:
             result.analysed += 1
             try:
+                decision = logged if baseline is None else baseline(logged)
                 evaluation = run_as_in_force(self.candidate, decision.facts, decision.as_of)
             except RegelmotorError as exc:
                 result.refused += 1
                 if REFUSALS not in filled and len(result.refusals) < max_examples:
-                    result.refusals.append(Example(decision.seq, decision.decision_id, decision.as_of,
+                    result.refusals.append(Example(logged.seq, logged.decision_id, logged.as_of,
                                                    message=str(exc)[:300]))
                 continue
             self._compare(decision, evaluation, result, max_examples, filled)

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -38,6 +38,7 @@ from .answer_levels import LEVEL_NAMES
 from .convert import selection_json, struct_to_dict
 from .errors import bad_request, control_characters, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
+from .moments import BadMoment, past_moment
 from .protocol import Reply, Summary
 from .recording import EngineRecording
 from .wire import FULL, decision_bytes
@@ -53,22 +54,13 @@ class _BadRequest(Exception):
 
 
 _MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
-_MAX_MOMENT_CHARS = 40
 
 
 def _known_at(text: str) -> datetime:
-    """EvaluateRequest.known_at: a moment with a UTC offset, not in the future (an answer about the future could
-    change before it comes, so it would not be reproducible)."""
     try:
-        moment = datetime.fromisoformat(text) if len(text) <= _MAX_MOMENT_CHARS else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.utcoffset() is None:
-        raise _BadRequest([FieldViolation("known_at", "an ISO 8601 moment with a UTC offset is required, e.g. "
-                                                      "2026-03-01T12:00:00+01:00")])
-    if moment > datetime.now(UTC):  # read at the edge, never inside an evaluation
-        raise _BadRequest([FieldViolation("known_at", "is in the future: what is known then is not known yet")])
-    return moment
+        return past_moment(text)
+    except BadMoment as exc:
+        raise _BadRequest([FieldViolation("known_at", str(exc))]) from None
 
 
 def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None, int]:
