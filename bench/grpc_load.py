@@ -163,6 +163,7 @@ class UnaryJob:
     warmup: float
     seconds: float
     metadata: Metadata = ()
+    options: tuple[tuple[str, str], ...] = ()  # the channel's (bench/scale_out.py: round_robin over instances)
 
 
 def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: EventType, start: Any,
@@ -173,7 +174,7 @@ def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: Event
     """
     import grpc
 
-    channel = grpc.insecure_channel(address)
+    channel = grpc.insecure_channel(address, options=job.options)
     call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(job.method)  # bytes both ways
     metadata = job.metadata or None
     call(job.payloads[0], timeout=30, metadata=metadata)  # connected before the clock starts
