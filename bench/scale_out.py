@@ -23,7 +23,8 @@ measured window: decisions/s and p50/p99 latency at the clients, the machine's C
   (wait_event_type Lock) queue for it ("queue": the mean number waiting);
 * append transactions: chain_head's n_tup_upd (pg_stat_user_tables; one update per transaction), read at both ends
   of the window (each backend reports at most once a second, so both ends lag by up to a second);
-* the mean wait of an append transaction, by Little's law: queue x window / transactions.
+* per append transaction: how long it holds the row (held x window / transactions) and, by Little's law, how long
+  one waits for it (queue x window / transactions).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import statistics
 import sys
 import threading
 import time
-from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -134,6 +134,7 @@ class LayoutResult:
     queue: float
     transactions: int
     decisions_per_transaction: float
+    hold_ms_per_transaction: float
     wait_ms_per_transaction: float
     samples: int
 
@@ -144,52 +145,33 @@ def measure(layout: str, addresses: list[str], payloads: list[bytes], args: argp
 
     from regelmotor_client.targets import BALANCING, channel_target
 
-    context = multiprocessing.get_context("spawn")
-    ready, results, go = context.Queue(), context.Queue(), context.Event()
-    start = context.Value("d", 0.0)
-    sent = context.Value("q", 0)
+    sent = multiprocessing.get_context("spawn").Value("q", 0)
     requests = unique.UniqueRequests(payloads, sent)
-    children = []
-    for number, threads in enumerate(load.split_evenly(args.concurrency, args.clients)):
-        job = load.UnaryJob(load.EVALUATE, requests, threads, args.warmup, args.seconds, options=BALANCING)
-        child = context.Process(target=load.unary_client, args=(channel_target(addresses), job, number * 104729,
-                                                                ready, go, start, results), daemon=True)
-        child.start()
-        children.append(child)
-    for _ in children:
-        ready.get(timeout=120)
-    start.value = time.monotonic() + 0.05
-    go.set()
-    time.sleep(max(0.0, start.value + args.warmup - time.monotonic()))
+    clients = load.start_unary_clients(channel_target(addresses), [
+        load.UnaryJob(load.EVALUATE, requests, threads, args.warmup, args.seconds, options=BALANCING)
+        for threads in load.split_evenly(args.concurrency, args.clients)])
+    began = clients.begin()
+    time.sleep(max(0.0, began + args.warmup - time.monotonic()))
     with ChainHeadSampler(dsn, application, args.sample_ms / 1000) as sampler:
         head_before, tx_before = head_and_transactions(dsn)
         cpu_before, pg_before = psutil.cpu_times(), unique.postgres_cpu_seconds()
-        time.sleep(max(0.0, start.value + args.warmup + args.seconds - time.monotonic()))
+        time.sleep(max(0.0, began + args.warmup + args.seconds - time.monotonic()))
         cpu_after, pg_after = psutil.cpu_times(), unique.postgres_cpu_seconds()
         head_after, tx_after = head_and_transactions(dsn)
-    latencies: array[float] = array("d")
-    errors = 0
-    for _ in children:
-        raw, failed = results.get(timeout=120)
-        part = array("d")
-        part.frombytes(raw)
-        latencies.extend(part)
-        errors += failed
-    for child in children:
-        child.join(30)
-    ordered = sorted(latencies)
+    ordered, errors = clients.gather()
     idle = (cpu_after.idle - cpu_before.idle) + (getattr(cpu_after, "iowait", 0.0) - getattr(cpu_before, "iowait", 0.0))
     busy = (sum(cpu_after) - sum(cpu_before)) - idle
     samples = sampler.samples
     queue = statistics.fmean(waiting for _, waiting in samples) if samples else 0.0
+    held = sum(1 for holding, _ in samples if holding) / max(1, len(samples))
     transactions = tx_after - tx_before
+    per_transaction = args.seconds / max(1, transactions)  # seconds of the window per append transaction
     return LayoutResult(
         layout, len(ordered), errors, round(len(ordered) / args.seconds, 1), load.percentile_ms(ordered, 50),
         load.percentile_ms(ordered, 99), round(100 * busy / args.seconds, 1),
-        round(100 * (pg_after - pg_before) / args.seconds, 1),
-        round(100 * sum(1 for holding, _ in samples if holding) / max(1, len(samples)), 1), round(queue, 3),
-        transactions, round((head_after - head_before) / max(1, transactions), 2),
-        round(1000 * queue * args.seconds / max(1, transactions), 3), len(samples))
+        round(100 * (pg_after - pg_before) / args.seconds, 1), round(100 * held, 1), round(queue, 3), transactions,
+        round((head_after - head_before) / max(1, transactions), 2), round(1000 * held * per_transaction, 3),
+        round(1000 * queue * per_transaction, 3), len(samples))
 
 
 def run_layout(layout: str, payloads: list[bytes], args: argparse.Namespace) -> LayoutResult:
@@ -218,13 +200,14 @@ def verify(address: str) -> str:
 
 
 HEADER = ("layout", "decisions/s", "p50 ms", "p99 ms", "errors", "CPU %", "PG CPU %", "head held %", "queue",
-          "tx", "decisions/tx", "wait ms/tx")
+          "tx", "decisions/tx", "hold ms/tx", "wait ms/tx")
 
 
 def row(result: LayoutResult) -> Sequence[object]:
     return (result.layout, result.decisions_per_s, result.p50_ms, result.p99_ms, result.errors,
             result.machine_cpu_percent, result.postgres_cpu_percent, result.held_percent, result.queue,
-            result.transactions, result.decisions_per_transaction, result.wait_ms_per_transaction)
+            result.transactions, result.decisions_per_transaction, result.hold_ms_per_transaction,
+            result.wait_ms_per_transaction)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
