@@ -118,11 +118,11 @@ EXPLANATIONS = {"full": pb.EXPLANATION_LEVEL_FULL, "fired": pb.EXPLANATION_LEVEL
 
 
 def _request(ruleset: str, facts: dict[str, Any], as_of: str | None, version: str | None,
-             request_id: str | None, explanation: str = "full") -> pb.EvaluateRequest:
+             request_id: str | None, explanation: str = "full", known_at: str | None = None) -> pb.EvaluateRequest:
     if explanation not in EXPLANATIONS:
         raise ValueError(f"explanation must be one of {', '.join(EXPLANATIONS)}, not {explanation!r}")
     message = pb.EvaluateRequest(ruleset=ruleset, as_of=as_of or "", version=version or "",
-                                 request_id=request_id or str(uuid.uuid4()))
+                                 request_id=request_id or str(uuid.uuid4()), known_at=known_at or "")
     if explanation != "full":  # full is what an unset level means: the request stays as it was before the levels
         message.explanation = EXPLANATIONS[explanation]
     structured = struct_pb2.Struct()
@@ -183,10 +183,11 @@ class RegelmotorClient:
 
     def evaluate(self, ruleset: str, facts: dict[str, Any], *, as_of: str | None = None,
                  version: str | None = None, request_id: str | None = None,
-                 explanation: str = "full") -> dict[str, Any]:
+                 explanation: str = "full", known_at: str | None = None) -> dict[str, Any]:
         """The decision as a dict (field names as in the .proto); DecisionError for an error answer. `explanation`:
-        "full", "fired" or "none" (see EXPLANATIONS); a partial one says so in `explanation_level`."""
-        message = _request(ruleset, facts, as_of, version, request_id, explanation)
+        "full", "fired" or "none" (see EXPLANATIONS); a partial one says so in `explanation_level`. `known_at` (ISO
+        8601 with offset): decide with the versions published by that moment (the decision says so)."""
+        message = _request(ruleset, facts, as_of, version, request_id, explanation, known_at)
         for attempt in range(self.retries + 1):
             try:
                 answer = self.stub.Evaluate(message, timeout=self.timeout, metadata=self._metadata())
@@ -198,9 +199,10 @@ class RegelmotorClient:
         raise AssertionError("unreachable")
 
     def evaluate_many(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Evaluate over one stream. Each item: {ruleset, facts, as_of?, version?, request_id?, explanation?}.
+        """Evaluate over one stream. Each item: {ruleset, facts, as_of?, version?, request_id?, explanation?,
+        known_at?}.
         Yields one dict per item, in order: the decision, or {"error": {...}} for that item."""
         requests = (_request(i["ruleset"], i["facts"], i.get("as_of"), i.get("version"), i.get("request_id"),
-                             i.get("explanation", "full")) for i in items)
+                             i.get("explanation", "full"), i.get("known_at")) for i in items)
         for answer in self.stub.EvaluateStream(requests, metadata=self._metadata()):
             yield _plain(json_format.MessageToDict(answer, preserving_proto_field_name=True))
