@@ -183,6 +183,8 @@ def test_an_impact_analysis_as_known_at_a_moment_reads_what_was_logged_by_then_a
         service: Service) -> None:
     for age in (19, 40):  # logged under 2024.1: 19 is an adult there, not under the correction
         service.evaluate("2024-07-01", alder=age, request_id=f"before-{age}")
+    # A day before the correction's first day: 2024.1 decides it still, so the correction changes nothing there.
+    service.evaluate("2024-05-01", alder=19, request_id="outside-19")
     before = service.publish_correction()
     for age in (19, 40):  # logged under the correction
         service.evaluate("2024-07-01", alder=age, request_id=f"after-{age}")

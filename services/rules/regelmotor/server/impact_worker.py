@@ -109,7 +109,9 @@ class ImpactWork:
             evaluation = motor.run(name, decision.facts, as_of=decision.as_of, known_at=moment)
             outcome = {name: evaluation.json_of(name) for name, spec in evaluation.ruleset.outcomes.items()
                        if not spec.internal}
-            return dataclasses.replace(decision, outcome=outcome)
+            chosen = evaluation.ruleset  # the version as known then, which a correction may stand in for
+            return dataclasses.replace(decision, outcome=outcome, version=chosen.meta.version,
+                                       ruleset_sha256=chosen.sha256)
 
         return before
 
