@@ -78,15 +78,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .record import DecisionRecord, StoredRecord
 
+if TYPE_CHECKING:
+    from .retention import RetentionCut
+
 GENESIS = "0" * 64
 
-# The last three are found only against a signed checkpoint (regelmotor.store.checkpoint).
+# The last four are found only against a signed checkpoint (regelmotor.store.checkpoint); "cut invalid": a
+# retention cut no checkpoint key signed (regelmotor.store.retention).
 ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered",
-                      "lifecycle altered"]
+                      "lifecycle altered", "cut invalid"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class VerifyResult:
     ok: bool
     checked: int
     first_problem: Problem | None = None
+    cut: RetentionCut | None = None  # the newest retention cut, after which the walk began (None: from seq 1)
 
 
 @dataclass(frozen=True)
