@@ -312,6 +312,10 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                     seq=checkpoint.seq, hash=checkpoint.hash, access_id=checkpoint.access_id,
                     access_hash=checkpoint.access_hash, at=checkpoint.at, lifecycle_id=checkpoint.lifecycle_id,
                     lifecycle_hash=checkpoint.lifecycle_hash if checkpoint.lifecycle_id else ""))
+            if result.cut is not None:
+                cut = result.cut
+                response.retention_cut.CopyFrom(apb.RetentionCut(seq=cut.seq, hash=cut.hash, cutoff=cut.cutoff,
+                                                                 at=cut.at, key_id=cut.key_id))
             problem = result.first_problem
             if problem is not None:
                 response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",
