@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from regelmotor.store import Checkpointer, CheckResult, PruneResult
+    from regelmotor.store import Checkpointer, CheckResult, PruneResult, SignedCheckpoint, Witness
 
 
 class _BadInput(ValueError):
@@ -44,8 +44,13 @@ def add_database(sub: Any) -> None:
                                                        "else checkpoint.key in REGELMOTOR_DATA_DIR)")
     p.add_argument("--previous-keys", type=Path, help="public keys of earlier checkpoint keys (PEM) (default: "
                                                       "REGELMOTOR_CHECKPOINT_PREVIOUS_KEYS_FILE)")
-    p.add_argument("--witness", type=Path, help="the witness of the checkpoints (default: REGELMOTOR_WITNESS_FILE, "
-                                                "else checkpoints.jsonl in REGELMOTOR_DATA_DIR)")
+    witness = p.add_mutually_exclusive_group()
+    witness.add_argument("--witness", type=Path, help="the witness of the checkpoints (default: "
+                                                      "REGELMOTOR_WITNESS_FILE, else checkpoints.jsonl in "
+                                                      "REGELMOTOR_DATA_DIR)")
+    witness.add_argument("--no-witness", action="store_true", help="no witness here (a Kubernetes Job's): verify "
+                                                                   "the chains and the signed cuts alone, and sign "
+                                                                   "no checkpoint after")
     p.add_argument("--dry-run", action="store_true", help="verify and say what would be deleted; change nothing")
     p.set_defaults(func=cmd_prune)
 
@@ -97,7 +102,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        return _prune(checkpointer, before, args.dry_run)
+        return _prune(checkpointer, before, args.dry_run, witnessed=not args.no_witness)
     except (psycopg.Error, OSError, CheckpointError, RetentionError) as exc:
         print(f"regelmotor: db prune: nothing was deleted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +126,16 @@ def _cutoff(args: argparse.Namespace, now: datetime) -> datetime:
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
+class _NoWitness:
+    """No checkpoint to check against, and none kept (--no-witness)."""
+
+    def append(self, signed: SignedCheckpoint) -> None:
+        pass
+
+    def latest(self) -> SignedCheckpoint | None:
+        return None
+
+
 def _setting(given: Path | None, variable: str, default: str | None) -> Path | None:
     if given is not None:
         return given
@@ -140,8 +155,9 @@ def _checkpointer(args: argparse.Namespace) -> Checkpointer:
     key = load_or_create_key(key_file)
     previous_file = _setting(args.previous_keys, "REGELMOTOR_CHECKPOINT_PREVIOUS_KEYS_FILE", None)
     previous = load_public_keys(previous_file) if previous_file is not None else []
-    witness = _setting(args.witness, "REGELMOTOR_WITNESS_FILE", "checkpoints.jsonl")
-    assert witness is not None
+    witness_file = _setting(args.witness, "REGELMOTOR_WITNESS_FILE", "checkpoints.jsonl")
+    assert witness_file is not None
+    witness: Witness = _NoWitness() if args.no_witness else FileWitness(witness_file)
     location = args.decision_log or os.environ.get("REGELMOTOR_DECISION_LOG") or "sqlite"
     if location == "off":
         raise _BadInput("decision_log: the decision log is off: there is nothing to prune")
@@ -151,10 +167,10 @@ def _checkpointer(args: argparse.Namespace) -> Checkpointer:
         log = open_log(location)
     except ValueError as exc:
         raise _BadInput(f"decision_log: {exc}") from None
-    return Checkpointer(log, key, FileWitness(witness), previous)
+    return Checkpointer(log, key, witness, previous)
 
 
-def _prune(checkpointer: Checkpointer, before: datetime, dry_run: bool) -> int:
+def _prune(checkpointer: Checkpointer, before: datetime, dry_run: bool, *, witnessed: bool) -> int:
     from regelmotor.store import PruneRefused, prune
 
     try:
@@ -162,7 +178,7 @@ def _prune(checkpointer: Checkpointer, before: datetime, dry_run: bool) -> int:
     except PruneRefused as exc:
         print(f"regelmotor: db prune: {exc}", file=sys.stderr)
         return 2
-    for line in _report(result, before, dry_run):
+    for line in _report(result, before, dry_run, witnessed):
         print(line)
     if not result.check.result.ok:
         print(f"regelmotor: db prune: the decision log does not verify ({_problem(result.check)}); nothing was "
@@ -180,11 +196,13 @@ def _problem(checked: CheckResult) -> str:
     return "not ok" if problem is None else f"{problem.kind} at {problem.seq}: {problem.message}"
 
 
-def _report(result: PruneResult, before: datetime, dry_run: bool) -> list[str]:
+def _report(result: PruneResult, before: datetime, dry_run: bool, witnessed: bool) -> list[str]:
     """What was verified and cut, in counts, seqs and hashes (never a record's content)."""
     checked = result.check
-    against = (f"against the checkpoint of {checked.checkpoint.at} (seq {checked.checkpoint.seq})"
-               if checked.checkpoint is not None else "(no witnessed checkpoint yet: the chains and cuts alone)")
+    if checked.checkpoint is not None:
+        against = f"against the checkpoint of {checked.checkpoint.at} (seq {checked.checkpoint.seq})"
+    else:
+        against = f"({'no witnessed checkpoint yet' if witnessed else 'no witness'}: the chains and signed cuts alone)"
     lines = [f"verified: {checked.result.checked} records {against}"]
     if result.previous is not None:
         lines.append(f"newest cut before: seq {result.previous.seq}, recorded before {result.previous.cutoff}")
@@ -202,6 +220,8 @@ def _report(result: PruneResult, before: datetime, dry_run: bool) -> list[str]:
     lines += [f"deleted: {span}",
               f"cut: seq {cut.seq}, hash {cut.hash}, cutoff {cut.cutoff}, at {cut.at}, key {cut.key_id}"]
     after = result.after
-    if after is not None and after.checkpoint is not None:
+    if not witnessed:
+        lines.append("checkpoint: none kept (no witness)")
+    elif after is not None and after.checkpoint is not None:
         lines.append(f"checkpoint: seq {after.checkpoint.seq}, signed at {after.checkpoint.at}")
     return lines

@@ -14,8 +14,9 @@ for the log), `chain` (hashing and verification), `base` (the DecisionLog interf
 `sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit),
 `access_chain` (the hash chain over the access log), `access_query` (searching it), `day_counts` (decisions
 counted per day and outcome value), `checkpoint` (signed checkpoints in a witness outside
-the database), `retention` and `pruning` (records past their retention deleted under a signed cut), `lifecycle` and `versions` (ruleset versions kept in the store, their states and chained
-lifecycle events; `version_tables`: each backend's part).
+the database), `retention` and `pruning` (records past their retention deleted under a signed cut),
+`lifecycle` and `versions` (ruleset versions kept in the store, their states and chained lifecycle events;
+`version_tables`: each backend's part).
 PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
@@ -34,6 +35,8 @@ from .checkpoint import (
     CheckpointError,
     CheckResult,
     FileWitness,
+    SignedCheckpoint,
+    Witness,
     load_or_create_key,
     load_public_keys,
 )
@@ -72,6 +75,7 @@ __all__ = [
     "RetentionCut",
     "RetentionError",
     "RulesetStore",
+    "SignedCheckpoint",
     "State",
     "StoredRecord",
     "StoredText",
@@ -80,6 +84,7 @@ __all__ = [
     "VersionMeta",
     "VersionState",
     "VersionText",
+    "Witness",
     "answer_for",
     "answered_record",
     "append_each",

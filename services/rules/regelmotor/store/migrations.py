@@ -149,7 +149,8 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         "DROP TRIGGER decisions_no_delete",
         """CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
            WHEN OLD.seq > coalesce((SELECT max(seq) FROM retention_cuts), 0)
-           BEGIN SELECT RAISE(ABORT, 'decisions are append-only: a record is deleted only under a retention cut'); END""",
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only: a record is deleted only under a retention cut');
+           END""",
     )),
 )
 
