@@ -162,6 +162,19 @@ def test_a_cutoff_in_the_future_before_the_newest_cut_or_without_a_zone_is_refus
     assert len(log.retention().cuts()) == 1 and log.verify().ok
 
 
+def test_pruning_in_steps_makes_a_cut_per_step_each_a_state_that_verifies(backend: Backend, log: DecisionLog,
+                                                                          secrets_dir: Path) -> None:
+    stock_months(log)
+    checkpointer = checkpointer_of(log, secrets_dir)
+    result = prune(checkpointer, day(4), now=now, step=4)
+    assert (result.removed, result.cuts) == (9, 3) and result.cut is not None and result.cut.seq == 9
+    assert [c.seq for c in log.retention().cuts()] == [4, 8, 9]
+    assert {c.cutoff for c in log.retention().cuts()} == {"2025-04-01T00:00:00.000000+00:00"}
+    assert seqs(backend) == list(range(10, 19)) and checkpointer.check().result.ok
+    with pytest.raises(PruneRefused, match="step: 0 is not a positive number"):
+        prune(checkpointer, day(5), now=now, step=0)
+
+
 def test_a_dry_run_says_what_would_go_and_changes_nothing(backend: Backend, log: DecisionLog,
                                                           secrets_dir: Path) -> None:
     stock_months(log)

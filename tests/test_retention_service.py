@@ -189,6 +189,16 @@ def test_prune_of_a_log_that_does_not_verify_fails_with_exit_code_1_and_deletes_
     assert seqs(prune_env) == [1, *range(3, 19)]
 
 
+def test_prune_in_steps_says_how_many_cuts(prune_env: Backend, capsys: pytest.CaptureFixture[str]) -> None:
+    _stocked(prune_env)
+    assert main(["db", "prune", "--before", "2025-04-01", "--step", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted: 9 records (seq 1–9) recorded before 2025-03-31T22:00:00+00:00 under 3 cuts" in out
+    assert "cut: seq 9, " in out and seqs(prune_env) == list(range(10, 19))
+    assert main(["db", "prune", "--before", "2025-05-01", "--step", "0"]) == 2
+    assert "step: 0 is not a positive number of records" in capsys.readouterr().err
+
+
 def test_prune_without_a_witness_keeps_no_checkpoint(prune_env: Backend, data_dir: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     _stocked(prune_env)

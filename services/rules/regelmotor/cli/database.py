@@ -51,6 +51,8 @@ def add_database(sub: Any) -> None:
     witness.add_argument("--no-witness", action="store_true", help="no witness here (a Kubernetes Job's): verify "
                                                                    "the chains and the signed cuts alone, and sign "
                                                                    "no checkpoint after")
+    p.add_argument("--step", type=int, help="at most this many records per cut, each cut its own transaction (on "
+                                            "SQLite appends wait for one transaction at a time)")
     p.add_argument("--dry-run", action="store_true", help="verify and say what would be deleted; change nothing")
     p.set_defaults(func=cmd_prune)
 
@@ -102,7 +104,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        return _prune(checkpointer, before, args.dry_run, witnessed=not args.no_witness)
+        return _prune(checkpointer, before, args, witnessed=not args.no_witness)
     except (psycopg.Error, OSError, CheckpointError, RetentionError) as exc:
         print(f"regelmotor: db prune: nothing was deleted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -170,15 +172,15 @@ def _checkpointer(args: argparse.Namespace) -> Checkpointer:
     return Checkpointer(log, key, witness, previous)
 
 
-def _prune(checkpointer: Checkpointer, before: datetime, dry_run: bool, *, witnessed: bool) -> int:
+def _prune(checkpointer: Checkpointer, before: datetime, args: argparse.Namespace, *, witnessed: bool) -> int:
     from regelmotor.store import PruneRefused, prune
 
     try:
-        result = prune(checkpointer, before, now=lambda: datetime.now(UTC), dry_run=dry_run)
+        result = prune(checkpointer, before, now=lambda: datetime.now(UTC), dry_run=args.dry_run, step=args.step)
     except PruneRefused as exc:
         print(f"regelmotor: db prune: {exc}", file=sys.stderr)
         return 2
-    for line in _report(result, before, dry_run, witnessed):
+    for line in _report(result, before, args.dry_run, witnessed):
         print(line)
     if not result.check.result.ok:
         print(f"regelmotor: db prune: the decision log does not verify ({_problem(result.check)}); nothing was "
@@ -217,7 +219,7 @@ def _report(result: PruneResult, before: datetime, dry_run: bool, witnessed: boo
         return [*lines, f"dry run: would delete {span}; nothing was changed"]
     cut = result.cut
     assert cut is not None
-    lines += [f"deleted: {span}",
+    lines += [f"deleted: {span}" + (f" under {result.cuts} cuts" if result.cuts > 1 else ""),
               f"cut: seq {cut.seq}, hash {cut.hash}, cutoff {cut.cutoff}, at {cut.at}, key {cut.key_id}"]
     after = result.after
     if not witnessed:

@@ -271,7 +271,7 @@ def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, keys: CutK
     else:
         result = log.verify_since(ChainHead(checkpoint.seq, checkpoint.hash))
     if result.ok:
-        problem = _cut_problem(log, result.cut, keys)
+        problem = _cut_problem(log, result.cut, keys, full=full)
         if problem is None and checkpoint is not None:
             problem = _decisions_problem(log, checkpoint, log.heads()[0], result.cut)
         if problem is not None:
@@ -279,8 +279,11 @@ def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, keys: CutK
     return _with_access(log, result, checkpoint, full=full)
 
 
-def _cut_problem(log: DecisionLog, walked: RetentionCut | None, keys: CutKeys) -> Problem | None:
-    """A retention cut that no checkpoint key signed: every stored cut, and the one the walk began at."""
+def _cut_problem(log: DecisionLog, walked: RetentionCut | None, keys: CutKeys, *, full: bool) -> Problem | None:
+    """A retention cut that no checkpoint key signed: every stored cut and the one the walk began at (the newest);
+    incremental (full=False), the newest alone, which is all the chain rests on."""
+    if not full:
+        return None if walked is None else cuts_problem([walked], keys)
     try:
         cuts = {cut.id: cut for cut in log.retention().cuts()}
     except NotImplementedError:
