@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import os
 import sqlite3
 import tempfile
@@ -65,21 +66,31 @@ def _verify_log(port: int) -> apb.VerifyLogResponse:
 def test_verify_log_over_grpc_passes_on_a_pruned_store_and_shows_the_cut(backend: Backend, data_dir: Path) -> None:
     log = backend.open()
     try:
-        stock_months(log)
+        ids = stock_months(log)
         checkpointer = _service_checkpointer(log, data_dir)
         assert checkpointer.checkpoint().result.ok
         cut = prune(checkpointer, day(4), now=now).cut
         assert cut is not None
+        public_key = checkpointer.key.public_key()
     finally:
         log.close()
     with server_in_process(workers=0, data_dir=data_dir, decision_log=backend.url) as (server, _, _):
         verified = _verify_log(server.port)
         page = _console_page(server.port, "/revisjon/logg")
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            audit = apb_grpc.AuditServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as gone:  # a deleted decision is not found, as one never recorded
+                audit.GetDecision(apb.GetDecisionRequest(decision_id=ids[0], formaal="kontroll"), timeout=30)
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     assert verified.ok and verified.checked == 9 and not verified.HasField("first_problem")
     assert verified.checkpoint.seq == 18
     assert (verified.retention_cut.seq, verified.retention_cut.hash, verified.retention_cut.cutoff,
             verified.retention_cut.at, verified.retention_cut.key_id) == (cut.seq, cut.hash, cut.cutoff, cut.at,
                                                                           cut.key_id)
+    # An auditor checks the signature with the public key alone, over the text the proto documents.
+    signed = (f'{{"at":"{cut.at}","cutoff":"{cut.cutoff}","hash":"{cut.hash}","purpose":"regelmotor retention cut",'
+              f'"seq":{cut.seq}}}').encode()
+    public_key.verify(base64.b64decode(verified.retention_cut.signature), signed)
     # What an auditor reads: `regelmotor audit verify`'s text, and the console's page.
     text = verify_text(as_json(verified))
     assert text.startswith("Kjeden er hel: 9 poster kontrollert")

@@ -178,18 +178,20 @@ class VerifyLogResponse(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ..., checkpoint: _Optional[_Union[LogCheckpoint, _Mapping]] = ..., retention_cut: _Optional[_Union[RetentionCut, _Mapping]] = ...) -> None: ...
 
 class RetentionCut(_message.Message):
-    __slots__ = ("seq", "hash", "cutoff", "at", "key_id")
+    __slots__ = ("seq", "hash", "cutoff", "at", "key_id", "signature")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     CUTOFF_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     hash: str
     cutoff: str
     at: str
     key_id: str
-    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., cutoff: _Optional[str] = ..., at: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+    signature: str
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., cutoff: _Optional[str] = ..., at: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class LogCheckpoint(_message.Message):
     __slots__ = ("seq", "hash", "access_id", "access_hash", "at", "lifecycle_id", "lifecycle_hash")
