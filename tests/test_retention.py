@@ -10,8 +10,6 @@ a cut, the newest cut row removed.
 from __future__ import annotations
 
 import base64
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,11 +31,10 @@ from regelmotor.store import (
 )
 from regelmotor.store.chain import ChainHead, timestamp_text
 from regelmotor.store.retention import CutKeys, key_id, signed_cut
+from tests import test_checkpoints, test_decision_log
 from tests.postgres_support import psycopg
-from tests.test_chain_tampering import fresh_store
 from tests.test_decision_log import Backend, make_record
 
-KINDS = ["sqlite", "postgres"]
 PER_MONTH = 3
 MONTHS = 6  # January to June 2025: seq 1-3 in January, 4-6 in February, ...
 
@@ -50,25 +47,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-@pytest.fixture(params=KINDS)
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    with fresh_store(request.param) as store:
-        yield store
-
-
-@pytest.fixture
-def secrets_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="regelmotor-retention-") as directory:
-        yield Path(directory)
-
-
-@pytest.fixture
-def log(backend: Backend) -> Iterator[DecisionLog]:
-    opened = backend.open()
-    try:
-        yield opened
-    finally:
-        opened.close()
+# The fixtures of the checkpoint tests (a fresh store of each kind, a folder for the key and witness) and the
+# decision log's (the store opened), bound here under their names.
+backend = test_checkpoints.backend
+secrets_dir = test_checkpoints.secrets_dir
+log = test_decision_log.log
 
 
 def stock_months(log: DecisionLog, months: int = MONTHS) -> list[str]:

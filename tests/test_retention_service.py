@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-import tempfile
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -24,22 +22,15 @@ from regelmotor.server.startup import StartupError
 from regelmotor.store import Checkpointer, DecisionLog, FileWitness, load_or_create_key, prune
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
+from tests import test_checkpoints, test_checkpoints_service
 from tests.grpc_support import server_in_process
 from tests.test_chain_tampering import fresh_store
 from tests.test_decision_log import Backend
 from tests.test_retention import day, forge_cut, now, seqs, stock_months
 
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="regelmotor-retention-") as directory:
-        yield Path(directory)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    with fresh_store(request.param) as store:
-        yield store
+# A fresh store of each kind, and a data directory (the fixtures of the checkpoint tests, bound here).
+backend = test_checkpoints.backend
+data_dir = test_checkpoints_service.data_dir
 
 
 def _stocked(backend: Backend) -> list[str]:
@@ -79,7 +70,7 @@ def test_verify_log_over_grpc_passes_on_a_pruned_store_and_shows_the_cut(backend
         page = _console_page(server.port, "/revisjon/logg")
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             audit = apb_grpc.AuditServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as gone:  # a deleted decision is not found, as one never recorded
+            with pytest.raises(grpc.RpcError, match="no recorded decision") as gone:  # as if never recorded
                 audit.GetDecision(apb.GetDecisionRequest(decision_id=ids[0], formaal="kontroll"), timeout=30)
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
     assert verified.ok and verified.checked == 9 and not verified.HasField("first_problem")

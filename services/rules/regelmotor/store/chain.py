@@ -61,6 +61,9 @@ the chain head - is the first problem, classified by these rules, checked in thi
 
 ``checked`` is the number of good records before the first problem (all records when the log verifies).
 
+A walk may begin after a trusted record instead of at the genesis (`verify`'s ``start``): a signed checkpoint's,
+or the newest retention cut's once the records before it were deleted (regelmotor.store.retention).
+
 Limits: a hash chain kept next to the data cannot catch an attacker who rewrites a record and then
 recomputes every later hash and the chain head; publishing the head's hash elsewhere closes that gap.
 Deleting the newest records and moving the chain head back is likewise only visible against an earlier
