@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from bench.varied_decisions import varied_requests
+
 from regelmotor.core.api import Regelmotor
 from tests.conftest import BUNDLED_RULESETS
 

@@ -4,6 +4,7 @@ log's access log (who, when, what was read), as Normen requires for health recor
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import unicodedata
@@ -313,6 +314,11 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                     seq=checkpoint.seq, hash=checkpoint.hash, access_id=checkpoint.access_id,
                     access_hash=checkpoint.access_hash, at=checkpoint.at, lifecycle_id=checkpoint.lifecycle_id,
                     lifecycle_hash=checkpoint.lifecycle_hash if checkpoint.lifecycle_id else ""))
+            if result.cut is not None:
+                cut = result.cut
+                response.retention_cut.CopyFrom(apb.RetentionCut(
+                    seq=cut.seq, hash=cut.hash, cutoff=cut.cutoff, at=cut.at, key_id=cut.key_id,
+                    signature=base64.b64encode(cut.signature).decode("ascii")))
             problem = result.first_problem
             if problem is not None:
                 response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",
