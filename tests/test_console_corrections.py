@@ -4,7 +4,7 @@ page of a decision it made says so, with the moment the versions were taken as k
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,8 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
+from regelmotor.console.pages import rulesets_timeline
+from regelmotor.console.pages.home import in_force
 from regelmotor_api.v1 import decision_pb2, decision_pb2_grpc
 from tests.console_support import assert_accessible, running_console
 from tests.lifecycle_support import cases, seed_directory, sha256, source
@@ -87,4 +89,34 @@ def test_the_page_of_a_decision_made_by_a_correction_says_so_and_shows_its_known
     moment = datetime.fromisoformat(known.known_at).astimezone(ZoneInfo("Europe/Oslo"))
     expected = f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H:%M}"
     assert shown["Slik reglene var kjent"] == expected
+    assert_accessible(page)
+
+
+def test_the_time_line_keeps_a_correction_off_the_timeline_and_ends_it_with_the_version_it_corrects() -> None:
+    versions = [
+        {"version": "1", "state": "published", "gyldig_fra": "2020-01-01", "gyldig_til": ""},
+        {"version": "1.1", "state": "published", "gyldig_fra": "2020-01-01", "gyldig_til": "", "supersedes": "1"},
+        {"version": "1.2", "state": "proposed", "gyldig_fra": "2021-01-01", "gyldig_til": "2021-06-30",
+         "supersedes": "1.1"},
+        {"version": "2", "state": "published", "gyldig_fra": "2022-01-01", "gyldig_til": ""},
+    ]
+    periods = rulesets_timeline.spans(versions)
+    assert [(p.version, p.start.isoformat(), p.end.isoformat() if p.end else None, p.supersedes)
+            for p in periods] == [
+        ("1", "2020-01-01", "2021-12-31", ""),  # the correction starting the same day does not end it
+        ("1.1", "2020-01-01", "2021-12-31", "1"),  # as long as 1 governs
+        ("1.2", "2021-01-01", "2021-06-30", "1.1"),  # its own gyldig_til
+        ("2", "2022-01-01", None, "")]
+    assert in_force(versions, date(2021, 3, 1)) == "1.1"  # the correction, not the version it corrects
+    assert in_force(versions, date(2023, 3, 1)) == "2"
+
+
+def test_the_overview_says_which_version_a_correction_corrects(page: Any, console_url: str) -> None:
+    page.goto(f"{console_url}/regelsett")
+    row = page.locator("tr", has=page.get_by_role("link", name="2024.1.1", exact=True))
+    assert "retter 2024.1" in row.inner_text()
+    assert "så lenge 2024.1 gjelder" in row.inner_text()
+    assert "retter 2024.1" in (page.locator("svg desc").first.text_content() or "")
+    page.goto(f"{console_url}/")
+    assert "2024.1.1" in page.locator("main").inner_text()  # in force today on the start page
     assert_accessible(page)
