@@ -1,9 +1,10 @@
 """Rotating the pseudonym key: decisions recorded under a retired key stay searchable by identity number.
 
 A real server over loopback gRPC, on SQLite and on PostgreSQL: decisions for one person under key A; a restart with
-B current and A retired (pseudonym_previous_key_files); a new decision under B (made in an engine worker, which
-knows only the current key); a search by the number finds the old and the new, and so do the count and the export;
-with A taken off the list only the new one is found. Bad retired-key files stop the start naming the setting."""
+B current and A retired (pseudonym_previous_key_files); a new decision under B (made in an engine worker); a search
+by the number finds the old and the new, and so do the count and the export; a request_id recorded under A and
+retried under B gets its first decision; with A taken off the list only the new one is found. Bad retired-key files
+stop the start naming the setting."""
 
 from __future__ import annotations
 
@@ -109,20 +110,28 @@ def test_after_a_rotation_a_search_by_identity_number_finds_old_and_new_decision
         shared = {"data_dir": tmp_path / "data", "decision_log": location}
         with server_in_process(workers=0, pseudonym_key_file=key_a, **shared) as (server, _, _):
             old = {_evaluate(server, PERSON, f"a-{n}") for n in range(2)}
+            retried_later = _evaluate(server, PERSON, "a-retried")
             _evaluate(server, OTHER, "a-other")
         with server_in_process(workers=1, pseudonym_key_file=key_b, pseudonym_previous_key_files=[key_a],
                                **shared) as (server, _, _):
-            new = _evaluate(server, PERSON, "b-1")  # in the engine worker, which is given only the current key
+            new = _evaluate(server, PERSON, "b-1")  # in the engine worker: under the current key
+            # A request recorded before the rotation, retried after it: the same request, answered as before.
+            retry = _evaluate(server, PERSON, "a-retried")
+            with pytest.raises(grpc.RpcError, match="was already used for a different request") as reused:
+                _evaluate(server, OTHER, "a-retried")  # another patient under that request_id: still refused
+            assert reused.value.code() is grpc.StatusCode.ALREADY_EXISTS
             assert server.log is not None
-            stored = {decision_id: record.subject for decision_id in (*old, new)
+            stored = {decision_id: record.subject for decision_id in (*old, retried_later, new)
                       if (record := server.log.get(decision_id)) is not None}
             rotated = _searched(server, PERSON)
             replays = [_replay_is_identical(server, decision_id) for decision_id in old]
         with server_in_process(workers=0, pseudonym_key_file=key_b, **shared) as (server, _, _):
             forgotten = _searched(server, PERSON)
+    assert retry == retried_later
+    old.add(retried_later)
     assert stored == {**dict.fromkeys(old, under_a.pseudonym(PERSON)), new: under_b.pseudonym(PERSON)}
     assert rotated["listed"] == rotated["exported"] == {*old, new}
-    assert rotated["counted"] == 3
+    assert rotated["counted"] == 4
     assert rotated["subjects"] == {under_a.pseudonym(PERSON), under_b.pseudonym(PERSON)}
     # The read is logged with the pseudonym under the current key, never the number.
     assert rotated["access"]["subject"] == under_b.pseudonym(PERSON) and PERSON not in json.dumps(rotated["access"])

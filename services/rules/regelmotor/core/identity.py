@@ -144,6 +144,10 @@ class Pseudonymiser:
         digits = validate(number, allow_synthetic=self.allow_synthetic)
         return tuple(_hmac(key, digits) for key in (self._key, *self._previous))
 
+    def previous_pseudonyms(self, number: str) -> tuple[str, ...]:
+        """The number's pseudonyms under the previous keys only (none without previous keys, at no cost)."""
+        return self.pseudonyms(number)[1:] if self._previous else ()
+
 
 def _hmac(key: bytes, digits: str) -> str:
     return hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()

@@ -111,9 +111,9 @@ def data_dir(path: Path) -> Path:
     return path
 
 
-def pseudonymiser(settings: Settings, data: Path, *, authentication: bool) -> tuple[bytes, Pseudonymiser]:
-    """The current pseudonym key (new decisions get it: the workers are given it), and the pseudonymiser of the
-    front, which also knows the retired keys of `pseudonym_previous_key_files` to find what was recorded under them."""
+def pseudonymiser(settings: Settings, data: Path, *, authentication: bool) -> Pseudonymiser:
+    """The pseudonymiser of the service (the front's and the engine workers'): new decisions get the current key;
+    the retired keys of `pseudonym_previous_key_files` find what was recorded under them."""
     key_file = settings.pseudonym_key_file or data / "pseudonym.key"
     allowed = settings.allow_key_in_data_dir
     key_apart(key_file, data, configured=settings.pseudonym_key is not None, authentication=authentication,
@@ -121,7 +121,7 @@ def pseudonymiser(settings: Settings, data: Path, *, authentication: bool) -> tu
     key = pseudonym_key(settings.pseudonym_key, key_file)
     previous = previous_pseudonym_keys(settings.pseudonym_previous_key_files, key, data,
                                        authentication=authentication, allowed=allowed)
-    return key, Pseudonymiser(key, allow_synthetic=settings.allow_synthetic_ids, previous_keys=previous)
+    return Pseudonymiser(key, allow_synthetic=settings.allow_synthetic_ids, previous_keys=previous)
 
 
 def pseudonym_key(configured: str | None, key_file: Path) -> bytes:

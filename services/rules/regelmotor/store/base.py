@@ -375,8 +375,10 @@ def assign(records: builtins.list[DecisionRecord], parts: builtins.list[dict[str
 
 def same_request(stored: DecisionRecord, record: DecisionRecord) -> bool:
     """Whether `record` asks what `stored` answered, by their fingerprints. Without a fingerprint on either
-    side sameness cannot be shown, and answering another request's decision would be worse than refusing."""
-    return stored.request_fingerprint is not None and stored.request_fingerprint == record.request_fingerprint
+    side sameness cannot be shown, and answering another request's decision would be worse than refusing. A record
+    made after a pseudonym key rotation also matches by its fingerprints under the retired keys."""
+    return stored.request_fingerprint is not None and (stored.request_fingerprint == record.request_fingerprint
+                                                       or stored.request_fingerprint in record.earlier_fingerprints)
 
 
 def outcome_json(value: Any) -> str:
