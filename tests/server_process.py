@@ -117,3 +117,14 @@ def running_server(**kwargs: object) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.close()
+
+
+def serve_once(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`regelmotor serve` with these REGELMOTOR_* variables, in a fresh data directory, run to its end: for a start
+    that a setting stops (exit code 2, one line on stderr)."""
+    data = tempfile.mkdtemp(prefix="regelmotor-start-")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "services" / "rules"), str(ROOT / "protos" / "python"), str(ROOT)]),
+        "REGELMOTOR_DATA_DIR": data, "REGELMOTOR_PORT": "0", "REGELMOTOR_WORKERS": "1", **env}
+    return subprocess.run([sys.executable, "-m", "regelmotor.cli.main", "serve", *args], env=environment,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)

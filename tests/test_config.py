@@ -48,3 +48,14 @@ def test_every_setting_is_documented_with_its_variable() -> None:
     documented = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"| `{name}` | `REGELMOTOR_{name.upper()}` |" in documented, name
+
+
+def test_retired_pseudonym_key_files_are_comma_separated_in_the_environment_an_array_in_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().pseudonym_previous_key_files == []
+    config = tmp_path / "regelmotor.toml"
+    config.write_text('pseudonym_previous_key_files = ["/keys/2024.key", "/keys/a, b.key"]\n', encoding="utf-8")
+    monkeypatch.setenv("REGELMOTOR_CONFIG", str(config))
+    assert Settings().pseudonym_previous_key_files == [Path("/keys/2024.key"), Path("/keys/a, b.key")]
+    monkeypatch.setenv("REGELMOTOR_PSEUDONYM_PREVIOUS_KEY_FILES", " /keys/2024.key,/keys/2025.key , ")
+    assert Settings().pseudonym_previous_key_files == [Path("/keys/2024.key"), Path("/keys/2025.key")]

@@ -323,7 +323,9 @@ def _dataset(log: DecisionLog) -> list[StoredRecord]:
             outcome["frist"] = None if i == 5 else f"2025-02-{10 + i}"
         records.append(make_record(
             i, recorded_at=T0 + timedelta(hours=i), ruleset="A" if i % 2 == 0 else "B", version="1" if i < 5 else "2",
-            caller="c1" if i % 3 == 0 else "c2", subject="s-even" if i % 2 == 0 else None, outcome=outcome))
+            caller="c1" if i % 3 == 0 else "c2", outcome=outcome,
+            # One person under two pseudonym keys ("s-old" before a key rotation); the rest have no subject.
+            subject="s-even" if i % 2 == 0 else "s-old" if i % 3 == 0 else None))
     return log.append(records)
 
 
@@ -346,8 +348,13 @@ def test_list_filters_each_field(log: DecisionLog) -> None:
     assert listed(version="2") == expected(lambda i: i >= 5)
     assert listed(ruleset="B", version="1") == expected(lambda i: i in (1, 3))
     assert listed(caller="c1") == expected(lambda i: i % 3 == 0)
-    assert listed(subject="s-even") == expected(lambda i: i % 2 == 0)
-    assert listed(subject="nobody") == []
+    assert listed(subjects=("s-even",)) == expected(lambda i: i % 2 == 0)
+    assert listed(subjects=("s-old",)) == expected(lambda i: i in (3, 9))
+    assert listed(subjects=("s-old", "s-even", "nobody")) == expected(lambda i: i % 2 == 0 or i in (3, 9))
+    assert listed(subjects=("s-old",), version="2") == expected(lambda i: i == 9)
+    assert listed(subjects=("nobody",)) == []
+    with pytest.raises(ValueError, match=r"ListFilter.subjects must name at least one subject \(None: any subject\)"):
+        ListFilter(subjects=())
     assert listed(outcome_field="utfall", outcome_value="rett") == expected(lambda i: i % 2 == 0)
     assert listed(outcome_field="poeng", outcome_value=3) == expected(lambda i: i == 3)
     assert listed(outcome_field="poeng", outcome_value=3.0) == expected(lambda i: i == 3)  # numbers by value

@@ -44,6 +44,7 @@ SERVICE_PORT = 50051
 # What the server may still do after the grace period (server/app.py, Service.stop): stop the workers (up to
 # 2 s), write the last records (up to 5 s), then sign the last checkpoint.
 SHUTDOWN_AFTER_GRACE_SECONDS = 7
+PREVIOUS_KEYS = "REGELMOTOR_PSEUDONYM_PREVIOUS_KEY_FILES"
 Objects = list[dict[str, Any]]
 
 
@@ -281,15 +282,17 @@ def test_the_grace_period_covers_the_servers_drain(example: Objects) -> None:
 
 
 def write_secret_files(folder: Path, names: set[str]) -> trustme.CA:
-    """The files the key-files init container leaves in the pod, made here (mode 0600, as it copies them)."""
+    """The files the key-files init container leaves in the pod, made here (mode 0600, as it copies them); a name
+    no file is made for fails."""
     ca = trustme.CA()
     server = ca.issue_cert("0.0.0.0", "127.0.0.1", "localhost")
     files = {"tls.crt": b"".join(p.bytes() for p in server.cert_chain_pems), "tls.key": server.private_key_pem.bytes(),
              "pseudonym.key": secrets.token_hex(32).encode("ascii"),
+             "pseudonym-previous.key": secrets.token_hex(32).encode("ascii"),
              "checkpoint.key": Ed25519PrivateKey.generate().private_bytes(
                  serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
+    for name in names - {"jwks.json"}:
+        (folder / name).write_bytes(files[name])
         (folder / name).chmod(0o600)
     issuer = Issuer()
     issuer.add_rsa("k1")
@@ -298,17 +301,40 @@ def write_secret_files(folder: Path, names: set[str]) -> trustme.CA:
     return ca
 
 
-def test_the_rendered_settings_start_a_server_that_probes_can_ask(example: Objects, tmp_path: Path) -> None:
+def rotation_settings() -> dict[str, str]:
+    """The setting deploy/k8s/README.md tells an installation to add after a pseudonym key rotation."""
+    [line] = [line for line in (K8S / "README.md").read_text(encoding="utf-8").splitlines()
+              if line.startswith(f"{PREVIOUS_KEYS}=")]
+    name, _, value = line.partition("=")
+    return {name: value}
+
+
+def test_a_retired_pseudonym_key_is_copied_from_the_keys_secret_when_it_is_there(example: Objects) -> None:
+    spec = one(example, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m for m in server_container(example)["volumeMounts"]}
+    sources = next(v for v in spec["volumes"] if v["name"] == "secrets-in")["projected"]["sources"]
+    optional = {item["path"] for source in sources if source["secret"].get("optional") is True
+                for item in source["secret"]["items"] if source["secret"]["name"] == "regelmotor-keys"}
+    [path] = rotation_settings()[PREVIOUS_KEYS].split(",")
+    folder, _, file = path.rpartition("/")
+    assert mounts[folder]["readOnly"] is True and file in optional  # a pod starts whether the Secret has it or not
+    assert not path.startswith(settings_env(example)["REGELMOTOR_DATA_DIR"] + "/")
+
+
+@pytest.mark.parametrize("rotated", [False, True], ids=["as-rendered", "after-a-key-rotation"])
+def test_the_rendered_settings_start_a_server_that_probes_can_ask(example: Objects, tmp_path: Path,
+                                                                  rotated: bool) -> None:
     """The example's ConfigMap as the pod gets it - non-loopback host, TLS, tokens, the key files, the health
     port - starts the real server on PostgreSQL, with the file paths moved from the pod's volumes to folders here
-    and no OTLP export (its collector is in the cluster)."""
+    and no OTLP export (its collector is in the cluster); also with the retired pseudonym key the README adds."""
     with postgres_schema() as dsn:
         env = {k: v for k, v in settings_env(example).items() if k.startswith("REGELMOTOR_")}
+        env |= rotation_settings() if rotated else {}
         [pod_secrets] = {path.rpartition("/")[0] for key, path in env.items() if key.endswith("_FILE")}
         secrets_dir = tmp_path / "secrets"
         secrets_dir.mkdir()
         ca = write_secret_files(secrets_dir, {path.rpartition("/")[2] for key, path in env.items()
-                                              if key.endswith("_FILE")})
+                                              if key.endswith(("_FILE", "_FILES"))})
         env = {k: v.replace(pod_secrets, str(secrets_dir)) for k, v in env.items()}
         health_port = free_port()
         env |= {"REGELMOTOR_DATA_DIR": str(tmp_path / "data"), "REGELMOTOR_DECISION_LOG": dsn,

@@ -26,6 +26,7 @@ from .console import add_console, start_beside, stop_beside
 from .coverage import render_coverage
 from .database import add_database
 from .health import add_health
+from .keys import add_keys
 from .remote import add_impact
 from .render import render_decision
 
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit(sub)
     add_database(sub)
     add_health(sub)
+    add_keys(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -117,20 +118,68 @@ def validate(number: str, *, allow_synthetic: bool = False) -> str:
     return parse(number, allow_synthetic=allow_synthetic).digits
 
 
+MIN_KEY_BYTES = 32
+
+
 class Pseudonymiser:
     """Keyed HMAC-SHA-256 of validated identity numbers. The same key always gives the same pseudonym,
     so auditors can search by a number; without the key the pseudonym cannot be reversed or checked.
-    `allow_synthetic` is the service's setting allow_synthetic_ids: whether test numbers are accepted."""
+    `allow_synthetic` is the service's setting allow_synthetic_ids: whether test numbers are accepted.
+    `previous_keys` are retired keys: never used for new pseudonyms, only to find what was recorded under them."""
 
-    def __init__(self, key: bytes, *, allow_synthetic: bool = False) -> None:
-        if len(key) < 32:
-            raise ValueError("the pseudonym key must be at least 32 bytes")
+    def __init__(self, key: bytes, *, allow_synthetic: bool = False, previous_keys: Sequence[bytes] = ()) -> None:
+        for each in (key, *previous_keys):
+            check_key(each)
         self._key = key
+        self._previous = tuple(previous_keys)
         self.allow_synthetic = allow_synthetic
 
     def pseudonym(self, number: str) -> str:
+        """The number's pseudonym under the current key: the one new records get."""
+        return _hmac(self._key, validate(number, allow_synthetic=self.allow_synthetic))
+
+    def pseudonyms(self, number: str) -> tuple[str, ...]:
+        """The number's pseudonym under the current key, then under each previous key: every subject its records
+        can have been stored under since the oldest key still kept."""
         digits = validate(number, allow_synthetic=self.allow_synthetic)
-        return hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+        return tuple(_hmac(key, digits) for key in (self._key, *self._previous))
+
+    def previous_pseudonyms(self, number: str) -> tuple[str, ...]:
+        """The number's pseudonyms under the previous keys only (none without previous keys, at no cost)."""
+        return self.pseudonyms(number)[1:] if self._previous else ()
+
+
+def _hmac(key: bytes, digits: str) -> str:
+    return hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def check_key(key: bytes) -> None:
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"the pseudonym key must be at least {MIN_KEY_BYTES} bytes")
+
+
+def read_key_file(key_file: Path) -> bytes:
+    """The key a key file holds (hex, surrounding whitespace ignored); ValueError when it holds no usable key,
+    OSError when it cannot be read."""
+    text = key_file.read_text(encoding="ascii", errors="replace").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"it does not hold hex digits only ({2 * MIN_KEY_BYTES} or more)") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"it holds {len(key)} bytes, a pseudonym key needs {MIN_KEY_BYTES} or more "
+                         f"({2 * MIN_KEY_BYTES} hex digits)")
+    return key
+
+
+def write_new_key(key_file: Path) -> bytes:
+    """A new random key written to `key_file` (hex, mode 0600); FileExistsError when the file exists: a key file
+    is never overwritten (the pseudonyms made with it would be lost)."""
+    key = secrets.token_bytes(MIN_KEY_BYTES)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(key.hex())
+    return key
 
 
 def load_key(configured: str | None, key_file: Path) -> bytes:
@@ -144,10 +193,6 @@ def load_key(configured: str | None, key_file: Path) -> bytes:
             raise ValueError("REGELMOTOR_PSEUDONYM_KEY must be hex (64 hex digits or more)") from None
         return key
     if key_file.exists():
-        return bytes.fromhex(key_file.read_text(encoding="ascii").strip())
+        return read_key_file(key_file)
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as out:
-        out.write(key.hex())
-    return key
+    return write_new_key(key_file)

@@ -137,11 +137,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     posture = startup.exposure(settings.host, tls=credentials is not None, authentication=access is not None,
                                insecure=settings.insecure)
     data_dir = startup.data_dir(settings.data_dir)
-    key_file = settings.pseudonym_key_file or data_dir / "pseudonym.key"
-    startup.key_apart(key_file, data_dir, configured=settings.pseudonym_key is not None,
-                      authentication=access is not None, allowed=settings.allow_key_in_data_dir)
-    key, pseudonymiser = startup.pseudonymiser(settings.pseudonym_key, key_file,
-                                               allow_synthetic=settings.allow_synthetic_ids)
+    # The current key, and the retired ones that only find what was recorded under them (startup.py).
+    pseudonymiser = startup.pseudonymiser(settings, data_dir, authentication=access is not None)
     decision_log = startup.decision_log(settings.decision_log, data_dir)  # created and migrated before any worker
     try:
         # The store's change counter, read before its versions: a change between the two is seen at the first look.
@@ -188,8 +185,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
     try:
         if settings.workers > 0:
             config = WorkerConfig(
-                role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonym_key=key,
-                allow_synthetic_ids=settings.allow_synthetic_ids, log_level=settings.log_level, recording=plan)
+                role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonymiser=pseudonymiser,
+                log_level=settings.log_level, recording=plan)
             def capacity(ready: int) -> None:
                 telemetry.engine_workers.set(ready)
                 service_health.workers(ready)

@@ -165,10 +165,10 @@ async def decision_filter(message: apb.DecisionFilter, pseudonymiser: Pseudonymi
     """The log's filter for a request's DecisionFilter, and what was asked for the access log (a national_id as its
     pseudonym); the call is ended with INVALID_ARGUMENT naming the field for one that cannot be used."""
     violations: list[FieldViolation] = []
-    subject = None
+    subjects: tuple[str, ...] | None = None
     if message.national_id:
-        try:
-            subject = pseudonymiser.pseudonym(message.national_id)
+        try:  # under the current key and each retired one: records made before a key rotation are found too
+            subjects = pseudonymiser.pseudonyms(message.national_id)
         except InvalidIdentityNumber as exc:
             violations.append(FieldViolation("filter.national_id", str(exc)))
     recorded_from, recorded_to = (filter_time(message, bound, violations) for bound in ("recorded_from",
@@ -180,11 +180,11 @@ async def decision_filter(message: apb.DecisionFilter, pseudonymiser: Pseudonymi
         recorded_from=recorded_from, recorded_to=recorded_to,
         ruleset=message.ruleset or None, version=message.version or None,
         outcome_field=message.outcome_field or None, outcome_value=outcome_value,
-        subject=subject, caller=message.caller or None)
-    # What was asked, for the access log: the pseudonym, never the number.
+        subjects=subjects, caller=message.caller or None)
+    # What was asked, for the access log: the pseudonym under the current key, never the number.
     detail = {k: v for k, v in {"ruleset": message.ruleset, "version": message.version,
                                 "outcome_field": message.outcome_field, "outcome_value": outcome_value,
-                                "subject": subject, "caller": message.caller}.items() if v}
+                                "subject": subjects[0] if subjects else None, "caller": message.caller}.items() if v}
     return filters, detail
 
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from .access import DEFAULT_SCOPE_ROLES
 from .auth import HELSEID_ORG_CLAIM
@@ -75,6 +82,10 @@ class Settings(BaseSettings):
                                       "file, made on first start)")
     pseudonym_key_file: Path | None = Field(default=None, description="the key file when pseudonym_key is not "
                                             "given (default data_dir/pseudonym.key)")
+    pseudonym_previous_key_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="retired pseudonym key files (hex, mode 0600), only read: a search by "
+        "identity number also finds the decisions recorded under them (comma-separated in the environment, an array "
+        "in the config file)")
     allow_key_in_data_dir: bool = Field(default=False, description="with authentication on, allow the pseudonym key "
                                         "file inside data_dir, next to the decision log")
     checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 key (PEM, mode 0600) that signs "
@@ -113,6 +124,14 @@ class Settings(BaseSettings):
                                              description="token scope -> role it grants")
     auth_org_claim: str = Field(default=HELSEID_ORG_CLAIM, description="the claim naming the caller's "
                                 "organisation number (recorded with its decisions)")
+
+    @field_validator("pseudonym_previous_key_files", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # From the environment a string of paths, separated by commas as auth_algorithms' names are.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

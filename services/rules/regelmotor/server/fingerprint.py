@@ -19,7 +19,10 @@ The values are taken as asked, not as resolved: a retry on another day of a requ
 is the same request, and gets the decision made the first time. The facts are those of the request (before
 validation and defaults), as the JSON form of their protobuf Struct: every number is a double, so 3 and
 3.0 are the same fact, as they are on the wire. The subject is the keyed pseudonym, never the identity
-number: a plain hash of an 11-digit number could be reversed by trying them all.
+number: a plain hash of an 11-digit number could be reversed by trying them all. After a pseudonym key rotation a
+record also carries the request's fingerprints with the subject under each retired key (compared, never stored:
+`DecisionRecord.earlier_fingerprints`), so a request recorded before the rotation and retried after it is the
+same request.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def _record(head: DecisionHead, level: int, answer: bytes) -> dict[str, Any]:
 
 
 def _log_record(head: DecisionHead, level: int, answer: bytes, caller: str, request_id: str, subject: str | None,
-                trace_id: str, *, prepare: bool, fingerprint: str | None) -> DecisionRecord:
+                trace_id: str, *, prepare: bool, fingerprints: tuple[str, ...]) -> DecisionRecord:
     """The decision as the log stores it; with `prepare`, its large fields' canonical text made here too.
     Raises TypeError or ValueError for a record the log cannot hold."""
     return answered_record(
@@ -117,7 +117,8 @@ def _log_record(head: DecisionHead, level: int, answer: bytes, caller: str, requ
         version=head.version, ruleset_sha256=head.ruleset_sha256, engine_version=head.engine_version,
         as_of=head.as_of, subject=subject, facts=head.facts, outcome=head.outcome,
         decision=_record(head, level, answer),
-        answer=answer, trace_id=trace_id, request_fingerprint=fingerprint, prepare=prepare)
+        answer=answer, trace_id=trace_id, request_fingerprint=fingerprints[0] if fingerprints else None,
+        earlier_fingerprints=fingerprints[1:], prepare=prepare)
 
 
 # A request's reply, and the record to store before it is answered (None: nothing to store here).
@@ -208,12 +209,15 @@ class EvaluationHandler:
             if caller is None or not recording.records:
                 return Reply(summary, decision=answer), None
             try:
-                # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
-                fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts, subject,
-                                                  None if level == FULL else LEVEL_NAMES[level],
-                                                  request.known_at or None) if request_id else None
+                # Only a request_id makes a retry, so only then is what was asked worth a fingerprint: under the
+                # current pseudonym key, then each retired one (a retry of a request recorded before a rotation).
+                explanation = None if level == FULL else LEVEL_NAMES[level]
+                fingerprints = tuple(
+                    request_fingerprint(request.ruleset, request.version, request.as_of, facts, asked, explanation,
+                                        request.known_at or None)
+                    for asked in (subject, *self._previous_subjects(request.national_id))) if request_id else ()
                 record = _log_record(head, level, answer, caller, request_id, subject, trace_id,
-                                     prepare=recording.hands_back, fingerprint=fingerprint)
+                                     prepare=recording.hands_back, fingerprints=fingerprints)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either
                 span.record_exception(exc)
                 log.error("decision cannot be recorded", exc_info=exc)
@@ -232,6 +236,11 @@ class EvaluationHandler:
             return self.pseudonymiser.pseudonym(national_id)  # validated under the service's allow_synthetic_ids
         except InvalidIdentityNumber as exc:
             raise _BadRequest([FieldViolation("national_id", str(exc))]) from None
+
+    def _previous_subjects(self, national_id: str) -> tuple[str, ...]:
+        if not national_id or self.pseudonymiser is None:
+            return ()
+        return self.pseudonymiser.previous_pseudonyms(national_id)  # validated already (_subject)
 
     def _error(self, error: pb.ErrorResult, span: trace.Span, trace_id: str, request_id: str) -> Reply:
         span.set_attribute("rpc.grpc.status_code", error.code)

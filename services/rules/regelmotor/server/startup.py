@@ -6,16 +6,18 @@ Every check here runs before anything listens, so a server either starts whole o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from regelmotor.addresses import is_loopback
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
-from regelmotor.core.identity import Pseudonymiser, load_key
+from regelmotor.core.identity import Pseudonymiser, check_key, load_key, read_key_file
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
 from regelmotor.store import DecisionLog, open_log
+
+from .config import Settings
 
 
 class StartupError(RegelmotorError):
@@ -109,14 +111,28 @@ def data_dir(path: Path) -> Path:
     return path
 
 
-def pseudonymiser(configured: str | None, key_file: Path, *,
-                  allow_synthetic: bool) -> tuple[bytes, Pseudonymiser]:
+def pseudonymiser(settings: Settings, data: Path, *, authentication: bool) -> Pseudonymiser:
+    """The pseudonymiser of the service (the front's and the engine workers'): new decisions get the current key;
+    the retired keys of `pseudonym_previous_key_files` find what was recorded under them."""
+    key_file = settings.pseudonym_key_file or data / "pseudonym.key"
+    allowed = settings.allow_key_in_data_dir
+    key_apart(key_file, data, configured=settings.pseudonym_key is not None, authentication=authentication,
+              allowed=allowed)
+    key = pseudonym_key(settings.pseudonym_key, key_file)
+    previous = previous_pseudonym_keys(settings.pseudonym_previous_key_files, key, data,
+                                       authentication=authentication, allowed=allowed)
+    return Pseudonymiser(key, allow_synthetic=settings.allow_synthetic_ids, previous_keys=previous)
+
+
+def pseudonym_key(configured: str | None, key_file: Path) -> bytes:
+    """The current pseudonym key: from `pseudonym_key`, else from the key file (made on first start)."""
     if not configured and key_file.exists() and key_file.stat().st_mode & 0o077:
         raise StartupError("data_dir", f"the pseudonym key file {key_file} can be read by others "
                            f"(mode {key_file.stat().st_mode & 0o777:o})", f"chmod 600 {key_file}")
     try:
         key = load_key(configured, key_file)
-        return key, Pseudonymiser(key, allow_synthetic=allow_synthetic)
+        check_key(key)
+        return key
     except (ValueError, OSError) as exc:
         source = "pseudonym_key" if configured else "data_dir"
         raise StartupError(source, f"the pseudonym key cannot be used: {exc}",
@@ -124,15 +140,53 @@ def pseudonymiser(configured: str | None, key_file: Path, *,
                            if configured else f"check or remove {key_file}") from None
 
 
+PREVIOUS_KEYS = "pseudonym_previous_key_files"
+
+
+def previous_pseudonym_keys(key_files: Sequence[Path], current: bytes, data: Path, *, authentication: bool,
+                            allowed: bool) -> list[bytes]:
+    """The retired pseudonym keys, each file checked as the current key's file is (0600, apart from the log when
+    authentication is on, a usable key); a retired key is only read, never made."""
+    keys: dict[bytes, Path] = {}
+    for key_file in key_files:
+        try:
+            mode = key_file.stat().st_mode
+        except OSError as exc:
+            raise StartupError(PREVIOUS_KEYS, f"cannot find {key_file} ({exc.strerror or exc})",
+                               "give the path of a retired key file, or take it off the list") from None
+        if mode & 0o077:
+            raise StartupError(PREVIOUS_KEYS, f"the key file {key_file} can be read by others (mode {mode & 0o777:o})",
+                               f"chmod 600 {key_file}")
+        if authentication and not allowed:
+            _apart(PREVIOUS_KEYS, key_file, data, "the retired key files on another volume")
+        try:
+            key = read_key_file(key_file)
+        except (ValueError, OSError) as exc:
+            reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+            raise StartupError(PREVIOUS_KEYS, f"{key_file} cannot be used as a pseudonym key: {reason}",
+                               "give the file the retired key was kept in (64 or more hex digits)") from None
+        if key == current:
+            raise StartupError(PREVIOUS_KEYS, f"{key_file} holds the current pseudonym key",
+                               "list only retired keys here; the current one is pseudonym_key or pseudonym_key_file")
+        if key in keys:
+            raise StartupError(PREVIOUS_KEYS, f"{key_file} holds the same key as {keys[key]}", "list each key once")
+        keys[key] = key_file
+    return list(keys)
+
+
 def key_apart(key_file: Path, data: Path, *, configured: bool, authentication: bool, allowed: bool) -> None:
     """Where decisions leave a machine (authentication on), the key that re-identifies patients must not lie
     beside the log: whoever copies the data directory would hold both."""
     if configured or not authentication or allowed:
         return
+    _apart("pseudonym_key_file", key_file, data,
+           "REGELMOTOR_PSEUDONYM_KEY_FILE on another volume, or REGELMOTOR_PSEUDONYM_KEY from a secret")
+
+
+def _apart(setting: str, key_file: Path, data: Path, elsewhere: str) -> None:
     if key_file.resolve().is_relative_to(data.resolve()):
-        raise StartupError("pseudonym_key_file", f"{key_file} lies inside the data directory {data}, next to the "
-                           "decision log", "keep the key apart (REGELMOTOR_PSEUDONYM_KEY_FILE on another volume, or "
-                           "REGELMOTOR_PSEUDONYM_KEY from a secret), or set REGELMOTOR_ALLOW_KEY_IN_DATA_DIR=true")
+        raise StartupError(setting, f"{key_file} lies inside the data directory {data}, next to the decision log",
+                           f"keep the key apart ({elsewhere}), or set REGELMOTOR_ALLOW_KEY_IN_DATA_DIR=true")
 
 
 def decision_log(location: str, data: Path) -> DecisionLog | None:

@@ -49,6 +49,8 @@ from .protocol import (
 from .recording import EngineRecording, RecordingPlan
 
 if TYPE_CHECKING:
+    from regelmotor.core.identity import Pseudonymiser
+
     from .handler import Decided
 
 log = logging.getLogger("regelmotor.worker")
@@ -62,8 +64,8 @@ class WorkerConfig:
     role: str  # "engine" or "sources"
     snapshot: RulesetSnapshot | None = None  # the engine's rulesets
     allow_drafts: bool = False
-    pseudonym_key: bytes | None = None
-    allow_synthetic_ids: bool = False
+    # The front's: new decisions get the current key; a retry after a key rotation is known by the retired ones.
+    pseudonymiser: Pseudonymiser | None = None
     log_level: str = "INFO"
     recording: RecordingPlan = field(default_factory=RecordingPlan)  # who writes the decision log
     memory_limit_bytes: int | None = None  # RLIMIT_AS of the process
@@ -213,7 +215,6 @@ class Worker:
 
 def _engine_handler(config: WorkerConfig) -> tuple[Any, EngineRecording]:
     from regelmotor.core.api import Regelmotor
-    from regelmotor.core.identity import Pseudonymiser
     from regelmotor.core.repository import RulesetRepository
 
     from .handler import EvaluationHandler
@@ -224,6 +225,4 @@ def _engine_handler(config: WorkerConfig) -> tuple[Any, EngineRecording]:
     motor = Regelmotor(RulesetRepository.from_snapshot(config.snapshot, include_drafts=config.allow_drafts))
     motor.warm_up()
     recording = config.recording.engine_side()  # opens the log when this worker writes it
-    pseudonymiser = (Pseudonymiser(config.pseudonym_key, allow_synthetic=config.allow_synthetic_ids)
-                     if config.pseudonym_key else None)
-    return EvaluationHandler(motor, tracer, pseudonymiser, recording), recording
+    return EvaluationHandler(motor, tracer, config.pseudonymiser, recording), recording

@@ -68,7 +68,8 @@ class ListFilter:
     recorded_from is inclusive, recorded_to exclusive (both timezone-aware). outcome_field names a top-level
     key of the outcome; the record matches when outcome[outcome_field] equals outcome_value as JSON values
     (numbers compare by value, so 3 matches 3.0; true does not match 1). An outcome_value of None matches
-    null or a missing key."""
+    null or a missing key. subjects matches a record whose subject is any of them: one person's pseudonyms under
+    the current key and the retired ones (regelmotor.core.identity.Pseudonymiser.pseudonyms)."""
 
     recorded_from: datetime | None = None
     recorded_to: datetime | None = None
@@ -76,7 +77,7 @@ class ListFilter:
     version: str | None = None
     outcome_field: str | None = None
     outcome_value: Any = None
-    subject: str | None = None
+    subjects: tuple[str, ...] | None = None
     caller: str | None = None
     as_of_from: str | None = None  # the decisions' date (as_of, YYYY-MM-DD), from this day, inclusive
     as_of_to: str | None = None  # ... to this day, inclusive
@@ -88,6 +89,8 @@ class ListFilter:
             moment = getattr(self, name)
             if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
                 raise ValueError(f"ListFilter.{name} must be timezone-aware")
+        if self.subjects is not None and not self.subjects:
+            raise ValueError("ListFilter.subjects must name at least one subject (None: any subject)")
         for name in ("as_of_from", "as_of_to"):
             day = getattr(self, name)
             if day is not None and not _is_day(day):
@@ -372,8 +375,10 @@ def assign(records: builtins.list[DecisionRecord], parts: builtins.list[dict[str
 
 def same_request(stored: DecisionRecord, record: DecisionRecord) -> bool:
     """Whether `record` asks what `stored` answered, by their fingerprints. Without a fingerprint on either
-    side sameness cannot be shown, and answering another request's decision would be worse than refusing."""
-    return stored.request_fingerprint is not None and stored.request_fingerprint == record.request_fingerprint
+    side sameness cannot be shown, and answering another request's decision would be worse than refusing. A record
+    made after a pseudonym key rotation also matches by its fingerprints under the retired keys."""
+    return stored.request_fingerprint is not None and (stored.request_fingerprint == record.request_fingerprint
+                                                       or stored.request_fingerprint in record.earlier_fingerprints)
 
 
 def outcome_json(value: Any) -> str:

@@ -61,7 +61,8 @@ def answer_for(decision_id: str, answer: bytes, stored_decision_id: str, stored_
 def answered_record(*, decision_id: str, caller: str, request_id: str, ruleset: str, version: str,
                     ruleset_sha256: str, engine_version: str, as_of: str, subject: str | None,
                     facts: dict[str, Any], outcome: dict[str, Any], decision: dict[str, Any], answer: bytes,
-                    trace_id: str, request_fingerprint: str | None, prepare: bool) -> DecisionRecord:
+                    trace_id: str, request_fingerprint: str | None, prepare: bool,
+                    earlier_fingerprints: tuple[str, ...] = ()) -> DecisionRecord:
     """The record of a decision answered now with the serialised `answer`, packed as the log keeps it.
 
     With `prepare`, the canonical text of its large fields is made here too (`DecisionRecord.encoded`), so
@@ -72,5 +73,5 @@ def answered_record(*, decision_id: str, caller: str, request_id: str, ruleset: 
         decision_id=decision_id, recorded_at=datetime.now(UTC), caller=caller, request_id=request_id,
         ruleset=ruleset, version=version, ruleset_sha256=ruleset_sha256, engine_version=engine_version,
         as_of=as_of, subject=subject, facts=facts, outcome=outcome, decision=decision, response=response,
-        trace_id=trace_id, request_fingerprint=request_fingerprint,
+        trace_id=trace_id, request_fingerprint=request_fingerprint, earlier_fingerprints=earlier_fingerprints,
         encoded=large_parts(facts, outcome, decision, response) if prepare else None)

@@ -49,6 +49,9 @@ class DecisionRecord:
     # is a retry only when it carries the same fingerprint (regelmotor.store.base). None: unknown (records
     # written before schema 2, or by a producer that makes none); such a record never counts as a retry.
     request_fingerprint: str | None = field(default=None, kw_only=True)
+    # The same request's fingerprints with the subject under each retired pseudonym key: a retry of a request first
+    # recorded before a key rotation is the same request. Only compared, never stored or hashed.
+    earlier_fingerprints: tuple[str, ...] = field(default=(), compare=False, repr=False, kw_only=True)
     # The canonical text of facts, outcome, decision and response (`chain.large_parts`), when the producer
     # has already made it from these very values; None lets the log make it. Not part of the record's
     # identity: it is how the record is written, not what it says.
@@ -70,6 +73,10 @@ class DecisionRecord:
         if self.subject is not None and not isinstance(self.subject, str):
             raise TypeError("DecisionRecord.subject must be a str or None")
         _check_fingerprint(self.request_fingerprint)
+        if not isinstance(self.earlier_fingerprints, tuple):
+            raise TypeError("DecisionRecord.earlier_fingerprints must be a tuple")
+        for earlier in self.earlier_fingerprints:
+            _check_fingerprint(earlier)
         for name in ("facts", "outcome", "decision"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"DecisionRecord.{name} must be a dict")
@@ -82,8 +89,10 @@ class DecisionRecord:
             raise TypeError("DecisionRecord.response must be bytes")
 
     def field_values(self) -> dict[str, Any]:
-        """The record's own fields (not the chain fields of a StoredRecord, nor `encoded`), by name."""
-        return {f.name: getattr(self, f.name) for f in fields(DecisionRecord) if f.name != "encoded"}
+        """The record's own fields (not the chain fields of a StoredRecord, nor `encoded` and
+        `earlier_fingerprints`, which are not kept), by name."""
+        return {f.name: getattr(self, f.name) for f in fields(DecisionRecord)
+                if f.name not in ("encoded", "earlier_fingerprints")}
 
 
 def _check_as_of(as_of: str) -> None:

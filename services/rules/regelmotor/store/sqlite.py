@@ -443,11 +443,14 @@ def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[
     if filters.recorded_to is not None:
         clauses.append("recorded_at < ?")
         params.append(timestamp_text(filters.recorded_to))
-    for name in ("ruleset", "version", "subject", "caller"):
+    for name in ("ruleset", "version", "caller"):
         value = getattr(filters, name)
         if value is not None:
             clauses.append(f"{name} = ?")
             params.append(value)
+    if filters.subjects is not None:  # a list of values, not one array: the partial subject index stays usable
+        clauses.append(f"subject IN ({', '.join('?' for _ in filters.subjects)})")
+        params += filters.subjects
     for column, operator, bound in range_conditions(filters):
         clauses.append(f"{column} {operator} ?")
         params.append(bound)
