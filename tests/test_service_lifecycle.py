@@ -7,9 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,21 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
-from tests.conftest import ROOT
 from tests.grpc_support import request
-from tests.server_process import running_server
+from tests.server_process import running_server, serve_to_exit
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-def _serve(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    data = tempfile.mkdtemp(prefix="regelmotor-start-")
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "services" / "rules"), str(ROOT / "protos" / "python"), str(ROOT)]),
-        "REGELMOTOR_DATA_DIR": data, "REGELMOTOR_PORT": "0", "REGELMOTOR_WORKERS": "1", **env}
-    return subprocess.run([sys.executable, "-m", "regelmotor.cli.main", "serve", *args], env=environment,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
 def _busy_port() -> tuple[socket.socket, int]:
@@ -75,7 +62,7 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
         holder, port = _busy_port()
         value = str(port)
     try:
-        result = _serve({f"REGELMOTOR_{setting}": value})
+        result = serve_to_exit({f"REGELMOTOR_{setting}": value})
     finally:
         if holder is not None:
             holder.close()
@@ -181,7 +168,7 @@ def test_with_authentication_the_pseudonym_key_must_live_apart_from_the_decision
     jwks = issuer.write_jwks(tmp_path / "jwks.json")
     auth = {"REGELMOTOR_AUTH_JWKS_FILE": str(jwks), "REGELMOTOR_AUTH_ISSUER": ISSUER,
             "REGELMOTOR_AUTH_AUDIENCE": AUDIENCE}
-    refused = _serve(auth)  # the key file would be made in the data directory, beside the log
+    refused = serve_to_exit(auth)  # the key file would be made in the data directory, beside the log
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith(
         "regelmotor: cannot start: REGELMOTOR_PSEUDONYM_KEY_FILE: ")

@@ -32,6 +32,7 @@ from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, 
 from .day_counts import DAY_ZONE, MAX_DAYS, DayCount, TooManyGroups
 from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
+from .migrations import SchemaTooNew
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .versions import MAX_REASON, RulesetStore, StoredText
@@ -58,6 +59,7 @@ __all__ = [
     "ReplayInput",
     "RequestIdConflict",
     "RulesetStore",
+    "SchemaTooNew",
     "State",
     "StoredRecord",
     "StoredText",
