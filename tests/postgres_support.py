@@ -9,16 +9,18 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+
+from tests.system_tools import debian_programs
 
 try:
     import psycopg
 except ImportError:  # pragma: no cover - psycopg is a dependency; without it only SQLite is tested
     psycopg = None  # type: ignore[assignment]
 
-__all__ = ["POSTGRES_DSN", "postgres_schema", "psycopg", "require_postgres"]
+__all__ = ["POSTGRES_DSN", "fresh_database", "postgres_schema", "postgres_tools", "psycopg", "require_postgres"]
 
 POSTGRES_DSN = os.environ.get("REGELMOTOR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -52,3 +54,22 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The DSN of a new database of its own on the test server (a restore's target), dropped afterwards."""
+    require_postgres()
+    name = f"rm_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(POSTGRES_DSN)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def postgres_tools() -> dict[str, str]:
+    """pg_dump and pg_restore (Debian's postgresql-client), installed by the test set-up when missing."""
+    return debian_programs("postgresql-client", ("pg_dump", "pg_restore"), "the backup and restore tests")

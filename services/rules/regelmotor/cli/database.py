@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Any
 
+from .backup import add_backup
+
 
 def add_database(sub: Any) -> None:
     db = sub.add_parser("db", help="decision log and ruleset store operations").add_subparsers(dest="action",
@@ -17,6 +19,7 @@ def add_database(sub: Any) -> None:
     p.add_argument("--decision-log", help="the store: a postgresql:// DSN or a SQLite path "
                                           "(default: REGELMOTOR_DECISION_LOG)")
     p.set_defaults(func=cmd_migrate)
+    add_backup(db)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
