@@ -20,17 +20,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.conftest import ROOT
 
 _ADDRESS = re.compile(r"serving gRPC on (\S+) ")
-_SOURCE = os.pathsep.join(str(p) for p in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT))
-
-
-def serve_to_exit(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`regelmotor serve` (one worker, port 0, a data directory of its own) run until it exits: for starts that
-    are refused."""
-    with tempfile.TemporaryDirectory(prefix="regelmotor-start-") as data:
-        environment = {**os.environ, "PYTHONPATH": _SOURCE, "REGELMOTOR_DATA_DIR": data, "REGELMOTOR_PORT": "0",
-                       "REGELMOTOR_WORKERS": "1", **env}
-        return subprocess.run([sys.executable, "-m", "regelmotor.cli.main", "serve", *args], env=environment,
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
 class ServerProcess:
@@ -45,7 +34,8 @@ class ServerProcess:
         self.data_dir = Path(self._data_dir.name)
         self._key_dir = tempfile.TemporaryDirectory(prefix="regelmotor-keys-")  # the key apart from the log
         self.credentials = credentials  # for a server on TLS (env with REGELMOTOR_TLS_*)
-        environment = {**os.environ, "PYTHONPATH": _SOURCE,
+        source = os.pathsep.join(str(p) for p in (ROOT / "services" / "rules", ROOT / "protos" / "python", ROOT))
+        environment = {**os.environ, "PYTHONPATH": source,
                        "REGELMOTOR_DATA_DIR": str(self.data_dir),
                        "REGELMOTOR_PSEUDONYM_KEY_FILE": str(Path(self._key_dir.name) / "pseudonym.key"), **(env or {})}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -123,3 +113,14 @@ def running_server(**kwargs: object) -> Iterator[ServerProcess]:
         server.terminate()
         server._data_dir.cleanup()
         server._key_dir.cleanup()
+
+
+def serve_once(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`regelmotor serve` with these REGELMOTOR_* variables, in a fresh data directory, run to its end: for a start
+    that a setting stops (exit code 2, one line on stderr)."""
+    data = tempfile.mkdtemp(prefix="regelmotor-start-")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "services" / "rules"), str(ROOT / "protos" / "python"), str(ROOT)]),
+        "REGELMOTOR_DATA_DIR": data, "REGELMOTOR_PORT": "0", "REGELMOTOR_WORKERS": "1", **env}
+    return subprocess.run([sys.executable, "-m", "regelmotor.cli.main", "serve", *args], env=environment,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)

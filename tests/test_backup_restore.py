@@ -26,6 +26,7 @@ import pytest
 
 from regelmotor.cli.main import main
 from regelmotor.store import FileWitness
+from regelmotor.store.migrations import SQLITE_MIGRATIONS
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from regelmotor_api.v1 import decision_pb2 as pb
@@ -35,7 +36,7 @@ from regelmotor_api.v1 import ruleset_pb2_grpc as rpb_grpc
 from tests.grpc_support import request, struct
 from tests.lifecycle_support import cases, seed_directory, source
 from tests.postgres_support import fresh_database, postgres_tools, psycopg
-from tests.server_process import ServerProcess, running_server, serve_to_exit
+from tests.server_process import ServerProcess, running_server, serve_once
 
 CALLER = (("regelmotor-caller", "dips"),)
 PURPOSE = "kontroll av gjenoppretting"
@@ -186,7 +187,7 @@ def test_a_backup_restored_into_a_new_store_verifies_and_reads_back_what_it_held
         shutil.copy2(live.key, backup / "checkpoint.key")
         with_backup = {**restored.env, **secrets, "REGELMOTOR_CHECKPOINT_KEY_FILE": str(backup / "checkpoint.key")}
 
-        refused = serve_to_exit({**with_backup, "REGELMOTOR_WITNESS_FILE": str(live.witness)}, "--rulesets",
+        refused = serve_once({**with_backup, "REGELMOTOR_WITNESS_FILE": str(live.witness)}, "--rulesets",
                                 str(rulesets))
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
         message = refused.stderr.strip().splitlines()[-1]
@@ -245,7 +246,7 @@ def test_db_backup_writes_a_private_whole_file_and_names_what_it_cannot_do(
     assert out[0].startswith(f"witness {tmp_path / 'data' / 'checkpoints.jsonl'} copied first to {target}"
                              ".checkpoints.jsonl: latest checkpoint at seq 1")
     assert out[1].startswith(f"decision log {tmp_path / 'data' / 'decisions.db'} backed up to {target}: chain head "
-                             "at seq 1, schema version 4, ")
+                             f"at seq 1, schema version {len(SQLITE_MIGRATIONS)}, ")
     assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name.startswith("backup")} == {
         "backup.db": 0o600, "backup.db.checkpoints.jsonl": 0o600}
     with closing(sqlite3.connect(target)) as copy:

@@ -14,7 +14,7 @@ from regelmotor.cli.main import main
 from regelmotor.store import open_log
 from regelmotor.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from tests.postgres_support import postgres_schema, psycopg
-from tests.server_process import serve_to_exit
+from tests.server_process import serve_once
 
 
 def test_migrate_applies_once_then_nothing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +57,7 @@ def test_the_server_refuses_a_schema_newer_than_it_knows_in_one_line(backend: st
         open_log(location).close()
         _sql(location, f"INSERT INTO schema_version (version, description, applied_at) VALUES ({newer}, 'later', "
                        "'2027-01-01T00:00:00+00:00')")
-        refused = serve_to_exit({"REGELMOTOR_DECISION_LOG": location})
+        refused = serve_once({"REGELMOTOR_DECISION_LOG": location})
         assert refused.returncode == 2, refused.stderr
         assert "Traceback" not in refused.stderr and "serving gRPC" not in refused.stdout
         message = refused.stderr.strip().splitlines()[-1]

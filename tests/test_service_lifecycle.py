@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.grpc_support import request
-from tests.server_process import running_server, serve_to_exit
+from tests.server_process import running_server, serve_once
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -62,7 +62,7 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it_and_the_fix(
         holder, port = _busy_port()
         value = str(port)
     try:
-        result = serve_to_exit({f"REGELMOTOR_{setting}": value})
+        result = serve_once({f"REGELMOTOR_{setting}": value})
     finally:
         if holder is not None:
             holder.close()
@@ -168,7 +168,7 @@ def test_with_authentication_the_pseudonym_key_must_live_apart_from_the_decision
     jwks = issuer.write_jwks(tmp_path / "jwks.json")
     auth = {"REGELMOTOR_AUTH_JWKS_FILE": str(jwks), "REGELMOTOR_AUTH_ISSUER": ISSUER,
             "REGELMOTOR_AUTH_AUDIENCE": AUDIENCE}
-    refused = serve_to_exit(auth)  # the key file would be made in the data directory, beside the log
+    refused = serve_once(auth)  # the key file would be made in the data directory, beside the log
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith(
         "regelmotor: cannot start: REGELMOTOR_PSEUDONYM_KEY_FILE: ")
