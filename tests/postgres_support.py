@@ -44,30 +44,31 @@ def require_postgres() -> None:
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A DSN whose tables live in a fresh schema of their own, dropped afterwards."""
-    require_postgres()
-    schema = f"rm_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in POSTGRES_DSN else "?"
-    try:
+    with _made_and_dropped("SCHEMA", "CASCADE") as schema:
+        separator = "&" if "?" in POSTGRES_DSN else "?"
         yield f"{POSTGRES_DSN}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-    finally:
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """The DSN of a new database of its own on the test server (a restore's target), dropped afterwards."""
+    with _made_and_dropped("DATABASE", "WITH (FORCE)") as name:
+        scheme, netloc, _, query, fragment = urlsplit(POSTGRES_DSN)
+        yield urlunsplit((scheme, netloc, f"/{name}", query, fragment))
+
+
+@contextmanager
+def _made_and_dropped(kind: str, drop_option: str) -> Iterator[str]:
+    """The name of a new SCHEMA or DATABASE on the test server, dropped (with `drop_option`) afterwards."""
     require_postgres()
     name = f"rm_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(f"CREATE {kind} {name}")
     try:
-        yield urlunsplit(urlsplit(POSTGRES_DSN)._replace(path=f"/{name}"))
+        yield name
     finally:
         with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+            admin.execute(f"DROP {kind} {name} {drop_option}")
 
 
 def postgres_tools() -> dict[str, str]:
