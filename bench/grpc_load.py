@@ -163,6 +163,7 @@ class UnaryJob:
     warmup: float
     seconds: float
     metadata: Metadata = ()
+    options: tuple[tuple[str, str], ...] = ()  # the channel's (bench/scale_out.py: round_robin over instances)
 
 
 def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: EventType, start: Any,
@@ -173,7 +174,7 @@ def unary_client(address: str, job: UnaryJob, offset: int, ready: Any, go: Event
     """
     import grpc
 
-    channel = grpc.insecure_channel(address)
+    channel = grpc.insecure_channel(address, options=job.options)
     call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(job.method)  # bytes both ways
     metadata = job.metadata or None
     call(job.payloads[0], timeout=30, metadata=metadata)  # connected before the clock starts
@@ -342,38 +343,64 @@ def split_evenly(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
 
 
-def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, concurrency: int,
-                  client_processes: int, warmup: float, seconds: float, metadata: Metadata = ()) -> UnaryResult:
+@dataclass
+class UnaryClients:
+    """Unary client processes, started and connected, waiting for `begin`."""
+
+    processes: list[Any]
+    pids: list[int]
+    go: EventType
+    start: Any  # multiprocessing Value("d"): when the load begins (time.monotonic)
+    results: Any
+
+    def begin(self) -> float:
+        """Let the clients go; returns when the load begins."""
+        self.start.value = time.monotonic() + 0.05
+        self.go.set()
+        return float(self.start.value)
+
+    def gather(self) -> tuple[list[float], int]:
+        """Once every client has finished: the latencies of all their calls in the window, sorted, and the errors."""
+        latencies = array("d")
+        errors = 0
+        for _ in self.processes:
+            raw, failed = self.results.get(timeout=120)
+            part = array("d")
+            part.frombytes(raw)
+            latencies.extend(part)
+            errors += failed
+        for child in self.processes:
+            child.join(30)
+        return sorted(latencies), errors
+
+
+def start_unary_clients(address: str, jobs: Sequence[UnaryJob]) -> UnaryClients:
+    """A client process per job (`unary_client`), each connected to `address` before this returns."""
     context = multiprocessing.get_context("spawn")
-    processes = 1 if layout == "one channel" else max(1, min(concurrency, client_processes))
     ready, results, go = context.Queue(), context.Queue(), context.Event()
     start = context.Value("d", 0.0)
     children = []
-    for number, threads in enumerate(split_evenly(concurrency, processes)):
-        job = UnaryJob(KINDS[kind], payloads, threads, warmup, seconds, metadata)
-        child = context.Process(target=unary_client, args=(server.address, job, number * 104729, ready, go, start,
+    for number, job in enumerate(jobs):
+        child = context.Process(target=unary_client, args=(address, job, number * 104729, ready, go, start,
                                                            results), daemon=True)
         child.start()
         children.append(child)
     pids = [ready.get(timeout=120) for _ in children]
-    meter = CpuMeter(server.process.pid, server.worker_pids(), pids)
-    start.value = time.monotonic() + 0.05
-    go.set()
-    time.sleep(max(0.0, start.value + warmup - time.monotonic()))
+    return UnaryClients(children, pids, go, start, results)
+
+
+def measure_unary(server: Any, kind: str, payloads: list[bytes], layout: str, concurrency: int,
+                  client_processes: int, warmup: float, seconds: float, metadata: Metadata = ()) -> UnaryResult:
+    processes = 1 if layout == "one channel" else max(1, min(concurrency, client_processes))
+    clients = start_unary_clients(server.address, [UnaryJob(KINDS[kind], payloads, threads, warmup, seconds, metadata)
+                                                   for threads in split_evenly(concurrency, processes)])
+    meter = CpuMeter(server.process.pid, server.worker_pids(), clients.pids)
+    began = clients.begin()
+    time.sleep(max(0.0, began + warmup - time.monotonic()))
     meter.begin()
-    time.sleep(max(0.0, start.value + warmup + seconds - time.monotonic()))
+    time.sleep(max(0.0, began + warmup + seconds - time.monotonic()))
     cpu = meter.end()
-    latencies = array("d")
-    errors = 0
-    for _ in children:
-        raw, failed = results.get(timeout=120)
-        part = array("d")
-        part.frombytes(raw)
-        latencies.extend(part)
-        errors += failed
-    for child in children:
-        child.join(30)
-    ordered = sorted(latencies)
+    ordered, errors = clients.gather()
     return UnaryResult(kind, layout, concurrency, processes, len(ordered), errors,
                        round(len(ordered) / seconds, 1), percentile_ms(ordered, 50), percentile_ms(ordered, 99),
                        cpu)

@@ -98,6 +98,12 @@ class ServerProcess:
             self.process.kill()
             return self.process.wait()
 
+    def close(self) -> None:
+        """Stop the server (if it still runs) and remove its data and key directories."""
+        self.terminate()
+        self._data_dir.cleanup()
+        self._key_dir.cleanup()
+
     def logs(self) -> str:
         self.terminate()
         self._drain.join(5)
@@ -110,9 +116,7 @@ def running_server(**kwargs: object) -> Iterator[ServerProcess]:
     try:
         yield server
     finally:
-        server.terminate()
-        server._data_dir.cleanup()
-        server._key_dir.cleanup()
+        server.close()
 
 
 def serve_once(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -95,3 +96,16 @@ def test_the_client_refuses_an_unknown_explanation_before_sending(server: Runnin
     with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
         answers = list(client.evaluate_many(items))
     assert [a["decision"].get("explanation_level") for a in answers] == ["EXPLANATION_LEVEL_NONE", None]
+
+
+def test_the_client_asks_as_known_at_a_moment_and_the_decision_says_so(server: RunningServer) -> None:
+    moment = datetime.now(UTC)  # after the service stored its versions (at its start)
+    with RegelmotorClient(f"127.0.0.1:{server.port}") as client:
+        decision = client.evaluate("rett-til-helsehjelp", VALID_FACTS, as_of="2026-04-20", known_at=moment.isoformat())
+        assert datetime.fromisoformat(decision["known_at"]) == moment
+        (streamed,) = client.evaluate_many([{"ruleset": "rett-til-helsehjelp", "facts": VALID_FACTS,
+                                             "as_of": "2026-04-20", "known_at": moment.isoformat()}])
+        assert streamed["decision"]["known_at"] == decision["known_at"]
+        with pytest.raises(DecisionError, match=r"^INVALID_ARGUMENT") as caught:
+            client.evaluate("rett-til-helsehjelp", VALID_FACTS, known_at="2026-04-20")
+    assert "known_at" in caught.value.field_violations

@@ -10,7 +10,9 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from regelmotor.server.config import Settings
 from regelmotor.server.servicers import RULESET_SERVICE
+from regelmotor.store import Checkpointer, FileWitness, load_or_create_key, open_log
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 from tests.auth_support import Issuer
 from tests.conftest import ROOT
 from tests.grpc_support import request
 from tests.postgres_support import postgres_schema
 from tests.server_process import running_server
+from tests.test_decision_log import make_record
 
 K8S = ROOT / "deploy" / "k8s"
 OVERLAY = K8S / "overlays" / "example"
@@ -82,6 +86,8 @@ def pod_specs(objects: Objects) -> Iterator[tuple[str, dict[str, Any]]]:
     for o in objects:
         if o["kind"] in ("Deployment", "Job"):
             yield f"{o['kind']}/{o['metadata']['name']}", o["spec"]["template"]["spec"]
+        elif o["kind"] == "CronJob":
+            yield f"{o['kind']}/{o['metadata']['name']}", o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def server_container(objects: Objects) -> dict[str, Any]:
@@ -102,7 +108,7 @@ def test_every_object_is_valid_for_the_pinned_kubernetes(rendered: dict[str, Obj
     objects = rendered[folder]
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-            "ConfigMap", "Job", "ServiceAccount"} <= kinds
+            "ConfigMap", "Job", "CronJob", "ServiceAccount"} <= kinds
     for obj in objects:
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
@@ -152,7 +158,7 @@ def test_workers_match_the_cpu_limit(example: Objects) -> None:
 
 def test_pods_run_unprivileged_on_a_read_only_root(example: Objects) -> None:
     specs = dict(pod_specs(example))
-    assert set(specs) == {"Deployment/regelmotor", "Job/regelmotor-migrate"}
+    assert set(specs) == {"Deployment/regelmotor", "Job/regelmotor-migrate", "CronJob/regelmotor-prune"}
     for where, spec in specs.items():
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and isinstance(pod["runAsUser"], int) and pod["runAsUser"] > 0, where
@@ -320,3 +326,45 @@ def test_the_rendered_settings_start_a_server_that_probes_can_ask(example: Objec
                 except grpc.RpcError as error:
                     refused = error.code().name
             assert refused == "UNAUTHENTICATED"  # TLS answered, and a call without a token is refused
+
+
+def test_the_prune_cronjob_waits_for_a_retention_period_then_prunes_with_the_services_key(
+        rendered: dict[str, Objects], tmp_path: Path) -> None:
+    """Suspended until an installation has chosen its period; its command, as the container runs it, prunes a real
+    PostgreSQL with the checkpoint key where the init container leaves it, so the cut verifies with the service's
+    key."""
+    for folder, objects in rendered.items():
+        assert one(objects, "CronJob")["spec"]["suspend"] is True, folder
+    example = rendered["overlays/example"]
+    spec = one(example, "CronJob")["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["REGELMOTOR_CHECKPOINT_KEY_FILE"]["value"] == settings_env(example)["REGELMOTOR_CHECKPOINT_KEY_FILE"]
+    sources = [(s["secret"]["name"], item["key"]) for v in pod["volumes"] if "projected" in v
+               for s in v["projected"]["sources"] for item in s["secret"]["items"]]
+    assert sources == [("regelmotor-keys", "checkpoint.key")]  # the Deployment's key, nothing more
+    assert env["REGELMOTOR_DECISION_LOG"]["valueFrom"]["secretKeyRef"] == {"name": "regelmotor-database", "key": "dsn"}
+    argv = [*container["command"], *container["args"]]
+    assert argv[:3] == ["regelmotor", "db", "prune"]
+
+    key_file = tmp_path / "checkpoint.key"
+    with postgres_schema() as dsn:
+        log = open_log(dsn)
+        try:
+            long_ago = datetime.now(UTC) - timedelta(days=int(argv[argv.index("--keep-days") + 1]) + 30)
+            log.append([make_record(i, recorded_at=long_ago + timedelta(minutes=i)) for i in range(3)]
+                       + [make_record(9, recorded_at=datetime.now(UTC))])
+            load_or_create_key(key_file)
+            source = os.pathsep.join(str(ROOT / p) for p in ("services/rules", "protos/python", "."))
+            done = subprocess.run([sys.executable, "-m", "regelmotor.cli.main", *argv[1:]], capture_output=True,
+                                  text=True, timeout=120, check=False, cwd=tmp_path,
+                                  env={**os.environ, "PYTHONPATH": source, "REGELMOTOR_DECISION_LOG": dsn,
+                                       "REGELMOTOR_CHECKPOINT_KEY_FILE": str(key_file)})
+            assert done.returncode == 0, done.stderr
+            assert "deleted: 3 records (seq 1–3)" in done.stdout
+            checked = Checkpointer(log, load_or_create_key(key_file), FileWitness(tmp_path / "none.jsonl")).check()
+            assert checked.result.ok and checked.result.cut is not None and checked.result.cut.seq == 3
+        finally:
+            log.close()

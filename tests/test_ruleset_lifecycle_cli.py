@@ -159,3 +159,22 @@ def test_export_keeps_retirements_and_importing_it_into_an_empty_store_gives_the
     assert repository.select("sats", date(2025, 2, 1)).meta.version == "2025.1"
     with pytest.raises(VersionRetired, match="retired from 2024-06-01"):
         repository.check_pinned(repository.get("sats", "2024.1"), date(2024, 6, 1))
+
+
+def test_history_shows_a_correction_with_the_version_it_corrects_and_why(
+        server: RunningServer, idp: Issuer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    address = ["--address", server.address]
+    anna = _token(idp, tmp_path / "anna.jwt", "anna", "ruleset:author", "ruleset:read")
+    bjorn = _token(idp, tmp_path / "bjorn.jwt", "bjorn", "ruleset:approve", "ruleset:read")
+    reason = "Aldersgrensen var lest feil; loven er uendret."
+    text = source("2024.1.1", "2024-06-01", extra=f'supersedes: "2024.1"\ncorrection_reason: "{reason}"')
+    (tmp_path / "2024.1.1.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "2024.1.1.cases.yaml").write_text(cases("2024-06-01"), encoding="utf-8")
+    assert main(["ruleset", "propose", str(tmp_path / "2024.1.1.yaml"), *address, *anna]) == 0
+    assert main(["ruleset", "approve", "sats", "2024.1.1", "--sha256", sha256(text), *address, *bjorn]) == 0
+    capsys.readouterr()
+    assert main(["ruleset", "history", "sats", *address, *bjorn]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(shown) if line.startswith("sats@2024.1.1  published  2024-06-01"))
+    assert shown[at + 1] == f"    retter 2024.1: «{reason}»"
+    assert not any(line.startswith("    retter") for line in shown[:at])  # 2024.1 itself corrects nothing

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.cases import load_cases
+from regelmotor.core.decision import Correction, Selection
 from regelmotor.core.errors import InvalidFacts, ParameterValueMissing
 from regelmotor.core.evaluator import Evaluation
 from regelmotor.core.model import Ruleset
@@ -62,6 +63,24 @@ def test_every_bundled_case_is_written_as_the_protobuf_library_builds_it(ruleset
     for evaluation in evaluations:
         _assert_same(evaluation)
         _assert_same(evaluation)  # again: the version's plan and the encoder's caches are warm now
+
+
+@pytest.mark.parametrize("selection", [
+    Selection(Correction("2024.07", "2026-03-01T12:00:00.000000+00:00"), None),
+    Selection(Correction("2024.07", None), "2026-02-28T23:59:59.000000+00:00"),
+    Selection(None, "2026-02-28T23:59:59.000000+00:00")], ids=["correction", "directory correction", "known_at"])
+def test_a_correction_and_known_at_are_written_as_the_protobuf_library_builds_them(selection: Selection) -> None:
+    ruleset = VERSIONS[0]
+    case = next(c for c in load_cases(BUNDLED_RULESETS / ruleset.meta.name / f"{ruleset.meta.version}{CASES_SUFFIX}",
+                                      ruleset) if c.expect_error is None)
+    evaluation = MOTOR.evaluator(ruleset).run(case.facts, case.as_of, selection=selection)
+    _assert_same(evaluation)
+    answer = pb.Decision.FromString(wire.decision_bytes(evaluation, evaluation.head("d-1"), level=wire.FULL))
+    assert answer.known_at == (selection.known_at or "")
+    assert answer.HasField("correction") == (selection.correction is not None)
+    if selection.correction is not None:
+        assert answer.correction.supersedes == "2024.07"
+        assert answer.correction.published_at == (selection.correction.published_at or "")
 
 
 @pytest.mark.parametrize("ruleset", VERSIONS, ids=[r.key for r in VERSIONS])

@@ -18,6 +18,7 @@ import pytest
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, struct_pb2
 from google.protobuf.message import Message
 
+from regelmotor.core.decision import Correction, Selection
 from regelmotor.core.evaluator import Evaluation, Evaluator
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.server import wire
@@ -125,6 +126,8 @@ def written() -> set[str]:
             found |= _written(evaluation)
     every_part = Evaluator(load_ruleset_text(EVERY_HJEMMEL_PART, "hjemmel-parts.yaml"))
     found |= _written(every_part.run({"x": 2}, every_part.ruleset.meta.gyldig_fra))
+    corrected = Selection(Correction("0", "2026-03-01T12:00:00.000000+00:00"), "2026-03-02T00:00:00.000000+00:00")
+    found |= _written(every_part.run({"x": 2}, every_part.ruleset.meta.gyldig_fra, selection=corrected))
     return found
 
 
@@ -145,7 +148,8 @@ def test_the_walk_reaches_every_message_type_of_a_decision() -> None:
         "regelmotor.v1.Decision", "regelmotor.v1.ManualReview", "regelmotor.v1.Explanation",
         "regelmotor.v1.RuleTrace", "regelmotor.v1.Hjemmel", "regelmotor.v1.ConditionTrace",
         "regelmotor.v1.ExceptionTrace", "regelmotor.v1.DerivedTrace", "regelmotor.v1.ParameterTrace",
-        "regelmotor.v1.OutcomeTrace", "google.protobuf.Struct", "google.protobuf.Struct.FieldsEntry",
+        "regelmotor.v1.OutcomeTrace", "regelmotor.v1.Correction", "google.protobuf.Struct",
+        "google.protobuf.Struct.FieldsEntry",
         "google.protobuf.Value", "google.protobuf.ListValue"}
 
 

@@ -23,15 +23,25 @@ def _refused(error: ClientConfigError) -> int:
     return 2
 
 
+def _addresses(given: str) -> str | list[str]:
+    """A comma-separated list of instances as a list; a gRPC target with a scheme (ipv4:a,b) as it is."""
+    if "," in given and not given.startswith(("ipv4:", "ipv6:", "dns:", "unix:")):
+        return given.split(",")
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="regelmotor-client", description=__doc__, epilog=EXIT_STATUS)
     parser.add_argument("--address", default=os.environ.get("REGELMOTOR_ADDRESS", "127.0.0.1:50051"),
-                        help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051)")
+                        help="the service (REGELMOTOR_ADDRESS, default 127.0.0.1:50051); several instances as "
+                             "IP:port,IP:port (the call goes to one that is up)")
     tls = parser.add_argument_group("TLS (plaintext unless one of these is given)")
     tls.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
     tls.add_argument("--ca-file", help="CA certificates (PEM) to trust instead of the system's")
     tls.add_argument("--cert-file", help="client certificate chain (PEM), for mutual TLS")
     tls.add_argument("--key-file", help="the client certificate's private key (PEM)")
+    tls.add_argument("--server-name", help="the name the server's certificate must carry, when it is not the "
+                                           "address's (instances given by IP address)")
     token = parser.add_argument_group("bearer token (for a server with tokens on; one of these)")
     given = token.add_mutually_exclusive_group()
     given.add_argument("--token-file", help="a file holding the token; read again when it changes or the token "
@@ -57,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"regelmotor-client: {error}", file=sys.stderr)
         return 2
     try:
-        client = RegelmotorClient(args.address, tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
-                                  key_file=args.key_file, token_file=args.token_file, token_env=args.token_env,
+        client = RegelmotorClient(_addresses(args.address), tls=args.tls, ca_file=args.ca_file,
+                                  cert_file=args.cert_file, key_file=args.key_file, server_name=args.server_name,
+                                  token_file=args.token_file, token_env=args.token_env,
                                   token_command=args.token_command)
     except ClientConfigError as error:
         return _refused(error)

@@ -10,13 +10,19 @@ is a ClientConfigError in the caller, not a status made up inside gRPC. gRPC's r
 crosses a network in the clear is kept here: a token with a plaintext channel is refused unless the address
 is a loopback one.
 
-UNAVAILABLE (an engine worker failed) is retried with the same request_id, which is safe: the call
-had no effect.
+Several instances of the service (sharing one PostgreSQL, deploy/README.md): give their addresses as a list, or
+one DNS name that resolves to all of them (regelmotor_client.targets). Calls are spread over the instances that
+are up (gRPC round_robin).
+
+UNAVAILABLE (an engine worker failed; the instance, or the network to it, went away) is retried, up to `retries`
+times, with the same request_id, and round_robin sends the retry to an instance that is up. That is safe even when
+the first attempt was stored before its answer was lost: the decision log keeps one decision per caller and
+request_id, so the retry is answered with the decision stored, on whichever instance it lands. A stream
+(`evaluate_many`) is not retried: send the items not answered again, with their request_ids.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,6 +39,7 @@ from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
 
 from .errors import ClientConfigError
+from .targets import BALANCING, channel_target, is_loopback_target
 from .token import TokenSource, token_source
 
 
@@ -111,11 +118,11 @@ EXPLANATIONS = {"full": pb.EXPLANATION_LEVEL_FULL, "fired": pb.EXPLANATION_LEVEL
 
 
 def _request(ruleset: str, facts: dict[str, Any], as_of: str | None, version: str | None,
-             request_id: str | None, explanation: str = "full") -> pb.EvaluateRequest:
+             request_id: str | None, explanation: str = "full", known_at: str | None = None) -> pb.EvaluateRequest:
     if explanation not in EXPLANATIONS:
         raise ValueError(f"explanation must be one of {', '.join(EXPLANATIONS)}, not {explanation!r}")
     message = pb.EvaluateRequest(ruleset=ruleset, as_of=as_of or "", version=version or "",
-                                 request_id=request_id or str(uuid.uuid4()))
+                                 request_id=request_id or str(uuid.uuid4()), known_at=known_at or "")
     if explanation != "full":  # full is what an unset level means: the request stays as it was before the levels
         message.explanation = EXPLANATIONS[explanation]
     structured = struct_pb2.Struct()
@@ -124,45 +131,32 @@ def _request(ruleset: str, facts: dict[str, Any], as_of: str | None, version: st
     return message
 
 
-def _is_loopback(address: str) -> bool:
-    """Whether a gRPC target stays on this machine: a unix socket, localhost or a loopback IP."""
-    if address.startswith(("unix:", "unix-abstract:")):
-        return True
-    target = address.removeprefix("dns:").removeprefix("ipv4:").removeprefix("ipv6:").lstrip("/")
-    if target.startswith("["):  # [::1]:50051
-        host = target[1:target.find("]")]
-    elif target.count(":") == 1:  # host:port
-        host = target.split(":")[0]
-    else:  # a bare host or IPv6 address
-        host = target
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class RegelmotorClient:
-    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float = 10.0, retries: int = 3,
-                 tls: bool = False, ca_file: str | Path | None = None, cert_file: str | Path | None = None,
-                 key_file: str | Path | None = None, token_file: str | Path | None = None,
+    def __init__(self, address: str | Sequence[str] = "127.0.0.1:50051", *, timeout: float = 10.0,
+                 retries: int = 3, tls: bool = False, ca_file: str | Path | None = None,
+                 cert_file: str | Path | None = None, key_file: str | Path | None = None,
+                 server_name: str | None = None, token_file: str | Path | None = None,
                  token_env: str | None = None, token_command: str | Sequence[str] | None = None,
                  caller: str | None = None) -> None:
-        """Plaintext unless `tls` or any of the files is given; with at most one of the token options, a bearer
-        token on every call. `caller` names this client in `regelmotor-caller` metadata, which a server hears
-        only with authentication off (a token names the caller otherwise). ClientConfigError for a file,
-        variable or command that cannot be used."""
+        """`address`: a gRPC target ("host:port", "dns:///name:port"), or a list of instances' "IP:port" addresses;
+        calls are balanced over every address (see the module docstring). Plaintext unless `tls` or any of the
+        files is given; `server_name`: the name the server's certificate must carry when it is not the address's
+        (instances given by IP address). With at most one of the token options, a bearer token on every call.
+        `caller` names this client in `regelmotor-caller` metadata, which a server hears only with authentication
+        off (a token names the caller otherwise). ClientConfigError for an address, file, variable or command that
+        cannot be used."""
+        target = channel_target(address)
         secure = tls or any(f is not None for f in (ca_file, cert_file, key_file))
         credentials = (channel_credentials(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
                        if secure else None)
         self.token: TokenSource | None = token_source(token_file=token_file, token_env=token_env,
                                                       token_command=token_command)
-        if self.token is not None and not secure and not _is_loopback(address):
+        if self.token is not None and not secure and not is_loopback_target(target):
             raise ClientConfigError(self.token.parameter, f"a token is sent only over TLS or to a loopback "
-                                                          f"address, not in the clear to {address}")
-        self.channel = (grpc.secure_channel(address, credentials) if credentials is not None
-                        else grpc.insecure_channel(address))
+                                                          f"address, not in the clear to {target}")
+        options = [*BALANCING, *([("grpc.ssl_target_name_override", server_name)] if server_name else [])]
+        self.channel = (grpc.secure_channel(target, credentials, options) if credentials is not None
+                        else grpc.insecure_channel(target, options))
         self.stub = pb_grpc.DecisionServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout
         self.retries = retries
@@ -189,10 +183,11 @@ class RegelmotorClient:
 
     def evaluate(self, ruleset: str, facts: dict[str, Any], *, as_of: str | None = None,
                  version: str | None = None, request_id: str | None = None,
-                 explanation: str = "full") -> dict[str, Any]:
+                 explanation: str = "full", known_at: str | None = None) -> dict[str, Any]:
         """The decision as a dict (field names as in the .proto); DecisionError for an error answer. `explanation`:
-        "full", "fired" or "none" (see EXPLANATIONS); a partial one says so in `explanation_level`."""
-        message = _request(ruleset, facts, as_of, version, request_id, explanation)
+        "full", "fired" or "none" (see EXPLANATIONS); a partial one says so in `explanation_level`. `known_at` (ISO
+        8601 with offset): decide with the versions published by that moment (the decision says so)."""
+        message = _request(ruleset, facts, as_of, version, request_id, explanation, known_at)
         for attempt in range(self.retries + 1):
             try:
                 answer = self.stub.Evaluate(message, timeout=self.timeout, metadata=self._metadata())
@@ -204,9 +199,10 @@ class RegelmotorClient:
         raise AssertionError("unreachable")
 
     def evaluate_many(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Evaluate over one stream. Each item: {ruleset, facts, as_of?, version?, request_id?, explanation?}.
+        """Evaluate over one stream. Each item: {ruleset, facts, as_of?, version?, request_id?, explanation?,
+        known_at?}.
         Yields one dict per item, in order: the decision, or {"error": {...}} for that item."""
         requests = (_request(i["ruleset"], i["facts"], i.get("as_of"), i.get("version"), i.get("request_id"),
-                             i.get("explanation", "full")) for i in items)
+                             i.get("explanation", "full"), i.get("known_at")) for i in items)
         for answer in self.stub.EvaluateStream(requests, metadata=self._metadata()):
             yield _plain(json_format.MessageToDict(answer, preserving_proto_field_name=True))

@@ -164,16 +164,34 @@ class ChainProblem(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., decision_id: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("ok", "checked", "first_problem", "checkpoint")
+    __slots__ = ("ok", "checked", "first_problem", "checkpoint", "retention_cut")
     OK_FIELD_NUMBER: _ClassVar[int]
     CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_CUT_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     checked: int
     first_problem: ChainProblem
     checkpoint: LogCheckpoint
-    def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ..., checkpoint: _Optional[_Union[LogCheckpoint, _Mapping]] = ...) -> None: ...
+    retention_cut: RetentionCut
+    def __init__(self, ok: _Optional[bool] = ..., checked: _Optional[int] = ..., first_problem: _Optional[_Union[ChainProblem, _Mapping]] = ..., checkpoint: _Optional[_Union[LogCheckpoint, _Mapping]] = ..., retention_cut: _Optional[_Union[RetentionCut, _Mapping]] = ...) -> None: ...
+
+class RetentionCut(_message.Message):
+    __slots__ = ("seq", "hash", "cutoff", "at", "key_id", "signature")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    hash: str
+    cutoff: str
+    at: str
+    key_id: str
+    signature: str
+    def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ..., cutoff: _Optional[str] = ..., at: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
 
 class LogCheckpoint(_message.Message):
     __slots__ = ("seq", "hash", "access_id", "access_hash", "at", "lifecycle_id", "lifecycle_hash")

@@ -26,43 +26,45 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cregelmotor/v1/decision.proto\x12\rregelmotor.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"+\n\x14\x46\x65tchDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"\xc9\x01\n\x0f\x45valuateRequest\x12\x0f\n\x07ruleset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x61s_of\x18\x03 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0bnational_id\x18\x06 \x01(\t\x12\x34\n\x0b\x65xplanation\x18\x07 \x01(\x0e\x32\x1f.regelmotor.v1.ExplanationLevel\"\xca\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07ruleset\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x05 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x06 \x01(\t\x12\r\n\x05\x61s_of\x18\x07 \x01(\t\x12\x13\n\x0bselected_by\x18\x08 \x01(\t\x12\x16\n\x0eselection_date\x18\t \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x07outcome\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x36\n\x11manuell_vurdering\x18\x0c \x03(\x0b\x32\x1b.regelmotor.v1.ManualReview\x12/\n\x0b\x65xplanation\x18\r \x01(\x0b\x32\x1a.regelmotor.v1.Explanation\x12\x10\n\x08trace_id\x18\x0e \x01(\t\x12:\n\x11\x65xplanation_level\x18\x0f \x01(\x0e\x32\x1f.regelmotor.v1.ExplanationLevel\"4\n\x0cManualReview\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x65grunnelse\x18\x02 \x01(\t\"\xc6\x01\n\x0b\x45xplanation\x12\'\n\x05rules\x18\x01 \x03(\x0b\x32\x18.regelmotor.v1.RuleTrace\x12,\n\x07\x64\x65rived\x18\x02 \x03(\x0b\x32\x1b.regelmotor.v1.DerivedTrace\x12\x31\n\nparameters\x18\x03 \x03(\x0b\x32\x1d.regelmotor.v1.ParameterTrace\x12-\n\x08outcomes\x18\x04 \x03(\x0b\x32\x1b.regelmotor.v1.OutcomeTrace\"\xc8\x01\n\x07Hjemmel\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05kilde\x18\x02 \x01(\t\x12\r\n\x05sitat\x18\x03 \x01(\t\x12\x10\n\x08kapittel\x18\x04 \x01(\t\x12\x10\n\x08paragraf\x18\x05 \x01(\t\x12\x0c\n\x04ledd\x18\x06 \x01(\x05\x12\x0f\n\x07punktum\x18\x07 \x01(\x05\x12\x0f\n\x07\x62okstav\x18\x08 \x01(\t\x12\x0f\n\x07i_kraft\x18\t \x01(\t\x12\x0b\n\x03url\x18\n \x01(\t\x12\x10\n\x08verified\x18\x0b \x01(\x08\x12\x0f\n\x07merknad\x18\x0c \x01(\t\"j\n\x0e\x43onditionTrace\x12\x11\n\tcondition\x18\x01 \x01(\t\x12\x0c\n\x04held\x18\x02 \x01(\x08\x12&\n\x05reads\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07negated\x18\x04 \x01(\x08\"/\n\x0e\x45xceptionTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04held\x18\x02 \x01(\x08\"\xfb\x02\n\tRuleTrace\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\'\n\x07hjemmel\x18\x03 \x03(\x0b\x32\x16.regelmotor.v1.Hjemmel\x12\x11\n\tcondition\x18\x04 \x01(\t\x12\r\n\x05\x66ired\x18\x05 \x01(\x08\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\x08\x12\'\n\x06result\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\nconditions\x18\x08 \x03(\x0b\x32\x1d.regelmotor.v1.ConditionTrace\x12\x12\n\nunntak_fra\x18\t \x01(\t\x12\x31\n\nexceptions\x18\n \x03(\x0b\x32\x1d.regelmotor.v1.ExceptionTrace\x12\x15\n\roverridden_by\x18\x0b \x03(\t\x12\x19\n\x11manuell_vurdering\x18\x0c \x01(\t\x12\x13\n\x0b\x62\x65grunnelse\x18\r \x01(\t\x12\r\n\x05round\x18\x0e \x01(\x05\"\x80\x01\n\x0c\x44\x65rivedTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\'\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"s\n\x0eParameterTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x12\n\ngyldig_fra\x18\x03 \x01(\t\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04unit\x18\x05 \x01(\t\"z\n\x0cOutcomeTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0f\n\x07\x63ombine\x18\x03 \x01(\t\x12\x12\n\nfrom_rules\x18\x04 \x03(\t\x12\x10\n\x08internal\x18\x05 \x01(\x08\"\x9f\x01\n\x16\x45valuateStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x17.regelmotor.v1.DecisionH\x00\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1a.regelmotor.v1.ErrorResultH\x00\x42\x08\n\x06result\"S\n\x0b\x45rrorResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any*\x8a\x01\n\x10\x45xplanationLevel\x12!\n\x1d\x45XPLANATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XPLANATION_LEVEL_FULL\x10\x01\x12\x1b\n\x17\x45XPLANATION_LEVEL_FIRED\x10\x02\x12\x1a\n\x16\x45XPLANATION_LEVEL_NONE\x10\x03\x32\x82\x02\n\x0f\x44\x65\x63isionService\x12\x43\n\x08\x45valuate\x12\x1e.regelmotor.v1.EvaluateRequest\x1a\x17.regelmotor.v1.Decision\x12[\n\x0e\x45valuateStream\x12\x1e.regelmotor.v1.EvaluateRequest\x1a%.regelmotor.v1.EvaluateStreamResponse(\x01\x30\x01\x12M\n\rFetchDecision\x12#.regelmotor.v1.FetchDecisionRequest\x1a\x17.regelmotor.v1.Decisionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cregelmotor/v1/decision.proto\x12\rregelmotor.v1\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"+\n\x14\x46\x65tchDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"\xdb\x01\n\x0f\x45valuateRequest\x12\x0f\n\x07ruleset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x61s_of\x18\x03 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0bnational_id\x18\x06 \x01(\t\x12\x34\n\x0b\x65xplanation\x18\x07 \x01(\x0e\x32\x1f.regelmotor.v1.ExplanationLevel\x12\x10\n\x08known_at\x18\x08 \x01(\t\"\x8b\x04\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0f\n\x07ruleset\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x16\n\x0eruleset_sha256\x18\x05 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x06 \x01(\t\x12\r\n\x05\x61s_of\x18\x07 \x01(\t\x12\x13\n\x0bselected_by\x18\x08 \x01(\t\x12\x16\n\x0eselection_date\x18\t \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x07outcome\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x36\n\x11manuell_vurdering\x18\x0c \x03(\x0b\x32\x1b.regelmotor.v1.ManualReview\x12/\n\x0b\x65xplanation\x18\r \x01(\x0b\x32\x1a.regelmotor.v1.Explanation\x12\x10\n\x08trace_id\x18\x0e \x01(\t\x12:\n\x11\x65xplanation_level\x18\x0f \x01(\x0e\x32\x1f.regelmotor.v1.ExplanationLevel\x12-\n\ncorrection\x18\x10 \x01(\x0b\x32\x19.regelmotor.v1.Correction\x12\x10\n\x08known_at\x18\x11 \x01(\t\"6\n\nCorrection\x12\x12\n\nsupersedes\x18\x01 \x01(\t\x12\x14\n\x0cpublished_at\x18\x02 \x01(\t\"4\n\x0cManualReview\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x65grunnelse\x18\x02 \x01(\t\"\xc6\x01\n\x0b\x45xplanation\x12\'\n\x05rules\x18\x01 \x03(\x0b\x32\x18.regelmotor.v1.RuleTrace\x12,\n\x07\x64\x65rived\x18\x02 \x03(\x0b\x32\x1b.regelmotor.v1.DerivedTrace\x12\x31\n\nparameters\x18\x03 \x03(\x0b\x32\x1d.regelmotor.v1.ParameterTrace\x12-\n\x08outcomes\x18\x04 \x03(\x0b\x32\x1b.regelmotor.v1.OutcomeTrace\"\xc8\x01\n\x07Hjemmel\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05kilde\x18\x02 \x01(\t\x12\r\n\x05sitat\x18\x03 \x01(\t\x12\x10\n\x08kapittel\x18\x04 \x01(\t\x12\x10\n\x08paragraf\x18\x05 \x01(\t\x12\x0c\n\x04ledd\x18\x06 \x01(\x05\x12\x0f\n\x07punktum\x18\x07 \x01(\x05\x12\x0f\n\x07\x62okstav\x18\x08 \x01(\t\x12\x0f\n\x07i_kraft\x18\t \x01(\t\x12\x0b\n\x03url\x18\n \x01(\t\x12\x10\n\x08verified\x18\x0b \x01(\x08\x12\x0f\n\x07merknad\x18\x0c \x01(\t\"j\n\x0e\x43onditionTrace\x12\x11\n\tcondition\x18\x01 \x01(\t\x12\x0c\n\x04held\x18\x02 \x01(\x08\x12&\n\x05reads\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07negated\x18\x04 \x01(\x08\"/\n\x0e\x45xceptionTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04held\x18\x02 \x01(\x08\"\xfb\x02\n\tRuleTrace\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\'\n\x07hjemmel\x18\x03 \x03(\x0b\x32\x16.regelmotor.v1.Hjemmel\x12\x11\n\tcondition\x18\x04 \x01(\t\x12\r\n\x05\x66ired\x18\x05 \x01(\x08\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\x08\x12\'\n\x06result\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x31\n\nconditions\x18\x08 \x03(\x0b\x32\x1d.regelmotor.v1.ConditionTrace\x12\x12\n\nunntak_fra\x18\t \x01(\t\x12\x31\n\nexceptions\x18\n \x03(\x0b\x32\x1d.regelmotor.v1.ExceptionTrace\x12\x15\n\roverridden_by\x18\x0b \x03(\t\x12\x19\n\x11manuell_vurdering\x18\x0c \x01(\t\x12\x13\n\x0b\x62\x65grunnelse\x18\r \x01(\t\x12\r\n\x05round\x18\x0e \x01(\x05\"\x80\x01\n\x0c\x44\x65rivedTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\'\n\x06inputs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"s\n\x0eParameterTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\t\x12\x12\n\ngyldig_fra\x18\x03 \x01(\t\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04unit\x18\x05 \x01(\t\"z\n\x0cOutcomeTrace\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0f\n\x07\x63ombine\x18\x03 \x01(\t\x12\x12\n\nfrom_rules\x18\x04 \x03(\t\x12\x10\n\x08internal\x18\x05 \x01(\x08\"\x9f\x01\n\x16\x45valuateStreamResponse\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12+\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32\x17.regelmotor.v1.DecisionH\x00\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1a.regelmotor.v1.ErrorResultH\x00\x42\x08\n\x06result\"S\n\x0b\x45rrorResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any*\x8a\x01\n\x10\x45xplanationLevel\x12!\n\x1d\x45XPLANATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45XPLANATION_LEVEL_FULL\x10\x01\x12\x1b\n\x17\x45XPLANATION_LEVEL_FIRED\x10\x02\x12\x1a\n\x16\x45XPLANATION_LEVEL_NONE\x10\x03\x32\x82\x02\n\x0f\x44\x65\x63isionService\x12\x43\n\x08\x45valuate\x12\x1e.regelmotor.v1.EvaluateRequest\x1a\x17.regelmotor.v1.Decision\x12[\n\x0e\x45valuateStream\x12\x1e.regelmotor.v1.EvaluateRequest\x1a%.regelmotor.v1.EvaluateStreamResponse(\x01\x30\x01\x12M\n\rFetchDecision\x12#.regelmotor.v1.FetchDecisionRequest\x1a\x17.regelmotor.v1.Decisionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'regelmotor_api.v1.decision_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXPLANATIONLEVEL']._serialized_start=2431
-  _globals['_EXPLANATIONLEVEL']._serialized_end=2569
+  _globals['_EXPLANATIONLEVEL']._serialized_start=2570
+  _globals['_EXPLANATIONLEVEL']._serialized_end=2708
   _globals['_FETCHDECISIONREQUEST']._serialized_start=104
   _globals['_FETCHDECISIONREQUEST']._serialized_end=147
   _globals['_EVALUATEREQUEST']._serialized_start=150
-  _globals['_EVALUATEREQUEST']._serialized_end=351
-  _globals['_DECISION']._serialized_start=354
-  _globals['_DECISION']._serialized_end=812
-  _globals['_MANUALREVIEW']._serialized_start=814
-  _globals['_MANUALREVIEW']._serialized_end=866
-  _globals['_EXPLANATION']._serialized_start=869
-  _globals['_EXPLANATION']._serialized_end=1067
-  _globals['_HJEMMEL']._serialized_start=1070
-  _globals['_HJEMMEL']._serialized_end=1270
-  _globals['_CONDITIONTRACE']._serialized_start=1272
-  _globals['_CONDITIONTRACE']._serialized_end=1378
-  _globals['_EXCEPTIONTRACE']._serialized_start=1380
-  _globals['_EXCEPTIONTRACE']._serialized_end=1427
-  _globals['_RULETRACE']._serialized_start=1430
-  _globals['_RULETRACE']._serialized_end=1809
-  _globals['_DERIVEDTRACE']._serialized_start=1812
-  _globals['_DERIVEDTRACE']._serialized_end=1940
-  _globals['_PARAMETERTRACE']._serialized_start=1942
-  _globals['_PARAMETERTRACE']._serialized_end=2057
-  _globals['_OUTCOMETRACE']._serialized_start=2059
-  _globals['_OUTCOMETRACE']._serialized_end=2181
-  _globals['_EVALUATESTREAMRESPONSE']._serialized_start=2184
-  _globals['_EVALUATESTREAMRESPONSE']._serialized_end=2343
-  _globals['_ERRORRESULT']._serialized_start=2345
-  _globals['_ERRORRESULT']._serialized_end=2428
-  _globals['_DECISIONSERVICE']._serialized_start=2572
-  _globals['_DECISIONSERVICE']._serialized_end=2830
+  _globals['_EVALUATEREQUEST']._serialized_end=369
+  _globals['_DECISION']._serialized_start=372
+  _globals['_DECISION']._serialized_end=895
+  _globals['_CORRECTION']._serialized_start=897
+  _globals['_CORRECTION']._serialized_end=951
+  _globals['_MANUALREVIEW']._serialized_start=953
+  _globals['_MANUALREVIEW']._serialized_end=1005
+  _globals['_EXPLANATION']._serialized_start=1008
+  _globals['_EXPLANATION']._serialized_end=1206
+  _globals['_HJEMMEL']._serialized_start=1209
+  _globals['_HJEMMEL']._serialized_end=1409
+  _globals['_CONDITIONTRACE']._serialized_start=1411
+  _globals['_CONDITIONTRACE']._serialized_end=1517
+  _globals['_EXCEPTIONTRACE']._serialized_start=1519
+  _globals['_EXCEPTIONTRACE']._serialized_end=1566
+  _globals['_RULETRACE']._serialized_start=1569
+  _globals['_RULETRACE']._serialized_end=1948
+  _globals['_DERIVEDTRACE']._serialized_start=1951
+  _globals['_DERIVEDTRACE']._serialized_end=2079
+  _globals['_PARAMETERTRACE']._serialized_start=2081
+  _globals['_PARAMETERTRACE']._serialized_end=2196
+  _globals['_OUTCOMETRACE']._serialized_start=2198
+  _globals['_OUTCOMETRACE']._serialized_end=2320
+  _globals['_EVALUATESTREAMRESPONSE']._serialized_start=2323
+  _globals['_EVALUATESTREAMRESPONSE']._serialized_end=2482
+  _globals['_ERRORRESULT']._serialized_start=2484
+  _globals['_ERRORRESULT']._serialized_end=2567
+  _globals['_DECISIONSERVICE']._serialized_start=2711
+  _globals['_DECISIONSERVICE']._serialized_end=2969
 # @@protoc_insertion_point(module_scope)

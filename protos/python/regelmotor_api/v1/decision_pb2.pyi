@@ -27,7 +27,7 @@ class FetchDecisionRequest(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id", "national_id", "explanation")
+    __slots__ = ("ruleset", "version", "as_of", "facts", "request_id", "national_id", "explanation", "known_at")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class EvaluateRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NATIONAL_ID_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     version: str
     as_of: str
@@ -42,10 +43,11 @@ class EvaluateRequest(_message.Message):
     request_id: str
     national_id: str
     explanation: ExplanationLevel
-    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., national_id: _Optional[str] = ..., explanation: _Optional[_Union[ExplanationLevel, str]] = ...) -> None: ...
+    known_at: str
+    def __init__(self, ruleset: _Optional[str] = ..., version: _Optional[str] = ..., as_of: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ..., national_id: _Optional[str] = ..., explanation: _Optional[_Union[ExplanationLevel, str]] = ..., known_at: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id", "explanation_level")
+    __slots__ = ("decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by", "selection_date", "facts", "outcome", "manuell_vurdering", "explanation", "trace_id", "explanation_level", "correction", "known_at")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +63,8 @@ class Decision(_message.Message):
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     request_id: str
     ruleset: str
@@ -76,7 +80,17 @@ class Decision(_message.Message):
     explanation: Explanation
     trace_id: str
     explanation_level: ExplanationLevel
-    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ..., explanation_level: _Optional[_Union[ExplanationLevel, str]] = ...) -> None: ...
+    correction: Correction
+    known_at: str
+    def __init__(self, decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., ruleset: _Optional[str] = ..., version: _Optional[str] = ..., ruleset_sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., as_of: _Optional[str] = ..., selected_by: _Optional[str] = ..., selection_date: _Optional[str] = ..., facts: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., manuell_vurdering: _Optional[_Iterable[_Union[ManualReview, _Mapping]]] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., trace_id: _Optional[str] = ..., explanation_level: _Optional[_Union[ExplanationLevel, str]] = ..., correction: _Optional[_Union[Correction, _Mapping]] = ..., known_at: _Optional[str] = ...) -> None: ...
+
+class Correction(_message.Message):
+    __slots__ = ("supersedes", "published_at")
+    SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    supersedes: str
+    published_at: str
+    def __init__(self, supersedes: _Optional[str] = ..., published_at: _Optional[str] = ...) -> None: ...
 
 class ManualReview(_message.Message):
     __slots__ = ("rule_id", "begrunnelse")

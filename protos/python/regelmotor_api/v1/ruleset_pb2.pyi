@@ -41,7 +41,7 @@ class RulesetSummary(_message.Message):
     def __init__(self, name: _Optional[str] = ..., selected_by: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
 
 class VersionInfo(_message.Message):
-    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256", "state")
+    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256", "state", "supersedes", "correction_reason", "published_at")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,9 @@ class VersionInfo(_message.Message):
     GYLDIG_TIL_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     version: str
     title: str
     status: str
@@ -56,7 +59,10 @@ class VersionInfo(_message.Message):
     gyldig_til: str
     sha256: str
     state: str
-    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+    supersedes: str
+    correction_reason: str
+    published_at: str
+    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ...) -> None: ...
 
 class GetRulesetRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -225,7 +231,7 @@ class RuleChange(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., changes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnalyseImpactRequest(_message.Message):
-    __slots__ = ("source", "stored", "ruleset", "filter", "formaal", "max_examples", "as_of_from", "as_of_to")
+    __slots__ = ("source", "stored", "ruleset", "filter", "formaal", "max_examples", "as_of_from", "as_of_to", "known_at")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STORED_FIELD_NUMBER: _ClassVar[int]
     RULESET_FIELD_NUMBER: _ClassVar[int]
@@ -234,6 +240,7 @@ class AnalyseImpactRequest(_message.Message):
     MAX_EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FROM_FIELD_NUMBER: _ClassVar[int]
     AS_OF_TO_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     source: str
     stored: VersionRef
     ruleset: str
@@ -242,7 +249,8 @@ class AnalyseImpactRequest(_message.Message):
     max_examples: int
     as_of_from: str
     as_of_to: str
-    def __init__(self, source: _Optional[str] = ..., stored: _Optional[_Union[VersionRef, _Mapping]] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ..., as_of_from: _Optional[str] = ..., as_of_to: _Optional[str] = ...) -> None: ...
+    known_at: str
+    def __init__(self, source: _Optional[str] = ..., stored: _Optional[_Union[VersionRef, _Mapping]] = ..., ruleset: _Optional[str] = ..., filter: _Optional[_Union[_audit_pb2.DecisionFilter, _Mapping]] = ..., formaal: _Optional[str] = ..., max_examples: _Optional[int] = ..., as_of_from: _Optional[str] = ..., as_of_to: _Optional[str] = ..., known_at: _Optional[str] = ...) -> None: ...
 
 class VersionRef(_message.Message):
     __slots__ = ("name", "version")
@@ -269,7 +277,7 @@ class ImpactProgress(_message.Message):
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class ImpactReport(_message.Message):
-    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds")
+    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds", "known_at")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -279,6 +287,7 @@ class ImpactReport(_message.Message):
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     REFUSALS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     candidate_version: str
     candidate_sha256: str
@@ -288,7 +297,8 @@ class ImpactReport(_message.Message):
     outcomes: _containers.RepeatedCompositeFieldContainer[OutcomeImpact]
     refusals: _containers.RepeatedCompositeFieldContainer[ImpactExample]
     seconds: float
-    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ...) -> None: ...
+    known_at: str
+    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ..., known_at: _Optional[str] = ...) -> None: ...
 
 class OutcomeImpact(_message.Message):
     __slots__ = ("field", "kind", "changed", "transitions", "sum_before", "sum_after", "examples")
@@ -335,7 +345,7 @@ class ImpactExample(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., as_of: _Optional[str] = ..., before: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., first_rule: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StoredVersion(_message.Message):
-    __slots__ = ("name", "version", "sha256", "state", "title", "gyldig_fra", "gyldig_til", "proposed_by", "retired_from", "unverified_hjemler", "allow_gap_before", "selected_by")
+    __slots__ = ("name", "version", "sha256", "state", "title", "gyldig_fra", "gyldig_til", "proposed_by", "retired_from", "unverified_hjemler", "allow_gap_before", "selected_by", "supersedes", "correction_reason", "published_at")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -348,6 +358,9 @@ class StoredVersion(_message.Message):
     UNVERIFIED_HJEMLER_FIELD_NUMBER: _ClassVar[int]
     ALLOW_GAP_BEFORE_FIELD_NUMBER: _ClassVar[int]
     SELECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     sha256: str
@@ -360,7 +373,10 @@ class StoredVersion(_message.Message):
     unverified_hjemler: _containers.RepeatedScalarFieldContainer[str]
     allow_gap_before: bool
     selected_by: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., title: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., proposed_by: _Optional[str] = ..., retired_from: _Optional[str] = ..., unverified_hjemler: _Optional[_Iterable[str]] = ..., allow_gap_before: _Optional[bool] = ..., selected_by: _Optional[str] = ...) -> None: ...
+    supersedes: str
+    correction_reason: str
+    published_at: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., title: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., proposed_by: _Optional[str] = ..., retired_from: _Optional[str] = ..., unverified_hjemler: _Optional[_Iterable[str]] = ..., allow_gap_before: _Optional[bool] = ..., selected_by: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ...) -> None: ...
 
 class ProposeRulesetRequest(_message.Message):
     __slots__ = ("source", "cases")

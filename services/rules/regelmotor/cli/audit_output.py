@@ -147,4 +147,9 @@ def verify_text(answer: dict[str, Any]) -> str:
     point = answer.get("checkpoint")
     if point:
         lines.append(f"  kontrollert mot signert sjekkpunkt {point.get('at', '')} (plass {point.get('seq', 0)})")
+    cut = answer.get("retention_cut")
+    if cut:
+        lines.append(f"  kontrollert fra oppbevaringskuttet {cut.get('at', '')}: poster til og med plass "
+                     f"{cut.get('seq', 0)}, registrert før {cut.get('cutoff', '')}, er slettet etter endt "
+                     f"oppbevaringstid (signert med nøkkel {cut.get('key_id', '')})")
     return "\n".join(lines)

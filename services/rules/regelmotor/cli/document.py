@@ -75,6 +75,7 @@ def _head(doc: RulesetDocument) -> list[str]:
         "",
         f"- Regelsett: `{doc.name}`, versjon `{doc.version}` ({doc.status})",
         f"- Gyldig: {doc.gyldig_fra.isoformat()} – {doc.gyldig_til.isoformat() if doc.gyldig_til else '…'}",
+        *([f"- Retter versjon `{doc.supersedes}`: {doc.correction_reason}"] if doc.supersedes else []),
         f"- Versjon velges etter: `{doc.selected_by}`",
         *([f"- Hovedutfall: `{doc.headline}`"] if doc.headline else []),
         f"- sha256: `{doc.sha256}`",

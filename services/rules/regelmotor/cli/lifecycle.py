@@ -60,7 +60,10 @@ def _remote(args: argparse.Namespace, work: Any) -> int:
 def _version_line(v: dict[str, Any]) -> str:
     until = v.get("gyldig_til") or "…"
     extra = f", tilbaketrukket fra {v['retired_from']}" if v.get("retired_from") else ""
-    return f"{v['name']}@{v['version']}  {v['state']}  {v['gyldig_fra']} – {until}{extra}  sha256 {v['sha256']}"
+    line = f"{v['name']}@{v['version']}  {v['state']}  {v['gyldig_fra']} – {until}{extra}  sha256 {v['sha256']}"
+    if v.get("supersedes"):  # a correction: which version it replaces, and why (the law did not change)
+        line += f"\n    retter {v['supersedes']}: «{v.get('correction_reason', '')}»"
+    return line
 
 
 def cmd_propose(args: argparse.Namespace) -> int:

@@ -74,7 +74,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     candidate = _candidate(target) if only else None
     if candidate is not None:
         print(f"{candidate.key} er ikke publisert ennå: testes alene, slik `ruleset propose` tester den")
-        repo = RulesetRepository(include_drafts=True)
+        repo = RulesetRepository(include_drafts=True, alone=True)
         repo.add(candidate)
     else:  # one version file loads just its own ruleset's versions, so another broken ruleset cannot block it
         repo = _repository(target.parent.parent, {target.parent.name}) if only else _repository(target)

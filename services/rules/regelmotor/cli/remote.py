@@ -54,6 +54,9 @@ def add_impact(actions: Any) -> None:
                                            "(ISO 8601 with offset)")
     p.add_argument("--recorded-to", help="... to this day, inclusive (YYYY-MM-DD), or moment, exclusive "
                                          "(ISO 8601 with offset)")
+    p.add_argument("--known-at", default="", metavar="MOMENT",
+                   help="compare with the rules as known at this moment (ISO 8601 with offset): only decisions "
+                        "logged by then, each against what the versions published by then decide")
     p.add_argument("--formaal", required=True, help="why the logged decisions are read (recorded in the access log)")
     p.add_argument("--examples", type=int, default=0, help="examples per outcome field (default 5, at most 50)")
     from .lifecycle import connection_options
@@ -122,7 +125,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     try:
         message = rpb.AnalyseImpactRequest(
             ruleset=args.ruleset, formaal=args.formaal, max_examples=args.examples, filter=_window(args),
-            as_of_from=_day(args.start, "--from"), as_of_to=_day(args.end, "--to"))
+            as_of_from=_day(args.start, "--from"), as_of_to=_day(args.end, "--to"), known_at=args.known_at)
         if args.version is not None:
             message.stored.CopyFrom(rpb.VersionRef(name=args.ruleset, version=args.version))
         else:

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import calendar_no
 from .calendar_no import OSLO
-from .decision import Decision
+from .decision import Correction, Decision, Selection
 from .errors import FieldViolation, InvalidFacts
 from .evaluator import Evaluation, Evaluator
 from .model import Ruleset
 from .repository import RulesetRepository
 from .values import read_date
+
+
+def moment_text(moment: datetime) -> str:
+    """A moment as a decision states it: ISO 8601 in UTC, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def today_in_oslo() -> date:
@@ -75,9 +80,10 @@ class Regelmotor:
         self.repository = repository
 
     def choose(self, name: str, facts: Any, *, as_of: date, version: str | None = None,
-               replay: bool = False) -> tuple[Ruleset, str, date]:
+               replay: bool = False, known_at: datetime | None = None) -> tuple[Ruleset, str, date]:
         """The version to use, the fact that selected it ("as_of" if none) and the selecting date. `replay`: the
-        recorded decision of a pinned version is evaluated again, whatever has been retired since."""
+        recorded decision of a pinned version is evaluated again, whatever has been retired since. `known_at`:
+        the versions as they were published and retired at that moment (None: now)."""
         selecting = self.repository.selecting_fact(name)
         if version is not None:
             # A pinned version needs no selection; its schema check reports a missing or bad fact.
@@ -88,7 +94,7 @@ class Regelmotor:
             except ValueError:
                 selection_date = as_of
             if not replay:
-                self.repository.check_pinned(pinned, selection_date)
+                self.repository.check_pinned(pinned, selection_date, known_at)
             return pinned, selecting or "as_of", selection_date
         selection_date = as_of
         if selecting is not None:
@@ -99,17 +105,32 @@ class Regelmotor:
                 selection_date = read_date(raw)
             except ValueError as exc:
                 raise InvalidFacts([FieldViolation(selecting, str(exc))]) from None
-        return self.repository.select(name, selection_date), selecting or "as_of", selection_date
+        return self.repository.select(name, selection_date, known_at), selecting or "as_of", selection_date
 
     def run(self, name: str, facts: Any, *, as_of: date | str | None = None,
-            version: str | None = None, replay: bool = False) -> Evaluation:
+            version: str | None = None, replay: bool = False, known_at: datetime | None = None) -> Evaluation:
         """Evaluate without explaining yet: `Evaluation.decision()` gives the decision. `as_of` may be given
-        as text YYYY-MM-DD; either way a bad one is InvalidFacts naming `as_of`."""
+        as text YYYY-MM-DD; either way a bad one is InvalidFacts naming `as_of`. `known_at` (timezone-aware):
+        decide as the service would have with the versions published by then; the decision says so."""
         used_as_of = as_of_date(as_of) if as_of is not None else today_in_oslo()
+        if known_at is not None and known_at.utcoffset() is None:
+            raise InvalidFacts([FieldViolation("known_at", "a moment with a UTC offset is required")])
         ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version,
-                                                           replay=replay)
-        return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date)
+                                                           replay=replay, known_at=known_at)
+        return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date,
+                                           selection=self._selection(ruleset, known_at))
+
+    def _selection(self, ruleset: Ruleset, known_at: datetime | None) -> Selection | None:
+        superseded = self.repository.superseded(ruleset)
+        if superseded is None and known_at is None:
+            return None
+        correction = None
+        if superseded is not None:
+            version, published_at = superseded
+            correction = Correction(version, moment_text(published_at) if published_at else None)
+        return Selection(correction, moment_text(known_at) if known_at else None)
 
     def evaluate(self, name: str, facts: Any, *, as_of: date | str | None = None, version: str | None = None,
-                 decision_id: str | None = None) -> Decision:
-        return self.run(name, facts, as_of=as_of, version=version).decision(decision_id or str(uuid.uuid4()))
+                 decision_id: str | None = None, known_at: datetime | None = None) -> Decision:
+        return self.run(name, facts, as_of=as_of, version=version,
+                        known_at=known_at).decision(decision_id or str(uuid.uuid4()))

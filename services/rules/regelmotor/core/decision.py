@@ -108,6 +108,26 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class Correction:
+    """The deciding version is a correction of another: which version it supersedes, and from when it decides in
+    that version's place (its publication, ISO 8601 UTC; None for a version read from a directory)."""
+
+    supersedes: str
+    published_at: str | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a decision says of how its version was chosen, beyond the date that chose it."""
+
+    correction: Correction | None = None
+    known_at: str | None = None
+
+
+NO_SELECTION = Selection()
+
+
+@dataclass(frozen=True)
 class DecisionBasis:
     """What every decision says about itself, with or without its explanation."""
 
@@ -122,6 +142,9 @@ class DecisionBasis:
     facts: dict[str, Any]  # the validated facts with defaults, as used
     outcome: dict[str, Any]
     manuell_vurdering: list[ManualReview]
+    # Left out of `to_dict` when None, so a decision without them keeps the content hash it always had.
+    correction: Correction | None = field(default=None, kw_only=True)
+    known_at: str | None = field(default=None, kw_only=True)  # the versions as known then (ISO 8601 UTC)
 
 
 @dataclass(frozen=True)
@@ -138,6 +161,9 @@ class Decision(DecisionBasis):
     def to_dict(self) -> dict[str, Any]:
         result = _plain(self)
         assert isinstance(result, dict)
+        for optional in ("correction", "known_at"):
+            if result[optional] is None:
+                del result[optional]
         return result
 
     @property
@@ -179,5 +205,7 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
     explanation = Explanation(rules, [DerivedTrace(**d) for d in exp["derived"]],
                               [ParameterTrace(**p) for p in exp["parameters"]],
                               [OutcomeTrace(**o) for o in exp["outcomes"]])
+    correction = data.get("correction")
     return Decision(**{**data, "explanation": explanation,
-                       "manuell_vurdering": [ManualReview(**m) for m in data["manuell_vurdering"]]})
+                       "manuell_vurdering": [ManualReview(**m) for m in data["manuell_vurdering"]],
+                       "correction": Correction(**correction) if correction else None})

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import shapes
 from .errors import Diagnostic, Severity
-from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, MAX_NAME_CHARS, shown
+from .limits import MAX_ITEMS_CEILING, MAX_LENGTH_CEILING, MAX_NAME_CHARS, MAX_REASON_CHARS, shown
 from .literals import read_date, read_type, read_value
 from .model import Combine, FactSpec, Hjemmel, Metadata, OutcomeSpec, Parameter, ParameterValue, Status, Table
 from .typecheck import NameInfo
@@ -27,7 +27,8 @@ MAX_DIAGNOSTICS = 100  # an author fixes the first ones first; a caller's answer
 _RULESET_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
 _LEGAL_ID = re.compile(r"^(LOV|FOR)-\d{4}-\d{2}-\d{2}-\d+$")
-_METADATA_LINES = ("name", "version", "gyldig_fra", "gyldig_til", "selected_by", "status")
+_METADATA_LINES = ("name", "version", "gyldig_fra", "gyldig_til", "selected_by", "status", "supersedes",
+                   "correction_reason")
 
 
 class Reporter:
@@ -138,11 +139,33 @@ def read_metadata(d: Declared, doc: dict[str, Any]) -> Metadata | None:
     gyldig_til = read_date(d.err, ("gyldig_til",), doc["gyldig_til"]) if "gyldig_til" in doc else None
     if gyldig_fra and gyldig_til and gyldig_til < gyldig_fra:
         d.err(("gyldig_til",), f"gyldig_til {gyldig_til} is before gyldig_fra {gyldig_fra}")
+    supersedes, reason = _correction(d, doc, version)
     if gyldig_fra is None:
         return None
     return Metadata(name, version, doc["title"], Status(status), gyldig_fra, gyldig_til, doc.get("selected_by"),
                     doc.get("allow_gap_before", False), doc.get("description", ""), tuple(doc.get("notes", ())),
-                    doc.get("headline"), {key: d.line((key,)) for key in _METADATA_LINES})
+                    doc.get("headline"), supersedes, reason, {key: d.line((key,)) for key in _METADATA_LINES})
+
+
+def _correction(d: Declared, doc: dict[str, Any], version: str) -> tuple[str | None, str]:
+    """`supersedes` and `correction_reason`: both or neither (a correction always says why)."""
+    supersedes, reason = doc.get("supersedes"), str(doc.get("correction_reason", "")).strip()
+    if supersedes is None:
+        if reason:
+            d.err(("correction_reason",), "correction_reason is given but supersedes is not: name the version "
+                                          "this one corrects")
+        return None, ""
+    if len(supersedes) > MAX_NAME_CHARS or not _VERSION.match(supersedes):
+        d.err(("supersedes",), f"supersedes must name a version (letters, digits, '.', '_' or '-', at most "
+                               f"{MAX_NAME_CHARS} characters), not {shown(supersedes)}")
+    elif supersedes == version:
+        d.err(("supersedes",), f"version {version!r} cannot supersede itself")
+    if not reason:
+        d.err(("supersedes",), "a correction needs `correction_reason`: why the superseded version's reading "
+                               "was wrong (the law did not change)")
+    elif len(reason) > MAX_REASON_CHARS:
+        d.err(("correction_reason",), f"correction_reason is {len(reason)} characters; at most {MAX_REASON_CHARS}")
+    return supersedes, reason
 
 
 def read_hjemler(d: Declared, doc: dict[str, Any]) -> None:

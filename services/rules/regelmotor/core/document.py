@@ -142,6 +142,8 @@ class RulesetDocument:
     rules: tuple[RuleEntry, ...]
     outcomes: tuple[OutcomeEntry, ...]
     cases: tuple[CaseEntry, ...]
+    supersedes: str | None = None  # a correction: the version it corrects, and why
+    correction_reason: str = ""
 
 
 def describe(ruleset: Ruleset, cases: list[Case]) -> RulesetDocument:
@@ -151,7 +153,8 @@ def describe(ruleset: Ruleset, cases: list[Case]) -> RulesetDocument:
         title=meta.title, name=meta.name, version=meta.version, status=meta.status.value,
         gyldig_fra=meta.gyldig_fra, gyldig_til=meta.gyldig_til, selected_by=meta.selected_by or "as_of",
         headline=meta.headline, sha256=ruleset.sha256, description=meta.description.strip() if meta.description
-        else "", notes=tuple(meta.notes), hjemler=tuple(ruleset.hjemler.values()),
+        else "", notes=tuple(meta.notes),
+        supersedes=meta.supersedes, correction_reason=meta.correction_reason, hjemler=tuple(ruleset.hjemler.values()),
         facts=tuple(FactEntry(f.name, str(f.type), f.required, f.default if f.default != [] else None,
                               fact_bounds(f), f.description or "—") for f in ruleset.facts.values()),
         parameters=tuple(ParameterEntry(p.name, p.unit, p.source, p.description or "",

@@ -131,6 +131,17 @@ class VersionNotFound(RegelmotorError):
         super().__init__(f"ruleset {name!r} has no version {version!r}; versions: {', '.join(known)}")
 
 
+class VersionNotPublishedThen(VersionNotFound):
+    """A pinned version asked for "as known at" a moment before it was published."""
+
+    def __init__(self, name: str, version: str, known_at: str, published_at: str) -> None:
+        RegelmotorError.__init__(self, f"{name}@{version} was published at {published_at}, after known_at "
+                                       f"{known_at}: as known then, there was no such version")
+        self.name = name
+        self.version = version
+        self.known = [version]
+
+
 class NoVersionInForce(RegelmotorError):
     def __init__(self, name: str, selecting_fact: str, on: date, periods: list[str]) -> None:
         self.name = name

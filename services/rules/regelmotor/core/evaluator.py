@@ -15,7 +15,17 @@ from typing import Any
 from . import engine, explain
 from .combine import Contribution, combine
 from .compiler import PRESENT_MARKER, Atom, CompiledRuleset, Round, compile_ruleset
-from .decision import Decision, DecisionHead, DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace
+from .decision import (
+    NO_SELECTION,
+    Correction,
+    Decision,
+    DecisionHead,
+    DerivedTrace,
+    HjemmelRef,
+    OutcomeTrace,
+    ParameterTrace,
+    Selection,
+)
 from .errors import EngineFailure, FieldViolation, InvalidFacts
 from .expressions import Expr, Literal, Name, atoms_with_polarity
 from .limits import shown_text
@@ -96,9 +106,11 @@ class Evaluator:
         return self._validator.validate(raw_facts)
 
     def run(self, raw_facts: Any, as_of: date, *, selected_by: str = "as_of",
-            selection_date: date | None = None) -> Evaluation:
-        """Validate the facts and evaluate every round; the result can then be explained."""
-        evaluation = Evaluation(self, self._validator.validate(raw_facts), as_of, selected_by, selection_date)
+            selection_date: date | None = None, selection: Selection | None = None) -> Evaluation:
+        """Validate the facts and evaluate every round; the result can then be explained. `selection`: what
+        the decision says of how its version was chosen beyond the date (a correction, a known_at)."""
+        evaluation = Evaluation(self, self._validator.validate(raw_facts), as_of, selected_by, selection_date,
+                                selection)
         evaluation._execute()
         return evaluation
 
@@ -116,12 +128,13 @@ class Evaluation:
     (regelmotor.core.explain). Its state is its own, and nothing changes it once it has run."""
 
     def __init__(self, evaluator: Evaluator, facts: dict[str, Any], as_of: date, selected_by: str = "as_of",
-                 selection_date: date | None = None) -> None:
+                 selection_date: date | None = None, selection: Selection | None = None) -> None:
         self._evaluator = evaluator
         self._ruleset = evaluator.ruleset
         self._as_of = as_of
         self._selected_by = selected_by
         self._selection_date = selection_date or as_of
+        self._selection = selection or NO_SELECTION
         self._facts = facts
         self._values: dict[str, Any] = {**facts, "as_of": as_of}
         # Each value as the engine compares it, made when the value is set (values never change once set), so
@@ -164,6 +177,14 @@ class Evaluation:
     @property
     def selection_date(self) -> date:
         return self._selection_date
+
+    @property
+    def correction(self) -> Correction | None:
+        return self._selection.correction
+
+    @property
+    def known_at(self) -> str | None:
+        return self._selection.known_at
 
     # The mappings are the evaluation's own, handed out as `Mapping`: read-only to every writer, as mypy (strict)
     # checks. A MappingProxyType would also refuse changes at run time, but reading through it cost the

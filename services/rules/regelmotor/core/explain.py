@@ -32,7 +32,8 @@ def head(view: EvaluationView, decision_id: str) -> DecisionHead:
     meta = ruleset.meta
     return DecisionHead(decision_id, meta.name, meta.version, ruleset.sha256, view.engine_version,
                         view.as_of.isoformat(), view.selected_by, view.selection_date.isoformat(),
-                        {k: json_of(k) for k in view.facts}, outcome, manual, applied_rules)
+                        {k: json_of(k) for k in view.facts}, outcome, manual, applied_rules,
+                        correction=view.correction, known_at=view.known_at)
 
 
 def decision(view: EvaluationView, decision_id: str) -> Decision:
@@ -43,7 +44,7 @@ def decision(view: EvaluationView, decision_id: str) -> Decision:
     explanation = Explanation(rules, list(view.derived), list(view.parameters), list(view.outcomes))
     return Decision(top.decision_id, top.ruleset, top.version, top.ruleset_sha256, top.engine_version,
                     top.as_of, top.selected_by, top.selection_date, top.facts, top.outcome,
-                    top.manuell_vurdering, explanation)
+                    top.manuell_vurdering, explanation, correction=top.correction, known_at=top.known_at)
 
 
 def rule_trace(view: EvaluationView, shape: RuleShape, held: Mapping[int, Mapping[str, bool]],

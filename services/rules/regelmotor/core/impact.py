@@ -1,6 +1,7 @@
 """Impact of a candidate version on decisions already made: each logged decision evaluated again under the
 candidate, as if the candidate had been in force on the decision's date, and compared outcome field by outcome
-field with what was decided.
+field with what was decided. A correction (`supersedes`) decides only in place of the version it corrects and
+only for its own days: a decision of another version, or of a day it does not cover, stays as it was.
 
 The result is a tally: per field how many decisions change, a cross-table of old → new values for enumerations
 and booleans, the sums before and after for numbers, and the first few changed decisions as examples (with the
@@ -14,11 +15,13 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import RegelmotorError
 from .evaluator import Evaluation, Evaluator
+from .model import Ruleset
 from .types import Kind
 from .values import read_date
 
@@ -102,18 +105,34 @@ def outcome_kinds(evaluator: Evaluator) -> dict[str, str]:
     return {name: spec.type.kind.value for name, spec in evaluator.ruleset.outcomes.items() if not spec.internal}
 
 
+def selection_day(ruleset: Ruleset, facts: Any, as_of: str) -> date:
+    """The date that selects a version of `ruleset` for these facts: its selecting fact's, else as_of."""
+    day = read_date(as_of)
+    selecting = ruleset.meta.selected_by
+    if selecting is not None and isinstance(facts, dict) and facts.get(selecting) is not None:
+        try:
+            return read_date(facts[selecting])
+        except ValueError:
+            return day
+    return day
+
+
 def run_as_in_force(evaluator: Evaluator, facts: Any, as_of: str) -> Evaluation:
     """Evaluate `facts` under `evaluator`'s version as if it were the one in force on `as_of` (its own validity
     dates are not asked): the version is chosen, and the parameters read, as for a call pinned to it."""
-    day = read_date(as_of)
     selecting = evaluator.ruleset.meta.selected_by
-    selection = day
-    if selecting is not None and isinstance(facts, dict) and facts.get(selecting) is not None:
-        try:
-            selection = read_date(facts[selecting])
-        except ValueError:
-            selection = day
-    return evaluator.run(facts, day, selected_by=selecting or "as_of", selection_date=selection)
+    return evaluator.run(facts, read_date(as_of), selected_by=selecting or "as_of",
+                         selection_date=selection_day(evaluator.ruleset, facts, as_of))
+
+
+def corrects(correction: Ruleset, decision: LoggedDecision) -> bool:
+    """Whether a correction would decide in place of the version that made `decision`: that version is the one it
+    supersedes, and the decision's selecting date lies in the correction's own period."""
+    meta = correction.meta
+    if decision.version != meta.supersedes:
+        return False
+    day = selection_day(correction, decision.facts, decision.as_of)
+    return meta.gyldig_fra <= day and (meta.gyldig_til is None or day <= meta.gyldig_til)
 
 
 def _json(value: Any) -> str:
@@ -129,6 +148,10 @@ def _number(value: Any) -> Decimal:
         return Decimal(0)
 
 
+# A logged decision with its "before" outcome replaced (see Reanalysis.tally); raises RegelmotorError when it cannot.
+Baseline = Callable[[LoggedDecision], LoggedDecision]
+
+
 class Reanalysis:
     """Evaluates logged decisions under a candidate and tallies the changes. `logged_version` gives the
     evaluator of a decision's own version (ruleset name, decision; None when it is not at hand): asked only for
@@ -141,26 +164,35 @@ class Reanalysis:
         self.logged_version = logged_version
 
     def tally(self, decisions: Iterable[LoggedDecision], max_examples: int,
-              filled: frozenset[str] = frozenset()) -> ImpactTally:
-        """The tally of `decisions`, with at most `max_examples` examples per field (none for `filled` ones)."""
+              filled: frozenset[str] = frozenset(), baseline: Baseline | None = None) -> ImpactTally:
+        """The tally of `decisions`, with at most `max_examples` examples per field (none for `filled` ones).
+        `baseline`: what each decision's "before" is instead of its logged outcome (the rules as known at a
+        moment); a decision it cannot decide counts as refused, its message saying so."""
         result = ImpactTally(fields={name: FieldTally(kind) for name, kind in self.kinds.items()})
-        for decision in decisions:
+        correction = self.candidate.ruleset if self.candidate.ruleset.meta.supersedes else None
+        for logged in decisions:
             result.analysed += 1
             try:
+                decision = logged if baseline is None else baseline(logged)
+                if correction is not None and not corrects(correction, decision):
+                    self._compare(decision, None, result, max_examples, filled)  # it decides as before
+                    continue
                 evaluation = run_as_in_force(self.candidate, decision.facts, decision.as_of)
             except RegelmotorError as exc:
                 result.refused += 1
                 if REFUSALS not in filled and len(result.refusals) < max_examples:
-                    result.refusals.append(Example(decision.seq, decision.decision_id, decision.as_of,
+                    result.refusals.append(Example(logged.seq, logged.decision_id, logged.as_of,
                                                    message=str(exc)[:300]))
                 continue
             self._compare(decision, evaluation, result, max_examples, filled)
         return result
 
-    def _compare(self, decision: LoggedDecision, evaluation: Evaluation, result: ImpactTally, max_examples: int,
-                 filled: frozenset[str]) -> None:
-        json_of = evaluation.json_of
-        after_outcome = {name: json_of(name) for name in self.kinds}
+    def _compare(self, decision: LoggedDecision, evaluation: Evaluation | None, result: ImpactTally,
+                 max_examples: int, filled: frozenset[str]) -> None:
+        """Tally `decision` against the candidate's `evaluation` of it (None: the candidate does not decide it, so
+        its outcome stays as it was)."""
+        after_outcome = (dict(decision.outcome) if evaluation is None
+                         else {name: evaluation.json_of(name) for name in self.kinds})
         names = list(self.kinds) + [n for n in decision.outcome if n not in self.kinds]
         first_rule: str | None = None
         any_change = False
@@ -178,6 +210,7 @@ class Reanalysis:
             tally.changed += 1
             if name not in filled and len(tally.examples) < max_examples:
                 if first_rule is None:
+                    assert evaluation is not None  # a decision the candidate does not decide never changes
                     first_rule = self._first_rule(decision, evaluation)
                 tally.examples.append(Example(decision.seq, decision.decision_id, decision.as_of, before, after,
                                               first_rule))

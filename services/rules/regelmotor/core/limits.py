@@ -38,6 +38,8 @@ MAX_LENGTH_CEILING = 100_000
 # A ruleset's name and a version string: the lifecycle RPCs (approve, reject, retire, history) accept no longer
 # ones, so a source that declares one is refused when it is loaded, before anything is stored.
 MAX_NAME_CHARS = 100
+# A correction's reason: a paragraph, shown in every listing of the version's history.
+MAX_REASON_CHARS = 2000
 
 # An error reports at most this many problems (the last one saying how many more there were).
 MAX_VIOLATIONS = 20

@@ -200,6 +200,10 @@ class Metadata:
     description: str = ""
     notes: tuple[str, ...] = ()
     headline: str | None = None  # the outcome that sums up a decision (span attributes, summaries); checked
+    # A correction of a published version of the same ruleset: it decides in that version's place for the days
+    # it covers once it is published, without pretending the law changed (regelmotor.core.timeline).
+    supersedes: str | None = None
+    correction_reason: str = ""
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line in the file
 
 

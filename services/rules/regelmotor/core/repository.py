@@ -7,20 +7,34 @@ versions retired and from which day (``name@version from YYYY-MM-DD``, as `regel
 
 A version governs from its `gyldig_fra` to its `gyldig_til` (inclusive) or, when that is not given,
 until the day before the next version starts. Overlaps are errors; a gap between versions is an
-error unless the later version declares `allow_gap_before: true`.
+error unless the later version declares `allow_gap_before: true`. A correction (`supersedes`) decides in
+place of the version it corrects for the days it covers (regelmotor.core.timeline).
+
+**As known when.** Versions kept in a store carry the moments they were published and retired; selection
+may be asked "as known at" a moment: only versions published by then count, retirements recorded by then
+apply, so what the service would have answered then is answered again. Versions read from a directory carry
+no such moments and count as known always.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from .errors import Diagnostic, NoVersionInForce, RulesetInvalid, RulesetNotFound, VersionNotFound, VersionRetired
+from .errors import (
+    Diagnostic,
+    NoVersionInForce,
+    RulesetInvalid,
+    RulesetNotFound,
+    VersionNotFound,
+    VersionNotPublishedThen,
+    VersionRetired,
+)
 from .loader import load_ruleset_text
 from .model import Ruleset, Status
-from .timeline import Span, pair_problem
+from .timeline import Span, correction_problems, pair_problem
 
 CASES_SUFFIX = ".cases.yaml"
 PUBLISHED_FILE = "published.txt"
@@ -80,6 +94,10 @@ class RulesetSnapshot:
     # Retired versions (`name@version`, first day no longer covered, YYYY-MM-DD): a directory's retired.txt, or
     # what the store says of its published versions (regelmotor.store.versions).
     retired: tuple[tuple[str, str], ...] = ()
+    # When each version was published and when its retirement was recorded (`name@version`, ISO 8601 UTC):
+    # from a store only (a directory's versions count as known always).
+    published_at: tuple[tuple[str, str], ...] = ()
+    retired_at: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def read(cls, root: str | Path) -> RulesetSnapshot:
@@ -117,6 +135,12 @@ class RulesetRepository:
     # ruleset key -> the day from which a retired version no longer answers: it is never selected by date, and
     # answers pinned requests only for days before this one (so replays of its decisions keep working).
     retired: dict[str, date] = field(default_factory=dict)
+    # ruleset key -> when it was published and when its retirement was recorded (a store's versions only).
+    published_at: dict[str, datetime] = field(default_factory=dict)
+    retired_at: dict[str, datetime] = field(default_factory=dict)
+    # A version tested by itself (a proposal's sandbox, `ruleset test`): a correction stands on the timeline like
+    # any version, since what it corrects is not there; the store checks that relation when it is approved.
+    alone: bool = False
 
     @classmethod
     def load(cls, root: str | Path, *, include_drafts: bool = False,
@@ -131,7 +155,9 @@ class RulesetRepository:
         """Load and check every version of a snapshot; all problems are reported together."""
         diagnostics: list[Diagnostic] = []
         repo = cls(include_drafts=include_drafts,
-                   retired={key: date.fromisoformat(day) for key, day in snapshot.retired})
+                   retired={key: date.fromisoformat(day) for key, day in snapshot.retired},
+                   published_at={key: datetime.fromisoformat(at) for key, at in snapshot.published_at},
+                   retired_at={key: datetime.fromisoformat(at) for key, at in snapshot.retired_at})
         published = parse_published(snapshot.published)
         for name, text in snapshot.files:
             path = Path(name)
@@ -187,10 +213,29 @@ class RulesetRepository:
             raise VersionNotFound(name, version, sorted(versions))
         return versions[version]
 
-    def periods(self, name: str, *, include_drafts: bool | None = None) -> list[Period]:
+    def known(self, ruleset: Ruleset, known_at: datetime | None) -> bool:
+        """Whether `ruleset` was published by `known_at` (None: now; a version without a moment: always)."""
+        published = self.published_at.get(ruleset.key)
+        return known_at is None or published is None or published <= known_at
+
+    def is_retired(self, ruleset: Ruleset, known_at: datetime | None = None) -> bool:
+        """Whether `ruleset`'s retirement was recorded by `known_at` (None: now)."""
+        if ruleset.key not in self.retired:
+            return False
+        recorded = self.retired_at.get(ruleset.key)
+        return known_at is None or recorded is None or recorded <= known_at
+
+    def _selectable(self, ruleset: Ruleset, drafts: bool, known_at: datetime | None) -> bool:
+        return ((drafts or ruleset.meta.status is Status.PUBLISHED) and self.known(ruleset, known_at)
+                and not self.is_retired(ruleset, known_at))
+
+    def periods(self, name: str, *, include_drafts: bool | None = None,
+                known_at: datetime | None = None) -> list[Period]:
+        """The versions on the timeline (corrections are not) with the days each governs, as known at
+        `known_at` (None: now)."""
         drafts = self.include_drafts if include_drafts is None else include_drafts
         selectable = [r for r in self.all_versions(name)
-                      if (drafts or r.meta.status is Status.PUBLISHED) and r.key not in self.retired]
+                      if (r.meta.supersedes is None or self.alone) and self._selectable(r, drafts, known_at)]
         periods: list[Period] = []
         for index, ruleset in enumerate(selectable):
             end = ruleset.meta.gyldig_til
@@ -199,26 +244,56 @@ class RulesetRepository:
             periods.append(Period(ruleset, ruleset.meta.gyldig_fra, end))
         return periods
 
-    def check_pinned(self, ruleset: Ruleset, day: date) -> None:
-        """Raise VersionRetired when a pinned `ruleset` is retired and `day` is not before its retirement."""
+    def check_pinned(self, ruleset: Ruleset, day: date, known_at: datetime | None = None) -> None:
+        """Raise VersionRetired when a pinned `ruleset` is retired (as known at `known_at`; None: now) and `day`
+        is not before its retirement; VersionNotPublishedThen when it was not yet published at `known_at`."""
+        if not self.known(ruleset, known_at):
+            assert known_at is not None
+            raise VersionNotPublishedThen(ruleset.meta.name, ruleset.meta.version, known_at.isoformat(),
+                                          self.published_at[ruleset.key].isoformat())
         retired_from = self.retired.get(ruleset.key)
-        if retired_from is not None and day >= retired_from:
+        if retired_from is not None and day >= retired_from and self.is_retired(ruleset, known_at):
             raise VersionRetired(ruleset.meta.name, ruleset.meta.version, retired_from, day)
 
     def selecting_fact(self, name: str) -> str | None:
         return self.all_versions(name)[0].meta.selected_by
 
-    def select(self, name: str, day: date) -> Ruleset:
-        """The single version in force on `day` (by its selecting fact, else as_of)."""
-        periods = self.periods(name)
+    def select(self, name: str, day: date, known_at: datetime | None = None) -> Ruleset:
+        """The single version in force on `day` (by its selecting fact, else as_of), as known at `known_at`
+        (None: now): the version on the timeline, or the correction that supersedes it on that day."""
+        periods = self.periods(name, known_at=known_at)
         for period in periods:
             if period.covers(day):
-                return period.ruleset
+                return self._corrected(period.ruleset, day, known_at)
         described = [p.describe() for p in periods]
         drafts = [r.meta.version for r in self.all_versions(name) if r.meta.status is Status.DRAFT]
         if drafts and not self.include_drafts:
             described.append(f"draft versions {', '.join(drafts)} are not selected by date (pin them, or allow drafts)")
         raise NoVersionInForce(name, self.selecting_fact(name) or "as_of", day, described or ["no published version"])
+
+    def _corrected(self, ruleset: Ruleset, day: date, known_at: datetime | None) -> Ruleset:
+        """`ruleset`, or its correction covering `day` (and that one's, and so on) as known at `known_at`. The
+        load's checks leave at most one correction of a version per day, and no circles."""
+        if self.alone:
+            return ruleset
+        corrections = [r for r in self.versions[ruleset.meta.name].values() if r.meta.supersedes is not None
+                       and self._selectable(r, self.include_drafts, known_at)]
+        chosen = ruleset
+        for _ in range(len(corrections)):
+            found = next((c for c in corrections if c.meta.supersedes == chosen.meta.version
+                          and c.meta.gyldig_fra <= day and (c.meta.gyldig_til is None or day <= c.meta.gyldig_til)),
+                         None)
+            if found is None:
+                break
+            chosen = found
+        return chosen
+
+    def superseded(self, ruleset: Ruleset) -> tuple[str, datetime | None] | None:
+        """For a correction: the version it supersedes, and when the correction was published (None for a
+        version read from a directory); None for any other version."""
+        if ruleset.meta.supersedes is None:
+            return None
+        return ruleset.meta.supersedes, self.published_at.get(ruleset.key)
 
     def _timeline_problems(self, name: str) -> list[Diagnostic]:
         problems: list[Diagnostic] = []
@@ -232,6 +307,14 @@ class RulesetRepository:
             periods = self.periods(name, include_drafts=drafts)
             for earlier, later in itertools.pairwise(periods):
                 problems.extend(_pair_problems(earlier, later))
+            if self.alone:
+                continue
+            shown = [r for r in versions if (drafts or r.meta.status is Status.PUBLISHED) and r.key not in self.retired]
+            by_version = {r.meta.version: r for r in shown}
+            for problem in correction_problems(name, [span_of(r) for r in shown]):
+                placed = by_version[problem.version]
+                problems.append(Diagnostic(placed.source_path, placed.meta.lines.get(problem.key, 1), 1,
+                                           problem.message))
         unique: dict[tuple[int, str], Diagnostic] = {(d.line, d.file + d.message): d for d in problems}
         return list(unique.values())
 
@@ -247,7 +330,7 @@ def _pair_problems(earlier: Period, later: Period) -> list[Diagnostic]:
 
 def span_of(ruleset: Ruleset) -> Span:
     meta = ruleset.meta
-    return Span(meta.version, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before)
+    return Span(meta.version, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before, meta.supersedes)
 
 
 def _placement_problem(path: Path, ruleset: Ruleset) -> str | None:

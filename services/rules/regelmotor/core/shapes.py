@@ -212,7 +212,7 @@ RULESET = Shape("the ruleset", {
     "name": TEXT, "version": TEXT, "title": TEXT, "description": TEXT,
     "status": one_of(TEXT, [s.value for s in Status]), "gyldig_fra": DATE,
     "gyldig_til": DATE, "selected_by": TEXT, "allow_gap_before": BOOL, "notes": TEXTS, "headline": TEXT,
-    "hjemler": named(HJEMMEL),
+    "supersedes": TEXT, "correction_reason": TEXT, "hjemler": named(HJEMMEL),
     "facts": named(FACT), "parameters": named(PARAMETER), "tables": named(TABLE), "derived": named(DERIVED),
     "rules": list_of(RULE), "outcomes": named(OUTCOME), "constraints": list_of(CONSTRAINT),
 }, required={"name": "", "version": ' (text, e.g. version: "2024.1")', "title": "",

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from .compiler import Atom
-from .decision import DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace, RuleTrace
+from .decision import Correction, DerivedTrace, HjemmelRef, OutcomeTrace, ParameterTrace, RuleTrace
 from .model import Rule, Ruleset
 from .wording import Wording
 
@@ -92,6 +92,16 @@ class EvaluationView(Protocol):
 
     @property
     def selection_date(self) -> date: ...
+
+    @property
+    def correction(self) -> Correction | None:
+        """What the deciding version supersedes, and since when (None: it is not a correction)."""
+        ...
+
+    @property
+    def known_at(self) -> str | None:
+        """The moment the version was selected as known at (ISO 8601 UTC), when one was asked for."""
+        ...
 
     @property
     def facts(self) -> Mapping[str, Any]:

@@ -99,6 +99,7 @@ def at_level(full_answer: bytes, level: int) -> bytes:
     if level not in (FIRED, NONE):
         raise ValueError(f"not an explanation level: {level!r}")
     parts = []
+    after: list[bytes] = []  # the fields numbered after the level's (correction, known_at) follow it
     for number, _, whole, body in fields(full_answer):
         if number == _LEVEL:
             raise MalformedAnswer("not a FULL answer: it carries an explanation level")
@@ -106,9 +107,8 @@ def at_level(full_answer: bytes, level: int) -> bytes:
             if level == FIRED:
                 parts.append(field(_EXPLANATION_TAG, _fired_rules_only(body)))
             continue
-        parts.append(whole)
-    parts.append(LEVEL_FIELD[level])
-    return b"".join(parts)
+        (after if number > _LEVEL else parts).append(whole)
+    return b"".join([*parts, LEVEL_FIELD[level], *after])
 
 
 def with_ids(answer: bytes, decision_id: str, request_id: str, trace_id: str) -> bytes:

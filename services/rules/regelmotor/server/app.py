@@ -288,7 +288,8 @@ def _checkpointer(settings: Settings, decision_log: DecisionLog | None, data_dir
         return None
     try:
         return witnessing.open_checkpointer(decision_log, settings.checkpoint_key_file or data_dir / "checkpoint.key",
-                                            settings.witness_file or data_dir / "checkpoints.jsonl")
+                                            settings.witness_file or data_dir / "checkpoints.jsonl",
+                                            settings.checkpoint_previous_keys_file)
     except BaseException:
         decision_log.close()
         raise

@@ -4,6 +4,7 @@ log's access log (who, when, what was read), as Normen requires for health recor
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import unicodedata
@@ -37,7 +38,7 @@ from .limits import CallerLimiter
 from .pool import PoolError
 from .protocol import Evaluate, Reply
 from .recording import caller_of
-from .replay_proof import prove, recorded_answer_sha256
+from .replay_proof import prove, recorded_answer_sha256, recorded_known_at
 from .servicers import Engine, ask
 from .telemetry import Telemetry
 
@@ -267,8 +268,9 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
             if record is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no recorded decision {request.decision_id[:100]!r}")
                 raise AssertionError("abort raises")
+            # known_at as the decision was asked for (the version is pinned; the answer echoes the moment).
             replay = pb.EvaluateRequest(ruleset=record.ruleset, version=record.version, as_of=record.as_of,
-                                        facts=to_struct(record.facts))
+                                        facts=to_struct(record.facts), known_at=recorded_known_at(record))
             try:  # no caller: a replay is not recorded; its version answers it even if retired since it decided
                 reply = await ask(self.engine, Evaluate(replay.SerializeToString(), replay=True), self.max_seconds)
             except PoolError as exc:
@@ -312,6 +314,11 @@ class AuditServicer(apb_grpc.AuditServiceServicer):
                     seq=checkpoint.seq, hash=checkpoint.hash, access_id=checkpoint.access_id,
                     access_hash=checkpoint.access_hash, at=checkpoint.at, lifecycle_id=checkpoint.lifecycle_id,
                     lifecycle_hash=checkpoint.lifecycle_hash if checkpoint.lifecycle_id else ""))
+            if result.cut is not None:
+                cut = result.cut
+                response.retention_cut.CopyFrom(apb.RetentionCut(
+                    seq=cut.seq, hash=cut.hash, cutoff=cut.cutoff, at=cut.at, key_id=cut.key_id,
+                    signature=base64.b64encode(cut.signature).decode("ascii")))
             problem = result.first_problem
             if problem is not None:
                 response.first_problem.CopyFrom(apb.ChainProblem(seq=problem.seq, decision_id=problem.decision_id or "",

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
                                              "checkpoint.key in data_dir)")
     witness_file: Path | None = Field(default=None, description="append-only file the signed checkpoints are "
                                       "written to (default: checkpoints.jsonl in data_dir)")
+    checkpoint_previous_keys_file: Path | None = Field(default=None, description="PEM file of the public keys of "
+                                                       "earlier checkpoint keys: the checkpoints and retention cuts "
+                                                       "they signed still verify after a key change")
     checkpoint_seconds: float = Field(default=60.0, ge=1, le=86400, description="how often a checkpoint of the "
                                       "decision log is signed (and at shutdown)")
     allow_synthetic_ids: bool = Field(default=False, description="accept synthetic test identity numbers (month + "

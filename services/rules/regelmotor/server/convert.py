@@ -6,8 +6,8 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
+from regelmotor.core.decision import Correction, DecisionBasis, HjemmelRef, RuleTrace
 from regelmotor.core.decision import Decision as CoreDecision
-from regelmotor.core.decision import HjemmelRef, RuleTrace
 from regelmotor_api.v1 import decision_pb2 as pb
 
 
@@ -114,4 +114,23 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
         message.ClearField("explanation")
     if level != pb.EXPLANATION_LEVEL_FULL:  # a full explanation leaves the level unset
         message.explanation_level = explanation_level(level)
+    if decision.correction is not None:
+        message.correction.CopyFrom(correction_message(decision.correction))
+    message.known_at = decision.known_at or ""
     return message
+
+
+def correction_message(correction: Correction) -> pb.Correction:
+    return pb.Correction(supersedes=correction.supersedes, published_at=correction.published_at or "")
+
+
+def selection_json(decision: DecisionBasis) -> dict[str, Any]:
+    """A decision's correction and known_at as its record in the log keeps them: only those it has (a record
+    without them is as it was before corrections)."""
+    found: dict[str, Any] = {}
+    if decision.correction is not None:
+        found["correction"] = {"supersedes": decision.correction.supersedes,
+                               "published_at": decision.correction.published_at}
+    if decision.known_at is not None:
+        found["known_at"] = decision.known_at
+    return found

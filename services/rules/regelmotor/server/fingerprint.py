@@ -8,7 +8,8 @@ The fingerprint is the sha256 hex digest of the canonical JSON (regelmotor.store
 
     {"ruleset": …, "version": the pin as asked ("" for none), "as_of": as asked ("" for none),
      "facts": the request's facts, "subject": the patient's pseudonym or null,
-     "explanation": "fired" or "none" - only when less than the full explanation was asked for}
+     "explanation": "fired" or "none" - only when less than the full explanation was asked for,
+     "known_at": as asked - only when asked for}
 
 A request for the full explanation (the level unset, or FULL) has no "explanation", so its fingerprint is the
 one of before the levels existed, and a retry across the upgrade still finds its decision; a retry asking another
@@ -30,11 +31,13 @@ from regelmotor.store import canonical_json
 
 
 def request_fingerprint(ruleset: str, version: str, as_of: str, facts: dict[str, Any], subject: str | None,
-                        explanation: str | None = None) -> str:
+                        explanation: str | None = None, known_at: str | None = None) -> str:
     """The fingerprint of a request (see the module docstring); `explanation` is the level asked for when it is
-    less than full, else None. Raises ValueError for facts JSON cannot hold."""
+    less than full, else None; `known_at` as asked, or None. Raises ValueError for facts JSON cannot hold."""
     asked: dict[str, Any] = {"ruleset": ruleset, "version": version, "as_of": as_of, "facts": facts,
                              "subject": subject}
     if explanation is not None:
         asked["explanation"] = explanation
+    if known_at is not None:
+        asked["known_at"] = known_at
     return hashlib.sha256(canonical_json(asked).encode("utf-8")).hexdigest()

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -35,9 +35,10 @@ from regelmotor.store import DecisionRecord, RequestIdConflict, StoredRecord, an
 from regelmotor_api.v1 import decision_pb2 as pb
 
 from .answer_levels import LEVEL_NAMES
-from .convert import struct_to_dict
+from .convert import selection_json, struct_to_dict
 from .errors import bad_request, control_characters, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
+from .moments import BadMoment, past_moment
 from .protocol import Reply, Summary
 from .recording import EngineRecording
 from .wire import FULL, decision_bytes
@@ -53,6 +54,13 @@ class _BadRequest(Exception):
 
 
 _MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
+
+
+def _known_at(text: str) -> datetime:
+    try:
+        return past_moment(text)
+    except BadMoment as exc:
+        raise _BadRequest([FieldViolation("known_at", str(exc))]) from None
 
 
 def _parse(request_bytes: bytes) -> tuple[pb.EvaluateRequest, date | None, int]:
@@ -96,6 +104,7 @@ def _record(head: DecisionHead, level: int, answer: bytes) -> dict[str, Any]:
                               for m in head.manuell_vurdering],
         "applied_rules": head.applied_rules,
         "explanation_level": LEVEL_NAMES[level], "answer_sha256": hashlib.sha256(answer).hexdigest(),
+        **selection_json(head),
     }
 
 
@@ -175,8 +184,9 @@ class EvaluationHandler:
                 except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
+                known_at = _known_at(request.known_at) if request.known_at else None
                 evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None,
-                                            replay=replay)
+                                            replay=replay, known_at=known_at)
                 head = evaluation.head(str(uuid.uuid4()))
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None
@@ -200,7 +210,8 @@ class EvaluationHandler:
             try:
                 # Only a request_id makes a retry, so only then is what was asked worth a fingerprint.
                 fingerprint = request_fingerprint(request.ruleset, request.version, request.as_of, facts, subject,
-                                                  None if level == FULL else LEVEL_NAMES[level]) if request_id else None
+                                                  None if level == FULL else LEVEL_NAMES[level],
+                                                  request.known_at or None) if request_id else None
                 record = _log_record(head, level, answer, caller, request_id, subject, trace_id,
                                      prepare=recording.hands_back, fingerprint=fingerprint)
             except (TypeError, ValueError) as exc:  # a record the log could not hold is not answered either

@@ -22,12 +22,12 @@ import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import grpc
 
-from regelmotor.core.api import Regelmotor
+from regelmotor.core.api import Regelmotor, moment_text
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.impact import SUMMED_KINDS, Example, ImpactTally, transitions_of
@@ -37,6 +37,7 @@ from regelmotor_api.v1 import ruleset_pb2 as rpb
 from .audit import checked_purpose, decision_filter
 from .convert import to_value
 from .errors import bad_request, not_kept, pool_failure, source_failure, worker_failed
+from .moments import BadMoment, past_moment
 from .pool import PoolError, WorkerPool
 from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, PrepareImpact
 from .recording import caller_of
@@ -67,6 +68,16 @@ async def _days(request: rpb.AnalyseImpactRequest, context: Context) -> tuple[st
     if days[0] and days[1] and days[0] > days[1]:
         await _refuse(context, "as_of_to", "before as_of_from")
     return days[0], days[1]
+
+
+async def _known_at(request: rpb.AnalyseImpactRequest, context: Context) -> datetime | None:
+    if not request.known_at:
+        return None
+    try:
+        return past_moment(request.known_at)
+    except BadMoment as exc:
+        await _refuse(context, "known_at", str(exc))
+        raise AssertionError("refusing raises") from None
 
 
 def _progress(done: int, total: int) -> rpb.AnalyseImpactResponse:
@@ -140,8 +151,13 @@ class ImpactAnalyst:
         if not 0 < max_examples <= EXAMPLES[1]:
             await _refuse(context, "max_examples", f"between 1 and {EXAMPLES[1]} (0: {EXAMPLES[0]})")
         days = await _days(request, context)
+        known_at = await _known_at(request, context)
         prepared = await self._prepare(source, request.ruleset, context)
         filters = dataclasses.replace(filters, ruleset=request.ruleset, as_of_from=days[0], as_of_to=days[1])
+        if known_at is not None:  # only what had been logged by then: the same report whenever it is asked
+            recorded_to = known_at + timedelta(microseconds=1)  # recorded_to is exclusive
+            if filters.recorded_to is None or recorded_to < filters.recorded_to:
+                filters = dataclasses.replace(filters, recorded_to=recorded_to)
         total = await asyncio.to_thread(log.count, filters, self.max_decisions + 1)
         if total > self.max_decisions:
             await _refuse(context, "filter", f"the window holds more than {self.max_decisions} logged decisions "
@@ -152,12 +168,15 @@ class ImpactAnalyst:
             "recorded_to": filters.recorded_to.isoformat() if filters.recorded_to else None,
             "as_of_from": days[0], "as_of_to": days[1],
             "candidate_version": prepared.version, "candidate_sha256": prepared.sha256, "decisions": total,
-            "formaal": formaal})
+            "known_at": request.known_at or None, "formaal": formaal})
         yield _progress(0, total)
         tally = ImpactTally()
-        async for done in self._evaluate(log, source, filters, total, max_examples, tally, context):
+        known = moment_text(known_at) if known_at is not None else None
+        async for done in self._evaluate(log, source, filters, total, max_examples, tally, context, known):
             yield _progress(done, total)
-        yield rpb.AnalyseImpactResponse(report=report(tally, prepared, time.perf_counter() - started))
+        answer = report(tally, prepared, time.perf_counter() - started)
+        answer.known_at = known or ""
+        yield rpb.AnalyseImpactResponse(report=answer)
 
     async def _candidate_source(self, request: rpb.AnalyseImpactRequest, context: Context) -> str:
         """The candidate's YAML source: as sent, or as the store keeps a version of it."""
@@ -214,7 +233,7 @@ class ImpactAnalyst:
         return prepared
 
     async def _evaluate(self, log: DecisionLog, source: str, filters: ListFilter, total: int, max_examples: int,
-                        tally: ImpactTally, context: Context) -> AsyncIterator[int]:
+                        tally: ImpactTally, context: Context, known_at: str | None) -> AsyncIterator[int]:
         """Hand the window's seq ranges to the impact workers (one range more in flight than workers, so none
         waits for the front, and never more), merge each range's tally in order, and yield the decisions done so
         far. The front's part per range is constant: a small message out, a small tally in."""
@@ -224,7 +243,8 @@ class ImpactAnalyst:
             while ranges or pending:
                 while ranges and len(pending) <= self.pool.size:
                     first, last = ranges.popleft()
-                    message = AnalyseChunk(source, filters, first, last, max_examples, tally.filled(max_examples))
+                    message = AnalyseChunk(source, filters, first, last, max_examples, tally.filled(max_examples),
+                                           known_at)
                     pending.append(asyncio.create_task(self._work(message, context)))
                 part = await pending.popleft()
                 assert isinstance(part, ImpactPart)

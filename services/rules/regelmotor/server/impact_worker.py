@@ -8,11 +8,12 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
+from datetime import datetime
 
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import Diagnostic, RegelmotorError, RulesetInvalid
 from regelmotor.core.evaluator import Evaluator
-from regelmotor.core.impact import LoggedDecision, Reanalysis, parse_logged
+from regelmotor.core.impact import Baseline, LoggedDecision, Reanalysis, parse_logged
 from regelmotor.core.loader import load_ruleset_text
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
 from regelmotor.store import DecisionLog, ReplayInput, open_log
@@ -30,6 +31,7 @@ class ImpactWork:
         self._snapshot = snapshot
         self._candidates: OrderedDict[str, Reanalysis] = OrderedDict()
         self._logged: Regelmotor | None = None
+        self._as_known: Regelmotor | None = None  # the served versions, for a "before" as known at a moment
         self._log_location = log_location
         self._log: DecisionLog | None = None  # opened on the first chunk, kept until the worker ends
 
@@ -41,7 +43,9 @@ class ImpactWork:
         try:
             decisions = (parse_logged(row.seq, row.decision_id, row.version, row.ruleset_sha256, row.as_of,
                                       row.facts_json, row.outcome_json) for row in inputs)
-            return ImpactPart(analysis.tally(decisions, message.max_examples, message.filled))
+            name = analysis.candidate.ruleset.meta.name
+            baseline = self._baseline(name, message.known_at) if message.known_at else None
+            return ImpactPart(analysis.tally(decisions, message.max_examples, message.filled, baseline))
         finally:
             close = getattr(inputs, "close", None)
             if close is not None:
@@ -85,12 +89,31 @@ class ImpactWork:
         """Know the versions of `snapshot` from now on (hot reload), so the examples of decisions made with a
         version published after this worker started name their first differing rule too. The versions compiled
         already are kept (by key and sha256): only the repository changes."""
+        self._as_known = None  # rebuilt from the new snapshot when next asked
         if self._logged is None:  # built from the snapshot when first asked
             self._snapshot = snapshot
             return Reloaded()
         repository = RulesetRepository.from_snapshot(snapshot, include_drafts=True)
         self._logged.repository, self._snapshot = repository, snapshot
         return Reloaded(versions=repository.version_count())
+
+    def _baseline(self, name: str, known_at: str) -> Baseline:
+        """Each decision's "before" as the versions published by `known_at` decide it (drafts never count)."""
+        if self._as_known is None:
+            if self._snapshot is None:
+                raise RuntimeError("this impact worker was started without the served versions")
+            self._as_known = Regelmotor(RulesetRepository.from_snapshot(self._snapshot))
+        motor, moment = self._as_known, datetime.fromisoformat(known_at)
+
+        def before(decision: LoggedDecision) -> LoggedDecision:
+            evaluation = motor.run(name, decision.facts, as_of=decision.as_of, known_at=moment)
+            outcome = {name: evaluation.json_of(name) for name, spec in evaluation.ruleset.outcomes.items()
+                       if not spec.internal}
+            chosen = evaluation.ruleset  # the version as known then, which a correction may stand in for
+            return dataclasses.replace(decision, outcome=outcome, version=chosen.meta.version,
+                                       ruleset_sha256=chosen.sha256)
+
+        return before
 
     def _logged_version(self, name: str, decision: LoggedDecision) -> Evaluator | None:
         """The evaluator of the version a decision was made with, when this instance has that very content."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from regelmotor.core.api import Regelmotor
+from regelmotor.core.api import Regelmotor, moment_text
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
 from regelmotor.core.model import Ruleset
@@ -59,7 +59,9 @@ def version_message(state: VersionState) -> rpb.StoredVersion:
         proposed_by=state.proposed_by or "",
         retired_from=state.retired_from.isoformat() if state.retired_from else "",
         unverified_hjemler=list(meta.unverified), allow_gap_before=meta.allow_gap_before,
-        selected_by=meta.selected_by or "as_of")
+        selected_by=meta.selected_by or "as_of", supersedes=meta.supersedes or "",
+        correction_reason=meta.correction_reason,
+        published_at=moment_text(state.published_at) if state.published_at else "")
 
 
 def event_message(event: Event) -> rpb.LifecycleEvent:
@@ -78,7 +80,8 @@ def _json(value: Any) -> str:
 def _text(proposed: rpb.ProposeRulesetRequest, read: rpb.StoredVersion) -> VersionText:
     meta = VersionMeta(read.title, date.fromisoformat(read.gyldig_fra),
                        date.fromisoformat(read.gyldig_til) if read.gyldig_til else None, read.allow_gap_before,
-                       read.selected_by or None, tuple(read.unverified_hjemler))
+                       read.selected_by or None, tuple(read.unverified_hjemler), read.supersedes or None,
+                       read.correction_reason)
     return VersionText(read.name, read.version, proposed.source, proposed.cases, read.sha256, meta)
 
 

@@ -95,6 +95,7 @@ class AnalyseChunk:
     last_seq: int
     max_examples: int
     filled: frozenset[str] = frozenset()
+    known_at: str | None = None  # "before" is what the versions known then decide, not the outcome logged
 
 
 @dataclass(frozen=True)

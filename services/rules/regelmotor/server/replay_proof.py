@@ -47,6 +47,12 @@ def recorded_answer_sha256(record: StoredRecord) -> str:
     return hashlib.sha256(unpack_response(record.response)).hexdigest()
 
 
+def recorded_known_at(record: StoredRecord) -> str:
+    """The known_at the recorded decision was asked for ("" for none)."""
+    known_at = record.decision.get("known_at")
+    return known_at if isinstance(known_at, str) else ""
+
+
 def prove(record: StoredRecord, replayed_full: bytes) -> ReplayProof:
     """What the FULL answer of a replay of `record` (any ids) proves about the answer the record holds."""
     answered = unpack_response(record.response)

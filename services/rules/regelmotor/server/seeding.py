@@ -25,7 +25,8 @@ def meta_of(ruleset: Ruleset) -> VersionMeta:
     """What the store keeps of a parsed version besides its texts."""
     meta = ruleset.meta
     return VersionMeta(meta.title, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before, meta.selected_by,
-                       tuple(sorted(h.id for h in ruleset.hjemler.values() if not h.verified)))
+                       tuple(sorted(h.id for h in ruleset.hjemler.values() if not h.verified)), meta.supersedes,
+                       meta.correction_reason)
 
 
 def directory_versions(repository: RulesetRepository) -> list[tuple[VersionText, State]]:

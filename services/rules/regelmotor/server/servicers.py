@@ -19,11 +19,11 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from regelmotor.core.api import Regelmotor
+from regelmotor.core.api import Regelmotor, moment_text
 from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
-from regelmotor.core.repository import CASES_SUFFIX
+from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 from regelmotor.store import DecisionLog, RequestIdConflict, unpack_response
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import ruleset_pb2 as rpb
@@ -308,11 +308,14 @@ def _status_name(code: int) -> str:
     return _STATUS_NAMES.get(code, "UNKNOWN")
 
 
-def _version_info(ruleset: Ruleset) -> rpb.VersionInfo:
+def _version_info(ruleset: Ruleset, repository: RulesetRepository) -> rpb.VersionInfo:
     meta = ruleset.meta
+    published_at = repository.published_at.get(ruleset.key)
     return rpb.VersionInfo(version=meta.version, title=meta.title, status=meta.status.value,
                            gyldig_fra=meta.gyldig_fra.isoformat(),
-                           gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "", sha256=ruleset.sha256)
+                           gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "", sha256=ruleset.sha256,
+                           supersedes=meta.supersedes or "", correction_reason=meta.correction_reason,
+                           published_at=moment_text(published_at) if published_at else "")
 
 
 def _read_if_there(path: Path) -> str:
@@ -378,7 +381,7 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
     def _summary(self, name: str) -> rpb.RulesetSummary:
         versions = self.motor.repository.all_versions(name)
         return rpb.RulesetSummary(name=name, selected_by=self.motor.repository.selecting_fact(name) or "as_of",
-                                  versions=[_version_info(r) for r in versions])
+                                  versions=[_version_info(r, self.motor.repository) for r in versions])
 
     async def ListRulesets(self, request: rpb.ListRulesetsRequest,
                            context: grpc.aio.ServicerContext[Any, Any]) -> rpb.ListRulesetsResponse:
@@ -394,7 +397,8 @@ class RulesetServicer(rpb_grpc.RulesetServiceServicer):
             repository = self.motor.repository
             versions = repository.all_versions(request.name)
             ruleset = repository.get(request.name, request.version) if request.version else versions[-1]
-            return rpb.GetRulesetResponse(ruleset=self._summary(request.name), version=_version_info(ruleset),
+            info = _version_info(ruleset, repository)
+            return rpb.GetRulesetResponse(ruleset=self._summary(request.name), version=info,
                                           input_schema=to_struct(input_schema(ruleset)),
                                           outcome_schema=to_struct(outcome_schema(ruleset)),
                                           source=repository.source(ruleset),

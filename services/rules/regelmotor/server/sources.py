@@ -51,7 +51,7 @@ def run_source_cases(request_bytes: bytes) -> SourceReply:
     response = rpb.TestRulesetResponse()
     try:
         ruleset = load_ruleset_text(request.source, "source")
-        repository = RulesetRepository(include_drafts=True)
+        repository = RulesetRepository(include_drafts=True, alone=True)
         repository.add(ruleset, request.source)
         motor = Regelmotor(repository)
         Evaluator(ruleset)  # registers it with durable_rules now, so a refusal is a diagnostic, not a failed case
@@ -105,7 +105,8 @@ def stored_version(ruleset: Ruleset) -> rpb.StoredVersion:
         name=meta.name, version=meta.version, sha256=ruleset.sha256, title=meta.title,
         gyldig_fra=meta.gyldig_fra.isoformat(), gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "",
         unverified_hjemler=sorted(h.id for h in ruleset.hjemler.values() if not h.verified),
-        allow_gap_before=meta.allow_gap_before, selected_by=meta.selected_by or "")
+        allow_gap_before=meta.allow_gap_before, selected_by=meta.selected_by or "",
+        supersedes=meta.supersedes or "", correction_reason=meta.correction_reason)
 
 
 def check_proposal(request_bytes: bytes) -> SourceReply:

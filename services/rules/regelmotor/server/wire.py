@@ -314,12 +314,16 @@ def _parameter(p: ParameterTrace) -> bytes:
 
 _DECISION_TEXT = {name: tag(_D, name, LENGTH) for name in (
     "decision_id", "request_id", "ruleset", "version", "ruleset_sha256", "engine_version", "as_of", "selected_by",
-    "selection_date", "trace_id")}
+    "selection_date", "trace_id", "known_at")}
 _DECISION_FACTS = tag(_D, "facts", LENGTH)
 _DECISION_OUTCOME = tag(_D, "outcome", LENGTH)
 _DECISION_MANUAL = tag(_D, "manuell_vurdering", LENGTH)
 _DECISION_EXPLANATION = tag(_D, "explanation", LENGTH)
-# Written only for a partial explanation, after every other field (field numbers in order).
+_DECISION_CORRECTION = tag(_D, "correction", LENGTH)
+_CORRECTION_SUPERSEDES = tag(pb.Correction.DESCRIPTOR, "supersedes", LENGTH)
+_CORRECTION_PUBLISHED = tag(pb.Correction.DESCRIPTOR, "published_at", LENGTH)
+# Written only for a partial explanation, after the trace id and before a correction and known_at (field
+# numbers in order).
 LEVEL_FIELD = {level: tag(_D, "explanation_level", VARINT) + varint(level) for level in (FIRED, NONE)}
 _MANUAL_RULE = tag(_M, "rule_id", LENGTH)
 _MANUAL_BEGRUNNELSE = tag(_M, "begrunnelse", LENGTH)
@@ -356,4 +360,11 @@ def decision_bytes(evaluation: EvaluationView, head: DecisionHead, *, request_id
     parts.append(text(labels["trace_id"], trace_id))
     if level != FULL:
         parts.append(LEVEL_FIELD[level])
+    correction = head.correction
+    if correction is not None:
+        body = text(_CORRECTION_SUPERSEDES, correction.supersedes) + text(_CORRECTION_PUBLISHED,
+                                                                           correction.published_at or "")
+        parts.append(field(_DECISION_CORRECTION, body))
+    if head.known_at is not None:
+        parts.append(text(labels["known_at"], head.known_at))
     return b"".join(parts)

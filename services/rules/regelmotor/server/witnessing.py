@@ -2,8 +2,9 @@
 every `checkpoint_seconds` and at shutdown.
 
 At start the log is verified incrementally from the latest witnessed checkpoint. A log that does not verify
-- truncated, rehashed, access log altered, or broken in its own chain - or a witness whose latest line is not
-signed by our key refuses the start: an audit log that has been tampered with must be looked at before
+- truncated, rehashed, access log altered, a retention cut no key of ours signed, or broken in its own chain -
+or a witness whose latest line is not signed by our key (or an earlier key listed in
+checkpoint_previous_keys_file) refuses the start: an audit log that has been tampered with must be looked at before
 more is added to it, and a service that keeps running would sign the tampered state at its next checkpoint.
 The StartupError says what was found and how to go on (see docs/security.md). While running, a check that
 fails is logged as an error at every interval and nothing is signed.
@@ -15,22 +16,37 @@ import asyncio
 import logging
 from pathlib import Path
 
-from regelmotor.store import Checkpointer, CheckpointError, CheckResult, DecisionLog, FileWitness, load_or_create_key
+from regelmotor.store import (
+    Checkpointer,
+    CheckpointError,
+    CheckResult,
+    DecisionLog,
+    FileWitness,
+    load_or_create_key,
+    load_public_keys,
+)
 
 from .startup import StartupError
 
 log = logging.getLogger("regelmotor.server")
 
 
-def open_checkpointer(decision_log: DecisionLog, key_file: Path, witness_file: Path) -> Checkpointer:
+def open_checkpointer(decision_log: DecisionLog, key_file: Path, witness_file: Path,
+                      previous_keys_file: Path | None = None) -> Checkpointer:
     """The checkpointer of the log, once the log verified against the latest checkpoint; a first checkpoint
     of the current state is written. StartupError when the key, the witness or the log is not in order."""
     try:
         key = load_or_create_key(key_file)
     except (CheckpointError, OSError) as exc:
         raise StartupError("checkpoint_key_file", f"the checkpoint key cannot be used: {exc}",
-                           f"check or remove {key_file} (a new key cannot vouch for the old checkpoints)") from None
-    checkpointer = Checkpointer(decision_log, key, FileWitness(witness_file))
+                           f"check or remove {key_file} (a new key cannot vouch for the old checkpoints; list the "
+                           "old key's public key in checkpoint_previous_keys_file)") from None
+    try:
+        previous = load_public_keys(previous_keys_file) if previous_keys_file is not None else []
+    except (CheckpointError, OSError) as exc:
+        raise StartupError("checkpoint_previous_keys_file", f"the earlier checkpoint keys cannot be read: {exc}",
+                           "give a PEM file of Ed25519 public keys (openssl pkey -pubout)") from None
+    checkpointer = Checkpointer(decision_log, key, FileWitness(witness_file), previous)
     try:
         checked = checkpointer.checkpoint()
     except (CheckpointError, OSError) as exc:

@@ -14,8 +14,9 @@ for the log), `chain` (hashing and verification), `base` (the DecisionLog interf
 `sqlite` and `postgres` (the backends), `migrations` (versioned schemas), `group` (group commit),
 `access_chain` (the hash chain over the access log), `access_query` (searching it), `day_counts` (decisions
 counted per day and outcome value), `checkpoint` (signed checkpoints in a witness outside
-the database), `lifecycle` and `versions` (ruleset versions kept in the store, their states and chained
-lifecycle events; `version_tables`: each backend's part).
+the database), `retention` and `pruning` (records past their retention deleted under a signed cut),
+`lifecycle` and `versions` (ruleset versions kept in the store, their states and chained lifecycle events;
+`version_tables`: each backend's part).
 PostgreSQL needs psycopg 3, imported only when a DSN is opened.
 """
 
@@ -28,13 +29,25 @@ from typing import Any
 from .access_query import AccessFilter
 from .base import DecisionLog, ListFilter, RecordRejected, RequestIdConflict, append_each
 from .chain import Problem, VerifyResult, canonical_json
-from .checkpoint import Checkpoint, Checkpointer, CheckpointError, CheckResult, FileWitness, load_or_create_key
+from .checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointError,
+    CheckResult,
+    FileWitness,
+    SignedCheckpoint,
+    Witness,
+    load_or_create_key,
+    load_public_keys,
+)
 from .day_counts import DAY_ZONE, MAX_DAYS, DayCount, TooManyGroups
 from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
 from .migrations import SchemaTooNew
 from .packing import answer_for, answered_record, pack_response, unpack_response
+from .pruning import PruneRefused, PruneResult, prune
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .retention import RetentionCut, RetentionError
 from .versions import MAX_REASON, RulesetStore, StoredText
 
 __all__ = [
@@ -55,11 +68,16 @@ __all__ = [
     "GroupCommitter",
     "ListFilter",
     "Problem",
+    "PruneRefused",
+    "PruneResult",
     "RecordRejected",
     "ReplayInput",
     "RequestIdConflict",
+    "RetentionCut",
+    "RetentionError",
     "RulesetStore",
     "SchemaTooNew",
+    "SignedCheckpoint",
     "State",
     "StoredRecord",
     "StoredText",
@@ -68,13 +86,16 @@ __all__ = [
     "VersionMeta",
     "VersionState",
     "VersionText",
+    "Witness",
     "answer_for",
     "answered_record",
     "append_each",
     "canonical_json",
     "load_or_create_key",
+    "load_public_keys",
     "open_log",
     "pack_response",
+    "prune",
     "sqlite_path",
     "unpack_response",
 ]

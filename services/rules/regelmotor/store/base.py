@@ -13,7 +13,9 @@ Guarantees of every backend:
   a record reusing its key is refused too, as is a record without a fingerprint. All of this holds within
   one `append` call as well.
 * The decisions table and the access log are append-only: the schema refuses UPDATE and DELETE (a guard
-  against mistakes; someone with DDL rights can still tamper, which `verify` then reports).
+  against mistakes; someone with DDL rights can still tamper, which `verify` then reports). The one exception:
+  records past their retention period are deleted under a signed retention cut recorded first
+  (regelmotor.store.retention; docs/retention.md), and `verify` walks the chain from the newest cut.
 * Reads are not logged by the library itself: the caller of a read (the AuditService) knows who reads and
   calls `log_access` before answering.
 """
@@ -37,6 +39,7 @@ from .access_query import AccessFilter
 from .chain import ChainHead, VerifyResult, canonical_json, content_parts, link
 from .day_counts import DayCount
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .retention import RetentionStore
 from .versions import RulesetStore
 
 MAX_PAGE = 1000
@@ -269,6 +272,10 @@ class DecisionLog(ABC):
     def rulesets(self) -> RulesetStore:
         """The ruleset versions kept in this store, and their lifecycle (regelmotor.store.versions)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no ruleset versions")
+
+    def retention(self) -> RetentionStore:
+        """The log's retention cuts, and the deletion of records under a new one (regelmotor.store.retention)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no retention cuts")
 
     def shared_location(self) -> str | None:
         """Where other processes open this same log (`open_log`) to append to it themselves, each on its own

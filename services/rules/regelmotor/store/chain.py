@@ -61,6 +61,9 @@ the chain head - is the first problem, classified by these rules, checked in thi
 
 ``checked`` is the number of good records before the first problem (all records when the log verifies).
 
+A walk may begin after a trusted record instead of at the genesis (`verify`'s ``start``): a signed checkpoint's,
+or the newest retention cut's once the records before it were deleted (regelmotor.store.retention).
+
 Limits: a hash chain kept next to the data cannot catch an attacker who rewrites a record and then
 recomputes every later hash and the chain head; publishing the head's hash elsewhere closes that gap.
 Deleting the newest records and moving the chain head back is likewise only visible against an earlier
@@ -78,15 +81,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .record import DecisionRecord, StoredRecord
 
+if TYPE_CHECKING:
+    from .retention import RetentionCut
+
 GENESIS = "0" * 64
 
-# The last three are found only against a signed checkpoint (regelmotor.store.checkpoint).
+# The last four are found only against a signed checkpoint (regelmotor.store.checkpoint); "cut invalid": a
+# retention cut no checkpoint key signed (regelmotor.store.retention).
 ProblemKind = Literal["altered", "removed", "inserted", "reordered", "truncated", "rehashed", "access log altered",
-                      "lifecycle altered"]
+                      "lifecycle altered", "cut invalid"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class VerifyResult:
     ok: bool
     checked: int
     first_problem: Problem | None = None
+    cut: RetentionCut | None = None  # the newest retention cut, after which the walk began (None: from seq 1)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ witness: by default an append-only file apart from the database (`FileWitness`);
   matches the event that stored it), or its event at the checkpoint's lifecycle_id is gone or has another
   hash. That chain is short (a few events per version), so it is walked whole at every check.
 
+* **cut invalid**: a retention cut (regelmotor.store.retention) that no checkpoint key signed. A checkpoint at
+  or below the newest valid cut is not truncation: the cut, signed by the same key, vouches for the records it
+  removed (at the same seq, the two must carry the same hash).
+
 Problems the chain shows by itself (altered, removed, …) are reported first, as `DecisionLog.verify` does.
 `check(full=False)` is the incremental check (the service's start): only the records and access-log rows
 from the checkpoint on are walked, and the ones at the checkpoint must still carry the signed hashes. It
@@ -40,7 +44,8 @@ import json
 import os
 import stat
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +58,7 @@ from .access_chain import ACCESS_ALTERED, NO_ACCESS, AccessHead, verify_access
 from .base import DecisionLog
 from .chain import GENESIS, ChainHead, Problem, VerifyResult, canonical_json, timestamp_text
 from .lifecycle import NO_EVENTS, EventHead
+from .retention import CutKeys, RetentionCut, cuts_problem
 
 _TAIL = 64 * 1024  # a witness line is a few hundred bytes; the last one is within this much of the end
 
@@ -100,13 +106,16 @@ class SignedCheckpoint:
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"not a checkpoint line: {exc}") from None
 
-    def verified(self, public_key: Ed25519PublicKey) -> Checkpoint:
-        try:
-            public_key.verify(self.signature, self.checkpoint.signed_text())
-        except InvalidSignature:
-            raise CheckpointError(f"the checkpoint at seq {self.checkpoint.seq} ({self.checkpoint.at}) "
-                                  "does not carry a valid signature: the witness was altered") from None
-        return self.checkpoint
+    def verified(self, *public_keys: Ed25519PublicKey) -> Checkpoint:
+        """The checkpoint, when one of the keys (the current one, earlier ones) signed it."""
+        for public_key in public_keys:
+            try:
+                public_key.verify(self.signature, self.checkpoint.signed_text())
+            except InvalidSignature:
+                continue
+            return self.checkpoint
+        raise CheckpointError(f"the checkpoint at seq {self.checkpoint.seq} ({self.checkpoint.at}) "
+                              "does not carry a valid signature: the witness was altered")
 
 
 class Witness(Protocol):
@@ -175,6 +184,26 @@ def load_or_create_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     return loaded
 
 
+def load_public_keys(path: str | os.PathLike[str]) -> list[Ed25519PublicKey]:
+    """The Ed25519 public keys in a PEM file (one or more PUBLIC KEY blocks): earlier checkpoint keys, whose
+    checkpoints and retention cuts still verify after the key was changed (docs/retention.md)."""
+    text = Path(path).read_text(encoding="ascii", errors="replace")
+    end = "-----END PUBLIC KEY-----"
+    blocks = [block + end for block in text.split(end) if "-----BEGIN PUBLIC KEY-----" in block]
+    if not blocks:
+        raise CheckpointError(f"previous checkpoint keys file {path}: no PUBLIC KEY block")
+    keys = []
+    for number, block in enumerate(blocks, 1):
+        try:
+            loaded = serialization.load_pem_public_key(block.strip().encode("ascii"))
+        except ValueError as exc:
+            raise CheckpointError(f"previous checkpoint keys file {path}: key {number} is not PEM ({exc})") from None
+        if not isinstance(loaded, Ed25519PublicKey):
+            raise CheckpointError(f"previous checkpoint keys file {path}: key {number} is not an Ed25519 key")
+        keys.append(loaded)
+    return keys
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The log's verification and the checkpoint it was checked against (None when there is none yet)."""
@@ -184,23 +213,27 @@ class CheckResult:
 
 
 class Checkpointer:
-    """Signs checkpoints of `log` into `witness` and checks the log against the latest one. Thread-safe."""
+    """Signs checkpoints of `log` into `witness` and checks the log against the latest one. Thread-safe.
 
-    def __init__(self, log: DecisionLog, key: Ed25519PrivateKey, witness: Witness) -> None:
+    `previous` are the public keys of earlier checkpoint keys: checkpoints and retention cuts they signed verify."""
+
+    def __init__(self, log: DecisionLog, key: Ed25519PrivateKey, witness: Witness,
+                 previous: Sequence[Ed25519PublicKey] = ()) -> None:
         self.log = log
         self.key = key
-        self.public_key = key.public_key()
+        self.public_keys = (key.public_key(), *previous)
+        self.cut_keys = CutKeys(key.public_key(), previous)
         self.witness = witness
         self._lock = threading.Lock()
 
     def latest(self) -> Checkpoint | None:
         signed = self.witness.latest()
-        return None if signed is None else signed.verified(self.public_key)
+        return None if signed is None else signed.verified(*self.public_keys)
 
     def check(self, *, full: bool = True) -> CheckResult:
         """Verify the log, then against the latest checkpoint (see the module docstring)."""
         checkpoint = self.latest()
-        return CheckResult(check_against(self.log, checkpoint, full=full), checkpoint)
+        return CheckResult(check_against(self.log, checkpoint, full=full, keys=self.cut_keys), checkpoint)
 
     def checkpoint(self) -> CheckResult:
         """Sign and witness the current heads, unless they are the latest checkpoint's already. Nothing is
@@ -229,27 +262,50 @@ def lifecycle_head(log: DecisionLog) -> EventHead:
         return NO_EVENTS
 
 
-def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, full: bool = True) -> VerifyResult:
-    """`log.verify()` (or, with full=False and a checkpoint, the records after it), then the checkpoint."""
+def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, keys: CutKeys,
+                  full: bool = True) -> VerifyResult:
+    """`log.verify()` (or, with full=False and a checkpoint, the records after it), then the retention cuts'
+    signatures (`keys`), then the checkpoint."""
     if checkpoint is None or full:
         result = log.verify()
     else:
         result = log.verify_since(ChainHead(checkpoint.seq, checkpoint.hash))
-    if not result.ok or checkpoint is None:
-        return _with_access(log, result, checkpoint, full=full)
-    head, _ = log.heads()
-    problem = _decisions_problem(log, checkpoint, head)
-    if problem is not None:
-        return VerifyResult(ok=False, checked=0, first_problem=problem)
+    if result.ok:
+        problem = _cut_problem(log, result.cut, keys, full=full)
+        if problem is None and checkpoint is not None:
+            problem = _decisions_problem(log, checkpoint, log.heads()[0], result.cut)
+        if problem is not None:
+            return VerifyResult(ok=False, checked=0, first_problem=problem, cut=result.cut)
     return _with_access(log, result, checkpoint, full=full)
 
 
-def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead) -> Problem | None:
+def _cut_problem(log: DecisionLog, walked: RetentionCut | None, keys: CutKeys, *, full: bool) -> Problem | None:
+    """A retention cut that no checkpoint key signed: every stored cut and the one the walk began at (the newest);
+    incremental (full=False), the newest alone, which is all the chain rests on."""
+    if not full:
+        return None if walked is None else cuts_problem([walked], keys)
+    try:
+        cuts = {cut.id: cut for cut in log.retention().cuts()}
+    except NotImplementedError:
+        return None
+    if walked is not None:
+        cuts.setdefault(walked.id, walked)
+    return cuts_problem([cuts[id_] for id_ in sorted(cuts)], keys)
+
+
+def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead,
+                       cut: RetentionCut | None) -> Problem | None:
     when = f"the checkpoint of {checkpoint.at}"
     if head.seq < checkpoint.seq:
         return Problem(head.seq + 1, None, "truncated",
                        f"the chain head is at seq {head.seq}, below {when} at seq {checkpoint.seq}: "
                        f"seq {head.seq + 1}–{checkpoint.seq} were removed")
+    if cut is not None and checkpoint.seq <= cut.seq:  # its record was removed under a cut our key signed
+        if checkpoint.seq == cut.seq and checkpoint.hash != cut.hash:
+            return Problem(checkpoint.seq, None, "rehashed",
+                           f"{cut.describe()} signed hash {cut.hash} for seq {cut.seq}, not {checkpoint.hash} as "
+                           f"{when} did")
+        return None
     found = log.hash_at(checkpoint.seq) if checkpoint.seq else None
     if checkpoint.seq and found is None:
         return Problem(checkpoint.seq, None, "truncated", f"seq {checkpoint.seq}, signed by {when}, is gone")
@@ -268,7 +324,7 @@ def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint 
         return result
     lifecycle = _lifecycle_problem(log, checkpoint)
     if lifecycle is not None:
-        return VerifyResult(ok=False, checked=result.checked, first_problem=lifecycle)
+        return replace(result, ok=False, first_problem=lifecycle)
     anchor = AccessHead(checkpoint.access_id, checkpoint.access_hash) if checkpoint is not None else NO_ACCESS
     try:
         rows = log.access_log(0 if full else anchor.id)
@@ -277,7 +333,7 @@ def _with_access(log: DecisionLog, result: VerifyResult, checkpoint: Checkpoint 
     else:
         problem = _access_problem(rows, anchor, full=full)
     if problem is not None:
-        return VerifyResult(ok=False, checked=result.checked, first_problem=problem)
+        return replace(result, ok=False, first_problem=problem)
     return result
 
 

@@ -60,12 +60,17 @@ class VersionMeta:
     allow_gap_before: bool = False
     selected_by: str | None = None
     unverified: tuple[str, ...] = ()
+    supersedes: str | None = None  # a correction of that version (regelmotor.core.timeline)
+    correction_reason: str = ""
 
     def to_json(self) -> str:
-        return canonical_json({"title": self.title, "gyldig_fra": self.gyldig_fra.isoformat(),
-                               "gyldig_til": self.gyldig_til.isoformat() if self.gyldig_til else None,
-                               "allow_gap_before": self.allow_gap_before, "selected_by": self.selected_by,
-                               "unverified": list(self.unverified)})
+        value: dict[str, Any] = {"title": self.title, "gyldig_fra": self.gyldig_fra.isoformat(),
+                                 "gyldig_til": self.gyldig_til.isoformat() if self.gyldig_til else None,
+                                 "allow_gap_before": self.allow_gap_before, "selected_by": self.selected_by,
+                                 "unverified": list(self.unverified)}
+        if self.supersedes is not None:  # absent, not null, for any other version: as stored before corrections
+            value.update(supersedes=self.supersedes, correction_reason=self.correction_reason)
+        return canonical_json(value)
 
     @staticmethod
     def from_json(text: str) -> VersionMeta:
@@ -73,7 +78,8 @@ class VersionMeta:
         return VersionMeta(str(value["title"]), date.fromisoformat(value["gyldig_fra"]),
                            date.fromisoformat(value["gyldig_til"]) if value.get("gyldig_til") else None,
                            bool(value.get("allow_gap_before")), value.get("selected_by"),
-                           tuple(value.get("unverified") or ()))
+                           tuple(value.get("unverified") or ()), value.get("supersedes"),
+                           str(value.get("correction_reason") or ""))
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class VersionState:
     meta: VersionMeta
     proposed_by: str | None = None
     retired_from: date | None = None
+    published_at: datetime | None = None  # when it was approved (or imported as published)
+    retired_at: datetime | None = None  # when its retirement was recorded
 
     @property
     def key(self) -> str:
@@ -157,14 +165,16 @@ def fold(events: Iterable[Event], metas: Mapping[tuple[str, str], VersionMeta]) 
         current = states.setdefault(key, VersionState(event.name, event.version, event.sha256, State.DRAFT, meta))
         if event.action == Action.IMPORTED:
             current.state = State(event.detail.get("state", State.DRAFT))
+            current.published_at = event.at if current.state is State.PUBLISHED else None
         elif event.action == Action.PROPOSED:
             current.state, current.proposed_by = State.PROPOSED, event.who
         elif event.action == Action.APPROVED:
-            current.state = State.PUBLISHED
+            current.state, current.published_at = State.PUBLISHED, event.at
         elif event.action == Action.REJECTED:
             current.state = State.REJECTED
         elif event.action == Action.RETIRED:
             current.state, current.retired_from = State.RETIRED, date.fromisoformat(event.detail["from"])
+            current.retired_at = event.at
     return states
 
 

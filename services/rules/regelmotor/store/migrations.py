@@ -136,6 +136,32 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TRIGGER ruleset_events_no_delete BEFORE DELETE ON ruleset_events
            BEGIN SELECT RAISE(ABORT, 'ruleset events are append-only'); END""",
     )),
+    # Retention (docs/retention.md): records past their retention period are deleted only under a signed cut
+    # (regelmotor.store.retention) recorded first; a cut never moves back, and the rest stays append-only.
+    Migration(5, "retention cuts: records deleted only under a cut that covers them", (
+        """CREATE TABLE retention_cuts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            at TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            signature TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER retention_cuts_forward BEFORE INSERT ON retention_cuts
+           WHEN NEW.seq <= coalesce((SELECT max(seq) FROM retention_cuts), 0)
+             OR NEW.seq > (SELECT seq FROM chain_head WHERE id = 1)
+           BEGIN SELECT RAISE(ABORT, 'a retention cut moves forward, and not past the chain head'); END""",
+        """CREATE TRIGGER retention_cuts_no_update BEFORE UPDATE ON retention_cuts
+           BEGIN SELECT RAISE(ABORT, 'retention cuts are append-only'); END""",
+        """CREATE TRIGGER retention_cuts_no_delete BEFORE DELETE ON retention_cuts
+           BEGIN SELECT RAISE(ABORT, 'retention cuts are append-only'); END""",
+        "DROP TRIGGER decisions_no_delete",
+        """CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
+           WHEN OLD.seq > coalesce((SELECT max(seq) FROM retention_cuts), 0)
+           BEGIN SELECT RAISE(ABORT, 'decisions are append-only: a record is deleted only under a retention cut');
+           END""",
+    )),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -229,6 +255,45 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
            FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
         """CREATE TRIGGER ruleset_events_no_truncate BEFORE TRUNCATE ON ruleset_events
            FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+    )),
+    # As SQLite's 5. The delete check is a statement trigger over the deleted rows (one look at the cuts per
+    # DELETE, not per row); TRUNCATE stays refused.
+    Migration(5, "retention cuts: records deleted only under a cut that covers them", (
+        """CREATE TABLE retention_cuts (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            seq bigint NOT NULL,
+            hash text NOT NULL,
+            cutoff timestamptz NOT NULL,
+            at timestamptz NOT NULL,
+            key_id text NOT NULL,
+            signature text NOT NULL
+        )""",
+        """CREATE FUNCTION regelmotor_cut_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF NEW.seq <= coalesce((SELECT max(seq) FROM retention_cuts), 0)
+                OR NEW.seq > (SELECT seq FROM chain_head WHERE id = 1) THEN
+               RAISE EXCEPTION 'a retention cut moves forward, and not past the chain head (seq %)', NEW.seq;
+             END IF;
+             RETURN NEW;
+           END $$""",
+        """CREATE TRIGGER retention_cuts_forward BEFORE INSERT ON retention_cuts
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_cut_forward()""",
+        """CREATE TRIGGER retention_cuts_append_only BEFORE UPDATE OR DELETE ON retention_cuts
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER retention_cuts_no_truncate BEFORE TRUNCATE ON retention_cuts
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE FUNCTION regelmotor_delete_under_cut() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+             IF (SELECT max(seq) FROM gone) > coalesce((SELECT max(seq) FROM retention_cuts), 0) THEN
+               RAISE EXCEPTION 'the table decisions is append-only: a record is deleted only under a retention cut';
+             END IF;
+             RETURN NULL;
+           END $$""",
+        "DROP TRIGGER decisions_append_only ON decisions",
+        """CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+           FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
+        """CREATE TRIGGER decisions_no_delete AFTER DELETE ON decisions REFERENCING OLD TABLE AS gone
+           FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_delete_under_cut()""",
     )),
 )
 

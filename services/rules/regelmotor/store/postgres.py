@@ -56,6 +56,7 @@ from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, ve
 from .day_counts import DAY_ZONE, MAX_GROUPS, DayCount, TooManyGroups, day_counts
 from .migrations import POSTGRES_MIGRATIONS, Migration, apply_postgres
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .retention import RetentionStore, verify_after_cut
 from .versions import RulesetStore
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -283,22 +284,24 @@ class PostgresDecisionLog(DecisionLog):
                 yield make(row)
 
     def verify(self) -> VerifyResult:
-        with self._snapshot() as conn:
-            row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
-            assert row is not None, "the chain head row is missing"
-            with conn.cursor(name="regelmotor_verify") as cursor:
-                cursor.itersize = _FETCH
-                cursor.execute(f"{_SELECT} ORDER BY seq")
-                return verify(_items(cursor), ChainHead(int(row[0]), str(row[1])))
+        return self._verify(None)
 
     def verify_since(self, start: ChainHead) -> VerifyResult:
+        return self._verify(start)
+
+    def _verify(self, start: ChainHead | None) -> VerifyResult:
         with self._snapshot() as conn:
             row = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             assert row is not None, "the chain head row is missing"
-            with conn.cursor(name="regelmotor_verify") as cursor:
-                cursor.itersize = _FETCH
-                cursor.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (start.seq,))
-                return verify(_items(cursor), ChainHead(int(row[0]), str(row[1])), start=start)
+            head = ChainHead(int(row[0]), str(row[1]))
+
+            def walk(after: int, begin: ChainHead | None) -> VerifyResult:
+                with conn.cursor(name="regelmotor_verify") as cursor:
+                    cursor.itersize = _FETCH
+                    cursor.execute(f"{_SELECT} WHERE seq > %s ORDER BY seq", (after,))
+                    return verify(_items(cursor), head, start=begin)
+
+            return verify_after_cut(lambda sql: conn.execute(sql).fetchone(), walk, head, start)
 
     def heads(self) -> tuple[ChainHead, AccessHead]:
         with self._snapshot() as conn:
@@ -342,6 +345,11 @@ class PostgresDecisionLog(DecisionLog):
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         return [int(row[0]) for row in rows]
+
+    def retention(self) -> RetentionStore:
+        from .version_tables import RETENTION_LOCK, PostgresTables
+
+        return RetentionStore(PostgresTables(self._pool.connection, RETENTION_LOCK))
 
     def rulesets(self) -> RulesetStore:
         from .version_tables import PostgresTables

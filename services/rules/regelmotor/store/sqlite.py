@@ -58,6 +58,7 @@ from .chain import ChainHead, Item, Unreadable, VerifyResult, canonical_json, ti
 from .day_counts import MAX_GROUPS, DayCount, TooManyGroups, day_bounds, day_counts
 from .migrations import SQLITE_MIGRATIONS, Migration, SchemaError, apply_sqlite
 from .record import DecisionRecord, ReplayInput, StoredRecord
+from .retention import RetentionStore, verify_after_cut
 from .versions import RulesetStore
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decisions"
@@ -290,24 +291,24 @@ class SQLiteDecisionLog(DecisionLog):
                 cursor.close()
 
     def verify(self) -> VerifyResult:
-        with self._reader() as conn:
-            conn.execute("BEGIN")
-            head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
-            cursor = conn.execute(f"{_SELECT} ORDER BY seq")
-            try:
-                return verify(_items(cursor), head)
-            finally:
-                cursor.close()
+        return self._verify(None)
 
     def verify_since(self, start: ChainHead) -> VerifyResult:
+        return self._verify(start)
+
+    def _verify(self, start: ChainHead | None) -> VerifyResult:
         with self._reader() as conn:
             conn.execute("BEGIN")
             head = ChainHead(*conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone())
-            cursor = conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (start.seq,))
-            try:
-                return verify(_items(cursor), head, start=start)
-            finally:
-                cursor.close()
+
+            def walk(after: int, begin: ChainHead | None) -> VerifyResult:
+                cursor = conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (after,))
+                try:
+                    return verify(_items(cursor), head, start=begin)
+                finally:
+                    cursor.close()
+
+            return verify_after_cut(lambda sql: conn.execute(sql).fetchone(), walk, head, start)
 
     def heads(self) -> tuple[ChainHead, AccessHead]:
         with self._reader() as conn:
@@ -366,6 +367,11 @@ class SQLiteDecisionLog(DecisionLog):
             journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
             level = conn.execute("PRAGMA synchronous").fetchone()[0]
         return {"journal_mode": str(journal).lower(), "synchronous": _SYNC_LEVELS.get(level, str(level))}
+
+    def retention(self) -> RetentionStore:
+        from .version_tables import SQLiteTables
+
+        return RetentionStore(SQLiteTables(self._writing, self._reader))
 
     def rulesets(self) -> RulesetStore:
         from .version_tables import SQLiteTables

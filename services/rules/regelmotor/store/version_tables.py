@@ -1,8 +1,10 @@
-"""How each backend reaches the ruleset tables for regelmotor.store.versions: its transactions and its lock.
+"""How each backend reaches the ruleset tables for regelmotor.store.versions (and the retention cuts for
+regelmotor.store.pruning): its transactions and its lock.
 
 The lifecycle lock serialises every lifecycle step of a store (and the appends to its event chain) across
 threads, processes and instances: SQLite takes the log's writer (its thread lock and the file's flock) and
-``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock per schema.
+``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock per schema (pruning takes one of its own,
+`RETENTION_LOCK`: appends go on beside it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 
 # pg_advisory_xact_lock(int, int) class for lifecycle steps ("RGLC"); the migrations and the access log use others.
 _LIFECYCLE_LOCK_CLASS = 0x52474C43
+RETENTION_LOCK = 0x52475243  # "RGRC": one prune at a time per schema
 
 
 class _SQLiteTx:
@@ -27,6 +30,10 @@ class _SQLiteTx:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def changed(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """How many rows the statement changed."""
+        return self.conn.execute(sql, tuple(params)).rowcount
 
 
 class SQLiteTables:
@@ -64,18 +71,24 @@ class _PostgresTx:
         cursor = self.conn.execute(sql.replace("?", "%s"), tuple(params))
         return cursor.fetchall() if cursor.description is not None else []
 
+    def changed(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """How many rows the statement changed."""
+        return self.conn.execute(sql.replace("?", "%s"), tuple(params)).rowcount
+
 
 class PostgresTables:
     selection_date = "coalesce(decision::jsonb ->> 'selection_date', as_of)"
 
-    def __init__(self, connection: Callable[[], AbstractContextManager[PgConnection]]) -> None:
+    def __init__(self, connection: Callable[[], AbstractContextManager[PgConnection]],
+                 lock: int = _LIFECYCLE_LOCK_CLASS) -> None:
         self.connection = connection  # one of the log's pooled connections
+        self.lock = lock
 
     @contextmanager
     def writing(self) -> Iterator[_PostgresTx]:
         with self.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
-                         (_LIFECYCLE_LOCK_CLASS,))
+                         (self.lock,))
             yield _PostgresTx(conn)
 
     @contextmanager

@@ -119,7 +119,11 @@ class RulesetStore:
         retired = tuple((t.state.key, t.state.retired_from.isoformat()) for t in served
                         if t.state.retired_from is not None)
         files = tuple(sorted((f"store/{t.state.name}/{t.state.version}.yaml", t.source) for t in served))
-        return RulesetSnapshot("store", files, published, retired)
+        published_at = tuple((t.state.key, t.state.published_at.isoformat()) for t in served
+                             if t.state.published_at is not None)
+        retired_at = tuple((t.state.key, t.state.retired_at.isoformat()) for t in served
+                           if t.state.retired_at is not None)
+        return RulesetSnapshot("store", files, published, retired, published_at, retired_at)
 
     def events(self, from_id: int = 0) -> list[Event]:
         with self.tables.reading() as tx:
@@ -257,7 +261,7 @@ def _seed(tx: Tx, who: str, origin: str, fresh: list[tuple[VersionText, State]],
 
 
 def _span(version: str, meta: VersionMeta) -> Span:
-    return Span(version, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before)
+    return Span(version, meta.gyldig_fra, meta.gyldig_til, meta.allow_gap_before, meta.supersedes)
 
 
 def _check_timeline(name: str, versions: list[tuple[str, VersionMeta]]) -> None:
@@ -277,9 +281,10 @@ def _check_selector(current: VersionState, published: list[VersionState]) -> Non
 
 
 def _check_retirement(name: str, current: VersionState, published: list[VersionState]) -> None:
-    before = {s.version: end for s, end in periods(_span(p.version, p.meta) for p in published)}
+    on_timeline = [p for p in published if p.meta.supersedes is None]  # corrections are not on it
+    before = {s.version: end for s, end in periods(_span(p.version, p.meta) for p in on_timeline)}
     rest = [p for p in published if p.version != current.version]
-    after = {s.version: end for s, end in periods(_span(p.version, p.meta) for p in rest)}
+    after = {s.version: end for s, end in periods(_span(p.version, p.meta) for p in rest if p.meta.supersedes is None)}
     changed = [v for v in after if after[v] != before[v]]
     if changed:
         raise LifecycleRefused("TIMELINE", f"retiring {current.key} would make version {changed[0]} govern "

@@ -35,6 +35,7 @@ _DAMAGE = {
     "truncated": "Loggen er kortere enn det siste signerte kontrollpunktet viser: poster er fjernet fra slutten.",
     "rehashed": "Loggen er skrevet om og kjedet på nytt etter det siste signerte kontrollpunktet.",
     "access log altered": "Tilgangsloggen er endret: en rad er fjernet eller endret i ettertid.",
+    "cut invalid": "Poster er slettet under et oppbevaringskutt som tjenesten ikke har signert.",
 }
 
 

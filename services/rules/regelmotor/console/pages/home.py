@@ -33,8 +33,12 @@ class RulesetLine:
 
 
 def in_force(versions: list[dict[str, Any]], today: date) -> str:
-    """The served version that governs `today`; else the latest that has started; else the first to start."""
+    """The served version that governs `today` (a correction in place of the version it corrects); else the latest
+    that has started; else the first to start."""
     periods = [p for p in spans(versions) if p.state in SELECTABLE]
+    corrected = {p.supersedes for p in periods if p.supersedes and p.start <= today
+                 and (p.end is None or today <= p.end)}
+    periods = [p for p in periods if p.version not in corrected]
     started = [p for p in periods if p.start <= today]
     now = [p for p in started if p.end is None or today <= p.end]
     chosen = now or started or periods[:1]

@@ -24,6 +24,7 @@ class VersionSpan:
     start: date
     end: date | None  # the last day it governs (inclusive); None: until further notice
     retired_from: date | None  # for a retired version: the first day it no longer answers
+    supersedes: str = ""  # a correction: the version it decides in place of, for its days
 
 
 @dataclass(frozen=True)
@@ -55,22 +56,36 @@ class Timeline:
 def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
     """The periods of versions as GetRulesetHistory's StoredVersion (or ListRulesets' VersionInfo, whose
     `status` stands for the state) gives them, oldest first: a version without gyldig_til ends the day before the
-    next published one starts; a retired one at the latest the day before it was retired from."""
+    next published one starts; a retired one at the latest the day before it was retired from. A correction is not
+    on that timeline: without gyldig_til it runs as long as the version it corrects."""
     ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], v["version"]))
-    starts = [date.fromisoformat(v["gyldig_fra"]) for v in ordered]
-    found = []
-    for index, version in enumerate(ordered):
-        state = version.get("state") or version.get("status", "")
-        end = date.fromisoformat(version["gyldig_til"]) if version.get("gyldig_til") else None
-        if end is None and state in SELECTABLE:
-            later = [starts[i] for i in range(index + 1, len(ordered))
-                     if (ordered[i].get("state") or ordered[i].get("status")) in SELECTABLE]
-            end = later[0] - timedelta(days=1) if later else None
-        retired = date.fromisoformat(version["retired_from"]) if version.get("retired_from") else None
-        if retired is not None and (end is None or retired <= end):
-            end = retired - timedelta(days=1)
-        found.append(VersionSpan(version["version"], version.get("title", ""), state, starts[index], end, retired))
-    return found
+    timeline = [v for v in ordered if not v.get("supersedes")]
+    found: dict[str, VersionSpan] = {}
+    for index, version in enumerate(timeline):
+        later = [v for v in timeline[index + 1:] if _state(v) in SELECTABLE]
+        found[version["version"]] = _span(version, _declared_end(version) or (
+            date.fromisoformat(later[0]["gyldig_fra"]) - timedelta(days=1) if later and _state(version) in SELECTABLE
+            else None))
+    for version in (v for v in ordered if v.get("supersedes")):  # oldest first: a correction of one comes later
+        corrected = found.get(version["supersedes"])
+        found[version["version"]] = _span(version, _declared_end(version) or (corrected.end if corrected else None))
+    return [found[v["version"]] for v in ordered]
+
+
+def _state(version: dict[str, Any]) -> str:
+    return str(version.get("state") or version.get("status", ""))
+
+
+def _declared_end(version: dict[str, Any]) -> date | None:
+    return date.fromisoformat(version["gyldig_til"]) if version.get("gyldig_til") else None
+
+
+def _span(version: dict[str, Any], end: date | None) -> VersionSpan:
+    retired = date.fromisoformat(version["retired_from"]) if version.get("retired_from") else None
+    if retired is not None and (end is None or retired <= end):
+        end = retired - timedelta(days=1)
+    return VersionSpan(version["version"], version.get("title", ""), _state(version),
+                       date.fromisoformat(version["gyldig_fra"]), end, retired, version.get("supersedes", ""))
 
 
 def draw(periods: list[VersionSpan], today: date) -> Timeline:
