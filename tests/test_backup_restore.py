@@ -227,33 +227,35 @@ def test_db_backup_writes_a_private_whole_file_and_names_what_it_cannot_do(
         assert "Traceback" not in err and not target.exists()
         return err
 
-    assert "decision_log: give --decision-log or REGELMOTOR_DECISION_LOG" in refused()
+    database, witness = tmp_path / "data" / "decisions.db", tmp_path / "data" / "checkpoints.jsonl"
+    assert f"decision_log: there is no SQLite decision log at {database}" in refused()  # 'sqlite' in the data dir
+    assert "decision_log: is 'off': there is no decision log to back up" in refused("--decision-log", "off")
     advice = refused("--decision-log", "postgresql://regelmotor:secret@db/regelmotor")
     assert "decision_log: a PostgreSQL store is backed up with pg_dump" in advice and "secret" not in advice
-    assert f"decision_log: there is no SQLite decision log at {tmp_path / 'data' / 'decisions.db'}" in refused(
-        "--decision-log", "sqlite")
     (tmp_path / "other.db").write_bytes(b"not a database at all" * 100)
-    assert "is not a regelmotor decision log" in refused("--decision-log", str(tmp_path / "other.db"))
+    assert "is not a regelmotor decision log" in refused("--decision-log", str(tmp_path / "other.db"), "--no-witness")
 
     with running_server(workers=1, env={"REGELMOTOR_DATA_DIR": str(tmp_path / "data")}) as server:
         _decide_bundled(server)
-    assert "witness: there is no witness file at /nowhere.jsonl" in refused("--decision-log", "sqlite", "--witness",
-                                                                            "/nowhere.jsonl")
+    assert ("witness: there is no witness file at /nowhere.jsonl (give --witness, or --no-witness to copy none)"
+            in refused("--witness", "/nowhere.jsonl"))
     assert not Path(f"{target}.checkpoints.jsonl").exists()
-    assert main(["db", "backup", "--decision-log", "sqlite", "--to", str(target), "--witness",
-                 str(tmp_path / "data" / "checkpoints.jsonl")]) == 0
+    assert main(["db", "backup", "--to", str(target)]) == 0  # the service's settings: its data directory
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"witness {tmp_path / 'data' / 'checkpoints.jsonl'} copied first to {target}"
-                             ".checkpoints.jsonl: latest checkpoint at seq 1")
-    assert out[1].startswith(f"decision log {tmp_path / 'data' / 'decisions.db'} backed up to {target}: chain head "
-                             f"at seq 1, schema version {len(SQLITE_MIGRATIONS)}, ")
+    assert out[0].startswith(f"witness {witness} copied first to {target}.checkpoints.jsonl: latest checkpoint at "
+                             "seq 1")
+    assert out[1].startswith(f"decision log {database} backed up to {target}: chain head at seq 1, schema version "
+                             f"{len(SQLITE_MIGRATIONS)}, ")
     assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name.startswith("backup")} == {
         "backup.db": 0o600, "backup.db.checkpoints.jsonl": 0o600}
     with closing(sqlite3.connect(target)) as copy:
         assert copy.execute("SELECT count(*), max(seq) FROM decisions").fetchone() == (1, 1)
         assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-    assert main(["db", "backup", "--decision-log", "sqlite", "--to", str(target)]) == 2
+    assert main(["db", "backup", "--to", str(target)]) == 2
     assert f"to: {target} exists: a backup never overwrites a file" in capsys.readouterr().err
+    alone = tmp_path / "alone.db"
+    assert main(["db", "backup", "--to", str(alone), "--no-witness"]) == 0
+    assert alone.is_file() and not Path(f"{alone}.checkpoints.jsonl").exists()
 
 
 def _decide_bundled(server: ServerProcess) -> None:

@@ -22,35 +22,44 @@ POSTGRES_STEPS = ("a PostgreSQL store is backed up with pg_dump, which takes its
 
 
 def add_backup(db: Any) -> None:
-    p = db.add_parser("backup", help="copy a SQLite decision log consistently while the service runs")
-    p.add_argument("--to", required=True, help="the backup file to write (it must not exist)")
+    p = db.add_parser("backup", help="copy a SQLite decision log consistently while the service runs, its checkpoint "
+                                     "witness first")
+    p.add_argument("--to", required=True, help="the backup file to write (it must not exist); the witness is copied "
+                                               "to <to>.checkpoints.jsonl")
     p.add_argument("--decision-log", help="the SQLite decision log: a path, or 'sqlite' for decisions.db in "
-                                          "REGELMOTOR_DATA_DIR (default: REGELMOTOR_DECISION_LOG)")
-    p.add_argument("--witness", help="the service's checkpoint witness file, copied first to <to>.checkpoints.jsonl "
-                                     "(so that a service restored with it verifies the copy)")
+                                          "REGELMOTOR_DATA_DIR (default: REGELMOTOR_DECISION_LOG, else 'sqlite')")
+    witness = p.add_mutually_exclusive_group()
+    witness.add_argument("--witness", help="the service's checkpoint witness file (default: REGELMOTOR_WITNESS_FILE, "
+                                           "else checkpoints.jsonl in REGELMOTOR_DATA_DIR)")
+    witness.add_argument("--no-witness", action="store_true", help="copy no witness (a service restored from the "
+                                                                   "backup then has no checkpoint to verify it by)")
     p.set_defaults(func=cmd_backup)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from regelmotor.store import sqlite_path
 
-    location = args.decision_log or os.environ.get("REGELMOTOR_DECISION_LOG", "")
-    if not location or location == "off":
-        return _refused("decision_log", "give --decision-log or REGELMOTOR_DECISION_LOG (a SQLite path)")
+    location = args.decision_log or os.environ.get("REGELMOTOR_DECISION_LOG") or "sqlite"
+    if location == "off":
+        return _refused("decision_log", "is 'off': there is no decision log to back up")
     if location.startswith(("postgresql://", "postgres://")):
         return _refused("decision_log", POSTGRES_STEPS)
+    data_dir = Path(os.environ.get("REGELMOTOR_DATA_DIR") or "var")
     target = Path(args.to)
-    witness_copy = Path(f"{target}.checkpoints.jsonl") if args.witness else None
+    witness = None if args.no_witness else Path(
+        args.witness or os.environ.get("REGELMOTOR_WITNESS_FILE") or data_dir / "checkpoints.jsonl")
+    witness_copy = None if witness is None else Path(f"{target}.checkpoints.jsonl")
     for made in (target, witness_copy):
         if made is not None and made.exists():
             return _refused("to", f"{made} exists: a backup never overwrites a file")
     try:
-        source = (Path(os.environ.get("REGELMOTOR_DATA_DIR", "var")) / "decisions.db" if location == "sqlite"
-                  else sqlite_path(location))
+        source = data_dir / "decisions.db" if location == "sqlite" else sqlite_path(location)
     except ValueError as exc:
         return _refused("decision_log", str(exc))
-    if witness_copy is not None:
-        failed = _copy_witness(Path(args.witness), witness_copy)
+    if not source.is_file():  # said before a witness is copied for nothing
+        return _refused("decision_log", f"there is no SQLite decision log at {source}")
+    if witness is not None and witness_copy is not None:
+        failed = _copy_witness(witness, witness_copy)
         if failed:
             return failed
     return _snapshot(source, target, witness_copy)
@@ -63,7 +72,9 @@ def _copy_witness(witness: Path, copy: Path) -> int:
 
     try:
         latest = copy_witness(witness, copy)
-    except (ValueError, CheckpointError) as exc:
+    except ValueError as exc:
+        return _refused("witness", f"{exc} (give --witness, or --no-witness to copy none)")
+    except CheckpointError as exc:
         return _refused("witness", str(exc))
     except OSError as exc:
         print(f"regelmotor: db backup: cannot copy {witness}: {type(exc).__name__}: {exc}", file=sys.stderr)
