@@ -4,8 +4,6 @@ thread, and Debian's chromium driven by Playwright with axe-core checking every 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ import pytest
 from regelmotor.console.serve import ConsoleServer
 from regelmotor.console.settings import ConsoleSettings
 from tests.conftest import ROOT
+from tests.system_tools import debian_programs
 
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 # WCAG 2.1 A and AA, the level Norwegian public-sector web solutions must meet (forskrift om universell utforming).
@@ -39,21 +38,7 @@ def running_console(api_address: str, **settings: Any) -> Iterator[ConsoleServer
 
 def chromium_path() -> str:
     """Debian's chromium, installed by the test set-up when missing (never a browser Playwright downloads)."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    command = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    if os.geteuid() != 0:
-        command = ["sudo", "-n", *command]
-    installed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
-    found = shutil.which("chromium")
-    if found is None:
-        why = (f"Debian's chromium is needed for the console's browser tests and could not be installed "
-               f"({' '.join(command)}: {installed.stderr.strip()[-500:]})")
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    return found
+    return debian_programs("chromium", ("chromium",), "the console's browser tests")["chromium"]
 
 
 def launched_browser() -> Iterator[Any]:

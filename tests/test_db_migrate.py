@@ -1,13 +1,20 @@
 """`regelmotor db migrate` (the Kubernetes migration Job, deploy/k8s): applies the missing schema migrations to
-a real PostgreSQL, applies nothing the second time, and refuses a schema newer than the code."""
+a real PostgreSQL, applies nothing the second time, and refuses a schema newer than the code; so does the server
+(`regelmotor serve`, a real process) on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
+
+import sqlite3
+from contextlib import ExitStack, closing
+from pathlib import Path
 
 import pytest
 
 from regelmotor.cli.main import main
-from regelmotor.store.migrations import POSTGRES_MIGRATIONS
+from regelmotor.store import open_log
+from regelmotor.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from tests.postgres_support import postgres_schema, psycopg
+from tests.server_process import serve_once
 
 
 def test_migrate_applies_once_then_nothing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,3 +44,35 @@ def test_migrate_names_the_missing_or_unreachable_store(monkeypatch: pytest.Monk
     assert main(["db", "migrate", "--decision-log", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("regelmotor: db migrate: decision_log: cannot open the store (") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_server_refuses_a_schema_newer_than_it_knows_in_one_line(backend: str, tmp_path: Path) -> None:
+    """`regelmotor serve` on a store a newer release migrated: exit 2, one line naming the setting, the versions and
+    the fix, no traceback, and nothing written to the store (no ruleset seeded)."""
+    assert len(SQLITE_MIGRATIONS) == len(POSTGRES_MIGRATIONS)
+    newer = POSTGRES_MIGRATIONS[-1].version + 1
+    with ExitStack() as stack:
+        location = str(tmp_path / "decisions.db") if backend == "sqlite" else stack.enter_context(postgres_schema())
+        open_log(location).close()
+        _sql(location, f"INSERT INTO schema_version (version, description, applied_at) VALUES ({newer}, 'later', "
+                       "'2027-01-01T00:00:00+00:00')")
+        refused = serve_once({"REGELMOTOR_DECISION_LOG": location})
+        assert refused.returncode == 2, refused.stderr
+        assert "Traceback" not in refused.stderr and "serving gRPC" not in refused.stdout
+        message = refused.stderr.strip().splitlines()[-1]
+        assert message.startswith("regelmotor: cannot start: REGELMOTOR_DECISION_LOG: the decision log at "), message
+        assert (f"has schema version {newer}, newer than this regelmotor knows ({newer - 1}): a newer release "
+                "migrated it; run that release or a newer one") in message
+        assert _sql(location, "SELECT count(*) FROM ruleset_versions") == [(0,)]
+        assert [v for (v,) in _sql(location, "SELECT version FROM schema_version ORDER BY version")] \
+            == [*range(1, newer + 1)]
+
+
+def _sql(location: str, statement: str) -> list[tuple[object, ...]]:
+    if location.startswith("postgresql://"):
+        with psycopg.connect(location, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+    with closing(sqlite3.connect(location, isolation_level=None)) as db:
+        return db.execute(statement).fetchall()

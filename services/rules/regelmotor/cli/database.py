@@ -4,7 +4,9 @@ the same step the server takes at start, run once and on its own; running it aga
 
 `regelmotor db prune`: delete the records past their retention period under a signed retention cut
 (docs/retention.md). Exit codes: 0 done (or nothing to do), 1 the store is unreachable or the log does not verify
-(nothing was deleted), 2 bad input (a date, a missing key)."""
+(nothing was deleted), 2 bad input (a date, a missing key).
+
+`regelmotor db backup`: cli/backup.py."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from .backup import add_backup
 
 if TYPE_CHECKING:
     from regelmotor.store import Checkpointer, CheckResult, PruneResult, SignedCheckpoint, Witness
@@ -55,6 +59,7 @@ def add_database(sub: Any) -> None:
                                             "SQLite appends wait for one transaction at a time)")
     p.add_argument("--dry-run", action="store_true", help="verify and say what would be deleted; change nothing")
     p.set_defaults(func=cmd_prune)
+    add_backup(db)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from regelmotor.addresses import is_loopback
 from regelmotor.core.errors import RegelmotorError, RulesetInvalid
 from regelmotor.core.identity import Pseudonymiser, check_key, load_key, read_key_file
 from regelmotor.core.repository import RulesetRepository, RulesetSnapshot
-from regelmotor.store import DecisionLog, open_log
+from regelmotor.store import DecisionLog, SchemaTooNew, open_log
 
 from .config import Settings
 
@@ -196,7 +196,12 @@ def decision_log(location: str, data: Path) -> DecisionLog | None:
     target = str(data / "decisions.db") if location == "sqlite" else location
     try:
         return open_log(target)
-    except Exception as exc:  # psycopg, sqlite3 and our own schema errors alike
+    except SchemaTooNew as exc:  # reachable and whole, but migrated by a newer release: the fix is another one
+        raise StartupError("decision_log", f"the decision log at {redact(target)} has schema version {exc.found}, "
+                           f"newer than this regelmotor knows ({exc.known}): a newer release migrated it",
+                           "run that release or a newer one (a schema is never migrated back; docs/operations.md, "
+                           "\"Upgrading\")") from None
+    except Exception as exc:  # psycopg, sqlite3 and our own other schema errors alike
         raise StartupError("decision_log", f"cannot open the decision log at {redact(target)}: "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:400],
                            "give 'sqlite', 'off' or a reachable postgresql:// DSN") from None

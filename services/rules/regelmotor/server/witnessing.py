@@ -52,12 +52,19 @@ def open_checkpointer(decision_log: DecisionLog, key_file: Path, witness_file: P
     except (CheckpointError, OSError) as exc:
         raise StartupError("witness_file", f"the checkpoint witness cannot be used: {exc}", _GO_ON) from None
     if not checked.result.ok:
+        problem = checked.result.first_problem
+        if problem is not None and problem.kind == "truncated":  # what a restore from an older backup looks like
+            raise StartupError("witness_file", "the decision log ends before its latest checkpoint (restored from "
+                               f"an older backup, or records removed): {describe(checked)}", _RESTORED)
         raise StartupError("witness_file", f"the decision log was tampered with: {describe(checked)}", _GO_ON)
     return checkpointer
 
 
 _GO_ON = ("the log is left as it is for investigation; to serve on regardless, move the witness file aside "
           "(keep it as evidence): the next start signs the current state")
+_RESTORED = ("if it was restored from a backup, the decisions named were recorded after that backup and are not in "
+             "it: restore a newer backup if there is one, else start with the witness copied with the backup and "
+             "keep this one as evidence (docs/operations.md, \"Backup and restore\")")
 
 
 def describe(checked: CheckResult) -> str:

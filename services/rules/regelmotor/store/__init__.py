@@ -43,6 +43,7 @@ from .checkpoint import (
 from .day_counts import DAY_ZONE, MAX_DAYS, DayCount, TooManyGroups
 from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
+from .migrations import SchemaTooNew
 from .packing import answer_for, answered_record, pack_response, unpack_response
 from .pruning import PruneRefused, PruneResult, prune
 from .record import DecisionRecord, ReplayInput, StoredRecord
@@ -75,6 +76,7 @@ __all__ = [
     "RetentionCut",
     "RetentionError",
     "RulesetStore",
+    "SchemaTooNew",
     "SignedCheckpoint",
     "State",
     "StoredRecord",

@@ -35,6 +35,16 @@ class SchemaError(RuntimeError):
     """The store's schema cannot be used by this code (for instance: it is newer)."""
 
 
+class SchemaTooNew(SchemaError):
+    """The store was migrated by a newer release: this code does not know all of its schema."""
+
+    def __init__(self, found: int, known: int) -> None:
+        self.found = found
+        self.known = known
+        super().__init__(f"the store's schema is version {found}, newer than this code knows ({known}): "
+                         "upgrade regelmotor")
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "decisions, chain head and access log", (
         """CREATE TABLE decisions (
@@ -299,8 +309,7 @@ def pending(applied: Sequence[int], migrations: Sequence[Migration]) -> list[Mig
     if list(applied) != list(range(1, len(applied) + 1)):
         raise SchemaError(f"the store's schema_version table is damaged: versions {list(applied)}")
     if len(applied) > len(known):
-        raise SchemaError(f"the store's schema is version {len(applied)}, newer than this code knows "
-                          f"({len(known)}): upgrade regelmotor")
+        raise SchemaTooNew(len(applied), len(known))
     return list(migrations[len(applied):])
 
 
