@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     names = sorted({r.meta.name for r in todo})
     with tempfile.TemporaryDirectory(prefix="regelmotor-corrections-") as work:
         start = before_corrections(args.rulesets, Path(work) / "before", todo)
-        server = ServerProcess(workers=2, drafts=False, rulesets=start)
+        # known_at is the moment just before each approval: this script waits for each publication to be served.
+        server = ServerProcess(workers=2, drafts=False, rulesets=start, env={"REGELMOTOR_KNOWN_AT_SETTLE_SECONDS": "0"})
         published: list[Published] = []
         try:
             with grpc.insecure_channel(server.address) as channel:

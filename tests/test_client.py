@@ -18,7 +18,7 @@ from tests.grpc_support import VALID_FACTS, server_in_process
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    with server_in_process(workers=0) as (running, _, _):
+    with server_in_process(workers=0, known_at_settle_seconds=0) as (running, _, _):
         yield running
 
 

@@ -35,7 +35,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
     (root / "sats" / "2024.1.1.cases.yaml").write_text(cases("2024-06-01"), encoding="utf-8")
     with (root / "published.txt").open("a", encoding="utf-8") as record:
         record.write(f"sats 2024.1.1 {sha256(text)}\n")
-    with running_server(workers=1, rulesets=root) as server:
+    with running_server(workers=1, rulesets=root, env={"REGELMOTOR_KNOWN_AT_SETTLE_SECONDS": "0"}) as server:
         yield server
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from regelmotor.cli.main import main
 from regelmotor.core.api import Regelmotor
 from regelmotor.core.decision import decision_from_dict
 from regelmotor.core.errors import InvalidFacts, NoVersionInForce, RulesetInvalid, VersionNotFound, VersionRetired
@@ -218,3 +219,26 @@ def test_known_at_without_a_utc_offset_is_an_input_error(corrected: Path) -> Non
     with pytest.raises(InvalidFacts, match="known_at: a moment with a UTC offset is required") as caught:
         motor.evaluate("frist", {"mottatt": "2025-02-01"}, as_of=AS_OF, known_at=datetime(2026, 1, 1))
     assert caught.value.violations[0].field == "known_at"
+
+
+def test_known_at_without_as_of_decides_as_of_that_moment_s_day_in_oslo(corrected: Path) -> None:
+    motor = _stored(corrected)
+    asked = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)  # 1 March in Oslo
+    decision = motor.evaluate("frist", {"mottatt": "2025-02-01"}, known_at=asked)
+    assert decision.as_of == "2026-03-01" and decision.version == "2024.07"
+    assert motor.evaluate("frist", {"mottatt": "2025-02-01"}, known_at=asked).content_sha256 == \
+        decision.content_sha256
+
+
+def test_the_cases_of_a_corrected_version_that_expect_it_by_date_still_pass_where_its_correction_decides(
+        corrected: Path) -> None:
+    (corrected / "frist" / "2024.07.cases.yaml").write_text(
+        "cases:\n  - name: fra 2025 avgjør rettelsen i stedet\n    as_of: 2026-01-01\n"
+        "    facts: {mottatt: 2025-02-01}\n    expect: {regime: \"2024.07\"}\n    expect_version: \"2024.07\"\n",
+        encoding="utf-8")
+    assert main(["ruleset", "test", str(corrected)]) == 0
+    (corrected / "frist" / "2024.07.cases.yaml").write_text(
+        "cases:\n  - name: feil versjon\n    as_of: 2026-01-01\n"
+        "    facts: {mottatt: 2025-02-01}\n    expect: {regime: \"2024.07\"}\n    expect_version: \"2015.11\"\n",
+        encoding="utf-8")
+    assert main(["ruleset", "test", str(corrected)]) == 1

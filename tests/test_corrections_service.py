@@ -71,7 +71,8 @@ class Service:
 
 @pytest.fixture
 def service(idp: Issuer, idp_jwks: Path, rulesets: Path, store_backend: str) -> Iterator[Service]:
-    with lifecycle_server(idp, idp_jwks, rulesets, store_backend) as server, \
+    # known_at may be a moment just past here: the tests wait for each publication to be served themselves.
+    with lifecycle_server(idp, idp_jwks, rulesets, store_backend, known_at_settle_seconds=0) as server, \
             grpc.insecure_channel(server.address) as channel:
         yield Service(idp, channel, server.address)
 
@@ -123,7 +124,8 @@ def test_a_request_id_stands_for_its_known_at_too(service: Service) -> None:
     ("2026-01-01T00:00:00", "an ISO 8601 moment with a UTC offset is required"),
     ("i morgen", "an ISO 8601 moment with a UTC offset is required"),
     ("2026-01-01T00:00:00+01:00" + "0" * 40, "an ISO 8601 moment with a UTC offset is required"),
-    ((datetime.now(UTC) + timedelta(days=2)).isoformat(), "is in the future"),
+    ("0001-01-01T00:00:00+01:00", "an ISO 8601 moment with a UTC offset is required"),  # before year 1 in UTC
+    ((datetime.now(UTC) + timedelta(days=2)).isoformat(), "must be at least 0 seconds ago"),
 ])
 def test_a_known_at_that_is_not_a_past_moment_is_invalid_argument_naming_it(
         service: Service, known_at: str, reason: str) -> None:
@@ -201,6 +203,20 @@ def test_an_impact_analysis_as_known_at_a_moment_reads_what_was_logged_by_then_a
     assert as_now.analysed == as_logged.analysed and as_now.changed == 0
 
 
+
+def test_lookups_as_known_at_a_moment_are_logged_but_left_out_of_an_impact_analysis(service: Service) -> None:
+    service.evaluate("2024-07-01", alder=19, request_id="decided-19")
+    before = service.publish_correction()
+    report = _impact(service)
+    for number in range(3):  # an auditor's lookups of what was answered before the correction
+        looked_up = service.evaluate("2024-07-01", alder=19, known_at=before.isoformat(), request_id=f"look-{number}")
+        assert looked_up.version == "2024.1"
+    assert _impact(service) == report  # the same decisions analysed, the same changes
+    listed = service.audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, page_size=100),
+                                         metadata=service.auditor, timeout=30)
+    assert {d.request_id for d in listed.decisions} >= {"look-0", "look-1", "look-2", "decided-19"}
+
+
 def test_the_impact_command_takes_known_at(service: Service, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     service.evaluate("2024-07-01", alder=19, request_id="before-19")
@@ -221,3 +237,20 @@ def test_an_impact_analysis_with_a_known_at_that_is_not_a_past_moment_is_refused
         _impact(service, candidate=source("2024.1.1", "2024-06-01", extra=CORRECTION), known_at="i går")
     (violation,) = details(caught.value)["BadRequest"].field_violations
     assert violation.field == "known_at" and "UTC offset" in violation.description
+
+
+def test_a_known_at_of_the_last_seconds_is_refused_since_an_instance_may_not_know_yet_what_was_published(
+        idp: Issuer, idp_jwks: Path, rulesets: Path) -> None:
+    """By default a known_at must be 10 seconds old: each instance takes a publication within a few seconds, so a
+    more recent moment could be answered otherwise by another instance, or later by this one."""
+    with lifecycle_server(idp, idp_jwks, rulesets, "sqlite") as server, \
+            grpc.insecure_channel(server.address) as channel:
+        service = Service(idp, channel, server.address)
+        with pytest.raises(grpc.RpcError, match="INVALID_ARGUMENT") as caught:
+            service.evaluate("2024-07-01", known_at=(datetime.now(UTC) - timedelta(seconds=2)).isoformat())
+        (violation,) = details(caught.value)["BadRequest"].field_violations
+        assert violation.field == "known_at" and "must be at least 10 seconds ago" in violation.description
+        time.sleep(11)  # the versions stored at the start are 10 seconds old now
+        settled = datetime.now(UTC) - timedelta(seconds=10)
+        answer = service.evaluate("2024-07-01", known_at=settled.isoformat())
+        assert answer.version == "2024.1" and datetime.fromisoformat(answer.known_at) == settled

@@ -112,9 +112,11 @@ class Regelmotor:
         """Evaluate without explaining yet: `Evaluation.decision()` gives the decision. `as_of` may be given
         as text YYYY-MM-DD; either way a bad one is InvalidFacts naming `as_of`. `known_at` (timezone-aware):
         decide as the service would have with the versions published by then; the decision says so."""
-        used_as_of = as_of_date(as_of) if as_of is not None else today_in_oslo()
         if known_at is not None and known_at.utcoffset() is None:
             raise InvalidFacts([FieldViolation("known_at", "a moment with a UTC offset is required")])
+        # Asked as known at a moment, a request without as_of is dated that moment's day: the same answer each time.
+        default_day = known_at.astimezone(OSLO).date() if known_at is not None else None
+        used_as_of = as_of_date(as_of) if as_of is not None else default_day or today_in_oslo()
         ruleset, selected_by, selection_date = self.choose(name, facts, as_of=used_as_of, version=version,
                                                            replay=replay, known_at=known_at)
         return self.evaluator(ruleset).run(facts, used_as_of, selected_by=selected_by, selection_date=selection_date,

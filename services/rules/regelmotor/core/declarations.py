@@ -21,7 +21,9 @@ from .yamlsource import Located
 from .yamlsource import Path as YPath
 
 IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-RESERVED = {"sid", "id", "as_of"}
+# known_at: a decision's own key, found by its text in the log (regelmotor.store.base.LOOKUP_MARK), so no name
+# inside a decision may be it.
+RESERVED = {"sid", "id", "as_of", "known_at"}
 BUILTIN_NAMES = {"as_of": NameInfo(DATE, "builtin")}
 MAX_DIAGNOSTICS = 100  # an author fixes the first ones first; a caller's answer stays small
 _RULESET_NAME = re.compile(r"^[a-z][a-z0-9-]*$")

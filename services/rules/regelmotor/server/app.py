@@ -186,7 +186,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
         if settings.workers > 0:
             config = WorkerConfig(
                 role="engine", snapshot=snapshot, allow_drafts=settings.allow_drafts, pseudonymiser=pseudonymiser,
-                log_level=settings.log_level, recording=plan)
+                log_level=settings.log_level, recording=plan, known_at_settle=settings.known_at_settle_seconds)
             def capacity(ready: int) -> None:
                 telemetry.engine_workers.set(ready)
                 service_health.workers(ready)
@@ -202,7 +202,8 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             engine = pool
         else:
             motor.warm_up()
-            handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, plan.engine_side(decision_log))
+            handler = EvaluationHandler(motor, telemetry.tracer, pseudonymiser, plan.engine_side(decision_log),
+                                        settings.known_at_settle_seconds)
             inline = engine = InlineEngine(Worker(WorkerConfig(role="engine"), engine=handler))
             service_health.workers_ready = 1
         await sources.start()
@@ -222,7 +223,7 @@ async def build(settings: Settings, telemetry: Telemetry) -> Service:
             RulesetLifecycleServicer(motor, sources, telemetry,
                                      decision_log.rulesets() if decision_log is not None else None,
                                      ImpactAnalyst(decision_log, impact, motor, pseudonymiser,
-                                                   settings.impact_max_decisions),
+                                                   settings.impact_max_decisions, settings.known_at_settle_seconds),
                                      lambda: service_health.reload_problem), server)
         if decision_log is not None:
             telemetry.in_progress += [(exports.setting, exports.in_progress)]

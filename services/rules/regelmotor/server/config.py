@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     impact_memory_mb: int = Field(default=2048, ge=256, description="address-space limit of each impact worker")
     reload_seconds: float = Field(default=1.0, ge=0.1, le=60, description="how often the ruleset store is asked "
                                   "whether a version was published or retired since (hot reload)")
+    known_at_settle_seconds: float = Field(default=10.0, ge=0, le=3600, description="how long ago a request's "
+                                           "known_at must be: a version published more recently may not yet be "
+                                           "served by every instance, so the answer could still change")
     stream_batch: int = Field(default=32, ge=1, le=1024, description="stream requests sent to a worker at once")
     reflection: bool = Field(default=True, description="serve gRPC server reflection")
     health_port: int | None = Field(default=None, ge=1, le=65535, description="a second port, plaintext, that "

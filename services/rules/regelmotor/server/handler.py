@@ -38,7 +38,7 @@ from .answer_levels import LEVEL_NAMES
 from .convert import selection_json, struct_to_dict
 from .errors import bad_request, control_characters, error_result, not_recorded, recording_failure
 from .fingerprint import request_fingerprint
-from .moments import BadMoment, past_moment
+from .moments import DEFAULT_SETTLE_SECONDS, BadMoment, past_moment
 from .protocol import Reply, Summary
 from .recording import EngineRecording
 from .wire import FULL, decision_bytes
@@ -56,9 +56,9 @@ class _BadRequest(Exception):
 _MAX_NAME_CHARS = 200  # ruleset, version and request_id: names, echoed in errors and stored with decisions
 
 
-def _known_at(text: str) -> datetime:
+def _known_at(text: str, settle: float) -> datetime:
     try:
-        return past_moment(text)
+        return past_moment(text, settle)
     except BadMoment as exc:
         raise _BadRequest([FieldViolation("known_at", str(exc))]) from None
 
@@ -127,8 +127,10 @@ Decided = tuple[Reply, DecisionRecord | None]
 
 class EvaluationHandler:
     def __init__(self, motor: Regelmotor, tracer: trace.Tracer | None = None,
-                 pseudonymiser: Pseudonymiser | None = None, recording: EngineRecording | None = None) -> None:
+                 pseudonymiser: Pseudonymiser | None = None, recording: EngineRecording | None = None,
+                 known_at_settle: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.motor = motor
+        self.known_at_settle = known_at_settle  # how long ago a known_at must be (regelmotor.server.moments)
         self.tracer = tracer or trace.get_tracer("regelmotor.engine")
         self.pseudonymiser = pseudonymiser
         self.recording = recording or EngineRecording()  # whether, and where, decisions are recorded
@@ -185,7 +187,7 @@ class EvaluationHandler:
                 except ValueError:  # e.g. NaN or infinity, which JSON cannot carry
                     problem = FieldViolation("facts", "numbers must be finite (no NaN or infinity)")
                     raise _BadRequest([problem]) from None
-                known_at = _known_at(request.known_at) if request.known_at else None
+                known_at = _known_at(request.known_at, self.known_at_settle) if request.known_at else None
                 evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None,
                                             replay=replay, known_at=known_at)
                 head = evaluation.head(str(uuid.uuid4()))

@@ -37,7 +37,7 @@ from regelmotor_api.v1 import ruleset_pb2 as rpb
 from .audit import checked_purpose, decision_filter
 from .convert import to_value
 from .errors import bad_request, not_kept, pool_failure, source_failure, worker_failed
-from .moments import BadMoment, past_moment
+from .moments import DEFAULT_SETTLE_SECONDS, BadMoment, past_moment
 from .pool import PoolError, WorkerPool
 from .protocol import AnalyseChunk, Failed, ImpactPart, ImpactPrepared, PrepareImpact
 from .recording import caller_of
@@ -70,11 +70,11 @@ async def _days(request: rpb.AnalyseImpactRequest, context: Context) -> tuple[st
     return days[0], days[1]
 
 
-async def _known_at(request: rpb.AnalyseImpactRequest, context: Context) -> datetime | None:
+async def _known_at(request: rpb.AnalyseImpactRequest, context: Context, settle: float) -> datetime | None:
     if not request.known_at:
         return None
     try:
-        return past_moment(request.known_at)
+        return past_moment(request.known_at, settle)
     except BadMoment as exc:
         await _refuse(context, "known_at", str(exc))
         raise AssertionError("refusing raises") from None
@@ -129,7 +129,8 @@ class ImpactAnalyst:
     """Runs AnalyseImpact calls (see the module docstring). `log` None: the service keeps no decision log."""
 
     def __init__(self, log: DecisionLog | None, pool: WorkerPool, motor: Regelmotor, pseudonymiser: Pseudonymiser,
-                 max_decisions: int) -> None:
+                 max_decisions: int, known_at_settle: float = DEFAULT_SETTLE_SECONDS) -> None:
+        self.known_at_settle = known_at_settle
         self.log = log
         self.pool = pool
         self.motor = motor
@@ -151,9 +152,11 @@ class ImpactAnalyst:
         if not 0 < max_examples <= EXAMPLES[1]:
             await _refuse(context, "max_examples", f"between 1 and {EXAMPLES[1]} (0: {EXAMPLES[0]})")
         days = await _days(request, context)
-        known_at = await _known_at(request, context)
+        known_at = await _known_at(request, context, self.known_at_settle)
         prepared = await self._prepare(source, request.ruleset, context)
-        filters = dataclasses.replace(filters, ruleset=request.ruleset, as_of_from=days[0], as_of_to=days[1])
+        # Lookups "as known at" a moment are questions about the past, not decisions made: left out.
+        filters = dataclasses.replace(filters, ruleset=request.ruleset, as_of_from=days[0], as_of_to=days[1],
+                                      lookups=False)
         if known_at is not None:  # only what had been logged by then: the same report whenever it is asked
             recorded_to = known_at + timedelta(microseconds=1)  # recorded_to is exclusive
             if filters.recorded_to is None or recorded_to < filters.recorded_to:

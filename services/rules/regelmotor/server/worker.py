@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from regelmotor.core.repository import RulesetSnapshot
 
 from .frames import write_message
+from .moments import DEFAULT_SETTLE_SECONDS
 from .protocol import (
     AnalyseChunk,
     CallItem,
@@ -72,6 +73,7 @@ class WorkerConfig:
     nice: int = 0  # added to the process's nice value: >0 yields the CPU to the engine workers
     idle: bool = False  # SCHED_IDLE (Linux): any runnable normal process preempts this one at once
     log_location: str | None = None  # an impact worker: where it reads logged decisions (DecisionLog.reader_location)
+    known_at_settle: float = DEFAULT_SETTLE_SECONDS  # how long ago a request's known_at must be
 
 
 def worker_main(conn: Connection) -> None:
@@ -225,4 +227,4 @@ def _engine_handler(config: WorkerConfig) -> tuple[Any, EngineRecording]:
     motor = Regelmotor(RulesetRepository.from_snapshot(config.snapshot, include_drafts=config.allow_drafts))
     motor.warm_up()
     recording = config.recording.engine_side()  # opens the log when this worker writes it
-    return EvaluationHandler(motor, tracer, config.pseudonymiser, recording), recording
+    return EvaluationHandler(motor, tracer, config.pseudonymiser, recording, config.known_at_settle), recording

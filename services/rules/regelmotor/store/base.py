@@ -83,6 +83,8 @@ class ListFilter:
     as_of_to: str | None = None  # ... to this day, inclusive
     seq_from: int | None = None  # the records from this seq, inclusive (an impact worker's part of a window)
     seq_to: int | None = None  # ... to this seq, inclusive
+    # False: leave out the lookups "as known at" a moment (decisions asked with known_at); None: every record.
+    lookups: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("recorded_from", "recorded_to"):
@@ -384,6 +386,12 @@ def same_request(stored: DecisionRecord, record: DecisionRecord) -> bool:
 def outcome_json(value: Any) -> str:
     """The canonical JSON text of an outcome filter value."""
     return canonical_json(value)
+
+
+# A decision asked "as known at" a moment says so in its decision JSON, as the top-level key known_at: in canonical
+# JSON that text appears nowhere else (no name in a decision may be known_at, and inside a JSON string the quotes
+# are escaped), so a plain text search finds the lookups without parsing the JSON.
+LOOKUP_MARK = '"known_at":'
 
 
 COLUMNS = ("seq", "decision_id", "recorded_at", "caller", "request_id", "request_fingerprint", "ruleset", "version",

@@ -33,6 +33,7 @@ from .access_query import AccessFilter, access_page, decode_access_cursor, folde
 from .base import (
     COLUMNS,
     INPUT_COLUMNS,
+    LOOKUP_MARK,
     PROBE_ROW,
     Assigned,
     CorruptRecord,
@@ -426,4 +427,7 @@ def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[
             # jsonb equality: numbers by value, true is not 1, objects regardless of key order.
             clauses.append("(outcome::jsonb -> %s::text) = %s::jsonb")
             params += [filters.outcome_field, canonical_json(filters.outcome_value)]
+    if filters.lookups is not None:
+        clauses.append("strpos(decision::text, %s) > 0" if filters.lookups else "strpos(decision::text, %s) = 0")
+        params.append(LOOKUP_MARK)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

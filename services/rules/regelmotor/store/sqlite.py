@@ -35,6 +35,7 @@ from .access_query import AccessFilter, access_page, decode_access_cursor, folde
 from .base import (
     COLUMNS,
     INPUT_COLUMNS,
+    LOOKUP_MARK,
     PROBE_ROW,
     Assigned,
     CorruptRecord,
@@ -458,6 +459,9 @@ def _where(filters: ListFilter, before: int | None) -> tuple[str, builtins.list[
         clause, values = _outcome_clause(f'$."{filters.outcome_field}"', filters.outcome_value)
         clauses.append(clause)
         params += values
+    if filters.lookups is not None:
+        clauses.append("instr(decision, ?) > 0" if filters.lookups else "instr(decision, ?) = 0")
+        params.append(LOOKUP_MARK)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
