@@ -254,3 +254,19 @@ def test_a_known_at_of_the_last_seconds_is_refused_since_an_instance_may_not_kno
         settled = datetime.now(UTC) - timedelta(seconds=10)
         answer = service.evaluate("2024-07-01", known_at=settled.isoformat())
         assert answer.version == "2024.1" and datetime.fromisoformat(answer.known_at) == settled
+
+
+def test_a_corrected_version_is_retired_only_after_its_correction_which_hands_its_days_back(service: Service) -> None:
+    service.publish_correction()
+    with pytest.raises(grpc.RpcError, match="FAILED_PRECONDITION") as caught:
+        service.bjorn.retire("2024.1", "2031-01-01")
+    assert details(caught.value)["ErrorInfo"].reason == "TIMELINE"
+    assert "has a published correction (2024.1.1) that decides in its place: retire the correction first" in str(
+        caught.value.details())
+    service.bjorn.retire("2024.1.1", "2031-01-01")
+    deadline = time.monotonic() + 20
+    while service.evaluate("2024-07-01").version != "2024.1":  # the corrected version decides its days again
+        assert time.monotonic() < deadline, "the retired correction still decided after 20 s"
+        time.sleep(0.2)
+    service.bjorn.retire("2024.1", "2031-01-01")
+    assert service.anna.states() == {"2024.1": "retired", "2024.1.1": "retired"}

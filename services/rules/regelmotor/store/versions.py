@@ -281,6 +281,11 @@ def _check_selector(current: VersionState, published: list[VersionState]) -> Non
 
 
 def _check_retirement(name: str, current: VersionState, published: list[VersionState]) -> None:
+    corrections = sorted(p.version for p in published if p.meta.supersedes == current.version)
+    if corrections:
+        raise LifecycleRefused("TIMELINE", f"{current.key} has a published correction ({', '.join(corrections)}) "
+                               "that decides in its place: retire the correction first", ruleset=name,
+                               version=corrections[0], key="supersedes")
     on_timeline = [p for p in published if p.meta.supersedes is None]  # corrections are not on it
     before = {s.version: end for s, end in periods(_span(p.version, p.meta) for p in on_timeline)}
     rest = [p for p in published if p.version != current.version]
