@@ -25,15 +25,15 @@ MARK = "hviler på sekundærkilde: Sykepleien 01/2026"
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[ServerProcess]:
-    with running_server(workers=1) as server:
-        yield server
+def served() -> Iterator[tuple[ServerProcess, str]]:
+    """The service in a child process, and the console's address in front of it."""
+    with running_server(workers=1) as server, running_console(server.address) as console:
+        yield server, console.url
 
 
-@pytest.fixture(scope="module")
-def console_url(service: ServerProcess) -> Iterator[str]:
-    with running_console(service.address) as console:
-        yield console.url
+@pytest.fixture
+def console_url(served: tuple[ServerProcess, str]) -> str:
+    return served[1]
 
 
 def _try_case(page: Any, console_url: str, version: str, starts_with: str) -> None:
@@ -89,7 +89,7 @@ def test_the_corrected_version_and_a_stay_wholly_in_2024_say_nothing_of_it(page:
 
 
 def test_the_auditors_page_of_a_recorded_decision_shows_the_mark(page: Any, console_url: str,
-                                                                 service: ServerProcess) -> None:
+                                                                 served: tuple[ServerProcess, str]) -> None:
     facts = struct_pb2.Struct()
     facts.update({"utskrivningsklar_dato": "2025-03-03", "sektor": "somatikk", "innlagt": "2025-02-24T14:00:00+01:00",
                   "forventet_behov_kommunale_tjenester": True, "varsel_innlagt": "2025-02-25T09:00:00+01:00",
@@ -97,7 +97,7 @@ def test_the_auditors_page_of_a_recorded_decision_shows_the_mark(page: Any, cons
                   "uavklarte_problemstillinger_begrunnet": True, "funksjonsniva_vurdert": True,
                   "lege_vurdert_utskrivningsklar": True, "melding_utskrivningsklar": "2025-03-03T11:00:00+01:00",
                   "kommune_svar": "kan_ikke_ta_imot", "kommune_klar_dato": "2025-03-07", "oppholdskommune": "4601"})
-    with grpc.insecure_channel(service.address) as channel:
+    with grpc.insecure_channel(served[0].address) as channel:
         decision = decision_pb2_grpc.DecisionServiceStub(channel).Evaluate(decision_pb2.EvaluateRequest(
             ruleset="utskrivningsklar", as_of="2025-04-01", facts=facts), metadata=CALLER, timeout=30)
     assert decision.explanation.parameters[0].sekundaerkilde

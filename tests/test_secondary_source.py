@@ -203,7 +203,7 @@ def _assert_same_but_for_the_mark(before: Decision, after: Decision) -> None:
         (p.name, p.on, p.gyldig_fra, p.value) for p in before.explanation.parameters]
     assert not any(p.sekundaerkilde for p in before.explanation.parameters)
     marked = [p for p in after.explanation.parameters if p.sekundaerkilde]
-    assert all(p.gyldig_fra == "2025-01-01" and p.value == 5981 and "Sykepleien 01/2026" in p.sekundaerkilde
+    assert all(p.gyldig_fra == "2025-01-01" and p.value == 5981 and "Sykepleien 01/2026" in (p.sekundaerkilde or "")
                for p in marked)
     assert bool(marked) is _charges_a_day_in_2025(after.outcome)
 

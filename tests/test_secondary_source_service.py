@@ -44,7 +44,7 @@ def _case(prefix: str) -> tuple[dict[str, Any], date]:
 
 
 def _evaluate(server: RunningServer, facts: dict[str, Any], as_of: date, request_id: str, *,
-              version: str = "", level: int = pb.EXPLANATION_LEVEL_UNSPECIFIED) -> bytes:
+              version: str = "", level: pb.ExplanationLevel = pb.EXPLANATION_LEVEL_UNSPECIFIED) -> bytes:
     """The answer's bytes exactly as the service sent them."""
     asked = pb.EvaluateRequest(ruleset="utskrivningsklar", version=version, as_of=as_of.isoformat(),
                                facts=struct(facts), request_id=request_id, explanation=level)
