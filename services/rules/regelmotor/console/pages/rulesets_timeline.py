@@ -55,22 +55,34 @@ class Timeline:
 def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
     """The periods of versions as GetRulesetHistory's StoredVersion (or ListRulesets' VersionInfo, whose
     `status` stands for the state) gives them, oldest first: a version without gyldig_til ends the day before the
-    next published one starts; a retired one at the latest the day before it was retired from."""
-    ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], v["version"]))
+    next published one starts; a retired one at the latest the day before it was retired from. A correction
+    (`supersedes`) is not on that time line: it does not end the version it corrects, and without a gyldig_til of
+    its own it ends when that version does (it follows the version it corrects when both start on one day)."""
+    ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], bool(v.get("supersedes")), v["version"]))
     starts = [date.fromisoformat(v["gyldig_fra"]) for v in ordered]
+    ends: dict[str, date | None] = {}
+    for index, version in enumerate(ordered):
+        end = date.fromisoformat(version["gyldig_til"]) if version.get("gyldig_til") else None
+        if end is None and _state(version) in SELECTABLE and not version.get("supersedes"):
+            later = [starts[i] for i in range(index + 1, len(ordered))
+                     if _state(ordered[i]) in SELECTABLE and not ordered[i].get("supersedes")]
+            end = later[0] - timedelta(days=1) if later else None
+        ends[version["version"]] = end
     found = []
     for index, version in enumerate(ordered):
-        state = version.get("state") or version.get("status", "")
-        end = date.fromisoformat(version["gyldig_til"]) if version.get("gyldig_til") else None
-        if end is None and state in SELECTABLE:
-            later = [starts[i] for i in range(index + 1, len(ordered))
-                     if (ordered[i].get("state") or ordered[i].get("status")) in SELECTABLE]
-            end = later[0] - timedelta(days=1) if later else None
+        end = ends[version["version"]]
+        if end is None and version.get("supersedes") and not version.get("gyldig_til"):
+            end = ends.get(version["supersedes"])
         retired = date.fromisoformat(version["retired_from"]) if version.get("retired_from") else None
         if retired is not None and (end is None or retired <= end):
             end = retired - timedelta(days=1)
-        found.append(VersionSpan(version["version"], version.get("title", ""), state, starts[index], end, retired))
+        found.append(VersionSpan(version["version"], version.get("title", ""), _state(version), starts[index], end,
+                                 retired))
     return found
+
+
+def _state(version: dict[str, Any]) -> str:
+    return str(version.get("state") or version.get("status", ""))
 
 
 def draw(periods: list[VersionSpan], today: date) -> Timeline:
