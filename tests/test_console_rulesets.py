@@ -269,16 +269,12 @@ def test_the_time_line_ends_each_version_where_the_next_takes_over_and_draws_ope
 
 
 def test_a_correction_is_not_on_the_time_line_and_ends_with_the_version_it_corrects() -> None:
-    versions = [
-        {"version": "2019.1.1", "state": "published", "gyldig_fra": "2019-01-01", "gyldig_til": "",
-         "supersedes": "2019.1"},
-        {"version": "2019.1", "state": "published", "gyldig_fra": "2019-01-01", "gyldig_til": ""},
-        {"version": "2012.1", "state": "published", "gyldig_fra": "2012-01-01", "gyldig_til": "2018-12-31"},
-        {"version": "2024.1.1", "state": "published", "gyldig_fra": "2024-07-01", "gyldig_til": "",
-         "supersedes": "2024.1"},
-        {"version": "2024.1", "state": "published", "gyldig_fra": "2024-01-01", "gyldig_til": ""},
-    ]
-    periods = rulesets_timeline.spans(versions)
+    # (version, gyldig_fra, gyldig_til, supersedes), all published, as the history lists them.
+    stored = [("2019.1.1", "2019-01-01", "", "2019.1"), ("2019.1", "2019-01-01", "", ""),
+              ("2012.1", "2012-01-01", "2018-12-31", ""), ("2024.1.1", "2024-07-01", "", "2024.1"),
+              ("2024.1", "2024-01-01", "", "")]
+    periods = rulesets_timeline.spans([{"version": v, "state": "published", "gyldig_fra": fra, "gyldig_til": til,
+                                        "supersedes": corrects} for v, fra, til, corrects in stored])
     assert [(p.version, p.start.isoformat(), p.end.isoformat() if p.end else None) for p in periods] == [
         ("2012.1", "2012-01-01", "2018-12-31"),
         ("2019.1", "2019-01-01", "2023-12-31"),  # not ended by its correction, which starts the same day
