@@ -162,6 +162,15 @@ def test_expect_version_is_met_by_a_correction_of_the_version_expected() -> None
     assert run_case(MOTOR, corrected, case).passed
     wrong = Case(case.name, case.line, case.as_of, case.facts, case.expect, expect_version="2012.1")
     assert run_case(MOTOR, corrected, wrong).failures == [f"version: expected 2012.1, the facts select {CORRECTION}"]
+    # The correction tested alone, as a proposal is: the version it corrects is not beside it, yet is what it
+    # decides in place of.
+    correction = MOTOR.repository.get("utskrivningsklar", CORRECTION)
+    alone = RulesetRepository(include_drafts=True, alone=True)
+    alone.add(correction, MOTOR.repository.source(correction))
+    for expected, failures in ((CORRECTION, []), (CORRECTED, []),
+                               ("2012.1", [f"version: expected 2012.1, the facts select {CORRECTION}"])):
+        asked = Case(case.name, case.line, case.as_of, case.facts, case.expect, expect_version=expected)
+        assert run_case(Regelmotor(alone), correction, asked).failures == failures
 
 
 # --- utskrivningsklar 2019.1.1 -----------------------------------------------------------------------------------

@@ -201,10 +201,11 @@ def _corrected_versions(motor: Regelmotor, chosen: Ruleset) -> list[str]:
     """The version chosen and each version it corrects, in turn: a correction decides in place of the version it
     supersedes, so facts that select the correction still select the version on the timeline that it corrects."""
     versions = [chosen.meta.version]
-    superseded = chosen.meta.supersedes
-    while superseded is not None and superseded not in versions:
-        versions.append(superseded)
-        superseded = motor.repository.get(chosen.meta.name, superseded).meta.supersedes
+    current: Ruleset | None = chosen
+    while current is not None and current.meta.supersedes is not None and current.meta.supersedes not in versions:
+        versions.append(current.meta.supersedes)
+        # A correction tested alone (a proposal) has no corrected version beside it: the chain ends there.
+        current = motor.repository.versions.get(chosen.meta.name, {}).get(current.meta.supersedes)
     return versions
 
 
