@@ -69,7 +69,9 @@ def test_the_overview_shows_each_ruleset_on_a_time_line_with_a_table(page: Any, 
     assert "1. juli 2024 til en ny versjon tar over" in " ".join(rett.nth(1).inner_text().split())
     desc = page.locator("#tl-rett-til-helsehjelp-beskrivelse").text_content() or ""
     assert "Versjon 2015.11 (publisert) gjelder fra 1. november 2015 til og med 30. juni 2024." in desc
-    assert page.locator("rect.tl-stolpe.tl-published + path.tl-pil").count() == len(listed)  # the newest: open
+    # The newest of each ruleset is open, and so is a correction of it (for as long as the version it corrects).
+    open_corrections = sum(1 for summary in listed for v in summary.versions if v.supersedes and not v.gyldig_til)
+    assert page.locator("rect.tl-stolpe.tl-published + path.tl-pil").count() == len(listed) + open_corrections
     assert_accessible(page)
 
 
@@ -147,18 +149,19 @@ def test_a_proposed_then_rejected_version_shows_who_did_what_and_why(
 def test_two_versions_side_by_side_chosen_with_the_keyboard(page: Any, console_url: str,
                                                             rulesets: rpb_grpc.RulesetServiceStub) -> None:
     page.goto(console_url + "/regelsett/utskrivningsklar/diff")
-    assert page.locator("#fra").input_value() == "2012.1" and page.locator("#til").input_value() == "2019.1"
+    # The two newest: 2019.1 and its correction 2019.1.1.
+    assert page.locator("#fra").input_value() == "2019.1" and page.locator("#til").input_value() == "2019.1.1"
     tab_to(page, "#til")
     page.keyboard.press("ArrowUp")  # the same version as "fra": refused, with the field named
-    assert page.locator("#til").input_value() == "2012.1"
+    assert page.locator("#til").input_value() == "2019.1"
     tab_to(page, "form.sammenlign button")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"til=2012\.1"))
+    page.wait_for_url(re.compile(r"til=2019\.1$"))
     assert page.locator("#til").get_attribute("aria-invalid") == "true"
     assert page.locator("#til-feil").inner_text().startswith("Velg en annen versjon")
     assert_accessible(page)
-    tab_to(page, "#til")
-    page.keyboard.press("ArrowDown")
+    tab_to(page, "#fra")
+    page.keyboard.press("ArrowUp")
     tab_to(page, "form.sammenlign button")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"fra=2012\.1&til=2019\.1"))
@@ -180,7 +183,7 @@ def test_two_versions_side_by_side_chosen_with_the_keyboard(page: Any, console_u
 @pytest.mark.parametrize(("path", "status", "said"), [
     ("/regelsett/finnes-ikke/1", 404, "Tjenesten har ikke noe regelsett som heter «finnes-ikke»"),
     ("/regelsett/utskrivningsklar/1999.9", 404,
-     "Regelsettet «utskrivningsklar» har ingen versjon «1999.9». Versjonene er: 2012.1, 2019.1."),
+     "Regelsettet «utskrivningsklar» har ingen versjon «1999.9». Versjonene er: 2012.1, 2019.1, 2019.1.1."),
     ("/regelsett/" + "x" * 300 + "/1", 404, "Det finnes ikke noe regelsett med et så langt navn."),
     ("/regelsett/finnes-ikke/diff", 404, "Tjenesten har ikke noe regelsett som heter «finnes-ikke»"),
     ("/regelsett/utskrivningsklar/diff?fra=2019.1&til=2019.1", 400,
@@ -263,6 +266,21 @@ def test_the_time_line_ends_each_version_where_the_next_takes_over_and_draws_ope
     assert [t.year for t in drawn.ticks] == list(range(2016, 2031, 2))  # 16 years: every other one
     assert drawn.labels < drawn.today_x < proposal.x
     assert drawn.height == 8 + 4 * drawn.row + rulesets_timeline.AXIS
+
+
+def test_a_correction_is_not_on_the_time_line_and_ends_with_the_version_it_corrects() -> None:
+    # (version, gyldig_fra, gyldig_til, supersedes), all published, as the history lists them.
+    stored = [("2019.1.1", "2019-01-01", "", "2019.1"), ("2019.1", "2019-01-01", "", ""),
+              ("2012.1", "2012-01-01", "2018-12-31", ""), ("2024.1.1", "2024-07-01", "", "2024.1"),
+              ("2024.1", "2024-01-01", "", "")]
+    periods = rulesets_timeline.spans([{"version": v, "state": "published", "gyldig_fra": fra, "gyldig_til": til,
+                                        "supersedes": corrects} for v, fra, til, corrects in stored])
+    assert [(p.version, p.start.isoformat(), p.end.isoformat() if p.end else None) for p in periods] == [
+        ("2012.1", "2012-01-01", "2018-12-31"),
+        ("2019.1", "2019-01-01", "2023-12-31"),  # not ended by its correction, which starts the same day
+        ("2019.1.1", "2019-01-01", "2023-12-31"),  # as long as the version it corrects governs
+        ("2024.1", "2024-01-01", None),  # not ended by its correction from 1 July
+        ("2024.1.1", "2024-07-01", None)]
 
 
 def test_a_versions_cases_are_run_by_the_service_once_for_the_same_texts(service: ServerProcess) -> None:

@@ -55,8 +55,9 @@ def test_the_start_page_lists_each_ruleset_with_its_version_in_force_and_the_wai
     rows = page.locator("table.start-regelsett tbody tr")
     in_force = {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td a").first.get_attribute("href")
                 for i in range(rows.count())}
-    # Today every bundled ruleset's newest version governs (open-ended), and sats 2024.1 (2025.1 is only proposed).
-    assert in_force == {"sats": "/regelsett/sats/2024.1", "utskrivningsklar": "/regelsett/utskrivningsklar/2019.1",
+    # Today every bundled ruleset's newest version governs (open-ended; for utskrivningsklar the correction 2019.1.1,
+    # which decides in 2019.1's place), and sats 2024.1 (2025.1 is only proposed).
+    assert in_force == {"sats": "/regelsett/sats/2024.1", "utskrivningsklar": "/regelsett/utskrivningsklar/2019.1.1",
                         "rett-til-helsehjelp": "/regelsett/rett-til-helsehjelp/2024.07",
                         "prioriterte-pasientgrupper": "/regelsett/prioriterte-pasientgrupper/2024.1"}
     assert page.locator("ul.start-forslag li").all_inner_texts() == [
@@ -66,8 +67,8 @@ def test_the_start_page_lists_each_ruleset_with_its_version_in_force_and_the_wai
 
 def test_a_person_clicks_from_the_start_page_to_try_a_decision(page: Any, console_url: str) -> None:
     page.goto(console_url + "/")
-    page.get_by_role("link", name="Prøv en beslutning med utskrivningsklar 2019.1").click()
-    assert _path(page, console_url) == "/regelsett/utskrivningsklar/2019.1/prov"
+    page.get_by_role("link", name="Prøv en beslutning med utskrivningsklar 2019.1.1").click()
+    assert _path(page, console_url) == "/regelsett/utskrivningsklar/2019.1.1/prov"
     assert page.get_by_role("heading", level=1).inner_text().startswith("Prøv en beslutning")
 
 

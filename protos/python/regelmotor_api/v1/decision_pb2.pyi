@@ -205,18 +205,20 @@ class DerivedTrace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ParameterTrace(_message.Message):
-    __slots__ = ("name", "on", "gyldig_fra", "value", "unit")
+    __slots__ = ("name", "on", "gyldig_fra", "value", "unit", "sekundaerkilde")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ON_FIELD_NUMBER: _ClassVar[int]
     GYLDIG_FRA_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
+    SEKUNDAERKILDE_FIELD_NUMBER: _ClassVar[int]
     name: str
     on: str
     gyldig_fra: str
     value: _struct_pb2.Value
     unit: str
-    def __init__(self, name: _Optional[str] = ..., on: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., unit: _Optional[str] = ...) -> None: ...
+    sekundaerkilde: str
+    def __init__(self, name: _Optional[str] = ..., on: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., unit: _Optional[str] = ..., sekundaerkilde: _Optional[str] = ...) -> None: ...
 
 class OutcomeTrace(_message.Message):
     __slots__ = ("name", "value", "combine", "from_rules", "internal")

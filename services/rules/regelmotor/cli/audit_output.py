@@ -92,7 +92,8 @@ def engine_decision(decision: dict[str, Any]) -> Any:
              for rule in _filled(explanation.get("rules", []), {"result": {}})]
     data["explanation"] = {"rules": rules,
                            "derived": _filled(explanation.get("derived", []), {"inputs": {}, "value": None}),
-                           "parameters": _filled(explanation.get("parameters", []), {"value": None}),
+                           "parameters": [{**p, "sekundaerkilde": p.get("sekundaerkilde") or None}
+                                          for p in _filled(explanation.get("parameters", []), {"value": None})],
                            "outcomes": _filled(explanation.get("outcomes", []), {"value": None})}
     return decision_from_dict(data)
 

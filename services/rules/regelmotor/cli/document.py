@@ -94,7 +94,7 @@ def _data(doc: RulesetDocument) -> list[str]:
         out += ["", f"## Parameter `{parameter.name}` ({parameter.unit})", "",
                 f"Kilde: {parameter.source}." + (f" {parameter.description}" if parameter.description else ""), ""]
         out += _table(["Gyldig fra", "Verdi", "Merknad"],
-                      [[v.gyldig_fra, v.value if v.value is not None else "ingen verdi", v.note]
+                      [[v.gyldig_fra, v.value if v.value is not None else "ingen verdi", v.merknad]
                        for v in parameter.values])
     for table in doc.tables:
         out += ["", f"## Tabell `{table.name}`", ""]

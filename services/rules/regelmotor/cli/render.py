@@ -34,7 +34,8 @@ def render_decision(decision: Decision) -> str:
     if decision.explanation.parameters:
         lines += ["", "Parametere"]
         for p in decision.explanation.parameters:
-            lines.append(f"  {p.name} på {p.on}: {_value(p.value)} {p.unit} (gyldig fra {p.gyldig_fra})")
+            secondary = f" — hviler på sekundærkilde: {p.sekundaerkilde}" if p.sekundaerkilde else ""
+            lines.append(f"  {p.name} på {p.on}: {_value(p.value)} {p.unit} (gyldig fra {p.gyldig_fra}){secondary}")
     return "\n".join(lines)
 
 

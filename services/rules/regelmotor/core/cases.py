@@ -34,6 +34,8 @@ class Case:
     fired: frozenset[str] | None = None
     expect_version: str | None = None
     expect_error: dict[str, str] | None = None
+    # The exact set of parameters read whose value rests on a secondary source (empty: none); None: not checked.
+    expect_sekundaerkilde: frozenset[str] | None = None
 
 
 @dataclass
@@ -119,6 +121,7 @@ class _CasesReader:
         as_of = read_date(self.problem, (*where, "as_of"), spec["as_of"])
         expect = spec.get("expect", {})
         fired = spec.get("fired")
+        secondary = spec.get("expect_sekundaerkilde")
         expect_error = self._expect_error((*where, "expect_error"), spec.get("expect_error"))
         if self.ruleset is not None:
             for key in expect:
@@ -128,12 +131,16 @@ class _CasesReader:
             for rule_id in fired or ():
                 if rule_id not in rule_ids:
                     self.problem((*where, "fired"), f"no rule {rule_id!r} in {self.ruleset.key}")
+            for parameter in secondary or ():
+                if parameter not in self.ruleset.parameters:
+                    self.problem((*where, "expect_sekundaerkilde"), f"no parameter {parameter!r} in {self.ruleset.key}")
         if not expect and "expect_error" not in spec:
             self.problem(where, "a case needs `expect` (outcome fields) or `expect_error`")
         if as_of is None:
             return None
         return Case(spec["name"], self.located.where(where)[0], as_of, _as_json(spec.get("facts", {})), expect,
-                    frozenset(fired) if fired is not None else None, spec.get("expect_version"), expect_error)
+                    frozenset(fired) if fired is not None else None, spec.get("expect_version"), expect_error,
+                    frozenset(secondary) if secondary is not None else None)
 
     def _expect_error(self, where: YPath, raw: dict[str, Any] | None) -> dict[str, str] | None:
         if raw is None:
@@ -146,20 +153,6 @@ class _CasesReader:
 def _as_json(facts: Any) -> Any:
     """Facts as a hospital system would send them: dates as ISO text, as in JSON."""
     return to_json_value(facts)
-
-
-def _corrected_versions(motor: Regelmotor, chosen: Ruleset) -> list[str]:
-    """The chosen version and every version it corrects (through `supersedes`): a case of a corrected version that
-    expects its own version by date still holds where a correction of it now decides in its place."""
-    found = [chosen.meta.version]
-    current = chosen
-    while current.meta.supersedes is not None and current.meta.supersedes not in found:
-        found.append(current.meta.supersedes)
-        try:
-            current = motor.repository.get(current.meta.name, current.meta.supersedes)
-        except RegelmotorError:
-            break
-    return found
 
 
 def run_case(motor: Regelmotor, ruleset: Ruleset, case: Case) -> CaseResult:
@@ -192,7 +185,28 @@ def run_case(motor: Regelmotor, ruleset: Ruleset, case: Case) -> CaseResult:
             extra = sorted(fired - case.fired)
             result.failures.append(
                 f"fired rules differ: expected but not fired {missing}, fired but not expected {extra}")
+    if case.expect_sekundaerkilde is not None:
+        _check_secondary(result, case.expect_sekundaerkilde, decision)
     return result
+
+
+def _check_secondary(result: CaseResult, expected: frozenset[str], decision: Decision) -> None:
+    marked = {p.name for p in decision.explanation.parameters if p.sekundaerkilde}
+    if marked != expected:
+        result.failures.append(
+            f"parameters resting on a secondary source differ: expected {sorted(expected)}, read {sorted(marked)}")
+
+
+def _corrected_versions(motor: Regelmotor, chosen: Ruleset) -> list[str]:
+    """The version chosen and each version it corrects, in turn: a correction decides in place of the version it
+    supersedes, so facts that select the correction still select the version on the timeline that it corrects."""
+    versions = [chosen.meta.version]
+    current: Ruleset | None = chosen
+    while current is not None and current.meta.supersedes is not None and current.meta.supersedes not in versions:
+        versions.append(current.meta.supersedes)
+        # A correction tested alone (a proposal) has no corrected version beside it: the chain ends there.
+        current = motor.repository.versions.get(chosen.meta.name, {}).get(current.meta.supersedes)
+    return versions
 
 
 def _check_error(result: CaseResult, expected: dict[str, str], exc: Exception) -> None:

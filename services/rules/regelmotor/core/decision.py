@@ -82,6 +82,9 @@ class ParameterTrace:
     gyldig_fra: str
     value: Any
     unit: str
+    # The secondary source the value rests on until a primary one is found (`sekundaerkilde` on the ruleset's
+    # value). Left out of `to_dict` when None, so a decision reading no such value keeps the content hash it had.
+    sekundaerkilde: str | None = None
 
 
 @dataclass(slots=True)
@@ -164,6 +167,9 @@ class Decision(DecisionBasis):
         for optional in ("correction", "known_at"):
             if result[optional] is None:
                 del result[optional]
+        for parameter in result["explanation"]["parameters"]:
+            if parameter["sekundaerkilde"] is None:
+                del parameter["sekundaerkilde"]
         return result
 
     @property

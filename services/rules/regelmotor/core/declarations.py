@@ -312,14 +312,30 @@ def read_parameters(d: Declared, doc: dict[str, Any]) -> None:
                 continue
             start = read_date(d.err, (*item_where, "gyldig_fra"), value_spec["gyldig_fra"])
             ok, value = read_value(d.err, (*item_where, "value"), value_spec["value"], vtype, "value")
+            secondary = _secondary_source(d, item_where, value_spec, value)
             if start is not None and ok:
-                values.append(ParameterValue(start, value, value_spec.get("note")))
+                values.append(ParameterValue(start, value, value_spec.get("note"), secondary))
         starts = [v.gyldig_fra for v in values]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             d.err((*where, "values"), f"parameter {name!r}: gyldig_fra dates must increase, without repeats")
         hjemmel = d.hjemmel_refs((*where, "hjemmel"), spec["hjemmel"]) if "hjemmel" in spec else ()
         d.parameters[name] = Parameter(name, vtype, spec.get("unit", ""), spec.get("description", ""),
                                        spec.get("source", ""), tuple(values), hjemmel)
+
+
+def _secondary_source(d: Declared, where: YPath, value_spec: dict[str, Any], value: Any) -> str | None:
+    """The secondary source a parameter value rests on (`sekundaerkilde`): text naming it, on a value (a declared
+    gap has nothing to rest on)."""
+    source = value_spec.get("sekundaerkilde")
+    if source is None:
+        return None
+    if not source.strip():
+        d.err((*where, "sekundaerkilde"), "sekundaerkilde must name the source the value rests on, not be empty")
+        return None
+    if value is None:
+        d.err((*where, "sekundaerkilde"), "sekundaerkilde is for a value; value: null declares that there is none")
+        return None
+    return " ".join(source.split())
 
 
 def read_outcomes(d: Declared, doc: dict[str, Any]) -> None:

@@ -257,6 +257,7 @@ def _parameter_values(entry: Mapping[str, Any]) -> str:
             shown.append(_plain(item))
             continue
         note = f" ({item['note']})" if "note" in item else ""
+        note += f" [sekundærkilde: {item['sekundaerkilde']}]" if "sekundaerkilde" in item else ""
         shown.append(f"{_plain(item.get('gyldig_fra', MISSING))}: {_plain(item.get('value', MISSING))}{note}")
     return ", ".join(shown)
 

@@ -51,6 +51,13 @@ class ParameterValueEntry:
     gyldig_fra: date
     value: Any  # None: explicitly no value from this date
     note: str | None
+    sekundaerkilde: str | None = None  # the secondary source the value rests on, if it does
+
+    @property
+    def merknad(self) -> str | None:
+        """The note and the secondary-source mark as one text for a reader (None: neither)."""
+        mark = f"Hviler på sekundærkilde: {self.sekundaerkilde}" if self.sekundaerkilde else None
+        return "; ".join(part for part in (self.note, mark) if part) or None
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,8 @@ def describe(ruleset: Ruleset, cases: list[Case]) -> RulesetDocument:
         facts=tuple(FactEntry(f.name, str(f.type), f.required, f.default if f.default != [] else None,
                               fact_bounds(f), f.description or "—") for f in ruleset.facts.values()),
         parameters=tuple(ParameterEntry(p.name, p.unit, p.source, p.description or "",
-                                        tuple(ParameterValueEntry(v.gyldig_fra, v.value, v.note) for v in p.values))
+                                        tuple(ParameterValueEntry(v.gyldig_fra, v.value, v.note, v.sekundaerkilde)
+                                              for v in p.values))
                          for p in ruleset.parameters.values()),
         tables=tuple(TableEntry(t.name, t.source, (t.key, *t.columns),
                                 tuple((key, *row.values()) for key, row in t.rows.items()))
@@ -169,10 +177,19 @@ def describe(ruleset: Ruleset, cases: list[Case]) -> RulesetDocument:
         rules=_rules(ruleset),
         outcomes=tuple(OutcomeEntry(o.name, o.internal, str(o.type), o.default, o.combine.value,
                                     o.description or "—") for o in ruleset.outcomes.values()),
-        cases=tuple(CaseEntry(c.name, c.as_of, c.facts,
-                              c.expect_error if c.expect_error else {k: to_json_value(v) for k, v in c.expect.items()})
-                    for c in cases),
+        cases=tuple(CaseEntry(c.name, c.as_of, c.facts, _expected(c)) for c in cases),
     )
+
+
+def _expected(case: Case) -> dict[str, Any]:
+    """What a case expects: the error, or the outcome fields and, when it checks them, the parameters whose values
+    rest on a secondary source (under the key the cases file uses)."""
+    if case.expect_error:
+        return case.expect_error
+    expected = {k: to_json_value(v) for k, v in case.expect.items()}
+    if case.expect_sekundaerkilde is not None:
+        expected["expect_sekundaerkilde"] = sorted(case.expect_sekundaerkilde)
+    return expected
 
 
 def _rules(ruleset: Ruleset) -> tuple[RuleEntry, ...]:

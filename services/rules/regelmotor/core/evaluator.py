@@ -229,7 +229,8 @@ class Evaluation:
 
     @property
     def parameters(self) -> list[ParameterTrace]:
-        return [ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit)
+        return [ParameterTrace(p.parameter, p.on.isoformat(), p.gyldig_fra.isoformat(), to_json_value(p.value), p.unit,
+                               p.sekundaerkilde)
                 for p in self._context.parameter_reads]
 
     @property

@@ -101,6 +101,9 @@ class ParameterValue:
     gyldig_fra: date
     value: Any  # None: explicitly no value from this date (a declared gap)
     note: str | None = None
+    # The value rests on a secondary source (named here) until a primary one is found: every decision that reads
+    # it says so in its explanation (ParameterTrace.sekundaerkilde).
+    sekundaerkilde: str | None = None
 
 
 @dataclass(frozen=True)

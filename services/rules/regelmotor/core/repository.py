@@ -201,9 +201,19 @@ class RulesetRepository:
         return self.sources.get(ruleset.key, "")
 
     def all_versions(self, name: str) -> list[Ruleset]:
+        """Every version, by start; a correction after the version it corrects (they often start on one day), so the
+        last is the newest."""
         if name not in self.versions:
             raise RulesetNotFound(name, self.names())
-        return sorted(self.versions[name].values(), key=lambda r: r.meta.gyldig_fra)
+        versions = self.versions[name]
+
+        def corrections_below(ruleset: Ruleset) -> int:
+            depth, superseded = 0, ruleset.meta.supersedes
+            while superseded is not None and superseded in versions and depth < len(versions):
+                depth, superseded = depth + 1, versions[superseded].meta.supersedes
+            return depth
+
+        return sorted(versions.values(), key=lambda r: (r.meta.gyldig_fra, corrections_below(r)))
 
     def get(self, name: str, version: str) -> Ruleset:
         versions = self.versions.get(name)

@@ -186,8 +186,9 @@ FACT = Shape("fact", {
     **_TYPE_KEYS, "required": BOOL, "default": VALUE, "description": TEXT, "min": VALUE, "max": VALUE,
     "pattern": TEXT, "max_items": VALUE, "max_length": VALUE,  # size limits: checked with their range
 }, required={"type": ""})
-PARAMETER_VALUE = Shape("parameter value", {"gyldig_fra": DATE, "value": VALUE, "note": TEXT},
-                        required={"gyldig_fra": "", "value": " (null for a declared gap)"})
+PARAMETER_VALUE = Shape("parameter value", {
+    "gyldig_fra": DATE, "value": VALUE, "note": TEXT, "sekundaerkilde": TEXT,
+}, required={"gyldig_fra": "", "value": " (null for a declared gap)"})
 PARAMETER = Shape("parameter", {
     "type": TYPE_NAME, "values_from": TEXT, "items": mapping_of(ITEMS), "unit": TEXT, "source": TEXT,
     "description": TEXT, "hjemmel": TEXT_OR_TEXTS, "values": list_of(PARAMETER_VALUE),
@@ -222,5 +223,5 @@ RULESET = Shape("the ruleset", {
 EXPECTED_ERROR = Shape("expect_error", {"type": TEXT, "contains": SCALAR})
 CASE = Shape("case", {
     "name": TEXT, "as_of": DATE, "facts": MAPPING, "expect": MAPPING, "fired": TEXTS, "expect_version": TEXT,
-    "expect_error": mapping_of(EXPECTED_ERROR),
+    "expect_error": mapping_of(EXPECTED_ERROR), "expect_sekundaerkilde": TEXTS,
 }, required={"name": "", "as_of": ": YYYY-MM-DD"})

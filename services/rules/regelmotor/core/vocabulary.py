@@ -45,6 +45,7 @@ class ParameterRead:
     gyldig_fra: date
     value: Any
     unit: str
+    sekundaerkilde: str | None = None  # the secondary source the value rests on, if it does
 
 
 @dataclass
@@ -58,7 +59,8 @@ class CallContext:
     def parameter_value(self, name: str, on: date) -> Any:
         parameter = self.parameters[name]
         found = parameter.value_on(on)
-        self.parameter_reads.append(ParameterRead(name, on, found.gyldig_fra, found.value, parameter.unit))
+        self.parameter_reads.append(ParameterRead(name, on, found.gyldig_fra, found.value, parameter.unit,
+                                                  found.sekundaerkilde))
         return found.value
 
 

@@ -2,7 +2,8 @@
 
 An answer at a level is defined from the FULL one: the same fields, in the same order, with the rules that did
 not fire taken out of the explanation (FIRED) or the explanation taken out (NONE), and `explanation_level`
-added after the trace id, before the fields numbered after it (a correction, known_at), as field order says. The answer writer (regelmotor.server.wire) writes that straight away, without
+added after the trace id, before the fields numbered after it (a correction, known_at), as field order
+says. The answer writer (regelmotor.server.wire) writes that straight away, without
 the FULL answer; `at_level` here makes it from a FULL answer's bytes, which is how a replay re-derives the
 answer given at a level and proves it against the sha256 the decision log recorded (server/audit.py).
 `tests/test_answer_levels.py` checks that the two agree byte for byte.

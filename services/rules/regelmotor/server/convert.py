@@ -97,7 +97,7 @@ def decision_to_proto(decision: CoreDecision, *, request_id: str = "", trace_id:
         derived=[pb.DerivedTrace(name=d.name, expression=d.expression, inputs=to_struct(d.inputs),
                                  value=to_value(d.value)) for d in exp.derived],
         parameters=[pb.ParameterTrace(name=p.name, on=p.on, gyldig_fra=p.gyldig_fra, value=to_value(p.value),
-                                      unit=p.unit) for p in exp.parameters],
+                                      unit=p.unit, sekundaerkilde=p.sekundaerkilde or "") for p in exp.parameters],
         outcomes=[pb.OutcomeTrace(name=o.name, value=to_value(o.value), combine=o.combine, from_rules=o.from_rules,
                                   internal=o.internal) for o in exp.outcomes],
     )

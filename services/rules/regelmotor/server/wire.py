@@ -81,6 +81,7 @@ _PARAMETER_ON = tag(_PT, "on", LENGTH)
 _PARAMETER_GYLDIG_FRA = tag(_PT, "gyldig_fra", LENGTH)
 _PARAMETER_VALUE = tag(_PT, "value", LENGTH)
 _PARAMETER_UNIT = tag(_PT, "unit", LENGTH)
+_PARAMETER_SEKUNDAERKILDE = tag(_PT, "sekundaerkilde", LENGTH)
 _OUTCOME_NAME = tag(_OT, "name", LENGTH)
 _OUTCOME_VALUE = tag(_OT, "value", LENGTH)
 _OUTCOME_COMBINE = tag(_OT, "combine", LENGTH)
@@ -302,11 +303,14 @@ _PARAMETER_CACHE: dict[tuple[Any, ...], bytes] = {}
 
 def _parameter(p: ParameterTrace) -> bytes:
     given = _values_key((p.value,))
-    key = (p.name, p.on, p.gyldig_fra, p.unit, given)
+    key = (p.name, p.on, p.gyldig_fra, p.unit, given, p.sekundaerkilde)
     found = _PARAMETER_CACHE.get(key) if given is not None else None
     if found is None:
+        # A secondary source is written only when the value rests on one (`text` leaves out None), so every other
+        # answer stays byte for byte what it was.
         found = (text(_PARAMETER_NAME, p.name) + text(_PARAMETER_ON, p.on) + text(_PARAMETER_GYLDIG_FRA, p.gyldig_fra)
-                 + field(_PARAMETER_VALUE, scalar_value_bytes(p.value)) + text(_PARAMETER_UNIT, p.unit))
+                 + field(_PARAMETER_VALUE, scalar_value_bytes(p.value)) + text(_PARAMETER_UNIT, p.unit)
+                 + text(_PARAMETER_SEKUNDAERKILDE, p.sekundaerkilde))
         if given is not None:
             remember(_PARAMETER_CACHE, key, found)
     return found

@@ -89,3 +89,14 @@ _COMBINED = {"unique": "alle regler må gi samme verdi", "priority": "høyeste p
 def kombinert(combine: str) -> str:
     """«største verdi» for max; a way the console does not know yet is shown as the ruleset names it."""
     return _COMBINED.get(combine, combine)
+
+
+@blueprint.app_template_filter("sekundaere_verdier")
+def sekundaere_verdier(parameters: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The parameter values read that rest on a secondary source, each value once (a stay over many days reads one
+    value once per period, but a decision may read it for several dates)."""
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for parameter in parameters:
+        if parameter.get("sekundaerkilde"):
+            found.setdefault((str(parameter.get("name")), str(parameter.get("gyldig_fra"))), parameter)
+    return list(found.values())

@@ -58,7 +58,7 @@ def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
     `status` stands for the state) gives them, oldest first: a version without gyldig_til ends the day before the
     next published one starts; a retired one at the latest the day before it was retired from. A correction is not
     on that timeline: without gyldig_til it runs as long as the version it corrects."""
-    ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], v["version"]))
+    ordered = sorted(versions, key=lambda v: (v["gyldig_fra"], bool(v.get("supersedes")), v["version"]))
     timeline = [v for v in ordered if not v.get("supersedes")]
     found: dict[str, VersionSpan] = {}
     for index, version in enumerate(timeline):
@@ -66,10 +66,20 @@ def spans(versions: list[dict[str, Any]]) -> list[VersionSpan]:
         found[version["version"]] = _span(version, _declared_end(version) or (
             date.fromisoformat(later[0]["gyldig_fra"]) - timedelta(days=1) if later and _state(version) in SELECTABLE
             else None))
-    for version in (v for v in ordered if v.get("supersedes")):  # oldest first: a correction of one comes later
-        corrected = found.get(version["supersedes"])
-        found[version["version"]] = _span(version, _declared_end(version) or (corrected.end if corrected else None))
-    return [found[v["version"]] for v in ordered]
+    _place_corrections([v for v in ordered if v.get("supersedes")], found)
+    return [found[v["version"]] for v in ordered if v["version"] in found]
+
+
+def _place_corrections(corrections: list[dict[str, Any]], found: dict[str, VersionSpan]) -> None:
+    """Each correction's span, parents first: without a gyldig_til it ends when the version it corrects does."""
+    waiting = corrections
+    while waiting:
+        pending = {w["version"] for w in waiting}
+        ready = [v for v in waiting if v["supersedes"] in found or v["supersedes"] not in pending]
+        for version in ready:
+            corrected = found.get(version["supersedes"])
+            found[version["version"]] = _span(version, _declared_end(version) or (corrected.end if corrected else None))
+        waiting = [v for v in waiting if v not in ready] if ready else []  # corrections in a circle: not drawn
 
 
 def _state(version: dict[str, Any]) -> str:
