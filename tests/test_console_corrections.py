@@ -70,6 +70,9 @@ def test_the_version_page_of_a_correction_names_the_version_it_corrects_and_why(
     page.get_by_role("link", name="2024.1", exact=True).click()
     assert page.url == f"{console_url}/regelsett/sats/2024.1"
     assert "Retter" not in page.locator("dl.om-versjonen").inner_text()
+    terms = page.locator("dl.om-versjonen dt").all_inner_texts()
+    shown = dict(zip(terms, page.locator("dl.om-versjonen dd").all_inner_texts(), strict=True))
+    assert shown["Rettet av"].startswith("2024.1.1: rettelsen avgjør i stedet for denne versjonen")
     assert_accessible(page)
 
 

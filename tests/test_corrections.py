@@ -191,7 +191,9 @@ def test_as_known_before_a_correction_was_published_the_corrected_version_answer
 
 def test_as_known_before_any_version_was_published_nothing_is_in_force(corrected: Path) -> None:
     motor = _stored(corrected)
-    with pytest.raises(NoVersionInForce, match="no version of 'frist' is in force on 2025-02-01"):
+    with pytest.raises(NoVersionInForce, match=r"no version of 'frist' is in force on 2025-02-01 .*as known at "
+                                               r"2019-01-01T00:00:00\+00:00: versions published later are left out "
+                                               r"\(the first of them at 2020-01-01T00:00:00\+00:00\)"):
         motor.evaluate("frist", {"mottatt": "2025-02-01"}, as_of=AS_OF, known_at=_moment("2019-01-01T00:00:00"))
 
 

@@ -142,6 +142,10 @@ def test_ruleset_history_and_get_ruleset_show_the_correction_with_its_reason(ser
     stored = {v.version: v for v in history.versions}
     assert stored["2024.1.1"].supersedes == "2024.1" and stored["2024.1.1"].correction_reason == REASON
     assert stored["2024.1.1"].published_at and stored["2024.1"].supersedes == ""
+    assert list(stored["2024.1"].corrected_by) == ["2024.1.1"] and not stored["2024.1.1"].corrected_by
+    corrected = service.anna.stub.GetRuleset(rpb.GetRulesetRequest(name="sats", version="2024.1"),
+                                             metadata=service.anna.metadata, timeout=30)
+    assert list(corrected.version.corrected_by) == ["2024.1.1"]
     described = service.anna.stub.GetRuleset(rpb.GetRulesetRequest(name="sats", version="2024.1.1"),
                                              metadata=service.anna.metadata, timeout=30)
     assert described.version.supersedes == "2024.1" and described.version.correction_reason == REASON

@@ -177,4 +177,6 @@ def test_history_shows_a_correction_with_the_version_it_corrects_and_why(
     shown = capsys.readouterr().out.splitlines()
     at = next(i for i, line in enumerate(shown) if line.startswith("sats@2024.1.1  published  2024-06-01"))
     assert shown[at + 1] == f"    retter 2024.1: «{reason}»"
+    corrected = next(i for i, line in enumerate(shown) if line.startswith("sats@2024.1  "))
+    assert shown[corrected + 1] == "    rettet av 2024.1.1"
     assert not any(line.startswith("    retter") for line in shown[:at])  # 2024.1 itself corrects nothing

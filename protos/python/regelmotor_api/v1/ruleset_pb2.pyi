@@ -41,7 +41,7 @@ class RulesetSummary(_message.Message):
     def __init__(self, name: _Optional[str] = ..., selected_by: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
 
 class VersionInfo(_message.Message):
-    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256", "state", "supersedes", "correction_reason", "published_at")
+    __slots__ = ("version", "title", "status", "gyldig_fra", "gyldig_til", "sha256", "state", "supersedes", "correction_reason", "published_at", "corrected_by")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class VersionInfo(_message.Message):
     SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
     CORRECTION_REASON_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_BY_FIELD_NUMBER: _ClassVar[int]
     version: str
     title: str
     status: str
@@ -62,7 +63,8 @@ class VersionInfo(_message.Message):
     supersedes: str
     correction_reason: str
     published_at: str
-    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ...) -> None: ...
+    corrected_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ..., corrected_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetRulesetRequest(_message.Message):
     __slots__ = ("name", "version")
@@ -345,7 +347,7 @@ class ImpactExample(_message.Message):
     def __init__(self, decision_id: _Optional[str] = ..., as_of: _Optional[str] = ..., before: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., first_rule: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class StoredVersion(_message.Message):
-    __slots__ = ("name", "version", "sha256", "state", "title", "gyldig_fra", "gyldig_til", "proposed_by", "retired_from", "unverified_hjemler", "allow_gap_before", "selected_by", "supersedes", "correction_reason", "published_at")
+    __slots__ = ("name", "version", "sha256", "state", "title", "gyldig_fra", "gyldig_til", "proposed_by", "retired_from", "unverified_hjemler", "allow_gap_before", "selected_by", "supersedes", "correction_reason", "published_at", "corrected_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +363,7 @@ class StoredVersion(_message.Message):
     SUPERSEDES_FIELD_NUMBER: _ClassVar[int]
     CORRECTION_REASON_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     sha256: str
@@ -376,7 +379,8 @@ class StoredVersion(_message.Message):
     supersedes: str
     correction_reason: str
     published_at: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., title: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., proposed_by: _Optional[str] = ..., retired_from: _Optional[str] = ..., unverified_hjemler: _Optional[_Iterable[str]] = ..., allow_gap_before: _Optional[bool] = ..., selected_by: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ...) -> None: ...
+    corrected_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ..., state: _Optional[str] = ..., title: _Optional[str] = ..., gyldig_fra: _Optional[str] = ..., gyldig_til: _Optional[str] = ..., proposed_by: _Optional[str] = ..., retired_from: _Optional[str] = ..., unverified_hjemler: _Optional[_Iterable[str]] = ..., allow_gap_before: _Optional[bool] = ..., selected_by: _Optional[str] = ..., supersedes: _Optional[str] = ..., correction_reason: _Optional[str] = ..., published_at: _Optional[str] = ..., corrected_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProposeRulesetRequest(_message.Message):
     __slots__ = ("source", "cases")

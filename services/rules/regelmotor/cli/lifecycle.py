@@ -63,6 +63,8 @@ def _version_line(v: dict[str, Any]) -> str:
     line = f"{v['name']}@{v['version']}  {v['state']}  {v['gyldig_fra']} – {until}{extra}  sha256 {v['sha256']}"
     if v.get("supersedes"):  # a correction: which version it replaces, and why (the law did not change)
         line += f"\n    retter {v['supersedes']}: «{v.get('correction_reason', '')}»"
+    if v.get("corrected_by"):
+        line += f"\n    rettet av {', '.join(v['corrected_by'])}"
     return line
 
 

@@ -279,6 +279,11 @@ class RulesetRepository:
         drafts = [r.meta.version for r in self.all_versions(name) if r.meta.status is Status.DRAFT]
         if drafts and not self.include_drafts:
             described.append(f"draft versions {', '.join(drafts)} are not selected by date (pin them, or allow drafts)")
+        unknown = [self.published_at[r.key] for r in self.all_versions(name)
+                   if known_at is not None and not self.known(r, known_at)]
+        if unknown:
+            described.append(f"as known at {known_at.isoformat() if known_at else ''}: versions published later are "
+                             f"left out (the first of them at {min(unknown).isoformat()})")
         raise NoVersionInForce(name, self.selecting_fact(name) or "as_of", day, described or ["no published version"])
 
     def _corrected(self, ruleset: Ruleset, day: date, known_at: datetime | None) -> Ruleset:

@@ -265,7 +265,14 @@ class RulesetLifecycleServicer(RulesetServicer):
             store = self._kept()
             states = await asyncio.to_thread(store.states, request.name)
             events = await asyncio.to_thread(store.history, request.name)
-            return rpb.GetRulesetHistoryResponse(versions=[version_message(s) for s in states],
+            corrections: dict[str, list[str]] = {}
+            for state in states:
+                if state.meta.supersedes and state.state is State.PUBLISHED:
+                    corrections.setdefault(state.meta.supersedes, []).append(state.version)
+            versions = [version_message(s) for s in states]
+            for version in versions:
+                version.corrected_by.extend(corrections.get(version.version, []))
+            return rpb.GetRulesetHistoryResponse(versions=versions,
                                                  events=[event_message(e) for e in events])
 
         response = await self._traced("GetRulesetHistory", context, work)

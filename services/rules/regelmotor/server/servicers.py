@@ -315,7 +315,9 @@ def _version_info(ruleset: Ruleset, repository: RulesetRepository) -> rpb.Versio
                            gyldig_fra=meta.gyldig_fra.isoformat(),
                            gyldig_til=meta.gyldig_til.isoformat() if meta.gyldig_til else "", sha256=ruleset.sha256,
                            supersedes=meta.supersedes or "", correction_reason=meta.correction_reason,
-                           published_at=moment_text(published_at) if published_at else "")
+                           published_at=moment_text(published_at) if published_at else "",
+                           corrected_by=[r.meta.version for r in repository.all_versions(meta.name)
+                                         if r.meta.supersedes == meta.version and not repository.is_retired(r)])
 
 
 def _read_if_there(path: Path) -> str:
