@@ -83,20 +83,41 @@ def in_digits(text: str, digits: str) -> str:
 
 BIRTH_DATES = frozenset({"fodselsdato"})
 
+# A bool fact and the date fact saying when it became true: a ruleset that has both takes the date exactly when the
+# bool is true, and not before the anchor date (rett-til-helsehjelp's corrections refuse anything else).
+DATED_FLAGS: dict[str, tuple[str, str]] = {
+    "kan_ikke_gi_helsehjelp_innen_frist": ("kan_ikke_gi_helsehjelp_dato", "ansiennitetsdato")}
+DATED_FLAG_DAYS = 200  # how far after the anchor the date may lie: about a frist and some
+
 
 def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
                         ) -> st.SearchStrategy[dict[str, Any]]:
     """facts_for, shaped so that most examples also pass the checks a schema cannot express (property
     tests discard the refused ones with assume(), and should see mostly evaluated ones):
     - a birth date lies before the version's period, so no age is asked of someone not yet born;
-    - an optional fact that a constraint requires (``not present(fact)`` in its condition) is always given.
+    - an optional fact that a constraint requires (``not present(fact)`` in its condition) is always given;
+    - a dated flag (DATED_FLAGS) has its date exactly when it is true, a few months at most after the anchor.
     """
     chosen = dict(overrides or {})
     for name, spec in ruleset.facts.items():
         if name in BIRTH_DATES and name not in chosen and spec.type.kind is Kind.DATE:
             chosen[name] = st.dates(date(1900, 1, 1), ruleset.meta.gyldig_fra).map(date.isoformat)
     always = frozenset(c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
-    return facts_for(ruleset, chosen, always)
+    facts = facts_for(ruleset, chosen, always)
+    for flag, (dated, anchor) in DATED_FLAGS.items():
+        if {flag, dated, anchor} <= ruleset.facts.keys():
+            facts = facts.flatmap(functools.partial(_dated, flag=flag, dated=dated, anchor=anchor))
+    return facts
+
+
+def _dated(facts: dict[str, Any], *, flag: str, dated: str, anchor: str) -> st.SearchStrategy[dict[str, Any]]:
+    """`facts` with the flag's date given exactly when the flag is true, on or after the anchor date."""
+    without = {name: value for name, value in facts.items() if name != dated}
+    if facts.get(flag) is not True or not isinstance(facts.get(anchor), str):
+        return st.just(without)
+    start = date.fromisoformat(facts[anchor])
+    return st.integers(0, DATED_FLAG_DAYS).map(
+        lambda days: {**without, dated: (start + timedelta(days=days)).isoformat()})
 
 
 def period_dates(ruleset: Ruleset) -> st.SearchStrategy[date]:

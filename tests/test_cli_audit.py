@@ -121,7 +121,7 @@ def test_list_with_filters_finds_exactly_the_decisions_made(made: Made) -> None:
     assert [d["decision_id"] for d in listed] == [d["decision_id"] for d in _api_list(made, caller=made.caller)]
     today = date.today().isoformat()
     narrowed = audit(made, "list", "--caller", made.caller, "--ruleset", "rett-til-helsehjelp", "--version",
-                     "2024.07", "--outcome", "utfall=rett", "--from", today, "--to", today, "--json")
+                     "2024.07.1", "--outcome", "utfall=rett", "--from", today, "--to", today, "--json")
     assert narrowed.returncode == 0, narrowed.stderr
     assert {d["decision_id"] for d in _json_lines(narrowed.stdout)} == set(made.ids)
     none = audit(made, "list", "--caller", made.caller, "--outcome", "utfall=ikke_rett", "--json")

@@ -80,7 +80,7 @@ def test_the_client_installs_alone_and_evaluates_against_a_running_server(tmp_pa
                                   capture_output=True, text=True, timeout=120, env=environment, cwd=tmp_path)
         assert referral.returncode == 0, referral.stderr
         decision = json.loads(referral.stdout)
-        assert decision["request_id"] == "install-1" and decision["version"] == "2024.07"
+        assert decision["request_id"] == "install-1" and decision["version"] == "2024.07.1"
         assert decision["outcome"]["utfall"] == "rett" and decision["outcome"]["veiledende_frist_uker"] == 2
         assert decision["outcome"]["fristbrudd"] is True
 

@@ -192,5 +192,5 @@ def test_the_installed_service_is_healthy_and_decides_with_the_bundled_rulesets(
                                env=environment, cwd=installed)
     assert evaluated.returncode == 0, evaluated.stderr
     decision = json.loads(evaluated.stdout)
-    assert (decision["request_id"], decision["version"]) == ("image-1", "2024.07")
+    assert (decision["request_id"], decision["version"]) == ("image-1", "2024.07.1")
     assert decision["outcome"]["utfall"] == "rett" and decision["outcome"]["veiledende_frist_uker"] == 2

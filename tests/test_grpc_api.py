@@ -42,9 +42,11 @@ def decisions(channel: grpc.Channel) -> pb_grpc.DecisionServiceStub:
 
 def test_evaluate_returns_a_traced_decision(channel: grpc.Channel) -> None:
     decision = decisions(channel).Evaluate(request(request_id="abc-1"), timeout=30)
-    ruleset = RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True).get("rett-til-helsehjelp", "2024.07")
-    assert (decision.ruleset, decision.version, decision.ruleset_sha256) == ("rett-til-helsehjelp", "2024.07",
+    # 2024.07.1 corrects 2024.07 for all of its days, so it decides (and says which version it corrects).
+    ruleset = RulesetRepository.load(BUNDLED_RULESETS, include_drafts=True).get("rett-til-helsehjelp", "2024.07.1")
+    assert (decision.ruleset, decision.version, decision.ruleset_sha256) == ("rett-til-helsehjelp", "2024.07.1",
                                                                              ruleset.sha256)
+    assert decision.correction.supersedes == "2024.07"
     assert decision.request_id == "abc-1" and len(decision.trace_id) == 32 and decision.decision_id
     assert decision.selected_by == "ansiennitetsdato" and decision.selection_date == "2026-03-30"
     assert decision.as_of == "2026-04-20" and decision.engine_version.startswith("regelmotor ")
@@ -157,7 +159,7 @@ def test_a_request_one_byte_over_the_configured_limit_is_refused_and_one_at_it_i
     limit = 64 * 1024
     with server_in_process(workers=0, max_message_bytes=limit, decision_log="off") as (server, _, _):
         served = pb.Decision.FromString(_raw_evaluate(server, _padded_to(request().SerializeToString(), limit)))
-        assert served.version == "2024.07" and served.request_id == "req-1"
+        assert served.version == "2024.07.1" and served.request_id == "req-1"
         with pytest.raises(grpc.RpcError, match=rf"Received message larger than max \({limit + 1} vs\. {limit}\)"
                            ) as caught:
             _raw_evaluate(server, _padded_to(request().SerializeToString(), limit + 1))
@@ -190,7 +192,7 @@ def test_stream_answers_in_order_and_goes_on_after_a_bad_item(channel: grpc.Chan
     assert results[7].error.details[0].type_url.endswith("google.rpc.BadRequest")
     assert results[20].error.code == grpc.StatusCode.NOT_FOUND.value[0]
     good = [r for i, r in enumerate(results) if i not in (7, 20)]
-    assert all(r.WhichOneof("result") == "decision" and r.decision.version == "2024.07" for r in good)
+    assert all(r.WhichOneof("result") == "decision" and r.decision.version == "2024.07.1" for r in good)
     assert len({r.decision.decision_id for r in good}) == 38
 
 
@@ -212,7 +214,11 @@ def test_list_and_get_rulesets(channel: grpc.Channel) -> None:
                                                  "utskrivningsklar"]
     rett = stub.GetRuleset(rpb.GetRulesetRequest(name="rett-til-helsehjelp", version="2015.11"), timeout=10)
     assert [(v.version, v.gyldig_fra, v.gyldig_til) for v in rett.ruleset.versions] == [
-        ("2015.11", "2015-11-01", "2024-06-30"), ("2024.07", "2024-07-01", "")]
+        ("2015.11", "2015-11-01", "2024-06-30"), ("2015.11.1", "2015-11-01", "2024-06-30"),
+        ("2024.07", "2024-07-01", ""), ("2024.07.1", "2024-07-01", "")]
+    assert [v.supersedes for v in rett.ruleset.versions] == ["", "2015.11", "", "2024.07"]
+    newest = stub.GetRuleset(rpb.GetRulesetRequest(name="rett-til-helsehjelp"), timeout=10)
+    assert newest.version.version == "2024.07.1"  # not 2024.07, which its correction replaces on every day
     assert rett.ruleset.selected_by == "ansiennitetsdato"
     schema = json_format.MessageToDict(rett.input_schema)
     assert schema["additionalProperties"] is False and "ansiennitetsdato" in schema["required"]

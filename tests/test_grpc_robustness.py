@@ -147,7 +147,7 @@ def test_malformed_and_random_requests_never_get_internal(fuzz_server: RunningSe
         answered_without_internal()
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
-        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07"
+        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07.1"
 
 
 OVERSIZED = {
@@ -199,7 +199,7 @@ def test_oversized_and_stream_garbage_leave_the_server_healthy(fuzz_server: Runn
         assert answers[2].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]  # an empty request names no ruleset
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
-        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07"
+        assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07.1"
 
 
 def _engine_workers(server_pid: int) -> list[int]:
@@ -258,7 +258,7 @@ def test_a_crashing_worker_costs_only_its_calls_and_is_replaced() -> None:
         assert codes["UNAVAILABLE"] <= 6 * 2, codes  # at most the calls in flight when each worker died
         assert codes["OK"] > ok_before, "the service kept answering after the crashes"
         with grpc.insecure_channel(server.address) as channel:
-            assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07"
+            assert pb_grpc.DecisionServiceStub(channel).Evaluate(request(), timeout=30).version == "2024.07.1"
         assert server.terminate() == 0
 
 

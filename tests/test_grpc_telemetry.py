@@ -40,7 +40,7 @@ def test_spans_continue_the_callers_trace_and_carry_only_ids() -> None:
     assert first_evaluation.parent is not None and first_evaluation.parent.span_id == first_rpc.context.span_id
     attributes = dict(first_rpc.attributes or {})
     assert attributes["rpc.system"] == "grpc" and attributes["rpc.method"] == "Evaluate"
-    assert attributes["regelmotor.ruleset"] == "rett-til-helsehjelp" and attributes["regelmotor.version"] == "2024.07"
+    assert attributes["regelmotor.ruleset"] == "rett-til-helsehjelp" and attributes["regelmotor.version"] == "2024.07.1"
     assert attributes["regelmotor.decision_id"] == decision.decision_id
     # The value of the outcome the ruleset declares as its headline (rett-til-helsehjelp: `headline: utfall`).
     assert (attributes["regelmotor.headline"], attributes["regelmotor.headline_outcome"]) == ("rett", "utfall")

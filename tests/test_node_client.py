@@ -119,7 +119,7 @@ def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def _assert_decision(decision: dict[str, Any], request_id: str) -> None:
     assert decision["request_id"] == request_id
     assert decision["ruleset"] == "rett-til-helsehjelp"
-    assert decision["version"] == "2024.07"
+    assert decision["version"] == "2024.07.1"
     assert decision["as_of"] == "2026-04-20"
     assert decision["selected_by"] == "ansiennitetsdato"
     assert len(decision["ruleset_sha256"]) == 64

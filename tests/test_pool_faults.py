@@ -185,7 +185,7 @@ def test_workers_ignore_a_sigterm_sent_to_them_the_front_alone_ends_them() -> No
         time.sleep(1.0)
         answers: list[Any] = [stub.Evaluate(request(request_id=""), timeout=30).version for _ in range(10)]
         assert sorted(p for p in server.worker_pids() if _engine(p)) == workers
-        assert answers == ["2024.07"] * 10
+        assert answers == ["2024.07.1"] * 10
         assert server.terminate() == 0
         assert not any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in workers)
 

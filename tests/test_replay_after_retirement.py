@@ -22,7 +22,9 @@ PINNED = request(version="2024.07", request_id="").SerializeToString()  # rett-t
 def _retired_handler(tmp_path: Path) -> EvaluationHandler:
     root = tmp_path / "rulesets"
     shutil.copytree(BUNDLED_RULESETS, root)
-    (root / RETIRED_FILE).write_text("rett-til-helsehjelp@2024.07 from 2026-01-01\n", encoding="utf-8")
+    # Its correction 2024.07.1 goes with it: a correction of a version no longer in force would be refused at load.
+    (root / RETIRED_FILE).write_text("rett-til-helsehjelp@2024.07 from 2026-01-01\n"
+                                     "rett-til-helsehjelp@2024.07.1 from 2026-01-01\n", encoding="utf-8")
     return EvaluationHandler(Regelmotor(RulesetRepository.load(root, include_drafts=True)))
 
 
