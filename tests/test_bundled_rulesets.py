@@ -3,9 +3,12 @@ test case written beside them, and their generated documents."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from regelmotor.cli.document import stale_documents
 from regelmotor.core.api import Regelmotor
@@ -25,7 +28,7 @@ CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
         {"rett_til_nodvendig_helsehjelp", "vurderingsfrist", "vurderingsfrist_brutt", "rask_vurdering",
          "veiledende_frist_uker", "frist_start_helsehjelp", "frist_gjelder", "frist_kilde", "fristbrudd",
          "varsle_helfo", "utfall"},
-        {"2015.11": "2015-11-01", "2024.07": "2024-07-01"},
+        {"2015.11": "2015-11-01", "2015.11.1": "2015-11-01", "2024.07": "2024-07-01", "2024.07.1": "2024-07-01"},
     ),
     "utskrivningsklar": (
         {"sektor", "innlagt", "forventet_behov_kommunale_tjenester", "varsel_innlagt",
@@ -45,6 +48,12 @@ CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
         {"2020.1": "2020-01-01", "2024.1": "2024-03-01"},
     ),
 }
+
+
+# Facts a correction adds to the contract of the version it corrects (a version it does not know refuses them).
+ADDED_BY_CORRECTION: dict[str, set[str]] = {
+    key: {"kan_ikke_gi_helsehjelp_innen_frist", "kan_ikke_gi_helsehjelp_dato"}
+    for key in ("rett-til-helsehjelp@2015.11.1", "rett-til-helsehjelp@2024.07.1")}
 
 
 def _versions() -> list[Ruleset]:
@@ -68,7 +77,7 @@ def test_contract_names_and_versions(name: str) -> None:
     shipped = MOTOR.repository.all_versions(name)
     assert {r.meta.version: r.meta.gyldig_fra.isoformat() for r in shipped} == versions
     for ruleset in shipped:
-        assert set(ruleset.facts) == facts, ruleset.key
+        assert set(ruleset.facts) == facts | ADDED_BY_CORRECTION.get(ruleset.key, set()), ruleset.key
         public = {o for o, spec in ruleset.outcomes.items() if not spec.internal}
         assert public == outcomes, ruleset.key
 
@@ -114,3 +123,40 @@ def test_every_shipped_version_is_published_and_recorded() -> None:
     for ruleset in _versions():
         assert ruleset.meta.status.value == "published", ruleset.key
         assert ruleset.sha256 in published, ruleset.key
+
+
+# A case of a rett-til-helsehjelp correction that the corrected version answers differently says so at the end of its
+# name, «(2024.07 gir varsle_helfo false)»: what the corrected version answers to the same facts, without the facts
+# it does not know. Every other case of the correction it answers alike.
+DIFFERS = re.compile(r"\((?P<version>[^()]+) gir (?P<outcome>\w+) (?P<value>[^()]+)\)$")
+CORRECTION_CASES = [(r, c) for r, c in CASES if r.meta.name == "rett-til-helsehjelp" and r.meta.supersedes
+                    and c.expect_error is None]
+
+
+@pytest.mark.parametrize(("ruleset", "case"), CORRECTION_CASES,
+                         ids=[f"{r.key}: {c.name}" for r, c in CORRECTION_CASES])
+def test_a_correction_case_names_what_the_corrected_version_answers_differently(ruleset: Ruleset, case: Case) -> None:
+    assert ruleset.meta.supersedes is not None
+    corrected = MOTOR.repository.get(ruleset.meta.name, ruleset.meta.supersedes)
+    known = {name: value for name, value in case.facts.items() if name in corrected.facts}
+    differs = DIFFERS.search(case.name)
+    if differs is None:
+        expect = case.expect
+    else:
+        assert differs["version"] == corrected.meta.version
+        outcome, value = differs["outcome"], yaml.safe_load(differs["value"])
+        assert case.expect[outcome] != value, "the correction's own answer is the one named as the old"
+        expect = {outcome: value}
+    asked = dataclasses.replace(case, facts=known, expect=expect, fired=None, expect_version=None)
+    result = run_case(MOTOR, corrected, asked)
+    assert result.passed, "\n".join(result.failures)
+
+
+def test_the_rett_til_helsehjelp_corrections_have_cases_that_differ_and_cases_that_agree() -> None:
+    for key in ADDED_BY_CORRECTION:
+        names = [case.name for ruleset, case in CORRECTION_CASES if ruleset.key == key]
+        differ = [name for name in names if DIFFERS.search(name)]
+        agree_with_new_facts = [case.name for ruleset, case in CORRECTION_CASES if ruleset.key == key
+                                and case.facts.get("kan_ikke_gi_helsehjelp_innen_frist") is True
+                                and not DIFFERS.search(case.name)]
+        assert len(differ) >= 3 and len(agree_with_new_facts) >= 3, key

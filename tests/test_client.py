@@ -39,7 +39,8 @@ def test_readme_example_call_returns_the_decision_shown(server: RunningServer,
     assert decision["outcome"] == _readme_outcome()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f'"ruleset_sha256": "{decision["ruleset_sha256"]}"' in readme
-    assert decision["request_id"] == "eksempel-1" and decision["version"] == "2024.07"
+    assert decision["request_id"] == "eksempel-1" and decision["version"] == "2024.07.1"
+    assert decision["correction"]["supersedes"] == "2024.07"
 
 
 def test_client_raises_with_field_violations(server: RunningServer) -> None:

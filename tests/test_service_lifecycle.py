@@ -124,7 +124,7 @@ def test_sigterm_says_not_serving_at_once_serves_through_the_drain_delay_and_exi
         channel.close()
         logs = server.logs()
     assert not_serving_after < 0.5, not_serving_after
-    assert served_while_draining == "2024.07"
+    assert served_while_draining == "2024.07.1"
     assert code == 0
     # drain delay 2 s + grace 2 s (the Watch stream is cancelled at its end) + stopping the workers
     assert exited_after < 2 + 2 + 3, exited_after
