@@ -152,7 +152,7 @@ def test_a_worker_that_overruns_its_own_limit_is_killed_replaced_and_the_call_to
 def test_every_worker_serves_the_snapshot_the_front_lists_even_after_the_files_change(tmp_path: Path) -> None:
     rulesets = tmp_path / "rulesets"
     shutil.copytree(BUNDLED_RULESETS, rulesets)
-    path = rulesets / "rett-til-helsehjelp" / "2024.07.yaml"
+    path = rulesets / "rett-til-helsehjelp" / "2024.07.1.yaml"  # the version deciding the request below
     original = path.read_text(encoding="utf-8")
     with server_in_process(workers=2, rulesets=rulesets) as (server, _, _):
         assert server.pool is not None
@@ -167,8 +167,8 @@ def test_every_worker_serves_the_snapshot_the_front_lists_even_after_the_files_c
 
             new_sha = load_ruleset_text(changed, str(path)).sha256
             published = (rulesets / "published.txt").read_text(encoding="utf-8")
-            (rulesets / "published.txt").write_text(published.replace(listed["2024.07"], new_sha), encoding="utf-8")
-            assert read_published(rulesets)["rett-til-helsehjelp@2024.07"] == new_sha
+            (rulesets / "published.txt").write_text(published.replace(listed["2024.07.1"], new_sha), encoding="utf-8")
+            assert read_published(rulesets)["rett-til-helsehjelp@2024.07.1"] == new_sha
             # ... and every worker is replaced.
             for pid in server.pool.pids():
                 os.kill(pid, signal.SIGKILL)
@@ -176,10 +176,10 @@ def test_every_worker_serves_the_snapshot_the_front_lists_even_after_the_files_c
                       60, "two replacement workers")
             stub = pb_grpc.DecisionServiceStub(channel)
             answers = {stub.Evaluate(request(request_id=""), timeout=30).ruleset_sha256 for _ in range(20)}
-            got = rulesets_stub.GetRuleset(rpb.GetRulesetRequest(name="rett-til-helsehjelp", version="2024.07"),
+            got = rulesets_stub.GetRuleset(rpb.GetRulesetRequest(name="rett-til-helsehjelp", version="2024.07.1"),
                                            timeout=10)
-    assert answers == {listed["2024.07"]}, "every worker decides with the version the front lists"
-    assert got.version.sha256 == listed["2024.07"] and got.source == original
+    assert answers == {listed["2024.07.1"]}, "every worker decides with the version the front lists"
+    assert got.version.sha256 == listed["2024.07.1"] and got.source == original
 
 
 def _wait_for_calls_in_progress(reader: InMemoryMetricReader, count: int, seconds: float = 30) -> None:
