@@ -69,9 +69,11 @@ def test_the_overview_shows_each_ruleset_on_a_time_line_with_a_table(page: Any, 
     assert row[0].endswith("Publisert 1. november 2015 30. juni 2024")
     # A correction governs the days of the version it corrects: 2015.11.1 ends with 2015.11, 2024.07.1 runs on with
     # 2024.07, and neither ends the version it corrects.
-    assert row[1].startswith("2015.11.1 ") and row[1].endswith("Publisert retter 2015.11 1. november 2015 30. juni 2024")
+    assert row[1].startswith("2015.11.1 ")
+    assert row[1].endswith("Publisert retter 2015.11 1. november 2015 30. juni 2024")
     assert row[2].startswith("2024.07 ") and row[2].endswith("1. juli 2024 til en ny versjon tar over")
-    assert row[3].startswith("2024.07.1 ") and row[3].endswith("Publisert retter 2024.07 1. juli 2024 så lenge 2024.07 gjelder")
+    assert row[3].startswith("2024.07.1 ")
+    assert row[3].endswith("Publisert retter 2024.07 1. juli 2024 så lenge 2024.07 gjelder")
     desc = page.locator("#tl-rett-til-helsehjelp-beskrivelse").text_content() or ""
     assert ("Versjon 2024.07 (publisert) gjelder fra 1. juli 2024 og til videre. Versjon 2024.07.1 (publisert, "
             "retter 2024.07) gjelder fra 1. juli 2024 og til videre.") in desc
