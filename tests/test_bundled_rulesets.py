@@ -117,6 +117,14 @@ def test_a_changed_ruleset_makes_its_document_stale(tmp_path: Path) -> None:
     assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2019.1.md")]
 
 
+def test_each_correction_is_listed_right_after_the_version_it_corrects() -> None:
+    for name in MOTOR.repository.names():
+        listed = [r.meta.version for r in MOTOR.repository.all_versions(name)]
+        for ruleset in MOTOR.repository.all_versions(name):
+            if ruleset.meta.supersedes is not None:
+                assert listed.index(ruleset.meta.version) == listed.index(ruleset.meta.supersedes) + 1, listed
+
+
 def test_every_shipped_version_is_published_and_recorded() -> None:
     published = (BUNDLED_RULESETS / "published.txt").read_text(encoding="utf-8").split()
     for ruleset in _versions():

@@ -55,10 +55,11 @@ def test_the_start_page_lists_each_ruleset_with_its_version_in_force_and_the_wai
     rows = page.locator("table.start-regelsett tbody tr")
     in_force = {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td a").first.get_attribute("href")
                 for i in range(rows.count())}
-    # Today every bundled ruleset's newest version governs (open-ended), and sats 2024.1 (2025.1 is only proposed).
+    # Today every bundled ruleset's newest version governs (open-ended; prioriterte-pasientgrupper's through its
+    # correction 2024.1.1), and sats 2024.1 (2025.1 is only proposed).
     assert in_force == {"sats": "/regelsett/sats/2024.1", "utskrivningsklar": "/regelsett/utskrivningsklar/2019.1",
                         "rett-til-helsehjelp": "/regelsett/rett-til-helsehjelp/2024.07",
-                        "prioriterte-pasientgrupper": "/regelsett/prioriterte-pasientgrupper/2024.1"}
+                        "prioriterte-pasientgrupper": "/regelsett/prioriterte-pasientgrupper/2024.1.1"}
     assert page.locator("ul.start-forslag li").all_inner_texts() == [
         "Behandle forslaget sats 2025.1: Sats 2025.1, foreslått av konsoll:anna, gjelder fra 1. januar 2025"]
     assert_accessible(page)

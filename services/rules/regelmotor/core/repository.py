@@ -201,9 +201,11 @@ class RulesetRepository:
         return self.sources.get(ruleset.key, "")
 
     def all_versions(self, name: str) -> list[Ruleset]:
+        """By start date; versions starting the same day by version text, so a correction ("2024.1.1") comes
+        right after the version it corrects ("2024.1"), whatever order the files were read in."""
         if name not in self.versions:
             raise RulesetNotFound(name, self.names())
-        return sorted(self.versions[name].values(), key=lambda r: r.meta.gyldig_fra)
+        return sorted(self.versions[name].values(), key=lambda r: (r.meta.gyldig_fra, r.meta.version))
 
     def get(self, name: str, version: str) -> Ruleset:
         versions = self.versions.get(name)
