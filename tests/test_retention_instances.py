@@ -1,23 +1,31 @@
-"""Two instances on one PostgreSQL and a prune (deploy/README.md, "Several instances on one PostgreSQL"): with one
-checkpoint key for both, a cut signed by `regelmotor db prune` verifies on both; with a key of its own, the other
-instance reports the cut as `cut invalid` and refuses its next start - why every instance must share the key."""
+"""A prune beside the service: two instances on one PostgreSQL and a prune (deploy/README.md, "Several instances on
+one PostgreSQL"): with one checkpoint key for both, a cut signed by `regelmotor db prune` verifies on both; with a key
+of its own, the other instance reports the cut as `cut invalid` and refuses its next start - why every instance must
+share the key. And a prune that commits while an instance checks the log against its checkpoint is not reported as
+truncation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from regelmotor.cli.main import main
 from regelmotor.server.startup import StartupError
-from regelmotor.store import load_or_create_key, open_log
+from regelmotor.store import Checkpointer, DecisionLog, FileWitness, load_or_create_key, open_log, prune
+from regelmotor.store.chain import ChainHead, VerifyResult
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from tests.grpc_support import server_in_process
 from tests.postgres_support import postgres_schema
-from tests.test_retention import stock_months
+from tests import test_checkpoints
+from tests.test_decision_log import Backend
+from tests.test_retention import day, now, stock_months
+
+backend = test_checkpoints.backend  # a fresh store of each kind
 
 
 @pytest.fixture
@@ -73,3 +81,43 @@ def test_with_a_key_of_its_own_the_other_instance_reports_the_cut_invalid_and_re
             server_in_process(workers=0, decision_log=stocked_dsn, data_dir=tmp_path / "two",
                               checkpoint_key_file=tmp_path / "two.key"):
         pass
+
+
+class _PrunedAfterVerifying:
+    """The log, with `meanwhile` run right after a verification's snapshot is read and closed: the moment at which
+    a prune by another process can commit before the check reads the chain head and the checkpoint's record."""
+
+    def __init__(self, log: DecisionLog, meanwhile: Callable[[], Any]) -> None:
+        self._log, self._meanwhile = log, meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+    def verify(self) -> VerifyResult:
+        result = self._log.verify()
+        self._meanwhile()
+        return result
+
+    def verify_since(self, start: ChainHead) -> VerifyResult:
+        result = self._log.verify_since(start)
+        self._meanwhile()
+        return result
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_prune_committing_during_a_check_is_not_truncation(backend: Backend, tmp_path: Path, full: bool) -> None:
+    log = backend.open()
+    try:
+        stock_months(log)
+        key = load_or_create_key(tmp_path / "checkpoint.key")
+        assert Checkpointer(log, key, FileWitness(tmp_path / "service.jsonl")).checkpoint().result.ok  # at seq 18
+        pruned: list[int] = []
+        pruner = Checkpointer(log, key, FileWitness(tmp_path / "pruner.jsonl"))
+        racing = _PrunedAfterVerifying(log, lambda: pruned.append(prune(pruner, day(12), now=now).removed)
+                                       if not pruned else None)
+        service = Checkpointer(racing, key, FileWitness(tmp_path / "service.jsonl"))  # type: ignore[arg-type]
+        checked = service.check(full=full)
+    finally:
+        log.close()
+    assert pruned == [18]  # every record, the checkpoint's too, went while the check ran
+    assert checked.result.ok, checked.result.first_problem
