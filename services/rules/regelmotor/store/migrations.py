@@ -162,6 +162,11 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
            BEGIN SELECT RAISE(ABORT, 'decisions are append-only: a record is deleted only under a retention cut');
            END""",
     )),
+    # The delete guard above looks up max(seq) of the cuts once per deleted row: without an index that is a scan of
+    # every cut per row (one DELETE of 8 649 rows under 3 650 cuts, on this machine: 1.86 s; with the index 0.016 s).
+    Migration(6, "an index on the retention cuts' seq for the delete guard", (
+        "CREATE INDEX retention_cuts_seq ON retention_cuts (seq)",
+    )),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -294,6 +299,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
            FOR EACH ROW EXECUTE FUNCTION regelmotor_append_only()""",
         """CREATE TRIGGER decisions_no_delete AFTER DELETE ON decisions REFERENCING OLD TABLE AS gone
            FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_delete_under_cut()""",
+    )),
+    # As SQLite's 6: max(seq) of the cuts, read by both guards, from the index.
+    Migration(6, "an index on the retention cuts' seq for the delete guard", (
+        "CREATE INDEX retention_cuts_seq ON retention_cuts (seq)",
     )),
 )
 
