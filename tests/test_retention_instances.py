@@ -19,9 +19,9 @@ from regelmotor.store import Checkpointer, DecisionLog, FileWitness, load_or_cre
 from regelmotor.store.chain import ChainHead, VerifyResult
 from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
+from tests import test_checkpoints
 from tests.grpc_support import server_in_process
 from tests.postgres_support import postgres_schema
-from tests import test_checkpoints
 from tests.test_decision_log import Backend
 from tests.test_retention import day, now, stock_months
 

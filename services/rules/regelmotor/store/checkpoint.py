@@ -301,7 +301,7 @@ def _after_newer_cuts(log: DecisionLog, checkpoint: Checkpoint, verified: Retent
     """`problem` (truncation), unless a prune committed after the verified snapshot: the head and the checkpoint's
     record are read after it, and records a valid newer cut removed are not truncation. The newest cut is read
     before the records, so whatever they lack was removed under it or is truly gone."""
-    seen = verified
+    seen, found = verified, problem
     for _ in range(attempts):
         try:
             cuts = log.retention().cuts()
@@ -309,12 +309,13 @@ def _after_newer_cuts(log: DecisionLog, checkpoint: Checkpoint, verified: Retent
             return problem
         newest = cuts[-1] if cuts else None
         if newest is None or (seen is not None and newest.id == seen.id) or cuts_problem([newest], keys) is not None:
-            return problem  # no newer cut (or one no key of ours signed, which the next check reports)
+            return found  # no newer cut (or one no key of ours signed, which the next check reports)
         seen = newest
-        problem = _decisions_problem(log, checkpoint, log.heads()[0], newest)
-        if problem is None or problem.kind != "truncated":
-            return problem
-    return problem
+        again = _decisions_problem(log, checkpoint, log.heads()[0], newest)
+        if again is None or again.kind != "truncated":
+            return again
+        found = again
+    return found
 
 
 def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead,
