@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import grpc
@@ -57,10 +57,8 @@ class ServerProcess:
 
     def _kill_all(self) -> None:
         """SIGKILL the server and every process of its session (the engine workers), and reap the server."""
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
 
     def _read_stderr(self) -> None:
