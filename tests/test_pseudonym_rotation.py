@@ -244,6 +244,7 @@ def test_pseudonym_key_new_writes_a_0600_key_once_and_never_overwrites_it(
     assert len(key) == 32 and key_file.stat().st_mode & 0o777 == 0o600
     said = capsys.readouterr()
     assert key.hex() not in said.out + said.err  # the key is in the file only
+    assert "in two phases on every instance" in said.out  # a one-step rotation refuses retries across instances
     assert main(["pseudonym-key", "new", str(key_file)]) == 2
     assert f"{key_file} exists; a key file is never overwritten" in capsys.readouterr().err
     assert read_key_file(key_file) == key
