@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import grpc
@@ -38,15 +38,28 @@ class ServerProcess:
         environment = {**os.environ, "PYTHONPATH": source,
                        "REGELMOTOR_DATA_DIR": str(self.data_dir),
                        "REGELMOTOR_PSEUDONYM_KEY_FILE": str(Path(self._key_dir.name) / "pseudonym.key"), **(env or {})}
+        # A session of its own: a start that fails can take the server and its engine workers down together.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env=environment, cwd=ROOT)
+                                        env=environment, cwd=ROOT, start_new_session=True)
         self.banner = ""
-        self.address = self._await_address()
-        # Read stderr continuously: the server logs a line per call, and a full pipe would block it.
         self._stderr: list[str] = []
-        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
-        self._drain.start()
-        self.wait_serving()
+        try:
+            self.address = self._await_address()
+            # Read stderr continuously: the server logs a line per call, and a full pipe would block it.
+            self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+            self._drain.start()
+            self.wait_serving()
+        except BaseException:
+            self._kill_all()
+            self._data_dir.cleanup()
+            self._key_dir.cleanup()
+            raise
+
+    def _kill_all(self) -> None:
+        """SIGKILL the server and every process of its session (the engine workers), and reap the server."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None

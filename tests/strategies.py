@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -89,20 +90,76 @@ DATED_FLAGS: dict[str, tuple[str, str]] = {
     "kan_ikke_gi_helsehjelp_innen_frist": ("kan_ikke_gi_helsehjelp_dato", "ansiennitetsdato")}
 DATED_FLAG_DAYS = 200  # how far after the anchor the date may lie: about a frist and some
 
+# An ICD-10 code or range as a ruleset quotes it in icd10_in(...) ('F20', 'F32.2', 'F60-F69') or keys a table row.
+_ICD10_SPEC = re.compile(r"^([A-Z])([0-9]{2})(\.[0-9A-Z]{1,2})?(?:-([A-Z])([0-9]{2}))?$")
+_QUOTED_SPEC = re.compile(r"'([A-Z][0-9]{2}(?:\.[0-9A-Z]{1,2})?(?:-[A-Z][0-9]{2})?)'")
 
-def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None
-                        ) -> st.SearchStrategy[dict[str, Any]]:
+
+def _category(letter: str, number: int) -> list[str]:
+    return [f"{letter}{number:02d}"] if 0 <= number <= 99 else []
+
+
+def _near(spec: str) -> list[str]:
+    """Codes on both sides of the edges of one code or range: inside it (a subcode too) and just outside."""
+    match = _ICD10_SPEC.match(spec)
+    if match is None:
+        return []
+    letter, number, sub, last_letter, last = match.groups()
+    low = int(number)
+    if last is not None:  # a range of categories: its first and last, one in the middle, the neighbours outside
+        high = int(last)
+        return [f"{letter}{low:02d}", f"{last_letter}{high:02d}.9", f"{letter}{(low + high) // 2:02d}.0",
+                *_category(letter, low - 1), *_category(last_letter, high + 1)]
+    if sub is None:  # a category: itself, a subcode, its neighbours
+        return [spec, f"{spec}.0", *_category(letter, low - 1), *_category(letter, low + 1)]
+    digit = sub[1]  # a subcode: itself, a Norwegian extension, its category alone, its siblings
+    siblings = [f"{letter}{number}.{int(digit) + step}" for step in (-1, 1)
+                if digit.isdigit() and 0 <= int(digit) + step <= 9]
+    return [spec, f"{spec}0" if len(sub) == 2 else spec, f"{letter}{number}", *siblings]
+
+
+def icd10_codes_near(ruleset: Ruleset) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The codes at the edges of every ICD-10 code and range the ruleset names: those its derived values quote
+    (icd10_in), and those its tables are keyed by - two groups, so that the few codes a condition names are not
+    drowned by a long table. Random text from the pattern alone almost never lands on either side of an edge
+    (one letter in 26, then one code in hundreds)."""
+    quoted = {spec for derived in ruleset.derived.values() for spec in _QUOTED_SPEC.findall(derived.text)}
+    keys = {key for table in ruleset.tables.values() for key in table.rows if _ICD10_SPEC.match(key)}
+    return (tuple(sorted({code for spec in quoted for code in _near(spec)})),
+            tuple(sorted({code for spec in keys for code in _near(spec)})))
+
+
+def _takes_icd10_codes(spec: FactSpec) -> bool:
+    """A list of strings whose pattern takes ICD-10 codes (E11, F32.20) and refuses lower case."""
+    item = spec.type.item
+    if spec.type.kind is not Kind.LIST or item is None or item.kind is not Kind.STRING or not spec.pattern:
+        return False
+    accepts = re.compile(spec.pattern)
+    return all(accepts.fullmatch(code) for code in ("E11", "F32.20")) and not accepts.fullmatch("e11")
+
+
+def plausible_facts_for(ruleset: Ruleset, overrides: dict[str, st.SearchStrategy[Any]] | None = None, *,
+                        every_fact: bool = False, most_codes: int = 5) -> st.SearchStrategy[dict[str, Any]]:
     """facts_for, shaped so that most examples also pass the checks a schema cannot express (property
     tests discard the refused ones with assume(), and should see mostly evaluated ones):
     - a birth date lies before the version's period, so no age is asked of someone not yet born;
     - an optional fact that a constraint requires (``not present(fact)`` in its condition) is always given;
+    - a list of ICD-10 codes draws two codes in three from the edges of the codes and ranges the ruleset names;
     - a dated flag (DATED_FLAGS) has its date exactly when it is true, a few months at most after the anchor.
+    `every_fact`: optional facts are always given (each value of an enum, a default too, is drawn as often);
+    `most_codes`: the most codes in such a list (within its declared limit).
     """
     chosen = dict(overrides or {})
+    near = [st.sampled_from(codes) for codes in icd10_codes_near(ruleset) if codes]
     for name, spec in ruleset.facts.items():
         if name in BIRTH_DATES and name not in chosen and spec.type.kind is Kind.DATE:
             chosen[name] = st.dates(date(1900, 1, 1), ruleset.meta.gyldig_fra).map(date.isoformat)
-    always = frozenset(c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
+        if name not in chosen and near and _takes_icd10_codes(spec):
+            assert spec.type.item is not None
+            code = st.one_of(_scalar(spec.type.item, spec), *near)
+            chosen[name] = st.lists(code, max_size=min(most_codes, spec.items_limit or most_codes))
+    always = frozenset(ruleset.facts) if every_fact else frozenset(
+        c.field for c in ruleset.constraints if f"not present({c.field})" in c.condition_text)
     facts = facts_for(ruleset, chosen, always)
     for flag, (dated, anchor) in DATED_FLAGS.items():
         if {flag, dated, anchor} <= ruleset.facts.keys():

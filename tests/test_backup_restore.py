@@ -41,6 +41,8 @@ from tests.server_process import ServerProcess, running_server, serve_once
 CALLER = (("regelmotor-caller", "dips"),)
 PURPOSE = "kontroll av gjenoppretting"
 BEFORE, AFTER = 3, 2  # decisions made before the backup, and after it (lost with a restore of it)
+LAST_IDS = ("SELECT (SELECT coalesce(max(id), 0) FROM ruleset_events), "
+            "(SELECT coalesce(max(id), 0) FROM access_log WHERE hash IS NOT NULL)")
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Live:
     env: dict[str, str]
     key: Path
     witness: Path
-    last_event: Callable[[], int]  # the newest lifecycle event id in the store
+    last_ids: Callable[[], tuple[int, int]]  # the newest lifecycle event id and chained access-log row id
 
 
 @dataclass
@@ -63,7 +65,8 @@ class Backend(Protocol):
 
     def live(self, folder: Path) -> Live: ...
 
-    def backup(self, live: Live, folder: Path) -> None: ...
+    def backup(self, live: Live, folder: Path) -> Path:
+        """Back the store up into `folder`; returns the witness copy."""
 
     def restore(self, folder: Path) -> Restored: ...
 
@@ -74,19 +77,21 @@ class Postgres:
         self.source_dsn, self.restored_dsn = source_dsn, restored_dsn
 
     def live(self, folder: Path) -> Live:
-        def last_event() -> int:
+        def last_ids() -> tuple[int, int]:
             with psycopg.connect(self.source_dsn) as conn:
-                (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM ruleset_events").fetchone() or (0,)
-                return int(last)
+                row = conn.execute(LAST_IDS).fetchone()
+                assert row is not None
+                return int(row[0]), int(row[1])
 
         return Live({"REGELMOTOR_DECISION_LOG": self.source_dsn, "REGELMOTOR_CHECKPOINT_KEY_FILE":
                      str(folder / "checkpoint.key"), "REGELMOTOR_WITNESS_FILE": str(folder / "checkpoints.jsonl")},
-                    folder / "checkpoint.key", folder / "checkpoints.jsonl", last_event)
+                    folder / "checkpoint.key", folder / "checkpoints.jsonl", last_ids)
 
-    def backup(self, live: Live, folder: Path) -> None:
+    def backup(self, live: Live, folder: Path) -> Path:
         shutil.copy2(live.witness, folder / "checkpoints.jsonl")  # first: it signs nothing the dump lacks
         subprocess.run([self.tools["pg_dump"], "--format=custom", "--file", str(folder / "decisions.dump"),
                         "--dbname", self.source_dsn], check=True, capture_output=True, timeout=120)
+        return folder / "checkpoints.jsonl"
 
     def restore(self, folder: Path) -> Restored:
         subprocess.run([self.tools["pg_restore"], "--exit-on-error", "--no-owner", "--dbname", self.restored_dsn,
@@ -98,17 +103,19 @@ class SQLite:
     def live(self, folder: Path) -> Live:
         database = folder / "decisions.db"
 
-        def last_event() -> int:
+        def last_ids() -> tuple[int, int]:
             with closing(sqlite3.connect(database)) as conn:
-                return int(conn.execute("SELECT coalesce(max(id), 0) FROM ruleset_events").fetchone()[0])
+                event, access = conn.execute(LAST_IDS).fetchone()
+                return int(event), int(access)
 
         return Live({"REGELMOTOR_DATA_DIR": str(folder)}, folder / "checkpoint.key", folder / "checkpoints.jsonl",
-                    last_event)
+                    last_ids)
 
-    def backup(self, live: Live, folder: Path) -> None:
+    def backup(self, live: Live, folder: Path) -> Path:
         command = ["db", "backup", "--decision-log", str(Path(live.env["REGELMOTOR_DATA_DIR"]) / "decisions.db"),
                    "--witness", str(live.witness), "--to", str(folder / "decisions.db")]
         assert main(command) == 0
+        return folder / "decisions.db.checkpoints.jsonl"  # `db backup` puts the witness copy beside the copy
 
     def restore(self, folder: Path) -> Restored:
         data = folder.parent / "restored-data"
@@ -155,11 +162,12 @@ def _reads(server: ServerProcess, decision_id: str) -> tuple[apb.GetDecisionResp
 
 
 def _await_checkpoint(live: Live, seq: int) -> None:
-    """Until the service has signed the decisions and the lifecycle events so far (every second)."""
+    """Until the service has signed the decisions, the lifecycle events and the access log so far (every second)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         latest = FileWitness(live.witness).latest()
-        if latest is not None and (latest.checkpoint.seq, latest.checkpoint.lifecycle_id) == (seq, live.last_event()):
+        if latest is not None and (latest.checkpoint.seq, latest.checkpoint.lifecycle_id,
+                                   latest.checkpoint.access_id) == (seq, *live.last_ids()):
             return
         time.sleep(0.1)
     raise AssertionError(f"no checkpoint of seq {seq} with the newest lifecycle event was signed")
@@ -179,7 +187,7 @@ def test_a_backup_restored_into_a_new_store_verifies_and_reads_back_what_it_held
             _propose_and_reject(server)
             original = _reads(server, before[0].decision_id)
             _await_checkpoint(live, BEFORE)
-            store.backup(live, backup)  # online: the service is running
+            witness_copy = store.backup(live, backup)  # online: the service is running
             _decide(server, "etter", AFTER)
         assert FileWitness(live.witness).latest().checkpoint.seq == BEFORE + AFTER  # type: ignore[union-attr]
         restored = store.restore(backup)
@@ -198,7 +206,10 @@ def test_a_backup_restored_into_a_new_store_verifies_and_reads_back_what_it_held
         assert f"seq {BEFORE + 1}–{BEFORE + AFTER} were removed" in message
         assert "restore a newer backup if there is one, else start with the witness copied with the backup" in message
 
-        env = {**with_backup, "REGELMOTOR_WITNESS_FILE": str(backup / "checkpoints.jsonl")}
+        assert witness_copy.is_file()
+        copied = FileWitness(witness_copy).latest()
+        assert copied is not None and copied.checkpoint.seq == BEFORE
+        env = {**with_backup, "REGELMOTOR_WITNESS_FILE": str(witness_copy)}
         with running_server(workers=1, rulesets=rulesets, env=env) as server, \
                 grpc.insecure_channel(server.address) as channel:
             audit = apb_grpc.AuditServiceStub(channel)
@@ -209,6 +220,9 @@ def test_a_backup_restored_into_a_new_store_verifies_and_reads_back_what_it_held
             listed = audit.ListDecisions(apb.ListDecisionsRequest(formaal=PURPOSE, page_size=50), timeout=30)
     assert verified.ok and verified.checked == BEFORE, verified
     assert (verified.checkpoint.seq, verified.checkpoint.lifecycle_id) == (BEFORE, history.events[-1].id)
+    # Checked against the checkpoint the backup took along, not one the restored server signed for itself.
+    assert (verified.checkpoint.at, verified.checkpoint.hash, verified.checkpoint.access_id) == (
+        copied.checkpoint.at, copied.checkpoint.hash, copied.checkpoint.access_id)
     assert got == original[0] and got.decision == before[0]
     assert history == original[1] and [e.action for e in history.events][-2:] == ["proposed", "rejected"]
     assert replayed.identical and replayed.answer_matches, replayed

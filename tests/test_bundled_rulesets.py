@@ -45,15 +45,21 @@ CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
         {"fodselsdato", "diagnoser", "funksjonsniva", "clinical_frailty_scale",
          "behov_omfattende_langvarige_tjenester", "gravid", "fodsel_dato"},
         {"grupper", "store_og_sammensatte_behov"},
-        {"2020.1": "2020-01-01", "2024.1": "2024-03-01"},
+        {"2020.1": "2020-01-01", "2024.1": "2024-03-01", "2020.1.1": "2020-01-01", "2024.1.1": "2024-03-01"},
     ),
 }
 
-
-# Facts a correction adds to the contract of the version it corrects (a version it does not know refuses them).
-ADDED_BY_CORRECTION: dict[str, set[str]] = {
-    key: {"kan_ikke_gi_helsehjelp_innen_frist", "kan_ikke_gi_helsehjelp_dato"}
-    for key in ("rett-til-helsehjelp@2015.11.1", "rett-til-helsehjelp@2024.07.1")}
+# What a correction adds to its ruleset's contract (facts, public outcomes); the names above stay in every version.
+_PRIORITERTE_RETTING = ({"kontakt_psykisk_helsevern", "langvarige_eller_sammensatte_behov"},
+                        {"grunnlag_alvorlige_psykiske_lidelser"})
+# The rett-til-helsehjelp corrections add the hospital's finding that it cannot give care within the frist.
+_RETT_RETTING: tuple[set[str], set[str]] = ({"kan_ikke_gi_helsehjelp_innen_frist", "kan_ikke_gi_helsehjelp_dato"}, set())
+ADDED_BY_CORRECTION: dict[str, tuple[set[str], set[str]]] = {
+    "prioriterte-pasientgrupper@2020.1.1": _PRIORITERTE_RETTING,
+    "prioriterte-pasientgrupper@2024.1.1": _PRIORITERTE_RETTING,
+    "rett-til-helsehjelp@2015.11.1": _RETT_RETTING,
+    "rett-til-helsehjelp@2024.07.1": _RETT_RETTING,
+}
 
 
 def _versions() -> list[Ruleset]:
@@ -77,9 +83,10 @@ def test_contract_names_and_versions(name: str) -> None:
     shipped = MOTOR.repository.all_versions(name)
     assert {r.meta.version: r.meta.gyldig_fra.isoformat() for r in shipped} == versions
     for ruleset in shipped:
-        assert set(ruleset.facts) == facts | ADDED_BY_CORRECTION.get(ruleset.key, set()), ruleset.key
+        added_facts, added_outcomes = ADDED_BY_CORRECTION.get(ruleset.key, (set(), set()))
+        assert set(ruleset.facts) == facts | added_facts, ruleset.key
         public = {o for o, spec in ruleset.outcomes.items() if not spec.internal}
-        assert public == outcomes, ruleset.key
+        assert public == outcomes | added_outcomes, ruleset.key
 
 
 @pytest.mark.parametrize("ruleset", _versions(), ids=lambda r: r.key)
@@ -118,6 +125,14 @@ def test_a_changed_ruleset_makes_its_document_stale(tmp_path: Path) -> None:
     assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2012.1.md")]
 
 
+def test_each_correction_is_listed_right_after_the_version_it_corrects() -> None:
+    for name in MOTOR.repository.names():
+        listed = [r.meta.version for r in MOTOR.repository.all_versions(name)]
+        for ruleset in MOTOR.repository.all_versions(name):
+            if ruleset.meta.supersedes is not None:
+                assert listed.index(ruleset.meta.version) == listed.index(ruleset.meta.supersedes) + 1, listed
+
+
 def test_every_shipped_version_is_published_and_recorded() -> None:
     published = (BUNDLED_RULESETS / "published.txt").read_text(encoding="utf-8").split()
     for ruleset in _versions():
@@ -153,7 +168,7 @@ def test_a_correction_case_names_what_the_corrected_version_answers_differently(
 
 
 def test_the_rett_til_helsehjelp_corrections_have_cases_that_differ_and_cases_that_agree() -> None:
-    for key in ADDED_BY_CORRECTION:
+    for key in ("rett-til-helsehjelp@2015.11.1", "rett-til-helsehjelp@2024.07.1"):
         names = [case.name for ruleset, case in CORRECTION_CASES if ruleset.key == key]
         differ = [name for name in names if DIFFERS.search(name)]
         agree_with_new_facts = [case.name for ruleset, case in CORRECTION_CASES if ruleset.key == key

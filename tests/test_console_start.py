@@ -55,12 +55,12 @@ def test_the_start_page_lists_each_ruleset_with_its_version_in_force_and_the_wai
     rows = page.locator("table.start-regelsett tbody tr")
     in_force = {rows.nth(i).locator("th").inner_text(): rows.nth(i).locator("td a").first.get_attribute("href")
                 for i in range(rows.count())}
-    # Today every bundled ruleset's newest version governs (open-ended; for utskrivningsklar the correction 2019.1.1,
-    # which decides in 2019.1's place, and for rett-til-helsehjelp 2024.07.1 in 2024.07's), and sats 2024.1 (2025.1
-    # is only proposed).
+    # Today every bundled ruleset's newest version governs (open-ended; for utskrivningsklar, rett-til-helsehjelp and
+    # prioriterte-pasientgrupper through their corrections, which decide in the corrected versions' place), and
+    # sats 2024.1 (2025.1 is only proposed).
     assert in_force == {"sats": "/regelsett/sats/2024.1", "utskrivningsklar": "/regelsett/utskrivningsklar/2019.1.1",
                         "rett-til-helsehjelp": "/regelsett/rett-til-helsehjelp/2024.07.1",
-                        "prioriterte-pasientgrupper": "/regelsett/prioriterte-pasientgrupper/2024.1"}
+                        "prioriterte-pasientgrupper": "/regelsett/prioriterte-pasientgrupper/2024.1.1"}
     assert page.locator("ul.start-forslag li").all_inner_texts() == [
         "Behandle forslaget sats 2025.1: Sats 2025.1, foreslått av konsoll:anna, gjelder fra 1. januar 2025"]
     assert_accessible(page)

@@ -88,7 +88,9 @@ def test_without_supersedes_an_overlap_stays_refused(tmp_path: Path) -> None:
     base = write_version(tmp_path, "1", "2020-01-01")
     other = write_version(tmp_path, "1.1", "2020-01-01")
     publish(tmp_path, base, other)
-    with pytest.raises(RulesetInvalid, match=r"starts on the same day as 1\.1 \(2020-01-01\): the periods overlap"):
+    # Versions of one start date are listed by version text, so the later one (1.1) is the one refused.
+    with pytest.raises(RulesetInvalid,
+                       match=r"version 1\.1 starts on the same day as 1 \(2020-01-01\): the periods overlap"):
         RulesetRepository.load(tmp_path)
 
 

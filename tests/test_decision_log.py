@@ -759,7 +759,7 @@ def test_the_window_bounds_the_search_for_a_swapped_partner() -> None:
 
 def test_migrations_are_applied_once_and_reopening_works(backend: Backend) -> None:
     versions = [m.version for m in backend.migrations]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
     first = backend.open()
     assert first.migrated == versions and first.schema_versions() == versions
     stored = first.append([make_record(1)])
@@ -771,14 +771,14 @@ def test_migrations_are_applied_once_and_reopening_works(backend: Backend) -> No
     assert again.append([make_record(2)])[0].seq == 2 and again.verify().ok
     again.close()
 
-    extra = Migration(6, "a table of its own", ("CREATE TABLE extra_table (x INTEGER)",))  # fails when run twice
+    extra = Migration(7, "a table of its own", ("CREATE TABLE extra_table (x INTEGER)",))  # fails when run twice
     upgraded = backend.open(migrations=(*backend.migrations, extra))
-    assert upgraded.migrated == [6] and upgraded.schema_versions() == [*versions, 6]
+    assert upgraded.migrated == [7] and upgraded.schema_versions() == [*versions, 7]
     upgraded.close()
     reopened = backend.open(migrations=(*backend.migrations, extra))
-    assert reopened.migrated == [] and reopened.schema_versions() == [*versions, 6]
+    assert reopened.migrated == [] and reopened.schema_versions() == [*versions, 7]
     reopened.close()
-    assert backend.sql("SELECT count(*) FROM schema_version") == [(6,)]
+    assert backend.sql("SELECT count(*) FROM schema_version") == [(7,)]
 
     with pytest.raises(SchemaError, match="newer than this code"):
         backend.open()
@@ -806,7 +806,7 @@ def test_concurrent_first_opens_migrate_once(backend: Backend) -> None:
     try:
         assert errors == [] and len(opened) == 4
         assert sorted(len(o.migrated) for o in opened) == [0, 0, 0, len(backend.migrations)]
-        assert opened[0].schema_versions() == [1, 2, 3, 4, 5]
+        assert opened[0].schema_versions() == [1, 2, 3, 4, 5, 6]
     finally:
         for o in opened:
             o.close()
@@ -840,7 +840,7 @@ def test_a_schema_1_log_is_upgraded_and_its_records_still_verify(backend: Backen
 
     upgraded = backend.open()
     try:
-        assert upgraded.migrated == [2, 3, 4, 5] and upgraded.schema_versions() == [1, 2, 3, 4, 5]
+        assert upgraded.migrated == [2, 3, 4, 5, 6] and upgraded.schema_versions() == [1, 2, 3, 4, 5, 6]
         assert upgraded.verify() == VerifyResult(ok=True, checked=3)
         got = upgraded.get(earlier[1].decision_id)
         assert got is not None and got.record == earlier[1] and got.request_fingerprint is None

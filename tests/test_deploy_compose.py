@@ -73,8 +73,18 @@ def test_both_instances_share_one_postgresql_and_reach_it_healthy(stack: dict[st
     database = services["postgres"]["environment"]
     assert dsn == f"postgresql://{database['POSTGRES_USER']}@postgres:5432/{database['POSTGRES_DB']}"
     assert services["regelmotor-1"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
-    # Each its own data volume: the checkpoint key and witness file are per instance (docs/configuration.md).
+    # Each its own data volume: the witness file is per instance (docs/configuration.md).
     assert len({tuple(services[name]["volumes"]) for name in INSTANCES}) == 2
+
+
+def test_both_instances_share_one_checkpoint_key_from_a_secret(stack: dict[str, Any]) -> None:
+    # A retention cut signed with one instance's key is "cut invalid" to an instance with another
+    # (tests/test_retention_instances.py): the key is one secret, not made in each data volume.
+    services = stack["services"]
+    keys = {services[name]["environment"].get("REGELMOTOR_CHECKPOINT_KEY_FILE") for name in INSTANCES}
+    assert keys == {"/run/secrets/checkpoint_key"}
+    assert all("checkpoint_key" in services[name]["secrets"] for name in INSTANCES)
+    assert stack["secrets"]["checkpoint_key"] == {"file": "./secrets/checkpoint.key"}
 
 
 def test_the_balancer_sends_to_both_instances(stack: dict[str, Any]) -> None:

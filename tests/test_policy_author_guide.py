@@ -3,7 +3,8 @@
 The guide marks what the test does with HTML comments a reader does not see: `<!-- steg: NAME -->` before each
 ```sh block (a command block, run with bash as written), `<!-- endring: FILE -->` before a «Før» and an «Etter»
 yaml block (the «Før» lines must stand once in FILE, as whole lines, and become the «Etter» lines), and
-`<!-- slett: FILE, N steder -->` before a yaml block whose lines stand N times in FILE and are deleted.
+`<!-- slett: FILE, N steder -->` (or `1 sted`) before a yaml block whose lines stand N times in FILE and are
+deleted.
 
 Where it runs: a temporary folder standing for the reader's checkout, with copies of `rulesets/` and
 `docs/examples/`, `regelmotor` and `regelmotor-client` on PATH (this checkout's code), and a `.venv/bin/activate`
@@ -40,7 +41,9 @@ from typing import Any
 import grpc
 import pytest
 
+from regelmotor.core.errors import RulesetInvalid
 from regelmotor.core.loader import load_ruleset_file
+from regelmotor.core.repository import RulesetRepository
 from regelmotor.store import ListFilter, open_log
 from regelmotor_api.v1 import decision_pb2 as pb
 from regelmotor_api.v1 import decision_pb2_grpc as pb_grpc
@@ -49,9 +52,9 @@ from tests.grpc_support import server_in_process, struct
 
 GUIDE = ROOT / "docs" / "guides" / "policy-author.md"
 STEPS = ["aktiver", "start", "for", "kopier", "valider", "test", "konsekvens", "foreslaa", "diff", "godkjenn", "i-bruk",
-         "historikk", "registrer"]
+         "historikk", "registrer", "rette"]
 LATER = "i-bruk"  # needs hot reload: run by its own test, after the others
-SHA256 = "991da2e880a5dc934b85dbcc8fe6827ddf6ff21127420e6f6c020454cb2f6b06"  # the guide's 2026.1.yaml
+SHA256 = "638bdb0770d1cebdb4185afede167d95113f3f9ece66a405ab01422ee74f367a"  # the guide's 2026.1.yaml
 LAST_YEAR = 12  # decisions of 2025 in the log (the guide's impact example says 12)
 SERVE_SECONDS = 5.0  # the guide: "innen fem sekunder"
 COMMAND_SECONDS = 180
@@ -93,7 +96,7 @@ def guide_actions(text: str) -> list[Command | Edit]:
         elif kind == "endring":
             actions.append(Edit(argument, following[0][1], following[1][1]))
         else:
-            path, times = re.fullmatch(r"(.*?),\s*(\d+) steder", argument).groups()  # type: ignore[union-attr]
+            path, times = re.fullmatch(r"(.*?),\s*(\d+) sted(?:er)?", argument).groups()  # type: ignore[union-attr]
             actions.append(Edit(path, following[0][1], "", int(times)))
     commands = [body for start, lang, body in blocks if lang == "sh"]
     assert len(commands) == sum(isinstance(a, Command) for a in actions), "a ```sh block without <!-- steg: … -->"
@@ -294,7 +297,12 @@ def test_the_copied_and_edited_version_is_the_guides_text(walkthrough: Walkthrou
     ran(walkthrough, "kopier")
     ruleset = load_ruleset_file(walkthrough.work / "rulesets" / "utskrivningsklar" / "2026.1.yaml")
     assert (ruleset.key, ruleset.sha256) == ("utskrivningsklar@2026.1", SHA256)
-    assert "      - {gyldig_fra: 2026-01-01, value: 6250}\n" in Path(ruleset.source_path).read_text(encoding="utf-8")
+    text = Path(ruleset.source_path).read_text(encoding="utf-8")
+    assert "      - {gyldig_fra: 2026-01-01, value: 6250}\n" in text
+    # A copy of the version in force, the correction 2019.1.1 (its 2025 mark and verified 2012 hjemler kept), made a
+    # new version: not a correction of anything.
+    assert "        sekundaerkilde: >-\n" in text and "  forskrift-2012-vilkar:\n" in text
+    assert ruleset.meta.supersedes is None and "correction_reason" not in text
 
 
 def test_validate_prints_the_sha256_the_guide_shows(walkthrough: Walkthrough) -> None:
@@ -305,7 +313,7 @@ def test_validate_prints_the_sha256_the_guide_shows(walkthrough: Walkthrough) ->
 
 def test_the_cases_pass_with_full_coverage_as_shown(walkthrough: Walkthrough) -> None:
     said = ran(walkthrough, "test").out
-    assert "44 passed, 0 failed" in said
+    assert "49 passed, 0 failed" in said
     assert said in guide()
 
 
@@ -343,8 +351,11 @@ def test_the_approver_sees_that_only_the_rate_and_the_period_changed(walkthrough
     said = ran(walkthrough, "diff").out
     sections = [line for line in said.splitlines() if re.fullmatch(r"\w+:", line)]
     assert sections == ["metadata:", "parameters:"]
-    assert "  gyldig_fra: 2019-01-01 → 2025-01-01\n" in said and "  version: 2019.1 → 2026.1\n" in said
-    assert said.endswith("2025-01-01: 5981, 2026-01-01: 6250 NOK\n")
+    assert "  gyldig_fra: 2019-01-01 → 2025-01-01\n" in said and "  version: 2019.1.1 → 2026.1\n" in said
+    assert "  supersedes: 2019.1 → (not set)\n" in said and re.search(r"^  correction_reason: .* → \(not set\)$", said,
+                                                                      re.MULTILINE)
+    kept_mark = "2025-01-01: 5981 [sekundærkilde: Sykepleien 01/2026: "
+    assert said.count(kept_mark) == 2 and said.endswith(", 2026-01-01: 6250 NOK\n")
 
 
 def test_the_proposer_cannot_approve_her_own_version(walkthrough: Walkthrough) -> None:
@@ -362,6 +373,9 @@ def test_another_person_approves(walkthrough: Walkthrough) -> None:
 
 def test_the_history_shows_who_proposed_and_who_approved(walkthrough: Walkthrough) -> None:
     lines = ran(walkthrough, "historikk").out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("utskrivningsklar@2019.1  "))
+    assert lines[at + 1] == "    rettet av 2019.1.1"  # how step 2 tells which version to copy
+    assert "viser `rettet av` under en versjon som er rettet" in guide()
     assert f"utskrivningsklar@2026.1  published  2025-01-01 – …  sha256 {SHA256}" in lines
     events = [line.split("  ", 1)[1] for line in lines if re.match(r"\d{4}-\d\d-\d\dT", line)]
     assert events[-2:] == [f"kari  proposed  2026.1  sha256 {SHA256[:16]}…", f"ola  approved  2026.1  "
@@ -373,6 +387,34 @@ def test_the_directory_records_the_published_version(walkthrough: Walkthrough) -
     assert ran(walkthrough, "registrer").out == f"published utskrivningsklar@2026.1 sha256 {SHA256}\n"
     published = (walkthrough.work / "rulesets" / "published.txt").read_text(encoding="utf-8")
     assert f"utskrivningsklar 2026.1 {SHA256}\n" in published
+
+
+def test_a_copy_that_keeps_the_correction_lines_is_refused_as_the_guide_says(walkthrough: Walkthrough,
+                                                                             tmp_path: Path) -> None:
+    """Step 3d: the guide's 2026.1 with `supersedes` and `correction_reason` left in would be a second correction of
+    2019.1 covering 2025 beside 2019.1.1: refused, in the words the guide quotes."""
+    ran(walkthrough, "registrer")
+    [deleted] = [a for a in walkthrough.actions
+                 if isinstance(a, Edit) and a.path.endswith("/2026.1.yaml") and not a.after]
+    rulesets = tmp_path / "rulesets"
+    shutil.copytree(walkthrough.work / "rulesets", rulesets)
+    path = rulesets / "utskrivningsklar" / "2026.1.yaml"
+    anchor = "selected_by: utskrivningsklar_dato\n"
+    path.write_text(path.read_text(encoding="utf-8").replace(anchor, anchor + deleted.before), encoding="utf-8")
+    published = rulesets / "published.txt"
+    published.write_text(published.read_text(encoding="utf-8").replace(SHA256, load_ruleset_file(path).sha256),
+                         encoding="utf-8")
+    refusal = "corrections 2019.1.1 and 2026.1 of 2019.1 both cover 2025-01-01"
+    with pytest.raises(RulesetInvalid, match=re.escape(refusal)):
+        RulesetRepository.load(rulesets)
+    assert f"`TIMELINE: … {refusal}: …`" in guide()
+
+
+def test_a_corrections_cases_pass_beside_the_new_version(walkthrough: Walkthrough) -> None:
+    """The guide's section on corrections tests 2019.1.1's cases, with 2026.1 (from 2025) published beside it."""
+    said = ran(walkthrough, "rette").out
+    assert said.endswith(" passed, 0 failed\n")
+    assert said in guide()
 
 
 # -- step 9: needs hot reload -----------------------------------------------------------------------------------

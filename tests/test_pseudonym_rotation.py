@@ -139,6 +139,43 @@ def test_after_a_rotation_a_search_by_identity_number_finds_old_and_new_decision
     assert forgotten["listed"] == forgotten["exported"] == {new} and forgotten["counted"] == 1
 
 
+def _retried_both_ways(first: RunningServer, second: RunningServer, tag: str) -> list[bool]:
+    """A request recorded on each of two instances and retried with its request_id on the other: answered with the
+    stored decision each time?"""
+    recorded = _evaluate(first, PERSON, f"{tag}-1")
+    answers = [_evaluate(second, PERSON, f"{tag}-1") == recorded]
+    recorded = _evaluate(second, PERSON, f"{tag}-2")
+    return [*answers, _evaluate(first, PERSON, f"{tag}-2") == recorded]
+
+
+def test_a_rolling_rotation_in_two_phases_keeps_retries_across_instances_the_same_request(tmp_path: Path) -> None:
+    """docs/security.md, "Rotating the pseudonym key": phase 1 gives every instance the new key B as a retired key
+    (A stays current), phase 2 makes B current and A retired. In each phase's mixed state (some instances restarted,
+    some not) a request retried on another instance is the same request, both ways. Skipping phase 1 leaves a mixed
+    state in which an instance with A alone cannot tell a retry of a record made under B: refused."""
+    key_a, key_b = tmp_path / "a.key", tmp_path / "b.key"
+    for key_file in (key_a, key_b):
+        assert main(["pseudonym-key", "new", str(key_file)]) == 0
+    old = {"pseudonym_key_file": key_a}
+    phase_1 = {"pseudonym_key_file": key_a, "pseudonym_previous_key_files": [key_b]}
+    phase_2 = {"pseudonym_key_file": key_b, "pseudonym_previous_key_files": [key_a]}
+    with postgres_schema() as dsn:
+        def instance(name: str, keys: dict[str, Any]) -> Any:
+            return server_in_process(workers=0, decision_log=dsn, data_dir=tmp_path / name, **keys)
+
+        with instance("old", old) as (before, _, _), instance("one", phase_1) as (during_1, _, _):
+            in_phase_1 = _retried_both_ways(before, during_1, "phase-1")
+        with instance("one", phase_1) as (after_1, _, _), instance("two", phase_2) as (during_2, _, _):
+            in_phase_2 = _retried_both_ways(after_1, during_2, "phase-2")
+        with instance("old", old) as (before, _, _), instance("two", phase_2) as (rotated, _, _):
+            recorded_under_b = _evaluate(rotated, PERSON, "one-phase")
+            with pytest.raises(grpc.RpcError, match="was already used for a different request") as refused:
+                _evaluate(before, PERSON, "one-phase")
+    assert in_phase_1 == [True, True]
+    assert in_phase_2 == [True, True]
+    assert recorded_under_b and refused.value.code() is grpc.StatusCode.ALREADY_EXISTS
+
+
 def _key_file(path: Path, text: str | None = None, mode: int = 0o600) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if text is None:
@@ -207,6 +244,7 @@ def test_pseudonym_key_new_writes_a_0600_key_once_and_never_overwrites_it(
     assert len(key) == 32 and key_file.stat().st_mode & 0o777 == 0o600
     said = capsys.readouterr()
     assert key.hex() not in said.out + said.err  # the key is in the file only
+    assert "in two phases on every instance" in said.out  # a one-step rotation refuses retries across instances
     assert main(["pseudonym-key", "new", str(key_file)]) == 2
     assert f"{key_file} exists; a key file is never overwritten" in capsys.readouterr().err
     assert read_key_file(key_file) == key

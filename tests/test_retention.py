@@ -405,7 +405,7 @@ def test_the_migration_applies_to_a_populated_store_that_then_prunes(backend: Ba
         before_retention.close()
     upgraded = backend.open()
     try:
-        assert upgraded.migrated == [5]
+        assert upgraded.migrated == [5, 6]
         checkpointer = checkpointer_of(upgraded, secrets_dir)
         checkpoint = checkpointer.checkpoint()
         assert checkpoint.result.ok and checkpoint.result.checked == 18 and checkpoint.result.cut is None
@@ -415,3 +415,21 @@ def test_the_migration_applies_to_a_populated_store_that_then_prunes(backend: Ba
         assert checkpointer.check().result.ok and len(upgraded.access_log()) == 1
     finally:
         upgraded.close()
+
+
+def test_the_delete_guard_finds_the_newest_cut_by_an_index(backend: Backend, log: DecisionLog) -> None:
+    """Schema 6: max(seq) over the cuts, which SQLite's guard reads per deleted row, comes from an index, not a scan
+    of every cut (a DELETE of 8 649 rows under 3 650 cuts took 1.86 s without it, 0.016 s with it)."""
+    if backend.kind == "sqlite":
+        plan = " ".join(str(row[-1]) for row in backend.sql("EXPLAIN QUERY PLAN SELECT max(seq) FROM retention_cuts"))
+        assert "INDEX retention_cuts_seq" in plan, plan
+    else:
+        assert backend.sql("SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                           "AND indexname = 'retention_cuts_seq'") == [
+            ("CREATE INDEX retention_cuts_seq ON " + _qualified(backend, "retention_cuts") + " USING btree (seq)",)]
+    assert log.schema_versions()[-1] == 6
+
+
+def _qualified(backend: Backend, table: str) -> str:
+    (schema,) = backend.sql("SELECT current_schema()")[0]
+    return f"{schema}.{table}"

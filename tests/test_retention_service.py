@@ -24,6 +24,7 @@ from regelmotor_api.v1 import audit_pb2 as apb
 from regelmotor_api.v1 import audit_pb2_grpc as apb_grpc
 from tests import test_checkpoints, test_checkpoints_service
 from tests.grpc_support import server_in_process
+from tests.postgres_support import postgres_schema, psycopg
 from tests.test_chain_tampering import fresh_store
 from tests.test_decision_log import Backend
 from tests.test_retention import day, forge_cut, now, seqs, stock_months
@@ -163,6 +164,8 @@ def test_prune_refuses_bad_input_with_exit_code_2(prune_env: Backend, data_dir: 
     cases = {("--before", "1. mars"): "--before: '1. mars' is not a day YYYY-MM-DD",
              ("--before", "2999-01-01"): "is in the future",
              ("--keep-days", "-1"): "--keep-days: -1 is negative",
+             ("--keep-days", "1000000"): "--keep-days: 1000000 reaches back beyond the calendar (before the year 1)",
+             ("--before", "0001-01-01"): "--before: '0001-01-01' reaches back beyond the calendar",
              ("--before", "2025-03-01", "--checkpoint-key", str(data_dir / "missing.key")):
                  "checkpoint_key_file: " + str(data_dir / "missing.key") + " does not exist"}
     for argv, message in cases.items():
@@ -208,6 +211,51 @@ def test_prune_without_a_witness_keeps_no_checkpoint(prune_env: Backend, data_di
     out = capsys.readouterr().out
     assert "deleted: 18 records (seq 1–18)" in out and out.splitlines()[-1] == "checkpoint: none kept (no witness)"
     assert not (data_dir / "checkpoints.jsonl").exists() and seqs(prune_env) == []
+
+
+def test_prune_that_fails_after_cutting_says_what_it_deleted(prune_env: Backend, data_dir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _stocked(prune_env)
+    # A witness that reads as empty but cannot be written: the check finds no checkpoint, the cut is made, and the
+    # checkpoint after it fails (as on a full disk).
+    witness = data_dir / "witness.jsonl"
+    witness.symlink_to(data_dir / "no-such-folder" / "witness.jsonl")
+    assert main(["db", "prune", "--before", "2025-03-01", "--witness", str(witness)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("regelmotor: db prune: deleted 6 records under 1 cut (the newest at seq 6, hash "), err
+    assert "which stand and verify; then it failed: FileNotFoundError: " in err
+    assert "nothing was deleted" not in err and "Traceback" not in err
+    assert seqs(prune_env) == list(range(7, 19))
+
+
+def test_prune_never_creates_nor_migrates_a_store(backend: Backend, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    load_or_create_key(data_dir / "checkpoint.key")
+    monkeypatch.setenv("REGELMOTOR_DATA_DIR", str(data_dir))
+
+    def refused(location: str) -> str:
+        assert main(["db", "prune", "--before", "2025-03-01", "--decision-log", location]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("regelmotor: db prune: decision_log: ") and "Traceback" not in err, err
+        return err
+
+    mistyped = data_dir / "typo" / "decisons.db"
+    assert f"there is no SQLite decision log at {mistyped}" in refused(str(mistyped))
+    assert not mistyped.parent.exists()
+    (data_dir / "notes.txt").write_bytes(b"not a database at all" * 100)
+    assert "is not a regelmotor decision log (file is not a database)" in refused(str(data_dir / "notes.txt"))
+
+    older = backend.open(migrations=backend.migrations[:5])  # as a release before schema 6 left it
+    older.close()
+    assert ("the store's schema is version 5, older than this regelmotor's (6): run `regelmotor db migrate` first"
+            in refused(backend.url))
+    assert backend.sql("SELECT max(version) FROM schema_version") == [(5,)]
+    if backend.kind == "postgres":  # an empty database (schema) is not made into a store either
+        with postgres_schema() as empty:
+            assert "the store's schema is version 0, older" in refused(empty)
+            with psycopg.connect(empty) as conn:
+                assert conn.execute("SELECT count(*) FROM information_schema.tables "
+                                    "WHERE table_schema = current_schema()").fetchone() == (0,)
 
 
 def test_prune_of_an_unreachable_store_fails_with_exit_code_1(data_dir: Path, monkeypatch: pytest.MonkeyPatch,

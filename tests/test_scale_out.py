@@ -48,7 +48,7 @@ AUTHOR = ("ruleset:author", "ruleset:read")
 APPROVER = ("ruleset:approve", "ruleset:read")
 FACTS = {"alder": 40}
 THREADS, CALLS = 4, 40  # the bounded load: every thread makes its calls one after another
-ANSWERED_BEFORE_THE_FAULT = 40
+HELD_AT = 10  # each thread's calls before the fault: it waits there until the fault is in place, so calls remain
 PATIENCE = 60.0  # seconds for anything awaited; far beyond what it takes, on a loaded machine too
 
 
@@ -103,9 +103,14 @@ def test_a_version_published_through_one_instance_is_served_by_the_other(
         _until(lambda: on_second.evaluate("sats", FACTS, as_of="2025-06-01",
                                           request_id=f"after-{next(asked)}")["version"] == "2025.1",
                "the second instance serves the version approved through the first")
-        listing = rpb_grpc.RulesetServiceStub(other).ListRulesets(
-            rpb.ListRulesetsRequest(), metadata=bearer(idp.token(scope="ruleset:read")), timeout=30)
-        assert {v.version for r in listing.rulesets if r.name == "sats" for v in r.versions} == {"2024.1", "2025.1"}
+
+        def listed() -> set[str]:
+            listing = rpb_grpc.RulesetServiceStub(other).ListRulesets(
+                rpb.ListRulesetsRequest(), metadata=bearer(idp.token(scope="ruleset:read")), timeout=30)
+            return {v.version for r in listing.rulesets if r.name == "sats" for v in r.versions}
+
+        # The listing is the server process's own, reloaded on its own schedule beside the engine workers'.
+        _until(lambda: listed() == {"2024.1", "2025.1"}, "the second instance lists the version approved")
 
 
 class Load:
@@ -117,6 +122,8 @@ class Load:
         self.answered: dict[str, str] = {}  # request_id -> the decision_id answered
         self.failed: dict[str, str] = {}
         self.lock = threading.Lock()
+        self.held = 0  # threads waiting at HELD_AT
+        self.go_on = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(THREADS)]
 
     @staticmethod
@@ -125,6 +132,10 @@ class Load:
 
     def _run(self, thread: int) -> None:
         for call in range(CALLS):
+            if call == HELD_AT:
+                with self.lock:
+                    self.held += 1
+                self.go_on.wait(PATIENCE)
             request_id = f"scale-{thread}-{call:04d}"
             try:
                 decision = self.client.evaluate("sats", FACTS, as_of="2025-06-01", request_id=request_id)
@@ -135,9 +146,9 @@ class Load:
                 with self.lock:
                     self.answered[request_id] = decision["decision_id"]
 
-    def count(self) -> int:
+    def all_held(self) -> bool:
         with self.lock:
-            return len(self.answered)
+            return self.held == THREADS
 
 
 def _descendants(pid: int) -> list[tuple[int, str]]:
@@ -179,9 +190,10 @@ def test_an_instance_killed_under_load_loses_no_acknowledged_decision_and_the_ch
                 load = Load(client)
                 for thread in load.threads:
                     thread.start()
-                _until(lambda: load.count() >= ANSWERED_BEFORE_THE_FAULT, "the load is answered")
+                _until(load.all_held, "every thread's first calls are answered")
                 workers = _descendants(doomed.process.pid)
-                proxy.drop_replies()
+                proxy.drop_replies()  # with calls still to make on every thread: they go on only now
+                load.go_on.set()
 
                 def stored_unanswered() -> dict[str, list[str]]:
                     reached = proxy.sent_while_dropping()

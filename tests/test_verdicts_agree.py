@@ -7,6 +7,11 @@ with the rule's condition joined as a Python closure (regelmotor.core.closures.v
 verdicts on its atoms: on every bundled case of every version, on random facts of every version, on random facts
 around rett-til-helsehjelp's frist and its Helfo notice (which random facts of the whole schema seldom reach), and on
 random facts for a ruleset that uses every operator on every type.
+
+Random facts only test a rule whose condition they make both hold and fail. For prioriterte-pasientgrupper, whose
+corrections (2020.1.1, 2024.1.1) decide on ages, an enum fact and ICD-10 codes, a further test checks that they do:
+every rule of every version holds in some example and fails in another (the strategies draw diagnoses from the
+edges of the codes and ranges each version names, tests/strategies.py).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from regelmotor.core.api import Regelmotor
@@ -139,3 +144,29 @@ def test_every_operator_on_every_type_agrees(make_ruleset: Callable[..., Ruleset
         assert disagreements(evaluator.run(facts, date(2026, 1, 1))) == [], facts
 
     check()
+
+
+GROUPS = [(motor, ruleset) for motor, ruleset in VERSIONS if ruleset.meta.name == "prioriterte-pasientgrupper"]
+
+
+@pytest.mark.parametrize(("motor", "ruleset"), GROUPS, ids=[r.key for _, r in GROUPS])
+def test_random_facts_make_every_rule_hold_and_fail_and_each_verdict_is_its_atoms_joined(
+        motor: Regelmotor, ruleset: Ruleset) -> None:
+    held: set[str] = set()
+    failed: set[str] = set()
+
+    # The same examples every run (derandomize), so that what they reach does not vary.
+    @settings(max_examples=500, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(facts=plausible_facts_for(ruleset, every_fact=True, most_codes=10), as_of=period_dates(ruleset))
+    def check(facts: dict[str, Any], as_of: date) -> None:
+        evaluation = run_or_none(motor, ruleset, facts, as_of)
+        if evaluation is not None:
+            assert disagreements(evaluation) == [], facts
+            for rule_id, fired in evaluation.rule_fired.items():
+                (held if fired else failed).add(rule_id)
+
+    check()
+    rules = {rule.id for rule in ruleset.rules}
+    assert rules - held == set(), "rules no example made hold"
+    assert rules - failed == set(), "rules no example made fail"

@@ -3,8 +3,10 @@ starts (a Kubernetes Job, deploy/k8s). Opening a log applies the missing migrati
 the same step the server takes at start, run once and on its own; running it again applies nothing.
 
 `regelmotor db prune`: delete the records past their retention period under a signed retention cut
-(docs/retention.md). Exit codes: 0 done (or nothing to do), 1 the store is unreachable or the log does not verify
-(nothing was deleted), 2 bad input (a date, a missing key).
+(docs/retention.md). Exit codes: 0 done (or nothing to do), 1 the store is unreachable, the log does not verify
+(nothing was deleted) or a step after a cut failed (the cuts made stand, and it says what they deleted), 2 bad input
+(a date, a missing key, a missing or foreign store, a store whose schema `regelmotor db migrate` must bring up first:
+prune never creates nor migrates a store).
 
 `regelmotor db backup`: cli/backup.py."""
 
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 from .backup import add_backup
 
 if TYPE_CHECKING:
-    from regelmotor.store import Checkpointer, CheckResult, PruneResult, SignedCheckpoint, Witness
+    from regelmotor.store import Checkpointer, CheckResult, DecisionLog, PruneResult, SignedCheckpoint, Witness
 
 
 class _BadInput(ValueError):
@@ -93,9 +95,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
+    import sqlite3
+
     import psycopg
 
-    from regelmotor.store import CheckpointError, RetentionError
+    from regelmotor.store import CheckpointError, PruneInterrupted, RetentionError
     from regelmotor.store.migrations import SchemaError
 
     try:
@@ -104,13 +108,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
     except (_BadInput, CheckpointError, SchemaError) as exc:
         print(f"regelmotor: db prune: {exc}", file=sys.stderr)
         return 2
-    except (psycopg.Error, OSError) as exc:
+    except (psycopg.Error, sqlite3.OperationalError, OSError) as exc:
         print(f"regelmotor: db prune: decision_log: cannot open the store ({type(exc).__name__}: {exc})",
               file=sys.stderr)
         return 1
     try:
         return _prune(checkpointer, before, args, witnessed=not args.no_witness)
-    except (psycopg.Error, OSError, CheckpointError, RetentionError) as exc:
+    except PruneInterrupted as exc:
+        cut = exc.cut
+        print(f"regelmotor: db prune: deleted {exc.removed} records under {exc.cuts} "
+              f"{'cut' if exc.cuts == 1 else 'cuts'} (the newest at seq {cut.seq}, hash {cut.hash}, cutoff "
+              f"{cut.cutoff}), which stand and verify; then it failed: {exc}; run it again to go on", file=sys.stderr)
+        return 1
+    except (psycopg.Error, sqlite3.Error, OSError, CheckpointError, RetentionError) as exc:
         print(f"regelmotor: db prune: nothing was deleted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -121,16 +131,21 @@ def _cutoff(args: argparse.Namespace, now: datetime) -> datetime:
     from regelmotor.store import DAY_ZONE
 
     zone = ZoneInfo(DAY_ZONE)
-    if args.keep_days is not None:
-        if args.keep_days < 0:
-            raise _BadInput(f"--keep-days: {args.keep_days} is negative")
-        day = now.astimezone(zone).date() - timedelta(days=args.keep_days)
-    else:
-        try:
-            day = date.fromisoformat(args.before)
-        except ValueError:
-            raise _BadInput(f"--before: {args.before[:40]!r} is not a day YYYY-MM-DD") from None
-    return datetime.combine(day, time(), zone).astimezone(UTC)
+    field = "--keep-days" if args.keep_days is not None else "--before"
+    try:
+        if args.keep_days is not None:
+            if args.keep_days < 0:
+                raise _BadInput(f"--keep-days: {args.keep_days} is negative")
+            day = now.astimezone(zone).date() - timedelta(days=args.keep_days)
+        else:
+            try:
+                day = date.fromisoformat(args.before)
+            except ValueError:
+                raise _BadInput(f"--before: {args.before[:40]!r} is not a day YYYY-MM-DD") from None
+        return datetime.combine(day, time(), zone).astimezone(UTC)
+    except OverflowError:  # before the year 1 (in UTC too): no record was recorded then
+        given = args.keep_days if args.keep_days is not None else repr(args.before[:40])
+        raise _BadInput(f"{field}: {given} reaches back beyond the calendar (before the year 1)") from None
 
 
 class _NoWitness:
@@ -152,7 +167,7 @@ def _setting(given: Path | None, variable: str, default: str | None) -> Path | N
 
 
 def _checkpointer(args: argparse.Namespace) -> Checkpointer:
-    from regelmotor.store import Checkpointer, FileWitness, load_or_create_key, load_public_keys, open_log
+    from regelmotor.store import Checkpointer, FileWitness, load_or_create_key, load_public_keys
 
     key_file = _setting(args.checkpoint_key, "REGELMOTOR_CHECKPOINT_KEY_FILE", "checkpoint.key")
     assert key_file is not None
@@ -170,11 +185,27 @@ def _checkpointer(args: argparse.Namespace) -> Checkpointer:
         raise _BadInput("decision_log: the decision log is off: there is nothing to prune")
     if location == "sqlite":
         location = str(Path(os.environ.get("REGELMOTOR_DATA_DIR") or "var") / "decisions.db")
+    return Checkpointer(_existing_log(location), key, witness, previous)
+
+
+def _existing_log(location: str) -> DecisionLog:
+    """The store at `location`, opened without creating or migrating it (a mistyped path, a store the service has not
+    migrated yet: _BadInput, or SchemaBehind naming `regelmotor db migrate`)."""
+    import sqlite3
+
+    from regelmotor.store import open_log, sqlite_path
+    from regelmotor.store.migrations import SchemaError
+
     try:
-        log = open_log(location)
-    except ValueError as exc:
+        if not location.startswith(("postgresql://", "postgres://")) and not sqlite_path(location).is_file():
+            raise _BadInput(f"decision_log: there is no SQLite decision log at {sqlite_path(location)}")
+        return open_log(location, migrate=False)
+    except (ValueError, SchemaError) as exc:
         raise _BadInput(f"decision_log: {exc}") from None
-    return Checkpointer(log, key, witness, previous)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable: worth another try
+            raise
+        raise _BadInput(f"decision_log: {location} is not a regelmotor decision log ({exc})") from None
 
 
 def _prune(checkpointer: Checkpointer, before: datetime, args: argparse.Namespace, *, witnessed: bool) -> int:

@@ -31,6 +31,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"regelmotor: pseudonym-key new: cannot write {key_file} ({exc.strerror or exc})", file=sys.stderr)
         return 2
-    print(f"wrote a new pseudonym key to {key_file} (mode 0600). To rotate: make it pseudonym_key_file, add the "
-          "file of the key it replaces to pseudonym_previous_key_files, and restart (docs/security.md).")
+    print(f"wrote a new pseudonym key to {key_file} (mode 0600). To rotate, in two phases on every instance "
+          "(docs/security.md): first add this file to pseudonym_previous_key_files and restart them all; then make "
+          "it pseudonym_key_file, move the key it replaces to pseudonym_previous_key_files, and restart them all.")
     return 0

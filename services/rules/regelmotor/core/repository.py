@@ -213,7 +213,7 @@ class RulesetRepository:
                 depth, superseded = depth + 1, versions[superseded].meta.supersedes
             return depth
 
-        return sorted(versions.values(), key=lambda r: (r.meta.gyldig_fra, corrections_below(r)))
+        return sorted(versions.values(), key=lambda r: (r.meta.gyldig_fra, corrections_below(r), r.meta.version))
 
     def get(self, name: str, version: str) -> Ruleset:
         versions = self.versions.get(name)

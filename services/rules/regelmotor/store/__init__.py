@@ -45,7 +45,7 @@ from .group import GroupCommitter
 from .lifecycle import Event, EventHead, State, VersionMeta, VersionState, VersionText
 from .migrations import SchemaTooNew
 from .packing import answer_for, answered_record, pack_response, unpack_response
-from .pruning import PruneRefused, PruneResult, prune
+from .pruning import PruneInterrupted, PruneRefused, PruneResult, prune
 from .record import DecisionRecord, ReplayInput, StoredRecord
 from .retention import RetentionCut, RetentionError
 from .versions import MAX_REASON, RulesetStore, StoredText
@@ -68,6 +68,7 @@ __all__ = [
     "GroupCommitter",
     "ListFilter",
     "Problem",
+    "PruneInterrupted",
     "PruneRefused",
     "PruneResult",
     "RecordRejected",
@@ -121,7 +122,8 @@ def sqlite_path(url_or_path: str | os.PathLike[str]) -> Path:
 def open_log(url_or_path: str | os.PathLike[str], **options: Any) -> DecisionLog:
     """Open (creating and migrating as needed) the decision log at a location: ``postgresql://…`` or
     ``postgres://…`` for PostgreSQL, ``sqlite:…`` or a plain path for SQLite (see `sqlite_path`).
-    `options` go to the backend (SQLite: busy_timeout; PostgreSQL: pool_size, connect_timeout)."""
+    `options` go to the backend (SQLite: busy_timeout; PostgreSQL: pool_size, connect_timeout; both: migrate=False
+    refuses a store that lacks migrations with SchemaBehind instead of applying them)."""
     text = os.fspath(url_or_path)
     if text.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresDecisionLog

@@ -23,7 +23,8 @@ witness: by default an append-only file apart from the database (`FileWitness`);
 
 * **cut invalid**: a retention cut (regelmotor.store.retention) that no checkpoint key signed. A checkpoint at
   or below the newest valid cut is not truncation: the cut, signed by the same key, vouches for the records it
-  removed (at the same seq, the two must carry the same hash).
+  removed (at the same seq, the two must carry the same hash). A prune that commits after the verification's
+  snapshot, before the head and the checkpoint's record are read, is looked for before truncation is reported.
 
 Problems the chain shows by itself (altered, removed, …) are reported first, as `DecisionLog.verify` does.
 `check(full=False)` is the incremental check (the service's start): only the records and access-log rows
@@ -274,6 +275,8 @@ def check_against(log: DecisionLog, checkpoint: Checkpoint | None, *, keys: CutK
         problem = _cut_problem(log, result.cut, keys, full=full)
         if problem is None and checkpoint is not None:
             problem = _decisions_problem(log, checkpoint, log.heads()[0], result.cut)
+            if problem is not None and problem.kind == "truncated":
+                problem = _after_newer_cuts(log, checkpoint, result.cut, keys, problem)
         if problem is not None:
             return VerifyResult(ok=False, checked=0, first_problem=problem, cut=result.cut)
     return _with_access(log, result, checkpoint, full=full)
@@ -291,6 +294,28 @@ def _cut_problem(log: DecisionLog, walked: RetentionCut | None, keys: CutKeys, *
     if walked is not None:
         cuts.setdefault(walked.id, walked)
     return cuts_problem([cuts[id_] for id_ in sorted(cuts)], keys)
+
+
+def _after_newer_cuts(log: DecisionLog, checkpoint: Checkpoint, verified: RetentionCut | None, keys: CutKeys,
+                      problem: Problem, attempts: int = 3) -> Problem | None:
+    """`problem` (truncation), unless a prune committed after the verified snapshot: the head and the checkpoint's
+    record are read after it, and records a valid newer cut removed are not truncation. The newest cut is read
+    before the records, so whatever they lack was removed under it or is truly gone."""
+    seen, found = verified, problem
+    for _ in range(attempts):
+        try:
+            cuts = log.retention().cuts()
+        except NotImplementedError:
+            return problem
+        newest = cuts[-1] if cuts else None
+        if newest is None or (seen is not None and newest.id == seen.id) or cuts_problem([newest], keys) is not None:
+            return found  # no newer cut (or one no key of ours signed, which the next check reports)
+        seen = newest
+        again = _decisions_problem(log, checkpoint, log.heads()[0], newest)
+        if again is None or again.kind != "truncated":
+            return again
+        found = again
+    return found
 
 
 def _decisions_problem(log: DecisionLog, checkpoint: Checkpoint, head: ChainHead,

@@ -45,6 +45,16 @@ class SchemaTooNew(SchemaError):
                          "upgrade regelmotor")
 
 
+class SchemaBehind(SchemaError):
+    """The store lacks migrations this code has, and the caller asked not to apply them (`regelmotor db prune`)."""
+
+    def __init__(self, found: int, known: int) -> None:
+        self.found = found
+        self.known = known
+        super().__init__(f"the store's schema is version {found}, older than this regelmotor's ({known}): run "
+                         "`regelmotor db migrate` first")
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "decisions, chain head and access log", (
         """CREATE TABLE decisions (
@@ -161,6 +171,11 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
            WHEN OLD.seq > coalesce((SELECT max(seq) FROM retention_cuts), 0)
            BEGIN SELECT RAISE(ABORT, 'decisions are append-only: a record is deleted only under a retention cut');
            END""",
+    )),
+    # The delete guard above looks up max(seq) of the cuts once per deleted row: without an index that is a scan of
+    # every cut per row (one DELETE of 8 649 rows under 3 650 cuts, on this machine: 1.86 s; with the index 0.016 s).
+    Migration(6, "an index on the retention cuts' seq for the delete guard", (
+        "CREATE INDEX retention_cuts_seq ON retention_cuts (seq)",
     )),
 )
 
@@ -295,6 +310,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         """CREATE TRIGGER decisions_no_delete AFTER DELETE ON decisions REFERENCING OLD TABLE AS gone
            FOR EACH STATEMENT EXECUTE FUNCTION regelmotor_delete_under_cut()""",
     )),
+    # As SQLite's 6: max(seq) of the cuts, read by both guards, from the index.
+    Migration(6, "an index on the retention cuts' seq for the delete guard", (
+        "CREATE INDEX retention_cuts_seq ON retention_cuts (seq)",
+    )),
 )
 
 # pg_advisory_xact_lock(int, int): this class id ("REGE") and a hash of the schema.
@@ -313,9 +332,10 @@ def pending(applied: Sequence[int], migrations: Sequence[Migration]) -> list[Mig
     return list(migrations[len(applied):])
 
 
-def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQLITE_MIGRATIONS) -> list[int]:
+def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQLITE_MIGRATIONS, *,
+                 apply: bool = True) -> list[int]:
     """Apply the missing migrations (conn must be in autocommit mode: isolation_level None). Returns the
-    versions applied now."""
+    versions applied now. With apply=False a missing one raises SchemaBehind and nothing is written."""
     # Inside BEGIN IMMEDIATE, so concurrent first opens wait for each other (busy timeout) instead of
     # one of them failing on a lock upgrade.
     conn.execute("BEGIN IMMEDIATE")
@@ -324,6 +344,8 @@ def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQL
                      "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
         applied = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         todo = pending(applied, migrations)
+        if todo and not apply:
+            raise SchemaBehind(len(applied), len(migrations))
         for migration in todo:
             for statement in migration.statements:
                 conn.execute(statement)
@@ -336,8 +358,10 @@ def apply_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration] = SQL
     return [m.version for m in todo]
 
 
-def apply_postgres(conn: psycopg.Connection[Any], migrations: Sequence[Migration] = POSTGRES_MIGRATIONS) -> list[int]:
-    """Apply the missing migrations (conn in autocommit mode). Returns the versions applied now."""
+def apply_postgres(conn: psycopg.Connection[Any], migrations: Sequence[Migration] = POSTGRES_MIGRATIONS, *,
+                   apply: bool = True) -> list[int]:
+    """Apply the missing migrations (conn in autocommit mode). Returns the versions applied now. With apply=False
+    a missing one raises SchemaBehind, and the transaction (schema_version too) is rolled back."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
                      (_PG_LOCK_CLASS,))
@@ -345,6 +369,8 @@ def apply_postgres(conn: psycopg.Connection[Any], migrations: Sequence[Migration
                      "(version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL)")
         applied = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         todo = pending(applied, migrations)
+        if todo and not apply:
+            raise SchemaBehind(len(applied), len(migrations))
         for migration in todo:
             for statement in migration.statements:
                 conn.execute(statement)

@@ -141,13 +141,13 @@ class _Pool:
 
 class PostgresDecisionLog(DecisionLog):
     def __init__(self, dsn: str, *, migrations: Sequence[Migration] = POSTGRES_MIGRATIONS, pool_size: int = 8,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, migrate: bool = True) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         self._pool = _Pool(dsn, pool_size, connect_timeout)
         try:
             with self._pool.connection() as conn:
-                self.migrated = apply_postgres(conn, migrations)
+                self.migrated = apply_postgres(conn, migrations, apply=migrate)
         except BaseException:
             self._pool.close()
             raise

@@ -15,8 +15,10 @@
 3. A fresh checkpoint is signed into the witness (`Checkpointer.checkpoint`: incremental, from the previous one).
 
 Step 1 reads a snapshot outside step 2's transaction, so that appends are not held up while the whole log is
-hashed again; what could change between the two is checked in step 2, and the rest stays covered by the chain
-(the record after the cut links to the hash the cut signs) and by the next check.
+hashed again. The cut's end and hash are read after that snapshot and checked in step 2's transaction (the record
+still has that hash, the chain goes on from it), not compared with what step 1 walked: a rewrite of the chain in
+between would be signed, and is found by a witnessed checkpoint beyond the cut (rehashed) or at it (the cut's hash
+must match), as docs/retention.md says.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ from .retention import RetentionCut, RetentionError, signed_cut
 
 class PruneRefused(ValueError):
     """A cutoff that cannot be used: not timezone-aware, in the future, or before the newest cut's."""
+
+
+class PruneInterrupted(RuntimeError):
+    """A prune that failed after it had cut: the cuts made (and the records deleted under them) stand, and the log
+    verifies from the newest of them; `__cause__` is what failed (a later cut, the checkpoint after)."""
+
+    def __init__(self, cut: RetentionCut, cuts: int, removed: int, cause: BaseException) -> None:
+        self.cut, self.cuts, self.removed = cut, cuts, removed
+        super().__init__(f"{type(cause).__name__}: {cause}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,8 @@ def prune(checkpointer: Checkpointer, before: datetime, *, now: Callable[[], dat
     """Remove the records recorded before `before` under a new signed cut (see the module docstring); with `step`,
     under as many cuts as it takes to remove at most `step` records in each transaction (SQLite's appends wait for
     one transaction at a time, not for all of them). Raises PruneRefused for a cutoff that cannot be used,
-    RetentionError when the log changed under a cut (the cuts made before it stand)."""
+    RetentionError when the log changed under the first cut (nothing was cut), PruneInterrupted when a step failed
+    after a cut was made (a later cut, the checkpoint after: the cuts made stand, and it says what they removed)."""
     if before.tzinfo is None or before.utcoffset() is None:
         raise PruneRefused("before: a timezone-aware time is required")
     if step is not None and step < 1:
@@ -79,11 +91,17 @@ def prune(checkpointer: Checkpointer, before: datetime, *, now: Callable[[], dat
     if dry_run:
         return PruneResult(checked, previous, through, through.seq - first)
     cut, removed, cuts = previous, 0, 0
-    while (done := 0 if cut is None else cut.seq) < through.seq:
-        # Every record up to through.seq was recorded before `before`: a step ends where it may.
-        part = through if step is None else store.prunable(before, done, min(through.seq, done + step))
-        if part is None:
-            raise RetentionError(f"the records after seq {done} changed since they were verified: verify the log")
-        cut, gone = store.cut(part, cut, lambda head: signed_cut(checkpointer.key, head, before, now()))
-        removed, cuts = removed + gone, cuts + 1
-    return PruneResult(checked, previous, through, removed, cut, cuts, checkpointer.checkpoint())
+    try:
+        while (done := 0 if cut is None else cut.seq) < through.seq:
+            # Every record up to through.seq was recorded before `before`: a step ends where it may.
+            part = through if step is None else store.prunable(before, done, min(through.seq, done + step))
+            if part is None:
+                raise RetentionError(f"the records after seq {done} changed since they were verified: verify the log")
+            cut, gone = store.cut(part, cut, lambda head: signed_cut(checkpointer.key, head, before, now()))
+            removed, cuts = removed + gone, cuts + 1
+        after = checkpointer.checkpoint()
+    except Exception as exc:
+        if cuts == 0 or cut is None:
+            raise  # nothing was cut
+        raise PruneInterrupted(cut, cuts, removed, exc) from exc
+    return PruneResult(checked, previous, through, removed, cut, cuts, after)

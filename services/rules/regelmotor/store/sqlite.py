@@ -73,7 +73,7 @@ _SYNC_LEVELS = {0: "off", 1: "normal", 2: "full", 3: "extra"}  # PRAGMA synchron
 
 class SQLiteDecisionLog(DecisionLog):
     def __init__(self, path: str | Path, *, migrations: Sequence[Migration] = SQLITE_MIGRATIONS,
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, migrate: bool = True) -> None:
         self.path = Path(path)
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             raise ValueError(f"the SQLite decision log needs a file path, not {str(path)!r}")
@@ -92,7 +92,7 @@ class SQLiteDecisionLog(DecisionLog):
             mode = self._enable_wal(conn)
             if mode.lower() != "wal":
                 raise SchemaError(f"SQLite refused WAL mode for {self.path} (journal_mode is {mode})")
-            self.migrated = apply_sqlite(conn, migrations)
+            self.migrated = apply_sqlite(conn, migrations, apply=migrate)
         except BaseException:
             conn.close()
             os.close(self._lock_file)
