@@ -136,7 +136,7 @@ def test_a_proposed_then_rejected_version_shows_who_did_what_and_why(
     first_case = cases[: cases.index("  - name:", cases.index("  - name:") + 1)]
     proposed = rulesets.ProposeRuleset(rpb.ProposeRulesetRequest(
         source=source.replace('version: "2024.1"', 'version: "2099.1"'),
-        cases=first_case.replace('expect_version: "2024.1.1"', 'expect_version: "2099.1"')), timeout=60)
+        cases=first_case.replace('expect_version: "2024.1"', 'expect_version: "2099.1"')), timeout=60)
     assert proposed.accepted, proposed.diagnostics
     rulesets.RejectRuleset(rpb.RejectRulesetRequest(name="prioriterte-pasientgrupper", version="2099.1",
                                                     reason="Gjelder fra feil dato"), timeout=10)
