@@ -53,7 +53,8 @@ CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
 _PRIORITERTE_RETTING = ({"kontakt_psykisk_helsevern", "langvarige_eller_sammensatte_behov"},
                         {"grunnlag_alvorlige_psykiske_lidelser"})
 # The rett-til-helsehjelp corrections add the hospital's finding that it cannot give care within the frist.
-_RETT_RETTING: tuple[set[str], set[str]] = ({"kan_ikke_gi_helsehjelp_innen_frist", "kan_ikke_gi_helsehjelp_dato"}, set())
+_RETT_RETTING: tuple[set[str], set[str]] = (
+    {"kan_ikke_gi_helsehjelp_innen_frist", "kan_ikke_gi_helsehjelp_dato"}, set())
 ADDED_BY_CORRECTION: dict[str, tuple[set[str], set[str]]] = {
     "prioriterte-pasientgrupper@2020.1.1": _PRIORITERTE_RETTING,
     "prioriterte-pasientgrupper@2024.1.1": _PRIORITERTE_RETTING,
