@@ -38,8 +38,9 @@ def _outcome(outcome: rpb.OutcomeImpact) -> list[str]:
     return lines
 
 
-def render(ruleset: Ruleset, report: rpb.ImpactReport, logged: int, seed: int) -> str:
-    """The page for `ruleset` (a correction) from its impact report over `logged` generated decisions."""
+def render(ruleset: Ruleset, report: rpb.ImpactReport, logged: int, seed: int, added_facts: list[str]) -> str:
+    """The page for `ruleset` (a correction) from its impact report over `logged` generated decisions;
+    `added_facts`: the facts it takes that the version it corrects does not."""
     meta = ruleset.meta
     changed_fields = [o for o in report.outcomes if o.changed]
     unchanged = [o.field for o in report.outcomes if not o.changed]
@@ -56,9 +57,16 @@ def render(ruleset: Ruleset, report: rpb.ImpactReport, logged: int, seed: int) -
         f"- Loggen: {logged} beslutninger per regelsett, laget av tjenesten fra de medfølgende testtilfellene med "
         f"tilfeldig variasjon (`bench/varied_decisions.py`, frø {seed}): datoer flyttet inntil ett år, tall, "
         "ja/nei-fakta, valg og diagnosekoder variert.",
+        f"- Av dem avgjorde versjon `{meta.supersedes}` {report.decided} på dagene rettelsen gjelder: bare de kan "
+        "endres; de andre avgjøres som før.",
         f"- **Endret: {report.changed} av {report.analysed} beslutninger "
         f"({_share(report.changed, report.analysed)})**; avvist av rettelsen: {report.refused}.",
     ]
+    if added_facts:
+        named = ", ".join(f"`{name}`" for name in added_facts)
+        lines += ["", f"Rettelsen tar nye fakta ({named}) som versjon `{meta.supersedes}` ikke kjenner: ingen "
+                  "loggført beslutning har dem, så de endrer ingen av beslutningene over. For forespørsler som sender "
+                  "dem, kan svaret bli et annet; se rettelsens testtilfeller."]
     if report.refusals:
         lines += ["", "## Avvist", ""] + [f"- {e.as_of}: {e.message}" for e in report.refusals]
     if changed_fields:

@@ -70,6 +70,13 @@ class Published:
     ruleset: Ruleset
     report: rpb.ImpactReport
     logged: int
+    added_facts: list[str]
+
+
+def added_facts(rulesets: Path, correction: Ruleset) -> list[str]:
+    """The facts `correction` takes that the version it corrects does not."""
+    corrected = RulesetRepository.load(rulesets).get(correction.meta.name, correction.meta.supersedes or "")
+    return [name for name in correction.facts if name not in corrected.facts]
 
 
 def corrections(rulesets: Path) -> list[Ruleset]:
@@ -179,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}: {logged[name]} decisions logged in {time.perf_counter() - began:.1f} s")
                 for ruleset in todo:
                     report = publish(channel, args.rulesets, ruleset)
-                    published.append(Published(ruleset, report, logged[ruleset.meta.name]))
-                    print(f"{ruleset.key}: {report.changed} of {report.analysed} decisions change, "
+                    published.append(Published(ruleset, report, logged[ruleset.meta.name],
+                                               added_facts(args.rulesets, ruleset)))
+                    print(f"{ruleset.key}: {report.changed} of {report.analysed} decisions change "
+                          f"({report.decided} decided by {ruleset.meta.supersedes} on its days), "
                           f"{report.refused} refused")
         finally:
             server.terminate()
@@ -197,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 meta = item.ruleset.meta
                 target = args.docs / meta.name / "rettelser" / f"{meta.version}-virkning.md"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(render(item.ruleset, item.report, item.logged, SEED), encoding="utf-8")
+                target.write_text(render(item.ruleset, item.report, item.logged, SEED, item.added_facts),
+                                  encoding="utf-8")
                 print("wrote", target)
         for item in published:
             print(json_format.MessageToJson(item.report, preserving_proto_field_name=True, indent=None)[:300])

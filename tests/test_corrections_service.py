@@ -200,6 +200,7 @@ def test_an_impact_analysis_as_known_at_a_moment_reads_what_was_logged_by_then_a
     as_then = _impact(service, known_at=before.isoformat())  # only those logged by then, against 2024.1
     assert datetime.fromisoformat(as_then.known_at) == before
     assert as_then.analysed < as_logged.analysed and as_then.changed == 1
+    assert as_then.decided == as_then.analysed - 1  # all made by 2024.1, all but 2024-05-01 on the correction's days
     (voksen,) = [o for o in as_then.outcomes if o.field == "voksen"]
     assert [(e.before.bool_value, e.after.WhichOneof("kind")) for e in voksen.examples] == [(True, "null_value")]
     assert _impact(service, known_at=before.isoformat()) == as_then  # the same report whenever asked

@@ -279,7 +279,7 @@ class ImpactProgress(_message.Message):
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
 
 class ImpactReport(_message.Message):
-    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds", "known_at")
+    __slots__ = ("ruleset", "candidate_version", "candidate_sha256", "analysed", "changed", "refused", "outcomes", "refusals", "seconds", "known_at", "decided")
     RULESET_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +290,7 @@ class ImpactReport(_message.Message):
     REFUSALS_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_AT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_FIELD_NUMBER: _ClassVar[int]
     ruleset: str
     candidate_version: str
     candidate_sha256: str
@@ -300,7 +301,8 @@ class ImpactReport(_message.Message):
     refusals: _containers.RepeatedCompositeFieldContainer[ImpactExample]
     seconds: float
     known_at: str
-    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ..., known_at: _Optional[str] = ...) -> None: ...
+    decided: int
+    def __init__(self, ruleset: _Optional[str] = ..., candidate_version: _Optional[str] = ..., candidate_sha256: _Optional[str] = ..., analysed: _Optional[int] = ..., changed: _Optional[int] = ..., refused: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeImpact, _Mapping]]] = ..., refusals: _Optional[_Iterable[_Union[ImpactExample, _Mapping]]] = ..., seconds: _Optional[float] = ..., known_at: _Optional[str] = ..., decided: _Optional[int] = ...) -> None: ...
 
 class OutcomeImpact(_message.Message):
     __slots__ = ("field", "kind", "changed", "transitions", "sum_before", "sum_after", "examples")

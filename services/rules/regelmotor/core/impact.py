@@ -71,6 +71,7 @@ class ImpactTally:
     analysed: int = 0
     changed: int = 0
     refused: int = 0
+    decided: int = 0  # evaluated under the candidate: for a correction, the decisions it would decide in place of
     fields: dict[str, FieldTally] = field(default_factory=dict)
     refusals: list[Example] = field(default_factory=list)
 
@@ -79,6 +80,7 @@ class ImpactTally:
         self.analysed += other.analysed
         self.changed += other.changed
         self.refused += other.refused
+        self.decided += other.decided
         self.refusals = _first(self.refusals + other.refusals, max_examples)
         for name, theirs in other.fields.items():
             ours = self.fields.setdefault(name, FieldTally(theirs.kind))
@@ -178,6 +180,7 @@ class Reanalysis:
                     self._compare(decision, None, result, max_examples, filled)  # it decides as before
                     continue
                 evaluation = run_as_in_force(self.candidate, decision.facts, decision.as_of)
+                result.decided += 1
             except RegelmotorError as exc:
                 result.refused += 1
                 if REFUSALS not in filled and len(result.refusals) < max_examples:

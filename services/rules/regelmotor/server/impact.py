@@ -121,6 +121,7 @@ def report(tally: ImpactTally, prepared: ImpactPrepared, seconds: float) -> rpb.
         outcomes.append(impact)
     return rpb.ImpactReport(ruleset=prepared.name, candidate_version=prepared.version,
                             candidate_sha256=prepared.sha256, analysed=tally.analysed, changed=tally.changed,
+                            decided=tally.decided,
                             refused=tally.refused, outcomes=outcomes, refusals=[_example(e) for e in tally.refusals],
                             seconds=seconds)
 
