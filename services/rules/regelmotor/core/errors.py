@@ -19,6 +19,8 @@ Every error the library raises on purpose is a kind of `RegelmotorError`; the bo
     ├── InvalidIdentityNumber           INVALID_ARGUMENT      -   (core.identity; the field is national_id)
     ├── RulesetNotFound                 NOT_FOUND             2
     ├── VersionNotFound                 NOT_FOUND             2
+    │     └── VersionNotPublishedThen   NOT_FOUND             2   (pinned, asked as known at a moment before it
+    │                                                                  was published)
     ├── NoVersionInForce                FAILED_PRECONDITION   2
     ├── ParameterValueMissing           FAILED_PRECONDITION   2
     ├── VersionRetired                  FAILED_PRECONDITION   2   (a retired version, asked for a date it no
