@@ -4,7 +4,7 @@ Run from the repository root (it rewrites files in rulesets/ and docs/rulesets/ 
 
     PYTHONPATH=services/rules:protos/python:clients/python:. python bench/corrections.py [--decisions N] [--write]
 
-What it does, against a real `regelmotor serve` (tests/server_process.py) on a fresh SQLite store:
+What it does, against a real `regelmotor serve` (tests/server_process.py, one engine worker) on a fresh SQLite store:
 
 1. The service starts from rulesets/ without the corrections (every version with `supersedes`): the state before
    any of them was published.
@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="regelmotor-corrections-") as work:
         start = before_corrections(args.rulesets, Path(work) / "before", todo)
         # known_at is the moment just before each approval: this script waits for each publication to be served.
-        server = ServerProcess(workers=2, drafts=False, rulesets=start, env={"REGELMOTOR_KNOWN_AT_SETTLE_SECONDS": "0"})
+        # One engine worker: the log then holds the decisions in the order they were asked, so the examples a report
+        # picks (the first in log order) are the same each run.
+        server = ServerProcess(workers=1, drafts=False, rulesets=start, env={"REGELMOTOR_KNOWN_AT_SETTLE_SECONDS": "0"})
         published: list[Published] = []
         try:
             with grpc.insecure_channel(server.address) as channel:

@@ -39,7 +39,7 @@ CONTRACT: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
          "bostedskommune", "oppholdskommune"},
         {"utskrivningsklar", "mangler", "varsel_innlagt_rettidig", "betalingsplikt", "betalingsplikt_fra",
          "betalingsplikt_til", "betalingsdogn", "belop", "betalende_kommune", "utfall"},
-        {"2012.1": "2012-01-01", "2019.1": "2019-01-01", "2019.1.1": "2019-01-01"},
+        {"2012.1": "2012-01-01", "2012.1.1": "2012-01-01", "2019.1": "2019-01-01", "2019.1.1": "2019-01-01"},
     ),
     "prioriterte-pasientgrupper": (
         {"fodselsdato", "diagnoser", "funksjonsniva", "clinical_frailty_scale",
@@ -115,15 +115,15 @@ def test_a_changed_ruleset_makes_its_document_stale(tmp_path: Path) -> None:
     rulesets = tmp_path / "rulesets"
     shutil.copytree(BUNDLED_RULESETS, rulesets)
     shutil.copytree(ROOT / "docs" / "rulesets", tmp_path / "docs")
-    # A version no correction supersedes (a published correction must correct a published version).
-    path = rulesets / "utskrivningsklar" / "2012.1.yaml"
+    # A correction (no published correction corrects it: a published correction must correct a published version).
+    path = rulesets / "utskrivningsklar" / "2012.1.1.yaml"
     # A correction is a new draft; the published record no longer names that version.
     path.write_text(path.read_text(encoding="utf-8").replace("value: 5981", "value: 5982")
                     .replace("status: published", "status: draft"), encoding="utf-8")
     record = rulesets / "published.txt"
     record.write_text("".join(line for line in record.read_text(encoding="utf-8").splitlines(keepends=True)
-                              if not line.startswith("utskrivningsklar 2012.1 ")), encoding="utf-8")
-    assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2012.1.md")]
+                              if not line.startswith("utskrivningsklar 2012.1.1 ")), encoding="utf-8")
+    assert stale_documents(rulesets, tmp_path / "docs") == [Path("utskrivningsklar/2012.1.1.md")]
 
 
 def test_each_correction_is_listed_right_after_the_version_it_corrects() -> None:

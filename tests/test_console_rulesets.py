@@ -125,8 +125,9 @@ def test_a_version_page_reads_like_its_document(page: Any, console_url: str,
         "Prøv en beslutning": "/regelsett/utskrivningsklar/2019.1/prov",
         "Nytt utkast": "/regelsett/utskrivningsklar/utkast?fra=2019.1"}
     assert_accessible(page)
-    page.get_by_role("link", name="Sammenlign med forrige versjon (2012.1)").click()
-    assert page.url.endswith("/regelsett/utskrivningsklar/diff?fra=2012.1&til=2019.1")
+    # The version before it: 2012.1's correction 2012.1.1, which decided the days before 2019.1 took over.
+    page.get_by_role("link", name="Sammenlign med forrige versjon (2012.1.1)").click()
+    assert page.url.endswith("/regelsett/utskrivningsklar/diff?fra=2012.1.1&til=2019.1")
 
 
 def test_a_proposed_then_rejected_version_shows_who_did_what_and_why(
@@ -173,8 +174,8 @@ def test_two_versions_side_by_side_chosen_with_the_keyboard(page: Any, console_u
     page.keyboard.press("ArrowUp")
     tab_to(page, "form.sammenlign button")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"fra=2012\.1&til=2019\.1"))
-    diff = rulesets.DiffRulesets(rpb.DiffRulesetsRequest(name="utskrivningsklar", version_a="2012.1",
+    page.wait_for_url(re.compile(r"fra=2012\.1\.1&til=2019\.1"))  # one up from 2019.1: 2012.1's correction
+    diff = rulesets.DiffRulesets(rpb.DiffRulesetsRequest(name="utskrivningsklar", version_a="2012.1.1",
                                                          version_b="2019.1"), timeout=10)
     rules = page.locator("table.side-om-side", has=page.locator("caption", has_text="Regler"))
     added = rules.locator("tbody tr", has=page.locator("td", has_text=re.compile("^Ny regel$")))
@@ -192,7 +193,7 @@ def test_two_versions_side_by_side_chosen_with_the_keyboard(page: Any, console_u
 @pytest.mark.parametrize(("path", "status", "said"), [
     ("/regelsett/finnes-ikke/1", 404, "Tjenesten har ikke noe regelsett som heter «finnes-ikke»"),
     ("/regelsett/utskrivningsklar/1999.9", 404,
-     "Regelsettet «utskrivningsklar» har ingen versjon «1999.9». Versjonene er: 2012.1, 2019.1, 2019.1.1."),
+     "Regelsettet «utskrivningsklar» har ingen versjon «1999.9». Versjonene er: 2012.1, 2012.1.1, 2019.1, 2019.1.1."),
     ("/regelsett/" + "x" * 300 + "/1", 404, "Det finnes ikke noe regelsett med et så langt navn."),
     ("/regelsett/finnes-ikke/diff", 404, "Tjenesten har ikke noe regelsett som heter «finnes-ikke»"),
     ("/regelsett/utskrivningsklar/diff?fra=2019.1&til=2019.1", 400,

@@ -121,7 +121,8 @@ def test_the_bundled_rulesets_declare_their_headline() -> None:
         "prioriterte-pasientgrupper@2024.1.1": "store_og_sammensatte_behov",
         "rett-til-helsehjelp@2015.11": "utfall", "rett-til-helsehjelp@2015.11.1": "utfall",
         "rett-til-helsehjelp@2024.07": "utfall", "rett-til-helsehjelp@2024.07.1": "utfall",
-        "utskrivningsklar@2012.1": "utfall", "utskrivningsklar@2019.1": "utfall", "utskrivningsklar@2019.1.1": "utfall",
+        "utskrivningsklar@2012.1": "utfall", "utskrivningsklar@2012.1.1": "utfall", "utskrivningsklar@2019.1": "utfall",
+        "utskrivningsklar@2019.1.1": "utfall",
     }
 
 
