@@ -175,6 +175,52 @@ def goal_lines(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def cpu_ms_per_call(runs: list[Run], target: str, concurrency: int) -> dict[str, float]:
+    """Median CPU per call of each part (front, workers, clients, other) of `target`'s runs at `concurrency`:
+    its share of the machine over the window (percent of one core) divided by the calls answered."""
+    mine = [r for r in runs if r.target == target and r.concurrency == concurrency and r.calls_per_s]
+    parts = ("front", "workers", "clients")  # "other": processes that are not the benchmark's
+    return {part: statistics.median(10 * r.cpu_percent.get(part, 0.0) / r.calls_per_s for r in mine)
+            for part in parts}
+
+
+def budget_lines(runs: list[Run], args: argparse.Namespace) -> list[str]:
+    """Why the throughput goals hold or not, in CPU: at the highest concurrency both servers keep the cores busy,
+    so calls/s ≈ cores ÷ (CPU per call of everything on the machine). The ratios that CPU allows are printed beside
+    the measured ones; a goal above its ceiling cannot be met on this machine by any scheduling, only by spending
+    less CPU per call."""
+    top = max(args.concurrency)
+    cores = os.cpu_count() or 1
+    floor = cpu_ms_per_call(runs, "floor", top)
+    service = cpu_ms_per_call(runs, "service", top)
+    single = cpu_ms_per_call(runs, "service, 1 worker", top)
+    if not floor or not service or not single:
+        return []
+    lines = [f"CPU per call at {top} in flight, ms (median; what {cores} cores must pay for each answered call):", "",
+             "| target | front (server) | engine workers | clients | all |", "|---|---|---|---|---|"]
+    for name, parts in (("floor", floor), ("service", service), ("service, 1 worker", single)):
+        lines.append(f"| {name} | {parts.get('front', 0):.3f} | {parts.get('workers', 0):.3f} | "
+                     f"{parts.get('clients', 0):.3f} | {sum(parts.values()):.3f} |")
+    floor_all, service_all = sum(floor.values()), sum(service.values())
+    single_rate = median_rate(runs, "service, 1 worker", top)
+    ceiling_ratio = floor_all / service_all
+    measured_ratio = median_rate(runs, "service", top) / median_rate(runs, "floor", top)
+    ceiling_scaling = cores * 1000 / service_all / single_rate
+    allowed = floor_all / GOALS["evaluate_over_floor"] - service.get("clients", 0.0)
+    lines += ["", "| figure | measured | ceiling at this CPU per call | goal |", "|---|---|---|---|",
+              f"| unary Evaluate ÷ floor, {top} in flight | {measured_ratio:.2f} "
+              f"| {ceiling_ratio:.2f} (floor's {floor_all:.3f} ÷ service's {service_all:.3f} ms) | ≥ "
+              f"{GOALS['evaluate_over_floor']}: needs front + workers ≤ {allowed:.3f} ms per call, now "
+              f"{service.get('front', 0) + service.get('workers', 0):.3f} |",
+              f"| {args.workers} workers ÷ 1 worker, {top} in flight | "
+              f"{median_rate(runs, 'service', top) / single_rate:.2f} | {ceiling_scaling:.2f} ({cores} cores ÷ "
+              f"{service_all:.3f} ms = {cores * 1000 / service_all:.0f} calls/s, ÷ one worker's {single_rate:.0f}) "
+              f"| ≥ {GOALS['workers_scaling']} |",
+              f"| front CPU per call | {service.get('front', 0):.3f} ms | the floor server's own: "
+              f"{floor.get('front', 0):.3f} ms | ≤ {GOALS['front_cpu_ms_per_call']} ms |"]
+    return lines
+
+
 def rates_table(runs: list[Run], args: argparse.Namespace) -> list[str]:
     lines = ["| target | in flight | calls/s, median (per round) | p50 ms (median) | p99 ms (median) "
              "| front CPU ms/call (median) | errors |", "|---|---|---|---|---|---|---|"]
@@ -253,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(goal_lines(figures, args)))
     print()
     print("\n".join(rates_table(runs, args)))
+    print()
+    print("\n".join(budget_lines(runs, args)))
     if figures["errors"]:
         print(f"WARNING: {figures['errors']} calls or stream items failed")
     print(f"total {time.monotonic() - began:.0f} s")

@@ -15,7 +15,8 @@ turn, in three steps per round:
    taking turns), is sent then (or at once, if the client is late), and its latency is counted from its scheduled
    time to its answer. A server that falls behind so delays every later call, and that waiting is in the figures
    (no coordinated omission: a closed-loop client would wait for the slow answer before it sends the next call,
-   and hide the queue). The client's own lateness is printed too.
+   and hide the queue). The client's own lateness is printed too. `--fractions 0.5,0.25,0.1` adds open loops at
+   lower fractions of the maximum: the rate up to which a p99 bound holds, the figure capacity planning needs.
 Each call carries a request_id of its own (`bench/decision_log_load.py`): the log answers a repeated one from the
 stored record. A call refused or failed counts as an error, not as a latency (REGELMOTOR_MAX_CALLS_PER_CALLER,
 default 64 calls in progress, refuses calls beyond it if the service falls far behind).
@@ -34,7 +35,7 @@ import time
 from array import array
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
@@ -170,7 +171,8 @@ class BackendRound:
     c1_calls_per_s: float = 0.0
     max_per_s: float = 0.0
     max_p99_ms: float = 0.0
-    open_loop: OpenLoopResult | None = None
+    open_loop: OpenLoopResult | None = None  # at half the maximum rate: the goal's
+    lighter: list[tuple[float, OpenLoopResult]] = field(default_factory=list)  # --fractions below ½: (fraction, result)
     errors: int = 0
 
 
@@ -199,16 +201,20 @@ def run_rounds(servers: dict[str, Any], payloads: list[bytes], args: argparse.Na
             print(f"  round {number} {name:<10} {args.max_concurrency} in flight (maximum rate): {top.calls_per_s:.0f} "
                   f"calls/s  p99 {top.p99_ms:.2f} ms  errors {top.errors}  CPU% front/workers/clients/other "
                   f"{load.cpu_text(top.cpu_percent)}", flush=True)
-        for name in order:  # step 3: open loop at half of it
-            half = mine[name].max_per_s / 2
-            result = measure_open_loop(servers[name], UniqueRequests(payloads, sent_counter()), half,
-                                       args.open_seconds, args.client_processes)
-            mine[name].open_loop = result
-            mine[name].errors += result.errors
-            print(f"  round {number} {name:<10} open loop at {half:.0f}/s: achieved {result.achieved_per_s:.0f}/s  "
-                  f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  p99.9 {result.p999_ms:.2f} ms  max "
-                  f"{result.max_ms:.1f} ms  errors {result.errors}  client late p99 {result.client_late_p99_ms:.2f} ms",
-                  flush=True)
+        for fraction in sorted({0.5, *args.fractions}, reverse=True):  # step 3: open loop at half of it (and less)
+            for name in order:
+                rate = mine[name].max_per_s * fraction
+                result = measure_open_loop(servers[name], UniqueRequests(payloads, sent_counter()), rate,
+                                           args.open_seconds, args.client_processes)
+                if fraction == 0.5:
+                    mine[name].open_loop = result
+                else:
+                    mine[name].lighter.append((fraction, result))
+                mine[name].errors += result.errors
+                print(f"  round {number} {name:<10} open loop at {rate:.0f}/s ({fraction:g} of max): achieved "
+                      f"{result.achieved_per_s:.0f}/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  p99.9 "
+                      f"{result.p999_ms:.2f} ms  max {result.max_ms:.1f} ms  errors {result.errors}  client late p99 "
+                      f"{result.client_late_p99_ms:.2f} ms", flush=True)
         rounds.extend(mine[name] for name in order)
     return rounds
 
@@ -225,7 +231,22 @@ def table(rounds: list[BackendRound]) -> list[str]:
                      f"{r.max_per_s:.0f} ({r.max_p99_ms:.1f}) | {o.rate:.0f} | {o.p50_ms:.2f} | {o.p99_ms:.2f} | "
                      f"{o.p999_ms:.2f} | {o.max_ms:.1f} | {o.client_late_p99_ms:.2f} | {r.errors} | "
                      f"{'met' if o.p99_ms <= GOAL_P99_MS else 'NOT met'} |")
+    lighter = [(r, fraction, o) for r in rounds for fraction, o in r.lighter]
+    if lighter:
+        lines += ["", "| decision log | round | open loop at | calls/s | p50 ms | p99 ms | p99.9 ms | max ms "
+                      "| p99 ≤ 5 ms |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.backend} | {r.round} | {fraction:g} of max | {o.rate:.0f} | {o.p50_ms:.2f} | "
+                  f"{o.p99_ms:.2f} | {o.p999_ms:.2f} | {o.max_ms:.1f} | {'yes' if o.p99_ms <= GOAL_P99_MS else 'no'} |"
+                  for r, fraction, o in lighter]
     return lines
+
+
+def fractions(text: str) -> list[float]:
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not all(0 < value <= 0.5 for value in values):
+        raise argparse.ArgumentTypeError("fractions of the maximum rate in (0, 0.5]")
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql", help="decision logs (default sqlite,postgresql)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",
                         help="PostgreSQL server for the throwaway database (default %(default)s)")
+    parser.add_argument("--fractions", type=fractions, default=[0.5],
+                        help="open-loop rates as fractions of the maximum, comma-separated, at most 0.5 (default "
+                             "0.5, the goal's); lower ones show the rate a p99 bound allows")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
