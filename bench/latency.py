@@ -7,7 +7,8 @@ Not a test: it prints figures. Run from the repository root:
 
 One service per decision log (`regelmotor serve --port 0 --drafts --workers N`, `tests/server_process.py`): SQLite
 in its temporary data directory, and a fresh PostgreSQL database made for the run on `--postgres` (default
-postgresql://postgres@127.0.0.1:5432, trust authentication) and dropped after it. Both stay up and are measured in
+postgresql://postgres@127.0.0.1:5432, trust authentication) and dropped after it (`--backends` may add `off`, a
+service without a log, to see what the log adds). All stay up and are measured in
 turn, in three steps per round:
 1. one call in flight, closed loop (`bench/grpc_load.py`'s client): p50 and p99;
 2. the maximum rate: closed loop with `--max-concurrency` calls in flight (default 16), over the client processes;
@@ -260,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="calls in flight when measuring the maximum rate (default 16)")
     parser.add_argument("--client-processes", type=int, default=2, help="load client processes (default 2)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds over the decision logs (default 1)")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="decision logs (default sqlite,postgresql)")
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="decision logs (default sqlite,postgresql; off, no log, to compare)")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",
                         help="PostgreSQL server for the throwaway database (default %(default)s)")
     parser.add_argument("--fractions", type=fractions, default=[0.5],
@@ -269,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
-    if not backends or not set(backends) <= {"sqlite", "postgresql"} or args.rounds < 1:
-        parser.error("--backends: sqlite and/or postgresql; --rounds: at least 1")
+    if not backends or not set(backends) <= {"sqlite", "postgresql", "off"} or args.rounds < 1:
+        parser.error("--backends: sqlite, postgresql and/or off; --rounds: at least 1")
 
     from tests.server_process import running_server
 
@@ -283,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         servers: dict[str, Any] = {}
         for backend in backends:
-            setting = "sqlite" if backend == "sqlite" else stack.enter_context(
+            setting = backend if backend in ("sqlite", "off") else stack.enter_context(
                 postgres_database(args.postgres, f"regelmotor_latency_{os.getpid()}"))
             servers[backend] = stack.enter_context(running_server(workers=args.workers,
                                                                   env={"REGELMOTOR_DECISION_LOG": setting}))
