@@ -7,7 +7,6 @@ and combine policies → outcome; the explanation is written from the evaluation
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -25,6 +24,7 @@ from .decision import (
     OutcomeTrace,
     ParameterTrace,
     Selection,
+    new_decision_id,
 )
 from .errors import FieldViolation, InvalidFacts
 from .expressions import atoms_with_polarity
@@ -116,7 +116,7 @@ class Evaluator:
     def evaluate(self, raw_facts: Any, as_of: date, *, decision_id: str | None = None,
                  selected_by: str = "as_of", selection_date: date | None = None) -> Decision:
         evaluation = self.run(raw_facts, as_of, selected_by=selected_by, selection_date=selection_date)
-        return evaluation.decision(decision_id or str(uuid.uuid4()))
+        return evaluation.decision(decision_id or new_decision_id())
 
 
 class Evaluation:
