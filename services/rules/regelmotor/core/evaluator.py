@@ -253,8 +253,8 @@ class Evaluation:
     def outcomes(self) -> list[OutcomeTrace]:
         if self._outcome_traces is None:
             json, deciding = self.json_values, self._deciding
-            self._outcome_traces = [OutcomeTrace(name, json[name], spec.combine.value, deciding[name], spec.internal)
-                                    for name, spec in self._ruleset.outcomes.items()]
+            self._outcome_traces = [OutcomeTrace(name, json[name], policy, deciding[name], internal)
+                                    for name, policy, internal in self._evaluator._plan.outcomes]
         return list(self._outcome_traces)
 
     @property

@@ -57,6 +57,7 @@ class EvaluationPlan:
     setters: dict[str, tuple[Setter, ...]]  # outcome -> the rules that can set it, in file order
     derive: dict[str, ValueOf]  # derived value -> its expression as a closure
     derived_in_order: tuple[Derived, ...]  # every derived value computed, in the order of the steps
+    outcomes: tuple[tuple[str, str, bool], ...]  # (outcome, its combine policy, internal), as declared: their traces
 
 
 def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
@@ -85,7 +86,8 @@ def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
         raise EngineFailure(f"derived values before the first round of {ruleset.key}, which checks the constraints")
     return EvaluationPlan(derive_steps, constraints, rounds, tuple(finalised_after.get(-1, ())),
                           _setters(ruleset), {name: value_of(d.expr) for name, d in ruleset.derived.items()},
-                          tuple(derived for step in derive_steps for derived in step))
+                          tuple(derived for step in derive_steps for derived in step),
+                          tuple((name, spec.combine.value, spec.internal) for name, spec in ruleset.outcomes.items()))
 
 
 def _engine_fact(round_: Round) -> EngineFact:
