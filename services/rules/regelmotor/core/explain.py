@@ -6,8 +6,9 @@ trace but its verdicts and values, the public outcomes, the rules that ask for m
 once per version as a `DecisionPlan`, so that a decision only fills in values.
 
 Every decision gets objects of its own: new traces, lists and dicts. What the plan holds and a decision shares
-is immutable (strings, tuples, frozen `HjemmelRef`s); a literal effect's JSON list is kept as a tuple and given
-to each decision as a list of its own (tests/test_decision_independent.py mutates one decision and looks).
+is immutable (strings, tuples, frozen `HjemmelRef`s); should a literal effect be a list (the format has none
+today), it is kept as a tuple and given to each decision as a list of its own (tests/test_decision_independent.py
+changes every list and dict of a decision and looks at the next one).
 """
 
 from __future__ import annotations
