@@ -1,5 +1,6 @@
-"""The exact-type shortcuts of `encode_for_engine` and `to_json_value` give what the general way gives, for any
-value a fact, a derived value or an outcome can hold (subclasses such as datetime, a date's, included)."""
+"""The exact-type shortcuts of `encode_for_engine` and `to_json_value` (and of `engine_values` and `json_values`,
+which encode a whole mapping) give what the general way gives, for any value a fact, a derived value or an outcome
+can hold (subclasses such as datetime, a date's, included)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ def test_the_engine_encoding_takes_the_shortcut_to_the_same_value(value: Any) ->
 @given(st.one_of(VALUES, st.dictionaries(st.text(max_size=4), VALUES, max_size=3)))
 def test_the_json_form_takes_the_shortcut_to_the_same_value(value: Any) -> None:
     assert types.to_json_value(value) == types.general_json_value(value)
+
+
+@given(st.dictionaries(st.text(max_size=4), VALUES, max_size=5))
+def test_a_mapping_is_encoded_as_each_of_its_values(values: dict[str, Any]) -> None:
+    assert types.engine_values(values) == {name: types.general_engine_value(v) for name, v in values.items()}
+    assert types.json_values(values) == {name: types.general_json_value(v) for name, v in values.items()}
 
 
 def test_the_shortcuts_keep_the_general_meaning_of_the_types_they_skip() -> None:

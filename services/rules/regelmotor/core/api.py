@@ -7,14 +7,13 @@ the decision; rule evaluation itself never reads the clock.
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import calendar_no
 from .calendar_no import OSLO
-from .decision import Correction, Decision, Selection
+from .decision import Correction, Decision, Selection, new_decision_id
 from .errors import FieldViolation, InvalidFacts
 from .evaluator import Evaluation, Evaluator
 from .model import Ruleset
@@ -135,4 +134,4 @@ class Regelmotor:
     def evaluate(self, name: str, facts: Any, *, as_of: date | str | None = None, version: str | None = None,
                  decision_id: str | None = None, known_at: datetime | None = None) -> Decision:
         return self.run(name, facts, as_of=as_of, version=version,
-                        known_at=known_at).decision(decision_id or str(uuid.uuid4()))
+                        known_at=known_at).decision(decision_id or new_decision_id())

@@ -7,7 +7,6 @@ and combine policies → outcome; the explanation is written from the evaluation
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -25,14 +24,15 @@ from .decision import (
     OutcomeTrace,
     ParameterTrace,
     Selection,
+    new_decision_id,
 )
-from .errors import EngineFailure, FieldViolation, InvalidFacts
-from .expressions import Expr, Literal, Name, atoms_with_polarity
+from .errors import FieldViolation, InvalidFacts
+from .expressions import atoms_with_polarity
 from .limits import shown_text
 from .model import Derived, Rule, Ruleset
 from .plan import EngineFact, EvaluationPlan, RoundPlan, plan_evaluation
 from .schema import FactValidator
-from .types import encode_for_engine, to_json_value
+from .types import encode_for_engine, engine_values, json_values, to_json_value
 from .view import Headline, RuleShape
 from .vocabulary import CallContext
 from .wording import wording
@@ -80,9 +80,8 @@ class Evaluator:
         # What each rule gives each outcome, for the explanation: a name's value (name, None), or the JSON of a
         # literal (None, its JSON), which is the same in every evaluation.
         self._effect_sources: dict[str, dict[str, tuple[str | None, Any]]] = {
-            rule.id: {field: (expr.name, None) if isinstance(expr, Name) else (None, _literal_json(expr))
-                      for field, expr in rule.effects.items()}
-            for rule in ruleset.rules}
+            rule.id: explain.effect_sources(rule) for rule in ruleset.rules}
+        self._decision_plan = explain.plan_decision(ruleset, self._rules)
 
     @property
     def ruleset(self) -> Ruleset:
@@ -117,7 +116,7 @@ class Evaluator:
     def evaluate(self, raw_facts: Any, as_of: date, *, decision_id: str | None = None,
                  selected_by: str = "as_of", selection_date: date | None = None) -> Decision:
         evaluation = self.run(raw_facts, as_of, selected_by=selected_by, selection_date=selection_date)
-        return evaluation.decision(decision_id or str(uuid.uuid4()))
+        return evaluation.decision(decision_id or new_decision_id())
 
 
 class Evaluation:
@@ -139,9 +138,8 @@ class Evaluation:
         self._values: dict[str, Any] = {**facts, "as_of": as_of}
         # Each value as the engine compares it, made when the value is set (values never change once set), so
         # that a round's fact is picked from here in one step (EngineFact.pick).
-        self._encoded = _EngineValues({name: encode_for_engine(value) for name, value in self._values.items()})
+        self._encoded = _EngineValues(engine_values(self._values))
         self._context = CallContext(self._ruleset.parameters, self._ruleset.tables)
-        self._derived_in_order: list[Derived] = []
         self._held: dict[int, Mapping[str, bool]] = {}  # round -> atom text -> the engine's verdict
         self._rule_fired: dict[str, bool] = {}
         self._applied: dict[str, bool] = {}
@@ -212,6 +210,19 @@ class Evaluation:
         makes each the first time it is asked for: the explanation's writers ask about 150 times a decision."""
         return self._json.__getitem__
 
+    @property
+    def json_values(self) -> Mapping[str, Any]:
+        """Every value's JSON by name, made in one go once the evaluation has run (those made already are kept):
+        the Decision builder reads nearly all of them; a name without a value reads None."""
+        json = self._json
+        if not json.complete:
+            made = json_values(self._values)
+            if json:
+                made.update(json)
+            json.update(made)
+            json.complete = True
+        return json
+
     def effect_json(self, rule: Rule, field: str) -> Any:
         """The JSON value that `rule` gives `field` when applied, or would give, once all rounds have run."""
         name, constant = self._evaluator._effect_sources[rule.id][field]
@@ -222,9 +233,14 @@ class Evaluation:
     @property
     def derived(self) -> list[DerivedTrace]:
         if self._derived_traces is None:
-            json_of = self.json_of
-            self._derived_traces = [DerivedTrace(d.name, d.text, {n: json_of(n) for n in d.reads}, json_of(d.name))
-                                    for d in self._derived_in_order]
+            json = self.json_values
+            traces = []
+            # In the order computed: the plan's steps, every one of which has run (else there is no evaluation).
+            for d in self._evaluator._plan.derived_in_order:
+                reads = d.reads
+                inputs = {reads[0]: json[reads[0]]} if len(reads) == 1 else {n: json[n] for n in reads}
+                traces.append(DerivedTrace(d.name, d.text, inputs, json[d.name]))
+            self._derived_traces = traces
         return list(self._derived_traces)
 
     @property
@@ -236,9 +252,9 @@ class Evaluation:
     @property
     def outcomes(self) -> list[OutcomeTrace]:
         if self._outcome_traces is None:
-            json_of, deciding = self.json_of, self._deciding
-            self._outcome_traces = [OutcomeTrace(name, json_of(name), spec.combine.value, deciding[name], spec.internal)
-                                    for name, spec in self._ruleset.outcomes.items()]
+            json, deciding = self.json_values, self._deciding
+            self._outcome_traces = [OutcomeTrace(name, json[name], policy, deciding[name], internal)
+                                    for name, policy, internal in self._evaluator._plan.outcomes]
         return list(self._outcome_traces)
 
     @property
@@ -248,11 +264,11 @@ class Evaluation:
 
     def head(self, decision_id: str) -> DecisionHead:
         """The decision without its explanation (regelmotor.core.explain)."""
-        return explain.head(self, decision_id)
+        return explain.head(self, self._evaluator._decision_plan, decision_id)
 
     def decision(self, decision_id: str) -> Decision:
         """The decision with its explanation (regelmotor.core.explain)."""
-        return explain.decision(self, decision_id)
+        return explain.decision(self, self._evaluator._decision_plan, decision_id)
 
     # --- evaluating --------------------------------------------------------------------------
 
@@ -279,7 +295,6 @@ class Evaluation:
                 raise self._refusal(derived, exc) from None
             self._values[derived.name] = value
             self._encoded[derived.name] = encode_for_engine(value)
-            self._derived_in_order.append(derived)
 
     def _refusal(self, derived: Derived, exc: ValueError | ArithmeticError) -> InvalidFacts:
         # A function refuses inputs that contradict each other (a birth date after the date asked
@@ -364,16 +379,11 @@ class _JsonValues(dict[str, Any]):
     def __init__(self, values: Mapping[str, Any]) -> None:
         super().__init__()
         self.known = values
+        self.complete = False  # every value has its JSON here (Evaluation.json_values)
 
     def __missing__(self, name: str) -> Any:
         found = self[name] = to_json_value(self.known.get(name))
         return found
-
-
-def _literal_json(expr: Expr) -> Any:
-    if not isinstance(expr, Literal):  # the loader gives an effect a name or a literal, nothing else
-        raise EngineFailure(f"a rule's effect cannot be {expr}")
-    return to_json_value(expr.value)
 
 
 class _Placeholders(dict[str, str]):

@@ -1,12 +1,21 @@
 """The Decision builder: an evaluation's answer as `Decision` (and its head), read through `EvaluationView`.
 
 `Evaluation.head()` and `Evaluation.decision()` call these; they read nothing but the view, as the wire
-encoder does, so both writers see the same values.
+encoder does, so both writers see the same values. What a version fixes about every decision (each rule's
+trace but its verdicts and values, the public outcomes, the rules that ask for manual review) is worked out
+once per version as a `DecisionPlan`, so that a decision only fills in values.
+
+Every decision gets objects of its own: new traces, lists and dicts. What the plan holds and a decision shares
+is immutable (strings, tuples, frozen `HjemmelRef`s); should a literal effect be a list (the format has none
+today), it is kept as a tuple and given to each decision as a list of its own (tests/test_decision_independent.py
+changes every list and dict of a decision and looks at the next one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .decision import (
     ConditionTrace,
@@ -14,52 +23,141 @@ from .decision import (
     DecisionHead,
     ExceptionTrace,
     Explanation,
+    HjemmelRef,
     ManualReview,
     RuleTrace,
 )
+from .errors import EngineFailure
+from .expressions import Expr, Literal, Name
+from .model import Rule, Ruleset
+from .types import to_json_value
 from .view import EvaluationView, RuleShape
 
 
-def head(view: EvaluationView, decision_id: str) -> DecisionHead:
+@dataclass(frozen=True, slots=True)
+class TracePlan:
+    """What a version fixes about one rule's trace; the evaluation adds verdicts and values."""
+
+    rule_id: str
+    title: str
+    begrunnelse: str | None
+    hjemmel: tuple[HjemmelRef, ...]
+    condition: str
+    unntak_fra: str | None
+    manuell_vurdering: str | None
+    round: int
+    # (atom's text, the names it reads, negated, the name when it reads just one)
+    conditions: tuple[tuple[str, tuple[str, ...], bool, str | None], ...]
+    exceptions: tuple[str, ...]  # the ids of the rules that are exceptions to it
+    # (outcome, the name whose value it gives, None) or (outcome, None, a literal's JSON, lists as tuples)
+    effects: tuple[tuple[str, str | None, Any], ...]
+    literal_result: tuple[tuple[str, Any], ...] | None  # (outcome, JSON) when all it gives are literals, no list
+    worded: RuleShape | None  # its shape when its title or begrunnelse names a parameter (rendered per day)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPlan:
+    """What one version fixes about every decision of it, worked out once (by its `Evaluator`)."""
+
+    rules: tuple[TracePlan, ...]  # in file order
+    public_outcomes: tuple[str, ...]  # the outcomes of the answer (not internal), in declaration order
+    manual: tuple[tuple[str, str], ...]  # (rule id, its manuell_vurdering) of the rules that have one
+
+
+def plan_decision(ruleset: Ruleset, rules: Sequence[RuleShape]) -> DecisionPlan:
+    return DecisionPlan(
+        tuple(_trace_plan(shape) for shape in rules),
+        tuple(name for name, spec in ruleset.outcomes.items() if not spec.internal),
+        tuple((rule.id, rule.manuell_vurdering) for rule in ruleset.rules if rule.manuell_vurdering))
+
+
+def effect_sources(rule: Rule) -> dict[str, tuple[str | None, Any]]:
+    """What `rule` gives each outcome: a name's value (name, None), or a literal's JSON (None, its JSON), which is
+    the same in every evaluation."""
+    return {field: (expr.name, None) if isinstance(expr, Name) else (None, _literal_json(expr))
+            for field, expr in rule.effects.items()}
+
+
+def head(view: EvaluationView, plan: DecisionPlan, decision_id: str) -> DecisionHead:
     """The decision without its explanation."""
-    ruleset = view.ruleset
-    json_of = view.json_of
     applied = view.applied
-    outcome = {n: json_of(n) for n, spec in ruleset.outcomes.items() if not spec.internal}
-    manual = [ManualReview(r.id, r.manuell_vurdering) for r in ruleset.rules
-              if r.manuell_vurdering and applied.get(r.id)]
-    applied_rules = [shape.rule.id for shape in view.rules if applied[shape.rule.id]]
-    meta = ruleset.meta
-    return DecisionHead(decision_id, meta.name, meta.version, ruleset.sha256, view.engine_version,
-                        view.as_of.isoformat(), view.selected_by, view.selection_date.isoformat(),
-                        {k: json_of(k) for k in view.facts}, outcome, manual, applied_rules,
+    return DecisionHead(*_basis(view, plan, decision_id),
+                        [trace.rule_id for trace in plan.rules if applied[trace.rule_id]],
                         correction=view.correction, known_at=view.known_at)
 
 
-def decision(view: EvaluationView, decision_id: str) -> Decision:
+def decision(view: EvaluationView, plan: DecisionPlan, decision_id: str) -> Decision:
     """The decision with its whole explanation."""
-    top = head(view, decision_id)
-    held, fired, applied = view.held, view.rule_fired, view.applied
-    rules = [rule_trace(view, shape, held, fired, applied) for shape in view.rules]
+    held, fired, applied, json = view.held, view.rule_fired, view.applied, view.json_values
+    day = view.selection_date
+    rules = []
+    for trace in plan.rules:
+        rule_id = trace.rule_id
+        held_in_round = held[trace.round]
+        # Loops rather than comprehensions, and a condition's one read or a rule's literal results without one:
+        # most rules have one or two conditions that read one name each, and give literals (measured: a third less).
+        conditions = []
+        for text, reads, negated, one in trace.conditions:
+            conditions.append(ConditionTrace(text, held_in_round[text],
+                                             {one: json[one]} if one is not None else {n: json[n] for n in reads},
+                                             negated))
+        if trace.literal_result is not None:
+            result = dict(trace.literal_result)
+        else:
+            result = {field: _thawed(constant) if name is None else json[name]
+                      for field, name, constant in trace.effects}
+        if trace.exceptions:
+            exceptions = [ExceptionTrace(e, bool(fired.get(e))) for e in trace.exceptions]
+            overridden_by = [e.rule_id for e in exceptions if e.held]
+        else:
+            exceptions, overridden_by = [], []
+        title, begrunnelse = (trace.title, trace.begrunnelse) if trace.worded is None else trace.worded.texts(day)
+        rules.append(RuleTrace(
+            rule_id, title, list(trace.hjemmel), trace.condition, fired[rule_id], applied[rule_id], result,
+            conditions, trace.unntak_fra, exceptions, overridden_by, trace.manuell_vurdering, begrunnelse,
+            trace.round))
     explanation = Explanation(rules, list(view.derived), list(view.parameters), list(view.outcomes))
-    return Decision(top.decision_id, top.ruleset, top.version, top.ruleset_sha256, top.engine_version,
-                    top.as_of, top.selected_by, top.selection_date, top.facts, top.outcome,
-                    top.manuell_vurdering, explanation, correction=top.correction, known_at=top.known_at)
+    return Decision(*_basis(view, plan, decision_id), explanation, correction=view.correction, known_at=view.known_at)
 
 
-def rule_trace(view: EvaluationView, shape: RuleShape, held: Mapping[int, Mapping[str, bool]],
-               fired: Mapping[str, bool], applied: Mapping[str, bool]) -> RuleTrace:
-    """One rule's trace; `held`, `fired` and `applied` are the view's, read once for all rules."""
+_Basis = tuple[str, str, str, str, str, str, str, str, dict[str, Any], dict[str, Any], list[ManualReview]]
+
+
+def _basis(view: EvaluationView, plan: DecisionPlan, decision_id: str) -> _Basis:
+    """The fields of `DecisionBasis` but the keyword ones, in their order."""
+    json, applied, ruleset = view.json_values, view.applied, view.ruleset
+    meta = ruleset.meta
+    return (decision_id, meta.name, meta.version, ruleset.sha256, view.engine_version, view.as_of.isoformat(),
+            view.selected_by, view.selection_date.isoformat(), {k: json[k] for k in view.facts},
+            {n: json[n] for n in plan.public_outcomes},
+            [ManualReview(rule_id, reason) for rule_id, reason in plan.manual if applied.get(rule_id)])
+
+
+def _trace_plan(shape: RuleShape) -> TracePlan:
     rule = shape.rule
-    held_in_round = held[shape.round]
-    json_of = view.json_of
-    conditions = [ConditionTrace(atom.text, held_in_round[atom.text], {n: json_of(n) for n in atom.reads}, negated)
-                  for atom, negated in shape.conditions]
-    exceptions = [ExceptionTrace(e.id, bool(fired.get(e.id))) for e in shape.exceptions]
-    result = {field: view.effect_json(rule, field) for field in rule.effects}
-    title, begrunnelse = (rule.title, rule.begrunnelse) if shape.wording is None else shape.texts(view.selection_date)
-    return RuleTrace(
-        rule.id, title, list(shape.hjemmel), rule.condition_text, fired[rule.id], applied[rule.id], result,
-        conditions, rule.unntak_fra, exceptions, [e.rule_id for e in exceptions if e.held], rule.manuell_vurdering,
-        begrunnelse, shape.round,
-    )
+    effects = tuple((field, name, _frozen(constant)) for field, (name, constant) in effect_sources(rule).items())
+    literal = all(name is None and type(constant) is not tuple for _, name, constant in effects)
+    return TracePlan(
+        rule.id, rule.title, rule.begrunnelse, shape.hjemmel, rule.condition_text, rule.unntak_fra,
+        rule.manuell_vurdering, shape.round,
+        tuple((atom.text, tuple(atom.reads), negated, atom.reads[0] if len(atom.reads) == 1 else None)
+              for atom, negated in shape.conditions),
+        tuple(e.id for e in shape.exceptions), effects,
+        tuple((field, constant) for field, _, constant in effects) if literal else None,
+        shape if shape.wording is not None else None)
+
+
+def _literal_json(expr: Expr) -> Any:
+    if not isinstance(expr, Literal):  # the loader gives an effect a name or a literal, nothing else
+        raise EngineFailure(f"a rule's effect cannot be {expr}")
+    return to_json_value(expr.value)
+
+
+def _frozen(value: Any) -> Any:
+    """A JSON value with its lists as tuples, so a plan shared by every decision cannot be changed through one."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
+
+
+def _thawed(value: Any) -> Any:
+    """The JSON value `_frozen` kept: lists of their own for a decision."""
+    return [_thawed(item) for item in value] if type(value) is tuple else value

@@ -56,6 +56,8 @@ class EvaluationPlan:
     finalised_first: tuple[str, ...]  # outcomes that no rule sets: final before anything runs
     setters: dict[str, tuple[Setter, ...]]  # outcome -> the rules that can set it, in file order
     derive: dict[str, ValueOf]  # derived value -> its expression as a closure
+    derived_in_order: tuple[Derived, ...]  # every derived value computed, in the order of the steps
+    outcomes: tuple[tuple[str, str, bool], ...]  # (outcome, its combine policy, internal), as declared: their traces
 
 
 def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
@@ -83,7 +85,9 @@ def plan_evaluation(compiled: CompiledRuleset) -> EvaluationPlan:
         # The compiler joins the constraints to the first round only because nothing is derived in between.
         raise EngineFailure(f"derived values before the first round of {ruleset.key}, which checks the constraints")
     return EvaluationPlan(derive_steps, constraints, rounds, tuple(finalised_after.get(-1, ())),
-                          _setters(ruleset), {name: value_of(d.expr) for name, d in ruleset.derived.items()})
+                          _setters(ruleset), {name: value_of(d.expr) for name, d in ruleset.derived.items()},
+                          tuple(derived for step in derive_steps for derived in step),
+                          tuple((name, spec.combine.value, spec.internal) for name, spec in ruleset.outcomes.items()))
 
 
 def _engine_fact(round_: Round) -> EngineFact:

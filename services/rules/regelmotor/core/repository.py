@@ -266,6 +266,14 @@ class RulesetRepository:
             raise VersionRetired(ruleset.meta.name, ruleset.meta.version, retired_from, day)
 
     def selecting_fact(self, name: str) -> str | None:
+        """The fact that selects a version of `name` (None: as_of). Loading and `add` keep it the same for every
+        version, so it is read without sorting them (asked on every evaluation); should they differ, the earliest
+        version's."""
+        versions = self.versions.get(name)
+        if versions:
+            facts = {ruleset.meta.selected_by for ruleset in versions.values()}
+            if len(facts) == 1:
+                return facts.pop()
         return self.all_versions(name)[0].meta.selected_by
 
     def select(self, name: str, day: date, known_at: datetime | None = None) -> Ruleset:

@@ -8,6 +8,7 @@ comparison in the engine matches.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -91,6 +92,12 @@ def encode_for_engine(value: Any) -> Any:
     return general_engine_value(value)
 
 
+def engine_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """encode_for_engine of each value, by name; a value of a plain type is taken as it is, without a call."""
+    as_is = _AS_IS
+    return {name: value if type(value) in as_is else encode_for_engine(value) for name, value in values.items()}
+
+
 def general_engine_value(value: Any) -> Any:
     """encode_for_engine of any value, by the general way (tests/test_value_encoding.py holds the two alike)."""
     if value is None:
@@ -120,6 +127,12 @@ def to_json_value(value: Any) -> Any:
     if kind is list:
         return [item if type(item) in _AS_IS else to_json_value(item) for item in value]
     return general_json_value(value)
+
+
+def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """to_json_value of each value, by name; a value of a plain type is its own JSON, taken without a call."""
+    as_is = _AS_IS
+    return {name: value if type(value) in as_is else to_json_value(value) for name, value in values.items()}
 
 
 def general_json_value(value: Any) -> Any:

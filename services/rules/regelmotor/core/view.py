@@ -113,6 +113,12 @@ class EvaluationView(Protocol):
         ...
 
     @property
+    def json_values(self) -> Mapping[str, Any]:
+        """The JSON value of every fact, derived value and outcome by name, as `json_of` gives it; read by
+        subscript (`[name]`), which gives None for a name without a value."""
+        ...
+
+    @property
     def held(self) -> Mapping[int, Mapping[str, bool]]:
         """Round -> atomic condition's text -> whether the engine decided it held."""
         ...

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -27,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from regelmotor.core.api import Regelmotor, as_of_date
-from regelmotor.core.decision import DecisionHead
+from regelmotor.core.decision import DecisionHead, new_decision_id
 from regelmotor.core.errors import FieldViolation, InvalidFacts, RegelmotorError
 from regelmotor.core.identity import InvalidIdentityNumber, Pseudonymiser
 from regelmotor.core.identity import validate as validate_identity
@@ -190,7 +189,7 @@ class EvaluationHandler:
                 known_at = _known_at(request.known_at, self.known_at_settle) if request.known_at else None
                 evaluation = self.motor.run(request.ruleset, facts, as_of=as_of, version=request.version or None,
                                             replay=replay, known_at=known_at)
-                head = evaluation.head(str(uuid.uuid4()))
+                head = evaluation.head(new_decision_id())
             except _BadRequest as exc:
                 return self._error(bad_request(exc.violations), span, trace_id, request_id), None
             except RegelmotorError as exc:
