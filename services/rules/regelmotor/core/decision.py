@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,13 +190,8 @@ class Decision(DecisionBasis):
 
 
 def new_decision_id() -> str:
-    """A new random decision id: a version 4 UUID as `str(uuid.uuid4())` writes it, in half the time (1 µs of a
-    decision's 2 went to making its id)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """A new random decision id: a version 4 UUID (the standard library's; one place for every maker of ids)."""
+    return str(uuid.uuid4())
 
 
 def _plain(value: Any) -> Any:
