@@ -1,9 +1,10 @@
 """The Decision builder: an evaluation's answer as `Decision` (and its head), read through `EvaluationView`.
 
-`Evaluation.head()` and `Evaluation.decision()` call these; they read nothing but the view, as the wire
-encoder does, so both writers see the same values. What a version fixes about every decision (each rule's
-trace but its verdicts and values, the public outcomes, the rules that ask for manual review) is worked out
-once per version as a `DecisionPlan`, so that a decision only fills in values.
+`Evaluation.head()` and `Evaluation.decision()` call these, each with its own version's plan; they read nothing but
+the view and that plan, as the wire encoder reads the view and its own plan, so both writers see the same values.
+What a version fixes about every decision (each rule's trace but its verdicts and values, the public outcomes, the
+rules that ask for manual review) is worked out once per version as a `DecisionPlan`, so that a decision only fills
+in values.
 
 Every decision gets objects of its own: new traces, lists and dicts. What the plan holds and a decision shares
 is immutable (strings, tuples, frozen `HjemmelRef`s); should a literal effect be a list (the format has none
