@@ -95,3 +95,12 @@ def test_values_read_and_given_are_a_decisions_own(make_evaluator: Callable[...,
     rule = evaluator.evaluate(facts, AS_OF, decision_id="d").explanation.rules[0]
     assert rule.result == {"liste": "x", "kopi": "ola"}
     assert rule.conditions[1].reads == {"koder": facts.get("koder", [])}
+
+
+def test_a_literal_effect_is_never_a_list_so_the_plan_may_share_it(make_evaluator: Callable[..., Evaluator]) -> None:
+    # The Decision builder's plan hands every decision the same literal results (explain.py); that is safe only
+    # because the format refuses a list literal: a list outcome takes one scalar item per rule (combine: collect).
+    body = LISTS.replace("then: {liste: x, kopi: =navn}", "then: {kopi: [x, y]}").replace(
+        "kopi: {type: string}", "kopi: {type: list, items: {type: string}}")
+    with pytest.raises(RegelmotorError, match="a list outcome must use combine: collect"):
+        make_evaluator(body)

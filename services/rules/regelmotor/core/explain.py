@@ -7,9 +7,9 @@ rules that ask for manual review) is worked out once per version as a `DecisionP
 in values.
 
 Every decision gets objects of its own: new traces, lists and dicts. What the plan holds and a decision shares
-is immutable (strings, tuples, frozen `HjemmelRef`s); should a literal effect be a list (the format has none
-today), it is kept as a tuple and given to each decision as a list of its own (tests/test_decision_independent.py
-changes every list and dict of a decision and looks at the next one).
+is immutable (strings, tuples, frozen `HjemmelRef`s, and the scalar JSON of literal effects: the format gives a list
+outcome only through `combine: collect`, one scalar item per rule, and a plan refuses a list literal rather than
+share it). tests/test_decision_independent.py changes every list and dict of a decision and looks at the next one.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class TracePlan:
     # (atom's text, the names it reads, negated, the name when it reads just one)
     conditions: tuple[tuple[str, tuple[str, ...], bool, str | None], ...]
     exceptions: tuple[str, ...]  # the ids of the rules that are exceptions to it
-    # (outcome, the name whose value it gives, None) or (outcome, None, a literal's JSON, lists as tuples)
+    # (outcome, the name whose value it gives, None) or (outcome, None, a literal's JSON, a scalar)
     effects: tuple[tuple[str, str | None, Any], ...]
-    literal_result: tuple[tuple[str, Any], ...] | None  # (outcome, JSON) when all it gives are literals, no list
+    literal_result: tuple[tuple[str, Any], ...] | None  # (outcome, JSON) when all it gives are literals
     worded: RuleShape | None  # its shape when its title or begrunnelse names a parameter (rendered per day)
 
 
@@ -105,8 +105,7 @@ def decision(view: EvaluationView, plan: DecisionPlan, decision_id: str) -> Deci
         if trace.literal_result is not None:
             result = dict(trace.literal_result)
         else:
-            result = {field: _thawed(constant) if name is None else json[name]
-                      for field, name, constant in trace.effects}
+            result = {field: constant if name is None else json[name] for field, name, constant in trace.effects}
         if trace.exceptions:
             exceptions = [ExceptionTrace(e, bool(fired.get(e))) for e in trace.exceptions]
             overridden_by = [e.rule_id for e in exceptions if e.held]
@@ -136,8 +135,10 @@ def _basis(view: EvaluationView, plan: DecisionPlan, decision_id: str) -> _Basis
 
 def _trace_plan(shape: RuleShape) -> TracePlan:
     rule = shape.rule
-    effects = tuple((field, name, _frozen(constant)) for field, (name, constant) in effect_sources(rule).items())
-    literal = all(name is None and type(constant) is not tuple for _, name, constant in effects)
+    effects = tuple((field, name, constant) for field, (name, constant) in effect_sources(rule).items())
+    if any(isinstance(constant, (list, dict)) for _, _, constant in effects):  # shared by every decision: never
+        raise EngineFailure(f"rule {rule.id!r} gives a list or mapping literal, which the format does not allow")
+    literal = all(name is None for _, name, _ in effects)
     return TracePlan(
         rule.id, rule.title, rule.begrunnelse, shape.hjemmel, rule.condition_text, rule.unntak_fra,
         rule.manuell_vurdering, shape.round,
@@ -153,12 +154,3 @@ def _literal_json(expr: Expr) -> Any:
         raise EngineFailure(f"a rule's effect cannot be {expr}")
     return to_json_value(expr.value)
 
-
-def _frozen(value: Any) -> Any:
-    """A JSON value with its lists as tuples, so a plan shared by every decision cannot be changed through one."""
-    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
-
-
-def _thawed(value: Any) -> Any:
-    """The JSON value `_frozen` kept: lists of their own for a decision."""
-    return [_thawed(item) for item in value] if type(value) is tuple else value
