@@ -35,24 +35,29 @@ class SchemaError(RuntimeError):
     """The store's schema cannot be used by this code (for instance: it is newer)."""
 
 
-class SchemaTooNew(SchemaError):
+class SchemaVersionMismatch(SchemaError):
+    """The store's schema version is not this code's: `found` in the store, `known` to this code."""
+
+    def __init__(self, found: int, known: int, message: str) -> None:
+        self.found = found
+        self.known = known
+        super().__init__(message)
+
+
+class SchemaTooNew(SchemaVersionMismatch):
     """The store was migrated by a newer release: this code does not know all of its schema."""
 
     def __init__(self, found: int, known: int) -> None:
-        self.found = found
-        self.known = known
-        super().__init__(f"the store's schema is version {found}, newer than this code knows ({known}): "
-                         "upgrade regelmotor")
+        super().__init__(found, known, f"the store's schema is version {found}, newer than this code knows "
+                                       f"({known}): upgrade regelmotor")
 
 
-class SchemaBehind(SchemaError):
+class SchemaBehind(SchemaVersionMismatch):
     """The store lacks migrations this code has, and the caller asked not to apply them (`regelmotor db prune`)."""
 
     def __init__(self, found: int, known: int) -> None:
-        self.found = found
-        self.known = known
-        super().__init__(f"the store's schema is version {found}, older than this regelmotor's ({known}): run "
-                         "`regelmotor db migrate` first")
+        super().__init__(found, known, f"the store's schema is version {found}, older than this regelmotor's "
+                                       f"({known}): run `regelmotor db migrate` first")
 
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
