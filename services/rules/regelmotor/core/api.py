@@ -7,7 +7,7 @@ the decision; rule evaluation itself never reads the clock.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,9 @@ from .decision import Correction, Decision, Selection, new_decision_id
 from .errors import FieldViolation, InvalidFacts
 from .evaluator import Evaluation, Evaluator
 from .model import Ruleset
+from .moments import moment_text
 from .repository import RulesetRepository
 from .values import read_date
-
-
-def moment_text(moment: datetime) -> str:
-    """A moment as a decision states it: ISO 8601 in UTC, to the microsecond."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def today_in_oslo() -> date:

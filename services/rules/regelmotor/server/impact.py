@@ -27,10 +27,11 @@ from typing import Any
 
 import grpc
 
-from regelmotor.core.api import Regelmotor, moment_text
+from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation
 from regelmotor.core.identity import Pseudonymiser
 from regelmotor.core.impact import SUMMED_KINDS, Example, ImpactTally, transitions_of
+from regelmotor.core.moments import moment_text
 from regelmotor.store import DecisionLog, ListFilter, State
 from regelmotor_api.v1 import ruleset_pb2 as rpb
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import grpc
 
-from regelmotor.core.api import Regelmotor, moment_text
+from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, LifecycleRefused
 from regelmotor.core.limits import MAX_NAME_CHARS as MAX_NAME
 from regelmotor.core.model import Ruleset
+from regelmotor.core.moments import moment_text
 from regelmotor.store import (
     MAX_REASON,
     Event,

@@ -19,10 +19,11 @@ import grpc
 from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
-from regelmotor.core.api import Regelmotor, moment_text
+from regelmotor.core.api import Regelmotor
 from regelmotor.core.errors import FieldViolation, RegelmotorError
 from regelmotor.core.json_schema import input_schema, outcome_schema
 from regelmotor.core.model import Ruleset
+from regelmotor.core.moments import moment_text
 from regelmotor.core.repository import CASES_SUFFIX, RulesetRepository
 from regelmotor.store import DecisionLog, RequestIdConflict, unpack_response
 from regelmotor_api.v1 import decision_pb2 as pb

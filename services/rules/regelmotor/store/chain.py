@@ -79,9 +79,10 @@ import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, Literal
+
+from regelmotor.core.moments import moment_text
 
 from .record import DecisionRecord, StoredRecord
 
@@ -140,11 +141,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def timestamp_text(moment: datetime) -> str:
-    """The canonical text of a time: ISO 8601 in UTC with microseconds (it also sorts as text)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("a timezone-aware datetime is required")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+timestamp_text = moment_text  # the log's name for the one text of a moment (regelmotor.core.moments)
 
 
 def large_parts(facts: dict[str, Any], outcome: dict[str, Any], decision: dict[str, Any],
